@@ -1,0 +1,92 @@
+# hookd - one Makefile for the binary, the tests, the benchmark and the two
+# commands a new user types: `make run` and `make test`.
+
+CC      ?= gcc
+WARN    := -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes \
+           -Wmissing-prototypes -Wformat=2 -Wvla -Werror
+CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -I/usr/include/postgresql -Iserver $(WARN)
+CFLAGS  ?= -O2 -g
+SAN     := -fsanitize=address,undefined -fno-sanitize-recover=all \
+           -fno-omit-frame-pointer
+LIBS    := -lmicrohttpd -lpq -lcurl -lssl -lcrypto -ljansson -luuid \
+           -lpthread -lm
+
+SRC      := $(wildcard server/*.c)
+HDR      := $(wildcard server/*.h)
+OBJ      := $(SRC:server/%.c=build/obj/%.o)
+ASAN_OBJ := $(SRC:server/%.c=build/asan/obj/%.o)
+LIB_ASAN_OBJ := $(filter-out build/asan/obj/main.o,$(ASAN_OBJ))
+
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=build/asan/unit/%)
+E2E_SRC  := $(wildcard tests/e2e/test_*.c)
+E2E_LIB  := $(filter-out $(E2E_SRC),$(wildcard tests/e2e/*.c))
+E2E_HDR  := $(wildcard tests/e2e/*.h)
+E2E_BIN  := $(E2E_SRC:tests/e2e/%.c=build/asan/e2e/%)
+BENCH_SRC := $(wildcard tests/bench/*.c)
+BENCH_BIN := $(BENCH_SRC:tests/bench/%.c=build/bench/%)
+
+.PHONY: all deps run test bench lint format clean test-build
+
+all: build/hookd
+
+build/obj/%.o: server/%.c $(HDR) | build/obj
+	$(CC) $(CFLAGS_BASE) $(CFLAGS) -c $< -o $@
+
+build/asan/obj/%.o: server/%.c $(HDR) | build/asan/obj
+	$(CC) $(CFLAGS_BASE) -O1 -g $(SAN) -c $< -o $@
+
+build/hookd: $(OBJ)
+	$(CC) $(CFLAGS) -o $@ $(OBJ) $(LIBS)
+
+build/asan/hookd: $(ASAN_OBJ)
+	$(CC) $(SAN) -o $@ $(ASAN_OBJ) $(LIBS)
+
+build/asan/unit/%: tests/unit/%.c $(LIB_ASAN_OBJ) $(HDR) | build/asan/unit
+	$(CC) $(CFLAGS_BASE) -O1 -g $(SAN) -o $@ $< $(LIB_ASAN_OBJ) $(LIBS) -lcmocka
+
+build/asan/e2e/%: tests/e2e/%.c $(E2E_LIB) $(E2E_HDR) $(LIB_ASAN_OBJ) $(HDR) | build/asan/e2e
+	$(CC) $(CFLAGS_BASE) -Itests/e2e -O1 -g $(SAN) -o $@ $< $(E2E_LIB) \
+	    $(LIB_ASAN_OBJ) $(LIBS) -lcmocka
+
+build/bench/%: tests/bench/%.c $(OBJ) $(HDR) | build/bench
+	$(CC) $(CFLAGS_BASE) $(CFLAGS) -o $@ $< \
+	    $(filter-out build/obj/main.o,$(OBJ)) $(LIBS)
+
+build/obj build/asan/obj build/asan/unit build/asan/e2e build/bench:
+	mkdir -p $@
+
+# Everything the test run needs, built with the sanitizers.
+test-build: build/hookd build/asan/hookd $(UNIT_BIN) $(E2E_BIN)
+
+deps:
+	@scripts/deps.sh
+
+run:
+	@scripts/deps.sh
+	@$(MAKE) --no-print-directory build/hookd
+	@scripts/run.sh
+
+test:
+	@scripts/deps.sh
+	@$(MAKE) --no-print-directory -j2 test-build
+	@scripts/test.sh
+
+bench:
+	@scripts/deps.sh
+	@$(MAKE) --no-print-directory -j2 build/hookd $(BENCH_BIN)
+	@scripts/bench.sh
+
+# Functions that have no place in hookd: unbounded copies and unchecked
+# conversions.
+BANNED := strcpy|strcat|sprintf|vsprintf|gets|atoi|atol|atoll|alloca
+lint:
+	@if grep -nE '\b($(BANNED))\s*\(' server/*.c server/*.h tests/*/*.c; then \
+	    echo "lint: banned function used (see above)"; exit 1; \
+	else echo "lint: ok"; fi
+
+format:
+	clang-format -i server/*.c server/*.h tests/*/*.c
+
+clean:
+	rm -rf build

@@ -1,0 +1,166 @@
+#!/usr/bin/env bash
+# test.sh - `make test`: runs every test program against a throwaway
+# PostgreSQL cluster, in order: the unit tests, the end-to-end tests, the Node
+# tests, then the quick benchmark. Each program's output goes to the terminal
+# and to build/test-logs/NAME.log; the counts of cmocka and node --test are
+# added up into the last line. TEST=substring runs only the matching programs.
+# Whatever happens, the cluster, the processes started here and the temp
+# folder are gone at the end.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+tmp=$(mktemp -d /tmp/hookd-test.XXXXXX)
+chmod 755 "$tmp"
+current=""  # session id of the program running now
+passed=0
+failed=0
+failures=()
+
+# Every process whose session is $1.
+session_pids() {
+    local f s st ppid pgrp sid
+    for f in /proc/[0-9]*/stat; do
+        { read -r s <"$f"; } 2>/dev/null || continue
+        s=${s##*) }
+        read -r st ppid pgrp sid _ <<<"$s"
+        [ "$sid" = "$1" ] && echo "${f//[^0-9]/}"
+    done
+    return 0
+}
+
+# Every process but this shell that carries this run's marker.
+marked_pids() {
+    local f pid
+    for f in /proc/[0-9]*/environ; do
+        pid=${f//[^0-9]/}
+        [ "$pid" = $$ ] || [ "$pid" = "$BASHPID" ] && continue
+        grep -qzxF -- "HOOKD_TEST_RUN=$tmp" "$f" 2>/dev/null && echo "$pid"
+    done
+    return 0
+}
+
+# TERM, a moment's grace, then KILL.
+kill_pids() {
+    local pids=("$@") i
+    [ ${#pids[@]} -gt 0 ] || return 0
+    kill -TERM "${pids[@]}" 2>/dev/null || true
+    for i in 1 2 3 4 5 6 7 8 9 10; do
+        kill -0 "${pids[@]}" 2>/dev/null || return 0
+        sleep 0.2
+    done
+    kill -KILL "${pids[@]}" 2>/dev/null || true
+}
+
+cleanup() {
+    local rc=$?
+    trap - EXIT INT TERM
+    if [ -n "$current" ]; then
+        mapfile -t pids < <(session_pids "$current")
+        kill_pids "${pids[@]}"
+    fi
+    scripts/pg.sh stop "$tmp/pg" || true
+    mapfile -t pids < <(marked_pids)
+    kill_pids "${pids[@]}"
+    rm -rf "$tmp"
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# A free port on 127.0.0.1: one nobody answers on.
+free_port() {
+    local p i
+    for i in $(seq 100); do
+        p=$((20000 + RANDOM % 40000))
+        if ! (: <"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+            echo "$p"
+            return 0
+        fi
+    done
+    echo "test: no free port found" >&2
+    return 1
+}
+
+pgport=$(free_port)
+scripts/pg.sh start "$tmp/pg" "$pgport" fast
+
+export HOOKD_TEST_RUN=$tmp
+export HOOKD_BIN=$PWD/build/asan/hookd
+export HOOKD_TEST_PGHOST=127.0.0.1
+export HOOKD_TEST_PGPORT=$pgport
+export HOOKD_TEST_PGUSER=postgres
+export HOOKD_SOURCE_DIR=$PWD
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0
+export UBSAN_OPTIONS=print_stacktrace=1
+
+rm -rf build/test-logs
+mkdir -p build/test-logs
+
+# Sums the counts NAME's log reports; kind is cmocka, node or plain (exit
+# status only). A failing program whose log names no failure counts as one.
+count() {
+    local name=$1 kind=$2 rc=$3 log=build/test-logs/$1.log p=0 f=0
+    case $kind in
+    cmocka)
+        p=$(awk '/^\[  PASSED  \] [0-9]+ test/ { n += $4 } END { print n + 0 }' "$log")
+        f=$(awk '/^\[  FAILED  \] [0-9]+ test/ { n += $4 } END { print n + 0 }' "$log")
+        ;;
+    node)
+        p=$(sed -nE 's/^# pass ([0-9]+)$/\1/p' "$log" | tail -n 1)
+        f=$(sed -nE 's/^# fail ([0-9]+)$/\1/p' "$log" | tail -n 1)
+        ;;
+    esac
+    p=${p:-0}
+    f=${f:-0}
+    if [ "$rc" != 0 ] && [ "$f" = 0 ]; then
+        f=1
+    elif [ "$kind" = plain ] && [ "$rc" = 0 ]; then
+        p=1
+    fi
+    passed=$((passed + p))
+    failed=$((failed + f))
+    [ "$f" = 0 ] || failures+=("$name (exit $rc, see build/test-logs/$name.log)")
+}
+
+# Runs one program in its own session, so that it and everything it leaves
+# behind can be stopped as one, with its output on the terminal and in its log.
+run() {
+    local name=$1 kind=$2 rc=0 pids
+    shift 2
+    [[ $name == *"${TEST:-}"* ]] || return 0
+    echo "=== $name"
+    (
+        trap - INT QUIT
+        LOG=build/test-logs/$name.log exec setsid bash -c \
+            'set +e -o pipefail; "$@" 2>&1 </dev/null | tee "$LOG"; exit "${PIPESTATUS[0]}"' run "$@"
+    ) &
+    current=$!
+    wait "$current" || rc=$?
+    mapfile -t pids < <(session_pids "$current")
+    kill_pids "${pids[@]}"
+    current=""
+    count "$name" "$kind" "$rc"
+}
+
+shopt -s nullglob
+for t in build/asan/unit/test_* build/asan/e2e/test_*; do
+    run "$(basename "$t")" cmocka "$t"
+done
+for t in tests/node/*.test.mjs; do
+    NODE_PATH=$PWD/tests/node_modules run "$(basename "$t" .test.mjs)" node \
+        node --test --test-reporter=tap "$t"
+done
+if [ -f scripts/bench.sh ]; then
+    QUICK=1 run bench plain make --no-print-directory bench QUICK=1
+fi
+
+if [ $((passed + failed)) = 0 ]; then
+    echo "test: no test ran${TEST:+ (TEST=$TEST matched nothing)}" >&2
+    exit 1
+fi
+for f in "${failures[@]}"; do
+    echo "FAILED: $f"
+done
+echo "hookd tests: $passed passed, $failed failed"
+[ "$failed" = 0 ]

@@ -1,0 +1,365 @@
+/*
+ * api_events.c - ingest (POST events), the read side of events, deliveries
+ * and attempts, and replay. The payload is stored and later sent as the
+ * exact bytes the client posted: after jansson has validated the body, a
+ * small scanner finds the span of the top-level "payload" member in the
+ * raw text, so nothing is re-serialised.
+ */
+#include "api.h"
+#include "app.h"
+#include "crypto.h"
+#include "metrics.h"
+#include "store.h"
+#include "validate.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static size_t skip_ws(const char *s, size_t i, size_t n)
+{
+    while (i < n && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' ||
+                     s[i] == '\r'))
+        i++;
+    return i;
+}
+
+/* i is at an opening quote; returns the index after the closing one. */
+static size_t skip_string(const char *s, size_t i, size_t n)
+{
+    for (i++; i < n; i++) {
+        if (s[i] == '\\')
+            i++;
+        else if (s[i] == '"')
+            return i + 1;
+    }
+    return n;
+}
+
+static size_t skip_value(const char *s, size_t i, size_t n)
+{
+    if (i < n && s[i] == '"')
+        return skip_string(s, i, n);
+    if (i < n && (s[i] == '{' || s[i] == '[')) {
+        size_t depth = 0;
+        while (i < n) {
+            if (s[i] == '"') {
+                i = skip_string(s, i, n);
+                continue;
+            }
+            if (s[i] == '{' || s[i] == '[')
+                depth++;
+            else if (s[i] == '}' || s[i] == ']') {
+                if (--depth == 0)
+                    return i + 1;
+            }
+            i++;
+        }
+        return n;
+    }
+    while (i < n && strchr(",}] \t\r\n", s[i]) == NULL)
+        i++;
+    return i;
+}
+
+/* Decodes a short JSON string key starting at the quote at i into out;
+ * false when it is longer than outlen - 1 or holds a non-ASCII escape. */
+static bool decode_key(const char *s, size_t i, size_t end, char *out,
+                       size_t outlen)
+{
+    size_t o = 0;
+    for (i++; i + 1 < end; i++) {
+        char ch = s[i];
+        if (ch == '\\') {
+            i++;
+            if (s[i] == 'u' && i + 4 < end) {
+                char hex[5] = {s[i + 1], s[i + 2], s[i + 3], s[i + 4], 0};
+                long v = strtol(hex, NULL, 16);
+                if (v <= 0 || v > 0x7f)
+                    return false;
+                ch = (char)v;
+                i += 4;
+            } else {
+                ch = s[i];
+            }
+        }
+        if (o + 1 >= outlen)
+            return false;
+        out[o++] = ch;
+    }
+    out[o] = '\0';
+    return true;
+}
+
+/* Finds the raw text of the top-level member `name` of a JSON object that
+ * is already known to be valid. */
+static bool member_span(const char *s, size_t n, const char *name,
+                        size_t *start, size_t *end)
+{
+    size_t i = skip_ws(s, 0, n);
+    if (i >= n || s[i] != '{')
+        return false;
+    i++;
+    for (;;) {
+        i = skip_ws(s, i, n);
+        if (i >= n || s[i] != '"')
+            return false;
+        size_t kend = skip_string(s, i, n);
+        char key[32];
+        bool match = decode_key(s, i, kend, key, sizeof(key)) &&
+                     strcmp(key, name) == 0;
+        i = skip_ws(s, kend, n);
+        if (i >= n || s[i] != ':')
+            return false;
+        i = skip_ws(s, i + 1, n);
+        size_t vend = skip_value(s, i, n);
+        if (match) {
+            *start = i;
+            *end = vend;
+            return true;
+        }
+        i = skip_ws(s, vend, n);
+        if (i >= n || s[i] != ',')
+            return false;
+        i++;
+    }
+}
+
+static bool valid_idempotency_key(const char *k)
+{
+    size_t n = strlen(k);
+    if (n == 0 || n > 255)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (k[i] < 0x20 || k[i] > 0x7e)
+            return false;
+    return true;
+}
+
+void hk_api_event_create(struct hk_req *req, struct hk_resp *resp)
+{
+    static const char *const fields[] = {"event_type", "payload", NULL};
+    json_t *body, *out = NULL;
+    char msg[160];
+    if (!hk_req_query_only(req, resp, (const char *const[]){NULL}) ||
+        !hk_req_json(req, resp, fields, false, &body))
+        return;
+    const char *type;
+    size_t ps, pe;
+    if (!hk_api_opt_string(body, "event_type", resp, &type))
+        goto out;
+    if (type == NULL || !hk_valid_event_type_name(type, msg, sizeof(msg))) {
+        hk_resp_error(resp, 422, "validation_failed", "event_type",
+                      "event_type %s", type ? msg : "is required");
+        goto out;
+    }
+    if (json_object_get(body, "payload") == NULL ||
+        !member_span(req->body, req->body_len, "payload", &ps, &pe)) {
+        hk_resp_error(resp, 422, "validation_failed", "payload",
+                      "payload is required");
+        goto out;
+    }
+    const char *key = hk_req_header(req, "Idempotency-Key");
+    if (key != NULL && !valid_idempotency_key(key)) {
+        hk_resp_error(resp, 400, "bad_request", "Idempotency-Key",
+                      "Idempotency-Key must be 1 to 255 printable ASCII "
+                      "characters");
+        goto out;
+    }
+    struct hk_conn *c = hk_req_db(req, resp);
+    if (c == NULL)
+        goto out;
+    enum hk_result rc = hk_store_event_type_usable(c, type);
+    if (rc == HK_NOT_FOUND || rc == HK_INVALID) {
+        hk_resp_error(resp, 422, "validation_failed", "event_type",
+                      "event_type %s", rc == HK_NOT_FOUND
+                                           ? "is not a known event type"
+                                           : "is archived");
+        goto out;
+    }
+    if (rc != HK_OK) {
+        hk_resp_result(resp, rc, "event type");
+        goto out;
+    }
+    unsigned char hash[HK_SHA256_LEN];
+    hk_sha256(req->body, req->body_len, hash);
+    char *payload = hk_strndup(req->body + ps, pe - ps);
+    struct hk_ingest in = {req->params[0], type, payload, key, hash};
+    bool created;
+    rc = hk_store_event_ingest(c, &in, &out, &created);
+    free(payload);
+    if (rc == HK_CONFLICT) {
+        hk_resp_error(resp, 409, "conflict", "Idempotency-Key",
+                      "this Idempotency-Key was used with a different "
+                      "request");
+    } else if (rc != HK_OK) {
+        hk_resp_result(resp, rc, "tenant");
+    } else {
+        if (created) {
+            int n = (int)json_integer_value(json_object_get(out, "deliveries"));
+            hk_metrics_event_ingested(n);
+            if (n > 0 && req->app->wake != NULL)
+                req->app->wake(req->app->wake_ctx);
+        }
+        hk_resp_json(resp, created ? 202 : 200, out);
+    }
+out:
+    json_decref(body);
+}
+
+void hk_api_event_list(struct hk_req *req, struct hk_resp *resp)
+{
+    static const char *const extra[] = {"event_type", NULL};
+    int limit;
+    char after[37], msg[160];
+    json_t *rows;
+    if (!hk_api_page_params(req, resp, extra, &limit, after))
+        return;
+    const char *type = hk_req_query(req, "event_type");
+    if (type != NULL && !hk_valid_event_type_name(type, msg, sizeof(msg))) {
+        hk_resp_error(resp, 422, "validation_failed", "event_type",
+                      "event_type %s", msg);
+        return;
+    }
+    struct hk_conn *c = hk_req_db(req, resp);
+    if (c == NULL)
+        return;
+    enum hk_result rc = hk_store_event_list(
+        c, req->params[0], type, after[0] ? after : NULL, limit, &rows);
+    if (rc != HK_OK)
+        hk_resp_result(resp, rc, "events");
+    else
+        hk_api_page_respond(resp, rows, limit, "id");
+}
+
+void hk_api_event_get(struct hk_req *req, struct hk_resp *resp)
+{
+    json_t *out;
+    if (!hk_api_path_id(req, resp, 1, "event") ||
+        !hk_req_query_only(req, resp, (const char *const[]){NULL}))
+        return;
+    struct hk_conn *c = hk_req_db(req, resp);
+    if (c == NULL)
+        return;
+    enum hk_result rc =
+        hk_store_event_get(c, req->params[0], req->params[1], &out);
+    if (rc != HK_OK)
+        hk_resp_result(resp, rc, "event");
+    else
+        hk_resp_json(resp, 200, out);
+}
+
+static bool uuid_query(struct hk_req *req, struct hk_resp *resp,
+                       const char *name, const char **out)
+{
+    *out = hk_req_query(req, name);
+    if (*out == NULL || hk_valid_uuid(*out))
+        return true;
+    hk_resp_error(resp, 422, "validation_failed", name, "%s must be an id",
+                  name);
+    return false;
+}
+
+void hk_api_delivery_list(struct hk_req *req, struct hk_resp *resp)
+{
+    static const char *const extra[] = {"status", "endpoint_id", "event_id",
+                                        "event_type", NULL};
+    int limit;
+    char after[37], msg[160];
+    json_t *rows;
+    struct hk_delivery_filter f = {0};
+    if (!hk_api_page_params(req, resp, extra, &limit, after))
+        return;
+    f.status = hk_req_query(req, "status");
+    if (f.status != NULL && strcmp(f.status, "pending") != 0 &&
+        strcmp(f.status, "sending") != 0 &&
+        strcmp(f.status, "succeeded") != 0 &&
+        strcmp(f.status, "failed") != 0) {
+        hk_resp_error(resp, 422, "validation_failed", "status",
+                      "status must be pending, sending, succeeded or "
+                      "failed");
+        return;
+    }
+    if (!uuid_query(req, resp, "endpoint_id", &f.endpoint_id) ||
+        !uuid_query(req, resp, "event_id", &f.event_id))
+        return;
+    f.event_type = hk_req_query(req, "event_type");
+    if (f.event_type != NULL &&
+        !hk_valid_event_type_name(f.event_type, msg, sizeof(msg))) {
+        hk_resp_error(resp, 422, "validation_failed", "event_type",
+                      "event_type %s", msg);
+        return;
+    }
+    struct hk_conn *c = hk_req_db(req, resp);
+    if (c == NULL)
+        return;
+    enum hk_result rc = hk_store_delivery_list(
+        c, req->params[0], &f, after[0] ? after : NULL, limit, &rows);
+    if (rc != HK_OK)
+        hk_resp_result(resp, rc, "deliveries");
+    else
+        hk_api_page_respond(resp, rows, limit, "id");
+}
+
+void hk_api_delivery_get(struct hk_req *req, struct hk_resp *resp)
+{
+    json_t *out;
+    if (!hk_api_path_id(req, resp, 1, "delivery") ||
+        !hk_req_query_only(req, resp, (const char *const[]){NULL}))
+        return;
+    struct hk_conn *c = hk_req_db(req, resp);
+    if (c == NULL)
+        return;
+    enum hk_result rc =
+        hk_store_delivery_get(c, req->params[0], req->params[1], &out);
+    if (rc != HK_OK)
+        hk_resp_result(resp, rc, "delivery");
+    else
+        hk_resp_json(resp, 200, out);
+}
+
+void hk_api_attempt_list(struct hk_req *req, struct hk_resp *resp)
+{
+    int limit;
+    char after[37];
+    json_t *rows;
+    if (!hk_api_path_id(req, resp, 1, "delivery") ||
+        !hk_api_page_params(req, resp, NULL, &limit, after))
+        return;
+    struct hk_conn *c = hk_req_db(req, resp);
+    if (c == NULL)
+        return;
+    enum hk_result rc =
+        hk_store_attempt_list(c, req->params[0], req->params[1],
+                              after[0] ? after : NULL, limit, &rows);
+    if (rc != HK_OK)
+        hk_resp_result(resp, rc, "delivery");
+    else
+        hk_api_page_respond(resp, rows, limit, "id");
+}
+
+void hk_api_delivery_replay(struct hk_req *req, struct hk_resp *resp)
+{
+    json_t *body, *out;
+    if (!hk_api_path_id(req, resp, 1, "delivery") ||
+        !hk_req_query_only(req, resp, (const char *const[]){NULL}) ||
+        !hk_req_json(req, resp, (const char *const[]){NULL}, true, &body))
+        return;
+    json_decref(body);
+    struct hk_conn *c = hk_req_db(req, resp);
+    if (c == NULL)
+        return;
+    enum hk_result rc =
+        hk_store_delivery_replay(c, req->params[0], req->params[1], &out);
+    if (rc == HK_CONFLICT) {
+        hk_resp_error(resp, 409, "conflict", NULL,
+                      "the delivery cannot be replayed: its endpoint is "
+                      "disabled or deleted, or it is still in progress");
+    } else if (rc != HK_OK) {
+        hk_resp_result(resp, rc, "delivery");
+    } else {
+        if (req->app->wake != NULL)
+            req->app->wake(req->app->wake_ctx);
+        hk_resp_json(resp, 202, out);
+    }
+}

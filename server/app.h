@@ -1,0 +1,21 @@
+/*
+ * app.h - the process-wide context handed to every handler: settings, the
+ * database pool, and a way to wake the local dispatcher after ingest.
+ */
+#ifndef HK_APP_H
+#define HK_APP_H
+
+#include "config.h"
+#include "db.h"
+
+struct hk_app {
+    struct hk_config *cfg;
+    struct hk_db *db;
+    const char *migrations_dir;
+    /* Called after an ingest commits, to wake a dispatcher in this
+     * process at once (NOTIFY reaches the others). May be NULL. */
+    void (*wake)(void *ctx);
+    void *wake_ctx;
+};
+
+#endif

@@ -1,0 +1,55 @@
+/*
+ * config.h - hookd's settings, read once from the environment at start-up.
+ * A bad value stops start-up with one line naming the variable.
+ */
+#ifndef HK_CONFIG_H
+#define HK_CONFIG_H
+
+#include "common.h"
+#include "crypto.h"
+#include "log.h"
+#include "retry.h"
+
+struct hk_config {
+    char *database_url;      /* HOOKD_DATABASE_URL (libpq conninfo or URI) */
+    char *listen_host;       /* HOOKD_LISTEN host part, default 127.0.0.1 */
+    int listen_port;         /* HOOKD_LISTEN port part, default 8080 */
+    char *admin_key;         /* HOOKD_ADMIN_KEY, required for api/serve */
+    unsigned char secret_key[HK_AES_KEY_LEN]; /* HOOKD_SECRET_KEY, base64 */
+    bool have_secret_key;
+    char *web_dir;           /* HOOKD_WEB_DIR, default "web" */
+    struct hk_retry_schedule retry; /* HOOKD_RETRY_SCHEDULE */
+    int64_t request_timeout_ms;     /* HOOKD_REQUEST_TIMEOUT, default 15s */
+    size_t max_body;                /* HOOKD_MAX_BODY, default 256 KiB */
+    bool allow_private_targets;     /* HOOKD_ALLOW_PRIVATE_TARGETS */
+    char *public_url;               /* HOOKD_PUBLIC_URL */
+    int64_t disable_after_ms;       /* HOOKD_DISABLE_AFTER, default 5d */
+    int retention_days;             /* HOOKD_RETENTION_DAYS, default 30 */
+    enum hk_log_level log_level;    /* HOOKD_LOG_LEVEL, default info */
+    int http_threads;               /* HOOKD_HTTP_THREADS, default 4 */
+    int db_pool_size;               /* HOOKD_DB_POOL, default http_threads+2 */
+    int max_in_flight;              /* HOOKD_MAX_IN_FLIGHT, default 256 */
+};
+
+/* One row per variable, for --help and the README. */
+struct hk_config_doc {
+    const char *name;
+    const char *def;
+    const char *help;
+};
+extern const struct hk_config_doc hk_config_docs[];
+extern const size_t hk_config_docs_len;
+
+/* Loads from getenv into cfg (zeroed by the caller). On failure returns
+ * HK_INVALID and writes "HOOKD_X: why" into err. need_keys: admin and secret
+ * key are required (serve/api/dispatch); migrate needs only the database. */
+enum hk_result hk_config_load(struct hk_config *cfg, bool need_keys, char *err,
+                              size_t errlen) HK_MUST_CHECK;
+/* Same, but reading variables through a lookup function (for tests). */
+typedef const char *(*hk_getenv_fn)(const char *name, void *ctx);
+enum hk_result hk_config_load_from(struct hk_config *cfg, bool need_keys,
+                                   hk_getenv_fn get, void *ctx, char *err,
+                                   size_t errlen) HK_MUST_CHECK;
+void hk_config_cleanup(struct hk_config *cfg);
+
+#endif

@@ -1,0 +1,48 @@
+/*
+ * crypto.h - the only door to OpenSSL: random bytes, SHA-256, HMAC-SHA256,
+ * AES-256-GCM sealing of secrets at rest, base64 and constant-time compare.
+ * No I/O besides the kernel's random source.
+ */
+#ifndef HK_CRYPTO_H
+#define HK_CRYPTO_H
+
+#include "common.h"
+
+#define HK_SHA256_LEN 32
+#define HK_AES_KEY_LEN 32
+
+/* Fills buf with n cryptographically random bytes; aborts if the kernel's
+ * source fails (there is no safe way to continue). */
+void hk_random_bytes(void *buf, size_t n);
+
+void hk_sha256(const void *data, size_t n, unsigned char out[HK_SHA256_LEN]);
+/* Lower-case hex of SHA-256, out must hold 65 bytes. */
+void hk_sha256_hex(const void *data, size_t n, char out[65]);
+void hk_hmac_sha256(const void *key, size_t keylen, const void *data,
+                    size_t n, unsigned char out[HK_SHA256_LEN]);
+
+/* true when the n bytes at a and b are equal; time depends only on n. */
+bool hk_ct_equal(const void *a, const void *b, size_t n);
+
+/* Standard base64 with padding. Returns a heap string the caller frees. */
+char *hk_base64_encode(const void *data, size_t n);
+/* Decodes standard base64 (padding optional, no whitespace). On success
+ * returns HK_OK and a heap buffer *out (caller frees) of *outlen bytes;
+ * HK_INVALID on any bad character or length. */
+enum hk_result hk_base64_decode(const char *s, unsigned char **out,
+                                size_t *outlen) HK_MUST_CHECK;
+
+/* AES-256-GCM: seals plain into a heap blob nonce(12)|ciphertext|tag(16)
+ * (caller frees *out). Key is HK_AES_KEY_LEN bytes. */
+void hk_seal(const unsigned char *key, const void *plain, size_t n,
+             unsigned char **out, size_t *outlen);
+/* Opens a blob made by hk_seal; HK_INVALID if it was tampered with or the
+ * key is wrong. *out is a heap buffer with a NUL after *outlen bytes. */
+enum hk_result hk_open(const unsigned char *key, const void *blob,
+                       size_t bloblen, unsigned char **out,
+                       size_t *outlen) HK_MUST_CHECK;
+
+/* Random token of n characters from [A-Za-z0-9] into out (n+1 bytes). */
+void hk_random_token(char *out, size_t n);
+
+#endif

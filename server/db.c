@@ -1,0 +1,287 @@
+/*
+ * db.c - PostgreSQL connections for hookd. The pool is a fixed array of
+ * connections guarded by a mutex and condition variable; API threads take
+ * one for the length of a request. Each connection prepares a statement the
+ * first time its SQL text is used, keyed by the text's address (runtime SQL
+ * lives in static strings in store_*.c), which saves a parse per query on
+ * the hot paths. search_path is pinned on connect so names resolve safely.
+ */
+#include "db.h"
+#include "log.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct hk_db {
+    char *conninfo;
+    int size;
+    struct hk_conn **conns;
+    bool *busy;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+};
+
+/* Server notices ("already exists, skipping") are not for the log. */
+static void quiet_notice(void *arg, const char *message)
+{
+    (void)arg;
+    (void)message;
+}
+
+static bool conn_setup(struct hk_conn *c)
+{
+    PQsetNoticeProcessor(c->pg, quiet_notice, NULL);
+    PGresult *r = PQexec(c->pg, "SET search_path = hookd, pg_catalog");
+    bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+    PQclear(r);
+    c->nprepared = 0;
+    c->in_tx = false;
+    return ok;
+}
+
+enum hk_result hk_conn_open(const char *conninfo, struct hk_conn **out)
+{
+    struct hk_conn *c = hk_calloc(1, sizeof(*c));
+    c->pg = PQconnectdb(conninfo);
+    if (PQstatus(c->pg) != CONNECTION_OK) {
+        char msg[512];
+        snprintf(msg, sizeof(msg), "%s", PQerrorMessage(c->pg));
+        msg[strcspn(msg, "\n")] = '\0';
+        hk_log_error("database connection failed", "error", msg);
+        PQfinish(c->pg);
+        free(c);
+        *out = NULL;
+        return HK_DB;
+    }
+    if (!conn_setup(c)) {
+        hk_log_error("database setup failed", "error",
+                     PQerrorMessage(c->pg));
+        PQfinish(c->pg);
+        free(c);
+        *out = NULL;
+        return HK_DB;
+    }
+    *out = c;
+    return HK_OK;
+}
+
+void hk_conn_close(struct hk_conn *c)
+{
+    if (c == NULL)
+        return;
+    PQfinish(c->pg);
+    free(c);
+}
+
+bool hk_conn_ensure(struct hk_conn *c)
+{
+    if (PQstatus(c->pg) == CONNECTION_OK)
+        return true;
+    PQreset(c->pg);
+    if (PQstatus(c->pg) != CONNECTION_OK)
+        return false;
+    return conn_setup(c);
+}
+
+enum hk_result hk_db_new(const char *conninfo, int size, struct hk_db **out)
+{
+    struct hk_db *db = hk_calloc(1, sizeof(*db));
+    db->conninfo = hk_strdup(conninfo);
+    db->size = size;
+    db->conns = hk_calloc((size_t)size, sizeof(*db->conns));
+    db->busy = hk_calloc((size_t)size, sizeof(*db->busy));
+    pthread_mutex_init(&db->mu, NULL);
+    pthread_cond_init(&db->cv, NULL);
+    for (int i = 0; i < size; i++) {
+        if (hk_conn_open(conninfo, &db->conns[i]) != HK_OK) {
+            hk_db_free(db);
+            *out = NULL;
+            return HK_DB;
+        }
+    }
+    *out = db;
+    return HK_OK;
+}
+
+void hk_db_free(struct hk_db *db)
+{
+    if (db == NULL)
+        return;
+    for (int i = 0; i < db->size; i++)
+        hk_conn_close(db->conns[i]);
+    pthread_mutex_destroy(&db->mu);
+    pthread_cond_destroy(&db->cv);
+    free(db->conns);
+    free(db->busy);
+    free(db->conninfo);
+    free(db);
+}
+
+struct hk_conn *hk_db_acquire(struct hk_db *db)
+{
+    int slot = -1;
+    pthread_mutex_lock(&db->mu);
+    for (;;) {
+        for (int i = 0; i < db->size; i++) {
+            if (!db->busy[i]) {
+                slot = i;
+                break;
+            }
+        }
+        if (slot >= 0)
+            break;
+        pthread_cond_wait(&db->cv, &db->mu);
+    }
+    db->busy[slot] = true;
+    pthread_mutex_unlock(&db->mu);
+
+    struct hk_conn *c = db->conns[slot];
+    if (!hk_conn_ensure(c)) {
+        hk_log_error("database unreachable", "error", PQerrorMessage(c->pg));
+        hk_db_release(db, c);
+        return NULL;
+    }
+    return c;
+}
+
+void hk_db_release(struct hk_db *db, struct hk_conn *c)
+{
+    if (c == NULL)
+        return;
+    if (c->in_tx)
+        hk_db_rollback(c);
+    pthread_mutex_lock(&db->mu);
+    for (int i = 0; i < db->size; i++) {
+        if (db->conns[i] == c) {
+            db->busy[i] = false;
+            break;
+        }
+    }
+    pthread_cond_signal(&db->cv);
+    pthread_mutex_unlock(&db->mu);
+}
+
+static enum hk_result map_error(struct hk_conn *c, PGresult *r,
+                                const char *sql)
+{
+    const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+    if (state != NULL) {
+        if (strcmp(state, "23505") == 0)
+            return HK_CONFLICT;
+        /* foreign key, check, not-null, bad text representation, value
+         * out of range, invalid json: the input was wrong */
+        if (strcmp(state, "23503") == 0 || strcmp(state, "23514") == 0 ||
+            strcmp(state, "23502") == 0 || strcmp(state, "22P02") == 0 ||
+            strcmp(state, "22003") == 0 || strcmp(state, "22P05") == 0 ||
+            strcmp(state, "22021") == 0 || strcmp(state, "22023") == 0)
+            return HK_INVALID;
+    }
+    char head[80];
+    snprintf(head, sizeof(head), "%s", sql);
+    const char *msg = r ? PQresultErrorMessage(r) : PQerrorMessage(c->pg);
+    hk_log_error("query failed", "sqlstate", state ? state : "", "error", msg,
+                 "sql", head);
+    return HK_DB;
+}
+
+static enum hk_result finish(struct hk_conn *c, PGresult *r, const char *sql,
+                             PGresult **res)
+{
+    ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+    if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
+        if (res != NULL)
+            *res = r;
+        else
+            PQclear(r);
+        return HK_OK;
+    }
+    enum hk_result rc = map_error(c, r, sql);
+    PQclear(r);
+    if (res != NULL)
+        *res = NULL;
+    return rc;
+}
+
+enum hk_result hk_db_exec(struct hk_conn *c, const char *sql, int nparams,
+                          const char *const *params, PGresult **res)
+{
+    PGresult *r =
+        PQexecParams(c->pg, sql, nparams, NULL, params, NULL, NULL, 0);
+    return finish(c, r, sql, res);
+}
+
+enum hk_result hk_db_query(struct hk_conn *c, const char *sql, int nparams,
+                           const char *const *params, PGresult **res)
+{
+    int idx = -1;
+    for (int i = 0; i < c->nprepared; i++) {
+        if (c->prepared[i] == sql) {
+            idx = i;
+            break;
+        }
+    }
+    if (idx < 0 && c->nprepared >= HK_DB_MAX_PREPARED)
+        return hk_db_exec(c, sql, nparams, params, res);
+    char name[16];
+    if (idx < 0) {
+        idx = c->nprepared;
+        snprintf(name, sizeof(name), "s%d", idx);
+        PGresult *p = PQprepare(c->pg, name, sql, nparams, NULL);
+        if (PQresultStatus(p) != PGRES_COMMAND_OK) {
+            enum hk_result rc = map_error(c, p, sql);
+            PQclear(p);
+            if (res != NULL)
+                *res = NULL;
+            return rc;
+        }
+        PQclear(p);
+        c->prepared[c->nprepared++] = sql;
+    }
+    snprintf(name, sizeof(name), "s%d", idx);
+    PGresult *r = PQexecPrepared(c->pg, name, nparams, params, NULL, NULL, 0);
+    return finish(c, r, sql, res);
+}
+
+enum hk_result hk_db_begin(struct hk_conn *c)
+{
+    enum hk_result rc = hk_db_exec(c, "BEGIN", 0, NULL, NULL);
+    if (rc == HK_OK)
+        c->in_tx = true;
+    return rc;
+}
+
+enum hk_result hk_db_commit(struct hk_conn *c)
+{
+    enum hk_result rc = hk_db_exec(c, "COMMIT", 0, NULL, NULL);
+    c->in_tx = false;
+    return rc;
+}
+
+void hk_db_rollback(struct hk_conn *c)
+{
+    PGresult *r = PQexec(c->pg, "ROLLBACK");
+    PQclear(r);
+    c->in_tx = false;
+}
+
+const char *hk_db_get(const PGresult *r, int row, int col)
+{
+    if (PQgetisnull(r, row, col))
+        return NULL;
+    return PQgetvalue(r, row, col);
+}
+
+bool hk_db_get_bool(const PGresult *r, int row, int col)
+{
+    const char *v = hk_db_get(r, row, col);
+    return v != NULL && v[0] == 't';
+}
+
+int hk_db_get_int(const PGresult *r, int row, int col)
+{
+    const char *v = hk_db_get(r, row, col);
+    return v ? (int)strtol(v, NULL, 10) : 0;
+}

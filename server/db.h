@@ -1,0 +1,66 @@
+/*
+ * db.h - PostgreSQL connections: a fixed pool for the API threads, single
+ * connections for the dispatcher and LISTEN, transactions, and one query
+ * helper that prepares each statement once per connection and maps SQL
+ * errors to hk_result. Only db.c and store_*.c include libpq.
+ */
+#ifndef HK_DB_H
+#define HK_DB_H
+
+#include "common.h"
+#include <libpq-fe.h>
+
+#define HK_DB_MAX_PREPARED 96
+
+/* One connection and the statements already prepared on it. */
+struct hk_conn {
+    PGconn *pg;
+    const char *prepared[HK_DB_MAX_PREPARED]; /* by SQL text address */
+    int nprepared;
+    bool in_tx;
+};
+
+struct hk_db;
+
+/* Opens `size` connections to conninfo. HK_DB (with a log line) when the
+ * first one cannot be made. Free with hk_db_free. */
+enum hk_result hk_db_new(const char *conninfo, int size,
+                         struct hk_db **out) HK_MUST_CHECK;
+void hk_db_free(struct hk_db *db);
+
+/* Takes a connection from the pool, waiting if all are busy; a broken one
+ * is reset first. Returns NULL only when the database cannot be reached. */
+struct hk_conn *hk_db_acquire(struct hk_db *db);
+/* Returns it; a connection left inside a transaction is rolled back. */
+void hk_db_release(struct hk_db *db, struct hk_conn *c);
+
+/* A connection outside the pool (dispatcher, LISTEN, migrate). */
+enum hk_result hk_conn_open(const char *conninfo,
+                            struct hk_conn **out) HK_MUST_CHECK;
+void hk_conn_close(struct hk_conn *c);
+/* Re-establishes a broken connection; false if the server is away. */
+bool hk_conn_ensure(struct hk_conn *c);
+
+/* Runs sql (a static string: its address keys the prepared statement)
+ * with text parameters (NULL entries are SQL NULL). On HK_OK *res (if
+ * res is not NULL) holds the result and the caller PQclears it. Maps
+ * unique violations to HK_CONFLICT, foreign-key, check and bad-text
+ * errors to HK_INVALID, everything else to HK_DB (logged). */
+enum hk_result hk_db_query(struct hk_conn *c, const char *sql, int nparams,
+                           const char *const *params,
+                           PGresult **res) HK_MUST_CHECK;
+/* Same, without preparing (for one-off statements and migrations). */
+enum hk_result hk_db_exec(struct hk_conn *c, const char *sql, int nparams,
+                          const char *const *params,
+                          PGresult **res) HK_MUST_CHECK;
+
+enum hk_result hk_db_begin(struct hk_conn *c) HK_MUST_CHECK;
+enum hk_result hk_db_commit(struct hk_conn *c) HK_MUST_CHECK;
+void hk_db_rollback(struct hk_conn *c);
+
+/* Value helpers: NULL when the field is SQL NULL. */
+const char *hk_db_get(const PGresult *r, int row, int col);
+bool hk_db_get_bool(const PGresult *r, int row, int col);
+int hk_db_get_int(const PGresult *r, int row, int col);
+
+#endif

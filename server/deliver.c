@@ -1,0 +1,954 @@
+/*
+ * deliver.c - the outbound HTTP engine: one curl multi handle drives every
+ * webhook request of a dispatcher on one thread. Each job gets an easy handle
+ * from a small free list (connections live in the multi's cache, so
+ * keep-alive carries across jobs to the same host), is signed at add time
+ * with the current Unix second, and is POSTed over HTTP/1.1 without
+ * redirects, proxies or Expect: 100-continue. A connect-time guard checks the
+ * address curl actually connects to, after DNS, and refuses inward ones
+ * unless private targets are allowed. The outcome keeps the status, the
+ * response headers as a JSON object (16 KiB cap), the first 4 KiB of the
+ * body as valid UTF-8, timing, the Retry-After of a 429/503 and a human error
+ * text. Deciding what an outcome means (success, retry, disable) and storing
+ * it is the dispatcher's business.
+ */
+#include "deliver.h"
+#include "log.h"
+#include "netguard.h"
+#include "retry.h"
+#include "sign.h"
+
+#include <arpa/inet.h>
+#include <curl/curl.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+/* Idle easy handles kept for reuse; beyond this they are cleaned up. */
+#define FREE_LIST_MAX 256
+/* Response headers kept per attempt: total bytes of names and values, and
+ * count. Past either cap further headers are dropped, the transfer goes on. */
+#define RESP_HEADER_BYTES_CAP (16 * 1024)
+#define RESP_HEADER_COUNT_CAP 100
+#define CONNECT_TIMEOUT_MAX_MS 10000
+#define DEFAULT_TIMEOUT_MS 15000
+
+/* Per-transfer state, bound for life to one easy handle. */
+struct xfer {
+    struct hk_deliver *d;
+    CURL *easy;
+    struct hk_job *job;
+    struct curl_slist *req_headers;
+    int64_t start_mono;
+    struct xfer *prev, *next; /* active list, or free list (next only) */
+
+    /* Response headers of the final response as "name\0value\0" pairs,
+     * names lower-cased. */
+    struct hk_buf hdrs;
+    int nhdrs;
+    bool last_kept; /* the previous header line was stored (for folding) */
+
+    size_t body_len;
+    bool truncated;
+    char body[HK_RESPONSE_BODY_CAP];
+
+    char errbuf[CURL_ERROR_SIZE];
+    char guard_msg[192]; /* why the address guard refused, or "" */
+};
+
+struct hk_deliver {
+    CURLM *multi;
+    struct hk_deliver_opts opts;
+    int64_t connect_timeout_ms;
+    struct xfer *free_list;
+    size_t nfree;
+    struct xfer *active;
+    size_t in_flight; /* added and not yet collected */
+    /* Finished jobs waiting for collect: a queue in an array. */
+    struct hk_job **done;
+    size_t done_head, done_len, done_cap;
+    /* Scratch for building header lines and JSON; single-threaded. */
+    struct hk_buf scratch;
+};
+
+/* ---- text helpers ---------------------------------------------------- */
+
+static const char REPLACEMENT_CHAR[] = "\xEF\xBF\xBD"; /* U+FFFD */
+
+/* Length (1-4) of the well-formed UTF-8 sequence at s, or 0 when it is
+ * ill-formed: then *bad is the length of its maximal ill-formed subpart (one
+ * U+FFFD replaces it, as the Unicode standard recommends) and *incomplete says
+ * the input ended inside an otherwise valid sequence. s[0] >= 0x80. */
+static size_t utf8_next(const unsigned char *s, size_t n, size_t *bad,
+                        bool *incomplete)
+{
+    unsigned c = s[0];
+    unsigned lo = 0x80, hi = 0xBF;
+    size_t need;
+
+    *incomplete = false;
+    if (c >= 0xC2 && c <= 0xDF)
+        need = 1;
+    else if (c == 0xE0) {
+        need = 2;
+        lo = 0xA0;
+    } else if ((c >= 0xE1 && c <= 0xEC) || c == 0xEE || c == 0xEF)
+        need = 2;
+    else if (c == 0xED) {
+        need = 2;
+        hi = 0x9F; /* no UTF-16 surrogates */
+    } else if (c == 0xF0) {
+        need = 3;
+        lo = 0x90;
+    } else if (c >= 0xF1 && c <= 0xF3)
+        need = 3;
+    else if (c == 0xF4) {
+        need = 3;
+        hi = 0x8F; /* nothing above U+10FFFF */
+    } else {
+        *bad = 1;
+        return 0;
+    }
+    for (size_t i = 1; i <= need; i++) {
+        if (i >= n) {
+            *incomplete = true;
+            *bad = i;
+            return 0;
+        }
+        if (s[i] < lo || s[i] > hi) {
+            *bad = i;
+            return 0;
+        }
+        lo = 0x80;
+        hi = 0xBF;
+    }
+    return need + 1;
+}
+
+/* Appends n bytes of s to b as valid UTF-8 without NULs: every ill-formed
+ * sequence and every NUL becomes U+FFFD (a NUL would cut the text short in
+ * C and in PostgreSQL). With json, the text is also escaped for the inside
+ * of a JSON string. With cut_tail, a sequence left incomplete by the end of
+ * the input (a character split by truncation) is dropped, not replaced. */
+static void append_text(struct hk_buf *b, const char *s, size_t n, bool json,
+                        bool cut_tail)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t i = 0, run = 0;
+
+    while (i < n) {
+        unsigned c = p[i];
+        if (c >= 0x80) {
+            size_t bad;
+            bool incomplete;
+            size_t len = utf8_next(p + i, n - i, &bad, &incomplete);
+            if (len) {
+                i += len;
+                continue;
+            }
+            hk_buf_append(b, p + run, i - run);
+            if (!(incomplete && cut_tail))
+                hk_buf_append(b, REPLACEMENT_CHAR, 3);
+            i += bad;
+            run = i;
+            continue;
+        }
+        if (c == 0) {
+            hk_buf_append(b, p + run, i - run);
+            hk_buf_append(b, REPLACEMENT_CHAR, 3);
+            run = ++i;
+            continue;
+        }
+        if (json && (c < 0x20 || c == '"' || c == '\\')) {
+            char esc[8];
+            int elen = 2;
+            hk_buf_append(b, p + run, i - run);
+            esc[0] = '\\';
+            switch (c) {
+            case '"': esc[1] = '"'; break;
+            case '\\': esc[1] = '\\'; break;
+            case '\n': esc[1] = 'n'; break;
+            case '\r': esc[1] = 'r'; break;
+            case '\t': esc[1] = 't'; break;
+            case '\b': esc[1] = 'b'; break;
+            case '\f': esc[1] = 'f'; break;
+            default:
+                elen = snprintf(esc, sizeof(esc), "\\u%04x", c);
+                break;
+            }
+            hk_buf_append(b, esc, (size_t)elen);
+            run = ++i;
+            continue;
+        }
+        i++;
+    }
+    hk_buf_append(b, p + run, n - run);
+}
+
+/* Appends "name":"value" (with a leading comma unless first) to a JSON
+ * object being built in b. */
+static void json_member(struct hk_buf *b, const char *name, size_t nlen,
+                        const char *value, size_t vlen)
+{
+    if (b->len > 1)
+        hk_buf_append(b, ",", 1);
+    hk_buf_append(b, "\"", 1);
+    append_text(b, name, nlen, true, false);
+    hk_buf_append(b, "\":\"", 3);
+    append_text(b, value, vlen, true, false);
+    hk_buf_append(b, "\"", 1);
+}
+
+static char ascii_lower(char c)
+{
+    return (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
+}
+
+static bool is_token_char(unsigned char c)
+{
+    if (c >= '0' && c <= '9')
+        return true;
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'))
+        return true;
+    return c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL;
+}
+
+/* The last line of defence for an endpoint's extra headers (the API already
+ * validated them): a name that is not an HTTP token, a value with a line
+ * break, or a name that would override what hookd itself sends or how the
+ * request is framed, is not sent. */
+static bool extra_header_ok(const struct hk_header *h)
+{
+    static const char *const reserved[] = {
+        "content-type",      "content-length", "user-agent",
+        "host",              "expect",         "transfer-encoding",
+        "connection",        "te",             "upgrade",
+        "keep-alive",        "trailer",        "proxy-authorization",
+        "proxy-connection",
+    };
+    if (!h->name || !h->value || !h->name[0])
+        return false;
+    for (const char *p = h->name; *p; p++)
+        if (!is_token_char((unsigned char)*p))
+            return false;
+    if (strpbrk(h->value, "\r\n"))
+        return false;
+    if (strncasecmp(h->name, "webhook-", 8) == 0)
+        return false;
+    for (size_t i = 0; i < HK_ARRAY_LEN(reserved); i++)
+        if (strcasecmp(h->name, reserved[i]) == 0)
+            return false;
+    return true;
+}
+
+static struct curl_slist *slist_add(struct curl_slist *list, const char *line)
+{
+    struct curl_slist *l = curl_slist_append(list, line);
+    if (!l) {
+        hk_log_error("out of memory", "where", "curl_slist_append");
+        abort();
+    }
+    return l;
+}
+
+/* ---- job ------------------------------------------------------------- */
+
+static void outcome_clear(struct hk_outcome *o)
+{
+    free(o->error);
+    free(o->request_headers);
+    free(o->response_headers);
+    free(o->response_body);
+    memset(o, 0, sizeof(*o));
+    o->retry_after_ms = -1;
+}
+
+struct hk_job *hk_job_new(void)
+{
+    struct hk_job *job = hk_calloc(1, sizeof(*job));
+    job->out.retry_after_ms = -1;
+    return job;
+}
+
+static void free_secret(char *s)
+{
+    if (s) {
+        explicit_bzero(s, strlen(s));
+        free(s);
+    }
+}
+
+void hk_job_free(struct hk_job *job)
+{
+    if (!job)
+        return;
+    free(job->url);
+    for (size_t i = 0; i < job->nheaders; i++) {
+        free(job->headers[i].name);
+        free(job->headers[i].value);
+    }
+    free(job->headers);
+    free(job->body);
+    free_secret(job->secret);
+    free_secret(job->prev_secret);
+    outcome_clear(&job->out);
+    free(job);
+}
+
+/* ---- curl callbacks -------------------------------------------------- */
+
+/* Keeps the first HK_RESPONSE_BODY_CAP bytes and notes that more came; the
+ * rest is read and dropped so the connection stays reusable. */
+static size_t on_body(char *data, size_t size, size_t nmemb, void *ud)
+{
+    struct xfer *x = ud;
+    size_t n = size * nmemb;
+    size_t room = HK_RESPONSE_BODY_CAP - x->body_len;
+    size_t take = n < room ? n : room;
+
+    if (take) {
+        memcpy(x->body + x->body_len, data, take);
+        x->body_len += take;
+    }
+    if (n > take)
+        x->truncated = true;
+    return n;
+}
+
+static bool is_ws(char c)
+{
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+/* Collects the final response's header lines. A status line starts over, so
+ * headers of an interim 1xx response are not mixed in. */
+static size_t on_header(char *data, size_t size, size_t nitems, void *ud)
+{
+    struct xfer *x = ud;
+    size_t n = size * nitems;
+    size_t len = n;
+
+    while (len && (data[len - 1] == '\r' || data[len - 1] == '\n'))
+        len--;
+    if (len >= 5 && memcmp(data, "HTTP/", 5) == 0) {
+        hk_buf_reset(&x->hdrs);
+        x->nhdrs = 0;
+        x->last_kept = false;
+        return n;
+    }
+    if (len == 0)
+        return n;
+
+    if (data[0] == ' ' || data[0] == '\t') {
+        /* obsolete line folding: continues the previous value */
+        size_t s = 0;
+        while (s < len && is_ws(data[s]))
+            s++;
+        if (!x->last_kept || s == len)
+            return n;
+        if (x->hdrs.len + 1 + (len - s) > RESP_HEADER_BYTES_CAP) {
+            x->last_kept = false;
+            return n;
+        }
+        x->hdrs.len--; /* reopen the value: drop its NUL */
+        hk_buf_append(&x->hdrs, " ", 1);
+        hk_buf_append(&x->hdrs, data + s, len - s);
+        hk_buf_append(&x->hdrs, "", 1);
+        return n;
+    }
+
+    x->last_kept = false;
+    const char *colon = memchr(data, ':', len);
+    if (!colon || colon == data)
+        return n;
+    size_t nlen = (size_t)(colon - data);
+    while (nlen && is_ws(data[nlen - 1]))
+        nlen--;
+    const char *v = colon + 1;
+    size_t vlen = len - (size_t)(v - data);
+    while (vlen && is_ws(*v)) {
+        v++;
+        vlen--;
+    }
+    while (vlen && is_ws(v[vlen - 1]))
+        vlen--;
+    if (nlen == 0 || x->nhdrs >= RESP_HEADER_COUNT_CAP ||
+        x->hdrs.len + nlen + vlen + 2 > RESP_HEADER_BYTES_CAP)
+        return n;
+
+    size_t at = x->hdrs.len;
+    hk_buf_append(&x->hdrs, data, nlen);
+    for (size_t i = at; i < at + nlen; i++)
+        x->hdrs.data[i] = ascii_lower(x->hdrs.data[i]);
+    hk_buf_append(&x->hdrs, "", 1);
+    hk_buf_append(&x->hdrs, v, vlen);
+    hk_buf_append(&x->hdrs, "", 1);
+    x->nhdrs++;
+    x->last_kept = true;
+    return n;
+}
+
+/* Opens every socket curl connects with, so that the address is checked
+ * after DNS resolution and on each address tried: a name that resolves (or
+ * re-resolves) to an inward address cannot slip through. */
+static curl_socket_t on_open_socket(void *ud, curlsocktype purpose,
+                                    struct curl_sockaddr *addr)
+{
+    struct xfer *x = ud;
+    (void)purpose;
+
+    if (!x->d->opts.allow_private) {
+        enum hk_addr_class c =
+            hk_netguard_classify(&addr->addr, (socklen_t)addr->addrlen);
+        if (c != HK_ADDR_PUBLIC) {
+            struct sockaddr_storage ss;
+            char ip[INET6_ADDRSTRLEN] = "?";
+            size_t alen = addr->addrlen < sizeof(ss) ? addr->addrlen
+                                                     : sizeof(ss);
+            memset(&ss, 0, sizeof(ss));
+            memcpy(&ss, &addr->addr, alen);
+            if (ss.ss_family == AF_INET)
+                inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr,
+                          ip, sizeof(ip));
+            else if (ss.ss_family == AF_INET6)
+                inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr,
+                          ip, sizeof(ip));
+            if (!x->guard_msg[0])
+                snprintf(x->guard_msg, sizeof(x->guard_msg),
+                         "refused to connect to %s: %s address (set "
+                         "HOOKD_ALLOW_PRIVATE_TARGETS=1 to allow)",
+                         ip, hk_netguard_class_name(c));
+            return CURL_SOCKET_BAD;
+        }
+    }
+    return socket(addr->family, addr->socktype | SOCK_CLOEXEC,
+                  addr->protocol);
+}
+
+/* ---- transfers ------------------------------------------------------- */
+
+static struct xfer *xfer_new(struct hk_deliver *d)
+{
+    struct xfer *x = hk_calloc(1, sizeof(*x));
+    CURL *e = curl_easy_init();
+    if (!e) {
+        hk_log_error("out of memory", "where", "curl_easy_init");
+        abort();
+    }
+    x->d = d;
+    x->easy = e;
+    hk_buf_init(&x->hdrs);
+
+    /* What stays the same for every request of this deliverer. */
+    curl_easy_setopt(e, CURLOPT_PRIVATE, x);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)d->opts.timeout_ms);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
+                     (long)d->connect_timeout_ms);
+    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(e, CURLOPT_TCP_KEEPIDLE, 30L);
+    curl_easy_setopt(e, CURLOPT_TCP_KEEPINTVL, 15L);
+    /* No proxy, not even one named by http_proxy/https_proxy/ALL_PROXY in
+     * the environment: through a proxy, the address guard would only see
+     * the proxy's address, and the proxy would reach inward for us. */
+    curl_easy_setopt(e, CURLOPT_PROXY, "");
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, x);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, x);
+    curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, on_open_socket);
+    curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, x);
+    return x;
+}
+
+static void xfer_destroy(struct xfer *x)
+{
+    curl_easy_cleanup(x->easy);
+    curl_slist_free_all(x->req_headers);
+    hk_buf_cleanup(&x->hdrs);
+    free(x);
+}
+
+static struct xfer *xfer_get(struct hk_deliver *d)
+{
+    struct xfer *x = d->free_list;
+    if (x) {
+        d->free_list = x->next;
+        d->nfree--;
+    } else {
+        x = xfer_new(d);
+    }
+    x->prev = x->next = NULL;
+    x->job = NULL;
+    x->req_headers = NULL;
+    hk_buf_reset(&x->hdrs);
+    x->nhdrs = 0;
+    x->last_kept = false;
+    x->body_len = 0;
+    x->truncated = false;
+    x->errbuf[0] = '\0';
+    x->guard_msg[0] = '\0';
+    return x;
+}
+
+/* Returns a transfer that is no longer in the multi handle to the free
+ * list (or frees it when the list is full). */
+static void xfer_put(struct hk_deliver *d, struct xfer *x)
+{
+    curl_slist_free_all(x->req_headers);
+    x->req_headers = NULL;
+    x->job = NULL;
+    if (d->nfree >= FREE_LIST_MAX) {
+        xfer_destroy(x);
+        return;
+    }
+    x->next = d->free_list;
+    d->free_list = x;
+    d->nfree++;
+}
+
+static void active_link(struct hk_deliver *d, struct xfer *x)
+{
+    x->prev = NULL;
+    x->next = d->active;
+    if (d->active)
+        d->active->prev = x;
+    d->active = x;
+}
+
+static void active_unlink(struct hk_deliver *d, struct xfer *x)
+{
+    if (x->prev)
+        x->prev->next = x->next;
+    else
+        d->active = x->next;
+    if (x->next)
+        x->next->prev = x->prev;
+    x->prev = x->next = NULL;
+}
+
+static void done_push(struct hk_deliver *d, struct hk_job *job)
+{
+    if (d->done_len == d->done_cap) {
+        if (d->done_head > 0) {
+            memmove(d->done, d->done + d->done_head,
+                    (d->done_len - d->done_head) * sizeof(*d->done));
+            d->done_len -= d->done_head;
+            d->done_head = 0;
+        }
+        if (d->done_len == d->done_cap) {
+            d->done_cap = d->done_cap ? d->done_cap * 2 : 64;
+            d->done = hk_realloc(d->done, d->done_cap * sizeof(*d->done));
+        }
+    }
+    d->done[d->done_len++] = job;
+}
+
+/* Ends a job that never reached the network. */
+static void fail_now(struct hk_deliver *d, struct hk_job *job,
+                     const char *why)
+{
+    job->priv_ = NULL;
+    job->out.duration_ms = 0;
+    job->out.status_code = 0;
+    job->out.error = hk_strdup(why);
+    if (!job->out.request_headers)
+        job->out.request_headers = hk_strdup("{}");
+    done_push(d, job);
+}
+
+/* Adds one request header line and its JSON member (value shown as
+ * shown_value, which differs only for redacted headers). */
+static void add_header(struct hk_deliver *d, struct xfer *x,
+                       struct hk_buf *json, const char *name,
+                       const char *value, const char *shown_value)
+{
+    struct hk_buf *line = &d->scratch;
+    size_t nlen = strlen(name), vlen = strlen(value);
+
+    hk_buf_reset(line);
+    hk_buf_append(line, name, nlen);
+    if (vlen) {
+        hk_buf_append(line, ": ", 2);
+        hk_buf_append(line, value, vlen);
+    } else {
+        /* "Name;" is curl's way to send a header with an empty value */
+        hk_buf_append(line, ";", 1);
+    }
+    x->req_headers = slist_add(x->req_headers, line->data);
+    json_member(json, name, nlen, shown_value, strlen(shown_value));
+}
+
+void hk_deliver_add(struct hk_deliver *d, struct hk_job *job)
+{
+    d->in_flight++;
+    outcome_clear(&job->out);
+    job->priv_ = NULL;
+    job->out.started_at_ms = hk_now_ms();
+
+    int64_t ts = job->out.started_at_ms / 1000;
+    const char *body = job->body ? job->body : "";
+    size_t body_len = job->body ? job->body_len : 0;
+
+    char *sig = job->secret ? hk_sign(job->secret, job->event_id, ts, body,
+                                      body_len)
+                            : NULL;
+    if (!sig) {
+        fail_now(d, job,
+                 "the endpoint signing secret is malformed; nothing was sent");
+        return;
+    }
+    char *sig_prev = NULL;
+    if (job->prev_secret) {
+        sig_prev = hk_sign(job->prev_secret, job->event_id, ts, body,
+                           body_len);
+        if (!sig_prev)
+            hk_log_warn("previous signing secret is malformed, signing with "
+                        "the current one only",
+                        "endpoint_id", job->endpoint_id);
+    }
+
+    struct xfer *x = xfer_get(d);
+    x->job = job;
+    job->priv_ = x;
+
+    struct hk_buf json;
+    char tsbuf[24];
+    hk_buf_init(&json);
+    hk_buf_append(&json, "{", 1);
+    snprintf(tsbuf, sizeof(tsbuf), "%lld", (long long)ts);
+    if (sig_prev) {
+        char *both = hk_asprintf("%s %s", sig, sig_prev);
+        free(sig);
+        free(sig_prev);
+        sig = both;
+    }
+
+    add_header(d, x, &json, "Content-Type", "application/json",
+               "application/json");
+    add_header(d, x, &json, "User-Agent", "hookd/" HK_VERSION,
+               "hookd/" HK_VERSION);
+    add_header(d, x, &json, "webhook-id", job->event_id, job->event_id);
+    add_header(d, x, &json, "webhook-timestamp", tsbuf, tsbuf);
+    add_header(d, x, &json, "webhook-signature", sig, sig);
+    free(sig);
+    for (size_t i = 0; i < job->nheaders; i++) {
+        const struct hk_header *h = &job->headers[i];
+        if (!extra_header_ok(h)) {
+            hk_log_warn("extra header not sent", "endpoint_id",
+                        job->endpoint_id);
+            continue;
+        }
+        bool secret = strcasecmp(h->name, "authorization") == 0;
+        add_header(d, x, &json, h->name, h->value,
+                   secret ? "[redacted]" : h->value);
+    }
+    /* Remove the headers curl would add on its own: the receiver gets
+     * exactly the documented set (plus Host and Content-Length). */
+    x->req_headers = slist_add(x->req_headers, "Expect:");
+    x->req_headers = slist_add(x->req_headers, "Accept:");
+    hk_buf_append(&json, "}", 1);
+    job->out.request_headers = hk_buf_steal(&json);
+
+    CURL *e = x->easy;
+    curl_easy_setopt(e, CURLOPT_URL, job->url);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, x->req_headers);
+
+    x->start_mono = hk_mono_ms();
+    CURLMcode mc = curl_multi_add_handle(d->multi, e);
+    if (mc != CURLM_OK) {
+        xfer_put(d, x);
+        fail_now(d, job, curl_multi_strerror(mc));
+        return;
+    }
+    active_link(d, x);
+}
+
+/* Human text for a failed transfer. status is the response code when a
+ * response had started before the failure, else 0. */
+static char *error_text(struct hk_deliver *d, struct xfer *x, CURLcode rc,
+                        long status, int duration_ms)
+{
+    const char *detail = x->errbuf[0] ? x->errbuf : curl_easy_strerror(rc);
+    char ip[64] = "";
+    char *ipp = NULL;
+    long port = 0;
+
+    if (curl_easy_getinfo(x->easy, CURLINFO_PRIMARY_IP, &ipp) == CURLE_OK &&
+        ipp)
+        snprintf(ip, sizeof(ip), "%s", ipp);
+    curl_easy_getinfo(x->easy, CURLINFO_PRIMARY_PORT, &port);
+
+    switch (rc) {
+    case CURLE_OPERATION_TIMEDOUT:
+        if (status > 0)
+            return hk_asprintf("timeout after %lld ms while reading the "
+                               "response (status %ld)",
+                               (long long)d->opts.timeout_ms, status);
+        if (d->connect_timeout_ms < d->opts.timeout_ms &&
+            duration_ms < d->opts.timeout_ms - 100) {
+            curl_off_t ct = 0;
+            curl_easy_getinfo(x->easy, CURLINFO_CONNECT_TIME_T, &ct);
+            if (ct == 0)
+                return hk_asprintf("connect timeout after %lld ms",
+                                   (long long)d->connect_timeout_ms);
+        }
+        return hk_asprintf("timeout after %lld ms",
+                           (long long)d->opts.timeout_ms);
+    case CURLE_COULDNT_CONNECT: {
+        if (x->guard_msg[0])
+            return hk_strdup(x->guard_msg);
+        long oserr = 0;
+        const char *what = NULL;
+        curl_easy_getinfo(x->easy, CURLINFO_OS_ERRNO, &oserr);
+        switch (oserr) {
+        case ECONNREFUSED: what = "connection refused"; break;
+        case ENETUNREACH: what = "network unreachable"; break;
+        case EHOSTUNREACH: what = "host unreachable"; break;
+        case ETIMEDOUT: what = "connect timeout"; break;
+        default: break;
+        }
+        if (what && ip[0])
+            return hk_asprintf("%s (%s port %ld)", what, ip, port);
+        if (what)
+            return hk_strdup(what);
+        return hk_asprintf("could not connect: %s", detail);
+    }
+    case CURLE_GOT_NOTHING:
+        return hk_strdup("empty reply: the receiver closed the connection "
+                         "without answering");
+    default:
+        break;
+    }
+    if (status > 0)
+        return hk_asprintf("%s (after status %ld)", detail, status);
+    return hk_strdup(detail);
+}
+
+/* Builds the response headers JSON from the collected pairs, joining the
+ * values of a repeated name with ", " in arrival order. */
+static char *response_headers_json(struct hk_deliver *d, struct xfer *x)
+{
+    const char *names[RESP_HEADER_COUNT_CAP];
+    const char *values[RESP_HEADER_COUNT_CAP];
+    int n = 0;
+    const char *p = x->hdrs.data;
+    const char *end = p ? p + x->hdrs.len : NULL;
+    struct hk_buf *b = &d->scratch;
+
+    while (p && p < end && n < x->nhdrs) {
+        names[n] = p;
+        p += strlen(p) + 1;
+        values[n] = p;
+        p += strlen(p) + 1;
+        n++;
+    }
+    hk_buf_reset(b);
+    hk_buf_append(b, "{", 1);
+    for (int i = 0; i < n; i++) {
+        bool seen = false;
+        for (int j = 0; j < i && !seen; j++)
+            seen = strcmp(names[j], names[i]) == 0;
+        if (seen)
+            continue;
+        if (b->len > 1)
+            hk_buf_append(b, ",", 1);
+        hk_buf_append(b, "\"", 1);
+        append_text(b, names[i], strlen(names[i]), true, false);
+        hk_buf_append(b, "\":\"", 3);
+        append_text(b, values[i], strlen(values[i]), true, false);
+        for (int j = i + 1; j < n; j++) {
+            if (strcmp(names[j], names[i]) != 0)
+                continue;
+            hk_buf_append(b, ", ", 2);
+            append_text(b, values[j], strlen(values[j]), true, false);
+        }
+        hk_buf_append(b, "\"", 1);
+    }
+    hk_buf_append(b, "}", 1);
+    return hk_strndup(b->data, b->len);
+}
+
+static const char *find_response_header(struct xfer *x, const char *name)
+{
+    const char *p = x->hdrs.data;
+    const char *end = p ? p + x->hdrs.len : NULL;
+    for (int i = 0; p && p < end && i < x->nhdrs; i++) {
+        const char *v = p + strlen(p) + 1;
+        if (strcmp(p, name) == 0)
+            return v;
+        p = v + strlen(v) + 1;
+    }
+    return NULL;
+}
+
+/* Turns a finished transfer into its job's outcome and queues the job. */
+static void finish(struct hk_deliver *d, struct xfer *x, CURLcode rc)
+{
+    struct hk_job *job = x->job;
+    struct hk_outcome *o = &job->out;
+    long status = 0;
+    int64_t dur = hk_mono_ms() - x->start_mono;
+
+    curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &status);
+    o->duration_ms = dur < 0 ? 0 : (dur > INT32_MAX ? INT32_MAX : (int)dur);
+    if (rc == CURLE_OK && status > 0) {
+        o->status_code = (int)status;
+        o->error = NULL;
+        o->response_headers = response_headers_json(d, x);
+        hk_buf_reset(&d->scratch);
+        append_text(&d->scratch, x->body, x->body_len, false, x->truncated);
+        o->response_body = hk_strndup(d->scratch.data, d->scratch.len);
+        o->truncated = x->truncated;
+        if (status == 429 || status == 503) {
+            const char *ra = find_response_header(x, "retry-after");
+            o->retry_after_ms = ra ? hk_retry_after_parse(ra, hk_now_ms())
+                                   : -1;
+        }
+    } else {
+        /* No complete response: whatever partly arrived is not an answer
+         * the receiver finished giving. */
+        o->status_code = 0;
+        o->error = error_text(d, x, rc == CURLE_OK ? CURLE_GOT_NOTHING : rc,
+                              status, o->duration_ms);
+    }
+
+    curl_multi_remove_handle(d->multi, x->easy);
+    active_unlink(d, x);
+    job->priv_ = NULL;
+    xfer_put(d, x);
+    done_push(d, job);
+}
+
+/* Moves every finished transfer to the done queue; returns how many. */
+static size_t harvest(struct hk_deliver *d)
+{
+    CURLMsg *m;
+    int left;
+    size_t n = 0;
+
+    while ((m = curl_multi_info_read(d->multi, &left))) {
+        if (m->msg != CURLMSG_DONE)
+            continue;
+        CURLcode rc = m->data.result;
+        char *priv = NULL;
+        curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, &priv);
+        finish(d, (struct xfer *)(void *)priv, rc);
+        n++;
+    }
+    return n;
+}
+
+/* ---- deliverer ------------------------------------------------------- */
+
+struct hk_deliver *hk_deliver_new(const struct hk_deliver_opts *opts)
+{
+    struct hk_deliver *d = hk_calloc(1, sizeof(*d));
+
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    d->opts = *opts;
+    if (d->opts.timeout_ms <= 0)
+        d->opts.timeout_ms = DEFAULT_TIMEOUT_MS;
+    d->connect_timeout_ms = d->opts.timeout_ms < CONNECT_TIMEOUT_MAX_MS
+                                ? d->opts.timeout_ms
+                                : CONNECT_TIMEOUT_MAX_MS;
+    hk_buf_init(&d->scratch);
+    d->multi = curl_multi_init();
+    if (!d->multi) {
+        hk_log_error("out of memory", "where", "curl_multi_init");
+        abort();
+    }
+    curl_multi_setopt(d->multi, CURLMOPT_MAXCONNECTS, 1024L);
+    if (opts->max_host_connections > 0)
+        curl_multi_setopt(d->multi, CURLMOPT_MAX_HOST_CONNECTIONS,
+                          (long)opts->max_host_connections);
+    return d;
+}
+
+void hk_deliver_free(struct hk_deliver *d)
+{
+    if (!d)
+        return;
+    /* Abandoned jobs, in flight or finished and not collected, go too. */
+    while (d->active) {
+        struct xfer *x = d->active;
+        active_unlink(d, x);
+        curl_multi_remove_handle(d->multi, x->easy);
+        x->job->priv_ = NULL;
+        hk_job_free(x->job);
+        xfer_destroy(x);
+    }
+    for (size_t i = d->done_head; i < d->done_len; i++)
+        hk_job_free(d->done[i]);
+    free(d->done);
+    while (d->free_list) {
+        struct xfer *x = d->free_list;
+        d->free_list = x->next;
+        xfer_destroy(x);
+    }
+    curl_multi_cleanup(d->multi);
+    hk_buf_cleanup(&d->scratch);
+    free(d);
+    curl_global_cleanup();
+}
+
+void hk_deliver_poll(struct hk_deliver *d, int extra_fd, int timeout_ms,
+                     bool *extra_ready)
+{
+    struct curl_waitfd wfd;
+    unsigned nfds = 0;
+    int running = 0;
+
+    if (extra_ready)
+        *extra_ready = false;
+    curl_multi_perform(d->multi, &running);
+    size_t finished = harvest(d);
+
+    if (extra_fd >= 0) {
+        wfd.fd = extra_fd;
+        wfd.events = CURL_WAIT_POLLIN;
+        wfd.revents = 0;
+        nfds = 1;
+    }
+    /* Something just finished: only look at the fds, do not sleep. */
+    int wait = (finished > 0 || timeout_ms < 0) ? 0 : timeout_ms;
+    curl_multi_poll(d->multi, nfds ? &wfd : NULL, nfds, wait, NULL);
+    if (nfds && (wfd.revents & CURL_WAIT_POLLIN) && extra_ready)
+        *extra_ready = true;
+
+    curl_multi_perform(d->multi, &running);
+    harvest(d);
+}
+
+size_t hk_deliver_collect(struct hk_deliver *d, struct hk_job **done,
+                          size_t max)
+{
+    size_t n = 0;
+    while (n < max && d->done_head < d->done_len)
+        done[n++] = d->done[d->done_head++];
+    if (d->done_head == d->done_len)
+        d->done_head = d->done_len = 0;
+    d->in_flight -= n;
+    return n;
+}
+
+size_t hk_deliver_in_flight(const struct hk_deliver *d)
+{
+    return d->in_flight;
+}
+
+void hk_deliver_wakeup(struct hk_deliver *d)
+{
+    curl_multi_wakeup(d->multi);
+}

@@ -1,0 +1,90 @@
+/*
+ * deliver.h - the only user of libcurl: sends signed webhook requests through
+ * one curl multi handle, many in flight on one thread with keep-alive,
+ * refuses inward addresses at connect time, and collects each outcome
+ * (status, headers, first 4 KiB of body, timing, error text). It knows
+ * nothing of the database: the dispatcher hands it jobs and takes back
+ * finished ones.
+ */
+#ifndef HK_DELIVER_H
+#define HK_DELIVER_H
+
+#include "common.h"
+
+#define HK_RESPONSE_BODY_CAP 4096
+
+struct hk_header {
+    char *name;
+    char *value;
+};
+
+/* What came of one attempt; every heap field is owned by the job. */
+struct hk_outcome {
+    int64_t started_at_ms;   /* wall clock when the request started */
+    int duration_ms;
+    int status_code;         /* 0 when no response came */
+    char *error;             /* NULL when a response came, else why not */
+    char *request_headers;   /* JSON object text of the headers we sent */
+    char *response_headers;  /* JSON object text, NULL without response */
+    char *response_body;     /* valid UTF-8 text, at most 4 KiB; or NULL */
+    bool truncated;          /* the body was longer than 4 KiB */
+    int64_t retry_after_ms;  /* from Retry-After on 429/503, else -1 */
+};
+
+/* One request to make. The dispatcher fills the input part and owns the
+ * struct; hk_job_free releases the struct and every heap field. */
+struct hk_job {
+    char tenant_id[37];
+    char delivery_id[37];
+    char endpoint_id[37];
+    char event_id[37];       /* also the webhook-id header */
+    int attempt_number;      /* 1-based number of this attempt */
+    char *url;
+    struct hk_header *headers; /* endpoint's extra headers */
+    size_t nheaders;
+    char *body;              /* the full envelope, sent as is */
+    size_t body_len;
+    char *secret;            /* "whsec_..." */
+    char *prev_secret;       /* or NULL: also signs during a rotation */
+    void *user;              /* for the dispatcher */
+    struct hk_outcome out;   /* filled when the job completes */
+    void *priv_;             /* deliver.c's per-transfer state */
+};
+
+struct hk_job *hk_job_new(void);
+void hk_job_free(struct hk_job *job);
+
+struct hk_deliver_opts {
+    int64_t timeout_ms;      /* whole-request timeout */
+    bool allow_private;      /* HOOKD_ALLOW_PRIVATE_TARGETS */
+    int max_host_connections; /* per host cap inside curl, 0 = none */
+};
+
+struct hk_deliver;
+
+/* Creates the multi handle. Free with hk_deliver_free (waits for nothing:
+ * in-flight jobs are abandoned, collect them first). */
+struct hk_deliver *hk_deliver_new(const struct hk_deliver_opts *opts);
+void hk_deliver_free(struct hk_deliver *d);
+
+/* Starts job (signed now, with the current time as webhook-timestamp).
+ * The job belongs to the deliverer until it comes back from collect. */
+void hk_deliver_add(struct hk_deliver *d, struct hk_job *job);
+
+/* Drives transfers and sleeps up to timeout_ms, waking early when a
+ * transfer finishes, when extra_fd (or -1) becomes readable (then
+ * *extra_ready is set), or when hk_deliver_wakeup is called. */
+void hk_deliver_poll(struct hk_deliver *d, int extra_fd, int timeout_ms,
+                     bool *extra_ready);
+
+/* Moves up to max finished jobs into done[]; returns how many. */
+size_t hk_deliver_collect(struct hk_deliver *d, struct hk_job **done,
+                          size_t max);
+
+/* Number of jobs added and not yet collected. */
+size_t hk_deliver_in_flight(const struct hk_deliver *d);
+
+/* Safe from any thread: makes a sleeping hk_deliver_poll return. */
+void hk_deliver_wakeup(struct hk_deliver *d);
+
+#endif

@@ -1,0 +1,573 @@
+/*
+ * dispatcher.c - the delivery loop. One thread owns a curl multi handle
+ * (through deliver.c), a work connection and a LISTEN connection. Each turn
+ * it claims due work while it has free slots, starts what the endpoints'
+ * rate limits allow, sleeps in curl_multi_poll with the LISTEN socket as an
+ * extra descriptor (so NOTIFY from any API process wakes it; a one-second
+ * poll is only the fallback for retries coming due), and records finished
+ * attempts in one batched statement. Outcomes that cannot be written
+ * (database away) are kept and written later; claims pause meanwhile, and
+ * leases cover the rest: whatever this process leaves behind, another
+ * dispatcher takes back when the lease runs out.
+ */
+#include "dispatcher.h"
+#include "crypto.h"
+#include "deliver.h"
+#include "log.h"
+#include "metrics.h"
+#include "store.h"
+
+#include <curl/curl.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define POLL_MS 1000
+#define SWEEP_MS 5000
+#define PRUNE_MS (3600 * 1000)
+#define LEASE_SLACK_MS 30000
+#define MAX_COLLECT 512
+#define MAX_HELD_ENDPOINTS 1024
+
+/* A rate-limited endpoint's token bucket and the jobs waiting on it. */
+struct bucket {
+    char endpoint_id[37];
+    int rate;
+    double tokens;
+    int64_t refilled_ms;
+    struct hk_job **held;
+    size_t nheld, capheld;
+};
+
+struct hk_dispatcher {
+    const struct hk_config *cfg;
+    struct hk_conn *work;
+    struct hk_conn *listen;
+    struct hk_deliver *deliver;
+    pthread_t thread;
+    atomic_bool stop;
+    atomic_bool woken;
+    bool listening;
+    /* outcomes not yet written */
+    struct hk_job **unsaved;
+    size_t nunsaved, capunsaved;
+    struct bucket *buckets;
+    size_t nbuckets;
+};
+
+/* ---- job construction ---- */
+
+/* The Standard Webhooks envelope around the exact payload bytes. */
+static char *envelope(const struct hk_claim *c, size_t *len)
+{
+    struct hk_buf b;
+    hk_buf_init(&b);
+    hk_buf_puts(&b, "{\"type\":\"");
+    hk_buf_puts(&b, c->event_type); /* validated: [A-Za-z0-9_.-] only */
+    hk_buf_puts(&b, "\",\"timestamp\":\"");
+    hk_buf_puts(&b, c->event_time);
+    hk_buf_puts(&b, "\",\"data\":");
+    hk_buf_puts(&b, c->payload);
+    hk_buf_puts(&b, "}");
+    *len = b.len;
+    return hk_buf_steal(&b);
+}
+
+static char *open_secret(const struct hk_dispatcher *d,
+                         const unsigned char *sealed, size_t len)
+{
+    unsigned char *plain;
+    size_t plain_len;
+    if (hk_open(d->cfg->secret_key, sealed, len, &plain, &plain_len) !=
+        HK_OK)
+        return NULL;
+    return (char *)plain;
+}
+
+static void set_headers(struct hk_job *job, const char *text)
+{
+    json_t *h = json_loads(text, 0, NULL);
+    size_t n = json_object_size(h);
+    if (n > 0) {
+        job->headers = hk_calloc(n, sizeof(*job->headers));
+        const char *k;
+        json_t *v;
+        json_object_foreach(h, k, v)
+        {
+            if (!json_is_string(v))
+                continue;
+            job->headers[job->nheaders].name = hk_strdup(k);
+            job->headers[job->nheaders].value =
+                hk_strdup(json_string_value(v));
+            job->nheaders++;
+        }
+    }
+    json_decref(h);
+}
+
+struct job_meta {
+    int cycle_attempts; /* before this attempt */
+    int rate_limit;
+};
+
+static struct hk_job *job_from_claim(struct hk_dispatcher *d,
+                                     const struct hk_claim *c)
+{
+    struct hk_job *job = hk_job_new();
+    memcpy(job->tenant_id, c->tenant_id, sizeof(job->tenant_id));
+    memcpy(job->delivery_id, c->delivery_id, sizeof(job->delivery_id));
+    memcpy(job->endpoint_id, c->endpoint_id, sizeof(job->endpoint_id));
+    memcpy(job->event_id, c->event_id, sizeof(job->event_id));
+    job->attempt_number = c->attempt_count + 1;
+    job->url = hk_strdup(c->url);
+    set_headers(job, c->headers);
+    job->body = envelope(c, &job->body_len);
+    job->secret = open_secret(d, c->secret_enc, c->secret_len);
+    if (c->prev_enc != NULL)
+        job->prev_secret = open_secret(d, c->prev_enc, c->prev_len);
+    struct job_meta *m = hk_calloc(1, sizeof(*m));
+    m->cycle_attempts = c->cycle_attempts;
+    m->rate_limit = c->rate_limit;
+    job->user = m;
+    return job;
+}
+
+static void job_release(struct hk_job *job)
+{
+    free(job->user);
+    job->user = NULL;
+    hk_job_free(job);
+}
+
+/* ---- rate limits ---- */
+
+static struct bucket *bucket_for(struct hk_dispatcher *d, const char *eid,
+                                 int rate)
+{
+    for (size_t i = 0; i < d->nbuckets; i++)
+        if (strcmp(d->buckets[i].endpoint_id, eid) == 0) {
+            d->buckets[i].rate = rate;
+            return &d->buckets[i];
+        }
+    if (d->nbuckets >= MAX_HELD_ENDPOINTS)
+        return NULL;
+    d->buckets = hk_realloc(d->buckets, (d->nbuckets + 1) * sizeof(*d->buckets));
+    struct bucket *b = &d->buckets[d->nbuckets++];
+    memset(b, 0, sizeof(*b));
+    snprintf(b->endpoint_id, sizeof(b->endpoint_id), "%s", eid);
+    b->rate = rate;
+    b->tokens = rate;
+    b->refilled_ms = hk_mono_ms();
+    return b;
+}
+
+static void bucket_refill(struct bucket *b, int64_t now)
+{
+    double add = (double)(now - b->refilled_ms) * b->rate / 1000.0;
+    b->tokens = b->tokens + add > b->rate ? b->rate : b->tokens + add;
+    b->refilled_ms = now;
+}
+
+/* Starts a job now, or holds it until its endpoint's bucket has a token. */
+static void submit(struct hk_dispatcher *d, struct hk_job *job)
+{
+    struct job_meta *m = job->user;
+    struct bucket *b = m->rate_limit > 0
+                           ? bucket_for(d, job->endpoint_id, m->rate_limit)
+                           : NULL;
+    if (b != NULL) {
+        bucket_refill(b, hk_mono_ms());
+        if (b->nheld > 0 || b->tokens < 1.0) {
+            if (b->nheld == b->capheld) {
+                b->capheld = b->capheld ? 2 * b->capheld : 8;
+                b->held = hk_realloc(b->held, b->capheld * sizeof(*b->held));
+            }
+            b->held[b->nheld++] = job;
+            return;
+        }
+        b->tokens -= 1.0;
+    }
+    hk_deliver_add(d->deliver, job);
+}
+
+/* Starts held jobs whose tokens have come; returns ms until the next one
+ * may start, or -1 when nothing is held. */
+static int64_t release_held(struct hk_dispatcher *d)
+{
+    int64_t now = hk_mono_ms(), wait = -1;
+    for (size_t i = 0; i < d->nbuckets; i++) {
+        struct bucket *b = &d->buckets[i];
+        bucket_refill(b, now);
+        size_t started = 0;
+        while (started < b->nheld && b->tokens >= 1.0) {
+            b->tokens -= 1.0;
+            hk_deliver_add(d->deliver, b->held[started++]);
+        }
+        if (started > 0) {
+            memmove(b->held, b->held + started,
+                    (b->nheld - started) * sizeof(*b->held));
+            b->nheld -= started;
+        }
+        if (b->nheld > 0) {
+            int64_t ms = (int64_t)((1.0 - b->tokens) * 1000.0 / b->rate) + 1;
+            if (wait < 0 || ms < wait)
+                wait = ms;
+        }
+    }
+    return wait;
+}
+
+static size_t held_count(const struct hk_dispatcher *d)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < d->nbuckets; i++)
+        n += d->buckets[i].nheld;
+    return n;
+}
+
+/* Endpoints with held jobs get no new claims until those have started. */
+static char *held_endpoints(const struct hk_dispatcher *d)
+{
+    struct hk_buf b;
+    bool any = false;
+    hk_buf_init(&b);
+    hk_buf_puts(&b, "{");
+    for (size_t i = 0; i < d->nbuckets; i++) {
+        if (d->buckets[i].nheld == 0)
+            continue;
+        hk_buf_printf(&b, "%s%s", any ? "," : "", d->buckets[i].endpoint_id);
+        any = true;
+    }
+    hk_buf_puts(&b, "}");
+    if (!any) {
+        hk_buf_cleanup(&b);
+        return NULL;
+    }
+    return hk_buf_steal(&b);
+}
+
+/* ---- claiming ---- */
+
+static void claim(struct hk_dispatcher *d)
+{
+    size_t busy = hk_deliver_in_flight(d->deliver) + held_count(d);
+    int room = d->cfg->max_in_flight - (int)busy;
+    if (room <= 0)
+        return;
+    char *exclude = held_endpoints(d);
+    struct hk_claim *claims;
+    size_t n;
+    enum hk_result rc =
+        hk_store_claim(d->work, room, d->cfg->request_timeout_ms +
+                                          LEASE_SLACK_MS,
+                       exclude, &claims, &n);
+    free(exclude);
+    if (rc != HK_OK)
+        return;
+    for (size_t i = 0; i < n; i++)
+        submit(d, job_from_claim(d, &claims[i]));
+    hk_store_claims_free(claims, n);
+}
+
+/* ---- outcomes ---- */
+
+/* Decides what a finished attempt means for its delivery. */
+static void judge(const struct hk_dispatcher *d, struct hk_job *job,
+                  struct hk_outcome_row *row, bool *gone)
+{
+    const struct hk_outcome *o = &job->out;
+    struct job_meta *m = job->user;
+    int cycle = m->cycle_attempts + 1;
+    memset(row, 0, sizeof(*row));
+    row->tenant_id = job->tenant_id;
+    row->delivery_id = job->delivery_id;
+    row->endpoint_id = job->endpoint_id;
+    row->number = job->attempt_number;
+    row->cycle_attempts = cycle;
+    row->started_at_ms = o->started_at_ms;
+    row->duration_ms = o->duration_ms;
+    row->status_code = o->status_code;
+    row->error = o->error;
+    row->url = job->url;
+    row->request_headers = o->request_headers;
+    row->response_headers = o->response_headers;
+    row->response_body = o->response_body;
+    row->truncated = o->truncated;
+    *gone = false;
+    if (o->status_code >= 200 && o->status_code < 300) {
+        row->new_status = "succeeded";
+        return;
+    }
+    if (o->status_code == 410) {
+        row->new_status = "failed";
+        *gone = true;
+        return;
+    }
+    double rnd = (double)(rand() % 1000000) / 1000000.0;
+    int64_t delay = hk_retry_next_delay(&d->cfg->retry, cycle, rnd);
+    if (delay < 0) {
+        row->new_status = "failed";
+        return;
+    }
+    if (o->retry_after_ms > delay)
+        delay = o->retry_after_ms;
+    row->new_status = "pending";
+    row->next_attempt_ms = hk_now_ms() + delay;
+}
+
+/* Writes every unsaved outcome in one statement; keeps them on failure. */
+static void save(struct hk_dispatcher *d)
+{
+    size_t n = d->nunsaved;
+    if (n == 0 || !hk_conn_ensure(d->work))
+        return;
+    struct hk_outcome_row *rows = hk_calloc(n, sizeof(*rows));
+    bool *gone = hk_calloc(n, sizeof(*gone));
+    for (size_t i = 0; i < n; i++)
+        judge(d, d->unsaved[i], &rows[i], &gone[i]);
+    enum hk_result rc = hk_store_record(d->work, rows, n);
+    if (rc == HK_OK) {
+        for (size_t i = 0; i < n; i++) {
+            struct hk_job *job = d->unsaved[i];
+            const char *what = rows[i].new_status;
+            hk_metrics_attempt(strcmp(what, "pending") == 0 ? "retry" : what,
+                               job->out.duration_ms);
+            if (gone[i] &&
+                hk_store_endpoint_disable(d->work, job->tenant_id,
+                                          job->endpoint_id,
+                                          "the endpoint answered 410 Gone") !=
+                    HK_OK)
+                hk_log_warn("could not disable endpoint", "endpoint_id",
+                            job->endpoint_id);
+            job_release(job);
+        }
+        d->nunsaved = 0;
+    }
+    free(rows);
+    free(gone);
+}
+
+static void collect(struct hk_dispatcher *d)
+{
+    struct hk_job *done[MAX_COLLECT];
+    size_t n;
+    while ((n = hk_deliver_collect(d->deliver, done, MAX_COLLECT)) > 0) {
+        if (d->nunsaved + n > d->capunsaved) {
+            d->capunsaved = (d->nunsaved + n) * 2;
+            d->unsaved =
+                hk_realloc(d->unsaved, d->capunsaved * sizeof(*d->unsaved));
+        }
+        memcpy(d->unsaved + d->nunsaved, done, n * sizeof(*done));
+        d->nunsaved += n;
+    }
+}
+
+/* ---- LISTEN ---- */
+
+static void listen_connect(struct hk_dispatcher *d)
+{
+    if (d->listen == NULL &&
+        hk_conn_open(d->cfg->database_url, &d->listen) != HK_OK)
+        return;
+    if (!hk_conn_ensure(d->listen))
+        return;
+    d->listening =
+        hk_db_exec(d->listen, "LISTEN hookd_work", 0, NULL, NULL) == HK_OK;
+}
+
+static void listen_drain(struct hk_dispatcher *d)
+{
+    if (PQconsumeInput(d->listen->pg) == 0) {
+        d->listening = false;
+        return;
+    }
+    PGnotify *nf;
+    while ((nf = PQnotifies(d->listen->pg)) != NULL) {
+        atomic_store(&d->woken, true);
+        PQfreemem(nf);
+    }
+}
+
+/* ---- housekeeping ---- */
+
+static void sweep(struct hk_dispatcher *d)
+{
+    int n = 0;
+    if (hk_store_expire_leases(d->work, &n) == HK_OK && n > 0) {
+        char s[16];
+        snprintf(s, sizeof(s), "%d", n);
+        hk_log_info("expired leases taken back", "deliveries", s);
+        atomic_store(&d->woken, true);
+    }
+    if (hk_store_disable_failing(d->work, d->cfg->disable_after_ms, &n) ==
+            HK_OK &&
+        n > 0) {
+        char s[16];
+        snprintf(s, sizeof(s), "%d", n);
+        hk_log_warn("endpoints disabled after failing too long", "endpoints",
+                    s);
+    }
+}
+
+/* Gives back claimed work that was never started. */
+static void release_unstarted(struct hk_dispatcher *d)
+{
+    struct hk_buf t, ids;
+    hk_buf_init(&t);
+    hk_buf_init(&ids);
+    hk_buf_puts(&t, "{");
+    hk_buf_puts(&ids, "{");
+    size_t n = 0;
+    for (size_t i = 0; i < d->nbuckets; i++) {
+        struct bucket *b = &d->buckets[i];
+        for (size_t k = 0; k < b->nheld; k++, n++) {
+            hk_buf_printf(&t, "%s%s", n ? "," : "", b->held[k]->tenant_id);
+            hk_buf_printf(&ids, "%s%s", n ? "," : "", b->held[k]->delivery_id);
+            job_release(b->held[k]);
+        }
+        b->nheld = 0;
+    }
+    hk_buf_puts(&t, "}");
+    hk_buf_puts(&ids, "}");
+    if (n > 0 && hk_conn_ensure(d->work) &&
+        hk_store_release(d->work, t.data, ids.data) != HK_OK)
+        hk_log_warn("could not release deliveries; their leases will "
+                    "expire");
+    hk_buf_cleanup(&t);
+    hk_buf_cleanup(&ids);
+}
+
+/* ---- the loop ---- */
+
+static void *run(void *arg)
+{
+    struct hk_dispatcher *d = arg;
+    int64_t last_poll = 0, last_sweep = 0, last_prune = 0;
+    int64_t stop_deadline = 0;
+    listen_connect(d);
+    for (;;) {
+        int64_t now = hk_mono_ms();
+        bool stopping = atomic_load(&d->stop);
+        if (stopping && stop_deadline == 0) {
+            stop_deadline = now + d->cfg->request_timeout_ms + 1000;
+            release_unstarted(d);
+        }
+        if (stopping && hk_deliver_in_flight(d->deliver) == 0)
+            break;
+        if (stopping && now > stop_deadline)
+            break;
+        if (!stopping) {
+            if (!d->listening && now - last_poll >= POLL_MS)
+                listen_connect(d);
+            if (now - last_sweep >= SWEEP_MS && hk_conn_ensure(d->work)) {
+                sweep(d);
+                last_sweep = now;
+            }
+            if (d->cfg->retention_days > 0 && now - last_prune >= PRUNE_MS &&
+                hk_conn_ensure(d->work)) {
+                int n;
+                if (hk_store_prune_attempts(d->work, d->cfg->retention_days,
+                                            &n) == HK_OK)
+                    last_prune = now;
+            }
+            bool due = now - last_poll >= POLL_MS;
+            bool woken = atomic_exchange(&d->woken, false);
+            if ((due || woken) && d->nunsaved == 0 &&
+                hk_conn_ensure(d->work)) {
+                claim(d);
+                if (due)
+                    last_poll = now;
+            }
+        }
+        int64_t hold_wait = release_held(d);
+        hk_metrics_in_flight((long)hk_deliver_in_flight(d->deliver));
+        int timeout = POLL_MS - (int)(hk_mono_ms() - last_poll);
+        if (timeout < 0)
+            timeout = 0;
+        if (hold_wait >= 0 && hold_wait < timeout)
+            timeout = (int)hold_wait;
+        if (stopping)
+            timeout = 100;
+        bool extra = false;
+        int fd = d->listening ? PQsocket(d->listen->pg) : -1;
+        hk_deliver_poll(d->deliver, fd, timeout, &extra);
+        if (extra)
+            listen_drain(d);
+        collect(d);
+        if (d->nunsaved > 0) {
+            size_t before = d->nunsaved;
+            save(d);
+            /* freed slots: look for more work at once */
+            if (d->nunsaved == 0 && before > 0)
+                atomic_store(&d->woken, true);
+        }
+    }
+    collect(d);
+    save(d);
+    return NULL;
+}
+
+enum hk_result hk_dispatcher_start(const struct hk_config *cfg,
+                                   struct hk_dispatcher **out)
+{
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    struct hk_dispatcher *d = hk_calloc(1, sizeof(*d));
+    d->cfg = cfg;
+    *out = NULL;
+    if (hk_conn_open(cfg->database_url, &d->work) != HK_OK) {
+        free(d);
+        curl_global_cleanup();
+        return HK_DB;
+    }
+    struct hk_deliver_opts opts = {
+        .timeout_ms = cfg->request_timeout_ms,
+        .allow_private = cfg->allow_private_targets,
+        .max_host_connections = 0,
+    };
+    d->deliver = hk_deliver_new(&opts);
+    atomic_store(&d->woken, true);
+    srand((unsigned)hk_now_ms());
+    if (pthread_create(&d->thread, NULL, run, d) != 0) {
+        hk_deliver_free(d->deliver);
+        hk_conn_close(d->work);
+        free(d);
+        curl_global_cleanup();
+        return HK_INTERNAL;
+    }
+    *out = d;
+    return HK_OK;
+}
+
+void hk_dispatcher_wake(void *dispatcher)
+{
+    struct hk_dispatcher *d = dispatcher;
+    atomic_store(&d->woken, true);
+    hk_deliver_wakeup(d->deliver);
+}
+
+void hk_dispatcher_stop(struct hk_dispatcher *d)
+{
+    if (d == NULL)
+        return;
+    atomic_store(&d->stop, true);
+    hk_deliver_wakeup(d->deliver);
+    pthread_join(d->thread, NULL);
+    /* what could not be written is left to lease expiry */
+    for (size_t i = 0; i < d->nunsaved; i++)
+        job_release(d->unsaved[i]);
+    free(d->unsaved);
+    for (size_t i = 0; i < d->nbuckets; i++) {
+        for (size_t k = 0; k < d->buckets[i].nheld; k++)
+            job_release(d->buckets[i].held[k]);
+        free(d->buckets[i].held);
+    }
+    free(d->buckets);
+    hk_deliver_free(d->deliver);
+    hk_conn_close(d->listen);
+    hk_conn_close(d->work);
+    free(d);
+    curl_global_cleanup();
+}

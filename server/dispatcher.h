@@ -1,0 +1,25 @@
+/*
+ * dispatcher.h - the delivery engine's thread: claims due deliveries
+ * fairly (per endpoint, within max_concurrency and rate_limit) with
+ * FOR UPDATE SKIP LOCKED and a lease, hands them to deliver.c, and writes
+ * outcomes (attempt rows, retry times, final states) in batches. Sleeps in
+ * curl_multi_poll with the LISTEN socket as an extra descriptor.
+ */
+#ifndef HK_DISPATCHER_H
+#define HK_DISPATCHER_H
+
+#include "config.h"
+
+struct hk_dispatcher;
+
+/* Connects (two connections: work and LISTEN) and starts the thread. */
+enum hk_result hk_dispatcher_start(const struct hk_config *cfg,
+                                   struct hk_dispatcher **out) HK_MUST_CHECK;
+/* Wakes the thread to claim now (safe from any thread). */
+void hk_dispatcher_wake(void *dispatcher);
+/* Stops claiming, lets in-flight requests finish (up to the request
+ * timeout), records them, releases leases of work not started, joins the
+ * thread and frees everything. */
+void hk_dispatcher_stop(struct hk_dispatcher *d);
+
+#endif

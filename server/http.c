@@ -1,0 +1,451 @@
+/*
+ * http.c - libmicrohttpd glue. One struct conn_state per request is made on
+ * the first access-handler call and freed only in the request-completed
+ * callback, which runs on every path. Bodies are accumulated here under the
+ * HOOKD_MAX_BODY cap: a Content-Length over the cap is answered 413 before
+ * a byte of the body is read; a body that grows past it without one is
+ * discarded and answered 413. Then the request is routed, authenticated and
+ * handed to its handler, and the response is rendered with X-Request-Id
+ * and logged in one access line.
+ */
+#include "http.h"
+#include "app.h"
+#include "auth.h"
+#include "crypto.h"
+#include "log.h"
+#include "metrics.h"
+#include "router.h"
+
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+struct hk_http {
+    struct MHD_Daemon *daemon;
+    struct hk_app *app;
+};
+
+struct conn_state {
+    struct hk_req req;
+    struct hk_resp resp;
+    struct hk_buf body;
+    struct MHD_Connection *conn;
+    int64_t started;
+    bool too_large;
+    bool answered;
+};
+
+/* ---- response helpers ---- */
+
+void hk_resp_json(struct hk_resp *resp, int status, json_t *body)
+{
+    json_decref(resp->json);
+    resp->status = status;
+    resp->json = body;
+}
+
+void hk_resp_no_content(struct hk_resp *resp)
+{
+    json_decref(resp->json);
+    resp->json = NULL;
+    resp->status = 204;
+}
+
+void hk_resp_error(struct hk_resp *resp, int status, const char *code,
+                   const char *field, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    json_t *err = json_pack("{s:s, s:s}", "code", code, "message", msg);
+    if (field != NULL)
+        json_object_set_new(err, "field", json_string(field));
+    hk_resp_json(resp, status, json_pack("{s:o}", "error", err));
+}
+
+void hk_resp_result(struct hk_resp *resp, enum hk_result rc, const char *what)
+{
+    switch (rc) {
+    case HK_OK:
+        break;
+    case HK_NOT_FOUND:
+        hk_resp_error(resp, 404, "not_found", NULL, "%s not found", what);
+        break;
+    case HK_CONFLICT:
+        hk_resp_error(resp, 409, "conflict", NULL, "%s conflicts with the "
+                      "current state", what);
+        break;
+    case HK_INVALID:
+        hk_resp_error(resp, 422, "validation_failed", NULL,
+                      "%s is not valid", what);
+        break;
+    case HK_TOO_LARGE:
+        hk_resp_error(resp, 413, "payload_too_large", NULL,
+                      "%s is too large", what);
+        break;
+    case HK_DB:
+        hk_resp_error(resp, 503, "unavailable", NULL,
+                      "the database is unavailable");
+        break;
+    default:
+        hk_resp_error(resp, 500, "internal", NULL, "internal error");
+        break;
+    }
+}
+
+/* ---- request accessors ---- */
+
+const char *hk_req_header(struct hk_req *req, const char *name)
+{
+    return MHD_lookup_connection_value(req->conn_, MHD_HEADER_KIND, name);
+}
+
+const char *hk_req_query(struct hk_req *req, const char *name)
+{
+    return MHD_lookup_connection_value(req->conn_, MHD_GET_ARGUMENT_KIND,
+                                       name);
+}
+
+struct query_check {
+    const char *const *allowed;
+    const char *unknown;
+};
+
+static enum MHD_Result query_iter(void *cls, enum MHD_ValueKind kind,
+                                  const char *key, const char *value)
+{
+    (void)kind;
+    (void)value;
+    struct query_check *qc = cls;
+    for (const char *const *a = qc->allowed; *a != NULL; a++)
+        if (strcmp(*a, key) == 0)
+            return MHD_YES;
+    qc->unknown = key;
+    return MHD_NO;
+}
+
+bool hk_req_query_only(struct hk_req *req, struct hk_resp *resp,
+                       const char *const *allowed)
+{
+    struct query_check qc = {allowed, NULL};
+    MHD_get_connection_values(req->conn_, MHD_GET_ARGUMENT_KIND, query_iter,
+                              &qc);
+    if (qc.unknown == NULL)
+        return true;
+    char field[129];
+    snprintf(field, sizeof(field), "%s", qc.unknown);
+    hk_resp_error(resp, 422, "validation_failed", field,
+                  "unknown query parameter");
+    return false;
+}
+
+struct hk_conn *hk_req_db(struct hk_req *req, struct hk_resp *resp)
+{
+    if (req->db == NULL)
+        req->db = hk_db_acquire(req->app->db);
+    if (req->db == NULL)
+        hk_resp_error(resp, 503, "unavailable", NULL,
+                      "the database is unavailable");
+    return req->db;
+}
+
+static bool is_json_type(const char *ct)
+{
+    if (ct == NULL)
+        return false;
+    size_t n = strlen("application/json");
+    if (strncasecmp(ct, "application/json", n) != 0)
+        return false;
+    return ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ';
+}
+
+bool hk_req_json(struct hk_req *req, struct hk_resp *resp,
+                 const char *const *allowed, bool optional, json_t **out)
+{
+    *out = NULL;
+    if (!req->has_body) {
+        if (optional)
+            return true;
+        hk_resp_error(resp, 400, "bad_request", NULL,
+                      "a JSON body is required");
+        return false;
+    }
+    if (!is_json_type(req->content_type)) {
+        hk_resp_error(resp, 415, "unsupported_media_type", NULL,
+                      "Content-Type must be application/json");
+        return false;
+    }
+    json_error_t jerr;
+    json_t *j = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES,
+                           &jerr);
+    if (j == NULL) {
+        hk_resp_error(resp, 400, "invalid_json", NULL,
+                      "invalid JSON at line %d column %d: %s", jerr.line,
+                      jerr.column, jerr.text);
+        return false;
+    }
+    if (!json_is_object(j)) {
+        json_decref(j);
+        hk_resp_error(resp, 400, "invalid_json", NULL,
+                      "the body must be a JSON object");
+        return false;
+    }
+    const char *key;
+    json_t *val;
+    json_object_foreach(j, key, val)
+    {
+        bool ok = false;
+        for (const char *const *a = allowed; *a != NULL && !ok; a++)
+            ok = strcmp(*a, key) == 0;
+        if (!ok) {
+            char field[129];
+            snprintf(field, sizeof(field), "%s", key);
+            hk_resp_error(resp, 422, "validation_failed", field,
+                          "unknown field");
+            json_decref(j);
+            return false;
+        }
+    }
+    *out = j;
+    return true;
+}
+
+/* ---- dispatch ---- */
+
+static void set_request_id(struct conn_state *st)
+{
+    const char *given = MHD_lookup_connection_value(st->conn, MHD_HEADER_KIND,
+                                                    "X-Request-Id");
+    if (given != NULL) {
+        size_t n = strlen(given);
+        bool ok = n > 0 && n < sizeof(st->req.request_id);
+        for (size_t i = 0; ok && i < n; i++)
+            ok = given[i] > 0x20 && given[i] < 0x7f;
+        if (ok) {
+            memcpy(st->req.request_id, given, n + 1);
+            return;
+        }
+    }
+    char tok[25];
+    hk_random_token(tok, 24);
+    snprintf(st->req.request_id, sizeof(st->req.request_id), "req_%s", tok);
+}
+
+static void dispatch(struct conn_state *st)
+{
+    struct hk_req *req = &st->req;
+    struct hk_resp *resp = &st->resp;
+    if (st->too_large) {
+        hk_resp_error(resp, 413, "payload_too_large", NULL,
+                      "the body is larger than %zu bytes",
+                      req->app->cfg->max_body);
+        return;
+    }
+    const struct hk_route *route;
+    char allow[128];
+    enum hk_result rc =
+        hk_router_match(req->method, req->path, &route, req->params,
+                        &req->nparams, allow, sizeof(allow));
+    if (rc == HK_NOT_FOUND) {
+        hk_resp_error(resp, 404, "not_found", NULL, "no such route");
+        return;
+    }
+    if (rc == HK_CONFLICT) {
+        resp->allow = hk_strdup(allow);
+        hk_resp_error(resp, 405, "method_not_allowed", NULL,
+                      "%s is not allowed here; allowed: %s", req->method,
+                      allow);
+        return;
+    }
+    req->route = route->pattern;
+    if (req->has_body) {
+        req->body = st->body.data;
+        req->body_len = st->body.len;
+    }
+    if (route->access != HK_ACCESS_PUBLIC &&
+        !hk_auth_check(req, resp, route->access))
+        return;
+    route->fn(req, resp);
+    if (resp->status == 0)
+        hk_resp_error(resp, 500, "internal", NULL, "no response");
+}
+
+static enum MHD_Result send_response(struct conn_state *st)
+{
+    struct hk_resp *resp = &st->resp;
+    struct MHD_Response *r;
+    if (resp->json != NULL) {
+        char *text = json_dumps(resp->json, JSON_COMPACT);
+        if (text == NULL)
+            text = hk_strdup("{}");
+        r = MHD_create_response_from_buffer(strlen(text), text,
+                                            MHD_RESPMEM_MUST_FREE);
+        MHD_add_response_header(r, "Content-Type", "application/json");
+    } else if (resp->raw != NULL) {
+        r = MHD_create_response_from_buffer(resp->raw_len, resp->raw,
+                                            MHD_RESPMEM_MUST_FREE);
+        resp->raw = NULL;
+        MHD_add_response_header(r, "Content-Type", resp->content_type
+                                                       ? resp->content_type
+                                                       : "text/plain");
+    } else {
+        r = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
+    }
+    MHD_add_response_header(r, "X-Request-Id", st->req.request_id);
+    if (resp->allow != NULL)
+        MHD_add_response_header(r, "Allow", resp->allow);
+    if (resp->location != NULL)
+        MHD_add_response_header(r, "Location", resp->location);
+    if (resp->cache_control != NULL)
+        MHD_add_response_header(r, "Cache-Control", resp->cache_control);
+    enum MHD_Result ret = MHD_queue_response(st->conn, (unsigned)resp->status,
+                                             r);
+    MHD_destroy_response(r);
+    st->answered = true;
+    return ret;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
+                                  const char *url, const char *method,
+                                  const char *version, const char *upload,
+                                  size_t *upload_size, void **con_cls)
+{
+    (void)version;
+    struct hk_http *h = cls;
+    struct conn_state *st = *con_cls;
+    if (st == NULL) {
+        st = hk_calloc(1, sizeof(*st));
+        st->conn = conn;
+        st->started = hk_mono_ms();
+        st->req.app = h->app;
+        st->req.method = method;
+        st->req.path = url;
+        st->req.route = "unmatched";
+        st->req.conn_ = conn;
+        st->req.content_type = MHD_lookup_connection_value(
+            conn, MHD_HEADER_KIND, "Content-Type");
+        hk_buf_init(&st->body);
+        set_request_id(st);
+        *con_cls = st;
+        const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                     "Content-Length");
+        const char *te = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                     "Transfer-Encoding");
+        if (cl != NULL) {
+            char *end;
+            unsigned long long n = strtoull(cl, &end, 10);
+            if (n > h->app->cfg->max_body) {
+                st->too_large = true;
+                hk_resp_error(&st->resp, 413, "payload_too_large", NULL,
+                              "the body is larger than %zu bytes",
+                              h->app->cfg->max_body);
+                return send_response(st);
+            }
+            st->req.has_body = n > 0;
+        }
+        if (te != NULL)
+            st->req.has_body = true;
+        return MHD_YES;
+    }
+    if (*upload_size > 0) {
+        if (!st->too_large) {
+            if (st->body.len + *upload_size > h->app->cfg->max_body)
+                st->too_large = true;
+            else
+                hk_buf_append(&st->body, upload, *upload_size);
+        }
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    if (st->answered)
+        return MHD_YES;
+    if (st->req.has_body && st->body.len == 0 && !st->too_large)
+        st->req.has_body = false;
+    dispatch(st);
+    return send_response(st);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn,
+                         void **con_cls, enum MHD_RequestTerminationCode toe)
+{
+    (void)conn;
+    (void)toe;
+    struct hk_http *h = cls;
+    struct conn_state *st = *con_cls;
+    if (st == NULL)
+        return;
+    if (st->req.db != NULL)
+        hk_db_release(h->app->db, st->req.db);
+    int64_t dur = hk_mono_ms() - st->started;
+    int status = st->answered ? st->resp.status : 0;
+    hk_metrics_request(st->req.route, status, dur);
+    char status_s[8], dur_s[24];
+    snprintf(status_s, sizeof(status_s), "%d", status);
+    snprintf(dur_s, sizeof(dur_s), "%lld", (long long)dur);
+    hk_log(HK_LOG_INFO, "request", "method", st->req.method, "route",
+           st->req.route, "path", st->req.path, "status", status_s,
+           "duration_ms", dur_s, "request_id", st->req.request_id,
+           (const char *)NULL);
+    json_decref(st->resp.json);
+    free(st->resp.raw);
+    free(st->resp.allow);
+    free(st->resp.location);
+    hk_buf_cleanup(&st->body);
+    free(st);
+    *con_cls = NULL;
+}
+
+enum hk_result hk_http_start(struct hk_app *app, struct hk_http **out)
+{
+    struct hk_config *cfg = app->cfg;
+    struct addrinfo hints = {0}, *ai = NULL;
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    char port[16];
+    snprintf(port, sizeof(port), "%d", cfg->listen_port);
+    if (getaddrinfo(cfg->listen_host, port, &hints, &ai) != 0 || ai == NULL) {
+        hk_log_error("cannot resolve listen address", "host",
+                     cfg->listen_host);
+        return HK_INVALID;
+    }
+    struct hk_http *h = hk_calloc(1, sizeof(*h));
+    h->app = app;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
+                     MHD_USE_TURBO;
+    if (ai->ai_family == AF_INET6)
+        flags |= MHD_USE_IPv6;
+    h->daemon = MHD_start_daemon(
+        flags, (uint16_t)cfg->listen_port, NULL, NULL, on_request, h,
+        MHD_OPTION_SOCK_ADDR, ai->ai_addr, MHD_OPTION_THREAD_POOL_SIZE,
+        (unsigned)cfg->http_threads, MHD_OPTION_NOTIFY_COMPLETED,
+        on_completed, h, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
+        MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)4096, MHD_OPTION_END);
+    freeaddrinfo(ai);
+    if (h->daemon == NULL) {
+        char addr[300];
+        snprintf(addr, sizeof(addr), "%s:%d", cfg->listen_host,
+                 cfg->listen_port);
+        hk_log_error("cannot listen", "address", addr);
+        free(h);
+        return HK_INVALID;
+    }
+    *out = h;
+    return HK_OK;
+}
+
+void hk_http_stop(struct hk_http *h)
+{
+    if (h == NULL)
+        return;
+    MHD_stop_daemon(h->daemon);
+    free(h);
+}

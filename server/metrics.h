@@ -1,0 +1,19 @@
+/*
+ * metrics.h - process counters for /metrics in Prometheus text format:
+ * HTTP requests by route and status, events ingested, deliveries by
+ * outcome, attempt latency histogram, in-flight requests. Thread-safe.
+ */
+#ifndef HK_METRICS_H
+#define HK_METRICS_H
+
+#include "common.h"
+
+void hk_metrics_request(const char *route, int status, int64_t duration_ms);
+void hk_metrics_event_ingested(int deliveries);
+/* outcome: "succeeded", "retry", "failed" */
+void hk_metrics_attempt(const char *outcome, int64_t duration_ms);
+void hk_metrics_in_flight(long n);
+/* Appends the exposition text; queue_depth < 0 is left out. */
+void hk_metrics_render(struct hk_buf *out, long long queue_depth);
+
+#endif

@@ -1,0 +1,208 @@
+/*
+ * migrate.c - schema migrations. Files are named NNNN_name.sql; the number
+ * is the version. Each file runs inside one transaction together with the
+ * row that records it, so a failed migration leaves nothing behind. A
+ * session-level advisory lock serialises concurrent `hookd migrate` runs.
+ */
+#include "migrate.h"
+#include "log.h"
+
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define LOCK_ID "7460293100041"
+#define MAX_MIGRATIONS 1000
+
+struct migration {
+    int version;
+    char *name;
+};
+
+static int cmp_migration(const void *a, const void *b)
+{
+    const struct migration *x = a, *y = b;
+    return (x->version > y->version) - (x->version < y->version);
+}
+
+/* Lists NNNN_*.sql in dir, sorted; caller frees with free_list. */
+static enum hk_result list_migrations(const char *dir, struct migration **out,
+                                      int *n)
+{
+    DIR *d = opendir(dir);
+    if (d == NULL) {
+        hk_log_error("cannot open migrations folder", "dir", dir);
+        return HK_INVALID;
+    }
+    struct migration *list = hk_calloc(MAX_MIGRATIONS, sizeof(*list));
+    int count = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL && count < MAX_MIGRATIONS) {
+        const char *nm = e->d_name;
+        size_t len = strlen(nm);
+        if (len < 9 || strcmp(nm + len - 4, ".sql") != 0)
+            continue;
+        char *end;
+        long v = strtol(nm, &end, 10);
+        if (end != nm + 4 || *end != '_' || v <= 0)
+            continue;
+        list[count].version = (int)v;
+        list[count].name = hk_strdup(nm);
+        count++;
+    }
+    closedir(d);
+    qsort(list, (size_t)count, sizeof(*list), cmp_migration);
+    *out = list;
+    *n = count;
+    return HK_OK;
+}
+
+static void free_list(struct migration *list, int n)
+{
+    for (int i = 0; i < n; i++)
+        free(list[i].name);
+    free(list);
+}
+
+static char *read_file(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL)
+        return NULL;
+    struct hk_buf b;
+    hk_buf_init(&b);
+    char chunk[8192];
+    size_t got;
+    while ((got = fread(chunk, 1, sizeof(chunk), f)) > 0)
+        hk_buf_append(&b, chunk, got);
+    fclose(f);
+    return hk_buf_steal(&b);
+}
+
+static const char sql_schema[] = "CREATE SCHEMA IF NOT EXISTS hookd";
+static const char sql_table[] =
+    "CREATE TABLE IF NOT EXISTS hookd.schema_migrations ("
+    " version integer PRIMARY KEY, name text NOT NULL,"
+    " applied_at timestamptz NOT NULL DEFAULT now())";
+
+static bool is_applied(PGresult *r, int version)
+{
+    for (int i = 0; i < PQntuples(r); i++)
+        if (hk_db_get_int(r, i, 0) == version)
+            return true;
+    return false;
+}
+
+static enum hk_result apply_one(struct hk_conn *c, const char *dir,
+                                const struct migration *m)
+{
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/%s", dir, m->name);
+    char *sql = read_file(path);
+    if (sql == NULL) {
+        hk_log_error("cannot read migration", "file", path);
+        return HK_INVALID;
+    }
+    enum hk_result rc = hk_db_begin(c);
+    if (rc == HK_OK) {
+        PGresult *r = PQexec(c->pg, sql);
+        if (PQresultStatus(r) != PGRES_COMMAND_OK &&
+            PQresultStatus(r) != PGRES_TUPLES_OK) {
+            hk_log_error("migration failed", "file", m->name, "error",
+                         PQresultErrorMessage(r));
+            rc = HK_DB;
+        }
+        PQclear(r);
+    }
+    if (rc == HK_OK) {
+        char ver[16];
+        snprintf(ver, sizeof(ver), "%d", m->version);
+        const char *p[2] = {ver, m->name};
+        rc = hk_db_exec(c,
+                        "INSERT INTO hookd.schema_migrations (version, name)"
+                        " VALUES ($1, $2)",
+                        2, p, NULL);
+    }
+    if (rc == HK_OK)
+        rc = hk_db_commit(c);
+    else
+        hk_db_rollback(c);
+    free(sql);
+    if (rc == HK_OK)
+        hk_log_info("migration applied", "file", m->name);
+    return rc;
+}
+
+enum hk_result hk_migrate_run(struct hk_conn *c, const char *dir,
+                              int *applied)
+{
+    struct migration *list;
+    int n;
+    *applied = 0;
+    enum hk_result rc = list_migrations(dir, &list, &n);
+    if (rc != HK_OK)
+        return rc;
+    PGresult *done = NULL;
+    rc = hk_db_exec(c, "SELECT pg_advisory_lock(" LOCK_ID ")", 0, NULL, NULL);
+    if (rc != HK_OK)
+        goto out;
+    rc = hk_db_exec(c, sql_schema, 0, NULL, NULL);
+    if (rc == HK_OK)
+        rc = hk_db_exec(c, sql_table, 0, NULL, NULL);
+    if (rc == HK_OK)
+        rc = hk_db_exec(c, "SELECT version FROM hookd.schema_migrations", 0,
+                        NULL, &done);
+    for (int i = 0; rc == HK_OK && i < n; i++) {
+        if (is_applied(done, list[i].version))
+            continue;
+        rc = apply_one(c, dir, &list[i]);
+        if (rc == HK_OK)
+            (*applied)++;
+    }
+    PQclear(done);
+    enum hk_result urc = hk_db_exec(
+        c, "SELECT pg_advisory_unlock(" LOCK_ID ")", 0, NULL, NULL);
+    if (rc == HK_OK)
+        rc = urc;
+out:
+    free_list(list, n);
+    return rc;
+}
+
+enum hk_result hk_migrate_check(struct hk_conn *c, const char *dir)
+{
+    struct migration *list;
+    int n;
+    enum hk_result rc = list_migrations(dir, &list, &n);
+    if (rc != HK_OK)
+        return rc;
+    PGresult *done = NULL;
+    rc = hk_db_exec(c,
+                    "SELECT to_regclass('hookd.schema_migrations') IS NOT NULL",
+                    0, NULL, &done);
+    if (rc != HK_OK)
+        goto out;
+    bool exists = hk_db_get_bool(done, 0, 0);
+    PQclear(done);
+    done = NULL;
+    if (!exists) {
+        /* nothing was ever applied */
+        rc = HK_CONFLICT;
+        goto out;
+    }
+    rc = hk_db_exec(c, "SELECT version FROM hookd.schema_migrations", 0, NULL,
+                    &done);
+    if (rc != HK_OK)
+        goto out;
+    for (int i = 0; i < n; i++) {
+        if (!is_applied(done, list[i].version)) {
+            rc = HK_CONFLICT;
+            break;
+        }
+    }
+    PQclear(done);
+out:
+    free_list(list, n);
+    return rc;
+}

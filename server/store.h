@@ -1,0 +1,248 @@
+/*
+ * store.h - every runtime query of hookd, grouped by resource in
+ * store_*.c. Rows leave PostgreSQL already shaped as the API's JSON
+ * objects (json_build_object), so one representation serves the API, the
+ * portal and the tests. The tenant id is the first argument of every
+ * tenant function and the first filter of every tenant query.
+ *
+ * Lists: `after` is the id of the last row of the previous page or NULL;
+ * `limit` rows at most come back, plus one more when there is a next page
+ * (the API layer trims it). Objects returned through json_t ** belong to
+ * the caller (json_decref).
+ */
+#ifndef HK_STORE_H
+#define HK_STORE_H
+
+#include "db.h"
+
+#include <jansson.h>
+
+/* Shared helpers: run sql and return the single json column of the first
+ * row (HK_NOT_FOUND without rows) or of every row as an array. */
+enum hk_result hk_store_one(struct hk_conn *c, const char *sql, int n,
+                            const char *const *p, json_t **out) HK_MUST_CHECK;
+enum hk_result hk_store_many(struct hk_conn *c, const char *sql, int n,
+                             const char *const *p,
+                             json_t **out) HK_MUST_CHECK;
+/* Formats a C string list as a PostgreSQL text[] literal; caller frees. */
+char *hk_store_text_array(const char *const *items, size_t n);
+
+/* tenants */
+enum hk_result hk_store_tenant_insert(struct hk_conn *c, const char *name,
+                                      const char *metadata,
+                                      json_t **out) HK_MUST_CHECK;
+enum hk_result hk_store_tenant_list(struct hk_conn *c, const char *after,
+                                    int limit, json_t **out) HK_MUST_CHECK;
+enum hk_result hk_store_tenant_get(struct hk_conn *c, const char *tid,
+                                   json_t **out) HK_MUST_CHECK;
+enum hk_result hk_store_tenant_update(struct hk_conn *c, const char *tid,
+                                      const char *name, const char *metadata,
+                                      json_t **out) HK_MUST_CHECK;
+enum hk_result hk_store_tenant_delete(struct hk_conn *c,
+                                      const char *tid) HK_MUST_CHECK;
+
+/* api keys: the key itself is made by the caller, only its hash and
+ * prefix are stored. */
+enum hk_result hk_store_key_insert(struct hk_conn *c, const char *tid,
+                                   const char *name, const char *prefix,
+                                   const unsigned char hash[32],
+                                   json_t **out) HK_MUST_CHECK;
+enum hk_result hk_store_key_list(struct hk_conn *c, const char *tid,
+                                 const char *after, int limit,
+                                 json_t **out) HK_MUST_CHECK;
+enum hk_result hk_store_key_delete(struct hk_conn *c, const char *tid,
+                                   const char *kid) HK_MUST_CHECK;
+/* Finds the key whose prefix and hash match; fills tenant and key ids.
+ * Updates last_used_at when it is more than a minute old. */
+enum hk_result hk_store_key_authenticate(struct hk_conn *c,
+                                         const char *prefix,
+                                         const unsigned char hash[32],
+                                         char tid[37],
+                                         char kid[37]) HK_MUST_CHECK;
+
+/* event types (global) */
+enum hk_result hk_store_event_type_insert(struct hk_conn *c, const char *name,
+                                          const char *description,
+                                          const char *example,
+                                          json_t **out) HK_MUST_CHECK;
+/* NULL arguments leave the column as it is; archived is "true"/"false". */
+enum hk_result hk_store_event_type_update(struct hk_conn *c, const char *name,
+                                          const char *description,
+                                          const char *example,
+                                          bool set_example,
+                                          const char *archived,
+                                          json_t **out) HK_MUST_CHECK;
+/* Ordered newest first by (created_at, name); after is a name. */
+enum hk_result hk_store_event_type_list(struct hk_conn *c,
+                                        bool include_archived,
+                                        const char *after, int limit,
+                                        json_t **out) HK_MUST_CHECK;
+/* Names among the filter entries (a text[] literal) that are neither
+ * wildcards nor known types, as a JSON array. */
+enum hk_result hk_store_event_types_unknown(struct hk_conn *c,
+                                            const char *names,
+                                            json_t **out) HK_MUST_CHECK;
+/* HK_OK when the type exists and is not archived. */
+enum hk_result hk_store_event_type_usable(struct hk_conn *c,
+                                          const char *name) HK_MUST_CHECK;
+
+/* endpoints */
+struct hk_endpoint_fields {
+    const char *url;
+    const char *description;
+    const char *event_types; /* text[] literal */
+    const char *enabled;     /* "true"/"false" */
+    const char *max_concurrency;
+    const char *rate_limit;  /* NULL to keep; see set_rate_limit */
+    bool set_rate_limit;     /* on update: rate_limit (maybe NULL) applies */
+    const char *headers;     /* JSON object text */
+};
+enum hk_result hk_store_endpoint_insert(struct hk_conn *c, const char *tid,
+                                        const struct hk_endpoint_fields *f,
+                                        const unsigned char *secret_enc,
+                                        size_t secret_len,
+                                        json_t **out) HK_MUST_CHECK;
+enum hk_result hk_store_endpoint_list(struct hk_conn *c, const char *tid,
+                                      const char *after, int limit,
+                                      json_t **out) HK_MUST_CHECK;
+enum hk_result hk_store_endpoint_get(struct hk_conn *c, const char *tid,
+                                     const char *eid,
+                                     json_t **out) HK_MUST_CHECK;
+enum hk_result hk_store_endpoint_update(struct hk_conn *c, const char *tid,
+                                        const char *eid,
+                                        const struct hk_endpoint_fields *f,
+                                        json_t **out) HK_MUST_CHECK;
+/* Soft-deletes the endpoint; its pending deliveries end failed. */
+enum hk_result hk_store_endpoint_delete(struct hk_conn *c, const char *tid,
+                                        const char *eid) HK_MUST_CHECK;
+/* The sealed secret; *out is a heap buffer the caller frees. */
+enum hk_result hk_store_endpoint_secret(struct hk_conn *c, const char *tid,
+                                        const char *eid, unsigned char **out,
+                                        size_t *outlen) HK_MUST_CHECK;
+
+/* events, deliveries, attempts */
+struct hk_ingest {
+    const char *tenant_id;
+    const char *event_type;
+    const char *payload;          /* exact JSON text of the payload */
+    const char *idempotency_key;  /* or NULL */
+    const unsigned char *request_hash; /* 32 bytes when a key is given */
+};
+/* Inserts the event and its fan-out deliveries in one transaction and
+ * notifies dispatchers. *created is false when the idempotency key was
+ * seen before with the same request (out is then the first event);
+ * HK_CONFLICT when it was seen with a different request. */
+enum hk_result hk_store_event_ingest(struct hk_conn *c,
+                                     const struct hk_ingest *in,
+                                     json_t **out,
+                                     bool *created) HK_MUST_CHECK;
+enum hk_result hk_store_event_list(struct hk_conn *c, const char *tid,
+                                   const char *event_type, const char *after,
+                                   int limit, json_t **out) HK_MUST_CHECK;
+enum hk_result hk_store_event_get(struct hk_conn *c, const char *tid,
+                                  const char *evid,
+                                  json_t **out) HK_MUST_CHECK;
+
+struct hk_delivery_filter {
+    const char *status;
+    const char *endpoint_id;
+    const char *event_id;
+    const char *event_type;
+};
+enum hk_result hk_store_delivery_list(struct hk_conn *c, const char *tid,
+                                      const struct hk_delivery_filter *f,
+                                      const char *after, int limit,
+                                      json_t **out) HK_MUST_CHECK;
+enum hk_result hk_store_delivery_get(struct hk_conn *c, const char *tid,
+                                     const char *did,
+                                     json_t **out) HK_MUST_CHECK;
+/* Oldest first; after is the id of the last attempt seen. */
+enum hk_result hk_store_attempt_list(struct hk_conn *c, const char *tid,
+                                     const char *did, const char *after,
+                                     int limit, json_t **out) HK_MUST_CHECK;
+/* Puts a finished delivery back to pending, due now, with a fresh retry
+ * cycle. HK_CONFLICT when its endpoint is disabled or deleted or the
+ * delivery is still pending or sending. */
+enum hk_result hk_store_delivery_replay(struct hk_conn *c, const char *tid,
+                                        const char *did,
+                                        json_t **out) HK_MUST_CHECK;
+
+/* Counts for /metrics: pending+sending rows. */
+enum hk_result hk_store_queue_depth(struct hk_conn *c,
+                                    long long *depth) HK_MUST_CHECK;
+
+/* ---- the dispatcher's queries (store_dispatch.c) ---- */
+
+/* One claimed delivery with what is needed to send it. */
+struct hk_claim {
+    char tenant_id[37];
+    char delivery_id[37];
+    char event_id[37];
+    char endpoint_id[37];
+    int attempt_count;  /* attempts made before this one */
+    int cycle_attempts; /* of those, since the last replay */
+    int rate_limit;     /* 0 when none */
+    char *url;
+    char *headers;      /* JSON object text */
+    unsigned char *secret_enc;
+    size_t secret_len;
+    unsigned char *prev_enc; /* NULL unless a rotated-out key still signs */
+    size_t prev_len;
+    char *event_type;
+    char *payload;
+    char event_time[40]; /* RFC 3339 of the event's created_at */
+};
+/* Claims up to limit due deliveries, fairly: each enabled endpoint gets at
+ * most its free max_concurrency slots (and rate_limit per claim), visited
+ * in random order; endpoints listed in exclude (a uuid[] literal or NULL)
+ * are skipped. Marks them sending until now + lease_ms. *out is an array
+ * the caller frees with hk_store_claims_free. */
+enum hk_result hk_store_claim(struct hk_conn *c, int limit, int64_t lease_ms,
+                              const char *exclude, struct hk_claim **out,
+                              size_t *n) HK_MUST_CHECK;
+void hk_store_claims_free(struct hk_claim *claims, size_t n);
+
+/* One finished attempt and the state its delivery moves to. */
+struct hk_outcome_row {
+    const char *tenant_id;
+    const char *delivery_id;
+    const char *endpoint_id;
+    int number;                 /* attempt number, 1-based */
+    int cycle_attempts;         /* after this attempt */
+    int64_t started_at_ms;
+    int duration_ms;
+    int status_code;            /* 0: no response */
+    const char *error;
+    const char *url;
+    const char *request_headers;  /* JSON text */
+    const char *response_headers; /* JSON text or NULL */
+    const char *response_body;
+    bool truncated;
+    const char *new_status;     /* pending, succeeded or failed */
+    int64_t next_attempt_ms;    /* when pending */
+};
+/* Writes attempts and delivery states of a batch in one statement; a
+ * delivery whose endpoint was deleted or disabled meanwhile ends failed.
+ * Also keeps each endpoint's failing_since clock. */
+enum hk_result hk_store_record(struct hk_conn *c,
+                               const struct hk_outcome_row *rows,
+                               size_t n) HK_MUST_CHECK;
+/* Disables an endpoint with a reason; its pending deliveries end failed. */
+enum hk_result hk_store_endpoint_disable(struct hk_conn *c, const char *tid,
+                                         const char *eid,
+                                         const char *reason) HK_MUST_CHECK;
+/* Disables endpoints whose deliveries have all failed for longer than
+ * after_ms; *n counts them. */
+enum hk_result hk_store_disable_failing(struct hk_conn *c, int64_t after_ms,
+                                        int *n) HK_MUST_CHECK;
+/* Puts sending rows whose lease ran out back to pending; *n counts them. */
+enum hk_result hk_store_expire_leases(struct hk_conn *c,
+                                      int *n) HK_MUST_CHECK;
+/* Gives back claimed deliveries that were never sent (shutdown). */
+enum hk_result hk_store_release(struct hk_conn *c, const char *tenant_ids,
+                                const char *delivery_ids) HK_MUST_CHECK;
+/* Deletes attempts older than days, at most 10,000 per call. */
+enum hk_result hk_store_prune_attempts(struct hk_conn *c, int days,
+                                       int *n) HK_MUST_CHECK;
+
+#endif

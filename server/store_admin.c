@@ -1,0 +1,311 @@
+/*
+ * store_admin.c - the operator's objects: tenants, their API keys and the
+ * global catalogue of event types, plus the helpers every store file uses
+ * to turn a json_build_object column into jansson values.
+ */
+#include "store.h"
+#include "crypto.h"
+#include "ids.h"
+
+#include <stdio.h>
+#include <string.h>
+
+enum hk_result hk_store_one(struct hk_conn *c, const char *sql, int n,
+                            const char *const *p, json_t **out)
+{
+    PGresult *r;
+    *out = NULL;
+    enum hk_result rc = hk_db_query(c, sql, n, p, &r);
+    if (rc != HK_OK)
+        return rc;
+    if (PQntuples(r) == 0 || PQgetisnull(r, 0, 0)) {
+        PQclear(r);
+        return HK_NOT_FOUND;
+    }
+    *out = json_loads(PQgetvalue(r, 0, 0), JSON_DECODE_ANY, NULL);
+    PQclear(r);
+    return *out ? HK_OK : HK_INTERNAL;
+}
+
+enum hk_result hk_store_many(struct hk_conn *c, const char *sql, int n,
+                             const char *const *p, json_t **out)
+{
+    PGresult *r;
+    *out = NULL;
+    enum hk_result rc = hk_db_query(c, sql, n, p, &r);
+    if (rc != HK_OK)
+        return rc;
+    json_t *arr = json_array();
+    for (int i = 0; i < PQntuples(r); i++) {
+        json_t *row = json_loads(PQgetvalue(r, i, 0), JSON_DECODE_ANY, NULL);
+        if (row != NULL)
+            json_array_append_new(arr, row);
+    }
+    PQclear(r);
+    *out = arr;
+    return HK_OK;
+}
+
+char *hk_store_text_array(const char *const *items, size_t n)
+{
+    struct hk_buf b;
+    hk_buf_init(&b);
+    hk_buf_puts(&b, "{");
+    for (size_t i = 0; i < n; i++) {
+        hk_buf_puts(&b, i ? ",\"" : "\"");
+        for (const char *s = items[i]; *s; s++) {
+            if (*s == '"' || *s == '\\')
+                hk_buf_append(&b, "\\", 1);
+            hk_buf_append(&b, s, 1);
+        }
+        hk_buf_puts(&b, "\"");
+    }
+    hk_buf_puts(&b, "}");
+    return hk_buf_steal(&b);
+}
+
+static void limit_text(int limit, char out[16])
+{
+    snprintf(out, 16, "%d", limit + 1);
+}
+
+/* ---- tenants ---- */
+
+#define TENANT_JSON                                                         \
+    "json_build_object('id', t.id, 'name', t.name, 'metadata', t.metadata," \
+    " 'created_at', hookd.rfc3339(t.created_at),"                           \
+    " 'updated_at', hookd.rfc3339(t.updated_at))"
+
+static const char sql_tenant_insert[] =
+    "INSERT INTO hookd.tenants AS t (id, name, metadata)"
+    " VALUES ($1, $2, COALESCE($3::jsonb, '{}'::jsonb))"
+    " RETURNING " TENANT_JSON;
+static const char sql_tenant_list[] =
+    "SELECT " TENANT_JSON " FROM hookd.tenants t"
+    " WHERE ($1::uuid IS NULL OR t.id < $1::uuid)"
+    " ORDER BY t.id DESC LIMIT $2";
+static const char sql_tenant_get[] =
+    "SELECT " TENANT_JSON " FROM hookd.tenants t WHERE t.id = $1";
+static const char sql_tenant_update[] =
+    "UPDATE hookd.tenants AS t SET name = COALESCE($2, t.name),"
+    " metadata = COALESCE($3::jsonb, t.metadata), updated_at = now()"
+    " WHERE t.id = $1 RETURNING " TENANT_JSON;
+static const char sql_tenant_delete[] =
+    "DELETE FROM hookd.tenants WHERE id = $1";
+
+enum hk_result hk_store_tenant_insert(struct hk_conn *c, const char *name,
+                                      const char *metadata, json_t **out)
+{
+    char id[HK_UUID_STRLEN];
+    hk_uuid7(id);
+    const char *p[3] = {id, name, metadata};
+    return hk_store_one(c, sql_tenant_insert, 3, p, out);
+}
+
+enum hk_result hk_store_tenant_list(struct hk_conn *c, const char *after,
+                                    int limit, json_t **out)
+{
+    char lim[16];
+    limit_text(limit, lim);
+    const char *p[2] = {after, lim};
+    return hk_store_many(c, sql_tenant_list, 2, p, out);
+}
+
+enum hk_result hk_store_tenant_get(struct hk_conn *c, const char *tid,
+                                   json_t **out)
+{
+    const char *p[1] = {tid};
+    return hk_store_one(c, sql_tenant_get, 1, p, out);
+}
+
+enum hk_result hk_store_tenant_update(struct hk_conn *c, const char *tid,
+                                      const char *name, const char *metadata,
+                                      json_t **out)
+{
+    const char *p[3] = {tid, name, metadata};
+    return hk_store_one(c, sql_tenant_update, 3, p, out);
+}
+
+enum hk_result hk_store_tenant_delete(struct hk_conn *c, const char *tid)
+{
+    PGresult *r;
+    const char *p[1] = {tid};
+    enum hk_result rc = hk_db_query(c, sql_tenant_delete, 1, p, &r);
+    if (rc != HK_OK)
+        return rc;
+    bool gone = strcmp(PQcmdTuples(r), "0") != 0;
+    PQclear(r);
+    return gone ? HK_OK : HK_NOT_FOUND;
+}
+
+/* ---- api keys ---- */
+
+#define KEY_JSON                                                           \
+    "json_build_object('id', k.id, 'tenant_id', k.tenant_id, 'name',"      \
+    " k.name, 'prefix', k.prefix, 'created_at', hookd.rfc3339(k.created_at)," \
+    " 'last_used_at', hookd.rfc3339(k.last_used_at))"
+
+static const char sql_key_insert[] =
+    "INSERT INTO hookd.api_keys AS k (tenant_id, id, name, prefix, key_hash)"
+    " SELECT $1, $2, $3, $4, decode($5, 'hex')"
+    " FROM hookd.tenants WHERE id = $1"
+    " RETURNING " KEY_JSON;
+static const char sql_key_list[] =
+    "SELECT " KEY_JSON " FROM hookd.api_keys k WHERE k.tenant_id = $1"
+    " AND ($2::uuid IS NULL OR k.id < $2::uuid)"
+    " ORDER BY k.id DESC LIMIT $3";
+static const char sql_key_delete[] =
+    "DELETE FROM hookd.api_keys WHERE tenant_id = $1 AND id = $2";
+static const char sql_key_find[] =
+    "SELECT tenant_id, id, encode(key_hash, 'hex'),"
+    " last_used_at IS NULL OR last_used_at < now() - interval '1 minute'"
+    " FROM hookd.api_keys WHERE prefix = $1";
+static const char sql_key_touch[] =
+    "UPDATE hookd.api_keys SET last_used_at = now()"
+    " WHERE tenant_id = $1 AND id = $2";
+
+enum hk_result hk_store_key_insert(struct hk_conn *c, const char *tid,
+                                   const char *name, const char *prefix,
+                                   const unsigned char hash[32], json_t **out)
+{
+    char id[HK_UUID_STRLEN], hex[65];
+    hk_uuid7(id);
+    for (int i = 0; i < 32; i++)
+        snprintf(hex + 2 * i, 3, "%02x", hash[i]);
+    const char *p[5] = {tid, id, name, prefix, hex};
+    return hk_store_one(c, sql_key_insert, 5, p, out);
+}
+
+enum hk_result hk_store_key_list(struct hk_conn *c, const char *tid,
+                                 const char *after, int limit, json_t **out)
+{
+    char lim[16];
+    limit_text(limit, lim);
+    const char *p[3] = {tid, after, lim};
+    return hk_store_many(c, sql_key_list, 3, p, out);
+}
+
+enum hk_result hk_store_key_delete(struct hk_conn *c, const char *tid,
+                                   const char *kid)
+{
+    PGresult *r;
+    const char *p[2] = {tid, kid};
+    enum hk_result rc = hk_db_query(c, sql_key_delete, 2, p, &r);
+    if (rc != HK_OK)
+        return rc;
+    bool gone = strcmp(PQcmdTuples(r), "0") != 0;
+    PQclear(r);
+    return gone ? HK_OK : HK_NOT_FOUND;
+}
+
+enum hk_result hk_store_key_authenticate(struct hk_conn *c,
+                                         const char *prefix,
+                                         const unsigned char hash[32],
+                                         char tid[37], char kid[37])
+{
+    PGresult *r;
+    const char *p[1] = {prefix};
+    enum hk_result rc = hk_db_query(c, sql_key_find, 1, p, &r);
+    if (rc != HK_OK)
+        return rc;
+    char hex[65];
+    for (int i = 0; i < 32; i++)
+        snprintf(hex + 2 * i, 3, "%02x", hash[i]);
+    rc = HK_NOT_FOUND;
+    bool stale = false;
+    for (int i = 0; i < PQntuples(r); i++) {
+        const char *stored = PQgetvalue(r, i, 2);
+        if (strlen(stored) == 64 && hk_ct_equal(stored, hex, 64)) {
+            snprintf(tid, 37, "%s", PQgetvalue(r, i, 0));
+            snprintf(kid, 37, "%s", PQgetvalue(r, i, 1));
+            stale = hk_db_get_bool(r, i, 3);
+            rc = HK_OK;
+        }
+    }
+    PQclear(r);
+    if (rc == HK_OK && stale) {
+        const char *tp[2] = {tid, kid};
+        if (hk_db_query(c, sql_key_touch, 2, tp, NULL) != HK_OK)
+            rc = HK_DB;
+    }
+    return rc;
+}
+
+/* ---- event types ---- */
+
+#define ET_JSON                                                            \
+    "json_build_object('name', e.name, 'description', e.description,"      \
+    " 'example', e.example, 'archived', e.archived,"                       \
+    " 'created_at', hookd.rfc3339(e.created_at))"
+
+static const char sql_et_insert[] =
+    "INSERT INTO hookd.event_types AS e (name, description, example)"
+    " VALUES ($1, COALESCE($2, ''), $3::jsonb) RETURNING " ET_JSON;
+static const char sql_et_update[] =
+    "UPDATE hookd.event_types AS e SET"
+    " description = COALESCE($2, e.description),"
+    " example = CASE WHEN $4 THEN $3::jsonb ELSE e.example END,"
+    " archived = COALESCE($5::boolean, e.archived), updated_at = now()"
+    " WHERE e.name = $1 RETURNING " ET_JSON;
+static const char sql_et_list[] =
+    "SELECT " ET_JSON " FROM hookd.event_types e"
+    " WHERE ($1 OR NOT e.archived)"
+    " AND ($2::text IS NULL OR (e.created_at, e.name) <"
+    "      (SELECT created_at, name FROM hookd.event_types WHERE name = $2))"
+    " ORDER BY e.created_at DESC, e.name DESC LIMIT $3";
+static const char sql_et_unknown[] =
+    "SELECT COALESCE(json_agg(n), '[]'::json) FROM unnest($1::text[]) n"
+    " WHERE n <> '*' AND right(n, 2) <> '.*'"
+    " AND NOT EXISTS (SELECT 1 FROM hookd.event_types e WHERE e.name = n)";
+static const char sql_et_usable[] =
+    "SELECT json_build_object('archived', archived) FROM hookd.event_types"
+    " WHERE name = $1";
+
+enum hk_result hk_store_event_type_insert(struct hk_conn *c, const char *name,
+                                          const char *description,
+                                          const char *example, json_t **out)
+{
+    const char *p[3] = {name, description, example};
+    return hk_store_one(c, sql_et_insert, 3, p, out);
+}
+
+enum hk_result hk_store_event_type_update(struct hk_conn *c, const char *name,
+                                          const char *description,
+                                          const char *example,
+                                          bool set_example,
+                                          const char *archived, json_t **out)
+{
+    const char *p[5] = {name, description, example,
+                        set_example ? "true" : "false", archived};
+    return hk_store_one(c, sql_et_update, 5, p, out);
+}
+
+enum hk_result hk_store_event_type_list(struct hk_conn *c,
+                                        bool include_archived,
+                                        const char *after, int limit,
+                                        json_t **out)
+{
+    char lim[16];
+    limit_text(limit, lim);
+    const char *p[3] = {include_archived ? "true" : "false", after, lim};
+    return hk_store_many(c, sql_et_list, 3, p, out);
+}
+
+enum hk_result hk_store_event_types_unknown(struct hk_conn *c,
+                                            const char *names, json_t **out)
+{
+    const char *p[1] = {names};
+    return hk_store_one(c, sql_et_unknown, 1, p, out);
+}
+
+enum hk_result hk_store_event_type_usable(struct hk_conn *c, const char *name)
+{
+    json_t *row;
+    const char *p[1] = {name};
+    enum hk_result rc = hk_store_one(c, sql_et_usable, 1, p, &row);
+    if (rc != HK_OK)
+        return rc;
+    bool archived = json_is_true(json_object_get(row, "archived"));
+    json_decref(row);
+    return archived ? HK_INVALID : HK_OK;
+}

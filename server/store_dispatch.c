@@ -1,0 +1,364 @@
+/*
+ * store_dispatch.c - the dispatcher's SQL: the fair claim, the batched
+ * outcome write, endpoint disabling, lease expiry, release on shutdown and
+ * attempt pruning. A batch of outcomes travels as parallel arrays through
+ * unnest() so that one round trip records hundreds of attempts.
+ */
+#include "store.h"
+#include "ids.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Each enabled endpoint with due work gets its free slots: max_concurrency
+ * minus the rows already sending under a live lease, and no more than its
+ * rate_limit in one claim. Endpoints are visited in random order so that
+ * no tenant's backlog stands in front of another's. */
+static const char sql_claim[] =
+    "WITH ep AS ("
+    "  SELECT e.tenant_id, e.id, LEAST(e.max_concurrency - ("
+    "    SELECT count(*) FROM hookd.deliveries s"
+    "    WHERE s.tenant_id = e.tenant_id AND s.endpoint_id = e.id"
+    "    AND s.status = 'sending'), COALESCE(e.rate_limit, 1000000)) AS free"
+    "  FROM hookd.endpoints e"
+    "  WHERE e.enabled AND e.deleted_at IS NULL"
+    "  AND ($3::uuid[] IS NULL OR NOT (e.id = ANY ($3::uuid[])))"
+    "  AND EXISTS (SELECT 1 FROM hookd.deliveries p"
+    "    WHERE p.tenant_id = e.tenant_id AND p.endpoint_id = e.id"
+    "    AND p.status = 'pending' AND p.next_attempt_at <= now())"
+    "  ORDER BY random()),"
+    " picked AS ("
+    "  SELECT x.tenant_id, x.id FROM ep CROSS JOIN LATERAL ("
+    "    SELECT d.tenant_id, d.id FROM hookd.deliveries d"
+    "    WHERE d.tenant_id = ep.tenant_id AND d.endpoint_id = ep.id"
+    "    AND d.status = 'pending' AND d.next_attempt_at <= now()"
+    "    ORDER BY d.next_attempt_at LIMIT GREATEST(ep.free, 0)"
+    "    FOR UPDATE SKIP LOCKED) x"
+    "  LIMIT $1)"
+    " UPDATE hookd.deliveries d SET status = 'sending',"
+    "  lease_until = now() + $2::bigint * interval '1 millisecond',"
+    "  updated_at = now()"
+    " FROM picked, hookd.events v, hookd.endpoints e"
+    " WHERE d.tenant_id = picked.tenant_id AND d.id = picked.id"
+    " AND v.tenant_id = d.tenant_id AND v.id = d.event_id"
+    " AND e.tenant_id = d.tenant_id AND e.id = d.endpoint_id"
+    " RETURNING d.tenant_id, d.id, d.event_id, d.endpoint_id,"
+    "  d.attempt_count, d.cycle_attempts, COALESCE(e.rate_limit, 0), e.url,"
+    "  e.headers::text, encode(e.secret_enc, 'hex'),"
+    "  CASE WHEN e.prev_secret_expires_at > now()"
+    "   THEN encode(e.prev_secret_enc, 'hex') END,"
+    "  v.event_type, v.payload, hookd.rfc3339(v.created_at)";
+
+/* A delivery still marked sending is ours to finish; one whose endpoint
+ * went away or was disabled in the meantime is not tried again. */
+static const char sql_record[] =
+    "WITH r AS ("
+    "  SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::int[],"
+    "  $5::bigint[], $6::int[], $7::int[], $8::text[], $9::text[],"
+    "  $10::jsonb[], $11::jsonb[], $12::text[], $13::boolean[], $14::text[],"
+    "  $15::bigint[], $16::int[], $17::uuid[])"
+    "  AS r(tenant_id, delivery_id, endpoint_id, number, started_ms,"
+    "  duration_ms, status_code, error, url, req_headers, resp_headers,"
+    "  resp_body, truncated, new_status, next_ms, cycle, attempt_id)),"
+    " a AS ("
+    "  INSERT INTO hookd.attempts (tenant_id, id, delivery_id, number,"
+    "  started_at, duration_ms, status_code, error, request_url,"
+    "  request_headers, response_headers, response_body, response_truncated)"
+    "  SELECT r.tenant_id, r.attempt_id, r.delivery_id, r.number,"
+    "  to_timestamp(r.started_ms / 1000.0), r.duration_ms, r.status_code,"
+    "  r.error, r.url, r.req_headers, r.resp_headers, r.resp_body,"
+    "  r.truncated FROM r),"
+    " d AS ("
+    "  UPDATE hookd.deliveries d SET"
+    "  status = CASE WHEN r.new_status = 'pending'"
+    "   AND (e.deleted_at IS NOT NULL OR NOT e.enabled) THEN 'failed'"
+    "   ELSE r.new_status END,"
+    "  attempt_count = GREATEST(d.attempt_count, r.number),"
+    "  cycle_attempts = r.cycle,"
+    "  next_attempt_at = CASE WHEN r.new_status = 'pending'"
+    "   AND e.deleted_at IS NULL AND e.enabled"
+    "   THEN to_timestamp(r.next_ms / 1000.0) END,"
+    "  lease_until = NULL, last_status_code = r.status_code,"
+    "  last_error = r.error, updated_at = now(),"
+    "  completed_at = CASE WHEN r.new_status = 'pending'"
+    "   AND e.deleted_at IS NULL AND e.enabled THEN NULL ELSE now() END"
+    "  FROM r, hookd.endpoints e"
+    "  WHERE d.tenant_id = r.tenant_id AND d.id = r.delivery_id"
+    "  AND d.status = 'sending'"
+    "  AND e.tenant_id = r.tenant_id AND e.id = r.endpoint_id),"
+    " ok AS ("
+    "  UPDATE hookd.endpoints e SET failing_since = NULL"
+    "  FROM (SELECT DISTINCT tenant_id, endpoint_id FROM r"
+    "   WHERE new_status = 'succeeded') s"
+    "  WHERE e.tenant_id = s.tenant_id AND e.id = s.endpoint_id"
+    "  AND e.failing_since IS NOT NULL)"
+    " UPDATE hookd.endpoints e SET failing_since = now()"
+    " FROM (SELECT tenant_id, endpoint_id FROM r GROUP BY 1, 2"
+    "  HAVING bool_and(new_status <> 'succeeded')) s"
+    " WHERE e.tenant_id = s.tenant_id AND e.id = s.endpoint_id"
+    " AND e.failing_since IS NULL";
+
+static const char sql_disable[] =
+    "WITH dis AS ("
+    "  UPDATE hookd.endpoints SET enabled = false, disabled_reason = $3,"
+    "  updated_at = now()"
+    "  WHERE tenant_id = $1 AND id = $2 AND enabled RETURNING tenant_id, id)"
+    " UPDATE hookd.deliveries d SET status = 'failed', completed_at = now(),"
+    " next_attempt_at = NULL, updated_at = now(),"
+    " last_error = COALESCE(d.last_error, 'endpoint disabled')"
+    " FROM dis WHERE d.tenant_id = dis.tenant_id AND d.endpoint_id = dis.id"
+    " AND d.status = 'pending'";
+
+static const char sql_disable_failing[] =
+    "WITH dis AS ("
+    "  UPDATE hookd.endpoints SET enabled = false, updated_at = now(),"
+    "  disabled_reason = 'every delivery failed since '"
+    "   || hookd.rfc3339(failing_since)"
+    "  WHERE enabled AND deleted_at IS NULL AND failing_since IS NOT NULL"
+    "  AND failing_since < now() - $1::bigint * interval '1 millisecond'"
+    "  RETURNING tenant_id, id),"
+    " f AS ("
+    "  UPDATE hookd.deliveries d SET status = 'failed', completed_at = now(),"
+    "  next_attempt_at = NULL, updated_at = now(),"
+    "  last_error = COALESCE(d.last_error, 'endpoint disabled')"
+    "  FROM dis WHERE d.tenant_id = dis.tenant_id AND d.endpoint_id = dis.id"
+    "  AND d.status = 'pending')"
+    " SELECT count(*) FROM dis";
+
+static const char sql_expire[] =
+    "UPDATE hookd.deliveries SET status = 'pending', lease_until = NULL,"
+    " next_attempt_at = now(), updated_at = now()"
+    " WHERE status = 'sending' AND lease_until < now()";
+
+static const char sql_release[] =
+    "UPDATE hookd.deliveries d SET status = 'pending', lease_until = NULL,"
+    " next_attempt_at = now(), updated_at = now()"
+    " FROM unnest($1::uuid[], $2::uuid[]) AS r(tenant_id, id)"
+    " WHERE d.tenant_id = r.tenant_id AND d.id = r.id"
+    " AND d.status = 'sending'";
+
+static const char sql_prune[] =
+    "DELETE FROM hookd.attempts WHERE ctid = ANY (ARRAY("
+    " SELECT ctid FROM hookd.attempts"
+    " WHERE started_at < now() - $1::int * interval '1 day' LIMIT 10000))";
+
+static unsigned char *unhex(const char *hex, size_t *len)
+{
+    size_t n = strlen(hex) / 2;
+    unsigned char *out = hk_malloc(n + 1);
+    for (size_t i = 0; i < n; i++) {
+        unsigned v = 0;
+        if (sscanf(hex + 2 * i, "%2x", &v) != 1)
+            v = 0;
+        out[i] = (unsigned char)v;
+    }
+    *len = n;
+    return out;
+}
+
+enum hk_result hk_store_claim(struct hk_conn *c, int limit, int64_t lease_ms,
+                              const char *exclude, struct hk_claim **out,
+                              size_t *n)
+{
+    char lim[16], lease[24];
+    snprintf(lim, sizeof(lim), "%d", limit);
+    snprintf(lease, sizeof(lease), "%lld", (long long)lease_ms);
+    const char *p[3] = {lim, lease, exclude};
+    PGresult *r;
+    *out = NULL;
+    *n = 0;
+    enum hk_result rc = hk_db_query(c, sql_claim, 3, p, &r);
+    if (rc != HK_OK)
+        return rc;
+    int rows = PQntuples(r);
+    if (rows == 0) {
+        PQclear(r);
+        return HK_OK;
+    }
+    struct hk_claim *cl = hk_calloc((size_t)rows, sizeof(*cl));
+    for (int i = 0; i < rows; i++) {
+        struct hk_claim *x = &cl[i];
+        snprintf(x->tenant_id, sizeof(x->tenant_id), "%s", PQgetvalue(r, i, 0));
+        snprintf(x->delivery_id, sizeof(x->delivery_id), "%s",
+                 PQgetvalue(r, i, 1));
+        snprintf(x->event_id, sizeof(x->event_id), "%s", PQgetvalue(r, i, 2));
+        snprintf(x->endpoint_id, sizeof(x->endpoint_id), "%s",
+                 PQgetvalue(r, i, 3));
+        x->attempt_count = hk_db_get_int(r, i, 4);
+        x->cycle_attempts = hk_db_get_int(r, i, 5);
+        x->rate_limit = hk_db_get_int(r, i, 6);
+        x->url = hk_strdup(PQgetvalue(r, i, 7));
+        x->headers = hk_strdup(PQgetvalue(r, i, 8));
+        x->secret_enc = unhex(PQgetvalue(r, i, 9), &x->secret_len);
+        if (!PQgetisnull(r, i, 10))
+            x->prev_enc = unhex(PQgetvalue(r, i, 10), &x->prev_len);
+        x->event_type = hk_strdup(PQgetvalue(r, i, 11));
+        x->payload = hk_strdup(PQgetvalue(r, i, 12));
+        snprintf(x->event_time, sizeof(x->event_time), "%s",
+                 PQgetvalue(r, i, 13));
+    }
+    PQclear(r);
+    *out = cl;
+    *n = (size_t)rows;
+    return HK_OK;
+}
+
+void hk_store_claims_free(struct hk_claim *claims, size_t n)
+{
+    if (claims == NULL)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        free(claims[i].url);
+        free(claims[i].headers);
+        free(claims[i].secret_enc);
+        free(claims[i].prev_enc);
+        free(claims[i].event_type);
+        free(claims[i].payload);
+    }
+    free(claims);
+}
+
+/* PostgreSQL array literal builder: every element quoted and escaped. */
+struct arr {
+    struct hk_buf b;
+};
+
+static void arr_init(struct arr *a)
+{
+    hk_buf_init(&a->b);
+    hk_buf_append(&a->b, "{", 1);
+}
+
+static void arr_sep(struct arr *a)
+{
+    if (a->b.len > 1)
+        hk_buf_append(&a->b, ",", 1);
+}
+
+static void arr_text(struct arr *a, const char *s)
+{
+    arr_sep(a);
+    if (s == NULL) {
+        hk_buf_puts(&a->b, "NULL");
+        return;
+    }
+    hk_buf_append(&a->b, "\"", 1);
+    for (const char *p = s; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            hk_buf_append(&a->b, "\\", 1);
+        hk_buf_append(&a->b, p, 1);
+    }
+    hk_buf_append(&a->b, "\"", 1);
+}
+
+static void arr_num(struct arr *a, long long v)
+{
+    arr_sep(a);
+    hk_buf_printf(&a->b, "%lld", v);
+}
+
+static char *arr_done(struct arr *a)
+{
+    hk_buf_append(&a->b, "}", 1);
+    return hk_buf_steal(&a->b);
+}
+
+#define NCOLS 17
+
+enum hk_result hk_store_record(struct hk_conn *c,
+                               const struct hk_outcome_row *rows, size_t n)
+{
+    struct arr a[NCOLS];
+    for (int k = 0; k < NCOLS; k++)
+        arr_init(&a[k]);
+    for (size_t i = 0; i < n; i++) {
+        const struct hk_outcome_row *o = &rows[i];
+        char id[HK_UUID_STRLEN];
+        hk_uuid7(id);
+        arr_text(&a[0], o->tenant_id);
+        arr_text(&a[1], o->delivery_id);
+        arr_text(&a[2], o->endpoint_id);
+        arr_num(&a[3], o->number);
+        arr_num(&a[4], o->started_at_ms);
+        arr_num(&a[5], o->duration_ms);
+        if (o->status_code > 0)
+            arr_num(&a[6], o->status_code);
+        else
+            arr_text(&a[6], NULL);
+        arr_text(&a[7], o->error);
+        arr_text(&a[8], o->url);
+        arr_text(&a[9], o->request_headers ? o->request_headers : "{}");
+        arr_text(&a[10], o->response_headers);
+        arr_text(&a[11], o->response_body);
+        arr_text(&a[12], o->truncated ? "true" : "false");
+        arr_text(&a[13], o->new_status);
+        arr_num(&a[14], o->next_attempt_ms);
+        arr_num(&a[15], o->cycle_attempts);
+        arr_text(&a[16], id);
+    }
+    char *vals[NCOLS];
+    for (int k = 0; k < NCOLS; k++)
+        vals[k] = arr_done(&a[k]);
+    enum hk_result rc = hk_db_query(c, sql_record, NCOLS,
+                                    (const char *const *)vals, NULL);
+    for (int k = 0; k < NCOLS; k++)
+        free(vals[k]);
+    return rc;
+}
+
+enum hk_result hk_store_endpoint_disable(struct hk_conn *c, const char *tid,
+                                         const char *eid, const char *reason)
+{
+    const char *p[3] = {tid, eid, reason};
+    return hk_db_query(c, sql_disable, 3, p, NULL);
+}
+
+enum hk_result hk_store_disable_failing(struct hk_conn *c, int64_t after_ms,
+                                        int *n)
+{
+    char ms[24];
+    snprintf(ms, sizeof(ms), "%lld", (long long)after_ms);
+    const char *p[1] = {ms};
+    PGresult *r;
+    *n = 0;
+    enum hk_result rc = hk_db_query(c, sql_disable_failing, 1, p, &r);
+    if (rc != HK_OK)
+        return rc;
+    *n = hk_db_get_int(r, 0, 0);
+    PQclear(r);
+    return HK_OK;
+}
+
+static enum hk_result exec_count(struct hk_conn *c, const char *sql, int np,
+                                 const char *const *p, int *n)
+{
+    PGresult *r;
+    *n = 0;
+    enum hk_result rc = hk_db_query(c, sql, np, p, &r);
+    if (rc != HK_OK)
+        return rc;
+    *n = (int)strtol(PQcmdTuples(r), NULL, 10);
+    PQclear(r);
+    return HK_OK;
+}
+
+enum hk_result hk_store_expire_leases(struct hk_conn *c, int *n)
+{
+    return exec_count(c, sql_expire, 0, NULL, n);
+}
+
+enum hk_result hk_store_release(struct hk_conn *c, const char *tenant_ids,
+                                const char *delivery_ids)
+{
+    const char *p[2] = {tenant_ids, delivery_ids};
+    return hk_db_query(c, sql_release, 2, p, NULL);
+}
+
+enum hk_result hk_store_prune_attempts(struct hk_conn *c, int days, int *n)
+{
+    char d[16];
+    snprintf(d, sizeof(d), "%d", days);
+    const char *p[1] = {d};
+    return exec_count(c, sql_prune, 1, p, n);
+}

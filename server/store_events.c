@@ -1,0 +1,269 @@
+/*
+ * store_events.c - the ingest transaction (event row plus its fan-out as
+ * one INSERT ... SELECT, then NOTIFY), and the read side of events,
+ * deliveries and attempts, and replay.
+ */
+#include "store.h"
+#include "ids.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define EVENT_JSON                                                          \
+    "json_build_object('id', v.id, 'tenant_id', v.tenant_id,"               \
+    " 'event_type', v.event_type, 'payload', v.payload::json,"              \
+    " 'idempotency_key', v.idempotency_key, 'deliveries', v.delivery_count," \
+    " 'created_at', hookd.rfc3339(v.created_at))"
+
+#define DELIVERY_JSON                                                        \
+    "json_build_object('id', d.id, 'tenant_id', d.tenant_id,"                \
+    " 'event_id', d.event_id, 'endpoint_id', d.endpoint_id,"                 \
+    " 'event_type', d.event_type, 'status', d.status,"                       \
+    " 'attempt_count', d.attempt_count,"                                     \
+    " 'next_attempt_at', hookd.rfc3339(d.next_attempt_at),"                  \
+    " 'last_status_code', d.last_status_code, 'last_error', d.last_error,"   \
+    " 'created_at', hookd.rfc3339(d.created_at),"                            \
+    " 'updated_at', hookd.rfc3339(d.updated_at),"                            \
+    " 'completed_at', hookd.rfc3339(d.completed_at))"
+
+#define ATTEMPT_JSON                                                         \
+    "json_build_object('id', a.id, 'delivery_id', a.delivery_id,"            \
+    " 'number', a.number, 'started_at', hookd.rfc3339(a.started_at),"        \
+    " 'duration_ms', a.duration_ms, 'status_code', a.status_code,"           \
+    " 'error', a.error, 'request', json_build_object('url', a.request_url,"  \
+    " 'headers', a.request_headers), 'response', json_build_object("         \
+    "'headers', a.response_headers, 'body', a.response_body,"                \
+    " 'truncated', a.response_truncated))"
+
+/* The event and every matching delivery in one statement: both inserts
+ * see the same snapshot of endpoints, so the stored count is exact. */
+static const char sql_ingest[] =
+    "WITH ep AS ("
+    "  SELECT e.tenant_id, e.id FROM hookd.endpoints e"
+    "  WHERE e.tenant_id = $1 AND e.enabled AND e.deleted_at IS NULL"
+    "  AND hookd.filter_matches(e.event_types, $3)),"
+    " v AS ("
+    "  INSERT INTO hookd.events (tenant_id, id, event_type, payload,"
+    "  idempotency_key, request_hash, delivery_count)"
+    "  SELECT $1, $2, $3, $4, $5, decode($6, 'hex'), (SELECT count(*) FROM ep)"
+    "  RETURNING *),"
+    " d AS ("
+    "  INSERT INTO hookd.deliveries (tenant_id, id, event_id, endpoint_id,"
+    "  event_type, next_attempt_at)"
+    "  SELECT ep.tenant_id, hookd.uuid7(), v.id, ep.id, v.event_type,"
+    "  v.created_at FROM ep, v)"
+    " SELECT " EVENT_JSON " FROM v";
+static const char sql_notify[] = "NOTIFY hookd_work";
+static const char sql_idem_find[] =
+    "SELECT " EVENT_JSON ", encode(v.request_hash, 'hex') FROM hookd.events v"
+    " WHERE v.tenant_id = $1 AND v.idempotency_key = $2";
+static const char sql_tenant_exists[] =
+    "SELECT 1 FROM hookd.tenants WHERE id = $1";
+
+static const char sql_event_list[] =
+    "SELECT " EVENT_JSON " FROM hookd.events v WHERE v.tenant_id = $1"
+    " AND ($2::text IS NULL OR v.event_type = $2)"
+    " AND ($3::uuid IS NULL OR v.id < $3::uuid)"
+    " ORDER BY v.id DESC LIMIT $4";
+static const char sql_event_get[] =
+    "SELECT " EVENT_JSON " FROM hookd.events v"
+    " WHERE v.tenant_id = $1 AND v.id = $2";
+
+static const char sql_delivery_list[] =
+    "SELECT " DELIVERY_JSON " FROM hookd.deliveries d WHERE d.tenant_id = $1"
+    " AND ($2::text IS NULL OR d.status = $2)"
+    " AND ($3::uuid IS NULL OR d.endpoint_id = $3::uuid)"
+    " AND ($4::uuid IS NULL OR d.event_id = $4::uuid)"
+    " AND ($5::text IS NULL OR d.event_type = $5)"
+    " AND ($6::uuid IS NULL OR d.id < $6::uuid)"
+    " ORDER BY d.id DESC LIMIT $7";
+static const char sql_delivery_get[] =
+    "SELECT " DELIVERY_JSON " FROM hookd.deliveries d"
+    " WHERE d.tenant_id = $1 AND d.id = $2";
+static const char sql_attempt_list[] =
+    "SELECT " ATTEMPT_JSON " FROM hookd.attempts a"
+    " WHERE a.tenant_id = $1 AND a.delivery_id = $2"
+    " AND ($3::uuid IS NULL OR a.id > $3::uuid)"
+    " ORDER BY a.id LIMIT $4";
+static const char sql_delivery_exists[] =
+    "SELECT 1 FROM hookd.deliveries WHERE tenant_id = $1 AND id = $2";
+static const char sql_replay[] =
+    "UPDATE hookd.deliveries AS d SET status = 'pending',"
+    " next_attempt_at = now(), cycle_attempts = 0, completed_at = NULL,"
+    " lease_until = NULL, updated_at = now()"
+    " FROM hookd.endpoints e"
+    " WHERE d.tenant_id = $1 AND d.id = $2"
+    " AND d.status IN ('succeeded', 'failed')"
+    " AND e.tenant_id = d.tenant_id AND e.id = d.endpoint_id"
+    " AND e.enabled AND e.deleted_at IS NULL"
+    " RETURNING " DELIVERY_JSON;
+static const char sql_queue_depth[] =
+    "SELECT count(*) FROM hookd.deliveries"
+    " WHERE status IN ('pending', 'sending')";
+
+static enum hk_result find_idempotent(struct hk_conn *c,
+                                      const struct hk_ingest *in,
+                                      json_t **out)
+{
+    const char *p[2] = {in->tenant_id, in->idempotency_key};
+    PGresult *r;
+    enum hk_result rc = hk_db_query(c, sql_idem_find, 2, p, &r);
+    if (rc != HK_OK)
+        return rc;
+    if (PQntuples(r) == 0) {
+        PQclear(r);
+        return HK_NOT_FOUND;
+    }
+    char hex[65];
+    for (int i = 0; i < 32; i++)
+        snprintf(hex + 2 * i, 3, "%02x", in->request_hash[i]);
+    const char *stored = PQgetvalue(r, 0, 1);
+    if (strcmp(stored, hex) != 0) {
+        PQclear(r);
+        return HK_CONFLICT;
+    }
+    *out = json_loads(PQgetvalue(r, 0, 0), 0, NULL);
+    PQclear(r);
+    return *out ? HK_OK : HK_INTERNAL;
+}
+
+enum hk_result hk_store_event_ingest(struct hk_conn *c,
+                                     const struct hk_ingest *in, json_t **out,
+                                     bool *created)
+{
+    *out = NULL;
+    *created = false;
+    char hex[65] = {0};
+    if (in->idempotency_key != NULL) {
+        for (int i = 0; i < 32; i++)
+            snprintf(hex + 2 * i, 3, "%02x", in->request_hash[i]);
+        enum hk_result rc = find_idempotent(c, in, out);
+        if (rc != HK_NOT_FOUND)
+            return rc;
+    }
+    const char *tp[1] = {in->tenant_id};
+    PGresult *r;
+    enum hk_result rc = hk_db_query(c, sql_tenant_exists, 1, tp, &r);
+    if (rc != HK_OK)
+        return rc;
+    bool exists = PQntuples(r) > 0;
+    PQclear(r);
+    if (!exists)
+        return HK_NOT_FOUND;
+
+    char id[HK_UUID_STRLEN];
+    hk_uuid7(id);
+    const char *p[6] = {in->tenant_id, id, in->event_type, in->payload,
+                        in->idempotency_key,
+                        in->idempotency_key ? hex : NULL};
+    rc = hk_db_begin(c);
+    if (rc == HK_OK)
+        rc = hk_store_one(c, sql_ingest, 6, p, out);
+    if (rc == HK_OK)
+        rc = hk_db_query(c, sql_notify, 0, NULL, NULL);
+    if (rc == HK_OK)
+        rc = hk_db_commit(c);
+    else
+        hk_db_rollback(c);
+    if (rc == HK_OK) {
+        *created = true;
+        return HK_OK;
+    }
+    json_decref(*out);
+    *out = NULL;
+    /* Lost a race with the same key: answer as the first request did. */
+    if (rc == HK_CONFLICT && in->idempotency_key != NULL)
+        rc = find_idempotent(c, in, out);
+    return rc;
+}
+
+enum hk_result hk_store_event_list(struct hk_conn *c, const char *tid,
+                                   const char *event_type, const char *after,
+                                   int limit, json_t **out)
+{
+    char lim[16];
+    snprintf(lim, sizeof(lim), "%d", limit + 1);
+    const char *p[4] = {tid, event_type, after, lim};
+    return hk_store_many(c, sql_event_list, 4, p, out);
+}
+
+enum hk_result hk_store_event_get(struct hk_conn *c, const char *tid,
+                                  const char *evid, json_t **out)
+{
+    const char *p[2] = {tid, evid};
+    return hk_store_one(c, sql_event_get, 2, p, out);
+}
+
+enum hk_result hk_store_delivery_list(struct hk_conn *c, const char *tid,
+                                      const struct hk_delivery_filter *f,
+                                      const char *after, int limit,
+                                      json_t **out)
+{
+    char lim[16];
+    snprintf(lim, sizeof(lim), "%d", limit + 1);
+    const char *p[7] = {tid,         f->status,     f->endpoint_id,
+                        f->event_id, f->event_type, after,
+                        lim};
+    return hk_store_many(c, sql_delivery_list, 7, p, out);
+}
+
+enum hk_result hk_store_delivery_get(struct hk_conn *c, const char *tid,
+                                     const char *did, json_t **out)
+{
+    const char *p[2] = {tid, did};
+    return hk_store_one(c, sql_delivery_get, 2, p, out);
+}
+
+enum hk_result hk_store_attempt_list(struct hk_conn *c, const char *tid,
+                                     const char *did, const char *after,
+                                     int limit, json_t **out)
+{
+    const char *ep[2] = {tid, did};
+    PGresult *r;
+    enum hk_result rc = hk_db_query(c, sql_delivery_exists, 2, ep, &r);
+    if (rc != HK_OK)
+        return rc;
+    bool exists = PQntuples(r) > 0;
+    PQclear(r);
+    if (!exists)
+        return HK_NOT_FOUND;
+    char lim[16];
+    snprintf(lim, sizeof(lim), "%d", limit + 1);
+    const char *p[4] = {tid, did, after, lim};
+    return hk_store_many(c, sql_attempt_list, 4, p, out);
+}
+
+enum hk_result hk_store_delivery_replay(struct hk_conn *c, const char *tid,
+                                        const char *did, json_t **out)
+{
+    const char *p[2] = {tid, did};
+    enum hk_result rc = hk_store_one(c, sql_replay, 2, p, out);
+    if (rc == HK_OK) {
+        /* a lost wake-up only delays the replay to the next poll */
+        enum hk_result nrc = hk_db_query(c, sql_notify, 0, NULL, NULL);
+        (void)nrc;
+        return HK_OK;
+    }
+    if (rc != HK_NOT_FOUND)
+        return rc;
+    /* Nothing updated: tell a missing delivery from a refused replay. */
+    PGresult *r;
+    rc = hk_db_query(c, sql_delivery_exists, 2, p, &r);
+    if (rc != HK_OK)
+        return rc;
+    bool exists = PQntuples(r) > 0;
+    PQclear(r);
+    return exists ? HK_CONFLICT : HK_NOT_FOUND;
+}
+
+enum hk_result hk_store_queue_depth(struct hk_conn *c, long long *depth)
+{
+    PGresult *r;
+    enum hk_result rc = hk_db_query(c, sql_queue_depth, 0, NULL, &r);
+    if (rc != HK_OK)
+        return rc;
+    *depth = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+    PQclear(r);
+    return HK_OK;
+}
