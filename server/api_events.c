@@ -1,13 +1,14 @@
 /*
  * api_events.c - ingest (POST events), the read side of events, deliveries
  * and attempts, and replay. The payload is stored and later sent as the
- * exact bytes the client posted: after jansson has validated the body, a
- * small scanner finds the span of the top-level "payload" member in the
- * raw text, so nothing is re-serialised.
+ * exact bytes the client posted: after jansson has validated the body,
+ * jsonspan.c finds the top-level "payload" member in the raw text, so
+ * nothing is re-serialised.
  */
 #include "api.h"
 #include "app.h"
 #include "crypto.h"
+#include "jsonspan.h"
 #include "metrics.h"
 #include "store.h"
 #include "validate.h"
@@ -15,115 +16,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static size_t skip_ws(const char *s, size_t i, size_t n)
-{
-    while (i < n && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' ||
-                     s[i] == '\r'))
-        i++;
-    return i;
-}
-
-/* i is at an opening quote; returns the index after the closing one. */
-static size_t skip_string(const char *s, size_t i, size_t n)
-{
-    for (i++; i < n; i++) {
-        if (s[i] == '\\')
-            i++;
-        else if (s[i] == '"')
-            return i + 1;
-    }
-    return n;
-}
-
-static size_t skip_value(const char *s, size_t i, size_t n)
-{
-    if (i < n && s[i] == '"')
-        return skip_string(s, i, n);
-    if (i < n && (s[i] == '{' || s[i] == '[')) {
-        size_t depth = 0;
-        while (i < n) {
-            if (s[i] == '"') {
-                i = skip_string(s, i, n);
-                continue;
-            }
-            if (s[i] == '{' || s[i] == '[')
-                depth++;
-            else if (s[i] == '}' || s[i] == ']') {
-                if (--depth == 0)
-                    return i + 1;
-            }
-            i++;
-        }
-        return n;
-    }
-    while (i < n && strchr(",}] \t\r\n", s[i]) == NULL)
-        i++;
-    return i;
-}
-
-/* Decodes a short JSON string key starting at the quote at i into out;
- * false when it is longer than outlen - 1 or holds a non-ASCII escape. */
-static bool decode_key(const char *s, size_t i, size_t end, char *out,
-                       size_t outlen)
-{
-    size_t o = 0;
-    for (i++; i + 1 < end; i++) {
-        char ch = s[i];
-        if (ch == '\\') {
-            i++;
-            if (s[i] == 'u' && i + 4 < end) {
-                char hex[5] = {s[i + 1], s[i + 2], s[i + 3], s[i + 4], 0};
-                long v = strtol(hex, NULL, 16);
-                if (v <= 0 || v > 0x7f)
-                    return false;
-                ch = (char)v;
-                i += 4;
-            } else {
-                ch = s[i];
-            }
-        }
-        if (o + 1 >= outlen)
-            return false;
-        out[o++] = ch;
-    }
-    out[o] = '\0';
-    return true;
-}
-
-/* Finds the raw text of the top-level member `name` of a JSON object that
- * is already known to be valid. */
-static bool member_span(const char *s, size_t n, const char *name,
-                        size_t *start, size_t *end)
-{
-    size_t i = skip_ws(s, 0, n);
-    if (i >= n || s[i] != '{')
-        return false;
-    i++;
-    for (;;) {
-        i = skip_ws(s, i, n);
-        if (i >= n || s[i] != '"')
-            return false;
-        size_t kend = skip_string(s, i, n);
-        char key[32];
-        bool match = decode_key(s, i, kend, key, sizeof(key)) &&
-                     strcmp(key, name) == 0;
-        i = skip_ws(s, kend, n);
-        if (i >= n || s[i] != ':')
-            return false;
-        i = skip_ws(s, i + 1, n);
-        size_t vend = skip_value(s, i, n);
-        if (match) {
-            *start = i;
-            *end = vend;
-            return true;
-        }
-        i = skip_ws(s, vend, n);
-        if (i >= n || s[i] != ',')
-            return false;
-        i++;
-    }
-}
 
 static bool valid_idempotency_key(const char *k)
 {
@@ -154,7 +46,7 @@ void hk_api_event_create(struct hk_req *req, struct hk_resp *resp)
         goto out;
     }
     if (json_object_get(body, "payload") == NULL ||
-        !member_span(req->body, req->body_len, "payload", &ps, &pe)) {
+        !hk_json_member_span(req->body, req->body_len, "payload", &ps, &pe)) {
         hk_resp_error(resp, 422, "validation_failed", "payload",
                       "payload is required");
         goto out;

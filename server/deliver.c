@@ -645,7 +645,7 @@ void hk_deliver_add(struct hk_deliver *d, struct hk_job *job)
         const struct hk_header *h = &job->headers[i];
         if (!extra_header_ok(h)) {
             hk_log_warn("extra header not sent", "endpoint_id",
-                        job->endpoint_id);
+                        job->endpoint_id, "header", h->name ? h->name : "");
             continue;
         }
         bool secret = strcasecmp(h->name, "authorization") == 0;

@@ -56,6 +56,9 @@ struct hk_dispatcher {
     size_t nunsaved, capunsaved;
     struct bucket *buckets;
     size_t nbuckets;
+    /* earliest retry this dispatcher scheduled (wall ms), 0 for none, so
+     * that short retry delays do not wait for the next poll */
+    int64_t next_due_ms;
 };
 
 /* ---- job construction ---- */
@@ -331,6 +334,12 @@ static void save(struct hk_dispatcher *d)
     enum hk_result rc = hk_store_record(d->work, rows, n);
     if (rc == HK_OK) {
         for (size_t i = 0; i < n; i++) {
+            /* a few ms late, so the database clock agrees it is due */
+            int64_t t = rows[i].next_attempt_ms + 5;
+            if (t > 5 && (d->next_due_ms == 0 || t < d->next_due_ms))
+                d->next_due_ms = t;
+        }
+        for (size_t i = 0; i < n; i++) {
             struct hk_job *job = d->unsaved[i];
             const char *what = rows[i].new_status;
             hk_metrics_attempt(strcmp(what, "pending") == 0 ? "retry" : what,
@@ -474,6 +483,10 @@ static void *run(void *arg)
                     last_prune = now;
             }
             bool due = now - last_poll >= POLL_MS;
+            if (d->next_due_ms > 0 && hk_now_ms() >= d->next_due_ms) {
+                d->next_due_ms = 0;
+                due = true;
+            }
             bool woken = atomic_exchange(&d->woken, false);
             if ((due || woken) && d->nunsaved == 0 &&
                 hk_conn_ensure(d->work)) {
@@ -489,6 +502,11 @@ static void *run(void *arg)
             timeout = 0;
         if (hold_wait >= 0 && hold_wait < timeout)
             timeout = (int)hold_wait;
+        if (d->next_due_ms > 0) {
+            int64_t until = d->next_due_ms - hk_now_ms();
+            if (until < timeout)
+                timeout = until < 0 ? 0 : (int)until;
+        }
         if (stopping)
             timeout = 100;
         bool extra = false;

@@ -41,6 +41,7 @@
 const char hk_sql_null_marker[] = "<SQL NULL>";
 
 static int db_counter;
+static int unclean_exits;
 static int exec_counter;
 
 /* ---- small helpers ---------------------------------------------------- */
@@ -472,6 +473,12 @@ int hk_srv_exec(struct hk_srv *s, const char *const *args,
 
 /* ---- database --------------------------------------------------------- */
 
+static void quiet_notice(void *arg, const char *message)
+{
+    (void)arg;
+    (void)message;
+}
+
 static PGconn *pg_connect(const struct hk_srv *s, const char *dbname)
 {
     const char *keys[] = {"host", "port", "user", "dbname",
@@ -488,6 +495,7 @@ static PGconn *pg_connect(const struct hk_srv *s, const char *dbname)
         PQfinish(c);
         return NULL;
     }
+    PQsetNoticeProcessor(c, quiet_notice, NULL);
     return c;
 }
 
@@ -1297,6 +1305,25 @@ void hk_srv_drop(struct hk_srv *s)
     drop_db(s);
     free_strv(s->extra_env);
     s->extra_env = NULL;
+}
+
+int hk_srv_finish(struct hk_srv *s)
+{
+    int rc = hk_srv_stop(s);
+    hk_srv_drop(s);
+    if (rc != 0) {
+        unclean_exits++;
+        fprintf(stderr, "harness: unclean exit of hookd (%d) at the end "
+                        "of the group: the test program fails\n",
+                rc);
+        return -1;
+    }
+    return 0;
+}
+
+int hk_exit_code(int cmocka_rc)
+{
+    return cmocka_rc != 0 || unclean_exits != 0 ? 1 : 0;
 }
 
 /* ---- assertions ------------------------------------------------------- */

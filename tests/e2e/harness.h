@@ -87,6 +87,13 @@ void hk_srv_drop(struct hk_srv *s);
  * stdout+stderr; caller frees. */
 int hk_srv_exec(struct hk_srv *s, const char *const *args,
                 const char *const *extra_env, char **output);
+/* For a cmocka group teardown: stops s, remembers an unclean exit, drops
+ * it. Returns 0, or -1 when the exit was not clean. */
+int hk_srv_finish(struct hk_srv *s);
+/* What main should return: cmocka's result, made a failure when any
+ * hk_srv_finish saw an unclean exit (cmocka 1.1 does not count a failed
+ * group teardown in its result). */
+int hk_exit_code(int cmocka_rc);
 /* Prints the last max_bytes of the server log on stderr. */
 void hk_srv_print_log(const struct hk_srv *s, size_t max_bytes);
 
