@@ -61,29 +61,20 @@ void hk_api_event_create(struct hk_req *req, struct hk_resp *resp)
     struct hk_conn *c = hk_req_db(req, resp);
     if (c == NULL)
         goto out;
-    enum hk_result rc = hk_store_event_type_usable(c, type);
-    if (rc == HK_NOT_FOUND || rc == HK_INVALID) {
-        hk_resp_error(resp, 422, "validation_failed", "event_type",
-                      "event_type %s", rc == HK_NOT_FOUND
-                                           ? "is not a known event type"
-                                           : "is archived");
-        goto out;
-    }
-    if (rc != HK_OK) {
-        hk_resp_result(resp, rc, "event type");
-        goto out;
-    }
     unsigned char hash[HK_SHA256_LEN];
     hk_sha256(req->body, req->body_len, hash);
     char *payload = hk_strndup(req->body + ps, pe - ps);
-    struct hk_ingest in = {req->params[0], type, payload, key, hash};
+    struct hk_ingest in = {req->params[0], type, payload, key, hash, NULL};
     bool created;
-    rc = hk_store_event_ingest(c, &in, &out, &created);
+    enum hk_result rc = hk_store_event_ingest(c, &in, &out, &created);
     free(payload);
     if (rc == HK_CONFLICT) {
         hk_resp_error(resp, 409, "conflict", "Idempotency-Key",
                       "this Idempotency-Key was used with a different "
                       "request");
+    } else if (rc == HK_INVALID && in.refused != NULL) {
+        hk_resp_error(resp, 422, "validation_failed", "event_type",
+                      "event_type %s", in.refused);
     } else if (rc != HK_OK) {
         hk_resp_result(resp, rc, "tenant");
     } else {

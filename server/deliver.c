@@ -72,6 +72,7 @@ struct hk_deliver {
     /* Finished jobs waiting for collect: a queue in an array. */
     struct hk_job **done;
     size_t done_head, done_len, done_cap;
+    bool done_fresh; /* jobs finished since the last poll returned */
     /* Scratch for building header lines and JSON; single-threaded. */
     struct hk_buf scratch;
 };
@@ -551,6 +552,7 @@ static void done_push(struct hk_deliver *d, struct hk_job *job)
         }
     }
     d->done[d->done_len++] = job;
+    d->done_fresh = true;
 }
 
 /* Ends a job that never reached the network. */
@@ -831,12 +833,11 @@ static void finish(struct hk_deliver *d, struct xfer *x, CURLcode rc)
     done_push(d, job);
 }
 
-/* Moves every finished transfer to the done queue; returns how many. */
-static size_t harvest(struct hk_deliver *d)
+/* Moves every finished transfer to the done queue. */
+static void harvest(struct hk_deliver *d)
 {
     CURLMsg *m;
     int left;
-    size_t n = 0;
 
     while ((m = curl_multi_info_read(d->multi, &left))) {
         if (m->msg != CURLMSG_DONE)
@@ -845,9 +846,7 @@ static size_t harvest(struct hk_deliver *d)
         char *priv = NULL;
         curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, &priv);
         finish(d, (struct xfer *)(void *)priv, rc);
-        n++;
     }
-    return n;
 }
 
 /* ---- deliverer ------------------------------------------------------- */
@@ -913,7 +912,7 @@ void hk_deliver_poll(struct hk_deliver *d, int extra_fd, int timeout_ms,
     if (extra_ready)
         *extra_ready = false;
     curl_multi_perform(d->multi, &running);
-    size_t finished = harvest(d);
+    harvest(d);
 
     if (extra_fd >= 0) {
         wfd.fd = extra_fd;
@@ -921,14 +920,17 @@ void hk_deliver_poll(struct hk_deliver *d, int extra_fd, int timeout_ms,
         wfd.revents = 0;
         nfds = 1;
     }
-    /* Something just finished: only look at the fds, do not sleep. */
-    int wait = (finished > 0 || timeout_ms < 0) ? 0 : timeout_ms;
+    /* Something finished (here, or at add time without reaching the
+     * network) since the caller last polled: only look at the fds, do not
+     * sleep. */
+    int wait = (d->done_fresh || timeout_ms < 0) ? 0 : timeout_ms;
     curl_multi_poll(d->multi, nfds ? &wfd : NULL, nfds, wait, NULL);
     if (nfds && (wfd.revents & CURL_WAIT_POLLIN) && extra_ready)
         *extra_ready = true;
 
     curl_multi_perform(d->multi, &running);
     harvest(d);
+    d->done_fresh = false;
 }
 
 size_t hk_deliver_collect(struct hk_deliver *d, struct hk_job **done,

@@ -82,9 +82,6 @@ enum hk_result hk_store_event_type_list(struct hk_conn *c,
 enum hk_result hk_store_event_types_unknown(struct hk_conn *c,
                                             const char *names,
                                             json_t **out) HK_MUST_CHECK;
-/* HK_OK when the type exists and is not archived. */
-enum hk_result hk_store_event_type_usable(struct hk_conn *c,
-                                          const char *name) HK_MUST_CHECK;
 
 /* endpoints */
 struct hk_endpoint_fields {
@@ -127,13 +124,16 @@ struct hk_ingest {
     const char *payload;          /* exact JSON text of the payload */
     const char *idempotency_key;  /* or NULL */
     const unsigned char *request_hash; /* 32 bytes when a key is given */
+    const char *refused; /* set on HK_INVALID: why the type is refused */
 };
 /* Inserts the event and its fan-out deliveries in one transaction and
  * notifies dispatchers. *created is false when the idempotency key was
  * seen before with the same request (out is then the first event);
- * HK_CONFLICT when it was seen with a different request. */
+ * HK_CONFLICT when it was seen with a different request; HK_NOT_FOUND
+ * without the tenant; HK_INVALID with in->refused set when the event type
+ * is unknown or archived. */
 enum hk_result hk_store_event_ingest(struct hk_conn *c,
-                                     const struct hk_ingest *in,
+                                     struct hk_ingest *in,
                                      json_t **out,
                                      bool *created) HK_MUST_CHECK;
 enum hk_result hk_store_event_list(struct hk_conn *c, const char *tid,

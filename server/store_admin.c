@@ -257,9 +257,6 @@ static const char sql_et_unknown[] =
     "SELECT COALESCE(json_agg(n), '[]'::json) FROM unnest($1::text[]) n"
     " WHERE n <> '*' AND right(n, 2) <> '.*'"
     " AND NOT EXISTS (SELECT 1 FROM hookd.event_types e WHERE e.name = n)";
-static const char sql_et_usable[] =
-    "SELECT json_build_object('archived', archived) FROM hookd.event_types"
-    " WHERE name = $1";
 
 enum hk_result hk_store_event_type_insert(struct hk_conn *c, const char *name,
                                           const char *description,
@@ -296,16 +293,4 @@ enum hk_result hk_store_event_types_unknown(struct hk_conn *c,
 {
     const char *p[1] = {names};
     return hk_store_one(c, sql_et_unknown, 1, p, out);
-}
-
-enum hk_result hk_store_event_type_usable(struct hk_conn *c, const char *name)
-{
-    json_t *row;
-    const char *p[1] = {name};
-    enum hk_result rc = hk_store_one(c, sql_et_usable, 1, p, &row);
-    if (rc != HK_OK)
-        return rc;
-    bool archived = json_is_true(json_object_get(row, "archived"));
-    json_decref(row);
-    return archived ? HK_INVALID : HK_OK;
 }

@@ -36,10 +36,15 @@
     "'headers', a.response_headers, 'body', a.response_body,"                \
     " 'truncated', a.response_truncated))"
 
-/* The event and every matching delivery in one statement: both inserts
- * see the same snapshot of endpoints, so the stored count is exact. */
+/* The event and every matching delivery in one statement, and one round
+ * trip: both inserts see the same snapshot of endpoints, so the stored
+ * count is exact; nothing is written when the tenant is missing or the
+ * type is unknown or archived; pg_notify wakes dispatchers at commit. */
 static const char sql_ingest[] =
-    "WITH ep AS ("
+    "WITH ok AS ("
+    "  SELECT 1 FROM hookd.tenants t, hookd.event_types et"
+    "  WHERE t.id = $1 AND et.name = $3 AND NOT et.archived),"
+    " ep AS ("
     "  SELECT e.tenant_id, e.id FROM hookd.endpoints e"
     "  WHERE e.tenant_id = $1 AND e.enabled AND e.deleted_at IS NULL"
     "  AND hookd.filter_matches(e.event_types, $3)),"
@@ -47,13 +52,17 @@ static const char sql_ingest[] =
     "  INSERT INTO hookd.events (tenant_id, id, event_type, payload,"
     "  idempotency_key, request_hash, delivery_count)"
     "  SELECT $1, $2, $3, $4, $5, decode($6, 'hex'), (SELECT count(*) FROM ep)"
-    "  RETURNING *),"
+    "  FROM ok RETURNING *),"
     " d AS ("
     "  INSERT INTO hookd.deliveries (tenant_id, id, event_id, endpoint_id,"
     "  event_type, next_attempt_at)"
     "  SELECT ep.tenant_id, hookd.uuid7(), v.id, ep.id, v.event_type,"
-    "  v.created_at FROM ep, v)"
-    " SELECT " EVENT_JSON " FROM v";
+    "  v.created_at FROM ep, v),"
+    " n AS (SELECT pg_notify('hookd_work', '') FROM v"
+    "  WHERE v.delivery_count > 0)"
+    " SELECT " EVENT_JSON ", (SELECT count(*) FROM n) FROM v";
+static const char sql_et_state[] =
+    "SELECT archived FROM hookd.event_types WHERE name = $1";
 static const char sql_notify[] = "NOTIFY hookd_work";
 static const char sql_idem_find[] =
     "SELECT " EVENT_JSON ", encode(v.request_hash, 'hex') FROM hookd.events v"
@@ -128,8 +137,31 @@ static enum hk_result find_idempotent(struct hk_conn *c,
     return *out ? HK_OK : HK_INTERNAL;
 }
 
+/* Nothing was inserted: say why (HK_NOT_FOUND for the tenant, HK_INVALID
+ * with in->refused for the event type). */
+static enum hk_result ingest_refusal(struct hk_conn *c, struct hk_ingest *in)
+{
+    const char *tp[1] = {in->tenant_id};
+    PGresult *r;
+    enum hk_result rc = hk_db_query(c, sql_tenant_exists, 1, tp, &r);
+    if (rc != HK_OK)
+        return rc;
+    bool tenant = PQntuples(r) > 0;
+    PQclear(r);
+    if (!tenant)
+        return HK_NOT_FOUND;
+    const char *ep[1] = {in->event_type};
+    rc = hk_db_query(c, sql_et_state, 1, ep, &r);
+    if (rc != HK_OK)
+        return rc;
+    in->refused = PQntuples(r) == 0 ? "is not a known event type"
+                                    : "is archived";
+    PQclear(r);
+    return HK_INVALID;
+}
+
 enum hk_result hk_store_event_ingest(struct hk_conn *c,
-                                     const struct hk_ingest *in, json_t **out,
+                                     struct hk_ingest *in, json_t **out,
                                      bool *created)
 {
     *out = NULL;
@@ -142,36 +174,18 @@ enum hk_result hk_store_event_ingest(struct hk_conn *c,
         if (rc != HK_NOT_FOUND)
             return rc;
     }
-    const char *tp[1] = {in->tenant_id};
-    PGresult *r;
-    enum hk_result rc = hk_db_query(c, sql_tenant_exists, 1, tp, &r);
-    if (rc != HK_OK)
-        return rc;
-    bool exists = PQntuples(r) > 0;
-    PQclear(r);
-    if (!exists)
-        return HK_NOT_FOUND;
-
     char id[HK_UUID_STRLEN];
     hk_uuid7(id);
     const char *p[6] = {in->tenant_id, id, in->event_type, in->payload,
                         in->idempotency_key,
                         in->idempotency_key ? hex : NULL};
-    rc = hk_db_begin(c);
-    if (rc == HK_OK)
-        rc = hk_store_one(c, sql_ingest, 6, p, out);
-    if (rc == HK_OK)
-        rc = hk_db_query(c, sql_notify, 0, NULL, NULL);
-    if (rc == HK_OK)
-        rc = hk_db_commit(c);
-    else
-        hk_db_rollback(c);
+    enum hk_result rc = hk_store_one(c, sql_ingest, 6, p, out);
     if (rc == HK_OK) {
         *created = true;
         return HK_OK;
     }
-    json_decref(*out);
-    *out = NULL;
+    if (rc == HK_NOT_FOUND)
+        return ingest_refusal(c, in);
     /* Lost a race with the same key: answer as the first request did. */
     if (rc == HK_CONFLICT && in->idempotency_key != NULL)
         rc = find_idempotent(c, in, out);
