@@ -336,8 +336,8 @@ bool hk_parse_time(const char *s, int64_t *unix_ms)
     if (se == 60)
         se = 59; /* a leap second is folded into the second before it */
     int64_t days = days_from_civil(y, mo, d);
-    int64_t secs = days * 86400 + h * 3600 + mi * 60 + se -
-                   (int64_t)offset_min * 60;
+    int64_t secs =
+        days * 86400 + h * 3600 + mi * 60 + se - (int64_t)offset_min * 60;
     *unix_ms = secs * 1000 + ms;
     return true;
 }

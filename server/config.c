@@ -61,8 +61,7 @@ const struct hk_config_doc hk_config_docs[] = {
     {"HOOKD_RETENTION_DAYS", DEF_RETENTION,
      "days that delivery attempts are kept"},
     {"HOOKD_LOG_LEVEL", DEF_LOG_LEVEL, "debug, info, warn or error"},
-    {"HOOKD_HTTP_THREADS", DEF_HTTP_THREADS,
-     "threads serving the API (1-256)"},
+    {"HOOKD_HTTP_THREADS", DEF_HTTP_THREADS, "threads serving the API (1-256)"},
     {"HOOKD_DB_POOL", "HOOKD_HTTP_THREADS + 2",
      "database connections of the API pool"},
     {"HOOKD_MAX_IN_FLIGHT", DEF_MAX_IN_FLIGHT,
@@ -111,15 +110,13 @@ static bool parse_int(struct loader *l, const char *name, const char *def,
     if (errno || end == v || *end != '\0' || v[0] == ' ' || v[0] == '+')
         return bad(l, name, "must be a whole number, got \"%s\"", v);
     if (n < lo || n > hi)
-        return bad(l, name, "must be between %ld and %ld, got %ld", lo, hi,
-                   n);
+        return bad(l, name, "must be between %ld and %ld, got %ld", lo, hi, n);
     *out = (int)n;
     return true;
 }
 
-static bool parse_duration(struct loader *l, const char *name,
-                           const char *def, int64_t lo, int64_t hi,
-                           int64_t *out)
+static bool parse_duration(struct loader *l, const char *name, const char *def,
+                           int64_t lo, int64_t hi, int64_t *out)
 {
     const char *v = value(l, name, def);
     int64_t ms;
@@ -134,8 +131,7 @@ static bool parse_duration(struct loader *l, const char *name,
                    v);
     }
     if (ms < lo || ms > hi)
-        return bad(l, name, "must be between %" PRId64 "ms and %" PRId64
-                            "ms",
+        return bad(l, name, "must be between %" PRId64 "ms and %" PRId64 "ms",
                    lo, hi);
     *out = ms;
     return true;
@@ -225,14 +221,13 @@ static bool parse_listen(struct loader *l, struct hk_config *cfg)
         if (c <= ' ' || c >= 0x7f || c == '/' || c == '[' || c == ']')
             return bad(l, name, "host has a character that is not allowed");
     }
-    cfg->listen_host = hostlen ? hk_strndup(host, hostlen)
-                               : hk_strdup("127.0.0.1");
+    cfg->listen_host =
+        hostlen ? hk_strndup(host, hostlen) : hk_strdup("127.0.0.1");
     cfg->listen_port = (int)p;
     return true;
 }
 
-static bool parse_admin_key(struct loader *l, struct hk_config *cfg,
-                            bool need)
+static bool parse_admin_key(struct loader *l, struct hk_config *cfg, bool need)
 {
     const char *name = "HOOKD_ADMIN_KEY";
     const char *v = value(l, name, NULL);
@@ -254,8 +249,7 @@ static bool parse_admin_key(struct loader *l, struct hk_config *cfg,
     return true;
 }
 
-static bool parse_secret_key(struct loader *l, struct hk_config *cfg,
-                             bool need)
+static bool parse_secret_key(struct loader *l, struct hk_config *cfg, bool need)
 {
     const char *name = "HOOKD_SECRET_KEY";
     const char *v = value(l, name, NULL);
@@ -338,8 +332,7 @@ static bool load_all(struct loader *l, struct hk_config *cfg, bool need_keys)
         return false;
     char pool_def[16];
     snprintf(pool_def, sizeof(pool_def), "%d", cfg->http_threads + 2);
-    if (!parse_int(l, "HOOKD_DB_POOL", pool_def, 1, 1024,
-                   &cfg->db_pool_size) ||
+    if (!parse_int(l, "HOOKD_DB_POOL", pool_def, 1, 1024, &cfg->db_pool_size) ||
         !parse_int(l, "HOOKD_MAX_IN_FLIGHT", DEF_MAX_IN_FLIGHT, 1, 100000,
                    &cfg->max_in_flight))
         return false;

@@ -59,8 +59,8 @@ void hk_sha256_hex(const void *data, size_t n, char out[65])
     out[64] = '\0';
 }
 
-void hk_hmac_sha256(const void *key, size_t keylen, const void *data,
-                    size_t n, unsigned char out[HK_SHA256_LEN])
+void hk_hmac_sha256(const void *key, size_t keylen, const void *data, size_t n,
+                    unsigned char out[HK_SHA256_LEN])
 {
     static const unsigned char empty = 0;
     unsigned int len = 0;
@@ -168,12 +168,12 @@ void hk_seal(const unsigned char *key, const void *plain, size_t n,
     int len = 0;
     int fin = 0;
     if (EVP_EncryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, NULL, NULL) != 1 ||
-        EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, GCM_NONCE_LEN,
-                            NULL) != 1 ||
+        EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, GCM_NONCE_LEN, NULL) !=
+            1 ||
         EVP_EncryptInit_ex(ctx, NULL, NULL, key, blob) != 1)
         crypto_fatal("AES-GCM init");
-    if (n > 0 && EVP_EncryptUpdate(ctx, blob + GCM_NONCE_LEN, &len, plain,
-                                   (int)n) != 1)
+    if (n > 0 &&
+        EVP_EncryptUpdate(ctx, blob + GCM_NONCE_LEN, &len, plain, (int)n) != 1)
         crypto_fatal("AES-GCM encrypt");
     if (EVP_EncryptFinal_ex(ctx, blob + GCM_NONCE_LEN + len, &fin) != 1 ||
         (size_t)(len + fin) != n)
@@ -189,8 +189,7 @@ void hk_seal(const unsigned char *key, const void *plain, size_t n,
 enum hk_result hk_open(const unsigned char *key, const void *blob,
                        size_t bloblen, unsigned char **out, size_t *outlen)
 {
-    if (bloblen < GCM_NONCE_LEN + GCM_TAG_LEN ||
-        bloblen > (size_t)INT_MAX)
+    if (bloblen < GCM_NONCE_LEN + GCM_TAG_LEN || bloblen > (size_t)INT_MAX)
         return HK_INVALID;
     const unsigned char *b = blob;
     size_t n = bloblen - GCM_NONCE_LEN - GCM_TAG_LEN;
@@ -205,15 +204,14 @@ enum hk_result hk_open(const unsigned char *key, const void *blob,
     int len = 0;
     int fin = 0;
     if (EVP_DecryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, NULL, NULL) != 1 ||
-        EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, GCM_NONCE_LEN,
-                            NULL) != 1 ||
+        EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, GCM_NONCE_LEN, NULL) !=
+            1 ||
         EVP_DecryptInit_ex(ctx, NULL, NULL, key, b) != 1)
         crypto_fatal("AES-GCM init");
-    if (n > 0 && EVP_DecryptUpdate(ctx, plain, &len, b + GCM_NONCE_LEN,
-                                   (int)n) != 1)
+    if (n > 0 &&
+        EVP_DecryptUpdate(ctx, plain, &len, b + GCM_NONCE_LEN, (int)n) != 1)
         goto done;
-    if (EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, GCM_TAG_LEN, tag) !=
-        1)
+    if (EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, GCM_TAG_LEN, tag) != 1)
         crypto_fatal("AES-GCM set tag");
     /* The tag is checked here: any changed byte of nonce, ciphertext or
      * tag, or another key, makes this fail. */

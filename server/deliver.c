@@ -171,13 +171,27 @@ static void append_text(struct hk_buf *b, const char *s, size_t n, bool json,
             hk_buf_append(b, p + run, i - run);
             esc[0] = '\\';
             switch (c) {
-            case '"': esc[1] = '"'; break;
-            case '\\': esc[1] = '\\'; break;
-            case '\n': esc[1] = 'n'; break;
-            case '\r': esc[1] = 'r'; break;
-            case '\t': esc[1] = 't'; break;
-            case '\b': esc[1] = 'b'; break;
-            case '\f': esc[1] = 'f'; break;
+            case '"':
+                esc[1] = '"';
+                break;
+            case '\\':
+                esc[1] = '\\';
+                break;
+            case '\n':
+                esc[1] = 'n';
+                break;
+            case '\r':
+                esc[1] = 'r';
+                break;
+            case '\t':
+                esc[1] = 't';
+                break;
+            case '\b':
+                esc[1] = 'b';
+                break;
+            case '\f':
+                esc[1] = 'f';
+                break;
             default:
                 elen = snprintf(esc, sizeof(esc), "\\u%04x", c);
                 break;
@@ -226,10 +240,12 @@ static bool is_token_char(unsigned char c)
 static bool extra_header_ok(const struct hk_header *h)
 {
     static const char *const reserved[] = {
-        "content-type",      "content-length", "user-agent",
-        "host",              "expect",         "transfer-encoding",
-        "connection",        "te",             "upgrade",
-        "keep-alive",        "trailer",        "proxy-authorization",
+        "content-type",     "content-length",
+        "user-agent",       "host",
+        "expect",           "transfer-encoding",
+        "connection",       "te",
+        "upgrade",          "keep-alive",
+        "trailer",          "proxy-authorization",
         "proxy-connection",
     };
     if (!h->name || !h->value || !h->name[0])
@@ -409,13 +425,13 @@ static curl_socket_t on_open_socket(void *ud, curlsocktype purpose,
         if (c != HK_ADDR_PUBLIC) {
             struct sockaddr_storage ss;
             char ip[INET6_ADDRSTRLEN] = "?";
-            size_t alen = addr->addrlen < sizeof(ss) ? addr->addrlen
-                                                     : sizeof(ss);
+            size_t alen =
+                addr->addrlen < sizeof(ss) ? addr->addrlen : sizeof(ss);
             memset(&ss, 0, sizeof(ss));
             memcpy(&ss, &addr->addr, alen);
             if (ss.ss_family == AF_INET)
-                inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr,
-                          ip, sizeof(ip));
+                inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, ip,
+                          sizeof(ip));
             else if (ss.ss_family == AF_INET6)
                 inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr,
                           ip, sizeof(ip));
@@ -427,8 +443,7 @@ static curl_socket_t on_open_socket(void *ud, curlsocktype purpose,
             return CURL_SOCKET_BAD;
         }
     }
-    return socket(addr->family, addr->socktype | SOCK_CLOEXEC,
-                  addr->protocol);
+    return socket(addr->family, addr->socktype | SOCK_CLOEXEC, addr->protocol);
 }
 
 /* ---- transfers ------------------------------------------------------- */
@@ -452,8 +467,7 @@ static struct xfer *xfer_new(struct hk_deliver *d)
     curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)d->opts.timeout_ms);
-    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
-                     (long)d->connect_timeout_ms);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)d->connect_timeout_ms);
     curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(e, CURLOPT_TCP_KEEPIDLE, 30L);
     curl_easy_setopt(e, CURLOPT_TCP_KEEPINTVL, 15L);
@@ -556,8 +570,7 @@ static void done_push(struct hk_deliver *d, struct hk_job *job)
 }
 
 /* Ends a job that never reached the network. */
-static void fail_now(struct hk_deliver *d, struct hk_job *job,
-                     const char *why)
+static void fail_now(struct hk_deliver *d, struct hk_job *job, const char *why)
 {
     job->priv_ = NULL;
     job->out.duration_ms = 0;
@@ -571,8 +584,8 @@ static void fail_now(struct hk_deliver *d, struct hk_job *job,
 /* Adds one request header line and its JSON member (value shown as
  * shown_value, which differs only for redacted headers). */
 static void add_header(struct hk_deliver *d, struct xfer *x,
-                       struct hk_buf *json, const char *name,
-                       const char *value, const char *shown_value)
+                       struct hk_buf *json, const char *name, const char *value,
+                       const char *shown_value)
 {
     struct hk_buf *line = &d->scratch;
     size_t nlen = strlen(name), vlen = strlen(value);
@@ -601,9 +614,9 @@ void hk_deliver_add(struct hk_deliver *d, struct hk_job *job)
     const char *body = job->body ? job->body : "";
     size_t body_len = job->body ? job->body_len : 0;
 
-    char *sig = job->secret ? hk_sign(job->secret, job->event_id, ts, body,
-                                      body_len)
-                            : NULL;
+    char *sig = job->secret
+                    ? hk_sign(job->secret, job->event_id, ts, body, body_len)
+                    : NULL;
     if (!sig) {
         fail_now(d, job,
                  "the endpoint signing secret is malformed; nothing was sent");
@@ -611,8 +624,7 @@ void hk_deliver_add(struct hk_deliver *d, struct hk_job *job)
     }
     char *sig_prev = NULL;
     if (job->prev_secret) {
-        sig_prev = hk_sign(job->prev_secret, job->event_id, ts, body,
-                           body_len);
+        sig_prev = hk_sign(job->prev_secret, job->event_id, ts, body, body_len);
         if (!sig_prev)
             hk_log_warn("previous signing secret is malformed, signing with "
                         "the current one only",
@@ -715,11 +727,20 @@ static char *error_text(struct hk_deliver *d, struct xfer *x, CURLcode rc,
         const char *what = NULL;
         curl_easy_getinfo(x->easy, CURLINFO_OS_ERRNO, &oserr);
         switch (oserr) {
-        case ECONNREFUSED: what = "connection refused"; break;
-        case ENETUNREACH: what = "network unreachable"; break;
-        case EHOSTUNREACH: what = "host unreachable"; break;
-        case ETIMEDOUT: what = "connect timeout"; break;
-        default: break;
+        case ECONNREFUSED:
+            what = "connection refused";
+            break;
+        case ENETUNREACH:
+            what = "network unreachable";
+            break;
+        case EHOSTUNREACH:
+            what = "host unreachable";
+            break;
+        case ETIMEDOUT:
+            what = "connect timeout";
+            break;
+        default:
+            break;
         }
         if (what && ip[0])
             return hk_asprintf("%s (%s port %ld)", what, ip, port);
@@ -815,8 +836,7 @@ static void finish(struct hk_deliver *d, struct xfer *x, CURLcode rc)
         o->truncated = x->truncated;
         if (status == 429 || status == 503) {
             const char *ra = find_response_header(x, "retry-after");
-            o->retry_after_ms = ra ? hk_retry_after_parse(ra, hk_now_ms())
-                                   : -1;
+            o->retry_after_ms = ra ? hk_retry_after_parse(ra, hk_now_ms()) : -1;
         }
     } else {
         /* No complete response: whatever partly arrived is not an answer

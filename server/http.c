@@ -217,6 +217,69 @@ bool hk_req_json(struct hk_req *req, struct hk_resp *resp,
     return true;
 }
 
+/* ---- the portal's static files ---- */
+
+static const char *mime_type(const char *path)
+{
+    static const struct {
+        const char *ext, *type;
+    } types[] = {{".html", "text/html; charset=utf-8"},
+                 {".js", "text/javascript; charset=utf-8"},
+                 {".css", "text/css; charset=utf-8"},
+                 {".svg", "image/svg+xml"},
+                 {".png", "image/png"},
+                 {".ico", "image/x-icon"},
+                 {".json", "application/json"}};
+    const char *dot = strrchr(path, '.');
+    for (size_t i = 0; dot != NULL && i < HK_ARRAY_LEN(types); i++)
+        if (strcmp(dot, types[i].ext) == 0)
+            return types[i].type;
+    return "application/octet-stream";
+}
+
+/* GET /portal/<file> from HOOKD_WEB_DIR. Names are limited to a plain
+ * alphabet without "..", so nothing outside the folder can be named. */
+static void serve_static(struct hk_req *req, struct hk_resp *resp)
+{
+    const char *rel = req->path + strlen("/portal/");
+    if (*rel == '\0')
+        rel = "index.html";
+    size_t n = strlen(rel);
+    bool ok = n < 200 && rel[0] != '/' && strstr(rel, "..") == NULL;
+    for (size_t i = 0; ok && i < n; i++)
+        ok = strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                    "0123456789._-/",
+                    rel[i]) != NULL;
+    char path[4096];
+    FILE *f = NULL;
+    if (ok) {
+        snprintf(path, sizeof(path), "%s/%s", req->app->cfg->web_dir, rel);
+        f = fopen(path, "rb");
+    }
+    if (f == NULL) {
+        hk_resp_error(resp, 404, "not_found", NULL, "no such file");
+        return;
+    }
+    struct hk_buf b;
+    hk_buf_init(&b);
+    char chunk[8192];
+    size_t got;
+    while ((got = fread(chunk, 1, sizeof(chunk), f)) > 0 && b.len < (8u << 20))
+        hk_buf_append(&b, chunk, got);
+    bool failed = ferror(f) != 0;
+    fclose(f);
+    if (failed) {
+        hk_buf_cleanup(&b);
+        hk_resp_error(resp, 404, "not_found", NULL, "no such file");
+        return;
+    }
+    resp->status = 200;
+    resp->raw_len = b.len;
+    resp->raw = hk_buf_steal(&b);
+    resp->content_type = mime_type(rel);
+    resp->cache_control = "no-cache";
+}
+
 /* ---- dispatch ---- */
 
 static void set_request_id(struct conn_state *st)
@@ -246,6 +309,21 @@ static void dispatch(struct conn_state *st)
         hk_resp_error(resp, 413, "payload_too_large", NULL,
                       "the body is larger than %zu bytes",
                       req->app->cfg->max_body);
+        return;
+    }
+    if (strcmp(req->path, "/portal") == 0 ||
+        strncmp(req->path, "/portal/", 8) == 0) {
+        req->route = "/portal/";
+        if (strcmp(req->method, "GET") != 0) {
+            resp->allow = hk_strdup("GET");
+            hk_resp_error(resp, 405, "method_not_allowed", NULL,
+                          "the portal's files are read with GET");
+        } else if (strcmp(req->path, "/portal") == 0) {
+            resp->status = 301;
+            resp->location = hk_strdup("/portal/");
+        } else {
+            serve_static(req, resp);
+        }
         return;
     }
     const struct hk_route *route;

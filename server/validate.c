@@ -142,10 +142,10 @@ static bool host_allowed(const char *host, bool v6, char *msg, size_t msglen)
     } else {
         struct in_addr a4;
         size_t i = 0;
-        while (h[i] && (h[i] == '.' || h[i] == 'x' || h[i] == 'X' ||
-                        (h[i] >= '0' && h[i] <= '9') ||
-                        (h[i] >= 'a' && h[i] <= 'f') ||
-                        (h[i] >= 'A' && h[i] <= 'F')))
+        while (h[i] &&
+               (h[i] == '.' || h[i] == 'x' || h[i] == 'X' ||
+                (h[i] >= '0' && h[i] <= '9') || (h[i] >= 'a' && h[i] <= 'f') ||
+                (h[i] >= 'A' && h[i] <= 'F')))
             i++;
         bool numeric = h[i] == '\0' && h[0] >= '0' && h[0] <= '9';
         if (numeric && inet_aton(h, &a4)) {
@@ -155,9 +155,8 @@ static bool host_allowed(const char *host, bool v6, char *msg, size_t msglen)
         } else {
             const char *lh = "localhost";
             size_t lhn = strlen(lh);
-            if (strcasecmp(h, lh) == 0 ||
-                (n > lhn && h[n - lhn - 1] == '.' &&
-                 strcasecmp(h + n - lhn, lh) == 0))
+            if (strcasecmp(h, lh) == 0 || (n > lhn && h[n - lhn - 1] == '.' &&
+                                           strcasecmp(h + n - lhn, lh) == 0))
                 cls = HK_ADDR_LOOPBACK;
         }
     }
@@ -272,10 +271,18 @@ static bool is_tchar(unsigned char c)
 /* Headers hookd or libcurl set themselves, or that change how the message
  * is framed or routed: a tenant may not override them. */
 static const char *const refused_headers[] = {
-    "Host",          "Connection",          "Keep-Alive",
-    "Proxy-Connection", "Proxy-Authenticate", "Proxy-Authorization",
-    "TE",            "Trailer",             "Trailers",
-    "Transfer-Encoding", "Upgrade",          "User-Agent",
+    "Host",
+    "Connection",
+    "Keep-Alive",
+    "Proxy-Connection",
+    "Proxy-Authenticate",
+    "Proxy-Authorization",
+    "TE",
+    "Trailer",
+    "Trailers",
+    "Transfer-Encoding",
+    "Upgrade",
+    "User-Agent",
     "Expect",
 };
 
@@ -315,8 +322,7 @@ bool hk_valid_header_value(const char *s, char *msg, size_t msglen)
         if (c == '\r' || c == '\n')
             return fail(msg, msglen, "header value must not contain CR or LF");
         if (c != '\t' && (c < 0x20 || c > 0x7e))
-            return fail(msg, msglen,
-                        "header value must be printable ASCII");
+            return fail(msg, msglen, "header value must be printable ASCII");
     }
     return true;
 }

@@ -286,7 +286,8 @@ static void build_env(const struct hk_srv *s, const char *const *extra,
 {
     static const char *const pass[] = {"ASAN_OPTIONS", "UBSAN_OPTIONS",
                                        "LSAN_OPTIONS",
-                                       "ASAN_SYMBOLIZER_PATH", NULL};
+                                       "ASAN_SYMBOLIZER_PATH",
+                                       "HOOKD_TEST_RUN", NULL};
     const char *path = getenv("PATH");
     env_putf(e, "PATH=%s", path ? path : "/usr/local/bin:/usr/bin:/bin");
     for (size_t i = 0; pass[i] != NULL; i++) {
@@ -1349,6 +1350,20 @@ void hk_expect_at(const char *file, int line, const struct hk_reply *r,
     _fail(file, line);
 }
 
+/* "x" matches x; "x*" matches x and x.anything. */
+static bool field_matches(const char *want, const char *got)
+{
+    if (got == NULL)
+        return false;
+    size_t n = strlen(want);
+    if (n > 0 && want[n - 1] == '*') {
+        n--;
+        return strncmp(want, got, n) == 0 &&
+               (got[n] == '\0' || got[n] == '.');
+    }
+    return strcmp(want, got) == 0;
+}
+
 void hk_expect_error_at(const char *file, int line, const struct hk_reply *r,
                         long status, const char *code, const char *field)
 {
@@ -1367,8 +1382,7 @@ void hk_expect_error_at(const char *file, int line, const struct hk_reply *r,
         why = "wrong error.code";
     else if (!json_is_string(msg) || json_string_length(msg) == 0)
         why = "error.message missing or empty";
-    else if (field != NULL &&
-             (got_field == NULL || strcmp(got_field, field) != 0))
+    else if (field != NULL && !field_matches(field, got_field))
         why = "wrong error.field";
     else if (hk_reply_header(r, "X-Request-Id") == NULL)
         why = "no X-Request-Id header";
@@ -1378,6 +1392,27 @@ void hk_expect_error_at(const char *file, int line, const struct hk_reply *r,
                 code, field ? " field " : "", field ? field : "", r->status,
                 got_code ? got_code : "(no code)",
                 got_field ? " field " : "", got_field ? got_field : "");
+    report_reply(r);
+    _fail(file, line);
+}
+
+void hk_expect_client_error_at(const char *file, int line,
+                               const struct hk_reply *r)
+{
+    const char *why = NULL;
+    const char *code = hk_jstr(r->json, "error.code");
+    const char *msg = hk_jstr(r->json, "error.message");
+    if (r->status < 400 || r->status > 499)
+        why = "expected a 4xx status";
+    else if (code == NULL || code[0] == '\0')
+        why = "no error.code";
+    else if (msg == NULL || msg[0] == '\0')
+        why = "no error.message";
+    else if (hk_reply_header(r, "X-Request-Id") == NULL)
+        why = "no X-Request-Id header";
+    if (why == NULL)
+        return;
+    print_error("%s\n", why);
     report_reply(r);
     _fail(file, line);
 }
@@ -1473,6 +1508,89 @@ void hk_mk_endpoint(struct hk_srv *s, const char *token, const char *tid,
     hk_expect(r, 201);
     take_id(r, "POST endpoints", id);
     hk_reply_free(r);
+}
+
+/* ---- lists ---------------------------------------------------------- */
+
+json_t *hk_list_all_at(const char *file, int line, struct hk_srv *s,
+                       const char *token, const char *path, int limit,
+                       int *pages)
+{
+    json_t *all = json_array();
+    char *cursor = NULL;
+    int n = 0;
+    for (;;) {
+        char *enc = cursor ? hk_urlenc(cursor) : NULL;
+        const char *sep = strchr(path, '?') ? "&" : "?";
+        char *target;
+        if (limit > 0 && enc)
+            target = hk_fmt("%s%slimit=%d&cursor=%s", path, sep, limit, enc);
+        else if (limit > 0)
+            target = hk_fmt("%s%slimit=%d", path, sep, limit);
+        else if (enc)
+            target = hk_fmt("%s%scursor=%s", path, sep, enc);
+        else
+            target = hk_fmt("%s", path);
+        free(enc);
+        struct hk_reply *r = hk_http(s, "GET", target, token, NULL, NULL, 0,
+                                     NULL);
+        free(target);
+        n++;
+        const char *why = NULL;
+        json_t *data = hk_jget(r->json, "data");
+        json_t *more = hk_jget(r->json, "has_more");
+        json_t *next = hk_jget(r->json, "next_cursor");
+        if (r->status != 200)
+            why = "status is not 200";
+        else if (!json_is_array(data))
+            why = "no \"data\" array";
+        else if (!json_is_boolean(more))
+            why = "no boolean \"has_more\"";
+        else if (next == NULL)
+            why = "no \"next_cursor\" member";
+        else if (json_is_true(more) && !json_is_string(next))
+            why = "has_more is true but next_cursor is not a string";
+        else if (json_is_false(more) && !json_is_null(next))
+            why = "next_cursor is not null on the last page";
+        else if (limit > 0 && json_array_size(data) > (size_t)limit)
+            why = "more items than limit";
+        else if (json_is_true(more) && json_array_size(data) == 0)
+            why = "an empty page says has_more";
+        else if (n > 10000)
+            why = "more than 10000 pages: the cursor does not advance";
+        if (why != NULL) {
+            print_error("list %s, page %d: %s\n", path, n, why);
+            report_reply(r);
+            hk_reply_free(r);
+            free(cursor);
+            json_decref(all);
+            _fail(file, line);
+            return NULL;
+        }
+        json_array_extend(all, data);
+        free(cursor);
+        cursor = json_is_true(more) ? xstrdup(json_string_value(next)) : NULL;
+        hk_reply_free(r);
+        if (cursor == NULL)
+            break;
+    }
+    if (pages != NULL)
+        *pages = n;
+    return all;
+}
+
+char *hk_jpack(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    json_error_t jerr;
+    json_t *j = json_vpack_ex(&jerr, 0, fmt, ap);
+    va_end(ap);
+    if (j == NULL) {
+        fprintf(stderr, "harness: hk_jpack(\"%s\"): %s\n", fmt, jerr.text);
+        abort();
+    }
+    return dump_compact(j);
 }
 
 /* ---- JSON lookups ----------------------------------------------------- */

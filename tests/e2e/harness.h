@@ -166,12 +166,18 @@ struct hk_reply *hk_raw(struct hk_srv *s, const void *data, size_t len,
 void hk_expect_at(const char *file, int line, const struct hk_reply *r,
                   long status);
 /* status, an {"error":{"code","message"[,"field"]}} body with that code,
- * a non-empty message and, when field is not NULL, that field; and an
- * X-Request-Id header. */
+ * a non-empty message and, when field is not NULL, that field ("x*"
+ * accepts x and any x.sub path); and an X-Request-Id header. */
 #define hk_expect_error(r, status, code, field) \
     hk_expect_error_at(__FILE__, __LINE__, (r), (status), (code), (field))
 void hk_expect_error_at(const char *file, int line, const struct hk_reply *r,
                         long status, const char *code, const char *field);
+/* Any 4xx with the error shape and X-Request-Id (where API.md leaves
+ * the exact status open; never a 5xx). */
+#define hk_expect_client_error(r) \
+    hk_expect_client_error_at(__FILE__, __LINE__, (r))
+void hk_expect_client_error_at(const char *file, int line,
+                               const struct hk_reply *r);
 /* Fails the test unless GET /healthz answers 200. */
 #define hk_expect_alive(s) hk_expect_alive_at(__FILE__, __LINE__, (s))
 void hk_expect_alive_at(const char *file, int line, struct hk_srv *s);
@@ -186,6 +192,21 @@ void hk_mk_event_type(struct hk_srv *s, const char *name);
 /* body: the endpoint JSON; token NULL means the admin key. */
 void hk_mk_endpoint(struct hk_srv *s, const char *token, const char *tid,
                     const char *body, char *id);
+
+/* Walks a list route page by page (limit per page, 0 for the default),
+ * checking the envelope on each page: "data" array, boolean "has_more",
+ * "next_cursor" a string while has_more and null on the last page, at
+ * most limit items. Returns every item in order (caller json_decref);
+ * *pages (may be NULL) gets the number of pages. path may hold a query. */
+#define hk_list_all(s, token, path, limit, pages) \
+    hk_list_all_at(__FILE__, __LINE__, (s), (token), (path), (limit), (pages))
+json_t *hk_list_all_at(const char *file, int line, struct hk_srv *s,
+                       const char *token, const char *path, int limit,
+                       int *pages);
+
+/* json_pack(fmt, ...) rendered compactly into a heap string (caller
+ * frees); a bad format aborts. */
+char *hk_jpack(const char *fmt, ...);
 
 /* JSON lookups by dotted path ("error.field", "data.0.id"); NULL when
  * absent or of another type. */

@@ -1,6 +1,7 @@
 /*
- * test_common.c - unit tests of common.c: result names, the heap string
- * helpers, the growable buffer, and RFC 3339 formatting and parsing.
+ * test_common.c - unit tests of common.c and log.c: result names, the heap
+ * string helpers, the growable buffer, RFC 3339 formatting and parsing, and
+ * the JSON log line (valid JSON, escaped values, level filter).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -9,9 +10,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <stdio.h>
+#include <unistd.h>
+
 #include <cmocka.h>
+#include <jansson.h>
 
 #include "common.h"
+#include "log.h"
 
 static void test_result_str(void **state)
 {
@@ -145,17 +151,17 @@ static void test_parse_time_bad(void **state)
     static const char *const bad[] = {
         "",
         "2026-11-22",
-        "2026-11-22T10:50:45",           /* no zone */
-        "2026-11-22T10:50:45.Z",         /* empty fraction */
-        "2026-13-01T00:00:00Z",          /* month */
-        "2026-02-29T00:00:00Z",          /* not a leap year */
-        "2026-04-31T00:00:00Z",          /* day */
-        "2026-11-22T24:00:00Z",          /* hour */
-        "2026-11-22T10:60:00Z",          /* minute */
-        "2026-11-22T10:50:45+0200",      /* offset without colon */
-        "2026-11-22T10:50:45Zjunk",      /* trailing text */
-        "26-11-22T10:50:45Z",            /* short year */
-        "2026-11-22T10:50:45+24:00",     /* offset hour */
+        "2026-11-22T10:50:45",       /* no zone */
+        "2026-11-22T10:50:45.Z",     /* empty fraction */
+        "2026-13-01T00:00:00Z",      /* month */
+        "2026-02-29T00:00:00Z",      /* not a leap year */
+        "2026-04-31T00:00:00Z",      /* day */
+        "2026-11-22T24:00:00Z",      /* hour */
+        "2026-11-22T10:60:00Z",      /* minute */
+        "2026-11-22T10:50:45+0200",  /* offset without colon */
+        "2026-11-22T10:50:45Zjunk",  /* trailing text */
+        "26-11-22T10:50:45Z",        /* short year */
+        "2026-11-22T10:50:45+24:00", /* offset hour */
         "2026/11/22T10:50:45Z",
         "now",
     };
@@ -186,6 +192,91 @@ static void test_time_round_trip(void **state)
     assert_int_equal(back, now);
 }
 
+/* Runs one hk_log call with stderr sent to a temporary file and returns
+ * what was written (caller frees). */
+static char *capture_log(enum hk_log_level l, const char *msg, const char *k,
+                         const char *v)
+{
+    FILE *tmp = tmpfile();
+    assert_non_null(tmp);
+    fflush(stderr);
+    int saved = dup(STDERR_FILENO);
+    assert_true(saved >= 0);
+    assert_true(dup2(fileno(tmp), STDERR_FILENO) >= 0);
+    hk_log(l, msg, k, v, (const char *)NULL);
+    fflush(stderr);
+    assert_true(dup2(saved, STDERR_FILENO) >= 0);
+    close(saved);
+
+    long n = ftell(tmp);
+    assert_true(n >= 0);
+    char *out = hk_malloc((size_t)n + 1);
+    rewind(tmp);
+    assert_int_equal(fread(out, 1, (size_t)n, tmp), (size_t)n);
+    out[n] = '\0';
+    fclose(tmp);
+    return out;
+}
+
+static void test_log_line(void **state)
+{
+    (void)state;
+    hk_log_set_level(HK_LOG_INFO);
+    char *line = capture_log(HK_LOG_WARN, "slow \"receiver\"", "url",
+                             "http://x/\n\x01\\");
+    size_t n = strlen(line);
+    assert_true(n > 2);
+    assert_int_equal(line[n - 1], '\n');
+    assert_null(memchr(line, '\n', n - 1)); /* exactly one line */
+
+    json_error_t jerr;
+    json_t *j = json_loads(line, 0, &jerr);
+    if (!j)
+        fail_msg("not JSON: %s (%s)", line, jerr.text);
+    assert_string_equal(json_string_value(json_object_get(j, "level")), "warn");
+    assert_string_equal(json_string_value(json_object_get(j, "msg")),
+                        "slow \"receiver\"");
+    assert_string_equal(json_string_value(json_object_get(j, "url")),
+                        "http://x/\n\x01\\");
+    int64_t ts;
+    const char *tss = json_string_value(json_object_get(j, "ts"));
+    assert_non_null(tss);
+    assert_int_equal(strlen(tss), 24);
+    assert_true(hk_parse_time(tss, &ts));
+    assert_true(ts <= hk_now_ms() && ts > hk_now_ms() - 60000);
+    json_decref(j);
+    free(line);
+
+    /* Below the level: nothing at all. */
+    line = capture_log(HK_LOG_DEBUG, "hidden", "k", "v");
+    assert_string_equal(line, "");
+    free(line);
+    hk_log_set_level(HK_LOG_DEBUG);
+    line = capture_log(HK_LOG_DEBUG, "shown", "k", "v");
+    assert_non_null(strstr(line, "\"level\":\"debug\""));
+    free(line);
+    hk_log_set_level(HK_LOG_INFO);
+}
+
+static void test_log_levels(void **state)
+{
+    (void)state;
+    enum hk_log_level l;
+    assert_true(hk_log_parse_level("debug", &l));
+    assert_int_equal(l, HK_LOG_DEBUG);
+    assert_true(hk_log_parse_level("INFO", &l));
+    assert_int_equal(l, HK_LOG_INFO);
+    assert_true(hk_log_parse_level("warn", &l));
+    assert_int_equal(l, HK_LOG_WARN);
+    assert_true(hk_log_parse_level("warning", &l));
+    assert_int_equal(l, HK_LOG_WARN);
+    assert_true(hk_log_parse_level("error", &l));
+    assert_int_equal(l, HK_LOG_ERROR);
+    assert_false(hk_log_parse_level("verbose", &l));
+    assert_false(hk_log_parse_level("", &l));
+    assert_false(hk_log_parse_level(NULL, &l));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -197,6 +288,8 @@ int main(void)
         cmocka_unit_test(test_parse_time),
         cmocka_unit_test(test_parse_time_bad),
         cmocka_unit_test(test_time_round_trip),
+        cmocka_unit_test(test_log_line),
+        cmocka_unit_test(test_log_levels),
     };
     return cmocka_run_group_tests_name("common", tests, NULL, NULL);
 }

@@ -31,17 +31,20 @@ static void test_sha256(void **state)
     char out[65];
     hk_sha256_hex("abc", 3, out);
     assert_string_equal(
-        out, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        out,
+        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
     hk_sha256_hex("", 0, out);
     assert_string_equal(
-        out, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+        out,
+        "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
     const char *two =
         "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
     unsigned char md[HK_SHA256_LEN];
     hk_sha256(two, strlen(two), md);
     hex(md, sizeof(md), out);
     assert_string_equal(
-        out, "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+        out,
+        "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
 }
 
 static void test_hmac_rfc4231(void **state)
@@ -56,23 +59,27 @@ static void test_hmac_rfc4231(void **state)
     hk_hmac_sha256(key1, sizeof(key1), "Hi There", 8, mac);
     hex(mac, sizeof(mac), out);
     assert_string_equal(
-        out, "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7");
+        out,
+        "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7");
 
     /* Test case 2: a key shorter than the block */
     const char *data2 = "what do ya want for nothing?";
     hk_hmac_sha256("Jefe", 4, data2, strlen(data2), mac);
     hex(mac, sizeof(mac), out);
     assert_string_equal(
-        out, "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+        out,
+        "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
 
     /* Test case 6: a key longer than the block is hashed first */
     unsigned char key6[131];
     memset(key6, 0xaa, sizeof(key6));
-    const char *data6 = "Test Using Larger Than Block-Size Key - Hash Key First";
+    const char *data6 =
+        "Test Using Larger Than Block-Size Key - Hash Key First";
     hk_hmac_sha256(key6, sizeof(key6), data6, strlen(data6), mac);
     hex(mac, sizeof(mac), out);
     assert_string_equal(
-        out, "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54");
+        out,
+        "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54");
 }
 
 static void test_ct_equal(void **state)
@@ -88,11 +95,10 @@ static void test_base64_vectors(void **state)
 {
     (void)state;
     /* RFC 4648 section 10 */
-    static const char *const plain[] = {"", "f", "fo", "foo", "foob",
-                                        "fooba", "foobar"};
-    static const char *const enc[] = {"",         "Zg==",     "Zm8=",
-                                      "Zm9v",     "Zm9vYg==", "Zm9vYmE=",
-                                      "Zm9vYmFy"};
+    static const char *const plain[] = {"",     "f",     "fo",    "foo",
+                                        "foob", "fooba", "foobar"};
+    static const char *const enc[] = {"",         "Zg==",     "Zm8=",    "Zm9v",
+                                      "Zm9vYg==", "Zm9vYmE=", "Zm9vYmFy"};
     for (size_t i = 0; i < HK_ARRAY_LEN(plain); i++) {
         char *e = hk_base64_encode(plain[i], strlen(plain[i]));
         assert_string_equal(e, enc[i]);
@@ -142,20 +148,15 @@ static void test_base64_bad(void **state)
 {
     (void)state;
     static const char *const bad[] = {
-        "Z",         /* one character cannot carry a byte */
-        "Zm9vY",     /* same, after a full group */
-        "Zg=",       /* padded but not to a multiple of 4 */
-        "Z===",      /* three padding characters */
-        "Zm9v====",
-        "Zm 9v",     /* whitespace */
-        "Zm9v\n",
-        "Zm-_",      /* URL-safe alphabet is not standard base64 */
-        "Zm9v!A==",
-        "Zg==Zg==",  /* padding in the middle */
-        "=Zg=",
-        "Zh==",      /* non-zero stray bits: not a canonical spelling */
-        "Zm9=",
-        "====",
+        "Z",                    /* one character cannot carry a byte */
+        "Zm9vY",                /* same, after a full group */
+        "Zg=",                  /* padded but not to a multiple of 4 */
+        "Z===",                 /* three padding characters */
+        "Zm9v====", "Zm 9v",    /* whitespace */
+        "Zm9v\n",   "Zm-_",     /* URL-safe alphabet is not standard base64 */
+        "Zm9v!A==", "Zg==Zg==", /* padding in the middle */
+        "=Zg=",     "Zh==", /* non-zero stray bits: not a canonical spelling */
+        "Zm9=",     "====",
     };
     for (size_t i = 0; i < HK_ARRAY_LEN(bad); i++) {
         unsigned char *d = NULL;
@@ -240,8 +241,7 @@ static void test_open_detects_tampering(void **state)
     unsigned char *out = NULL;
     size_t outlen = 0;
     /* Wrong key. */
-    assert_int_equal(hk_open(key_b, blob, bloblen, &out, &outlen),
-                     HK_INVALID);
+    assert_int_equal(hk_open(key_b, blob, bloblen, &out, &outlen), HK_INVALID);
     assert_null(out);
     /* Truncated: one byte short, and shorter than nonce + tag. */
     assert_int_equal(hk_open(key_a, blob, bloblen - 1, &out, &outlen),

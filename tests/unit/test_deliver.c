@@ -6,10 +6,13 @@
  * capping and UTF-8 repair, Retry-After, the connect-time address guard,
  * many transfers in flight, keep-alive reuse, and the poll wake-ups.
  */
+/* cmocka needs these three included before it, in this order. */
+/* clang-format off */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <cmocka.h>
+/* clang-format on */
 
 #include "deliver.h"
 #include "sign.h"
@@ -30,8 +33,8 @@
 #define SECRET "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 #define PREV_SECRET "whsec_dGhlIHByZXZpb3VzIHNlY3JldCBvZiB0aGlzIGVuZHBvaW50"
 #define EVENT_ID "01890a5d-ac96-774b-bcce-b302099a8057"
-#define BODY                                                                 \
-    "{\"type\":\"invoice.paid\",\"timestamp\":\"2026-11-22T10:04:05.123Z\","  \
+#define BODY                                                                   \
+    "{\"type\":\"invoice.paid\",\"timestamp\":\"2026-11-22T10:04:05.123Z\","   \
     "\"data\":{\"amount\":1200,\"name\":\"Z\xc3\xbcrich\"}}"
 
 /* ---- the receiver ---------------------------------------------------- */
@@ -52,9 +55,9 @@ struct receiver {
     struct MHD_Daemon *daemon;
     int port;
     pthread_mutex_t mu;
-    int requests;     /* complete requests, every path */
-    int connections;  /* TCP connections accepted */
-    int target_hits;  /* requests to /target (the redirect's Location) */
+    int requests;           /* complete requests, every path */
+    int connections;        /* TCP connections accepted */
+    int target_hits;        /* requests to /target (the redirect's Location) */
     struct rx_request last; /* the last request outside /target */
 };
 
@@ -298,7 +301,8 @@ static struct hk_job *job_for(const char *host, const char *path)
 
 static void add_extra(struct hk_job *j, const char *name, const char *value)
 {
-    j->headers = hk_realloc(j->headers, (j->nheaders + 1) * sizeof(*j->headers));
+    j->headers =
+        hk_realloc(j->headers, (j->nheaders + 1) * sizeof(*j->headers));
     j->headers[j->nheaders].name = hk_strdup(name);
     j->headers[j->nheaders].value = hk_strdup(value);
     j->nheaders++;
@@ -348,9 +352,9 @@ static void test_request_is_exactly_the_documented_one(void **state)
     assert_memory_equal(rx.last.body, BODY, strlen(BODY));
 
     static const char *const expected[] = {
-        "Host",           "Content-Length",    "Content-Type",
-        "User-Agent",     "webhook-id",        "webhook-timestamp",
-        "webhook-signature", "X-Tenant",       "Authorization"};
+        "Host",         "Content-Length",    "Content-Type",      "User-Agent",
+        "webhook-id",   "webhook-timestamp", "webhook-signature", "X-Tenant",
+        "Authorization"};
     assert_int_equal(rx.last.nheaders, HK_ARRAY_LEN(expected));
     for (size_t i = 0; i < HK_ARRAY_LEN(expected); i++)
         assert_non_null(rx_header(expected[i]));
@@ -379,9 +383,8 @@ static void test_request_is_exactly_the_documented_one(void **state)
     json_t *rh = json_loads(j->out.request_headers, 0, &err);
     assert_non_null(rh);
     assert_int_equal(json_object_size(rh), 7);
-    assert_string_equal(
-        json_string_value(json_object_get(rh, "Content-Type")),
-        "application/json");
+    assert_string_equal(json_string_value(json_object_get(rh, "Content-Type")),
+                        "application/json");
     assert_string_equal(json_string_value(json_object_get(rh, "User-Agent")),
                         "hookd/" HK_VERSION);
     assert_string_equal(json_string_value(json_object_get(rh, "webhook-id")),
@@ -393,9 +396,8 @@ static void test_request_is_exactly_the_documented_one(void **state)
         json_string_value(json_object_get(rh, "webhook-signature")), sig);
     assert_string_equal(json_string_value(json_object_get(rh, "X-Tenant")),
                         "acme");
-    assert_string_equal(
-        json_string_value(json_object_get(rh, "Authorization")),
-        "[redacted]");
+    assert_string_equal(json_string_value(json_object_get(rh, "Authorization")),
+                        "[redacted]");
     json_decref(rh);
     assert_null(strstr(j->out.request_headers, "s3cret"));
 
@@ -677,8 +679,7 @@ static void test_unsafe_extra_headers_not_sent(void **state)
     assert_non_null(rh);
     assert_string_equal(json_string_value(json_object_get(rh, "X-Quote")),
                         "say \"hi\" \\ there");
-    assert_string_equal(json_string_value(json_object_get(rh, "X-Empty")),
-                        "");
+    assert_string_equal(json_string_value(json_object_get(rh, "X-Empty")), "");
     assert_null(json_object_get(rh, "X-Bad"));
     json_decref(rh);
     hk_job_free(j);

@@ -81,7 +81,7 @@ static char thread_ids[THREADS][PER_THREAD][HK_UUID_STRLEN];
 
 static void *make_ids(void *arg)
 {
-    char (*mine)[HK_UUID_STRLEN] = arg;
+    char(*mine)[HK_UUID_STRLEN] = arg;
     for (int i = 0; i < PER_THREAD; i++)
         hk_uuid7(mine[i]);
     return NULL;

@@ -27,12 +27,12 @@ static const struct row table[] = {
     {"8.8.8.8", HK_ADDR_PUBLIC},
     {"1.1.1.1", HK_ADDR_PUBLIC},
     {"93.184.216.34", HK_ADDR_PUBLIC},
-    {"100.63.255.255", HK_ADDR_PUBLIC},  /* just below CGNAT */
-    {"100.128.0.0", HK_ADDR_PUBLIC},     /* just above CGNAT */
-    {"172.15.255.255", HK_ADDR_PUBLIC},  /* just below 172.16/12 */
-    {"172.32.0.0", HK_ADDR_PUBLIC},      /* just above */
-    {"198.17.255.255", HK_ADDR_PUBLIC},  /* just below 198.18/15 */
-    {"198.20.0.0", HK_ADDR_PUBLIC},      /* just above */
+    {"100.63.255.255", HK_ADDR_PUBLIC}, /* just below CGNAT */
+    {"100.128.0.0", HK_ADDR_PUBLIC},    /* just above CGNAT */
+    {"172.15.255.255", HK_ADDR_PUBLIC}, /* just below 172.16/12 */
+    {"172.32.0.0", HK_ADDR_PUBLIC},     /* just above */
+    {"198.17.255.255", HK_ADDR_PUBLIC}, /* just below 198.18/15 */
+    {"198.20.0.0", HK_ADDR_PUBLIC},     /* just above */
     {"223.255.255.255", HK_ADDR_PUBLIC},
     {"192.0.3.1", HK_ADDR_PUBLIC},
     /* IPv4 special */
@@ -72,13 +72,13 @@ static const struct row table[] = {
     {"febf:ffff::1", HK_ADDR_LINK_LOCAL},
     {"ff02::1", HK_ADDR_MULTICAST},
     {"ff05::1:3", HK_ADDR_MULTICAST},
-    {"2001:db8::1", HK_ADDR_RESERVED},      /* documentation */
-    {"3fff::1", HK_ADDR_RESERVED},          /* documentation */
-    {"2001::1", HK_ADDR_RESERVED},          /* Teredo */
-    {"2001:10::1", HK_ADDR_RESERVED},       /* ORCHID */
-    {"100::1", HK_ADDR_RESERVED},           /* discard-only */
-    {"4000::1", HK_ADDR_RESERVED},          /* outside 2000::/3 */
-    {"::2", HK_ADDR_UNSPECIFIED},           /* compatible 0.0.0.2 */
+    {"2001:db8::1", HK_ADDR_RESERVED}, /* documentation */
+    {"3fff::1", HK_ADDR_RESERVED},     /* documentation */
+    {"2001::1", HK_ADDR_RESERVED},     /* Teredo */
+    {"2001:10::1", HK_ADDR_RESERVED},  /* ORCHID */
+    {"100::1", HK_ADDR_RESERVED},      /* discard-only */
+    {"4000::1", HK_ADDR_RESERVED},     /* outside 2000::/3 */
+    {"::2", HK_ADDR_UNSPECIFIED},      /* compatible 0.0.0.2 */
     /* IPv6 forms carrying an IPv4 address */
     {"::ffff:127.0.0.1", HK_ADDR_LOOPBACK},
     {"::ffff:7f00:1", HK_ADDR_LOOPBACK},
@@ -86,26 +86,26 @@ static const struct row table[] = {
     {"::ffff:169.254.169.254", HK_ADDR_LINK_LOCAL},
     {"::ffff:8.8.8.8", HK_ADDR_PUBLIC},
     {"::ffff:0.0.0.0", HK_ADDR_UNSPECIFIED},
-    {"::ffff:0:10.0.0.1", HK_ADDR_PRIVATE},  /* IPv4-translated */
-    {"::127.0.0.1", HK_ADDR_LOOPBACK},       /* IPv4-compatible */
+    {"::ffff:0:10.0.0.1", HK_ADDR_PRIVATE}, /* IPv4-translated */
+    {"::127.0.0.1", HK_ADDR_LOOPBACK},      /* IPv4-compatible */
     {"::192.168.0.1", HK_ADDR_PRIVATE},
-    {"::8.8.8.8", HK_ADDR_RESERVED},         /* deprecated form */
+    {"::8.8.8.8", HK_ADDR_RESERVED},          /* deprecated form */
     {"64:ff9b::127.0.0.1", HK_ADDR_LOOPBACK}, /* NAT64 */
     {"64:ff9b::a9fe:a9fe", HK_ADDR_LINK_LOCAL},
     {"64:ff9b::100.64.0.1", HK_ADDR_CGNAT},
     {"64:ff9b::8.8.8.8", HK_ADDR_PUBLIC},
-    {"64:ff9b:1::1", HK_ADDR_PRIVATE},       /* local-use NAT64 */
-    {"2002:7f00:1::1", HK_ADDR_LOOPBACK},    /* 6to4 of 127.0.0.1 */
-    {"2002:c0a8:101::", HK_ADDR_PRIVATE},    /* 6to4 of 192.168.1.1 */
-    {"2002:e000:1::", HK_ADDR_MULTICAST},    /* 6to4 of 224.0.0.1 */
-    {"2002:808:808::1", HK_ADDR_PUBLIC},     /* 6to4 of 8.8.8.8 */
+    {"64:ff9b:1::1", HK_ADDR_PRIVATE},    /* local-use NAT64 */
+    {"2002:7f00:1::1", HK_ADDR_LOOPBACK}, /* 6to4 of 127.0.0.1 */
+    {"2002:c0a8:101::", HK_ADDR_PRIVATE}, /* 6to4 of 192.168.1.1 */
+    {"2002:e000:1::", HK_ADDR_MULTICAST}, /* 6to4 of 224.0.0.1 */
+    {"2002:808:808::1", HK_ADDR_PUBLIC},  /* 6to4 of 8.8.8.8 */
 };
 
 static void test_table_text(void **state)
 {
     (void)state;
     for (size_t i = 0; i < HK_ARRAY_LEN(table); i++) {
-        enum hk_addr_class c = (enum hk_addr_class)-1;
+        enum hk_addr_class c = (enum hk_addr_class) - 1;
         if (!hk_netguard_classify_text(table[i].addr, &c))
             fail_msg("%s: not parsed", table[i].addr);
         if (c != table[i].want)
@@ -164,8 +164,9 @@ static void test_text_refusals(void **state)
 {
     (void)state;
     static const char *const bad[] = {
-        "", "localhost", "example.com", "256.1.1.1", "1.2.3", "127.1",
-        "0x7f.0.0.1", "[::1]", "fe80::1%eth0", ":::", "1.2.3.4 ",
+        "",         "localhost",  "example.com", "256.1.1.1",    "1.2.3",
+        "127.1",    "0x7f.0.0.1", "[::1]",       "fe80::1%eth0", ":::",
+        "1.2.3.4 ",
     };
     for (size_t i = 0; i < HK_ARRAY_LEN(bad); i++) {
         enum hk_addr_class c;

@@ -21,9 +21,10 @@ static void test_durations(void **state)
         const char *s;
         int64_t ms;
     } good[] = {
-        {"1ms", 1},          {"250ms", 250},         {"15s", 15000},
-        {"5m", 300000},      {"2h", 7200000},        {"5d", 432000000},
-        {"10h", 36000000},   {"3650d", 3650LL * 86400000},
+        {"1ms", 1},        {"250ms", 250},
+        {"15s", 15000},    {"5m", 300000},
+        {"2h", 7200000},   {"5d", 432000000},
+        {"10h", 36000000}, {"3650d", 3650LL * 86400000},
     };
     for (size_t i = 0; i < HK_ARRAY_LEN(good); i++) {
         int64_t ms = -1;
@@ -32,8 +33,10 @@ static void test_durations(void **state)
         assert_int_equal(ms, good[i].ms);
     }
     static const char *const bad[] = {
-        "", "0s", "s", "5", "5x", "5 s", " 5s", "5s ", "-5s", "+5s",
-        "1.5s", "5S", "5sec", "5ms5", "3651d", "99999999999999999999s",
+        "",     "0s",   "s",     "5",
+        "5x",   "5 s",  " 5s",   "5s ",
+        "-5s",  "+5s",  "1.5s",  "5S",
+        "5sec", "5ms5", "3651d", "99999999999999999999s",
     };
     for (size_t i = 0; i < HK_ARRAY_LEN(bad); i++) {
         int64_t ms;
@@ -76,8 +79,8 @@ static void test_schedule_parse_bad(void **state)
 {
     (void)state;
     static const char *const bad[] = {
-        "", ",", "5s,", ",5s", "5s,,5m", "5s;5m", "5s 5m", "5", "0s",
-        "5s,abc", "-1s", "5s,0m",
+        "",      ",", "5s,", ",5s",    "5s,,5m", "5s;5m",
+        "5s 5m", "5", "0s",  "5s,abc", "-1s",    "5s,0m",
     };
     for (size_t i = 0; i < HK_ARRAY_LEN(bad); i++) {
         struct hk_retry_schedule s = {.n = 99};
@@ -104,8 +107,8 @@ static void test_jitter_bounds(void **state)
             double rnd = i / 10000.0 * 0.999999;
             int64_t v = hk_retry_next_delay(&s, a, rnd);
             if (v < lo || v > hi)
-                fail_msg("attempt %d rnd %f: %lld outside [%lld,%lld]", a,
-                         rnd, (long long)v, (long long)lo, (long long)hi);
+                fail_msg("attempt %d rnd %f: %lld outside [%lld,%lld]", a, rnd,
+                         (long long)v, (long long)lo, (long long)hi);
             min_seen = v < min_seen ? v : min_seen;
             max_seen = v > max_seen ? v : max_seen;
         }
@@ -163,16 +166,15 @@ static void test_retry_after_dates(void **state)
     assert_int_equal(
         hk_retry_after_parse("Sun, 06 Nov 1994 08:49:37 GMT", at + 5000), 0);
     /* Far future: capped. */
-    assert_int_equal(
-        hk_retry_after_parse("Wed, 21 Oct 2099 07:28:00 GMT", at),
-        604800000LL);
+    assert_int_equal(hk_retry_after_parse("Wed, 21 Oct 2099 07:28:00 GMT", at),
+                     604800000LL);
     /* 2026-11-22T10:50:45Z = 1795344645 */
     assert_int_equal(hk_retry_after_parse("Sun, 22 Nov 2026 10:50:45 GMT",
                                           1795344645000LL - 3000),
                      3000);
-    assert_int_equal(hk_retry_after_parse("Thu, 29 Feb 2024 00:00:10 GMT",
-                                          1709164800000LL),
-                     10000);
+    assert_int_equal(
+        hk_retry_after_parse("Thu, 29 Feb 2024 00:00:10 GMT", 1709164800000LL),
+        10000);
 }
 
 static void test_retry_after_garbage(void **state)

@@ -44,13 +44,16 @@ static void test_verify_rejects_changes(void **state)
     /* The body length counts: a prefix of the body is another message. */
     assert_false(hk_sign_verify(SECRET, MSG_ID, TS, BODY, n - 1, SIG));
     /* One changed base64 character of the signature. */
-    assert_false(hk_sign_verify(SECRET, MSG_ID, TS, BODY, n,
-                                "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OA="));
+    assert_false(
+        hk_sign_verify(SECRET, MSG_ID, TS, BODY, n,
+                       "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OA="));
     /* Other versions, truncations and garbage. */
-    assert_false(hk_sign_verify(SECRET, MSG_ID, TS, BODY, n,
-                                "v2,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="));
-    assert_false(hk_sign_verify(SECRET, MSG_ID, TS, BODY, n,
-                                "g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="));
+    assert_false(
+        hk_sign_verify(SECRET, MSG_ID, TS, BODY, n,
+                       "v2,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="));
+    assert_false(
+        hk_sign_verify(SECRET, MSG_ID, TS, BODY, n,
+                       "g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="));
     assert_false(hk_sign_verify(SECRET, MSG_ID, TS, BODY, n, "v1,g0hM9SsE"));
     assert_false(hk_sign_verify(SECRET, MSG_ID, TS, BODY, n, "v1,"));
     assert_false(hk_sign_verify(SECRET, MSG_ID, TS, BODY, n, ""));
@@ -95,7 +98,7 @@ static void test_malformed_secret(void **state)
     size_t n = strlen(BODY);
     static const char *const bad[] = {
         "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",        /* no prefix */
-        "whsec_",                                   /* no key */
+        "whsec_",                                  /* no key */
         "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaS!",  /* bad character */
         "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSwA", /* bad length */
         "WHSEC_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",

@@ -25,8 +25,8 @@ static void test_event_type_names(void **state)
         if (!hk_valid_event_type_name(good[i], msg, sizeof(msg)))
             fail_msg("refused \"%s\": %s", good[i], msg);
 
-    static const char *const bad[] = {"",  ".a",  "a.", "a..b", "a b",
-                                      "a*", "*",  "a/b", "é.x", "a.*"};
+    static const char *const bad[] = {"",   ".a", "a.",  "a..b", "a b",
+                                      "a*", "*",  "a/b", "é.x",  "a.*"};
     for (size_t i = 0; i < HK_ARRAY_LEN(bad); i++) {
         msg[0] = '\0';
         if (hk_valid_event_type_name(bad[i], msg, sizeof(msg)))
@@ -53,9 +53,9 @@ static void test_event_type_filters(void **state)
     for (size_t i = 0; i < HK_ARRAY_LEN(good); i++)
         if (!hk_valid_event_type_filter(good[i], msg, sizeof(msg)))
             fail_msg("refused \"%s\": %s", good[i], msg);
-    static const char *const bad[] = {"",      ".*",        "invoice*",
+    static const char *const bad[] = {"",       ".*",          "invoice*",
                                       "*.paid", "invoice.*.x", "**",
-                                      "a..*",  "invoice.**", "a. *"};
+                                      "a..*",   "invoice.**",  "a. *"};
     for (size_t i = 0; i < HK_ARRAY_LEN(bad); i++)
         if (hk_valid_event_type_filter(bad[i], msg, sizeof(msg)))
             fail_msg("accepted \"%s\"", bad[i]);
@@ -118,27 +118,27 @@ static void test_urls_bad(void **state)
     char msg[128];
     static const char *const bad[] = {
         "",
-        "example.com/hook",                 /* not absolute */
-        "ftp://example.com/file",           /* scheme */
+        "example.com/hook",       /* not absolute */
+        "ftp://example.com/file", /* scheme */
         "file:///etc/passwd",
         "javascript:alert(1)",
-        "https://",                         /* no host */
+        "https://", /* no host */
         "https:///path",
         "https://:443/",
         "https://?x",
-        "https://user:pass@example.com/",   /* credentials */
+        "https://user:pass@example.com/", /* credentials */
         "https://user@example.com/",
         "https://example.com@evil.com/",
-        "https://exa mple.com/",            /* spaces */
+        "https://exa mple.com/", /* spaces */
         "https://example.com/a b",
         " https://example.com/",
         "https://example.com/\t",
         "https://example.com/\r\nX: y",
-        "https://example.com:0/",           /* port */
+        "https://example.com:0/", /* port */
         "https://example.com:65536/",
         "https://example.com:abc/",
         "https://example.com:/",
-        "https://[::1/",                    /* broken brackets */
+        "https://[::1/", /* broken brackets */
         "https://[zz::1]/",
         "https://[::1]x/",
         "https://exa%6dple.com/",
@@ -172,12 +172,12 @@ static void test_urls_private_hosts(void **state)
     char msg[128];
     static const char *const inward[] = {
         "http://127.0.0.1:8080/hook",
-        "http://127.1/",                 /* short IPv4 form */
-        "http://2130706433/",            /* 127.0.0.1 as one number */
-        "http://0x7f.0.0.1/",            /* hex octet */
-        "http://0177.0.0.1/",            /* octal octet */
+        "http://127.1/",      /* short IPv4 form */
+        "http://2130706433/", /* 127.0.0.1 as one number */
+        "http://0x7f.0.0.1/", /* hex octet */
+        "http://0177.0.0.1/", /* octal octet */
         "http://10.0.0.5/",
-        "http://192.168.1.1./",          /* trailing dot */
+        "http://192.168.1.1./", /* trailing dot */
         "http://169.254.169.254/latest/meta-data",
         "http://100.64.0.1/",
         "http://0.0.0.0/",
@@ -193,8 +193,7 @@ static void test_urls_private_hosts(void **state)
     for (size_t i = 0; i < HK_ARRAY_LEN(inward); i++) {
         msg[0] = '\0';
         if (hk_valid_url(inward[i], false, msg, sizeof(msg)))
-            fail_msg("accepted \"%s\" with private targets refused",
-                     inward[i]);
+            fail_msg("accepted \"%s\" with private targets refused", inward[i]);
         assert_non_null(strstr(msg, "not a public address"));
         /* The operator may allow them. */
         if (!hk_valid_url(inward[i], true, msg, sizeof(msg)))
@@ -203,10 +202,10 @@ static void test_urls_private_hosts(void **state)
     }
     /* Names that merely contain digits or "localhost" are hosts like any
      * other; DNS decides at connect time. */
-    assert_true(hk_valid_url("http://123.example.com/", false, msg,
-                             sizeof(msg)));
-    assert_true(hk_valid_url("http://localhost.example.com/", false, msg,
-                             sizeof(msg)));
+    assert_true(
+        hk_valid_url("http://123.example.com/", false, msg, sizeof(msg)));
+    assert_true(
+        hk_valid_url("http://localhost.example.com/", false, msg, sizeof(msg)));
     assert_true(hk_valid_url("http://mylocalhost/", false, msg, sizeof(msg)));
 }
 
@@ -214,20 +213,36 @@ static void test_header_names(void **state)
 {
     (void)state;
     char msg[128];
-    static const char *const good[] = {"X-Foo", "Authorization", "X-Api-Key",
-                                       "x_custom", "Accept", "X-A.B~c!"};
+    static const char *const good[] = {"X-Foo",    "Authorization", "X-Api-Key",
+                                       "x_custom", "Accept",        "X-A.B~c!"};
     for (size_t i = 0; i < HK_ARRAY_LEN(good); i++)
         if (!hk_valid_header_name(good[i], msg, sizeof(msg)))
             fail_msg("refused \"%s\": %s", good[i], msg);
     static const char *const bad[] = {
-        "Host",           "host",          "HOST",
-        "Content-Type",   "content-length", "Content-Encoding",
-        "Connection",     "Transfer-Encoding", "transfer-encoding",
-        "Keep-Alive",     "Upgrade",       "TE",
-        "Trailer",        "Proxy-Authorization", "User-Agent",
-        "webhook-id",     "Webhook-Signature", "WEBHOOK-TIMESTAMP",
-        "",               "X Foo",         "X-Foo:",
-        "X-Foo\r\n",      "X-F\xc3\xa9",   "(x)",
+        "Host",
+        "host",
+        "HOST",
+        "Content-Type",
+        "content-length",
+        "Content-Encoding",
+        "Connection",
+        "Transfer-Encoding",
+        "transfer-encoding",
+        "Keep-Alive",
+        "Upgrade",
+        "TE",
+        "Trailer",
+        "Proxy-Authorization",
+        "User-Agent",
+        "webhook-id",
+        "Webhook-Signature",
+        "WEBHOOK-TIMESTAMP",
+        "",
+        "X Foo",
+        "X-Foo:",
+        "X-Foo\r\n",
+        "X-F\xc3\xa9",
+        "(x)",
     };
     for (size_t i = 0; i < HK_ARRAY_LEN(bad); i++) {
         msg[0] = '\0';
@@ -287,8 +302,8 @@ static void test_names_and_utf8(void **state)
     (void)state;
     char msg[128];
     assert_true(hk_valid_name("Acme Inc.", msg, sizeof(msg)));
-    assert_true(hk_valid_name("Caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80",
-                              msg, sizeof(msg)));
+    assert_true(hk_valid_name("Caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80", msg,
+                              sizeof(msg)));
     assert_false(hk_valid_name("", msg, sizeof(msg)));
     assert_false(hk_valid_name(NULL, msg, sizeof(msg)));
     assert_false(hk_valid_name("tab\there", msg, sizeof(msg)));
@@ -311,8 +326,8 @@ static void test_names_and_utf8(void **state)
         {"\xc3\xa9", true},
         {"\xe2\x82\xac", true},
         {"\xf0\x9f\x98\x80", true},
-        {"\xf4\x8f\xbf\xbf", true},  /* U+10FFFF */
-        {"\xc3", false},             /* truncated */
+        {"\xf4\x8f\xbf\xbf", true}, /* U+10FFFF */
+        {"\xc3", false},            /* truncated */
         {"\xe2\x82", false},
         {"\x80", false},             /* lone continuation */
         {"\xc0\xaf", false},         /* overlong '/' */
