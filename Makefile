@@ -26,7 +26,7 @@ E2E_BIN  := $(E2E_SRC:tests/e2e/%.c=build/asan/e2e/%)
 BENCH_SRC := $(wildcard tests/bench/*.c)
 BENCH_BIN := $(BENCH_SRC:tests/bench/%.c=build/bench/%)
 
-.PHONY: all deps run test bench lint format clean test-build
+.PHONY: all deps run stop test bench lint format clean test-build
 
 all: build/hookd
 
@@ -68,9 +68,12 @@ run:
 	@scripts/run.sh
 
 test:
-	@scripts/deps.sh
+	@scripts/deps.sh test
 	@$(MAKE) --no-print-directory -j2 test-build
 	@scripts/test.sh
+
+stop:
+	@scripts/pg.sh stop .data/pg
 
 bench:
 	@scripts/deps.sh

@@ -28,6 +28,17 @@ session_pids() {
     return 0
 }
 
+# Every process but $2 that holds the file $1 open.
+holders() {
+    local f pid
+    for f in /proc/[0-9]*/fd/*; do
+        [ "$f" -ef "$1" ] 2>/dev/null || continue
+        pid=${f#/proc/}
+        pid=${pid%%/*}
+        [ "$pid" = "$2" ] || echo "$pid"
+    done | sort -u
+}
+
 # Every process but this shell that carries this run's marker.
 marked_pids() {
     local f pid
@@ -39,16 +50,27 @@ marked_pids() {
     return 0
 }
 
+# True while one of the processes is alive (a zombie is not).
+alive() {
+    local pid s
+    for pid in "$@"; do
+        { read -r s <"/proc/$pid/stat"; } 2>/dev/null || continue
+        s=${s##*) }
+        [ "${s:0:1}" = Z ] || return 0
+    done
+    return 1
+}
+
 # TERM, a moment's grace, then KILL.
 kill_pids() {
-    local pids=("$@") i
-    [ ${#pids[@]} -gt 0 ] || return 0
-    kill -TERM "${pids[@]}" 2>/dev/null || true
-    for i in 1 2 3 4 5 6 7 8 9 10; do
-        kill -0 "${pids[@]}" 2>/dev/null || return 0
+    local i
+    [ $# -gt 0 ] || return 0
+    kill -TERM "$@" 2>/dev/null || true
+    for i in $(seq 10); do
+        alive "$@" || return 0
         sleep 0.2
     done
-    kill -KILL "${pids[@]}" 2>/dev/null || true
+    kill -KILL "$@" 2>/dev/null || true
 }
 
 cleanup() {
@@ -124,27 +146,33 @@ count() {
 }
 
 # Runs one program in its own session, so that it and everything it leaves
-# behind can be stopped as one, with its output on the terminal and in its log.
+# behind can be stopped as one. Its output reaches the terminal and its log
+# through tee, which ends once no leftover process holds that output.
 run() {
-    local name=$1 kind=$2 rc=0 pids
+    local name=$1 kind=$2 rc=0 pids tee_pid
     shift 2
     [[ $name == *"${TEST:-}"* ]] || return 0
     echo "=== $name"
+    rm -f "$tmp/out"
+    mkfifo "$tmp/out"
+    tee "build/test-logs/$name.log" <"$tmp/out" &
+    tee_pid=$!
     (
         trap - INT QUIT
-        LOG=build/test-logs/$name.log exec setsid bash -c \
-            'set +e -o pipefail; "$@" 2>&1 </dev/null | tee "$LOG"; exit "${PIPESTATUS[0]}"' run "$@"
-    ) &
+        exec setsid "$@"
+    ) >"$tmp/out" 2>&1 </dev/null &
     current=$!
     wait "$current" || rc=$?
-    mapfile -t pids < <(session_pids "$current")
+    mapfile -t pids < <(session_pids "$current"; holders "$tmp/out" "$tee_pid")
     kill_pids "${pids[@]}"
     current=""
+    wait "$tee_pid" || true
     count "$name" "$kind" "$rc"
 }
 
 shopt -s nullglob
 for t in build/asan/unit/test_* build/asan/e2e/test_*; do
+    [ -f "$t" ] && [ -x "$t" ] || continue
     run "$(basename "$t")" cmocka "$t"
 done
 for t in tests/node/*.test.mjs; do
@@ -162,5 +190,5 @@ fi
 for f in "${failures[@]}"; do
     echo "FAILED: $f"
 done
-echo "hookd tests: $passed passed, $failed failed"
+echo "summary: $passed passed, $failed failed"
 [ "$failed" = 0 ]

@@ -10,6 +10,7 @@
 #include <ctype.h>
 #include <limits.h>
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
@@ -129,17 +130,6 @@ static bool two_digits(const char *p, int *v)
     return true;
 }
 
-/* Days since 1970-01-01 of a Gregorian date. */
-static int64_t days_from_civil(int64_t y, int m, int d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    int64_t yoe = y - era * 400;
-    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
 /* IMF-fixdate, "Sun, 06 Nov 1994 08:49:37 GMT" (RFC 9110 5.6.7), into Unix
  * ms. The weekday name is checked for shape only. */
 static bool parse_imf_fixdate(const char *s, int64_t *ms)
@@ -164,10 +154,12 @@ static bool parse_imf_fixdate(const char *s, int64_t *ms)
     mon = month_index(s + 8);
     if (mon == 0 || day < 1 || day > 31 || h > 23 || mi > 59 || sec > 60)
         return false;
-    int year = yh * 100 + yl;
-    int64_t days_n = days_from_civil(year, mon, day);
-    *ms = (days_n * 86400 + h * 3600 + mi * 60 + sec) * 1000;
-    return true;
+    /* The calendar arithmetic (and the day-of-month check) is
+     * hk_parse_time's. */
+    char iso[96]; /* room for any int, so the compiler sees no truncation */
+    snprintf(iso, sizeof(iso), "%02d%02d-%02d-%02dT%02d:%02d:%02dZ", yh, yl,
+             mon, day, h, mi, sec);
+    return hk_parse_time(iso, ms);
 }
 
 int64_t hk_retry_after_parse(const char *value, int64_t now_ms)

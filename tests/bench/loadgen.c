@@ -372,15 +372,21 @@ int main(int argc, char **argv)
         }
         if (done >= total)
             break;
+        /* A free connection with work for it goes round again at once
+         * (or when its next request is due); otherwise sleep until a
+         * transfer has something to do. */
         int wait_ms = 100;
-        if (rate_mode && nfree && sent < total) {
-            int64_t due = t0 + (int64_t)((double)sent * 1e6 / rate);
-            int64_t w = due - mono_us();
-            wait_ms = w <= 0 ? 0 : (int)((w + 999) / 1000);
-            if (wait_ms > 100)
-                wait_ms = 100;
+        if (nfree && sent < total) {
+            wait_ms = 0;
+            if (rate_mode) {
+                int64_t due = t0 + (int64_t)((double)sent * 1e6 / rate);
+                int64_t w = due - mono_us();
+                wait_ms = w <= 0 ? 0 : (int)((w + 999) / 1000);
+                if (wait_ms > 100)
+                    wait_ms = 100;
+            }
         }
-        if (wait_ms > 0 || running)
+        if (wait_ms > 0)
             curl_multi_poll(multi, NULL, 0, wait_ms, NULL);
     }
     int64_t elapsed = mono_us() - t0;

@@ -45,6 +45,7 @@ struct hk_srv {
     pid_t pid;               /* 0 when not running */
     bool owns_db;            /* hk_srv_drop drops the database */
     int starts;              /* how many times this struct was started */
+    bool was_up;             /* answered at least once since the start */
     char **extra_env;        /* copy of the overrides, for restarts */
 };
 
@@ -92,7 +93,9 @@ int hk_srv_exec(struct hk_srv *s, const char *const *args,
 int hk_srv_finish(struct hk_srv *s);
 /* What main should return: cmocka's result, made a failure when any
  * hk_srv_finish saw an unclean exit (cmocka 1.1 does not count a failed
- * group teardown in its result). */
+ * group teardown in its result). On failure it exits at once with 1,
+ * skipping the leak report of the test process (failed assertions leak
+ * their replies); a passing run keeps it. */
 int hk_exit_code(int cmocka_rc);
 /* Prints the last max_bytes of the server log on stderr. */
 void hk_srv_print_log(const struct hk_srv *s, size_t max_bytes);

@@ -195,6 +195,7 @@ static void test_retry_after_garbage(void **state)
         "Sun, 06 Nov 1994 25:49:37 GMT",
         "Xyz, 06 Nov 1994 08:49:37 GMT",
         "Sun, 6 Nov 1994 08:49:37 GMT",
+        "Tue, 31 Feb 2026 08:49:37 GMT",
     };
     for (size_t i = 0; i < HK_ARRAY_LEN(bad); i++)
         if (hk_retry_after_parse(bad[i], 0) != -1)

@@ -1,0 +1,229 @@
+/*
+ * test_jsonspan.c - unit tests of jsonspan.c: the span it returns for
+ * "payload" is exactly the bytes the client wrote, whatever surrounds them
+ * (whitespace, nesting, strings full of braces and quotes, escaped keys,
+ * payload first or last, scalars), a longer or differently escaped key
+ * never matches, and an absent member is reported absent. Every body is
+ * first checked to be valid JSON, as the function requires.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include <jansson.h>
+
+#include "jsonspan.h"
+
+/* Asserts that body is valid JSON and that member name spans exactly
+ * want (NULL: absent). */
+static void check(const char *body, const char *name, const char *want)
+{
+    json_error_t err;
+    json_t *j = json_loads(body, JSON_DECODE_ANY, &err);
+    if (j == NULL)
+        fail_msg("test body is not JSON (%s): %s", err.text, body);
+    json_decref(j);
+
+    size_t start = (size_t)-1, end = (size_t)-1;
+    bool found = hk_json_member_span(body, strlen(body), name, &start, &end);
+    if (want == NULL) {
+        if (found)
+            fail_msg("\"%s\" found in %s as [%zu,%zu)", name, body, start,
+                     end);
+        return;
+    }
+    if (!found)
+        fail_msg("\"%s\" not found in %s", name, body);
+    assert_true(start <= end);
+    assert_true(end <= strlen(body));
+    if (end - start != strlen(want) ||
+        memcmp(body + start, want, end - start) != 0)
+        fail_msg("\"%s\" in %s: got <%.*s>, want <%s>", name, body,
+                 (int)(end - start), body + start, want);
+}
+
+/* The span of "payload" inside a body made of before + value + after. */
+static void check_payload(const char *before, const char *value,
+                          const char *after)
+{
+    char body[4096];
+    int n = snprintf(body, sizeof(body), "%s%s%s", before, value, after);
+    assert_true(n > 0 && (size_t)n < sizeof(body));
+    check(body, "payload", value);
+}
+
+static void test_plain(void **state)
+{
+    (void)state;
+    check_payload("{\"payload\":", "{\"a\":1}", "}");
+    check_payload("{\"event_type\":\"x.y\",\"payload\":", "{\"a\":1}", "}");
+    check_payload("{\"payload\":", "{\"a\":1}", ",\"event_type\":\"x.y\"}");
+    check_payload("{\"payload\":", "{}", "}");
+    check_payload("{\"payload\":", "[]", "}");
+}
+
+static void test_whitespace(void **state)
+{
+    (void)state;
+    check_payload(" \t\r\n{ \n \"payload\" \t : \r\n ",
+                  "{ \"a\" : [ 1 , 2 ] ,\n \"b\" : { } }", " \n} \n");
+    check_payload("{\n  \"event_type\" : \"a\" ,\n  \"payload\"  :  ",
+                  "[\n 1,\n 2\n]", "\n,\n \"z\" : null\n}");
+    check_payload("{\"payload\":\t", "1.5e10", "\t}");
+}
+
+static void test_nested(void **state)
+{
+    (void)state;
+    check_payload("{\"payload\":",
+                  "{\"a\":{\"b\":{\"c\":[1,[2,[3,{\"d\":[]}]]]}},\"e\":[{}]}",
+                  ",\"event_type\":\"t\"}");
+    check_payload("{\"x\":{\"payload\":1},\"y\":[{\"payload\":2}],"
+                  "\"payload\":",
+                  "[[[[[[[[[[{\"deep\":true}]]]]]]]]]]", "}");
+    /* a nested "payload" is not the top-level one */
+    check("{\"data\":{\"payload\":1}}", "payload", NULL);
+    check("{\"data\":[\"payload\",{\"payload\":{}}]}", "payload", NULL);
+}
+
+static void test_tricky_strings(void **state)
+{
+    (void)state;
+    /* braces, brackets, commas, colons and quotes inside strings */
+    check_payload("{\"a\":\"}{][,:\",\"payload\":",
+                  "{\"s\":\"}}]]{{[[\",\"t\":\"a,b:c\"}", "}");
+    check_payload("{\"a\":\"say \\\"hi\\\" }\",\"payload\":",
+                  "{\"q\":\"\\\"}\\\"\",\"r\":[\"]\\\\\"]}",
+                  ",\"b\":\"\\\\\"}");
+    /* a string that ends in an escaped backslash */
+    check_payload("{\"a\":\"\\\\\",\"payload\":", "\"\\\\\"", "}");
+    check_payload("{\"payload\":", "\"with \\\"quotes\\\" and {braces}\"",
+                  "}");
+    /* a key holding the text of another member */
+    check_payload("{\"\\\"payload\\\":\":0,\"payload\":", "[1]", "}");
+    /* unicode and other escapes inside the value are kept as written */
+    check_payload("{\"payload\":", "{\"\\u00e9\":\"\\ud83d\\ude00\\n\\t\"}",
+                  "}");
+    check_payload("{\"payload\":", "{\"k\":\"h\xc3\xa9llo\"}", "}");
+}
+
+static void test_escaped_keys(void **state)
+{
+    (void)state;
+    check_payload("{\"pay\\u006coad\":", "{\"a\":1}", "}");
+    check_payload("{\"pay\\u006Coad\":", "[1,2]", "}");
+    check_payload("{\"\\u0070\\u0061\\u0079\\u006c\\u006f\\u0061\\u0064\":",
+                  "true", "}");
+    check_payload("{\"payl\\/oad\":0,\"pay\\u006coad\":", "7", "}");
+    /* an escaped key that decodes to something else */
+    check("{\"pay\\u006doad\":1}", "payload", NULL);
+    check("{\"p\\u00e1yload\":1}", "payload", NULL);
+    /* escaped key then the real one: the escaped one comes first */
+    check_payload("{\"\\u0070ayload\":", "\"first\"", ",\"x\":2}");
+}
+
+/* An escape must decode to its own character, not to the letter after
+ * the backslash: "eve\nt" is "eve<LF>t", which is not "event". */
+static void test_control_escapes_in_keys(void **state)
+{
+    (void)state;
+    check("{\"eve\\nt\":1,\"event\":2}", "event", "2");
+    check("{\"\\tag\":1,\"tag\":2}", "tag", "2");
+    check("{\"\\bar\":1}", "bar", NULL);
+    check("{\"a\\/b\":1}", "a/b", "1");
+    check("{\"a\\\\b\":1}", "a\\b", "1");
+    check("{\"a\\\"b\":1}", "a\"b", "1");
+}
+
+static void test_first_and_last(void **state)
+{
+    (void)state;
+    check_payload("{\"payload\":", "{\"first\":1}",
+                  ",\"a\":1,\"b\":[2],\"c\":{\"d\":3}}");
+    check_payload("{\"a\":1,\"b\":[2],\"c\":{\"d\":3},\"payload\":",
+                  "{\"last\":1}", "}");
+    check_payload("{\"payload\":", "{\"only\":1}", "}");
+}
+
+static void test_scalars(void **state)
+{
+    (void)state;
+    static const char *const values[] = {
+        "0",      "-12",        "3.25",     "1e-7",     "-0.5E+3",
+        "true",   "false",      "null",     "\"\"",     "\"text\"",
+        "\"a,b\"", "\"}\"",     "\"\\\"\"", "\"\\\\\"", "\"\\u0041\"",
+    };
+    for (size_t i = 0; i < HK_ARRAY_LEN(values); i++) {
+        check_payload("{\"payload\":", values[i], "}");
+        check_payload("{\"payload\":", values[i], ",\"z\":0}");
+        check_payload("{\"payload\" : ", values[i], " }");
+        check_payload("{\"a\":[],\"payload\":", values[i], "\n}");
+    }
+}
+
+static void test_lookalike_keys(void **state)
+{
+    (void)state;
+    check("{\"payloads\":{\"a\":1}}", "payload", NULL);
+    check("{\"payload_\":1,\"xpayload\":2,\"Payload\":3,\"PAYLOAD\":4,"
+          "\"pay load\":5,\"paylo\":6}",
+          "payload", NULL);
+    check_payload("{\"payloads\":{\"a\":1},\"payload\":", "{\"b\":2}", "}");
+    check_payload("{\"payloa\":0,\"payload\":", "[3]", ",\"payloadx\":4}");
+    /* a key far longer than any name */
+    check_payload("{\"payloadpayloadpayloadpayloadpayloadpayloadpayload\":0,"
+                  "\"payload\":",
+                  "5", "}");
+}
+
+static void test_absent(void **state)
+{
+    (void)state;
+    check("{}", "payload", NULL);
+    check(" { } ", "payload", NULL);
+    check("{\"event_type\":\"a.b\"}", "payload", NULL);
+    check("{\"a\":\"payload\",\"b\":[\"payload\"]}", "payload", NULL);
+    /* not an object at all */
+    check("[\"payload\",1]", "payload", NULL);
+    check("\"payload\"", "payload", NULL);
+    size_t s, e;
+    assert_false(hk_json_member_span("", 0, "payload", &s, &e));
+    /* the length bounds the scan: a member past n is not seen */
+    const char *body = "{\"a\":1,\"payload\":2}";
+    assert_false(hk_json_member_span(body, 7, "payload", &s, &e));
+}
+
+static void test_other_names(void **state)
+{
+    (void)state;
+    const char *body = "{\"event_type\":\"invoice.paid\",\"payload\":{\"x\":1},"
+                       "\"n\":-4}";
+    check(body, "event_type", "\"invoice.paid\"");
+    check(body, "n", "-4");
+    check(body, "payload", "{\"x\":1}");
+    check(body, "x", NULL);
+}
+
+int main(void)
+{
+    hk_json_init();
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_plain),
+        cmocka_unit_test(test_whitespace),
+        cmocka_unit_test(test_nested),
+        cmocka_unit_test(test_tricky_strings),
+        cmocka_unit_test(test_escaped_keys),
+        cmocka_unit_test(test_control_escapes_in_keys),
+        cmocka_unit_test(test_first_and_last),
+        cmocka_unit_test(test_scalars),
+        cmocka_unit_test(test_lookalike_keys),
+        cmocka_unit_test(test_absent),
+        cmocka_unit_test(test_other_names),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
