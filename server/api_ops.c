@@ -90,7 +90,7 @@ static char *openapi_path(const char *pattern, json_t *params)
             s += 2;
             continue;
         }
-        if (*s == '/') {
+        if (*s == '/' && s[1] != '{') {
             size_t len = strcspn(s + 1, "/");
             if (len < sizeof(prev)) {
                 memcpy(prev, s + 1, len);

@@ -73,7 +73,9 @@ static bool decode_key(const char *s, size_t i, size_t end, char *out,
                 ch = (char)v;
                 i += 4;
             } else {
-                ch = s[i];
+                static const char from[] = "bfnrt", to[] = "\b\f\n\r\t";
+                const char *k = strchr(from, s[i]);
+                ch = k != NULL ? to[k - from] : s[i];
             }
         }
         if (o + 1 >= outlen)

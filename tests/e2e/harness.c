@@ -9,6 +9,7 @@
  */
 #include "harness.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -27,7 +28,6 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
-#include <arpa/inet.h>
 
 #include <curl/curl.h>
 #include <libpq-fe.h>
@@ -166,8 +166,7 @@ static void random_bytes(unsigned char *out, size_t n)
         if (r < 0) {
             if (errno == EINTR)
                 continue;
-            fprintf(stderr, "harness: getrandom failed: %s\n",
-                    strerror(errno));
+            fprintf(stderr, "harness: getrandom failed: %s\n", strerror(errno));
             abort();
         }
         got += (size_t)r;
@@ -222,7 +221,8 @@ void hk_srv_print_log(const struct hk_srv *s, size_t max_bytes)
     if (s->log_path[0] == '\0')
         return;
     char *tail = read_file_tail(s->log_path, max_bytes);
-    fprintf(stderr, "---- %s (last %zu bytes at most) ----\n%s\n---- end of log ----\n",
+    fprintf(stderr,
+            "---- %s (last %zu bytes at most) ----\n%s\n---- end of log ----\n",
             s->log_path, max_bytes, tail ? tail : "(cannot read)");
     free(tail);
 }
@@ -284,9 +284,8 @@ static void env_free(struct envlist *e)
 static void build_env(const struct hk_srv *s, const char *const *extra,
                       struct envlist *e)
 {
-    static const char *const pass[] = {"ASAN_OPTIONS", "UBSAN_OPTIONS",
-                                       "LSAN_OPTIONS",
-                                       "ASAN_SYMBOLIZER_PATH",
+    static const char *const pass[] = {"ASAN_OPTIONS",   "UBSAN_OPTIONS",
+                                       "LSAN_OPTIONS",   "ASAN_SYMBOLIZER_PATH",
                                        "HOOKD_TEST_RUN", NULL};
     const char *path = getenv("PATH");
     env_putf(e, "PATH=%s", path ? path : "/usr/local/bin:/usr/bin:/bin");
@@ -461,8 +460,8 @@ int hk_srv_exec(struct hk_srv *s, const char *const *args,
                 const char *const *extra_env, char **output)
 {
     char path[4600];
-    snprintf(path, sizeof path, "%s/%s-%s-exec-%d.log", s->log_dir,
-             prog_name(), s->dbname[0] ? s->dbname : "nodb", ++exec_counter);
+    snprintf(path, sizeof path, "%s/%s-%s-exec-%d.log", s->log_dir, prog_name(),
+             s->dbname[0] ? s->dbname : "nodb", ++exec_counter);
     unlink(path);
     int rc = run_sync(s, args, extra_env, path, EXEC_TIMEOUT_MS);
     if (output != NULL) {
@@ -482,17 +481,17 @@ static void quiet_notice(void *arg, const char *message)
 
 static PGconn *pg_connect(const struct hk_srv *s, const char *dbname)
 {
-    const char *keys[] = {"host", "port", "user", "dbname",
-                          "connect_timeout", "application_name", NULL};
-    const char *vals[] = {s->pg_host, s->pg_port, s->pg_user, dbname,
-                          "10", "hookd-e2e", NULL};
+    const char *keys[] = {
+        "host", "port", "user", "dbname", "connect_timeout", "application_name",
+        NULL};
+    const char *vals[] = {s->pg_host, s->pg_port,  s->pg_user, dbname,
+                          "10",       "hookd-e2e", NULL};
     PGconn *c = PQconnectdbParams(keys, vals, 0);
     if (PQstatus(c) != CONNECTION_OK) {
         fprintf(stderr,
                 "harness: cannot connect to PostgreSQL at %s:%s as %s "
                 "(db %s): %s",
-                s->pg_host, s->pg_port, s->pg_user, dbname,
-                PQerrorMessage(c));
+                s->pg_host, s->pg_port, s->pg_user, dbname, PQerrorMessage(c));
         PQfinish(c);
         return NULL;
     }
@@ -640,8 +639,8 @@ static void curl_init_once(void)
     curl_global_init(CURL_GLOBAL_ALL);
 }
 
-static void reply_add_header(struct hk_reply *r, const char *name,
-                             size_t nlen, const char *value, size_t vlen)
+static void reply_add_header(struct hk_reply *r, const char *name, size_t nlen,
+                             const char *value, size_t vlen)
 {
     r->hdrs = xrealloc(r->hdrs, (r->nhdrs + 1) * sizeof *r->hdrs);
     char *n = xmalloc(nlen + 1);
@@ -668,8 +667,7 @@ static void reply_clear_headers(struct hk_reply *r)
 
 /* Parses one header line; a status line starts a new header block (after
  * a 100 Continue). */
-static void reply_header_line(struct hk_reply *r, const char *line,
-                              size_t len)
+static void reply_header_line(struct hk_reply *r, const char *line, size_t len)
 {
     while (len > 0 && (line[len - 1] == '\r' || line[len - 1] == '\n'))
         len--;
@@ -800,8 +798,7 @@ static struct hk_reply *http_url(struct hk_srv *s, const char *base,
     if (strcmp(method, "HEAD") == 0) {
         curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
     } else if (body != NULL) {
-        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE,
-                         (curl_off_t)body_len);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
         curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
         curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
     } else if (strcmp(method, "GET") != 0) {
@@ -865,8 +862,8 @@ static struct hk_reply *vcall(struct hk_srv *s, const char *method,
 {
     char *path = vfmt(path_fmt, ap);
     struct hk_reply *r =
-        hk_http(s, method, path, token, body ? "application/json" : NULL,
-                body, body ? strlen(body) : 0, NULL);
+        hk_http(s, method, path, token, body ? "application/json" : NULL, body,
+                body ? strlen(body) : 0, NULL);
     free(path);
     return r;
 }
@@ -896,8 +893,7 @@ struct hk_reply *hk_admin(struct hk_srv *s, const char *method,
 
 /* Parses buf as one HTTP response (after any 1xx ones). Returns true and
  * fills r when it is complete (or when eof ends a body without length). */
-static bool parse_raw(const char *buf, size_t len, bool eof,
-                      struct hk_reply *r)
+static bool parse_raw(const char *buf, size_t len, bool eof, struct hk_reply *r)
 {
     size_t off = 0;
     for (;;) {
@@ -929,8 +925,7 @@ static bool parse_raw(const char *buf, size_t len, bool eof,
         const char *b = buf + head_end;
         size_t blen = len - head_end;
         bool complete = false;
-        if (strcmp(r->method, "HEAD") == 0 || status == 204 ||
-            status == 304) {
+        if (strcmp(r->method, "HEAD") == 0 || status == 204 || status == 304) {
             complete = true;
         } else if (te != NULL && strcasestr(te, "chunked") != NULL) {
             size_t p = 0;
@@ -1032,8 +1027,8 @@ struct hk_reply *hk_raw(struct hk_srv *s, const void *data, size_t len,
                 break;
         }
         if (writing && (p.revents & POLLOUT)) {
-            ssize_t n = send(fd, (const char *)data + sent, len - sent,
-                             MSG_NOSIGNAL);
+            ssize_t n =
+                send(fd, (const char *)data + sent, len - sent, MSG_NOSIGNAL);
             if (n > 0) {
                 sent += (size_t)n;
                 if (sent == len)
@@ -1066,17 +1061,16 @@ static int load_settings(struct hk_srv *s)
         return -1;
     }
     struct stat st;
-    if (stat(bin, &st) != 0 || !S_ISREG(st.st_mode) ||
-        access(bin, X_OK) != 0) {
-        fprintf(stderr, "harness: HOOKD_BIN=%s is not an executable file "
-                        "(build it with `make build/asan/hookd`)\n",
+    if (stat(bin, &st) != 0 || !S_ISREG(st.st_mode) || access(bin, X_OK) != 0) {
+        fprintf(stderr,
+                "harness: HOOKD_BIN=%s is not an executable file "
+                "(build it with `make build/asan/hookd`)\n",
                 bin);
         return -1;
     }
     copy_str(s->bin, sizeof s->bin, bin);
     const char *src = getenv("HOOKD_SOURCE_DIR");
-    copy_str(s->source_dir, sizeof s->source_dir,
-             src && src[0] ? src : ".");
+    copy_str(s->source_dir, sizeof s->source_dir, src && src[0] ? src : ".");
     const char *v = getenv("HOOKD_TEST_PGHOST");
     copy_str(s->pg_host, sizeof s->pg_host, v && v[0] ? v : "127.0.0.1");
     v = getenv("HOOKD_TEST_PGPORT");
@@ -1113,8 +1107,8 @@ static void make_keys(struct hk_srv *s)
 /* Status of GET base/healthz with a short timeout; 0 when no answer. */
 static long health_status(struct hk_srv *s)
 {
-    struct hk_reply *r = http_url(s, s->base_url, "GET", "/healthz", NULL,
-                                  NULL, NULL, 0, NULL, 1000);
+    struct hk_reply *r = http_url(s, s->base_url, "GET", "/healthz", NULL, NULL,
+                                  NULL, 0, NULL, 1000);
     long st = r->status;
     hk_reply_free(r);
     return st;
@@ -1125,8 +1119,7 @@ static long health_status(struct hk_srv *s)
 static int launch(struct hk_srv *s)
 {
     s->starts++;
-    snprintf(s->base_url, sizeof s->base_url, "http://127.0.0.1:%d",
-             s->port);
+    snprintf(s->base_url, sizeof s->base_url, "http://127.0.0.1:%d", s->port);
     make_log_path(s, s->role);
     struct envlist env = {0};
     build_env(s, NULL, &env);
@@ -1150,8 +1143,7 @@ static int launch(struct hk_srv *s)
             hk_srv_print_log(s, LOG_TAIL_BYTES);
             return -1;
         }
-        if (health_status(s) == 200 ||
-            (dispatch && mono_ms() - t0 >= 2000)) {
+        if (health_status(s) == 200 || (dispatch && mono_ms() - t0 >= 2000)) {
             s->was_up = true;
             return 0;
         }
@@ -1268,15 +1260,17 @@ int hk_srv_stop(struct hk_srv *s)
     if (st == -1) {
         kill(s->pid, SIGKILL);
         waitpid(s->pid, NULL, 0);
-        fprintf(stderr, "harness: `hookd %s` did not exit within %d ms of "
-                        "SIGTERM; killed\n",
+        fprintf(stderr,
+                "harness: `hookd %s` did not exit within %d ms of "
+                "SIGTERM; killed\n",
                 s->role, STOP_TIMEOUT_MS);
         rc = -1;
     } else {
         rc = decode_status(st);
         if (rc != 0)
-            fprintf(stderr, "harness: `hookd %s` exited with status %d "
-                            "after SIGTERM\n",
+            fprintf(stderr,
+                    "harness: `hookd %s` exited with status %d "
+                    "after SIGTERM\n",
                     s->role, rc);
     }
     s->pid = 0;
@@ -1320,8 +1314,9 @@ int hk_srv_finish(struct hk_srv *s)
     hk_srv_drop(s);
     if (rc != 0) {
         unclean_exits++;
-        fprintf(stderr, "harness: unclean exit of hookd (%d) at the end "
-                        "of the group: the test program fails\n",
+        fprintf(stderr,
+                "harness: unclean exit of hookd (%d) at the end "
+                "of the group: the test program fails\n",
                 rc);
         return -1;
     }
@@ -1345,8 +1340,7 @@ static void report_reply(const struct hk_reply *r)
 {
     print_error("  request: %s %s\n  status: %ld%s%s\n  body: %.2000s\n",
                 r->method, r->target ? r->target : "?", r->status,
-                r->err[0] ? "  error: " : "", r->err,
-                r->body ? r->body : "");
+                r->err[0] ? "  error: " : "", r->err, r->body ? r->body : "");
     if (r->srv != NULL && (r->status == 0 || r->status >= 500) &&
         !hk_srv_alive(r->srv))
         hk_srv_print_log(r->srv, LOG_TAIL_BYTES);
@@ -1370,8 +1364,7 @@ static bool field_matches(const char *want, const char *got)
     size_t n = strlen(want);
     if (n > 0 && want[n - 1] == '*') {
         n--;
-        return strncmp(want, got, n) == 0 &&
-               (got[n] == '\0' || got[n] == '.');
+        return strncmp(want, got, n) == 0 && (got[n] == '\0' || got[n] == '.');
     }
     return strcmp(want, got) == 0;
 }
@@ -1400,10 +1393,10 @@ void hk_expect_error_at(const char *file, int line, const struct hk_reply *r,
         why = "no X-Request-Id header";
     if (why == NULL)
         return;
-    print_error("%s: expected %ld %s%s%s, got %ld %s%s%s\n", why, status,
-                code, field ? " field " : "", field ? field : "", r->status,
-                got_code ? got_code : "(no code)",
-                got_field ? " field " : "", got_field ? got_field : "");
+    print_error("%s: expected %ld %s%s%s, got %ld %s%s%s\n", why, status, code,
+                field ? " field " : "", field ? field : "", r->status,
+                got_code ? got_code : "(no code)", got_field ? " field " : "",
+                got_field ? got_field : "");
     report_reply(r);
     _fail(file, line);
 }
@@ -1431,8 +1424,8 @@ void hk_expect_client_error_at(const char *file, int line,
 
 void hk_expect_alive_at(const char *file, int line, struct hk_srv *s)
 {
-    struct hk_reply *r = http_url(s, s->base_url, "GET", "/healthz", NULL,
-                                  NULL, NULL, 0, NULL, 10000);
+    struct hk_reply *r = http_url(s, s->base_url, "GET", "/healthz", NULL, NULL,
+                                  NULL, 0, NULL, 10000);
     long st = r->status;
     if (st != 200) {
         print_error("server no longer answers GET /healthz\n");
@@ -1514,9 +1507,8 @@ void hk_mk_event_type(struct hk_srv *s, const char *name)
 void hk_mk_endpoint(struct hk_srv *s, const char *token, const char *tid,
                     const char *body, char *id)
 {
-    struct hk_reply *r =
-        hk_call(s, "POST", token ? token : s->admin_key, body,
-                "/v1/tenants/%s/endpoints", tid);
+    struct hk_reply *r = hk_call(s, "POST", token ? token : s->admin_key, body,
+                                 "/v1/tenants/%s/endpoints", tid);
     hk_expect(r, 201);
     take_id(r, "POST endpoints", id);
     hk_reply_free(r);
@@ -1544,8 +1536,8 @@ json_t *hk_list_all_at(const char *file, int line, struct hk_srv *s,
         else
             target = hk_fmt("%s", path);
         free(enc);
-        struct hk_reply *r = hk_http(s, "GET", target, token, NULL, NULL, 0,
-                                     NULL);
+        struct hk_reply *r =
+            hk_http(s, "GET", target, token, NULL, NULL, 0, NULL);
         free(target);
         n++;
         const char *why = NULL;
@@ -1668,8 +1660,7 @@ bool hk_is_rfc3339_ms(const char *s)
     if (s == NULL || strlen(s) != sizeof shape - 1)
         return false;
     for (size_t i = 0; shape[i] != '\0'; i++) {
-        if (shape[i] == 'd' ? !isdigit((unsigned char)s[i])
-                            : s[i] != shape[i])
+        if (shape[i] == 'd' ? !isdigit((unsigned char)s[i]) : s[i] != shape[i])
             return false;
     }
     return true;

@@ -28,25 +28,25 @@
 /* One hookd process and the database it runs on. Caller's storage: zero it
  * (or declare it static), then hk_srv_start; hk_srv_drop frees everything. */
 struct hk_srv {
-    char bin[4096];          /* HOOKD_BIN */
-    char source_dir[4096];   /* HOOKD_SOURCE_DIR, default "." */
-    char log_dir[4200];      /* <source_dir>/build/test-logs */
-    char dbname[64];         /* hookd_e2e_<pid>_<n> */
-    char db_url[512];        /* what HOOKD_DATABASE_URL is set to */
+    char bin[4096];        /* HOOKD_BIN */
+    char source_dir[4096]; /* HOOKD_SOURCE_DIR, default "." */
+    char log_dir[4200];    /* <source_dir>/build/test-logs */
+    char dbname[64];       /* hookd_e2e_<pid>_<n> */
+    char db_url[512];      /* what HOOKD_DATABASE_URL is set to */
     char pg_host[256];
     char pg_port[16];
     char pg_user[128];
-    char admin_key[65];      /* random, 48 hex characters */
-    char secret_key[64];     /* base64 of 32 random bytes */
-    char role[16];           /* serve, api or dispatch */
-    int port;                /* HOOKD_LISTEN port */
-    char base_url[64];       /* http://127.0.0.1:<port> */
-    char log_path[4400];     /* this run's stdout+stderr */
-    pid_t pid;               /* 0 when not running */
-    bool owns_db;            /* hk_srv_drop drops the database */
-    int starts;              /* how many times this struct was started */
-    bool was_up;             /* answered at least once since the start */
-    char **extra_env;        /* copy of the overrides, for restarts */
+    char admin_key[65];  /* random, 48 hex characters */
+    char secret_key[64]; /* base64 of 32 random bytes */
+    char role[16];       /* serve, api or dispatch */
+    int port;            /* HOOKD_LISTEN port */
+    char base_url[64];   /* http://127.0.0.1:<port> */
+    char log_path[4400]; /* this run's stdout+stderr */
+    pid_t pid;           /* 0 when not running */
+    bool owns_db;        /* hk_srv_drop drops the database */
+    int starts;          /* how many times this struct was started */
+    bool was_up;         /* answered at least once since the start */
+    char **extra_env;    /* copy of the overrides, for restarts */
 };
 
 /* Creates a fresh database, runs `hookd migrate` on it, picks a free port
@@ -63,8 +63,9 @@ int hk_srv_start(struct hk_srv *s, const char *const *extra_env);
  * running 2 s after the start (it may not listen at all). */
 int hk_srv_start_role(struct hk_srv *s, const char *role,
                       const char *const *extra_env);
-/* Starts a second process (peer) on base's database with base's keys and
- * a port of its own; hk_srv_drop(peer) stops it but keeps the database. */
+/* Starts a second process (peer) on base's database with base's keys,
+ * base's extra_env and then its own, and a port of its own;
+ * hk_srv_drop(peer) stops it but keeps the database. */
 int hk_srv_start_peer(struct hk_srv *peer, const struct hk_srv *base,
                       const char *role, const char *const *extra_env);
 /* SIGTERM, then waits up to 20 s (then SIGKILL). Returns the exit status
@@ -111,10 +112,10 @@ char *hk_sql_at(const char *file, int line, struct hk_srv *s, const char *sql,
                 ...);
 long long hk_sql_int_at(const char *file, int line, struct hk_srv *s,
                         const char *sql, ...);
-#define hk_sql(s, ...) \
+#define hk_sql(s, ...)                                                         \
     hk_sql_at(__FILE__, __LINE__, (s), __VA_ARGS__, (const char *)NULL)
 /* The value as an integer; a NULL or missing value fails the test. */
-#define hk_sql_int(s, ...) \
+#define hk_sql_int(s, ...)                                                     \
     hk_sql_int_at(__FILE__, __LINE__, (s), __VA_ARGS__, (const char *)NULL)
 
 /* One HTTP answer. status is 0 when no answer came (err says why). */
@@ -126,11 +127,11 @@ struct hk_reply {
     long status;
     struct hk_hdr *hdrs;
     size_t nhdrs;
-    char *body;      /* NUL-terminated (the NUL is not counted) */
+    char *body; /* NUL-terminated (the NUL is not counted) */
     size_t body_len;
-    json_t *json;    /* the body parsed, or NULL when it is not JSON */
+    json_t *json; /* the body parsed, or NULL when it is not JSON */
     char method[16];
-    char *target;    /* the request path, for failure messages */
+    char *target;       /* the request path, for failure messages */
     struct hk_srv *srv; /* who answered (not owned), for failure logs */
     char err[256];
 };
@@ -171,13 +172,13 @@ void hk_expect_at(const char *file, int line, const struct hk_reply *r,
 /* status, an {"error":{"code","message"[,"field"]}} body with that code,
  * a non-empty message and, when field is not NULL, that field ("x*"
  * accepts x and any x.sub path); and an X-Request-Id header. */
-#define hk_expect_error(r, status, code, field) \
+#define hk_expect_error(r, status, code, field)                                \
     hk_expect_error_at(__FILE__, __LINE__, (r), (status), (code), (field))
 void hk_expect_error_at(const char *file, int line, const struct hk_reply *r,
                         long status, const char *code, const char *field);
 /* Any 4xx with the error shape and X-Request-Id (where API.md leaves
  * the exact status open; never a 5xx). */
-#define hk_expect_client_error(r) \
+#define hk_expect_client_error(r)                                              \
     hk_expect_client_error_at(__FILE__, __LINE__, (r))
 void hk_expect_client_error_at(const char *file, int line,
                                const struct hk_reply *r);
@@ -201,7 +202,7 @@ void hk_mk_endpoint(struct hk_srv *s, const char *token, const char *tid,
  * "next_cursor" a string while has_more and null on the last page, at
  * most limit items. Returns every item in order (caller json_decref);
  * *pages (may be NULL) gets the number of pages. path may hold a query. */
-#define hk_list_all(s, token, path, limit, pages) \
+#define hk_list_all(s, token, path, limit, pages)                              \
     hk_list_all_at(__FILE__, __LINE__, (s), (token), (path), (limit), (pages))
 json_t *hk_list_all_at(const char *file, int line, struct hk_srv *s,
                        const char *token, const char *path, int limit,

@@ -347,8 +347,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
     return ret;
 }
 
-static void on_completed(void *cls, struct MHD_Connection *conn,
-                         void **con_cls, enum MHD_RequestTerminationCode toe)
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
 {
     (void)conn;
     (void)toe;
@@ -406,8 +406,7 @@ struct hk_rcv *hk_rcv_start(void)
         return NULL;
     }
     r->port = info->port;
-    snprintf(r->base_url, sizeof r->base_url, "http://127.0.0.1:%d",
-             r->port);
+    snprintf(r->base_url, sizeof r->base_url, "http://127.0.0.1:%d", r->port);
     return r;
 }
 
@@ -710,13 +709,13 @@ int hk_rcv_dump_json(struct hk_rcv *r, const char *file)
             }
             name[nl] = '\0';
             if (json_object_get(hdrs, name) == NULL)
-                json_object_set_new(hdrs, name,
-                                    json_bytes(q->hdrs[k].value,
-                                               strlen(q->hdrs[k].value)));
+                json_object_set_new(
+                    hdrs, name,
+                    json_bytes(q->hdrs[k].value, strlen(q->hdrs[k].value)));
         }
         json_t *o = json_object();
-        json_object_set_new(o, "method", json_bytes(q->method,
-                                                     strlen(q->method)));
+        json_object_set_new(o, "method",
+                            json_bytes(q->method, strlen(q->method)));
         json_object_set_new(o, "path", json_bytes(q->path, strlen(q->path)));
         json_object_set_new(o, "uri", json_bytes(q->uri, strlen(q->uri)));
         json_object_set_new(o, "arrival_ms", json_integer(q->arrival_ms));

@@ -38,17 +38,17 @@ struct hk_rcv_hdr {
     char *value;
 };
 struct hk_rcv_req {
-    size_t index;          /* arrival order, from 0 */
+    size_t index; /* arrival order, from 0 */
     char *method;
-    char *path;            /* without the query */
-    char *uri;             /* as sent, query included */
+    char *path;              /* without the query */
+    char *uri;               /* as sent, query included */
     struct hk_rcv_hdr *hdrs; /* in the order sent, names as sent */
     size_t nhdrs;
-    char *body;            /* exact bytes, NUL-terminated */
+    char *body; /* exact bytes, NUL-terminated */
     size_t body_len;
-    int64_t arrival_ms;    /* Unix ms when the headers arrived */
-    int64_t body_ms;       /* Unix ms when the body was complete */
-    int status;            /* what the script made it answer (0: drop) */
+    int64_t arrival_ms; /* Unix ms when the headers arrived */
+    int64_t body_ms;    /* Unix ms when the body was complete */
+    int status;         /* what the script made it answer (0: drop) */
 };
 
 /* Starts a receiver on 127.0.0.1 and a free port; NULL (with a line on

@@ -97,9 +97,8 @@ static void test_request_id_on_every_response(void **state)
     size_t nseen = 0;
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         /* without an id of ours: the server makes one */
-        struct hk_reply *r =
-            hk_call(&srv, cases[i].method, cases[i].token, cases[i].body,
-                    "%s", cases[i].path);
+        struct hk_reply *r = hk_call(&srv, cases[i].method, cases[i].token,
+                                     cases[i].body, "%s", cases[i].path);
         hk_expect(r, cases[i].status);
         const char *id = hk_reply_header(r, "X-Request-Id");
         if (id == NULL || id[0] == '\0')
@@ -119,21 +118,68 @@ static void test_request_id_on_every_response(void **state)
     const char *paths[] = {"/healthz", "/v1/me", "/v1/tenants/" NO_SUCH_ID};
     const char *tokens[] = {NULL, NULL, srv.admin_key};
     for (size_t i = 0; i < 3; i++) {
-        struct hk_reply *r = hk_http(&srv, "GET", paths[i], tokens[i], NULL,
-                                     NULL, 0, mine);
+        struct hk_reply *r =
+            hk_http(&srv, "GET", paths[i], tokens[i], NULL, NULL, 0, mine);
         const char *id = hk_reply_header(r, "X-Request-Id");
         if (id == NULL || strcmp(id, "e2e-req-0001") != 0)
             fail_msg("GET %s (%ld): X-Request-Id is \"%s\", not the one sent",
                      paths[i], r->status, id ? id : "(none)");
         hk_reply_free(r);
     }
-    struct hk_reply *r =
-        hk_http(&srv, "POST", "/v1/tenants", srv.admin_key, "text/plain",
-                "{}", 2, mine);
+    struct hk_reply *r = hk_http(&srv, "POST", "/v1/tenants", srv.admin_key,
+                                 "text/plain", "{}", 2, mine);
     hk_expect_error(r, 415, "unsupported_media_type", NULL);
     assert_string_equal(hk_reply_header(r, "X-Request-Id"), "e2e-req-0001");
     hk_reply_free(r);
     free(tpath);
+}
+
+/* /readyz and the API answer 503 while the database is gone; /healthz
+ * does not care, and the process still stops cleanly. A second process
+ * (api role) runs on a database of its own for this. */
+static void test_readyz_not_ready(void **state)
+{
+    (void)state;
+    char name[80];
+    snprintf(name, sizeof name, "%s_gone", srv.dbname);
+    char *sql = hk_fmt("CREATE DATABASE %s", name);
+    free(hk_sql(&srv, sql));
+    free(sql);
+    char *url = hk_fmt("HOOKD_DATABASE_URL=postgresql://%s@%s:%s/%s",
+                       srv.pg_user, srv.pg_host, srv.pg_port, name);
+    const char *env[] = {url, NULL};
+    const char *migrate[] = {"migrate", NULL};
+    char *out = NULL;
+    int rc = hk_srv_exec(&srv, migrate, env, &out);
+    if (rc != 0)
+        fail_msg("hookd migrate exited %d: %s", rc, out);
+    free(out);
+    struct hk_srv peer;
+    assert_int_equal(hk_srv_start_peer(&peer, &srv, "api", env), 0);
+    struct hk_reply *r = hk_call(&peer, "GET", NULL, NULL, "/readyz");
+    hk_expect(r, 200);
+    hk_reply_free(r);
+
+    /* the database goes away under it */
+    sql = hk_fmt("DROP DATABASE %s WITH (FORCE)", name);
+    free(hk_sql(&srv, sql));
+    free(sql);
+    r = hk_call(&peer, "GET", NULL, NULL, "/readyz");
+    hk_expect(r, 503);
+    hk_reply_free(r);
+    r = hk_call(&peer, "GET", peer.admin_key, NULL, "/v1/tenants");
+    hk_expect_error(r, 503, "unavailable", NULL);
+    hk_reply_free(r);
+    r = hk_call(&peer, "POST", peer.admin_key, "{\"name\":\"x\"}",
+                "/v1/tenants");
+    hk_expect_error(r, 503, "unavailable", NULL);
+    hk_reply_free(r);
+    r = hk_call(&peer, "GET", NULL, NULL, "/healthz");
+    hk_expect(r, 200);
+    hk_reply_free(r);
+    assert_int_equal(hk_srv_stop(&peer), 0);
+    hk_srv_drop(&peer);
+    free(url);
 }
 
 /* ---- /v1/me ----------------------------------------------------------- */
@@ -169,9 +215,10 @@ static void test_me(void **state)
 static void test_tenant_crud(void **state)
 {
     (void)state;
-    struct hk_reply *r = hk_admin(
-        &srv, "POST", "{\"name\":\"Acme Corp\",\"metadata\":{\"plan\":\"pro\"}}",
-        "/v1/tenants");
+    struct hk_reply *r =
+        hk_admin(&srv, "POST",
+                 "{\"name\":\"Acme Corp\",\"metadata\":{\"plan\":\"pro\"}}",
+                 "/v1/tenants");
     hk_expect(r, 201);
     const char *id = hk_jstr(r->json, "id");
     if (!hk_is_uuid7(id))
@@ -272,10 +319,8 @@ static void test_tenant_delete_cascades(void **state)
     char tid[HK_ID_LEN], eid[HK_ID_LEN];
     hk_mk_tenant(&srv, "cascade", tid);
     char *key = hk_mk_api_key(&srv, tid, NULL);
-    hk_mk_endpoint(&srv, key, tid, "{\"url\":\"https://example.com/c\"}",
-                   eid);
-    struct hk_reply *r =
-        hk_admin(&srv, "DELETE", NULL, "/v1/tenants/%s", tid);
+    hk_mk_endpoint(&srv, key, tid, "{\"url\":\"https://example.com/c\"}", eid);
+    struct hk_reply *r = hk_admin(&srv, "DELETE", NULL, "/v1/tenants/%s", tid);
     hk_expect(r, 204);
     hk_reply_free(r);
     static const char *const tables[] = {"api_keys", "endpoints", "events",
@@ -533,10 +578,11 @@ static void test_event_types(void **state)
         hk_reply_free(r);
         free(body);
     }
-    const char *bad[] = {"",        ".invoice",    "invoice.",  "invoice..paid",
-                         "inv oice", "invoice/paid", "invoice*", "invoice.*",
-                         "*",       "caf\xc3\xa9", "a;b",       "a'b",
-                         n129};
+    const char *bad[] = {
+        "",         ".invoice",     "invoice.", "invoice..paid",
+        "inv oice", "invoice/paid", "invoice*", "invoice.*",
+        "*",        "caf\xc3\xa9",  "a;b",      "a'b",
+        n129};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         char *body = hk_jpack("{s:s}", "name", bad[i]);
         r = hk_admin(&srv, "POST", body, "/v1/event-types");
@@ -652,8 +698,7 @@ static void test_portal_sessions(void **state)
     long long exp = hk_sql_int(&srv, sql);
     free(sql);
     if (exp < t0 + 3590 * 1000LL || exp > hk_wall_ms() + 3610 * 1000LL)
-        fail_msg("expires_at is %lld ms from now, not about 3600 s",
-                 exp - t0);
+        fail_msg("expires_at is %lld ms from now, not about 3600 s", exp - t0);
     char *tok = strdup(token);
     hk_reply_free(r);
 
@@ -687,8 +732,8 @@ static void test_portal_sessions(void **state)
         hk_expect_error(r, 422, "validation_failed", "ttl_seconds");
         hk_reply_free(r);
     }
-    r = hk_admin(&srv, "POST", NULL, "/v1/tenants/" NO_SUCH_ID
-                                     "/portal-sessions");
+    r = hk_admin(&srv, "POST", NULL,
+                 "/v1/tenants/" NO_SUCH_ID "/portal-sessions");
     hk_expect_error(r, 404, "not_found", NULL);
     hk_reply_free(r);
     /* a session dies with its tenant */
@@ -717,8 +762,8 @@ static void test_pagination_tenants(void **state)
     }
     for (int limit = 1; limit <= 7; limit += 3) {
         int pages = 0;
-        json_t *all = hk_list_all(&srv, srv.admin_key, "/v1/tenants", limit,
-                                  &pages);
+        json_t *all =
+            hk_list_all(&srv, srv.admin_key, "/v1/tenants", limit, &pages);
         size_t total = json_array_size(all);
         assert_true(total >= N);
         assert_int_equal(pages, (total + (size_t)limit - 1) / (size_t)limit);
@@ -736,12 +781,11 @@ static void test_pagination_tenants(void **state)
         for (int i = N - 1; i >= 0; i--) {
             int pos = -1;
             for (size_t k = 0; k < total; k++)
-                if (strcmp(hk_jstr(json_array_get(all, k), "id"), ids[i]) ==
-                    0)
+                if (strcmp(hk_jstr(json_array_get(all, k), "id"), ids[i]) == 0)
                     pos = (int)k;
             if (pos < 0)
-                fail_msg("tenant %s missing from the pages (limit %d)",
-                         ids[i], limit);
+                fail_msg("tenant %s missing from the pages (limit %d)", ids[i],
+                         limit);
             if (pos <= last)
                 fail_msg("tenants not newest first (limit %d)", limit);
             last = pos;
@@ -759,8 +803,8 @@ static void test_pagination_tenants(void **state)
     r = hk_admin(&srv, "GET", NULL, "/v1/tenants?limit=250");
     hk_expect(r, 200);
     hk_reply_free(r);
-    const char *badlimit[] = {"0", "251", "-1", "abc", "1.5", "",
-                              "99999999999999999999"};
+    const char *badlimit[] = {
+        "0", "251", "-1", "abc", "1.5", "", "99999999999999999999"};
     for (size_t i = 0; i < sizeof badlimit / sizeof badlimit[0]; i++) {
         r = hk_admin(&srv, "GET", NULL, "/v1/tenants?limit=%s", badlimit[i]);
         hk_expect_error(r, 422, "validation_failed", "limit");
@@ -769,8 +813,7 @@ static void test_pagination_tenants(void **state)
     const char *badcursor[] = {"garbage", "%27%20OR%201%3D1--", "AAAA",
                                NO_SUCH_ID};
     for (size_t i = 0; i < sizeof badcursor / sizeof badcursor[0]; i++) {
-        r = hk_admin(&srv, "GET", NULL, "/v1/tenants?cursor=%s",
-                     badcursor[i]);
+        r = hk_admin(&srv, "GET", NULL, "/v1/tenants?cursor=%s", badcursor[i]);
         if (r->status != 200)
             hk_expect_error(r, 422, "validation_failed", "cursor");
         hk_reply_free(r);
@@ -806,10 +849,10 @@ static void test_pagination_keys_and_event_types(void **state)
         snprintf(name, sizeof name, "paged.type%d", i);
         hk_mk_event_type(&srv, name);
     }
-    json_t *one = hk_list_all(&srv, srv.admin_key, "/v1/event-types", 250,
-                              NULL);
-    json_t *paged = hk_list_all(&srv, srv.admin_key, "/v1/event-types", 2,
-                                &pages);
+    json_t *one =
+        hk_list_all(&srv, srv.admin_key, "/v1/event-types", 250, NULL);
+    json_t *paged =
+        hk_list_all(&srv, srv.admin_key, "/v1/event-types", 2, &pages);
     assert_int_equal(json_array_size(paged), json_array_size(one));
     assert_true(pages >= 4);
     for (size_t i = 0; i < json_array_size(one); i++)
@@ -890,8 +933,7 @@ static json_t *openapi_doc(void)
     return doc;
 }
 
-static void expect_routes(json_t *doc, const char *const routes[][2],
-                          size_t n)
+static void expect_routes(json_t *doc, const char *const routes[][2], size_t n)
 {
     json_t *paths = json_object_get(doc, "paths");
     int missing = 0;
@@ -915,8 +957,7 @@ static void expect_routes(json_t *doc, const char *const routes[][2],
         }
     }
     if (missing > 0)
-        fail_msg("%d routes of API.md are missing from /openapi.json",
-                 missing);
+        fail_msg("%d routes of API.md are missing from /openapi.json", missing);
 }
 
 static void test_openapi_operator_and_endpoint_routes(void **state)
@@ -977,6 +1018,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_healthz_readyz),
+        cmocka_unit_test(test_readyz_not_ready),
         cmocka_unit_test(test_request_id_on_every_response),
         cmocka_unit_test(test_me),
         cmocka_unit_test(test_tenant_crud),

@@ -55,8 +55,8 @@ static long long count_tenants(void)
 static struct hk_reply *send_json(const char *method, const char *path,
                                   const char *body, size_t len)
 {
-    return hk_http(&srv, method, path, srv.admin_key, "application/json",
-                   body, len, NULL);
+    return hk_http(&srv, method, path, srv.admin_key, "application/json", body,
+                   len, NULL);
 }
 
 static void expect_400_or_422(const struct hk_reply *r)
@@ -111,8 +111,8 @@ static void test_broken_json(void **state)
         }
     }
     /* valid JSON that is not an object */
-    const char *not_object[] = {"[]", "[{\"name\":\"x\"}]", "\"name\"", "42",
-                                "null", "true"};
+    const char *not_object[] = {
+        "[]", "[{\"name\":\"x\"}]", "\"name\"", "42", "null", "true"};
     for (size_t i = 0; i < sizeof not_object / sizeof not_object[0]; i++) {
         struct hk_reply *r = send_json("POST", "/v1/tenants", not_object[i],
                                        strlen(not_object[i]));
@@ -147,9 +147,8 @@ static void test_content_type(void **state)
                          "",
                          NULL};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        struct hk_reply *r = hk_http(&srv, "POST", "/v1/tenants",
-                                     srv.admin_key, bad[i], body, strlen(body),
-                                     NULL);
+        struct hk_reply *r = hk_http(&srv, "POST", "/v1/tenants", srv.admin_key,
+                                     bad[i], body, strlen(body), NULL);
         if (r->status != 415)
             print_error("Content-Type \"%s\"\n", bad[i] ? bad[i] : "(none)");
         hk_expect_error(r, 415, "unsupported_media_type", NULL);
@@ -167,8 +166,8 @@ static void test_content_type(void **state)
     };
     for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
         struct hk_reply *r =
-            hk_http(&srv, paths[i][0], paths[i][1], srv.admin_key,
-                    "text/plain", "{}", 2, NULL);
+            hk_http(&srv, paths[i][0], paths[i][1], srv.admin_key, "text/plain",
+                    "{}", 2, NULL);
         if (r->status != 415)
             print_error("%s %s\n", paths[i][0], paths[i][1]);
         hk_expect_error(r, 415, "unsupported_media_type", NULL);
@@ -179,9 +178,8 @@ static void test_content_type(void **state)
     const char *good[] = {"application/json; charset=utf-8",
                           "application/json;charset=UTF-8"};
     for (size_t i = 0; i < 2; i++) {
-        struct hk_reply *r = hk_http(&srv, "POST", "/v1/tenants",
-                                     srv.admin_key, good[i], body, strlen(body),
-                                     NULL);
+        struct hk_reply *r = hk_http(&srv, "POST", "/v1/tenants", srv.admin_key,
+                                     good[i], body, strlen(body), NULL);
         hk_expect(r, 201);
         hk_reply_free(r);
     }
@@ -257,8 +255,8 @@ static void test_oversized_body(void **state)
 
     /* the same through libcurl, with and without Expect: 100-continue */
     const char *expect[] = {"Expect: 100-continue", NULL};
-    r = hk_http(&srv, "POST", "/v1/tenants", srv.admin_key,
-                "application/json", body, big, expect);
+    r = hk_http(&srv, "POST", "/v1/tenants", srv.admin_key, "application/json",
+                body, big, expect);
     hk_expect_error(r, 413, "payload_too_large", NULL);
     hk_reply_free(r);
     free(body);
@@ -327,20 +325,20 @@ static void test_malformed_ids_in_path(void **state)
             {"GET", hk_fmt("/v1/tenants/%s/deliveries/%s", tid, ids[i])},
             {"GET",
              hk_fmt("/v1/tenants/%s/deliveries/%s/attempts", tid, ids[i])},
-            {"POST", hk_fmt("/v1/tenants/%s/deliveries/%s/replay", tid, ids[i])},
+            {"POST",
+             hk_fmt("/v1/tenants/%s/deliveries/%s/replay", tid, ids[i])},
             {"DELETE", hk_fmt("/v1/tenants/%s/api-keys/%s", tid, ids[i])},
         };
         for (size_t p = 0; p < sizeof paths / sizeof paths[0]; p++) {
             const char *body =
                 strcmp(paths[p][0], "PATCH") == 0 ? "{\"name\":\"x\"}" : NULL;
-            struct hk_reply *r =
-                hk_call(&srv, paths[p][0], srv.admin_key, body, "%s",
-                        paths[p][1]);
+            struct hk_reply *r = hk_call(&srv, paths[p][0], srv.admin_key, body,
+                                         "%s", paths[p][1]);
             const char *code = hk_jstr(r->json, "error.code");
             if (r->status != 404 || code == NULL ||
                 strcmp(code, "not_found") != 0) {
-                print_error("%s %.120s: %ld %.200s\n", paths[p][0],
-                            paths[p][1], r->status, r->body);
+                print_error("%s %.120s: %ld %.200s\n", paths[p][0], paths[p][1],
+                            r->status, r->body);
                 wrong++;
             }
             hk_reply_free(r);
@@ -379,9 +377,9 @@ static void test_malformed_ids_in_query_and_body(void **state)
     const char *since[] = {"{\"since\":\"not a time\"}", "{\"since\":5}",
                            "{\"since\":\"2026-02-30T00:00:00Z\"}", "{}"};
     for (size_t i = 0; i < sizeof since / sizeof since[0]; i++) {
-        struct hk_reply *r = hk_call(&srv, "POST", key, since[i],
-                                     "/v1/tenants/%s/endpoints/%s/recover", tid,
-                                     eid);
+        struct hk_reply *r =
+            hk_call(&srv, "POST", key, since[i],
+                    "/v1/tenants/%s/endpoints/%s/recover", tid, eid);
         hk_expect_error(r, 422, "validation_failed", "since");
         hk_reply_free(r);
     }
@@ -413,8 +411,9 @@ static void test_unknown_fields(void **state)
         {"PATCH", "/v1/event-types/bad.input", "{\"desc\":\"x\"}", "desc"},
         {"POST", el, "{\"url\":\"https://e.example/\",\"urls\":[]}", "urls"},
         {"PATCH", e, "{\"enable\":true}", "enable"},
-        {"POST", ev, "{\"event_type\":\"bad.input\",\"payload\":{},"
-                     "\"type\":\"x\"}",
+        {"POST", ev,
+         "{\"event_type\":\"bad.input\",\"payload\":{},"
+         "\"type\":\"x\"}",
          "type"},
         {"POST", ps, "{\"ttl\":60}", "ttl"},
         {"POST", rot, "{\"secret\":\"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"}",
@@ -423,8 +422,8 @@ static void test_unknown_fields(void **state)
     };
     long long before = count_tenants();
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        struct hk_reply *r = hk_admin(&srv, cases[i].method, cases[i].body,
-                                      "%s", cases[i].path);
+        struct hk_reply *r =
+            hk_admin(&srv, cases[i].method, cases[i].body, "%s", cases[i].path);
         if (r->status != 422)
             print_error("%s %s %s\n", cases[i].method, cases[i].path,
                         cases[i].body);
@@ -474,8 +473,8 @@ static void test_unknown_query_params(void **state)
         const char *p1 = strstr(f, "%s");
         const char *p2 = p1 ? strstr(p1 + 2, "%s") : NULL;
         if (p2)
-            snprintf(path, sizeof path, "%.*s%s%.*s%s%s", (int)(p1 - f), f,
-                     tid, (int)(p2 - p1 - 2), p1 + 2, eid, p2 + 2);
+            snprintf(path, sizeof path, "%.*s%s%.*s%s%s", (int)(p1 - f), f, tid,
+                     (int)(p2 - p1 - 2), p1 + 2, eid, p2 + 2);
         else if (p1)
             snprintf(path, sizeof path, "%.*s%s%s", (int)(p1 - f), f, tid,
                      p1 + 2);
@@ -511,7 +510,10 @@ static void test_sql_metacharacters(void **state)
         "a\\'b\\\\",
         "/* comment */ -- x",
         "E'\\x41' || chr(65)",
-        "\xf0\x9f\x99\x82 \xc3\xbc" "n\xc3\xaf" "c\xc3\xb6" "d\xc3\xa9",
+        "\xf0\x9f\x99\x82 \xc3\xbc"
+        "n\xc3\xaf"
+        "c\xc3\xb6"
+        "d\xc3\xa9",
     };
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         int64_t t0 = hk_wall_ms();
@@ -539,10 +541,9 @@ static void test_sql_metacharacters(void **state)
         free(stored);
     }
     /* in an endpoint's description and header value */
-    char *body = hk_jpack("{s:s, s:s, s:{s:s}}", "url",
-                          "https://example.com/q?a='1'--", "description",
-                          names[0], "headers", "X-Quote",
-                          "it's \"quoted\"; DROP");
+    char *body = hk_jpack(
+        "{s:s, s:s, s:{s:s}}", "url", "https://example.com/q?a='1'--",
+        "description", names[0], "headers", "X-Quote", "it's \"quoted\"; DROP");
     struct hk_reply *r =
         hk_call(&srv, "POST", key, body, "/v1/tenants/%s/endpoints", tid);
     free(body);
@@ -566,8 +567,7 @@ static void test_sql_metacharacters(void **state)
                     queries[i]);
         if (r->status == 200) {
             if (i < 3)
-                assert_int_equal(json_array_size(hk_jget(r->json, "data")),
-                                 0);
+                assert_int_equal(json_array_size(hk_jget(r->json, "data")), 0);
         } else {
             hk_expect_client_error(r);
         }
@@ -675,9 +675,9 @@ static void test_invalid_utf8(void **state)
         {ev, "{\"event_type\":\"bad.\xff\",\"payload\":{}}"},
     };
     for (size_t i = 0; i < sizeof more / sizeof more[0]; i++) {
-        struct hk_reply *r = hk_http(&srv, "POST", more[i][0], key,
-                                     "application/json", more[i][1],
-                                     strlen(more[i][1]), NULL);
+        struct hk_reply *r =
+            hk_http(&srv, "POST", more[i][0], key, "application/json",
+                    more[i][1], strlen(more[i][1]), NULL);
         expect_400_or_422(r);
         hk_reply_free(r);
     }
@@ -732,8 +732,7 @@ static void test_empty_body_where_required(void **state)
         r = hk_http(&srv, paths[i][0], paths[i][1], srv.admin_key,
                     "application/json", "", 0, NULL);
         if (r->status != 400 && r->status != 422)
-            print_error("%s %s with an empty body\n", paths[i][0],
-                        paths[i][1]);
+            print_error("%s %s with an empty body\n", paths[i][0], paths[i][1]);
         expect_400_or_422(r);
         hk_reply_free(r);
         r = hk_http(&srv, paths[i][0], paths[i][1], srv.admin_key,
@@ -790,8 +789,8 @@ static void test_method_not_allowed(void **state)
     };
     int wrong = 0;
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        struct hk_reply *r = hk_call(&srv, cases[i].method, srv.admin_key,
-                                     NULL, "%s", cases[i].path);
+        struct hk_reply *r = hk_call(&srv, cases[i].method, srv.admin_key, NULL,
+                                     "%s", cases[i].path);
         const char *code = hk_jstr(r->json, "error.code");
         const char *allow = hk_reply_header(r, "Allow");
         bool ok = r->status == 405 && code != NULL &&
@@ -868,7 +867,8 @@ static void test_http_garbage(void **state)
     char *reqs[] = {
         hk_fmt("GARBAGE\r\n\r\n"),
         hk_fmt("GET /healthz HTTP/9.9\r\nHost: x\r\n\r\n"),
-        hk_fmt("GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n"),
+        hk_fmt(
+            "GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n"),
         hk_fmt("POST /v1/tenants HTTP/1.1\r\nHost: x\r\n"
                "Content-Length: -1\r\n\r\n"),
         hk_fmt("POST /v1/tenants HTTP/1.1\r\nHost: x\r\n"
@@ -891,10 +891,11 @@ static void test_http_garbage(void **state)
     };
     int wrong = 0;
     for (size_t i = 0; i < sizeof reqs / sizeof reqs[0]; i++) {
-        struct hk_reply *r = hk_raw(&srv, reqs[i], strlen(reqs[i]), 3000);
-        if (r->status >= 500) {
-            print_error("raw request %zu answered %ld: %.200s\n", i,
-                        r->status, r->body);
+        struct hk_reply *r = hk_raw(&srv, reqs[i], strlen(reqs[i]), 2000);
+        /* HTTP/9.9 may rightly get 505 Version Not Supported */
+        if (r->status >= 500 && !(i == 1 && r->status == 505)) {
+            print_error("raw request %zu answered %ld: %.200s\n", i, r->status,
+                        r->body);
             wrong++;
         }
         hk_reply_free(r);
@@ -923,19 +924,32 @@ static void test_http_garbage(void **state)
     }
     hk_reply_free(r);
     free(longpath);
-    /* 2,000 query parameters */
-    char *q = malloc(2000 * 8 + 64);
-    size_t o = (size_t)snprintf(q, 64, "/v1/tenants?limit=1");
-    for (int i = 0; i < 2000; i++)
-        o += (size_t)snprintf(q + o, 16, "&p%d=1", i);
-    r = hk_admin(&srv, "GET", NULL, "%s", q);
-    if (r->status != 414 && r->status != 431)
-        hk_expect_error(r, 422, "validation_failed", NULL);
-    hk_reply_free(r);
-    free(q);
     free(big_header);
+    /* many query parameters: 300 are unknown parameters (422); 800 may be
+     * too big for the server (414/431), but get an answer, and soon */
+    for (int n = 300; n <= 800; n += 500) {
+        char *q = malloc((size_t)n * 8 + 64);
+        size_t o = (size_t)snprintf(q, 64, "/v1/tenants?limit=1");
+        for (int i = 0; i < n; i++)
+            o += (size_t)snprintf(q + o, 16, "&p%d=1", i);
+        char *req = hk_fmt("GET %s HTTP/1.1\r\nHost: x\r\n"
+                           "Authorization: Bearer %s\r\n\r\n",
+                           q, srv.admin_key);
+        r = hk_raw(&srv, req, strlen(req), 10000);
+        if (r->status == 0 || r->status >= 500) {
+            print_error("GET /v1/tenants with %d query parameters (%zu "
+                        "bytes): %ld %s\n",
+                        n, o, r->status, r->err);
+            wrong++;
+        } else if (r->status != 414 && r->status != 431) {
+            hk_expect_error(r, 422, "validation_failed", NULL);
+        }
+        hk_reply_free(r);
+        free(req);
+        free(q);
+    }
     if (wrong > 0)
-        fail_msg("%d garbage requests got a 5xx", wrong);
+        fail_msg("%d garbage requests got a 5xx or no answer", wrong);
     hk_expect_alive(&srv);
 }
 
@@ -959,7 +973,7 @@ static void test_path_traversal(void **state)
         char *req = hk_fmt("GET %s HTTP/1.1\r\nHost: x\r\n"
                            "Connection: close\r\n\r\n",
                            paths[i]);
-        struct hk_reply *r = hk_raw(&srv, req, strlen(req), 3000);
+        struct hk_reply *r = hk_raw(&srv, req, strlen(req), 2000);
         if (r->status >= 500 || (r->body && strstr(r->body, "root:") != NULL)) {
             print_error("GET %s: %ld %.200s\n", paths[i], r->status, r->body);
             wrong++;

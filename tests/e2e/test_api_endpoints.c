@@ -381,9 +381,8 @@ static int b64_decoded_len(const char *s)
 
 static char *get_secret(const char *eid)
 {
-    struct hk_reply *r = hk_call(&srv, "GET", key, NULL,
-                                 "/v1/tenants/%s/endpoints/%s/secret", tid,
-                                 eid);
+    struct hk_reply *r = hk_call(
+        &srv, "GET", key, NULL, "/v1/tenants/%s/endpoints/%s/secret", tid, eid);
     hk_expect(r, 200);
     const char *k = hk_jstr(r->json, "key");
     if (k == NULL || strncmp(k, "whsec_", 6) != 0)
@@ -408,9 +407,8 @@ static void test_secret(void **state)
     assert_string_equal(s1, s1b);
     assert_string_not_equal(s1, s2);
     /* the admin key reads it too */
-    struct hk_reply *r = hk_admin(&srv, "GET", NULL,
-                                  "/v1/tenants/%s/endpoints/%s/secret", tid,
-                                  e1);
+    struct hk_reply *r = hk_admin(
+        &srv, "GET", NULL, "/v1/tenants/%s/endpoints/%s/secret", tid, e1);
     hk_expect(r, 200);
     assert_string_equal(hk_jstr(r->json, "key"), s1);
     hk_reply_free(r);
@@ -461,8 +459,7 @@ static void test_secret_after_restart(void **state)
 {
     (void)state;
     char eid[HK_ID_LEN];
-    hk_mk_endpoint(&srv, key, tid, "{\"url\":\"https://example.com/rs\"}",
-                   eid);
+    hk_mk_endpoint(&srv, key, tid, "{\"url\":\"https://example.com/rs\"}", eid);
     char *before = get_secret(eid);
     assert_int_equal(hk_srv_restart(&srv), 0);
     char *after = get_secret(eid);
@@ -552,16 +549,14 @@ static const struct bad_case field_cases[] = {
     {"{\"url\":\"https://e.example/\",\"event_types\":\"invoice.paid\"}",
      "event_types*"},
     {"{\"url\":\"https://e.example/\",\"event_types\":[1]}", "event_types*"},
-    {"{\"url\":\"https://e.example/\",\"event_types\":[null]}",
-     "event_types*"},
+    {"{\"url\":\"https://e.example/\",\"event_types\":[null]}", "event_types*"},
     {"{\"url\":\"https://e.example/\",\"event_types\":{}}", "event_types*"},
     {"{\"url\":\"https://e.example/\",\"event_types\":[\"no.such.type\"]}",
      "event_types*"},
     {"{\"url\":\"https://e.example/\",\"event_types\":[\"invoice.paid\","
      "\"invoice.refunded\"]}",
      "event_types*"},
-    {"{\"url\":\"https://e.example/\",\"event_types\":[\"\"]}",
-     "event_types*"},
+    {"{\"url\":\"https://e.example/\",\"event_types\":[\"\"]}", "event_types*"},
     {"{\"url\":\"https://e.example/\",\"event_types\":[\"invoice..*\"]}",
      "event_types*"},
     {"{\"url\":\"https://e.example/\",\"event_types\":[\"*.paid\"]}",
@@ -616,10 +611,11 @@ static void test_validate_fields(void **state)
     /* PATCH: each case without its url; a refused PATCH changes nothing,
      * not even the fields that were valid */
     char eid[HK_ID_LEN];
-    hk_mk_endpoint(&srv, key, tid,
-                   "{\"url\":\"https://example.com/f\",\"description\":\"keep\","
-                   "\"max_concurrency\":4}",
-                   eid);
+    hk_mk_endpoint(
+        &srv, key, tid,
+        "{\"url\":\"https://example.com/f\",\"description\":\"keep\","
+        "\"max_concurrency\":4}",
+        eid);
     for (size_t i = 0; i < sizeof field_cases / sizeof field_cases[0]; i++) {
         const char *prefix = "{\"url\":\"https://e.example/\",";
         size_t pl = strlen(prefix);
@@ -690,8 +686,7 @@ static const struct bad_case header_cases[] = {
     {"{\"url\":\"https://e.example/\",\"headers\":{\"webhook-timestamp\":"
      "\"1\"}}",
      "headers.webhook-timestamp"},
-    {"{\"url\":\"https://e.example/\",\"headers\":{\"X-A\":1}}",
-     "headers.X-A"},
+    {"{\"url\":\"https://e.example/\",\"headers\":{\"X-A\":1}}", "headers.X-A"},
     {"{\"url\":\"https://e.example/\",\"headers\":{\"X-A\":null}}",
      "headers.X-A"},
     {"{\"url\":\"https://e.example/\",\"headers\":{\"X-A\":{\"b\":1}}}",
@@ -721,8 +716,7 @@ static void test_validate_headers(void **state)
                    "{\"url\":\"https://example.com/h\",\"headers\":{\"X-Keep\":"
                    "\"1\"}}",
                    eid);
-    for (size_t i = 0; i < sizeof header_cases / sizeof header_cases[0];
-         i++) {
+    for (size_t i = 0; i < sizeof header_cases / sizeof header_cases[0]; i++) {
         const char *prefix = "{\"url\":\"https://e.example/\",";
         char *body = hk_fmt("{%s", header_cases[i].body + strlen(prefix));
         struct hk_reply *r = hk_call(&srv, "PATCH", key, body,
@@ -758,13 +752,13 @@ static void test_private_literal_when_not_allowed(void **state)
     const char *env[] = {"HOOKD_ALLOW_PRIVATE_TARGETS=0", NULL};
     struct hk_srv peer;
     assert_int_equal(hk_srv_start_peer(&peer, &srv, "api", env), 0);
-    const char *urls[] = {"http://127.0.0.1/x", "http://10.1.2.3/x",
+    const char *urls[] = {"http://127.0.0.1/x",   "http://10.1.2.3/x",
                           "http://192.168.0.1/x", "http://169.254.169.254/x",
-                          "http://[::1]/x", "http://0.0.0.0/x"};
+                          "http://[::1]/x",       "http://0.0.0.0/x"};
     for (size_t i = 0; i < sizeof urls / sizeof urls[0]; i++) {
         char *body = hk_jpack("{s:s}", "url", urls[i]);
-        struct hk_reply *r = hk_call(&peer, "POST", key, body,
-                                     "/v1/tenants/%s/endpoints", tid);
+        struct hk_reply *r =
+            hk_call(&peer, "POST", key, body, "/v1/tenants/%s/endpoints", tid);
         if (r->status != 201)
             hk_expect_error(r, 422, "validation_failed", "url");
         hk_reply_free(r);
@@ -782,15 +776,16 @@ static void test_private_literal_when_not_allowed(void **state)
 static void test_malformed_ids(void **state)
 {
     (void)state;
-    const char *ids[] = {"not-a-uuid", "12345",
+    const char *ids[] = {"not-a-uuid",
+                         "12345",
                          "01890a5d-ac96-774b-bcce-b302099a805",
                          "01890a5d-ac96-774b-bcce-b302099a8057x",
                          "01890a5d-ac96-774b-bcce-b302099a805g",
-                         "%27%20OR%20%271%27%3D%271", NO_SUCH_ID};
+                         "%27%20OR%20%271%27%3D%271",
+                         NO_SUCH_ID};
     for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++) {
-        struct hk_reply *r = hk_call(&srv, "GET", key, NULL,
-                                     "/v1/tenants/%s/endpoints/%s", tid,
-                                     ids[i]);
+        struct hk_reply *r = hk_call(
+            &srv, "GET", key, NULL, "/v1/tenants/%s/endpoints/%s", tid, ids[i]);
         hk_expect_error(r, 404, "not_found", NULL);
         hk_reply_free(r);
         r = hk_call(&srv, "PATCH", key, "{\"description\":\"x\"}",

@@ -16,11 +16,11 @@
 
 static struct hk_srv srv;
 static struct hk_rcv *rcv;
-static char ta[HK_ID_LEN], tb[HK_ID_LEN];   /* tenants */
-static char *ka, *kb;                        /* their API keys */
+static char ta[HK_ID_LEN], tb[HK_ID_LEN]; /* tenants */
+static char *ka, *kb;                     /* their API keys */
 static char kida[HK_ID_LEN], kidb[HK_ID_LEN];
-static char ea[HK_ID_LEN], eb[HK_ID_LEN];   /* their endpoints */
-static char evb[HK_ID_LEN], db[HK_ID_LEN];  /* B's event and delivery */
+static char ea[HK_ID_LEN], eb[HK_ID_LEN];  /* their endpoints */
+static char evb[HK_ID_LEN], db[HK_ID_LEN]; /* B's event and delivery */
 
 static int group_setup(void **state)
 {
@@ -94,15 +94,14 @@ static void expect_each(const char *token, struct call *calls, size_t n,
 {
     int wrong = 0;
     for (size_t i = 0; i < n; i++) {
-        struct hk_reply *r =
-            hk_call(&srv, calls[i].method, token, calls[i].body, "%s",
-                    calls[i].path);
+        struct hk_reply *r = hk_call(&srv, calls[i].method, token,
+                                     calls[i].body, "%s", calls[i].path);
         const char *got = hk_jstr(r->json, "error.code");
         if (r->status != status || got == NULL || strcmp(got, code) != 0 ||
             hk_reply_header(r, "X-Request-Id") == NULL) {
             print_error("%s %s: expected %ld %s, got %ld %.300s\n",
-                        calls[i].method, calls[i].path, status, code,
-                        r->status, r->body);
+                        calls[i].method, calls[i].path, status, code, r->status,
+                        r->body);
             wrong++;
         }
         hk_reply_free(r);
@@ -115,8 +114,8 @@ static void expect_each(const char *token, struct call *calls, size_t n,
 
 static char *endpoint_snapshot(const char *tid, const char *eid)
 {
-    struct hk_reply *r = hk_admin(&srv, "GET", NULL,
-                                  "/v1/tenants/%s/endpoints/%s", tid, eid);
+    struct hk_reply *r =
+        hk_admin(&srv, "GET", NULL, "/v1/tenants/%s/endpoints/%s", tid, eid);
     hk_expect(r, 200);
     char *s = strdup(r->body);
     hk_reply_free(r);
@@ -218,9 +217,9 @@ static void test_admin_object_under_wrong_tenant(void **state)
         "GET", hk_fmt("/v1/tenants/%s/endpoints/%s", ta, eb), NULL};
     calls[n++] = (struct call){
         "GET", hk_fmt("/v1/tenants/%s/endpoints/%s/secret", ta, eb), NULL};
-    calls[n++] = (struct call){
-        "PATCH", hk_fmt("/v1/tenants/%s/endpoints/%s", ta, eb),
-        "{\"description\":\"moved?\"}"};
+    calls[n++] =
+        (struct call){"PATCH", hk_fmt("/v1/tenants/%s/endpoints/%s", ta, eb),
+                      "{\"description\":\"moved?\"}"};
     calls[n++] = (struct call){
         "DELETE", hk_fmt("/v1/tenants/%s/api-keys/%s", ta, kidb), NULL};
     expect_each(srv.admin_key, calls, n, 404, "not_found");
@@ -265,8 +264,7 @@ static void test_events_and_deliveries_of_other_tenant(void **state)
     calls[n++] = (struct call){
         "GET", hk_fmt("/v1/tenants/%s/deliveries?endpoint_id=%s", tb, eb),
         NULL};
-    calls[n++] =
-        (struct call){"GET", hk_fmt("/v1/tenants/%s/stats", tb), NULL};
+    calls[n++] = (struct call){"GET", hk_fmt("/v1/tenants/%s/stats", tb), NULL};
     for (size_t i = 0; i < 2; i++) {
         const char *t = tenants[i];
         calls[n++] = (struct call){
@@ -277,8 +275,7 @@ static void test_events_and_deliveries_of_other_tenant(void **state)
             "GET", hk_fmt("/v1/tenants/%s/deliveries/%s/attempts", t, db),
             NULL};
         calls[n++] = (struct call){
-            "POST", hk_fmt("/v1/tenants/%s/deliveries/%s/replay", t, db),
-            NULL};
+            "POST", hk_fmt("/v1/tenants/%s/deliveries/%s/replay", t, db), NULL};
     }
     expect_each(ka, calls, n, 404, "not_found");
     assert_int_equal(events, hk_sql_int(&srv,
@@ -292,8 +289,8 @@ static void test_events_and_deliveries_of_other_tenant(void **state)
                                 tb));
 
     /* A's own lists, filtered by B's ids, show nothing of B */
-    const char *lists[] = {"events", "deliveries", "deliveries?event_id=",
-                           "deliveries?endpoint_id="};
+    const char *lists[] = {"events", "deliveries",
+                           "deliveries?event_id=", "deliveries?endpoint_id="};
     for (size_t i = 0; i < 4; i++) {
         const char *arg = i == 2 ? evb : (i == 3 ? eb : "");
         char *path = hk_fmt("/v1/tenants/%s/%s%s", ta, lists[i], arg);
@@ -329,13 +326,12 @@ static void test_events_and_deliveries_of_other_tenant(void **state)
 static void test_operator_routes_forbidden(void **state)
 {
     (void)state;
-    long long tenants =
-        hk_sql_int(&srv, "SELECT count(*) FROM hookd.tenants");
+    long long tenants = hk_sql_int(&srv, "SELECT count(*) FROM hookd.tenants");
     long long keys = hk_sql_int(&srv, "SELECT count(*) FROM hookd.api_keys");
     struct call calls[32];
     size_t n = 0;
-    calls[n++] = (struct call){"POST", hk_fmt("/v1/tenants"),
-                               "{\"name\":\"sneaky\"}"};
+    calls[n++] =
+        (struct call){"POST", hk_fmt("/v1/tenants"), "{\"name\":\"sneaky\"}"};
     calls[n++] = (struct call){"GET", hk_fmt("/v1/tenants"), NULL};
     calls[n++] = (struct call){"GET", hk_fmt("/v1/tenants?limit=1"), NULL};
     calls[n++] = (struct call){"POST", hk_fmt("/v1/event-types"),
@@ -348,16 +344,13 @@ static void test_operator_routes_forbidden(void **state)
         const char *t = tenants_[i];
         calls[n++] = (struct call){"PATCH", hk_fmt("/v1/tenants/%s", t),
                                    "{\"name\":\"renamed\"}"};
-        calls[n++] =
-            (struct call){"DELETE", hk_fmt("/v1/tenants/%s", t), NULL};
-        calls[n++] = (struct call){"POST",
-                                   hk_fmt("/v1/tenants/%s/api-keys", t),
+        calls[n++] = (struct call){"DELETE", hk_fmt("/v1/tenants/%s", t), NULL};
+        calls[n++] = (struct call){"POST", hk_fmt("/v1/tenants/%s/api-keys", t),
                                    "{\"name\":\"more\"}"};
         calls[n++] =
             (struct call){"GET", hk_fmt("/v1/tenants/%s/api-keys", t), NULL};
         calls[n++] = (struct call){
-            "DELETE", hk_fmt("/v1/tenants/%s/api-keys/%s", t, kids[i]),
-            NULL};
+            "DELETE", hk_fmt("/v1/tenants/%s/api-keys/%s", t, kids[i]), NULL};
         calls[n++] = (struct call){
             "POST", hk_fmt("/v1/tenants/%s/portal-sessions", t), NULL};
     }
@@ -399,8 +392,10 @@ static void test_missing_and_bad_tokens(void **state)
 {
     (void)state;
     char *paths[] = {hk_fmt("/v1/tenants/%s/endpoints", ta),
-                     hk_fmt("/v1/tenants/%s", ta), hk_fmt("/v1/tenants"),
-                     hk_fmt("/v1/me"), hk_fmt("/v1/event-types"),
+                     hk_fmt("/v1/tenants/%s", ta),
+                     hk_fmt("/v1/tenants"),
+                     hk_fmt("/v1/me"),
+                     hk_fmt("/v1/event-types"),
                      hk_fmt("/v1/tenants/%s/endpoints/%s/secret", ta, ea)};
     char *wrong_admin = hk_fmt("%sx", srv.admin_key);
     char *short_admin = strdup(srv.admin_key);
@@ -419,8 +414,12 @@ static void test_missing_and_bad_tokens(void **state)
     const char *tokens[] = {NULL,        "",          "hk_",
                             "hk_bogus",  "hps_bogus", wrong_admin,
                             short_admin, case_admin,  bad_ka};
-    const char *headers[] = {"Authorization: Bearer", "Authorization:",
-                             h_admin_noscheme, h_basic, h_token, h_double};
+    const char *headers[] = {"Authorization: Bearer",
+                             "Authorization:",
+                             h_admin_noscheme,
+                             h_basic,
+                             h_token,
+                             h_double};
     int wrong = 0;
     for (size_t p = 0; p < sizeof paths / sizeof paths[0]; p++) {
         for (size_t t = 0; t < sizeof tokens / sizeof tokens[0]; t++) {
@@ -429,9 +428,9 @@ static void test_missing_and_bad_tokens(void **state)
             const char *code = hk_jstr(r->json, "error.code");
             if (r->status != 401 || code == NULL ||
                 strcmp(code, "unauthorized") != 0) {
-                print_error("GET %s with token \"%s\": %ld %.200s\n",
-                            paths[p], tokens[t] ? tokens[t] : "(none)",
-                            r->status, r->body);
+                print_error("GET %s with token \"%s\": %ld %.200s\n", paths[p],
+                            tokens[t] ? tokens[t] : "(none)", r->status,
+                            r->body);
                 wrong++;
             }
             hk_reply_free(r);
@@ -451,8 +450,7 @@ static void test_missing_and_bad_tokens(void **state)
         }
     }
     /* writes too, and they change nothing */
-    long long tenants =
-        hk_sql_int(&srv, "SELECT count(*) FROM hookd.tenants");
+    long long tenants = hk_sql_int(&srv, "SELECT count(*) FROM hookd.tenants");
     struct hk_reply *r =
         hk_call(&srv, "POST", NULL, "{\"name\":\"anon\"}", "/v1/tenants");
     hk_expect_error(r, 401, "unauthorized", NULL);
@@ -497,8 +495,8 @@ static void test_revoked_key_stops_at_once(void **state)
         char kid[HK_ID_LEN];
         char *k = hk_mk_api_key(&srv, ta, kid);
         for (int i = 0; i < 5; i++) {
-            struct hk_reply *r = hk_call(&srv, "GET", k, NULL,
-                                         "/v1/tenants/%s/endpoints", ta);
+            struct hk_reply *r =
+                hk_call(&srv, "GET", k, NULL, "/v1/tenants/%s/endpoints", ta);
             hk_expect(r, 200);
             hk_reply_free(r);
         }
@@ -557,8 +555,8 @@ static void test_own_tenant_allowed(void **state)
     char eid[HK_ID_LEN];
     snprintf(eid, sizeof eid, "%s", hk_jstr(r->json, "id"));
     hk_reply_free(r);
-    r = hk_call(&srv, "GET", ka, NULL, "/v1/tenants/%s/endpoints/%s/secret",
-                ta, eid);
+    r = hk_call(&srv, "GET", ka, NULL, "/v1/tenants/%s/endpoints/%s/secret", ta,
+                eid);
     hk_expect(r, 200);
     hk_reply_free(r);
     r = hk_call(&srv, "DELETE", ka, NULL, "/v1/tenants/%s/endpoints/%s", ta,
@@ -571,8 +569,8 @@ static void test_own_tenant_allowed(void **state)
 static void test_portal_session_isolation(void **state)
 {
     (void)state;
-    struct hk_reply *r = hk_admin(&srv, "POST", "{}",
-                                  "/v1/tenants/%s/portal-sessions", ta);
+    struct hk_reply *r =
+        hk_admin(&srv, "POST", "{}", "/v1/tenants/%s/portal-sessions", ta);
     hk_expect(r, 201);
     const char *t = hk_jstr(r->json, "token");
     assert_non_null(t);

@@ -33,8 +33,7 @@ static void check(const char *body, const char *name, const char *want)
     bool found = hk_json_member_span(body, strlen(body), name, &start, &end);
     if (want == NULL) {
         if (found)
-            fail_msg("\"%s\" found in %s as [%zu,%zu)", name, body, start,
-                     end);
+            fail_msg("\"%s\" found in %s as [%zu,%zu)", name, body, start, end);
         return;
     }
     if (!found)
@@ -102,8 +101,7 @@ static void test_tricky_strings(void **state)
                   ",\"b\":\"\\\\\"}");
     /* a string that ends in an escaped backslash */
     check_payload("{\"a\":\"\\\\\",\"payload\":", "\"\\\\\"", "}");
-    check_payload("{\"payload\":", "\"with \\\"quotes\\\" and {braces}\"",
-                  "}");
+    check_payload("{\"payload\":", "\"with \\\"quotes\\\" and {braces}\"", "}");
     /* a key holding the text of another member */
     check_payload("{\"\\\"payload\\\":\":0,\"payload\":", "[1]", "}");
     /* unicode and other escapes inside the value are kept as written */
@@ -117,8 +115,8 @@ static void test_escaped_keys(void **state)
     (void)state;
     check_payload("{\"pay\\u006coad\":", "{\"a\":1}", "}");
     check_payload("{\"pay\\u006Coad\":", "[1,2]", "}");
-    check_payload("{\"\\u0070\\u0061\\u0079\\u006c\\u006f\\u0061\\u0064\":",
-                  "true", "}");
+    check_payload(
+        "{\"\\u0070\\u0061\\u0079\\u006c\\u006f\\u0061\\u0064\":", "true", "}");
     check_payload("{\"payl\\/oad\":0,\"pay\\u006coad\":", "7", "}");
     /* an escaped key that decodes to something else */
     check("{\"pay\\u006doad\":1}", "payload", NULL);
@@ -145,8 +143,8 @@ static void test_first_and_last(void **state)
     (void)state;
     check_payload("{\"payload\":", "{\"first\":1}",
                   ",\"a\":1,\"b\":[2],\"c\":{\"d\":3}}");
-    check_payload("{\"a\":1,\"b\":[2],\"c\":{\"d\":3},\"payload\":",
-                  "{\"last\":1}", "}");
+    check_payload(
+        "{\"a\":1,\"b\":[2],\"c\":{\"d\":3},\"payload\":", "{\"last\":1}", "}");
     check_payload("{\"payload\":", "{\"only\":1}", "}");
 }
 
@@ -154,9 +152,9 @@ static void test_scalars(void **state)
 {
     (void)state;
     static const char *const values[] = {
-        "0",      "-12",        "3.25",     "1e-7",     "-0.5E+3",
-        "true",   "false",      "null",     "\"\"",     "\"text\"",
-        "\"a,b\"", "\"}\"",     "\"\\\"\"", "\"\\\\\"", "\"\\u0041\"",
+        "0",       "-12",   "3.25",     "1e-7",     "-0.5E+3",
+        "true",    "false", "null",     "\"\"",     "\"text\"",
+        "\"a,b\"", "\"}\"", "\"\\\"\"", "\"\\\\\"", "\"\\u0041\"",
     };
     for (size_t i = 0; i < HK_ARRAY_LEN(values); i++) {
         check_payload("{\"payload\":", values[i], "}");

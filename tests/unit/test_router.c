@@ -22,8 +22,7 @@
 /* The i-th id used in concrete paths: a distinct canonical UUIDv7. */
 static void sample_id(int i, char out[37])
 {
-    snprintf(out, 37, "0190a6b4-%04x-7abc-8def-%012x", 0x1000 + i,
-             0xa0000 + i);
+    snprintf(out, 37, "0190a6b4-%04x-7abc-8def-%012x", 0x1000 + i, 0xa0000 + i);
 }
 
 /* Replaces each {} of pattern by the next sample id (or by seg, when seg
@@ -65,8 +64,8 @@ static void allow_for(const char *pattern, char *out, size_t outlen)
     for (size_t i = 0; i < hk_routes_len; i++) {
         if (strcmp(hk_routes[i].pattern, pattern) != 0)
             continue;
-        int w = snprintf(out + used, outlen - used, "%s%s",
-                         used ? ", " : "", hk_routes[i].method);
+        int w = snprintf(out + used, outlen - used, "%s%s", used ? ", " : "",
+                         hk_routes[i].method);
         assert_true(w > 0 && (size_t)w < outlen - used);
         used += (size_t)w;
     }
@@ -74,12 +73,11 @@ static void allow_for(const char *pattern, char *out, size_t outlen)
 
 static enum hk_result route(const char *method, const char *path,
                             const struct hk_route **r,
-                            char params[HK_MAX_PATH_PARAMS][129],
-                            int *nparams, char *allow, size_t allowlen)
+                            char params[HK_MAX_PATH_PARAMS][129], int *nparams,
+                            char *allow, size_t allowlen)
 {
     *nparams = -1;
-    return hk_router_match(method, path, r, params, nparams, allow,
-                           allowlen);
+    return hk_router_match(method, path, r, params, nparams, allow, allowlen);
 }
 
 static void test_every_route_matches(void **state)
@@ -102,8 +100,8 @@ static void test_every_route_matches(void **state)
             char params[HK_MAX_PATH_PARAMS][129];
             int nparams;
             char allow[128];
-            enum hk_result rc = route(want->method, path, &r, params,
-                                      &nparams, allow, sizeof(allow));
+            enum hk_result rc = route(want->method, path, &r, params, &nparams,
+                                      allow, sizeof(allow));
             if (rc != HK_OK)
                 fail_msg("%s %s: %s", want->method, path, hk_result_str(rc));
             if (r != want)
@@ -129,11 +127,10 @@ static void test_captures_in_order(void **state)
     const char *tid = "0190a6b4-1111-7111-8111-111111111111";
     const char *did = "0190a6b4-2222-7222-8222-222222222222";
     char path[256];
-    snprintf(path, sizeof(path), "/v1/tenants/%s/deliveries/%s/attempts",
-             tid, did);
-    assert_int_equal(route("GET", path, &r, params, &nparams, allow,
-                           sizeof(allow)),
-                     HK_OK);
+    snprintf(path, sizeof(path), "/v1/tenants/%s/deliveries/%s/attempts", tid,
+             did);
+    assert_int_equal(
+        route("GET", path, &r, params, &nparams, allow, sizeof(allow)), HK_OK);
     assert_non_null(r);
     assert_string_equal(r->pattern, "/v1/tenants/{}/deliveries/{}/attempts");
     assert_int_equal(nparams, 2);
@@ -150,9 +147,9 @@ static void test_captures_in_order(void **state)
     assert_string_equal(params[0], "not-a-uuid");
 
     /* no placeholder: zero captures */
-    assert_int_equal(route("GET", "/healthz/", &r, params, &nparams, allow,
-                           sizeof(allow)),
-                     HK_OK);
+    assert_int_equal(
+        route("GET", "/healthz/", &r, params, &nparams, allow, sizeof(allow)),
+        HK_OK);
     assert_string_equal(r->pattern, "/healthz");
     assert_int_equal(nparams, 0);
 }
@@ -213,32 +210,32 @@ static void test_wrong_method(void **state)
     char path[256];
 
     snprintf(path, sizeof(path), "/v1/tenants/%s", tid);
-    assert_int_equal(route("POST", path, &r, params, &nparams, allow,
-                           sizeof(allow)),
-                     HK_CONFLICT);
+    assert_int_equal(
+        route("POST", path, &r, params, &nparams, allow, sizeof(allow)),
+        HK_CONFLICT);
     assert_null(r);
     assert_string_equal(allow, "GET, PATCH, DELETE");
 
     snprintf(path, sizeof(path), "/v1/tenants/%s/", tid);
-    assert_int_equal(route("PUT", path, &r, params, &nparams, allow,
-                           sizeof(allow)),
-                     HK_CONFLICT);
+    assert_int_equal(
+        route("PUT", path, &r, params, &nparams, allow, sizeof(allow)),
+        HK_CONFLICT);
     assert_string_equal(allow, "GET, PATCH, DELETE");
 
-    assert_int_equal(route("DELETE", "/v1/tenants", &r, params, &nparams,
-                           allow, sizeof(allow)),
+    assert_int_equal(route("DELETE", "/v1/tenants", &r, params, &nparams, allow,
+                           sizeof(allow)),
                      HK_CONFLICT);
     assert_string_equal(allow, "POST, GET");
 
-    assert_int_equal(route("POST", "/healthz", &r, params, &nparams, allow,
-                           sizeof(allow)),
-                     HK_CONFLICT);
+    assert_int_equal(
+        route("POST", "/healthz", &r, params, &nparams, allow, sizeof(allow)),
+        HK_CONFLICT);
     assert_string_equal(allow, "GET");
 
     /* methods are case-sensitive, like HTTP's */
-    assert_int_equal(route("get", "/healthz", &r, params, &nparams, allow,
-                           sizeof(allow)),
-                     HK_CONFLICT);
+    assert_int_equal(
+        route("get", "/healthz", &r, params, &nparams, allow, sizeof(allow)),
+        HK_CONFLICT);
     assert_string_equal(allow, "GET");
 
     /* every pattern: a method it does not offer gives exactly the table's
@@ -247,8 +244,8 @@ static void test_wrong_method(void **state)
         char want[128];
         allow_for(hk_routes[i].pattern, want, sizeof(want));
         concrete(hk_routes[i].pattern, NULL, path, sizeof(path));
-        enum hk_result rc = route("OPTIONS", path, &r, params, &nparams,
-                                  allow, sizeof(allow));
+        enum hk_result rc =
+            route("OPTIONS", path, &r, params, &nparams, allow, sizeof(allow));
         if (rc != HK_CONFLICT)
             fail_msg("OPTIONS %s: %s", path, hk_result_str(rc));
         assert_string_equal(allow, want);
@@ -267,9 +264,8 @@ static void test_segment_length(void **state)
     memset(seg, 'a', 128);
     seg[128] = '\0';
     concrete("/v1/tenants/{}", seg, path, sizeof(path));
-    assert_int_equal(route("GET", path, &r, params, &nparams, allow,
-                           sizeof(allow)),
-                     HK_OK);
+    assert_int_equal(
+        route("GET", path, &r, params, &nparams, allow, sizeof(allow)), HK_OK);
     assert_int_equal(nparams, 1);
     assert_int_equal(strlen(params[0]), 128);
     assert_string_equal(params[0], seg);
@@ -285,9 +281,8 @@ static void test_segment_length(void **state)
     for (size_t i = 0; i < HK_ARRAY_LEN(patterns); i++) {
         concrete(patterns[i], seg, path, sizeof(path));
         for (int m = 0; m < 2; m++) {
-            enum hk_result rc =
-                route(m ? "GET" : "PATCH", path, &r, params, &nparams, allow,
-                      sizeof(allow));
+            enum hk_result rc = route(m ? "GET" : "PATCH", path, &r, params,
+                                      &nparams, allow, sizeof(allow));
             if (rc != HK_NOT_FOUND)
                 fail_msg("129-byte segment in %s: %s", patterns[i],
                          hk_result_str(rc));
@@ -298,13 +293,13 @@ static void test_segment_length(void **state)
     char ok_id[37];
     sample_id(0, ok_id);
     snprintf(path, sizeof(path), "/v1/tenants/%s/endpoints/%s", ok_id, seg);
-    assert_int_equal(route("GET", path, &r, params, &nparams, allow,
-                           sizeof(allow)),
-                     HK_NOT_FOUND);
+    assert_int_equal(
+        route("GET", path, &r, params, &nparams, allow, sizeof(allow)),
+        HK_NOT_FOUND);
     snprintf(path, sizeof(path), "/v1/tenants/%s/endpoints/%s", seg, ok_id);
-    assert_int_equal(route("GET", path, &r, params, &nparams, allow,
-                           sizeof(allow)),
-                     HK_NOT_FOUND);
+    assert_int_equal(
+        route("GET", path, &r, params, &nparams, allow, sizeof(allow)),
+        HK_NOT_FOUND);
 }
 
 static void test_no_duplicate_rows(void **state)

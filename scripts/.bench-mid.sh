@@ -1,0 +1,629 @@
+#!/usr/bin/env bash
+# bench.sh - `make bench`: how fast hookd is on this machine, next to what
+# the machine itself can do. In one run it starts a private PostgreSQL (fsync
+# and synchronous_commit on, as in production), the sink (tests/bench/sink.c,
+# a C receiver that answers 204 and records every webhook-id with its arrival
+# time) and hookd, all on 127.0.0.1, and measures:
+#
+#   ceilings   raw HTTP: the load generator POSTing the event body straight
+#              to the sink; raw PostgreSQL: pgbench, one single-row INSERT of
+#              the same body per transaction; both over the same connections
+#   ingest     single-event POSTs, one matching endpoint: events/s, API p50/p99
+#   throughput events x 10 endpoints: deliveries/s from first to last receipt
+#   latency    a fixed event rate: ingest-to-receipt p50/p99/max
+#   backlog    deliveries queued while the sink is down, then it comes up:
+#              drain rate and hookd's peak RSS during the drain
+#   fairness   tenant A's deliveries queued to an endpoint that answers in 1 s
+#              while tenant B sends a steady rate: B's ingest-to-receipt p99
+#
+# Every scenario gets a fresh database and a fresh hookd, checks that every
+# event arrived (duplicates are counted apart), and has a hard time limit.
+# SCENARIO=name runs one; QUICK=1 runs all with tiny counts (this is what
+# `make test` runs: it checks only that every event arrived, never a speed).
+# Results: a table on stdout, and JSON in tests/bench/results.json (a full run
+# of every scenario), build/bench/results-NAME.json (a full run of one) or
+# build/bench/results-quick.json (QUICK=1); the table also goes to
+# build/bench/table.md and the logs of hookd, the sink, the load generator and
+# PostgreSQL to build/bench/logs/. Everything started here is stopped on exit,
+# whatever happens.
+set -euo pipefail
+shopt -s inherit_errexit
+cd "$(dirname "$0")/.."
+
+PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
+SCENARIO=${SCENARIO:-}
+QUICK=${QUICK:-}
+case $QUICK in '' | 0) QUICK= ;; *) QUICK=1 ;; esac
+ALL_SCENARIOS=(ingest throughput latency backlog fairness)
+
+if [ -n "$SCENARIO" ] && [[ ! " ${ALL_SCENARIOS[*]} " == *" $SCENARIO "* ]]; then
+    echo "bench: unknown SCENARIO '$SCENARIO' (one of: ${ALL_SCENARIOS[*]})" >&2
+    exit 2
+fi
+for b in build/hookd build/bench/sink build/bench/loadgen; do
+    [ -x "$b" ] || { echo "bench: $b is missing; use 'make bench'" >&2; exit 1; }
+done
+for c in jq curl "$PG_BIN/pgbench"; do
+    command -v "$c" >/dev/null || { echo "bench: $c is missing (scripts/deps.sh installs it)" >&2; exit 1; }
+done
+
+# Sizes. The full ones are the issue's; QUICK ones prove the plumbing.
+CONNS=32          # load generator connections, pgbench clients
+BODY_BYTES=512    # the event POST body, and what the ceilings send
+ENDPOINT_CONC=10  # max_concurrency of the fast endpoints (hookd's default)
+SLOW_CONC=50      # max_concurrency of tenant A's slow endpoint
+if [ -n "$QUICK" ]; then
+    CEIL_HTTP_N=5000 CEIL_PG_SECS=2
+    INGEST_N=8000
+    TP_EVENTS=200 TP_ENDPOINTS=3
+    LAT_RATE=100 LAT_SECS=3
+    BACKLOG_EVENTS=500 BACKLOG_ENDPOINTS=10
+    FAIR_QUEUED=200 FAIR_RATE=20 FAIR_SECS=3
+    LIMIT=60 # seconds per scenario
+else
+    CEIL_HTTP_N=200000 CEIL_PG_SECS=15
+    INGEST_N=50000
+    TP_EVENTS=20000 TP_ENDPOINTS=10
+    LAT_RATE=1000 LAT_SECS=30
+    BACKLOG_EVENTS=100000 BACKLOG_ENDPOINTS=10
+    FAIR_QUEUED=100000 FAIR_RATE=100 FAIR_SECS=30
+    LIMIT=1800
+fi
+SINK_CAP=$((BACKLOG_EVENTS * BACKLOG_ENDPOINTS + CEIL_HTTP_N + 100000))
+
+# hookd as a production user would run it: release build, warn-level logs,
+# more API threads than cores (each holds its database connection while a
+# commit waits on fsync), the dispatcher's default in-flight limit. Any of
+# these set in the environment wins.
+export HOOKD_LOG_LEVEL=${HOOKD_LOG_LEVEL:-warn}
+export HOOKD_HTTP_THREADS=${HOOKD_HTTP_THREADS:-16}
+export HOOKD_MAX_IN_FLIGHT=${HOOKD_MAX_IN_FLIGHT:-256}
+[ -n "${HOOKD_DB_POOL:-}" ] && export HOOKD_DB_POOL
+
+tmp=$(mktemp -d /tmp/hookd-bench.XXXXXX)
+chmod 755 "$tmp"
+logs=build/bench/logs
+rm -rf "$logs"
+mkdir -p "$logs"
+
+# Every process started here leaves its pid in $tmp/*.pid, so that cleanup
+# finds it even when a scenario's subshell started it.
+alive() {
+    local s
+    { read -r s <"/proc/$1/stat"; } 2>/dev/null || return 1
+    s=${s##*) }
+    [ "${s:0:1}" != Z ]
+}
+
+# Stops the process whose pid is in $1: TERM, up to 10 s, then KILL.
+stop_pidfile() {
+    local f=$1 pid i
+    [ -s "$f" ] || return 0
+    pid=$(<"$f")
+    rm -f "$f"
+    kill -TERM "$pid" 2>/dev/null || return 0
+    for i in $(seq 100); do
+        alive "$pid" || return 0
+        sleep 0.1
+    done
+    kill -KILL "$pid" 2>/dev/null || true
+}
+
+cleanup() {
+    local rc=$? f
+    trap - EXIT INT TERM
+    for f in "$tmp"/*.pid; do
+        [ -e "$f" ] && stop_pidfile "$f"
+    done
+    scripts/pg.sh stop "$tmp/pg" >/dev/null 2>&1 || true
+    cp "$tmp/pg/pg.log" "$logs/postgres.log" 2>/dev/null || true
+    rm -rf "$tmp"
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+free_port() {
+    local p i
+    for i in $(seq 100); do
+        p=$((20000 + RANDOM % 40000))
+        if ! (: <"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+            echo "$p"
+            return 0
+        fi
+    done
+    echo "bench: no free port found" >&2
+    return 1
+}
+
+log() { echo "bench: $*" >&2; }
+
+pgport=$(free_port)
+sinkport=$(free_port)
+hport=$(free_port)
+while [ "$hport" = "$sinkport" ] || [ "$hport" = "$pgport" ] || [ "$sinkport" = "$pgport" ]; do
+    sinkport=$(free_port)
+    hport=$(free_port)
+done
+psql=(env PGOPTIONS='-c client_min_messages=warning' "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1
+    -h 127.0.0.1 -p "$pgport" -U postgres)
+
+export HOOKD_DATABASE_URL="postgresql://postgres@127.0.0.1:$pgport/hookd_bench"
+export HOOKD_LISTEN="127.0.0.1:$hport"
+HOOKD_ADMIN_KEY="hk_admin_bench_$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+export HOOKD_ADMIN_KEY
+HOOKD_SECRET_KEY=$(head -c 32 /dev/urandom | base64)
+export HOOKD_SECRET_KEY
+export HOOKD_ALLOW_PRIVATE_TARGETS=1
+export HOOKD_MIGRATIONS_DIR=$PWD/migrations
+export HOOKD_WEB_DIR=$PWD/web
+API=http://127.0.0.1:$hport
+SINK=http://127.0.0.1:$sinkport
+
+# The event body every POST sends, padded to BODY_BYTES; {{now_us}} is the
+# send time the sink subtracts from the arrival time.
+body_template() {
+    local head='{"event_type":"bench.event","payload":{"sent_us":{{now_us}},"seq":{{seq}},"pad":"'
+    local tail='"}}'
+    # {{now_us}} renders as 16 digits, {{seq}} as at most 7.
+    local fixed=$((${#head} + 6 + ${#tail}))
+    local pad=$((BODY_BYTES - fixed))
+    [ "$pad" -gt 0 ] || pad=1
+    printf '%s%s%s' "$head" "$(printf 'x%.0s' $(seq "$pad"))" "$tail"
+}
+BODY=$(body_template)
+
+# --- processes ----------------------------------------------------------
+
+start_sink() {
+    build/bench/sink -p "$sinkport" -t 2 -n "$SINK_CAP" -d 1000 >>"$logs/sink.log" 2>&1 &
+    echo $! >"$tmp/sink.pid"
+    local i
+    for i in $(seq 100); do
+        curl -sf "$SINK/_count" >/dev/null 2>&1 && return 0
+        sleep 0.05
+    done
+    log "the sink does not answer on $SINK"
+    return 1
+}
+stop_sink() { stop_pidfile "$tmp/sink.pid"; }
+
+fresh_db() {
+    "${psql[@]}" -d postgres -c 'DROP DATABASE IF EXISTS hookd_bench WITH (FORCE)' >/dev/null
+    "${psql[@]}" -d postgres -c 'CREATE DATABASE hookd_bench' >/dev/null
+    build/hookd migrate >>"$logs/hookd.log" 2>&1 || {
+        log "hookd migrate failed:"
+        tail -n 20 "$logs/hookd.log" >&2
+        return 1
+    }
+}
+
+# start_hookd ROLE: serve, or api (no dispatcher), and wait until ready.
+start_hookd() {
+    echo "--- hookd $1" >>"$logs/hookd.log"
+    build/hookd "$1" >>"$logs/hookd.log" 2>&1 &
+    echo $! >"$tmp/hookd.pid"
+    local i pid=$!
+    for i in $(seq 200); do
+        alive "$pid" || break
+        [ "$(curl -s -o /dev/null -w '%{http_code}' "$API/readyz")" = 200 ] && return 0
+        sleep 0.1
+    done
+    log "hookd $1 did not become ready on $API; its log ends with:"
+    tail -n 20 "$logs/hookd.log" >&2
+    return 1
+}
+stop_hookd() { stop_pidfile "$tmp/hookd.pid"; }
+
+# hookd's peak resident memory (VmHWM), read just before it stops.
+hookd_peak_rss_kb() {
+    local pid
+    pid=$(<"$tmp/hookd.pid")
+    awk '/^VmHWM:/ { print $2 }' "/proc/$pid/status"
+}
+
+# Samples hookd's VmRSS every 200 ms into $tmp/rss.max until stopped: the
+# peak while the drain runs, beside VmHWM which covers the whole life.
+start_rss_sampler() {
+    local pid
+    pid=$(<"$tmp/hookd.pid")
+    (
+        max=0
+        while [ -r "/proc/$pid/status" ]; do
+            v=$(awk '/^VmRSS:/ { print $2 }' "/proc/$pid/status" 2>/dev/null || echo 0)
+            if [ "${v:-0}" -gt "$max" ]; then
+                max=$v
+                echo "$max" >"$tmp/rss.max"
+            fi
+            sleep 0.2
+        done
+    ) &
+    echo $! >"$tmp/rss.pid"
+}
+
+# --- hookd API ----------------------------------------------------------
+
+# api METHOD PATH [BODY]: the answer's body; fails unless 2xx.
+api() {
+    local out code
+    out=$(curl -s -w '\n%{http_code}' -X "$1" -H "Authorization: Bearer $HOOKD_ADMIN_KEY" \
+        -H 'Content-Type: application/json' ${3:+--data "$3"} "$API$2")
+    code=${out##*$'\n'}
+    out=${out%$'\n'*}
+    if [[ $code != 2?? ]]; then
+        log "$1 $2 answered $code: $out"
+        return 1
+    fi
+    printf '%s' "$out"
+}
+
+make_event_type() { api POST /v1/event-types '{"name":"bench.event"}' >/dev/null; }
+make_tenant() { api POST /v1/tenants "{\"name\":\"$1\"}" | jq -r .id; }
+# make_endpoint TENANT PATH CONCURRENCY
+make_endpoint() {
+    api POST "/v1/tenants/$1/endpoints" \
+        "{\"url\":\"$SINK$2\",\"event_types\":[\"bench.event\"],\"max_concurrency\":$3}" >/dev/null
+}
+
+# --- measuring ----------------------------------------------------------
+
+# left: seconds until this scenario's deadline (at least 1).
+left() {
+    local l=$((deadline - SECONDS))
+    [ "$l" -gt 0 ] || l=1
+    echo "$l"
+}
+
+# loadgen ARGS...: runs the load generator within the deadline; its JSON.
+loadgen() {
+    timeout "$(left)" build/bench/loadgen -c "$CONNS" -b "$BODY" "$@" 2>>"$logs/loadgen.log" || {
+        local rc=$?
+        [ "$rc" = 3 ] && return 0 # some answers were not 2xx: the JSON says so
+        log "loadgen failed (exit $rc); its log ends with:"
+        tail -n 5 "$logs/loadgen.log" >&2
+        return 1
+    }
+}
+
+sink_count() {
+    curl -sf "$SINK/_count" | jq --arg p "/$1/" '[.paths | to_entries[] | select(.key | startswith($p)) | .value] | add // 0'
+}
+sink_stats() { curl -sf --max-time 120 "$SINK/_stats"; }
+
+# wait_for GROUP EXPECTED: waits (within the deadline) until the sink has
+# received EXPECTED distinct deliveries under /GROUP/; prints the group's
+# stats. Fails when time runs out, with what did arrive.
+wait_for() {
+    local group=$1 want=$2 n st uniq
+    while :; do
+        n=$(sink_count "$group")
+        if [ "$n" -ge "$want" ]; then
+            st=$(sink_stats | jq --arg g "$group" '.groups[$g]')
+            uniq=$(jq .unique <<<"$st")
+            if [ "$uniq" -ge "$want" ]; then
+                printf '%s' "$st"
+                return 0
+            fi
+        fi
+        if [ "$SECONDS" -ge "$deadline" ]; then
+            log "$group: only $n of $want deliveries arrived within the time limit"
+            sink_stats | jq --arg g "$group" '.groups[$g] // {}' >"$tmp/last-$group.json"
+            return 1
+        fi
+        sleep 0.2
+    done
+}
+
+# check_loadgen JSON WHAT: every request was accepted.
+check_loadgen() {
+    local ok req
+    ok=$(jq .ok <<<"$1")
+    req=$(jq .requests <<<"$1")
+    if [ "$ok" != "$req" ]; then
+        log "$2: only $ok of $req POSTs were accepted: $(jq -c .status <<<"$1")"
+        return 1
+    fi
+}
+
+# --- ceilings -----------------------------------------------------------
+
+ceiling_http() {
+    log "ceiling: raw HTTP, $CEIL_HTTP_N POSTs of $BODY_BYTES bytes over $CONNS connections to the sink"
+    curl -sf -X POST "$SINK/_reset" >/dev/null
+    loadgen -u "$SINK/raw/0" -n "$CEIL_HTTP_N" >"$tmp/ceiling-http.json"
+    check_loadgen "$(<"$tmp/ceiling-http.json")" "raw HTTP ceiling"
+}
+
+# pgbench's "tps = N (without initial connection time)" and
+# "latency average = N ms" lines, as JSON.
+pgbench_json() {
+    local tps lat
+    tps=$(sed -nE 's/^tps = ([0-9.]+) .*/\1/p' "$1" | tail -n 1)
+    lat=$(sed -nE 's/^latency average = ([0-9.]+) ms.*/\1/p' "$1" | tail -n 1)
+    [ -n "$tps" ] && [ -n "$lat" ] || { log "pgbench printed no result:"; cat "$1" >&2; return 1; }
+    jq -n --argjson tps "$tps" --argjson lat "$lat" '{tps: $tps, latency_ms: $lat}'
+}
+
+ceiling_pg() {
+    log "ceiling: raw PostgreSQL, single-row INSERT transactions over $CONNS connections, ${CEIL_PG_SECS}s"
+    "${psql[@]}" -d postgres -c 'DROP DATABASE IF EXISTS bench_ceiling WITH (FORCE)' >/dev/null
+    "${psql[@]}" -d postgres -c 'CREATE DATABASE bench_ceiling' >/dev/null
+    "${psql[@]}" -d bench_ceiling -c 'CREATE TABLE ceiling (id bigserial PRIMARY KEY,
+        payload text NOT NULL, created_at timestamptz NOT NULL DEFAULT now())' >/dev/null
+    # The same bytes the event POST carries; the body holds no quote.
+    local row=${BODY//\{\{now_us\}\}/1700000000000000}
+    row=${row//\{\{seq\}\}/0}
+    printf "INSERT INTO ceiling (payload) VALUES ('%s');\n" "$row" >"$tmp/ceiling.sql"
+    local pgb=("$PG_BIN/pgbench" -n -M extended -h 127.0.0.1 -p "$pgport" -U postgres -f "$tmp/ceiling.sql")
+    timeout 120 "${pgb[@]}" -c "$CONNS" -j 2 -T "$CEIL_PG_SECS" bench_ceiling >"$tmp/pgbench.out" 2>&1 ||
+        { log "pgbench failed:"; cat "$tmp/pgbench.out" >&2; return 1; }
+    pgbench_json "$tmp/pgbench.out" >"$tmp/ceiling-pg.json"
+    # One client: the latency of a single commit, the floor under every
+    # event's path (it commits at ingest and again when it is claimed).
+    timeout 60 "${pgb[@]}" -c 1 -T $(((CEIL_PG_SECS + 1) / 2)) bench_ceiling >"$tmp/pgbench1.out" 2>&1 ||
+        { log "pgbench failed:"; cat "$tmp/pgbench1.out" >&2; return 1; }
+    pgbench_json "$tmp/pgbench1.out" >"$tmp/ceiling-pg1.json"
+    "${psql[@]}" -d postgres -c 'DROP DATABASE bench_ceiling WITH (FORCE)' >/dev/null
+}
+
+# --- scenarios ----------------------------------------------------------
+# Each runs in its own subshell with its own deadline, writes its figures
+# to $tmp/result-NAME.json, and fails when an event did not arrive.
+
+setup() {
+    curl -sf -X POST "$SINK/_reset" >/dev/null
+    fresh_db
+    start_hookd "${1:-serve}"
+    make_event_type
+}
+
+scenario_ingest() {
+    setup
+    local t lg st
+    t=$(make_tenant bench-ingest)
+    make_endpoint "$t" /ingest/0 "$ENDPOINT_CONC"
+    log "ingest: $INGEST_N single-event POSTs over $CONNS connections"
+    lg=$(loadgen -u "$API/v1/tenants/$t/events" -a "$HOOKD_ADMIN_KEY" -n "$INGEST_N")
+    check_loadgen "$lg" ingest
+    st=$(wait_for ingest "$INGEST_N")
+    stop_hookd
+    jq -n --argjson lg "$lg" --argjson st "$st" '{
+        events: $lg.requests, accepted: $lg.ok, accepted_per_s: ($lg.ok / $lg.duration_s),
+        api_latency_ms: $lg.latency_ms, status: $lg.status,
+        received: $st.total, unique: $st.unique, duplicates: $st.duplicates}' \
+        >"$tmp/result-ingest.json"
+}
+
+scenario_throughput() {
+    setup
+    local t i lg st want=$((TP_EVENTS * TP_ENDPOINTS))
+    t=$(make_tenant bench-throughput)
+    for i in $(seq 0 $((TP_ENDPOINTS - 1))); do
+        make_endpoint "$t" "/tp/$i" "$ENDPOINT_CONC"
+    done
+    log "throughput: $TP_EVENTS events x $TP_ENDPOINTS endpoints = $want deliveries"
+    lg=$(loadgen -u "$API/v1/tenants/$t/events" -a "$HOOKD_ADMIN_KEY" -n "$TP_EVENTS")
+    check_loadgen "$lg" throughput
+    st=$(wait_for tp "$want")
+    stop_hookd
+    jq -n --argjson lg "$lg" --argjson st "$st" --argjson want "$want" '{
+        events: $lg.ok, endpoints: ($want / $lg.ok), deliveries: $want,
+        received: $st.total, unique: $st.unique, duplicates: $st.duplicates,
+        first_to_last_s: $st.span_s, deliveries_per_s: $st.per_s,
+        ingest_per_s: ($lg.ok / $lg.duration_s)}' >"$tmp/result-throughput.json"
+}
+
+scenario_latency() {
+    setup
+    local t lg st want=$((LAT_RATE * LAT_SECS))
+    t=$(make_tenant bench-latency)
+    make_endpoint "$t" /lat/0 "$ENDPOINT_CONC"
+    log "latency: $LAT_RATE events/s for ${LAT_SECS}s"
+    lg=$(loadgen -u "$API/v1/tenants/$t/events" -a "$HOOKD_ADMIN_KEY" -r "$LAT_RATE" -s "$LAT_SECS")
+    check_loadgen "$lg" latency
+    st=$(wait_for lat "$want")
+    stop_hookd
+    jq -n --argjson lg "$lg" --argjson st "$st" --argjson rate "$LAT_RATE" '{
+        offered_per_s: $rate, sent_per_s: $lg.per_s, late_sends: $lg.late,
+        events: $lg.ok, received: $st.total, unique: $st.unique, duplicates: $st.duplicates,
+        ingest_to_receipt_ms: $st.latency_ms, api_latency_ms: $lg.latency_ms}' \
+        >"$tmp/result-latency.json"
+}
+
+# The queue is built by hookd's API role alone while the sink is down, so
+# no attempt is made (and none fails into the retry schedule) before the
+# drain; then the sink comes up and `hookd serve` starts on that backlog.
+scenario_backlog() {
+    stop_sink
+    fresh_db
+    start_hookd api
+    make_event_type
+    local t i lg st want=$((BACKLOG_EVENTS * BACKLOG_ENDPOINTS)) t0 t1 hwm rss
+    t=$(make_tenant bench-backlog)
+    for i in $(seq 0 $((BACKLOG_ENDPOINTS - 1))); do
+        make_endpoint "$t" "/backlog/$i" "$ENDPOINT_CONC"
+    done
+    log "backlog: queueing $BACKLOG_EVENTS events x $BACKLOG_ENDPOINTS endpoints = $want deliveries, sink down"
+    lg=$(loadgen -u "$API/v1/tenants/$t/events" -a "$HOOKD_ADMIN_KEY" -n "$BACKLOG_EVENTS")
+    check_loadgen "$lg" backlog
+    stop_hookd
+    start_sink
+    log "backlog: sink up, draining"
+    t0=$(date +%s%6N)
+    start_hookd serve
+    start_rss_sampler
+    st=$(wait_for backlog "$want")
+    t1=$(jq .last_us <<<"$st")
+    hwm=$(hookd_peak_rss_kb)
+    stop_pidfile "$tmp/rss.pid"
+    rss=$(cat "$tmp/rss.max" 2>/dev/null || echo 0)
+    stop_hookd
+    jq -n --argjson lg "$lg" --argjson st "$st" --argjson want "$want" \
+        --argjson t0 "$t0" --argjson t1 "$t1" --argjson hwm "${hwm:-0}" --argjson rss "$rss" '{
+        deliveries: $want, queue_ingest_per_s: ($lg.ok / $lg.duration_s),
+        received: $st.total, unique: $st.unique, duplicates: $st.duplicates,
+        first_to_last_s: $st.span_s, drain_per_s: $st.per_s,
+        start_to_last_s: (($t1 - $t0) / 1e6),
+        peak_rss_mb: ((if $hwm > $rss then $hwm else $rss end) / 1024)}' \
+        >"$tmp/result-backlog.json"
+}
+
+# A's endpoint (/slow/…) answers after 1 s; A's queue is posted first, then
+# B sends a steady rate to a fast endpoint while A's backlog is being sent.
+scenario_fairness() {
+    setup
+    local a b lga lgb stb sta
+    a=$(make_tenant bench-fair-a)
+    b=$(make_tenant bench-fair-b)
+    make_endpoint "$a" /slow/a "$SLOW_CONC"
+    make_endpoint "$b" /fair/b "$ENDPOINT_CONC"
+    log "fairness: tenant A queues $FAIR_QUEUED deliveries to a 1 s endpoint"
+    lga=$(loadgen -u "$API/v1/tenants/$a/events" -a "$HOOKD_ADMIN_KEY" -n "$FAIR_QUEUED")
+    check_loadgen "$lga" "fairness (tenant A)"
+    log "fairness: tenant B sends $FAIR_RATE events/s for ${FAIR_SECS}s"
+    lgb=$(loadgen -u "$API/v1/tenants/$b/events" -a "$HOOKD_ADMIN_KEY" -r "$FAIR_RATE" -s "$FAIR_SECS")
+    check_loadgen "$lgb" "fairness (tenant B)"
+    stb=$(wait_for fair "$((FAIR_RATE * FAIR_SECS))")
+    # A's whole queue takes FAIR_QUEUED / SLOW_CONC seconds: waited for in
+    # QUICK runs only; a full run reports how much of it had arrived.
+    if [ -n "$QUICK" ]; then
+        sta=$(wait_for slow "$FAIR_QUEUED")
+    else
+        sta=$(sink_stats | jq '.groups.slow // {total: 0, unique: 0, duplicates: 0}')
+    fi
+    stop_hookd
+    jq -n --argjson lgb "$lgb" --argjson stb "$stb" --argjson sta "$sta" \
+        --argjson queued "$FAIR_QUEUED" --argjson rate "$FAIR_RATE" '{
+        a_queued: $queued, a_received: $sta.total, a_unique: $sta.unique,
+        b_offered_per_s: $rate, b_events: $lgb.ok,
+        b_received: $stb.total, b_unique: $stb.unique, duplicates: ($stb.duplicates + $sta.duplicates),
+        b_ingest_to_receipt_ms: $stb.latency_ms}' >"$tmp/result-fairness.json"
+}
+
+# --- run ----------------------------------------------------------------
+
+log "PostgreSQL on 127.0.0.1:$pgport (fsync on, synchronous_commit on), sink on :$sinkport, hookd on :$hport"
+scripts/pg.sh start "$tmp/pg" "$pgport" >/dev/null
+start_sink
+deadline=$((SECONDS + 300))
+ceiling_http
+ceiling_pg
+
+scenarios=("${ALL_SCENARIOS[@]}")
+[ -n "$SCENARIO" ] && scenarios=("$SCENARIO")
+failed=()
+for s in "${scenarios[@]}"; do
+    # A subshell, so that -e stops the scenario at its first failure and
+    # the loop goes on with the next; its processes are in the pid files.
+    set +e
+    (
+        set -e
+        deadline=$((SECONDS + LIMIT))
+        "scenario_$s"
+    )
+    rc=$?
+    set -e
+    stop_hookd
+    stop_pidfile "$tmp/rss.pid"
+    [ -s "$tmp/sink.pid" ] || start_sink
+    if [ "$rc" != 0 ]; then
+        failed+=("$s")
+        log "$s: FAILED"
+        jq -n '{failed: true}' >"$tmp/result-$s.json"
+    fi
+done
+
+# --- report -------------------------------------------------------------
+
+cores=$(nproc)
+mem_gb=$(awk '/^MemTotal:/ { printf "%.1f", $2 / 1048576 }' /proc/meminfo)
+cpu=$(sed -nE 's/^model name\s*:\s*//p' /proc/cpuinfo | head -n 1)
+cmd="make bench${SCENARIO:+ SCENARIO=$SCENARIO}${QUICK:+ QUICK=1}"
+results=$(
+    for s in "${scenarios[@]}"; do
+        jq -c --arg s "$s" '{($s): .}' "$tmp/result-$s.json"
+    done | jq -s 'add // {}'
+)
+json=$(jq -n \
+    --arg date "$(date -u +%Y-%m-%dT%H:%M:%SZ)" --arg cmd "$cmd" --argjson quick "${QUICK:-0}" \
+    --arg cpu "$cpu" --argjson cores "$cores" --argjson mem "$mem_gb" --arg kernel "$(uname -r)" \
+    --arg pgv "$("$PG_BIN/postgres" --version)" \
+    --argjson conns "$CONNS" --argjson body "$BODY_BYTES" \
+    --arg threads "$HOOKD_HTTP_THREADS" --arg pool "${HOOKD_DB_POOL:-default}" \
+    --arg inflight "$HOOKD_MAX_IN_FLIGHT" --argjson conc "$ENDPOINT_CONC" --argjson slowconc "$SLOW_CONC" \
+    --slurpfile http "$tmp/ceiling-http.json" --slurpfile pg "$tmp/ceiling-pg.json" \
+    --slurpfile pg1 "$tmp/ceiling-pg1.json" --argjson sc "$results" '
+    ($http[0]) as $h | ($pg[0]) as $p | ($pg1[0]) as $p1 |
+    (2 * $p1.latency_ms) as $floor |
+    def ratio(a; b): if (a | type) == "number" and (b | type) == "number" and b > 0
+                     then ((a / b) * 1000 | round) / 1000 else null end;
+    {
+      date: $date, command: $cmd, quick: ($quick == 1),
+      machine: {cpu: $cpu, cores: $cores, memory_gb: $mem, kernel: $kernel, postgresql: $pgv},
+      settings: {connections: $conns, body_bytes: $body,
+                 HOOKD_HTTP_THREADS: $threads, HOOKD_DB_POOL: $pool, HOOKD_MAX_IN_FLIGHT: $inflight,
+                 endpoint_max_concurrency: $conc, slow_endpoint_max_concurrency: $slowconc,
+                 postgresql: "fsync on, synchronous_commit on, shared_buffers 256MB"},
+      ceilings: {
+        http: {requests_per_s: $h.per_s, latency_ms: $h.latency_ms, requests: $h.requests},
+        postgres: {tx_per_s: $p.tps, latency_ms: $p.latency_ms,
+                   single_client_commit_ms: $p1.latency_ms}
+      },
+      scenarios: ($sc
+        | (if .ingest.accepted_per_s then .ingest += {bound: "postgres tx/s",
+              ratio: ratio(.ingest.accepted_per_s; $p.tps)} else . end)
+        | (if .throughput.deliveries_per_s then .throughput += {bound: "raw HTTP req/s",
+              ratio: ratio(.throughput.deliveries_per_s; $h.per_s)} else . end)
+        | (if .latency.ingest_to_receipt_ms then .latency += {bound: "2 commits (ms)",
+              floor_ms: $floor, ratio: ratio(.latency.ingest_to_receipt_ms.p50; $floor)} else . end)
+        | (if .backlog.drain_per_s then .backlog += {bound: "raw HTTP req/s",
+              ratio: ratio(.backlog.drain_per_s; $h.per_s)} else . end)
+        | (if .fairness.b_ingest_to_receipt_ms then .fairness += {bound: "2 commits (ms)",
+              floor_ms: $floor, ratio: ratio(.fairness.b_ingest_to_receipt_ms.p99; $floor)} else . end))
+    }')
+
+if [ -n "$QUICK" ]; then
+    out=build/bench/results-quick.json
+elif [ -n "$SCENARIO" ]; then
+    out=build/bench/results-$SCENARIO.json
+else
+    out=tests/bench/results.json
+fi
+printf '%s\n' "$json" >"$out"
+
+# The table: one row per figure, with the ceiling that bounds it.
+table=$(jq -r '
+    def n(x): if x == null then "-" elif x >= 100 then (x | round | tostring)
+              else ((x * 100 | round) / 100 | tostring) end;
+    def r(x): if x == null then "-" else ((x * 1000 | round) / 1000 | tostring) end;
+    def miss(s): if s.failed then "FAILED" else null end;
+    .ceilings as $c | .scenarios as $s |
+    "| scenario | result | bounded by | ratio |",
+    "|---|---|---|---|",
+    "| ceiling: raw HTTP | \(n($c.http.requests_per_s)) req/s, p50 \(n($c.http.latency_ms.p50)) ms, p99 \(n($c.http.latency_ms.p99)) ms | | |",
+    "| ceiling: raw PostgreSQL | \(n($c.postgres.tx_per_s)) tx/s (1 client: \(n($c.postgres.single_client_commit_ms)) ms a commit) | | |",
+    (if $s.ingest then (if $s.ingest.failed then "| ingest | FAILED | | |" else
+      "| ingest | \(n($s.ingest.accepted_per_s)) events/s, API p50 \(n($s.ingest.api_latency_ms.p50)) ms, p99 \(n($s.ingest.api_latency_ms.p99)) ms | PostgreSQL \(n($c.postgres.tx_per_s)) tx/s | \(r($s.ingest.ratio)) |" end) else empty end),
+    (if $s.throughput then (if $s.throughput.failed then "| throughput | FAILED | | |" else
+      "| throughput | \(n($s.throughput.deliveries_per_s)) deliveries/s (\($s.throughput.unique) of \($s.throughput.deliveries), \($s.throughput.duplicates) duplicates) | raw HTTP \(n($c.http.requests_per_s)) req/s | \(r($s.throughput.ratio)) |" end) else empty end),
+    (if $s.latency then (if $s.latency.failed then "| latency | FAILED | | |" else
+      "| latency | at \($s.latency.offered_per_s)/s: p50 \(n($s.latency.ingest_to_receipt_ms.p50)) ms, p99 \(n($s.latency.ingest_to_receipt_ms.p99)) ms, max \(n($s.latency.ingest_to_receipt_ms.max)) ms | 2 commits \(n($s.latency.floor_ms)) ms (p50) | \(r($s.latency.ratio)) |" end) else empty end),
+    (if $s.backlog then (if $s.backlog.failed then "| backlog | FAILED | | |" else
+      "| backlog | \($s.backlog.deliveries) drained at \(n($s.backlog.drain_per_s))/s, peak RSS \(n($s.backlog.peak_rss_mb)) MB | raw HTTP \(n($c.http.requests_per_s)) req/s | \(r($s.backlog.ratio)) |" end) else empty end),
+    (if $s.fairness then (if $s.fairness.failed then "| fairness | FAILED | | |" else
+      "| fairness | B at \($s.fairness.b_offered_per_s)/s behind A'"'"'s \($s.fairness.a_queued) slow: p50 \(n($s.fairness.b_ingest_to_receipt_ms.p50)) ms, p99 \(n($s.fairness.b_ingest_to_receipt_ms.p99)) ms | 2 commits \(n($s.fairness.floor_ms)) ms (p99) | \(r($s.fairness.ratio)) |" end) else empty end)
+    ' <<<"$json")
+printf '%s\n' "$table" >build/bench/table.md
+
+echo
+echo "hookd benchmark: $cmd"
+echo "machine: $cpu, $cores cores, $mem_gb GB; connections $CONNS, body $BODY_BYTES bytes"
+echo
+printf '%s\n' "$table"
+echo
+echo "results: $out"
+if [ ${#failed[@]} -gt 0 ]; then
+    echo "bench: FAILED: ${failed[*]} (see above, and the logs in $logs/)" >&2
+    exit 1
+fi
