@@ -22,6 +22,10 @@ void hk_api_page_respond(struct hk_resp *resp, json_t *rows, int limit,
 /* A path id: 404 unless it is a canonical UUID. */
 bool hk_api_path_id(struct hk_req *req, struct hk_resp *resp, int index,
                     const char *what);
+/* For the admin key on a tenant's list routes: 404 unless the tenant in
+ * the path exists (a tenant token proves its tenant exists). */
+bool hk_api_tenant_exists(struct hk_req *req, struct hk_resp *resp,
+                          struct hk_conn *c);
 /* Optional string member: true when absent (NULL) or a string; else 422. */
 bool hk_api_opt_string(json_t *body, const char *key, struct hk_resp *resp,
                        const char **out);

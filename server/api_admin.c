@@ -92,6 +92,19 @@ bool hk_api_opt_string(json_t *body, const char *key, struct hk_resp *resp,
     return true;
 }
 
+bool hk_api_tenant_exists(struct hk_req *req, struct hk_resp *resp,
+                          struct hk_conn *c)
+{
+    if (req->auth.role == HK_ROLE_TENANT)
+        return true; /* a tenant's token dies with its tenant */
+    json_t *t;
+    enum hk_result rc = hk_store_tenant_get(c, req->params[0], &t);
+    json_decref(t);
+    if (rc != HK_OK)
+        hk_resp_result(resp, rc, "tenant");
+    return rc == HK_OK;
+}
+
 static char *dump_or_null(json_t *v)
 {
     return v ? json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;

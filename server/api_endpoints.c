@@ -213,7 +213,7 @@ void hk_api_endpoint_list(struct hk_req *req, struct hk_resp *resp)
     if (!hk_api_page_params(req, resp, NULL, &limit, after))
         return;
     struct hk_conn *c = hk_req_db(req, resp);
-    if (c == NULL)
+    if (c == NULL || !hk_api_tenant_exists(req, resp, c))
         return;
     enum hk_result rc = hk_store_endpoint_list(
         c, req->params[0], after[0] ? after : NULL, limit, &rows);

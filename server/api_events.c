@@ -105,7 +105,7 @@ void hk_api_event_list(struct hk_req *req, struct hk_resp *resp)
         return;
     }
     struct hk_conn *c = hk_req_db(req, resp);
-    if (c == NULL)
+    if (c == NULL || !hk_api_tenant_exists(req, resp, c))
         return;
     enum hk_result rc = hk_store_event_list(
         c, req->params[0], type, after[0] ? after : NULL, limit, &rows);
@@ -174,7 +174,7 @@ void hk_api_delivery_list(struct hk_req *req, struct hk_resp *resp)
         return;
     }
     struct hk_conn *c = hk_req_db(req, resp);
-    if (c == NULL)
+    if (c == NULL || !hk_api_tenant_exists(req, resp, c))
         return;
     enum hk_result rc = hk_store_delivery_list(
         c, req->params[0], &f, after[0] ? after : NULL, limit, &rows);

@@ -15,6 +15,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "router.h"
+#include "validate.h"
 
 #include <arpa/inet.h>
 #include <microhttpd.h>
@@ -350,6 +351,19 @@ static void dispatch(struct conn_state *st)
     if (route->access != HK_ACCESS_PUBLIC &&
         !hk_auth_check(req, resp, route->access))
         return;
+    /* every {} is an id except an event type's name: a malformed id is
+     * an object that does not exist */
+    bool named = strncmp(route->pattern, "/v1/event-types/", 16) == 0;
+    for (int i = 0; i < req->nparams && !named; i++) {
+        if (!hk_valid_uuid(req->params[i])) {
+            hk_resp_error(resp, 404, "not_found", NULL, "not found");
+            return;
+        }
+    }
+    /* writes take no query parameters: a stray one is a client's typo */
+    if (strcmp(req->method, "GET") != 0 &&
+        !hk_req_query_only(req, resp, (const char *const[]){NULL}))
+        return;
     route->fn(req, resp);
     if (resp->status == 0)
         hk_resp_error(resp, 500, "internal", NULL, "no response");
@@ -506,7 +520,9 @@ enum hk_result hk_http_start(struct hk_app *app, struct hk_http **out)
         (unsigned)cfg->http_threads, MHD_OPTION_NOTIFY_COMPLETED,
         on_completed, h, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
         MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned)4096, MHD_OPTION_END);
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)4096,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(256 * 1024),
+        MHD_OPTION_END);
     freeaddrinfo(ai);
     if (h->daemon == NULL) {
         char addr[300];

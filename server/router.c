@@ -82,8 +82,9 @@ static bool match(const char *pattern, const char *path, char params[][129],
         p++;
         s++;
     }
-    /* a single trailing slash on the request is tolerated */
-    if (*p == '\0' && (s[0] == '\0' || (s[0] == '/' && s[1] == '\0'))) {
+    /* exact match only: a trailing slash could hide a cut id ("/x/%00"
+     * arrives as "/x/") behind the list route */
+    if (*p == '\0' && *s == '\0') {
         *nparams = n;
         return true;
     }

@@ -50,8 +50,9 @@ struct hk_srv {
 };
 
 /* Creates a fresh database, runs `hookd migrate` on it, picks a free port
- * and starts `hookd serve` with a clean environment: PATH and the
- * sanitizer options of this process, the HOOKD_* settings (random admin
+ * and starts `hookd serve` with a clean environment: PATH, the sanitizer
+ * options and HOOKD_TEST_RUN of this process, the HOOKD_* settings
+ * (HOOKD_MIGRATIONS_DIR and HOOKD_WEB_DIR under HOOKD_SOURCE_DIR, random admin
  * and secret keys, HOOKD_ALLOW_PRIVATE_TARGETS=1, HOOKD_RETRY_SCHEDULE=
  * 1s,1s,1s, HOOKD_REQUEST_TIMEOUT=2s), then extra_env: NULL-terminated
  * "NAME=value" entries that override or add, or "NAME" alone to remove a
