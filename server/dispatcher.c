@@ -321,7 +321,33 @@ static void judge(const struct hk_dispatcher *d, struct hk_job *job,
     row->next_attempt_ms = hk_now_ms() + delay;
 }
 
-/* Writes every unsaved outcome in one statement; keeps them on failure. */
+/* What follows a written outcome: the retry timer, metrics, a 410's
+ * endpoint disabled, the job freed. */
+static void saved(struct hk_dispatcher *d, struct hk_job *job,
+                  const struct hk_outcome_row *row, bool gone)
+{
+    /* a few ms late, so the database clock agrees it is due */
+    int64_t t = row->next_attempt_ms + 5;
+    if (t > 5 && (d->next_due_ms == 0 || t < d->next_due_ms))
+        d->next_due_ms = t;
+    const char *what = row->new_status;
+    hk_metrics_attempt(strcmp(what, "pending") == 0 ? "retry" : what,
+                       job->out.duration_ms);
+    if (gone && hk_store_endpoint_disable(d->work, job->tenant_id,
+                                          job->endpoint_id,
+                                          "the endpoint answered 410 Gone") !=
+                    HK_OK)
+        hk_log_warn("could not disable endpoint", "endpoint_id",
+                    job->endpoint_id);
+    job_release(job);
+}
+
+/* Writes every unsaved outcome in one statement; keeps them when the
+ * database is away. When the database refuses the batch itself (a data
+ * error, not a lost connection), the outcomes are written one by one and
+ * any single one it refuses is logged and dropped, so that one bad row
+ * never stops the dispatcher; its delivery's lease expires and it is
+ * tried again. */
 static void save(struct hk_dispatcher *d)
 {
     size_t n = d->nunsaved;
@@ -333,27 +359,26 @@ static void save(struct hk_dispatcher *d)
         judge(d, d->unsaved[i], &rows[i], &gone[i]);
     enum hk_result rc = hk_store_record(d->work, rows, n);
     if (rc == HK_OK) {
-        for (size_t i = 0; i < n; i++) {
-            /* a few ms late, so the database clock agrees it is due */
-            int64_t t = rows[i].next_attempt_ms + 5;
-            if (t > 5 && (d->next_due_ms == 0 || t < d->next_due_ms))
-                d->next_due_ms = t;
-        }
+        for (size_t i = 0; i < n; i++)
+            saved(d, d->unsaved[i], &rows[i], gone[i]);
+        d->nunsaved = 0;
+    } else if (rc == HK_INVALID) {
+        size_t kept = 0;
         for (size_t i = 0; i < n; i++) {
             struct hk_job *job = d->unsaved[i];
-            const char *what = rows[i].new_status;
-            hk_metrics_attempt(strcmp(what, "pending") == 0 ? "retry" : what,
-                               job->out.duration_ms);
-            if (gone[i] &&
-                hk_store_endpoint_disable(d->work, job->tenant_id,
-                                          job->endpoint_id,
-                                          "the endpoint answered 410 Gone") !=
-                    HK_OK)
-                hk_log_warn("could not disable endpoint", "endpoint_id",
-                            job->endpoint_id);
-            job_release(job);
+            rc = hk_store_record(d->work, &rows[i], 1);
+            if (rc == HK_OK) {
+                saved(d, job, &rows[i], gone[i]);
+            } else if (rc == HK_INVALID) {
+                hk_log_warn("the database refused an attempt's outcome; "
+                            "dropped, the lease will expire",
+                            "delivery_id", job->delivery_id);
+                job_release(job);
+            } else {
+                d->unsaved[kept++] = job;
+            }
         }
-        d->nunsaved = 0;
+        d->nunsaved = kept;
     }
     free(rows);
     free(gone);

@@ -51,7 +51,9 @@ static const char sql_claim[] =
     "  v.event_type, v.payload, hookd.rfc3339(v.created_at)";
 
 /* A delivery still marked sending is ours to finish; one whose endpoint
- * went away or was disabled in the meantime is not tried again. */
+ * went away or was disabled in the meantime is not tried again. An
+ * outcome whose delivery is gone (its tenant was deleted while the request
+ * was in flight) has nothing to attach to and is dropped. */
 static const char sql_record[] =
     "WITH r AS ("
     "  SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::int[],"
@@ -68,7 +70,8 @@ static const char sql_record[] =
     "  SELECT r.tenant_id, r.attempt_id, r.delivery_id, r.number,"
     "  to_timestamp(r.started_ms / 1000.0), r.duration_ms, r.status_code,"
     "  r.error, r.url, r.req_headers, r.resp_headers, r.resp_body,"
-    "  r.truncated FROM r),"
+    "  r.truncated FROM r WHERE EXISTS (SELECT 1 FROM hookd.deliveries x"
+    "   WHERE x.tenant_id = r.tenant_id AND x.id = r.delivery_id)),"
     " d AS ("
     "  UPDATE hookd.deliveries d SET"
     "  status = CASE WHEN r.new_status = 'pending'"
