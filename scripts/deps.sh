@@ -18,7 +18,7 @@ esac
 
 pkgs=(build-essential pkg-config libmicrohttpd-dev libpq-dev
     libcurl4-openssl-dev libssl-dev libjansson-dev uuid-dev libcmocka-dev
-    postgresql-15 postgresql-client-15 curl ca-certificates)
+    postgresql-15 postgresql-client-15 curl ca-certificates jq)
 [ "$mode" = test ] && pkgs+=(chromium)
 
 # Node.js may come from another source than Debian (NodeSource's nodejs

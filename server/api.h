@@ -65,4 +65,10 @@ void hk_api_delivery_get(struct hk_req *req, struct hk_resp *resp);
 void hk_api_attempt_list(struct hk_req *req, struct hk_resp *resp);
 void hk_api_delivery_replay(struct hk_req *req, struct hk_resp *resp);
 
+void hk_api_session_create(struct hk_req *req, struct hk_resp *resp);
+void hk_api_endpoint_rotate(struct hk_req *req, struct hk_resp *resp);
+void hk_api_endpoint_test(struct hk_req *req, struct hk_resp *resp);
+void hk_api_endpoint_recover(struct hk_req *req, struct hk_resp *resp);
+void hk_api_stats(struct hk_req *req, struct hk_resp *resp);
+
 #endif

@@ -1,7 +1,8 @@
 /*
  * auth.c - bearer tokens. The admin key is compared through SHA-256 of
  * both sides so the comparison takes the same time whatever the lengths.
- * A tenant key is found by its prefix and accepted only when the SHA-256
+ * A portal session token (hps_...) is found by its SHA-256 while it has
+ * not expired. A tenant key is found by its prefix and accepted only when the SHA-256
  * of the whole key matches the stored hash (constant-time compare in the
  * store); keys are never stored in clear.
  */
@@ -70,6 +71,24 @@ bool hk_auth_check(struct hk_req *req, struct hk_resp *resp,
         }
         if (rc != HK_OK) {
             unauthorized(resp, "the token is not valid");
+            return false;
+        }
+        req->auth.role = HK_ROLE_TENANT;
+    } else if (strlen(token) == 44 && strncmp(token, "hps_", 4) == 0) {
+        unsigned char hash[HK_SHA256_LEN];
+        hk_sha256(token, 44, hash);
+        struct hk_conn *c = hk_req_db(req, resp);
+        if (c == NULL)
+            return false;
+        enum hk_result rc =
+            hk_store_session_authenticate(c, hash, req->auth.tenant_id);
+        if (rc == HK_DB) {
+            hk_resp_result(resp, rc, "session");
+            return false;
+        }
+        if (rc != HK_OK) {
+            unauthorized(resp, "the portal session is not valid or has "
+                               "expired");
             return false;
         }
         req->auth.role = HK_ROLE_TENANT;

@@ -13,6 +13,7 @@
 #include "http.h"
 #include "log.h"
 #include "migrate.h"
+#include "notify.h"
 
 #include <pthread.h>
 #include <signal.h>
@@ -66,6 +67,22 @@ static int cmd_migrate(struct hk_config *cfg)
     return 0;
 }
 
+/* What an ingest wakes: the dispatcher of this process at once, and the
+ * others through a coalesced NOTIFY. */
+struct wakers {
+    struct hk_dispatcher *disp;
+    struct hk_notifier *notifier;
+};
+
+static void wake_all(void *ctx)
+{
+    struct wakers *w = ctx;
+    if (w->disp != NULL)
+        hk_dispatcher_wake(w->disp);
+    if (w->notifier != NULL)
+        hk_notifier_poke(w->notifier);
+}
+
 /* Blocks the stop signals in every thread, so that main can sigwait. */
 static void block_signals(sigset_t *set)
 {
@@ -98,16 +115,16 @@ static int cmd_run(struct hk_config *cfg, bool api, bool dispatch)
     }
 
     struct hk_app app = {.cfg = cfg, .migrations_dir = migrations_dir()};
-    struct hk_dispatcher *disp = NULL;
+    struct wakers wakers = {0};
     struct hk_http *http = NULL;
     int status = 1;
-    if (dispatch) {
-        if (hk_dispatcher_start(cfg, &disp) != HK_OK)
-            goto out;
-        app.wake = hk_dispatcher_wake;
-        app.wake_ctx = disp;
-    }
+    if (dispatch && hk_dispatcher_start(cfg, &wakers.disp) != HK_OK)
+        goto out;
     if (api) {
+        if (hk_notifier_start(cfg->database_url, &wakers.notifier) != HK_OK)
+            goto out;
+        app.wake = wake_all;
+        app.wake_ctx = &wakers;
         if (hk_db_new(cfg->database_url, cfg->db_pool_size, &app.db) != HK_OK)
             goto out;
         if (hk_http_start(&app, &http) != HK_OK)
@@ -125,7 +142,8 @@ static int cmd_run(struct hk_config *cfg, bool api, bool dispatch)
     status = 0;
 out:
     hk_http_stop(http);
-    hk_dispatcher_stop(disp);
+    hk_notifier_stop(wakers.notifier);
+    hk_dispatcher_stop(wakers.disp);
     hk_db_free(app.db);
     if (status == 0)
         hk_log_info("stopped");

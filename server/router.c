@@ -27,6 +27,8 @@ const struct hk_route hk_routes[] = {
     {"GET", "/v1/tenants/{}/api-keys", hk_api_key_list, HK_ACCESS_ADMIN},
     {"DELETE", "/v1/tenants/{}/api-keys/{}", hk_api_key_delete,
      HK_ACCESS_ADMIN},
+    {"POST", "/v1/tenants/{}/portal-sessions", hk_api_session_create,
+     HK_ACCESS_ADMIN},
 
     {"POST", "/v1/event-types", hk_api_event_type_create, HK_ACCESS_ADMIN},
     {"GET", "/v1/event-types", hk_api_event_type_list, HK_ACCESS_ANY},
@@ -44,6 +46,12 @@ const struct hk_route hk_routes[] = {
      HK_ACCESS_TENANT},
     {"GET", "/v1/tenants/{}/endpoints/{}/secret", hk_api_endpoint_secret,
      HK_ACCESS_TENANT},
+    {"POST", "/v1/tenants/{}/endpoints/{}/secret/rotate",
+     hk_api_endpoint_rotate, HK_ACCESS_TENANT},
+    {"POST", "/v1/tenants/{}/endpoints/{}/test", hk_api_endpoint_test,
+     HK_ACCESS_TENANT},
+    {"POST", "/v1/tenants/{}/endpoints/{}/recover", hk_api_endpoint_recover,
+     HK_ACCESS_TENANT},
 
     {"POST", "/v1/tenants/{}/events", hk_api_event_create, HK_ACCESS_TENANT},
     {"GET", "/v1/tenants/{}/events", hk_api_event_list, HK_ACCESS_TENANT},
@@ -56,6 +64,7 @@ const struct hk_route hk_routes[] = {
      HK_ACCESS_TENANT},
     {"POST", "/v1/tenants/{}/deliveries/{}/replay", hk_api_delivery_replay,
      HK_ACCESS_TENANT},
+    {"GET", "/v1/tenants/{}/stats", hk_api_stats, HK_ACCESS_TENANT},
 };
 const size_t hk_routes_len = HK_ARRAY_LEN(hk_routes);
 

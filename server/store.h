@@ -126,8 +126,8 @@ struct hk_ingest {
     const unsigned char *request_hash; /* 32 bytes when a key is given */
     const char *refused; /* set on HK_INVALID: why the type is refused */
 };
-/* Inserts the event and its fan-out deliveries in one transaction and
- * notifies dispatchers. *created is false when the idempotency key was
+/* Inserts the event and its fan-out deliveries in one statement (the
+ * caller wakes the dispatchers). *created is false when the idempotency key was
  * seen before with the same request (out is then the first event);
  * HK_CONFLICT when it was seen with a different request; HK_NOT_FOUND
  * without the tenant; HK_INVALID with in->refused set when the event type
@@ -244,5 +244,42 @@ enum hk_result hk_store_release(struct hk_conn *c, const char *tenant_ids,
 /* Deletes attempts older than days, at most 10,000 per call. */
 enum hk_result hk_store_prune_attempts(struct hk_conn *c, int days,
                                        int *n) HK_MUST_CHECK;
+
+/* ---- portal sessions, rotation, test events, recover, stats
+ * (store_portal.c) ---- */
+
+/* Stores a session token's hash; *expires_at receives its RFC 3339 end. */
+enum hk_result hk_store_session_insert(struct hk_conn *c, const char *tid,
+                                       const unsigned char hash[32],
+                                       int ttl_seconds,
+                                       char expires_at[40]) HK_MUST_CHECK;
+/* The tenant of a live session token (by its hash). */
+enum hk_result hk_store_session_authenticate(struct hk_conn *c,
+                                             const unsigned char hash[32],
+                                             char tid[37]) HK_MUST_CHECK;
+/* Moves the current sealed secret to "previous" for 24 hours and stores
+ * the new one; *prev_expires_at receives when the old one stops. */
+enum hk_result hk_store_endpoint_rotate(struct hk_conn *c, const char *tid,
+                                        const char *eid,
+                                        const unsigned char *sealed,
+                                        size_t sealed_len,
+                                        char prev_expires_at[40]) HK_MUST_CHECK;
+/* Makes an event of type `type` with payload and one delivery to eid
+ * alone, whatever its filter. HK_NOT_FOUND without the endpoint,
+ * HK_CONFLICT when it is disabled, HK_INVALID for an unknown type. */
+enum hk_result hk_store_endpoint_test(struct hk_conn *c, const char *tid,
+                                      const char *eid, const char *type,
+                                      const char *payload,
+                                      json_t **delivery) HK_MUST_CHECK;
+/* Failed deliveries of eid created since `since` go back to pending, due
+ * now; *n counts them. HK_CONFLICT when the endpoint is disabled. */
+enum hk_result hk_store_endpoint_recover(struct hk_conn *c, const char *tid,
+                                         const char *eid, const char *since,
+                                         long long *n) HK_MUST_CHECK;
+/* The stats object of API.md for deliveries created since `since`
+ * (RFC 3339), optionally of one endpoint; bucket is "hour" or "day". */
+enum hk_result hk_store_stats(struct hk_conn *c, const char *tid,
+                              const char *since, const char *endpoint_id,
+                              const char *bucket, json_t **out) HK_MUST_CHECK;
 
 #endif

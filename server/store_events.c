@@ -39,7 +39,8 @@
 /* The event and every matching delivery in one statement, and one round
  * trip: both inserts see the same snapshot of endpoints, so the stored
  * count is exact; nothing is written when the tenant is missing or the
- * type is unknown or archived; pg_notify wakes dispatchers at commit. */
+ * type is unknown or archived. No NOTIFY here: it would serialise the
+ * commits (the caller wakes dispatchers through notify.c). */
 static const char sql_ingest[] =
     "WITH ok AS ("
     "  SELECT 1 FROM hookd.tenants t, hookd.event_types et"
@@ -57,10 +58,8 @@ static const char sql_ingest[] =
     "  INSERT INTO hookd.deliveries (tenant_id, id, event_id, endpoint_id,"
     "  event_type, next_attempt_at)"
     "  SELECT ep.tenant_id, hookd.uuid7(), v.id, ep.id, v.event_type,"
-    "  v.created_at FROM ep, v),"
-    " n AS (SELECT pg_notify('hookd_work', '') FROM v"
-    "  WHERE v.delivery_count > 0)"
-    " SELECT " EVENT_JSON ", (SELECT count(*) FROM n) FROM v";
+    "  v.created_at FROM ep, v)"
+    " SELECT " EVENT_JSON " FROM v";
 static const char sql_et_state[] =
     "SELECT archived FROM hookd.event_types WHERE name = $1";
 static const char sql_notify[] = "NOTIFY hookd_work";

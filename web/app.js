@@ -174,14 +174,15 @@ async function guard(fn) {
 
 /* ---- formatting ---- */
 
+/* Local time, the year only when it is not this one; the exact UTC time
+ * is in the element's title. */
 function fmtTime(iso) {
   if (!iso) return '—';
   const d = new Date(iso);
   if (Number.isNaN(d.getTime())) return iso;
-  return d.toLocaleString(undefined, {
-    year: 'numeric', month: 'short', day: 'numeric',
-    hour: '2-digit', minute: '2-digit', second: '2-digit',
-  });
+  const opts = { month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false };
+  if (d.getFullYear() !== new Date().getFullYear()) opts.year = 'numeric';
+  return d.toLocaleString(undefined, opts);
 }
 
 function timeEl(iso) {
@@ -594,7 +595,7 @@ function renderDeliveries() {
 
 function lastResult(dl) {
   if (dl.last_status_code !== null && dl.last_status_code !== undefined) return codeBadge(dl.last_status_code);
-  if (dl.last_error) return h('span', { className: 'error-text', text: dl.last_error });
+  if (dl.last_error) return h('span', { className: 'error-text', text: dl.last_error, title: dl.last_error });
   return h('span', { className: 'muted', text: '—' });
 }
 
@@ -610,10 +611,10 @@ function deliveryRow(dl) {
   },
   h('td', {}, statusBadge(dl.status)),
   h('td', { className: 'mono', text: dl.event_type }),
-  h('td', { className: 'url ellipsis', text: endpointLabel(dl.endpoint_id), title: endpointLabel(dl.endpoint_id) }),
-  h('td', { className: 'num', text: dl.attempt_count }),
-  h('td', {}, lastResult(dl)),
-  h('td', { className: 'nowrap' }, timeEl(dl.created_at)));
+  h('td', { className: 'url ellipsis', text: endpointLabel(dl.endpoint_id).replace(/^https?:\/\//, ''), title: endpointLabel(dl.endpoint_id) }),
+  h('td', { className: 'num col-attempts', text: dl.attempt_count }),
+  h('td', { className: 'last-result' }, lastResult(dl)),
+  h('td', { className: 'nowrap col-created' }, timeEl(dl.created_at)));
   return tr;
 }
 
@@ -687,8 +688,12 @@ function renderDetail(dl, attempts) {
 
   $('attempts').replaceChildren(...attempts.map(attemptItem));
   $('attempts-empty').hidden = attempts.length > 0;
-  $('delivery-detail').hidden = false;
+  const panel = $('delivery-detail');
+  const opening = panel.hidden;
+  panel.hidden = false;
   $('view-deliveries').classList.add('with-detail');
+  /* On a narrow screen the panel sits above the list: bring it into view. */
+  if (opening && window.matchMedia('(max-width: 960px)').matches) panel.scrollIntoView({ block: 'start' });
 }
 
 function attemptItem(a) {

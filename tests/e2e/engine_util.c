@@ -57,9 +57,8 @@ struct hk_reply *hk_eng_post_body(struct hk_srv *s, const char *token,
     char *path = hk_fmt("/v1/tenants/%s/events", tid);
     char *idem = idem_key ? hk_fmt("Idempotency-Key: %s", idem_key) : NULL;
     const char *hdrs[] = {idem, NULL};
-    struct hk_reply *r =
-        hk_http(s, "POST", path, token, "application/json", body,
-                strlen(body), idem ? hdrs : NULL);
+    struct hk_reply *r = hk_http(s, "POST", path, token, "application/json",
+                                 body, strlen(body), idem ? hdrs : NULL);
     free(idem);
     free(path);
     return r;
@@ -88,8 +87,8 @@ int hk_eng_event_at(const char *file, int line, struct hk_srv *s,
     return n;
 }
 
-json_t *hk_eng_deliveries(struct hk_srv *s, const char *token,
-                          const char *tid, const char *query)
+json_t *hk_eng_deliveries(struct hk_srv *s, const char *token, const char *tid,
+                          const char *query)
 {
     char *path = query ? hk_fmt("/v1/tenants/%s/deliveries?%s", tid, query)
                        : hk_fmt("/v1/tenants/%s/deliveries", tid);
@@ -99,8 +98,8 @@ json_t *hk_eng_deliveries(struct hk_srv *s, const char *token,
 }
 
 void hk_eng_delivery_id_at(const char *file, int line, struct hk_srv *s,
-                           const char *token, const char *tid,
-                           const char *evid, const char *eid, char *did)
+                           const char *token, const char *tid, const char *evid,
+                           const char *eid, char *did)
 {
     char *q = hk_fmt("event_id=%s&endpoint_id=%s", evid, eid);
     json_t *all = hk_eng_deliveries(s, token, tid, q);
@@ -122,9 +121,8 @@ void hk_eng_delivery_id_at(const char *file, int line, struct hk_srv *s,
 json_t *hk_eng_delivery(struct hk_srv *s, const char *token, const char *tid,
                         const char *did)
 {
-    struct hk_reply *r =
-        hk_call(s, "GET", token, NULL, "/v1/tenants/%s/deliveries/%s", tid,
-                did);
+    struct hk_reply *r = hk_call(s, "GET", token, NULL,
+                                 "/v1/tenants/%s/deliveries/%s", tid, did);
     hk_expect(r, 200);
     json_t *d = json_incref(r->json);
     hk_reply_free(r);
@@ -140,8 +138,8 @@ json_t *hk_eng_attempts(struct hk_srv *s, const char *token, const char *tid,
     return all;
 }
 
-static void show_delivery(struct hk_srv *s, const char *token,
-                          const char *tid, const char *did, json_t *d)
+static void show_delivery(struct hk_srv *s, const char *token, const char *tid,
+                          const char *did, json_t *d)
 {
     char *dt = json_dumps(d, JSON_COMPACT);
     json_t *att = hk_eng_attempts(s, token, tid, did);
@@ -155,8 +153,7 @@ static void show_delivery(struct hk_srv *s, const char *token,
 
 json_t *hk_eng_wait_status_at(const char *file, int line, struct hk_srv *s,
                               const char *token, const char *tid,
-                              const char *did, const char *want,
-                              int timeout_ms)
+                              const char *did, const char *want, int timeout_ms)
 {
     int64_t deadline = hk_wall_ms() + timeout_ms;
     for (;;) {
@@ -205,9 +202,8 @@ json_t *hk_eng_wait_attempts_at(const char *file, int line, struct hk_srv *s,
 char *hk_eng_secret(struct hk_srv *s, const char *token, const char *tid,
                     const char *eid)
 {
-    struct hk_reply *r =
-        hk_call(s, "GET", token, NULL, "/v1/tenants/%s/endpoints/%s/secret",
-                tid, eid);
+    struct hk_reply *r = hk_call(
+        s, "GET", token, NULL, "/v1/tenants/%s/endpoints/%s/secret", tid, eid);
     hk_expect(r, 200);
     const char *k = hk_jstr(r->json, "key");
     if (k == NULL || strncmp(k, "whsec_", 6) != 0) {
@@ -389,8 +385,8 @@ int hk_eng_run(const char *const *argv, const char *const *extra_env,
         if (hk_wall_ms() >= deadline) {
             kill(pid, SIGKILL);
             waitpid(pid, NULL, 0);
-            fprintf(stderr, "engine_util: %s timed out after %d ms\n",
-                    argv[0], timeout_ms);
+            fprintf(stderr, "engine_util: %s timed out after %d ms\n", argv[0],
+                    timeout_ms);
             return -1;
         }
         hk_sleep_ms(20);

@@ -33,8 +33,8 @@ struct hk_reply *hk_eng_post_body(struct hk_srv *s, const char *token,
 /* POSTs {"event_type": type, "payload": payload} (payload is JSON text)
  * and asserts 202. evid (HK_ID_LEN, or NULL) gets the event id. Returns the
  * answer's "deliveries" count (-1 when absent). */
-#define hk_eng_event(s, token, tid, type, payload, evid) \
-    hk_eng_event_at(__FILE__, __LINE__, (s), (token), (tid), (type), \
+#define hk_eng_event(s, token, tid, type, payload, evid)                       \
+    hk_eng_event_at(__FILE__, __LINE__, (s), (token), (tid), (type),           \
                     (payload), (evid))
 int hk_eng_event_at(const char *file, int line, struct hk_srv *s,
                     const char *token, const char *tid, const char *type,
@@ -42,17 +42,17 @@ int hk_eng_event_at(const char *file, int line, struct hk_srv *s,
 
 /* Every delivery of the tenant matching query (e.g. "event_id=..." or
  * NULL for all), walked through every page. Caller json_decref. */
-json_t *hk_eng_deliveries(struct hk_srv *s, const char *token,
-                          const char *tid, const char *query);
+json_t *hk_eng_deliveries(struct hk_srv *s, const char *token, const char *tid,
+                          const char *query);
 
 /* The one delivery of event evid to endpoint eid; fails the test unless
  * there is exactly one. did gets its id (HK_ID_LEN). */
-#define hk_eng_delivery_id(s, token, tid, evid, eid, did) \
-    hk_eng_delivery_id_at(__FILE__, __LINE__, (s), (token), (tid), (evid), \
+#define hk_eng_delivery_id(s, token, tid, evid, eid, did)                      \
+    hk_eng_delivery_id_at(__FILE__, __LINE__, (s), (token), (tid), (evid),     \
                           (eid), (did))
 void hk_eng_delivery_id_at(const char *file, int line, struct hk_srv *s,
-                           const char *token, const char *tid,
-                           const char *evid, const char *eid, char *did);
+                           const char *token, const char *tid, const char *evid,
+                           const char *eid, char *did);
 
 /* GET of one delivery, asserting 200. Caller json_decref. */
 json_t *hk_eng_delivery(struct hk_srv *s, const char *token, const char *tid,
@@ -66,8 +66,8 @@ json_t *hk_eng_attempts(struct hk_srv *s, const char *token, const char *tid,
 /* Polls the delivery (every 100 ms) until its status is want, and returns
  * it (caller json_decref). On timeout the test fails, showing the delivery
  * and its attempts as they last were. */
-#define hk_eng_wait_status(s, token, tid, did, want, timeout_ms) \
-    hk_eng_wait_status_at(__FILE__, __LINE__, (s), (token), (tid), (did), \
+#define hk_eng_wait_status(s, token, tid, did, want, timeout_ms)               \
+    hk_eng_wait_status_at(__FILE__, __LINE__, (s), (token), (tid), (did),      \
                           (want), (timeout_ms))
 json_t *hk_eng_wait_status_at(const char *file, int line, struct hk_srv *s,
                               const char *token, const char *tid,
@@ -76,8 +76,8 @@ json_t *hk_eng_wait_status_at(const char *file, int line, struct hk_srv *s,
 
 /* Polls until the delivery has at least n attempts recorded and returns
  * them (caller json_decref); fails the test on timeout. */
-#define hk_eng_wait_attempts(s, token, tid, did, n, timeout_ms) \
-    hk_eng_wait_attempts_at(__FILE__, __LINE__, (s), (token), (tid), (did), \
+#define hk_eng_wait_attempts(s, token, tid, did, n, timeout_ms)                \
+    hk_eng_wait_attempts_at(__FILE__, __LINE__, (s), (token), (tid), (did),    \
                             (n), (timeout_ms))
 json_t *hk_eng_wait_attempts_at(const char *file, int line, struct hk_srv *s,
                                 const char *token, const char *tid,

@@ -1,0 +1,22 @@
+/*
+ * notify.h - wakes dispatchers in other processes after an ingest. A NOTIFY
+ * inside the ingest transaction would serialise every commit on
+ * PostgreSQL's notification queue lock, so ingest only pokes this module,
+ * and one thread sends a coalesced NOTIFY on its own connection, at most
+ * one per couple of milliseconds, after the commits it stands for.
+ */
+#ifndef HK_NOTIFY_H
+#define HK_NOTIFY_H
+
+#include "common.h"
+
+struct hk_notifier;
+
+enum hk_result hk_notifier_start(const char *conninfo,
+                                 struct hk_notifier **out) HK_MUST_CHECK;
+/* Safe from any thread; cheap when a NOTIFY is already due. */
+void hk_notifier_poke(struct hk_notifier *n);
+/* Sends what is still due, stops the thread and frees everything. */
+void hk_notifier_stop(struct hk_notifier *n);
+
+#endif

@@ -1,0 +1,225 @@
+/*
+ * store_portal.c - what the portal needs beyond plain CRUD: session
+ * tokens, secret rotation, test events, recovering failed deliveries, and
+ * the delivery statistics behind the portal's charts. Ids are time-ordered
+ * (UUIDv7), so "created since t" is a range on the primary key.
+ */
+#include "store.h"
+#include "ids.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void hex32(const unsigned char h[32], char out[65])
+{
+    for (int i = 0; i < 32; i++)
+        snprintf(out + 2 * i, 3, "%02x", h[i]);
+}
+
+static const char sql_session_insert[] =
+    "INSERT INTO hookd.portal_sessions (tenant_id, id, token_hash, expires_at)"
+    " SELECT $1, $2, decode($3, 'hex'),"
+    " now() + $4::int * interval '1 second'"
+    " FROM hookd.tenants WHERE id = $1"
+    " RETURNING hookd.rfc3339(expires_at)";
+static const char sql_session_auth[] =
+    "SELECT tenant_id FROM hookd.portal_sessions"
+    " WHERE token_hash = decode($1, 'hex') AND expires_at > now()";
+static const char sql_rotate[] =
+    "UPDATE hookd.endpoints SET prev_secret_enc = secret_enc,"
+    " prev_secret_expires_at = now() + interval '24 hours',"
+    " secret_enc = decode($3, 'hex'), updated_at = now()"
+    " WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL"
+    " RETURNING hookd.rfc3339(prev_secret_expires_at)";
+static const char sql_test[] =
+    "WITH ep AS ("
+    "  SELECT e.tenant_id, e.id, e.enabled FROM hookd.endpoints e"
+    "  WHERE e.tenant_id = $1 AND e.id = $2 AND e.deleted_at IS NULL),"
+    " et AS (SELECT name FROM hookd.event_types WHERE name = $3),"
+    " v AS ("
+    "  INSERT INTO hookd.events (tenant_id, id, event_type, payload,"
+    "  delivery_count)"
+    "  SELECT ep.tenant_id, $4, et.name, $5, 1 FROM ep, et WHERE ep.enabled"
+    "  RETURNING *),"
+    " d AS ("
+    "  INSERT INTO hookd.deliveries (tenant_id, id, event_id, endpoint_id,"
+    "  event_type, next_attempt_at)"
+    "  SELECT v.tenant_id, hookd.uuid7(), v.id, $2, v.event_type, v.created_at"
+    "  FROM v RETURNING *),"
+    " n AS (SELECT pg_notify('hookd_work', '') FROM d)"
+    " SELECT (SELECT count(*) FROM ep), (SELECT bool_and(enabled) FROM ep),"
+    "  (SELECT count(*) FROM et), (SELECT count(*) FROM n),"
+    "  (SELECT json_build_object('id', d.id, 'tenant_id', d.tenant_id,"
+    "   'event_id', d.event_id, 'endpoint_id', d.endpoint_id,"
+    "   'event_type', d.event_type, 'status', d.status,"
+    "   'attempt_count', d.attempt_count,"
+    "   'next_attempt_at', hookd.rfc3339(d.next_attempt_at),"
+    "   'last_status_code', d.last_status_code, 'last_error', d.last_error,"
+    "   'created_at', hookd.rfc3339(d.created_at),"
+    "   'updated_at', hookd.rfc3339(d.updated_at),"
+    "   'completed_at', hookd.rfc3339(d.completed_at)) FROM d)";
+static const char sql_recover[] =
+    "WITH ep AS ("
+    "  SELECT enabled FROM hookd.endpoints"
+    "  WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL),"
+    " r AS ("
+    "  UPDATE hookd.deliveries d SET status = 'pending',"
+    "  next_attempt_at = now(), cycle_attempts = 0, completed_at = NULL,"
+    "  updated_at = now()"
+    "  WHERE d.tenant_id = $1 AND d.endpoint_id = $2"
+    "  AND d.id >= hookd.uuid7_floor($3::timestamptz)"
+    "  AND d.created_at >= $3::timestamptz AND d.status = 'failed'"
+    "  AND (SELECT enabled FROM ep)"
+    "  RETURNING 1),"
+    " n AS (SELECT pg_notify('hookd_work', '') WHERE EXISTS (SELECT 1 FROM r))"
+    " SELECT (SELECT count(*) FROM ep), (SELECT bool_and(enabled) FROM ep),"
+    "  (SELECT count(*) FROM r), (SELECT count(*) FROM n)";
+/* Totals, buckets (zeros included) and per-endpoint counts in one go. */
+static const char sql_stats[] =
+    "WITH d AS ("
+    "  SELECT status, endpoint_id, created_at FROM hookd.deliveries"
+    "  WHERE tenant_id = $1 AND id >= hookd.uuid7_floor($2::timestamptz)"
+    "  AND created_at >= $2::timestamptz"
+    "  AND ($3::uuid IS NULL OR endpoint_id = $3::uuid)),"
+    " b AS ("
+    "  SELECT g AS start FROM generate_series(date_trunc($4, $2::timestamptz),"
+    "  now(), ('1 ' || $4)::interval) g)"
+    " SELECT json_build_object("
+    "  'since', hookd.rfc3339($2::timestamptz), 'until', hookd.rfc3339(now()),"
+    "  'totals', json_build_object("
+    "   'pending', (SELECT count(*) FROM d WHERE status = 'pending'),"
+    "   'sending', (SELECT count(*) FROM d WHERE status = 'sending'),"
+    "   'succeeded', (SELECT count(*) FROM d WHERE status = 'succeeded'),"
+    "   'failed', (SELECT count(*) FROM d WHERE status = 'failed')),"
+    "  'buckets', (SELECT COALESCE(json_agg(json_build_object("
+    "    'start', hookd.rfc3339(b.start),"
+    "    'succeeded', (SELECT count(*) FROM d WHERE status = 'succeeded'"
+    "      AND date_trunc($4, d.created_at) = b.start),"
+    "    'failed', (SELECT count(*) FROM d WHERE status = 'failed'"
+    "      AND date_trunc($4, d.created_at) = b.start)) ORDER BY b.start),"
+    "    '[]'::json) FROM b),"
+    "  'endpoints', (SELECT COALESCE(json_agg(json_build_object("
+    "    'endpoint_id', x.endpoint_id, 'succeeded', x.s, 'failed', x.f,"
+    "    'pending', x.p) ORDER BY x.endpoint_id), '[]'::json) FROM ("
+    "    SELECT endpoint_id, count(*) FILTER (WHERE status = 'succeeded') s,"
+    "    count(*) FILTER (WHERE status = 'failed') f,"
+    "    count(*) FILTER (WHERE status IN ('pending', 'sending')) p"
+    "    FROM d GROUP BY endpoint_id) x))";
+
+enum hk_result hk_store_session_insert(struct hk_conn *c, const char *tid,
+                                       const unsigned char hash[32],
+                                       int ttl_seconds, char expires_at[40])
+{
+    char id[HK_UUID_STRLEN], hex[65], ttl[16];
+    hk_uuid7(id);
+    hex32(hash, hex);
+    snprintf(ttl, sizeof(ttl), "%d", ttl_seconds);
+    const char *p[4] = {tid, id, hex, ttl};
+    PGresult *r;
+    enum hk_result rc = hk_db_query(c, sql_session_insert, 4, p, &r);
+    if (rc != HK_OK)
+        return rc;
+    if (PQntuples(r) == 0) {
+        PQclear(r);
+        return HK_NOT_FOUND;
+    }
+    snprintf(expires_at, 40, "%s", PQgetvalue(r, 0, 0));
+    PQclear(r);
+    return HK_OK;
+}
+
+enum hk_result hk_store_session_authenticate(struct hk_conn *c,
+                                             const unsigned char hash[32],
+                                             char tid[37])
+{
+    char hex[65];
+    hex32(hash, hex);
+    const char *p[1] = {hex};
+    PGresult *r;
+    enum hk_result rc = hk_db_query(c, sql_session_auth, 1, p, &r);
+    if (rc != HK_OK)
+        return rc;
+    rc = PQntuples(r) > 0 ? HK_OK : HK_NOT_FOUND;
+    if (rc == HK_OK)
+        snprintf(tid, 37, "%s", PQgetvalue(r, 0, 0));
+    PQclear(r);
+    return rc;
+}
+
+enum hk_result hk_store_endpoint_rotate(struct hk_conn *c, const char *tid,
+                                        const char *eid,
+                                        const unsigned char *sealed,
+                                        size_t sealed_len,
+                                        char prev_expires_at[40])
+{
+    char *hex = hk_malloc(2 * sealed_len + 1);
+    for (size_t i = 0; i < sealed_len; i++)
+        snprintf(hex + 2 * i, 3, "%02x", sealed[i]);
+    hex[2 * sealed_len] = '\0';
+    const char *p[3] = {tid, eid, hex};
+    PGresult *r;
+    enum hk_result rc = hk_db_query(c, sql_rotate, 3, p, &r);
+    free(hex);
+    if (rc != HK_OK)
+        return rc;
+    rc = PQntuples(r) > 0 ? HK_OK : HK_NOT_FOUND;
+    if (rc == HK_OK)
+        snprintf(prev_expires_at, 40, "%s", PQgetvalue(r, 0, 0));
+    PQclear(r);
+    return rc;
+}
+
+enum hk_result hk_store_endpoint_test(struct hk_conn *c, const char *tid,
+                                      const char *eid, const char *type,
+                                      const char *payload, json_t **delivery)
+{
+    char id[HK_UUID_STRLEN];
+    hk_uuid7(id);
+    const char *p[5] = {tid, eid, type, id, payload};
+    PGresult *r;
+    *delivery = NULL;
+    enum hk_result rc = hk_db_query(c, sql_test, 5, p, &r);
+    if (rc != HK_OK)
+        return rc;
+    if (hk_db_get_int(r, 0, 0) == 0)
+        rc = HK_NOT_FOUND;
+    else if (!hk_db_get_bool(r, 0, 1))
+        rc = HK_CONFLICT;
+    else if (hk_db_get_int(r, 0, 2) == 0)
+        rc = HK_INVALID;
+    else
+        *delivery = json_loads(PQgetvalue(r, 0, 4), 0, NULL);
+    if (rc == HK_OK && *delivery == NULL)
+        rc = HK_INTERNAL;
+    PQclear(r);
+    return rc;
+}
+
+enum hk_result hk_store_endpoint_recover(struct hk_conn *c, const char *tid,
+                                         const char *eid, const char *since,
+                                         long long *n)
+{
+    const char *p[3] = {tid, eid, since};
+    PGresult *r;
+    *n = 0;
+    enum hk_result rc = hk_db_query(c, sql_recover, 3, p, &r);
+    if (rc != HK_OK)
+        return rc;
+    if (hk_db_get_int(r, 0, 0) == 0)
+        rc = HK_NOT_FOUND;
+    else if (!hk_db_get_bool(r, 0, 1))
+        rc = HK_CONFLICT;
+    else
+        *n = strtoll(PQgetvalue(r, 0, 2), NULL, 10);
+    PQclear(r);
+    return rc;
+}
+
+enum hk_result hk_store_stats(struct hk_conn *c, const char *tid,
+                              const char *since, const char *endpoint_id,
+                              const char *bucket, json_t **out)
+{
+    const char *p[4] = {tid, since, endpoint_id, bucket};
+    return hk_store_one(c, sql_stats, 4, p, out);
+}

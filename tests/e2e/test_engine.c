@@ -1,0 +1,1323 @@
+/*
+ * test_engine.c - end-to-end tests of the delivery engine as DESIGN.md and
+ * API.md state it: fan-out to the matching enabled endpoints only, the
+ * Standard Webhooks envelope with the payload's exact bytes, the headers a
+ * receiver gets and their signature, retries on the schedule, exhaustion
+ * and replay, Retry-After, 410 Gone, redirects not followed, timeouts, the
+ * 4 KiB response cap, max_concurrency, idempotency keys, endpoint deletion
+ * (pending and in flight), the delivery list's filters and pages, the wall
+ * between tenants, and a tenant deleted with a request in flight. One
+ * hookd (serve) for the file with HOOKD_RETRY_SCHEDULE=1s,1s (3 attempts
+ * in all) and HOOKD_REQUEST_TIMEOUT=2s, and two receivers: every test has
+ * a tenant and receiver paths of its own, so tests do not see each other's
+ * traffic.
+ */
+#include "common.h"
+#include "engine_util.h"
+#include "sign.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+static struct hk_srv srv;
+static struct hk_rcv *rcv;  /* where endpoints point */
+static struct hk_rcv *rcv2; /* a redirect target that must hear nothing */
+
+#define NO_SUCH_ID "01890a5d-ac96-774b-bcce-b302099a8057"
+
+static int group_setup(void **state)
+{
+    (void)state;
+    static const char *const env[] = {"HOOKD_RETRY_SCHEDULE=1s,1s",
+                                      "HOOKD_REQUEST_TIMEOUT=2s", NULL};
+    rcv = hk_rcv_start();
+    rcv2 = hk_rcv_start();
+    if (rcv == NULL || rcv2 == NULL)
+        return -1;
+    if (hk_srv_start(&srv, env) != 0)
+        return -1;
+    hk_mk_event_type(&srv, "order.created");
+    hk_mk_event_type(&srv, "order.paid");
+    hk_mk_event_type(&srv, "order.refund.issued");
+    hk_mk_event_type(&srv, "user.signup");
+    hk_mk_event_type(&srv, "misc.ping");
+    return 0;
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    int rc = hk_srv_finish(&srv);
+    hk_rcv_stop(rcv);
+    hk_rcv_stop(rcv2);
+    rcv = rcv2 = NULL;
+    return rc;
+}
+
+/* ---- helpers ------------------------------------------------------------ */
+
+/* An endpoint on the receiver at path. */
+static void ep_at(const char *key, const char *tid, const char *path,
+                  const char *members, char *eid)
+{
+    char *url = hk_rcv_url(rcv, path);
+    hk_eng_endpoint(&srv, key, tid, url, members, eid);
+    free(url);
+}
+
+/* From now on every request to path gets this answer (one header line or
+ * NULL, a body or NULL, after delay_ms). */
+static void answer(const char *path, int status, const char *header,
+                   const char *body, int delay_ms)
+{
+    const char *hdrs[] = {header, NULL};
+    struct hk_rcv_resp a = {status, header ? hdrs : NULL, body, delay_ms, false,
+                            path};
+    hk_rcv_set_default(rcv, &a);
+}
+
+/* The next request to path gets this answer, once. */
+static void answer_once(const char *path, int status, const char *header,
+                        const char *body, int delay_ms)
+{
+    const char *hdrs[] = {header, NULL};
+    struct hk_rcv_resp a = {status, header ? hdrs : NULL, body, delay_ms, false,
+                            path};
+    hk_rcv_push(rcv, &a);
+}
+
+static void wait_path(const char *path, size_t n, int timeout_ms)
+{
+    if (!hk_rcv_wait_for_path(rcv, path, n, timeout_ms))
+        fail_msg("the receiver got %zu requests at %s within %d ms, "
+                 "expected %zu",
+                 hk_rcv_count_path(rcv, path), path, timeout_ms, n);
+}
+
+static struct hk_reply *replay(const char *key, const char *tid,
+                               const char *did, const char *body)
+{
+    return hk_call(&srv, "POST", key, body,
+                   "/v1/tenants/%s/deliveries/%s/replay", tid, did);
+}
+
+/* A header in a JSON object of headers, by name in any case. */
+static const char *hdr_ci(json_t *obj, const char *name)
+{
+    const char *k;
+    json_t *v;
+    json_object_foreach(obj, k, v)
+    {
+        if (strcasecmp(k, name) == 0 && json_is_string(v))
+            return json_string_value(v);
+    }
+    return NULL;
+}
+
+static bool is_null_member(json_t *obj, const char *name)
+{
+    json_t *v = json_object_get(obj, name);
+    return v != NULL && json_is_null(v);
+}
+
+static void expect_time_member(json_t *obj, const char *name)
+{
+    const char *v = hk_jstr(obj, name);
+    if (!hk_is_rfc3339_ms(v))
+        fail_msg("%s is \"%s\", not an RFC 3339 time with milliseconds", name,
+                 v ? v : "(missing or not a string)");
+}
+
+/* ---- fan-out ------------------------------------------------------------ */
+
+#define FAN_EPS 11
+#define FAN_EVENTS 4
+
+static void test_fanout_matches_filters(void **state)
+{
+    (void)state;
+    char tid[HK_ID_LEN];
+    char *key = hk_eng_tenant(&srv, "fanout", tid);
+    static const struct {
+        const char *path;
+        const char *members;
+    } eps[FAN_EPS] = {
+        {"/fan/exact", "\"event_types\":[\"order.created\"]"},
+        {"/fan/prefix", "\"event_types\":[\"order.*\"]"},
+        {"/fan/star", "\"event_types\":[\"*\"]"},
+        {"/fan/empty", "\"event_types\":[]"},
+        {"/fan/omitted", NULL},
+        {"/fan/user", "\"event_types\":[\"user.signup\"]"},
+        {"/fan/two", "\"event_types\":[\"order.created\",\"user.signup\"]"},
+        {"/fan/deep", "\"event_types\":[\"order.refund.*\"]"},
+        {"/fan/disabled", "\"event_types\":[\"*\"],\"enabled\":false"},
+        {"/fan/off-later", "\"event_types\":[\"*\"]"},
+        {"/fan/deleted", "\"event_types\":[\"*\"]"},
+    };
+    static const char *const types[FAN_EVENTS] = {
+        "order.created", "user.signup", "order.refund.issued", "misc.ping"};
+    /* which endpoint (column, in eps order) gets which event (row) */
+    static const bool want[FAN_EVENTS][FAN_EPS] = {
+        {1, 1, 1, 1, 1, 0, 1, 0, 0, 0, 0},
+        {0, 0, 1, 1, 1, 1, 1, 0, 0, 0, 0},
+        {0, 1, 1, 1, 1, 0, 0, 1, 0, 0, 0},
+        {0, 0, 1, 1, 1, 0, 0, 0, 0, 0, 0},
+    };
+    char eid[FAN_EPS][HK_ID_LEN];
+    for (int i = 0; i < FAN_EPS; i++)
+        ep_at(key, tid, eps[i].path, eps[i].members, eid[i]);
+    struct hk_reply *r = hk_call(&srv, "PATCH", key, "{\"enabled\":false}",
+                                 "/v1/tenants/%s/endpoints/%s", tid, eid[9]);
+    hk_expect(r, 200);
+    hk_reply_free(r);
+    r = hk_call(&srv, "DELETE", key, NULL, "/v1/tenants/%s/endpoints/%s", tid,
+                eid[10]);
+    hk_expect(r, 204);
+    hk_reply_free(r);
+
+    char evid[FAN_EVENTS][HK_ID_LEN];
+    size_t per_path[FAN_EPS] = {0};
+    for (int e = 0; e < FAN_EVENTS; e++) {
+        int expected = 0;
+        for (int i = 0; i < FAN_EPS; i++) {
+            expected += want[e][i];
+            per_path[i] += want[e][i];
+        }
+        int n = hk_eng_event(&srv, key, tid, types[e], "{\"k\":1}", evid[e]);
+        if (n != expected)
+            fail_msg("event %s: \"deliveries\" is %d, expected %d", types[e], n,
+                     expected);
+        /* the stored event says the same */
+        r = hk_call(&srv, "GET", key, NULL, "/v1/tenants/%s/events/%s", tid,
+                    evid[e]);
+        hk_expect(r, 200);
+        assert_int_equal(hk_jint(r->json, "deliveries", -1), expected);
+        hk_reply_free(r);
+        /* and the deliveries are for exactly the matching endpoints */
+        char *q = hk_fmt("event_id=%s", evid[e]);
+        json_t *ds = hk_eng_deliveries(&srv, key, tid, q);
+        free(q);
+        assert_int_equal(json_array_size(ds), (size_t)expected);
+        for (int i = 0; i < FAN_EPS; i++) {
+            bool found = false;
+            size_t k;
+            json_t *d;
+            json_array_foreach(ds, k, d)
+            {
+                const char *de = hk_jstr(d, "endpoint_id");
+                if (de != NULL && strcmp(de, eid[i]) == 0)
+                    found = true;
+                assert_string_equal(hk_jstr(d, "event_id"), evid[e]);
+                assert_string_equal(hk_jstr(d, "event_type"), types[e]);
+            }
+            if (found != want[e][i])
+                fail_msg("event %s: endpoint %s %s a delivery", types[e],
+                         eps[i].path, found ? "got" : "did not get");
+        }
+        json_decref(ds);
+    }
+
+    /* the receiver hears exactly the matching events at each path */
+    for (int i = 0; i < FAN_EPS; i++)
+        if (per_path[i] > 0)
+            wait_path(eps[i].path, per_path[i], 10000);
+    hk_sleep_ms(1500);
+    for (int i = 0; i < FAN_EPS; i++) {
+        struct hk_eng_ids ids;
+        hk_eng_ids_at(rcv, eps[i].path, &ids);
+        if (ids.total != per_path[i])
+            fail_msg("%s got %zu requests, expected %zu", eps[i].path,
+                     ids.total, per_path[i]);
+        for (int e = 0; e < FAN_EVENTS; e++)
+            if (hk_eng_ids_has(&ids, evid[e]) != want[e][i])
+                fail_msg("%s: event %s %s", eps[i].path, types[e],
+                         want[e][i] ? "missing" : "delivered by mistake");
+        hk_eng_ids_free(&ids);
+    }
+    free(key);
+}
+
+/* ---- what a receiver gets ------------------------------------------------ */
+
+/* Odd whitespace, escapes, raw UTF-8 and number spellings that a parse and
+ * re-serialise would change: the receiver must get these very bytes. */
+static const char odd_payload[] =
+    "{ \"b\" : [ 1 ,2.50, -0.0e0 , 1E+2,true,null ],\n\t\"s\":"
+    "\"caf\\u00e9 \\ud83d\\ude00 \\\"q\\\" \\/ \\u0041\"  ,"
+    "\"raw\":\"\xc3\xbcn\xc3\xaf \xe2\x82\xac\", \"nested\" : {\"x\" : {}} ,"
+    "\"e\":[ ]\r\n}";
+
+static void test_envelope_and_headers(void **state)
+{
+    (void)state;
+    char tid[HK_ID_LEN], eid[HK_ID_LEN], other[HK_ID_LEN];
+    char *key = hk_eng_tenant(&srv, "envelope", tid);
+    ep_at(key, tid, "/env/hook?src=hookd&x=1",
+          "\"event_types\":[\"order.paid\"],\"headers\":{\"X-Colour\":"
+          "\"blue\",\"X-Api-Key\":\"k-123 456\"}",
+          eid);
+    ep_at(key, tid, "/env/other", "\"event_types\":[\"user.signup\"]", other);
+    char *secret = hk_eng_secret(&srv, key, tid, eid);
+    char *other_secret = hk_eng_secret(&srv, key, tid, other);
+    assert_string_not_equal(secret, other_secret);
+
+    char *body = hk_fmt("{\"event_type\" : \"order.paid\",\r\n  "
+                        "\"payload\":  %s \n}",
+                        odd_payload);
+    struct hk_reply *r = hk_eng_post_body(&srv, key, tid, body, NULL);
+    free(body);
+    hk_expect(r, 202);
+    assert_int_equal(hk_jint(r->json, "deliveries", -1), 1);
+    char evid[HK_ID_LEN], created[64];
+    snprintf(evid, sizeof evid, "%s", hk_jstr(r->json, "id"));
+    snprintf(created, sizeof created, "%s", hk_jstr(r->json, "created_at"));
+    assert_true(hk_is_rfc3339_ms(created));
+    /* the API shows the payload as JSON equal to what was posted */
+    json_t *want_payload = json_loads(odd_payload, 0, NULL);
+    assert_non_null(want_payload);
+    if (!json_equal(want_payload, hk_jget(r->json, "payload")))
+        fail_msg("the event's payload differs from the one posted: %s",
+                 r->body);
+    json_decref(want_payload);
+    hk_reply_free(r);
+
+    wait_path("/env/hook", 1, 10000);
+    int64_t now_s = hk_wall_ms() / 1000;
+    const struct hk_rcv_req *q = hk_rcv_get_path(rcv, "/env/hook", 0);
+    assert_string_equal(q->method, "POST");
+    assert_string_equal(q->uri, "/env/hook?src=hookd&x=1");
+
+    /* the body: the envelope around the exact payload bytes */
+    char *expected = hk_fmt("{\"type\":\"order.paid\",\"timestamp\":\"%s\","
+                            "\"data\":%s}",
+                            created, odd_payload);
+    if (q->body_len != strlen(expected) ||
+        memcmp(q->body, expected, q->body_len) != 0)
+        fail_msg("the receiver got the body\n  %s\nexpected\n  %s", q->body,
+                 expected);
+    free(expected);
+
+    /* the headers: exactly the documented set */
+    static const char *const allowed[] = {
+        "Host",       "Content-Length",    "Content-Type",      "User-Agent",
+        "webhook-id", "webhook-timestamp", "webhook-signature", "X-Colour",
+        "X-Api-Key"};
+    for (size_t i = 0; i < q->nhdrs; i++) {
+        bool ok = false;
+        for (size_t k = 0; k < sizeof allowed / sizeof allowed[0]; k++)
+            ok = ok || strcasecmp(q->hdrs[i].name, allowed[k]) == 0;
+        if (!ok)
+            fail_msg("the receiver got an undocumented header %s: %s",
+                     q->hdrs[i].name, q->hdrs[i].value);
+        for (size_t k = i + 1; k < q->nhdrs; k++)
+            if (strcasecmp(q->hdrs[i].name, q->hdrs[k].name) == 0)
+                fail_msg("header %s sent twice", q->hdrs[i].name);
+    }
+    assert_string_equal(hk_rcv_req_header(q, "Content-Type"),
+                        "application/json");
+    assert_string_equal(hk_rcv_req_header(q, "User-Agent"),
+                        "hookd/" HK_VERSION);
+    assert_string_equal(hk_rcv_req_header(q, "webhook-id"), evid);
+    assert_string_equal(hk_rcv_req_header(q, "X-Colour"), "blue");
+    assert_string_equal(hk_rcv_req_header(q, "X-Api-Key"), "k-123 456");
+    const char *ts = hk_rcv_req_header(q, "webhook-timestamp");
+    assert_non_null(ts);
+    char *end;
+    long long t = strtoll(ts, &end, 10);
+    if (*end != '\0' || t < now_s - 10 || t > now_s + 1)
+        fail_msg("webhook-timestamp %s is not the Unix second of the "
+                 "attempt (now %lld)",
+                 ts, (long long)now_s);
+    const char *sig = hk_rcv_req_header(q, "webhook-signature");
+    assert_non_null(sig);
+    if (strncmp(sig, "v1,", 3) != 0 || strchr(sig, ' ') != NULL)
+        fail_msg("webhook-signature is \"%s\", expected one v1,<base64>", sig);
+    if (!hk_eng_sig_ok(q, secret))
+        fail_msg("the signature does not verify with the endpoint's secret");
+    if (hk_eng_sig_ok(q, other_secret))
+        fail_msg("the signature verifies with another endpoint's secret");
+    if (hk_sign_verify(secret, evid, t + 1, q->body, q->body_len, sig))
+        fail_msg("the signature does not cover the timestamp");
+
+    /* the attempt records the request as sent */
+    char did[HK_ID_LEN];
+    hk_eng_delivery_id(&srv, key, tid, evid, eid, did);
+    json_t *d = hk_eng_wait_status(&srv, key, tid, did, "succeeded", 10000);
+    json_decref(d);
+    json_t *att = hk_eng_attempts(&srv, key, tid, did);
+    assert_int_equal(json_array_size(att), 1);
+    json_t *a0 = json_array_get(att, 0);
+    char *url = hk_rcv_url(rcv, "/env/hook?src=hookd&x=1");
+    assert_string_equal(hk_jstr(a0, "request.url"), url);
+    free(url);
+    json_t *rh = hk_jget(a0, "request.headers");
+    assert_true(json_is_object(rh));
+    assert_string_equal(hdr_ci(rh, "webhook-id"), evid);
+    assert_string_equal(hdr_ci(rh, "webhook-timestamp"), ts);
+    assert_string_equal(hdr_ci(rh, "X-Colour"), "blue");
+    json_decref(att);
+
+    /* the other endpoint heard nothing */
+    assert_int_equal(hk_rcv_count_path(rcv, "/env/other"), 0);
+    free(secret);
+    free(other_secret);
+    free(key);
+}
+
+/* ---- retries --------------------------------------------------------------
+ */
+
+static void test_retry_then_success(void **state)
+{
+    (void)state;
+    char tid[HK_ID_LEN], eid[HK_ID_LEN], evid[HK_ID_LEN], did[HK_ID_LEN];
+    char *key = hk_eng_tenant(&srv, "retry", tid);
+    ep_at(key, tid, "/retry", NULL, eid);
+    char *secret = hk_eng_secret(&srv, key, tid, eid);
+    answer_once("/retry", 500, "X-Err: first", "oops one", 0);
+    answer_once("/retry", 500, "X-Err: second", "oops two", 0);
+    answer_once("/retry", 200, NULL, "fine", 0);
+    assert_int_equal(
+        hk_eng_event(&srv, key, tid, "order.created", "{\"r\":1}", evid), 1);
+    hk_eng_delivery_id(&srv, key, tid, evid, eid, did);
+
+    json_t *d = hk_eng_wait_status(&srv, key, tid, did, "succeeded", 15000);
+    assert_int_equal(hk_jint(d, "attempt_count", -1), 3);
+    assert_int_equal(hk_jint(d, "last_status_code", -1), 200);
+    assert_true(is_null_member(d, "last_error"));
+    expect_time_member(d, "completed_at");
+    json_decref(d);
+
+    json_t *att = hk_eng_attempts(&srv, key, tid, did);
+    assert_int_equal(json_array_size(att), 3);
+    static const int codes[] = {500, 500, 200};
+    static const char *const bodies[] = {"oops one", "oops two", "fine"};
+    static const char *const xerr[] = {"first", "second", NULL};
+    int64_t prev_start = 0;
+    for (size_t i = 0; i < 3; i++) {
+        json_t *a = json_array_get(att, i);
+        assert_true(hk_is_uuid7(hk_jstr(a, "id")));
+        assert_string_equal(hk_jstr(a, "delivery_id"), did);
+        assert_int_equal(hk_jint(a, "number", -1), (long long)i + 1);
+        assert_int_equal(hk_jint(a, "status_code", -1), codes[i]);
+        assert_true(is_null_member(a, "error"));
+        assert_true(hk_jint(a, "duration_ms", -1) >= 0);
+        expect_time_member(a, "started_at");
+        assert_string_equal(hk_jstr(a, "response.body"), bodies[i]);
+        assert_true(json_is_false(hk_jget(a, "response.truncated")));
+        json_t *rh = hk_jget(a, "response.headers");
+        assert_true(json_is_object(rh));
+        const char *x = hdr_ci(rh, "X-Err");
+        if (xerr[i] == NULL)
+            assert_null(x);
+        else
+            assert_string_equal(x, xerr[i]);
+        int64_t start = hk_eng_time_ms(hk_jstr(a, "started_at"));
+        if (i > 0 && start - prev_start < 850)
+            fail_msg("attempt %zu started %lld ms after the previous one; "
+                     "the schedule says 1 s (+-10%%)",
+                     i + 1, (long long)(start - prev_start));
+        prev_start = start;
+    }
+    json_decref(att);
+
+    /* the receiver saw the same webhook-id three times, each signed anew */
+    assert_int_equal(hk_rcv_count_path(rcv, "/retry"), 3);
+    long long first_ts = 0;
+    for (size_t i = 0; i < 3; i++) {
+        const struct hk_rcv_req *q = hk_rcv_get_path(rcv, "/retry", i);
+        assert_string_equal(hk_rcv_req_header(q, "webhook-id"), evid);
+        assert_true(hk_eng_sig_ok(q, secret));
+        long long ts =
+            strtoll(hk_rcv_req_header(q, "webhook-timestamp"), NULL, 10);
+        if (i == 0)
+            first_ts = ts;
+        else if (i == 2 && ts <= first_ts)
+            fail_msg("the third attempt, 2 s after the first, carries "
+                     "webhook-timestamp %lld, the first %lld: it must be "
+                     "the time of the attempt",
+                     ts, first_ts);
+    }
+    free(secret);
+    free(key);
+}
+
+static void test_exhaustion_then_replay(void **state)
+{
+    (void)state;
+    char tid[HK_ID_LEN], eid[HK_ID_LEN], evid[HK_ID_LEN], did[HK_ID_LEN];
+    char *key = hk_eng_tenant(&srv, "exhaust", tid);
+    ep_at(key, tid, "/exhaust", NULL, eid);
+    answer("/exhaust", 500, NULL, "down", 0);
+    hk_eng_event(&srv, key, tid, "order.created", "{\"x\":true}", evid);
+    hk_eng_delivery_id(&srv, key, tid, evid, eid, did);
+
+    json_t *d = hk_eng_wait_status(&srv, key, tid, did, "failed", 15000);
+    assert_int_equal(hk_jint(d, "attempt_count", -1), 3);
+    assert_int_equal(hk_jint(d, "last_status_code", -1), 500);
+    expect_time_member(d, "completed_at");
+    assert_true(is_null_member(d, "next_attempt_at"));
+    json_decref(d);
+    json_t *att = hk_eng_attempts(&srv, key, tid, did);
+    assert_int_equal(json_array_size(att), 3);
+    for (size_t i = 0; i < 3; i++)
+        assert_int_equal(hk_jint(json_array_get(att, i), "status_code", -1),
+                         500);
+    json_decref(att);
+    /* nothing more is tried once failed */
+    hk_sleep_ms(1500);
+    assert_int_equal(hk_rcv_count_path(rcv, "/exhaust"), 3);
+
+    /* replay: pending again and due now, then sent with the same id */
+    answer("/exhaust", 200, NULL, "back", 0);
+    struct hk_reply *r = replay(key, tid, did, NULL);
+    hk_expect(r, 202);
+    assert_string_equal(hk_jstr(r->json, "id"), did);
+    assert_string_equal(hk_jstr(r->json, "status"), "pending");
+    expect_time_member(r->json, "next_attempt_at");
+    hk_reply_free(r);
+    d = hk_eng_wait_status(&srv, key, tid, did, "succeeded", 10000);
+    assert_int_equal(hk_jint(d, "attempt_count", -1), 4);
+    json_decref(d);
+    att = hk_eng_attempts(&srv, key, tid, did);
+    assert_int_equal(json_array_size(att), 4);
+    for (size_t i = 0; i < 4; i++)
+        assert_int_equal(hk_jint(json_array_get(att, i), "number", -1),
+                         (long long)i + 1);
+    assert_int_equal(hk_jint(json_array_get(att, 3), "status_code", -1), 200);
+    json_decref(att);
+
+    /* a succeeded delivery can be replayed too, with an empty object */
+    r = replay(key, tid, did, "{}");
+    hk_expect(r, 202);
+    hk_reply_free(r);
+    att = hk_eng_wait_attempts(&srv, key, tid, did, 5, 10000);
+    assert_int_equal(hk_jint(json_array_get(att, 4), "number", -1), 5);
+    json_decref(att);
+    d = hk_eng_wait_status(&srv, key, tid, did, "succeeded", 10000);
+    json_decref(d);
+
+    /* the attempts list pages oldest first like any list */
+    char *path = hk_fmt("/v1/tenants/%s/deliveries/%s/attempts", tid, did);
+    int pages = 0;
+    att = hk_list_all(&srv, key, path, 2, &pages);
+    free(path);
+    assert_int_equal(json_array_size(att), 5);
+    assert_int_equal(pages, 3);
+    for (size_t i = 0; i < 5; i++)
+        assert_int_equal(hk_jint(json_array_get(att, i), "number", -1),
+                         (long long)i + 1);
+    json_decref(att);
+
+    assert_int_equal(hk_rcv_count_path(rcv, "/exhaust"), 5);
+    for (size_t i = 0; i < 5; i++)
+        assert_string_equal(
+            hk_rcv_req_header(hk_rcv_get_path(rcv, "/exhaust", i),
+                              "webhook-id"),
+            evid);
+    free(key);
+}
+
+static void test_replay_conflicts(void **state)
+{
+    (void)state;
+    char tid[HK_ID_LEN], evid[HK_ID_LEN], did[HK_ID_LEN];
+    char slow[HK_ID_LEN], later[HK_ID_LEN], dis[HK_ID_LEN], del[HK_ID_LEN];
+    char *key = hk_eng_tenant(&srv, "replay409", tid);
+    static const char *const order = "\"event_types\":[\"order.paid\"]";
+    static const char *const signup = "\"event_types\":[\"user.signup\"]";
+    static const char *const ping = "\"event_types\":[\"misc.ping\"]";
+    static const char *const refund = "\"event_types\":[\"order.created\"]";
+
+    /* sending: the receiver holds the request for 1.5 s */
+    ep_at(key, tid, "/r409/slow", order, slow);
+    answer_once("/r409/slow", 200, NULL, NULL, 1500);
+    hk_eng_event(&srv, key, tid, "order.paid", "{}", evid);
+    hk_eng_delivery_id(&srv, key, tid, evid, slow, did);
+    wait_path("/r409/slow", 1, 10000);
+    json_t *d = hk_eng_delivery(&srv, key, tid, did);
+    assert_string_equal(hk_jstr(d, "status"), "sending");
+    json_decref(d);
+    struct hk_reply *r = replay(key, tid, did, NULL);
+    hk_expect_error(r, 409, "conflict", NULL);
+    hk_reply_free(r);
+    json_decref(hk_eng_wait_status(&srv, key, tid, did, "succeeded", 10000));
+
+    /* pending: a 503 asked for two minutes */
+    ep_at(key, tid, "/r409/later", signup, later);
+    answer("/r409/later", 503, "Retry-After: 120", NULL, 0);
+    hk_eng_event(&srv, key, tid, "user.signup", "{}", evid);
+    hk_eng_delivery_id(&srv, key, tid, evid, later, did);
+    json_t *att = hk_eng_wait_attempts(&srv, key, tid, did, 1, 10000);
+    d = hk_eng_wait_status(&srv, key, tid, did, "pending", 5000);
+    int64_t next = hk_eng_time_ms(hk_jstr(d, "next_attempt_at"));
+    int64_t started =
+        hk_eng_time_ms(hk_jstr(json_array_get(att, 0), "started_at"));
+    if (next - started < 119000)
+        fail_msg("after 503 with Retry-After: 120 the next attempt is due "
+                 "%lld ms after the first",
+                 (long long)(next - started));
+    json_decref(att);
+    json_decref(d);
+    r = replay(key, tid, did, NULL);
+    hk_expect_error(r, 409, "conflict", NULL);
+    hk_reply_free(r);
+    d = hk_eng_delivery(&srv, key, tid, did);
+    assert_string_equal(hk_jstr(d, "status"), "pending");
+    assert_int_equal(hk_jint(d, "attempt_count", -1), 1);
+    json_decref(d);
+
+    /* disabled endpoint: 409; enabled again: 202 */
+    ep_at(key, tid, "/r409/disabled", ping, dis);
+    hk_eng_event(&srv, key, tid, "misc.ping", "{}", evid);
+    hk_eng_delivery_id(&srv, key, tid, evid, dis, did);
+    json_decref(hk_eng_wait_status(&srv, key, tid, did, "succeeded", 10000));
+    r = hk_call(&srv, "PATCH", key, "{\"enabled\":false}",
+                "/v1/tenants/%s/endpoints/%s", tid, dis);
+    hk_expect(r, 200);
+    hk_reply_free(r);
+    r = replay(key, tid, did, NULL);
+    hk_expect_error(r, 409, "conflict", NULL);
+    hk_reply_free(r);
+    r = hk_call(&srv, "PATCH", key, "{\"enabled\":true}",
+                "/v1/tenants/%s/endpoints/%s", tid, dis);
+    hk_expect(r, 200);
+    hk_reply_free(r);
+    r = replay(key, tid, did, NULL);
+    hk_expect(r, 202);
+    hk_reply_free(r);
+    wait_path("/r409/disabled", 2, 10000);
+    json_decref(hk_eng_wait_status(&srv, key, tid, did, "succeeded", 10000));
+
+    /* deleted endpoint: 409 */
+    ep_at(key, tid, "/r409/deleted", refund, del);
+    hk_eng_event(&srv, key, tid, "order.created", "{}", evid);
+    hk_eng_delivery_id(&srv, key, tid, evid, del, did);
+    json_decref(hk_eng_wait_status(&srv, key, tid, did, "succeeded", 10000));
+    r = hk_call(&srv, "DELETE", key, NULL, "/v1/tenants/%s/endpoints/%s", tid,
+                del);
+    hk_expect(r, 204);
+    hk_reply_free(r);
+    r = replay(key, tid, did, NULL);
+    hk_expect_error(r, 409, "conflict", NULL);
+    hk_reply_free(r);
+
+    /* an unknown delivery is 404, not 409 */
+    r = replay(key, tid, NO_SUCH_ID, NULL);
+    hk_expect_error(r, 404, "not_found", NULL);
+    hk_reply_free(r);
+
+    /* tidy: the two-minute wait ends with the endpoint */
+    r = hk_call(&srv, "DELETE", key, NULL, "/v1/tenants/%s/endpoints/%s", tid,
+                later);
+    hk_expect(r, 204);
+    hk_reply_free(r);
+    free(key);
+}
+
+static void test_retry_after_429(void **state)
+{
+    (void)state;
+    char tid[HK_ID_LEN], eid[HK_ID_LEN], evid[HK_ID_LEN], did[HK_ID_LEN];
+    char *key = hk_eng_tenant(&srv, "retry-after", tid);
+    ep_at(key, tid, "/ra", NULL, eid);
+    answer_once("/ra", 429, "Retry-After: 3", "slow down", 0);
+    hk_eng_event(&srv, key, tid, "order.created", "{}", evid);
+    hk_eng_delivery_id(&srv, key, tid, evid, eid, did);
+    wait_path("/ra", 2, 15000);
+    const struct hk_rcv_req *q0 = hk_rcv_get_path(rcv, "/ra", 0);
+    const struct hk_rcv_req *q1 = hk_rcv_get_path(rcv, "/ra", 1);
+    int64_t gap = q1->arrival_ms - q0->arrival_ms;
+    if (gap < 3000)
+        fail_msg("the retry after 429 with Retry-After: 3 came %lld ms after "
+                 "the first attempt; it must wait at least 3 s",
+                 (long long)gap);
+    if (gap > 8000)
+        fail_msg("the retry after Retry-After: 3 came only after %lld ms",
+                 (long long)gap);
+    json_t *d = hk_eng_wait_status(&srv, key, tid, did, "succeeded", 10000);
+    json_decref(d);
+    json_t *att = hk_eng_attempts(&srv, key, tid, did);
+    assert_int_equal(json_array_size(att), 2);
+    assert_int_equal(hk_jint(json_array_get(att, 0), "status_code", -1), 429);
+    assert_string_equal(hk_jstr(json_array_get(att, 0), "response.body"),
+                        "slow down");
+    assert_int_equal(hk_jint(json_array_get(att, 1), "status_code", -1), 200);
+    json_decref(att);
+    free(key);
+}
+
+static void test_gone_disables_endpoint(void **state)
+{
+    (void)state;
+    char tid[HK_ID_LEN], gone[HK_ID_LEN], other[HK_ID_LEN];
+    char ev_wait[HK_ID_LEN], evid[HK_ID_LEN], evid2[HK_ID_LEN];
+    char did_wait[HK_ID_LEN], did[HK_ID_LEN];
+    char *key = hk_eng_tenant(&srv, "gone", tid);
+    ep_at(key, tid, "/gone/it", NULL, gone);
+    ep_at(key, tid, "/gone/other", NULL, other);
+
+    /* a first delivery waits two minutes to be retried */
+    answer_once("/gone/it", 503, "Retry-After: 120", NULL, 0);
+    assert_int_equal(
+        hk_eng_event(&srv, key, tid, "order.created", "{}", ev_wait), 2);
+    hk_eng_delivery_id(&srv, key, tid, ev_wait, gone, did_wait);
+    json_decref(hk_eng_wait_attempts(&srv, key, tid, did_wait, 1, 10000));
+    json_decref(hk_eng_wait_status(&srv, key, tid, did_wait, "pending", 5000));
+
+    /* the next one is answered 410 Gone: it fails at once */
+    answer("/gone/it", 410, NULL, "gone for good", 0);
+    assert_int_equal(hk_eng_event(&srv, key, tid, "order.created", "{}", evid),
+                     2);
+    hk_eng_delivery_id(&srv, key, tid, evid, gone, did);
+    json_t *d = hk_eng_wait_status(&srv, key, tid, did, "failed", 10000);
+    assert_int_equal(hk_jint(d, "attempt_count", -1), 1);
+    assert_int_equal(hk_jint(d, "last_status_code", -1), 410);
+    json_decref(d);
+
+    /* the endpoint is disabled, with a reason */
+    int64_t deadline = hk_wall_ms() + 3000;
+    for (;;) {
+        struct hk_reply *r = hk_call(&srv, "GET", key, NULL,
+                                     "/v1/tenants/%s/endpoints/%s", tid, gone);
+        hk_expect(r, 200);
+        bool disabled = json_is_false(hk_jget(r->json, "enabled"));
+        const char *why = hk_jstr(r->json, "disabled_reason");
+        if (disabled && why != NULL && why[0] != '\0') {
+            hk_reply_free(r);
+            break;
+        }
+        if (hk_wall_ms() > deadline)
+            fail_msg("after 410 the endpoint is not disabled with a "
+                     "reason: %s",
+                     r->body);
+        hk_reply_free(r);
+        hk_sleep_ms(100);
+    }
+    /* and its waiting delivery ends failed: a disabled endpoint is never
+     * claimed, so it would otherwise wait for ever */
+    d = hk_eng_wait_status(&srv, key, tid, did_wait, "failed", 3000);
+    expect_time_member(d, "completed_at");
+    json_decref(d);
+
+    /* a later event creates no delivery for it */
+    assert_int_equal(hk_eng_event(&srv, key, tid, "order.created", "{}", evid2),
+                     1);
+    char *q = hk_fmt("endpoint_id=%s", gone);
+    json_t *ds = hk_eng_deliveries(&srv, key, tid, q);
+    free(q);
+    assert_int_equal(json_array_size(ds), 2);
+    assert_string_equal(hk_jstr(ds, "0.event_id"), evid);
+    assert_string_equal(hk_jstr(ds, "1.event_id"), ev_wait);
+    json_decref(ds);
+    wait_path("/gone/other", 3, 10000);
+    json_t *att = hk_eng_attempts(&srv, key, tid, did);
+    assert_int_equal(json_array_size(att), 1);
+    assert_int_equal(hk_jint(json_array_get(att, 0), "status_code", -1), 410);
+    assert_string_equal(hk_jstr(json_array_get(att, 0), "response.body"),
+                        "gone for good");
+    json_decref(att);
+
+    /* enabling it again clears the reason and resends nothing */
+    struct hk_reply *r = hk_call(&srv, "PATCH", key, "{\"enabled\":true}",
+                                 "/v1/tenants/%s/endpoints/%s", tid, gone);
+    hk_expect(r, 200);
+    assert_true(json_is_true(hk_jget(r->json, "enabled")));
+    assert_true(is_null_member(r->json, "disabled_reason"));
+    hk_reply_free(r);
+    hk_sleep_ms(1500);
+    assert_int_equal(hk_rcv_count_path(rcv, "/gone/it"), 2);
+    free(key);
+}
+
+static void test_redirect_not_followed(void **state)
+{
+    (void)state;
+    char tid[HK_ID_LEN], eid[HK_ID_LEN], evid[HK_ID_LEN], did[HK_ID_LEN];
+    char *key = hk_eng_tenant(&srv, "redirect", tid);
+    ep_at(key, tid, "/redir", NULL, eid);
+    char *target = hk_rcv_url(rcv2, "/target");
+    char *loc = hk_fmt("Location: %s", target);
+    answer("/redir", 302, loc, "moved", 0);
+    free(loc);
+    hk_eng_event(&srv, key, tid, "order.created", "{}", evid);
+    hk_eng_delivery_id(&srv, key, tid, evid, eid, did);
+    /* a redirect is a failure: retried, then failed */
+    json_t *d = hk_eng_wait_status(&srv, key, tid, did, "failed", 15000);
+    assert_int_equal(hk_jint(d, "last_status_code", -1), 302);
+    json_decref(d);
+    json_t *att = hk_eng_attempts(&srv, key, tid, did);
+    assert_int_equal(json_array_size(att), 3);
+    size_t i;
+    json_t *a;
+    json_array_foreach(att, i, a)
+    {
+        assert_int_equal(hk_jint(a, "status_code", -1), 302);
+        assert_true(is_null_member(a, "error"));
+        assert_string_equal(hdr_ci(hk_jget(a, "response.headers"), "Location"),
+                            target);
+    }
+    json_decref(att);
+    assert_int_equal(hk_rcv_count_path(rcv, "/redir"), 3);
+    assert_int_equal(hk_rcv_count(rcv2), 0);
+    free(target);
+    free(key);
+}
+
+static void test_timeout(void **state)
+{
+    (void)state;
+    char tid[HK_ID_LEN], eid[HK_ID_LEN], evid[HK_ID_LEN], did[HK_ID_LEN];
+    char *key = hk_eng_tenant(&srv, "timeout", tid);
+    ep_at(key, tid, "/timeout", NULL, eid);
+    answer_once("/timeout", 200, NULL, "too late", 4000);
+    hk_eng_event(&srv, key, tid, "order.created", "{}", evid);
+    hk_eng_delivery_id(&srv, key, tid, evid, eid, did);
+    json_t *d = hk_eng_wait_status(&srv, key, tid, did, "succeeded", 15000);
+    assert_int_equal(hk_jint(d, "attempt_count", -1), 2);
+    json_decref(d);
+    json_t *att = hk_eng_attempts(&srv, key, tid, did);
+    assert_int_equal(json_array_size(att), 2);
+    json_t *a0 = json_array_get(att, 0);
+    if (!is_null_member(a0, "status_code"))
+        fail_msg("a timed-out attempt has status_code %lld, not null",
+                 hk_jint(a0, "status_code", -1));
+    const char *err = hk_jstr(a0, "error");
+    if (err == NULL || (strcasestr(err, "timeout") == NULL &&
+                        strcasestr(err, "timed out") == NULL))
+        fail_msg("the timed-out attempt's error does not say so: %s",
+                 err ? err : "(null)");
+    long long dur = hk_jint(a0, "duration_ms", -1);
+    if (dur < 1800 || dur > 3900)
+        fail_msg("the timed-out attempt took %lld ms; the timeout is 2 s", dur);
+    json_t *a1 = json_array_get(att, 1);
+    assert_int_equal(hk_jint(a1, "status_code", -1), 200);
+    assert_true(is_null_member(a1, "error"));
+    json_decref(att);
+    free(key);
+}
+
+static void test_response_body_cap(void **state)
+{
+    (void)state;
+    char tid[HK_ID_LEN], eid[HK_ID_LEN], evid[HK_ID_LEN], did[HK_ID_LEN];
+    char *key = hk_eng_tenant(&srv, "bigbody", tid);
+    ep_at(key, tid, "/big", NULL, eid);
+    enum { BIG = 10 * 1024 };
+    char *big = malloc(BIG + 1);
+    assert_non_null(big);
+    for (size_t i = 0; i < BIG; i++)
+        big[i] = (char)('a' + (i * 7 + i / 26) % 26);
+    big[BIG] = '\0';
+    answer("/big", 200, NULL, big, 0);
+    hk_eng_event(&srv, key, tid, "order.created", "{}", evid);
+    hk_eng_delivery_id(&srv, key, tid, evid, eid, did);
+    json_decref(hk_eng_wait_status(&srv, key, tid, did, "succeeded", 10000));
+    json_t *att = hk_eng_attempts(&srv, key, tid, did);
+    assert_int_equal(json_array_size(att), 1);
+    const char *body = hk_jstr(json_array_get(att, 0), "response.body");
+    assert_non_null(body);
+    if (strlen(body) != 4096 || memcmp(body, big, 4096) != 0)
+        fail_msg("the stored response body has %zu bytes; expected the "
+                 "first 4096 of 10240",
+                 strlen(body));
+    assert_true(
+        json_is_true(hk_jget(json_array_get(att, 0), "response.truncated")));
+    json_decref(att);
+    free(big);
+
+    /* bytes that are not UTF-8 are stored replaced, the rest kept */
+    char eid2[HK_ID_LEN];
+    ep_at(key, tid, "/badutf8", "\"event_types\":[\"misc.ping\"]", eid2);
+    answer("/badutf8", 200, NULL, "ok \xff\xfe caf\xc3\xa9 \xc3 end", 0);
+    hk_eng_event(&srv, key, tid, "misc.ping", "{}", evid);
+    hk_eng_delivery_id(&srv, key, tid, evid, eid2, did);
+    json_decref(hk_eng_wait_status(&srv, key, tid, did, "succeeded", 10000));
+    att = hk_eng_attempts(&srv, key, tid, did);
+    body = hk_jstr(json_array_get(att, 0), "response.body");
+    if (body == NULL || strncmp(body, "ok ", 3) != 0 ||
+        strstr(body, " caf\xc3\xa9 ") == NULL ||
+        strstr(body, "\xef\xbf\xbd") == NULL ||
+        strcmp(body + strlen(body) - 4, " end") != 0)
+        fail_msg("a body with invalid UTF-8 is stored as \"%s\"; expected "
+                 "the text with U+FFFD in place of the bad bytes",
+                 body ? body : "(null)");
+    assert_true(
+        json_is_false(hk_jget(json_array_get(att, 0), "response.truncated")));
+    json_decref(att);
+    free(key);
+}
+
+static void test_max_concurrency(void **state)
+{
+    (void)state;
+    char tid[HK_ID_LEN], eid[HK_ID_LEN];
+    char *key = hk_eng_tenant(&srv, "concurrency", tid);
+    ep_at(key, tid, "/conc", "\"max_concurrency\":2", eid);
+    answer("/conc", 200, NULL, NULL, 300);
+    enum { N = 20 };
+    char evid[N][HK_ID_LEN];
+    for (int i = 0; i < N; i++) {
+        char payload[32];
+        snprintf(payload, sizeof payload, "{\"i\":%d}", i);
+        hk_eng_event(&srv, key, tid, "order.created", payload, evid[i]);
+    }
+    wait_path("/conc", N, 30000);
+    int most = hk_rcv_max_concurrency_path(rcv, "/conc");
+    print_message("max_concurrency 2: at most %d requests in flight at "
+                  "once\n",
+                  most);
+    if (most > 2)
+        fail_msg("the receiver saw %d requests in flight at once with "
+                 "max_concurrency 2",
+                 most);
+    assert_true(most >= 1);
+    char *q = hk_fmt("endpoint_id=%s&status=succeeded", eid);
+    int64_t deadline = hk_wall_ms() + 10000;
+    for (;;) {
+        json_t *ds = hk_eng_deliveries(&srv, key, tid, q);
+        size_t n = json_array_size(ds);
+        json_decref(ds);
+        if (n == N)
+            break;
+        if (hk_wall_ms() > deadline)
+            fail_msg("%zu of %d deliveries succeeded", n, N);
+        hk_sleep_ms(100);
+    }
+    free(q);
+    struct hk_eng_ids ids;
+    hk_eng_ids_at(rcv, "/conc", &ids);
+    assert_int_equal(ids.n, N);
+    assert_int_equal(ids.total, N);
+    for (int i = 0; i < N; i++)
+        assert_true(hk_eng_ids_has(&ids, evid[i]));
+    hk_eng_ids_free(&ids);
+    free(key);
+}
+
+static void test_idempotency(void **state)
+{
+    (void)state;
+    char tid[HK_ID_LEN], eid[HK_ID_LEN], tid2[HK_ID_LEN], eid2[HK_ID_LEN];
+    char *key = hk_eng_tenant(&srv, "idem", tid);
+    char *key2 = hk_eng_tenant(&srv, "idem-two", tid2);
+    ep_at(key, tid, "/idem/one", NULL, eid);
+    ep_at(key2, tid2, "/idem/two", NULL, eid2);
+    static const char body[] =
+        "{\"event_type\":\"order.created\",\"payload\":{\"n\":1}}";
+    struct hk_reply *r = hk_eng_post_body(&srv, key, tid, body, "key-1");
+    hk_expect(r, 202);
+    assert_int_equal(hk_jint(r->json, "deliveries", -1), 1);
+    assert_string_equal(hk_jstr(r->json, "idempotency_key"), "key-1");
+    char first[HK_ID_LEN];
+    snprintf(first, sizeof first, "%s", hk_jstr(r->json, "id"));
+    char *first_body = strdup(r->body);
+    hk_reply_free(r);
+
+    /* the same key and body: 200, the first event, nothing new */
+    r = hk_eng_post_body(&srv, key, tid, body, "key-1");
+    hk_expect(r, 200);
+    assert_string_equal(hk_jstr(r->json, "id"), first);
+    assert_int_equal(hk_jint(r->json, "deliveries", -1), 1);
+    json_t *j = json_loads(first_body, 0, NULL);
+    if (!json_equal(j, r->json))
+        fail_msg("the repeated key answers\n  %s\nnot the first event\n  %s",
+                 r->body, first_body);
+    json_decref(j);
+    free(first_body);
+    hk_reply_free(r);
+
+    /* the same key, another body: 409 */
+    r = hk_eng_post_body(
+        &srv, key, tid,
+        "{\"event_type\":\"order.created\",\"payload\":{\"n\":2}}", "key-1");
+    hk_expect_error(r, 409, "conflict", NULL);
+    hk_reply_free(r);
+
+    /* another key: a new event */
+    r = hk_eng_post_body(&srv, key, tid, body, "key-2");
+    hk_expect(r, 202);
+    char second[HK_ID_LEN];
+    snprintf(second, sizeof second, "%s", hk_jstr(r->json, "id"));
+    assert_string_not_equal(first, second);
+    hk_reply_free(r);
+
+    /* keys belong to one tenant: the same key elsewhere is new */
+    r = hk_eng_post_body(&srv, key2, tid2, body, "key-1");
+    hk_expect(r, 202);
+    assert_string_not_equal(hk_jstr(r->json, "id"), first);
+    hk_reply_free(r);
+
+    /* two events, two deliveries, two requests: the repeat made nothing */
+    char *path = hk_fmt("/v1/tenants/%s/events", tid);
+    json_t *evs = hk_list_all(&srv, key, path, 0, NULL);
+    free(path);
+    assert_int_equal(json_array_size(evs), 2);
+    json_decref(evs);
+    json_t *ds = hk_eng_deliveries(&srv, key, tid, NULL);
+    assert_int_equal(json_array_size(ds), 2);
+    json_decref(ds);
+    wait_path("/idem/one", 2, 10000);
+    wait_path("/idem/two", 1, 10000);
+    hk_sleep_ms(1000);
+    struct hk_eng_ids ids;
+    hk_eng_ids_at(rcv, "/idem/one", &ids);
+    assert_int_equal(ids.total, 2);
+    assert_true(hk_eng_ids_has(&ids, first));
+    assert_true(hk_eng_ids_has(&ids, second));
+    hk_eng_ids_free(&ids);
+    free(key);
+    free(key2);
+}
+
+/* ---- endpoint deletion ----------------------------------------------------
+ */
+
+static void test_delete_endpoint_fails_pending(void **state)
+{
+    (void)state;
+    char tid[HK_ID_LEN], eid[HK_ID_LEN], evid[2][HK_ID_LEN], did[2][HK_ID_LEN];
+    char *key = hk_eng_tenant(&srv, "delete", tid);
+    ep_at(key, tid, "/del", NULL, eid);
+    answer("/del", 503, "Retry-After: 120", NULL, 0);
+    for (int i = 0; i < 2; i++) {
+        hk_eng_event(&srv, key, tid, "order.created", "{}", evid[i]);
+        hk_eng_delivery_id(&srv, key, tid, evid[i], eid, did[i]);
+    }
+    for (int i = 0; i < 2; i++) {
+        json_decref(hk_eng_wait_attempts(&srv, key, tid, did[i], 1, 10000));
+        json_t *d = hk_eng_wait_status(&srv, key, tid, did[i], "pending", 5000);
+        json_decref(d);
+    }
+    struct hk_reply *r = hk_call(&srv, "DELETE", key, NULL,
+                                 "/v1/tenants/%s/endpoints/%s", tid, eid);
+    hk_expect(r, 204);
+    hk_reply_free(r);
+    for (int i = 0; i < 2; i++) {
+        json_t *d = hk_eng_delivery(&srv, key, tid, did[i]);
+        if (strcmp(hk_jstr(d, "status"), "failed") != 0)
+            fail_msg("a pending delivery of a deleted endpoint is %s, not "
+                     "failed",
+                     hk_jstr(d, "status"));
+        expect_time_member(d, "completed_at");
+        assert_int_equal(hk_jint(d, "attempt_count", -1), 1);
+        json_decref(d);
+    }
+    r = hk_call(&srv, "GET", key, NULL, "/v1/tenants/%s/endpoints/%s", tid,
+                eid);
+    hk_expect_error(r, 404, "not_found", NULL);
+    hk_reply_free(r);
+    /* its history stays readable */
+    json_t *att = hk_eng_attempts(&srv, key, tid, did[0]);
+    assert_int_equal(json_array_size(att), 1);
+    json_decref(att);
+    hk_sleep_ms(1500);
+    assert_int_equal(hk_rcv_count_path(rcv, "/del"), 2);
+    free(key);
+}
+
+static void test_delete_endpoint_in_flight(void **state)
+{
+    (void)state;
+    char tid[HK_ID_LEN], eid[HK_ID_LEN], evid[HK_ID_LEN], did[HK_ID_LEN];
+    char *key = hk_eng_tenant(&srv, "delete-in-flight", tid);
+    ep_at(key, tid, "/del/inflight", NULL, eid);
+    answer("/del/inflight", 500, NULL, "late failure", 1000);
+    hk_eng_event(&srv, key, tid, "order.created", "{}", evid);
+    hk_eng_delivery_id(&srv, key, tid, evid, eid, did);
+    wait_path("/del/inflight", 1, 10000);
+    struct hk_reply *r = hk_call(&srv, "DELETE", key, NULL,
+                                 "/v1/tenants/%s/endpoints/%s", tid, eid);
+    hk_expect(r, 204);
+    hk_reply_free(r);
+    /* the attempt under way is recorded; the delivery is not tried again */
+    json_t *att = hk_eng_wait_attempts(&srv, key, tid, did, 1, 10000);
+    assert_int_equal(hk_jint(json_array_get(att, 0), "status_code", -1), 500);
+    json_decref(att);
+    json_t *d = hk_eng_wait_status(&srv, key, tid, did, "failed", 3000);
+    assert_int_equal(hk_jint(d, "attempt_count", -1), 1);
+    json_decref(d);
+    hk_sleep_ms(2000);
+    assert_int_equal(hk_rcv_count_path(rcv, "/del/inflight"), 1);
+    att = hk_eng_attempts(&srv, key, tid, did);
+    assert_int_equal(json_array_size(att), 1);
+    json_decref(att);
+    free(key);
+}
+
+/* ---- lists ----------------------------------------------------------------
+ */
+
+static size_t count_where(struct hk_srv *s, const char *key, const char *tid,
+                          const char *query, const char *field,
+                          const char *value)
+{
+    json_t *ds = hk_eng_deliveries(s, key, tid, query);
+    size_t n = json_array_size(ds), k;
+    json_t *d;
+    json_array_foreach(ds, k, d)
+    {
+        if (field == NULL)
+            break;
+        const char *v = hk_jstr(d, field);
+        if (v == NULL || strcmp(v, value) != 0)
+            fail_msg("?%s returned a delivery with %s %s, expected %s", query,
+                     field, v ? v : "(none)", value);
+    }
+    json_decref(ds);
+    return n;
+}
+
+static void test_delivery_list_filters(void **state)
+{
+    (void)state;
+    char tid[HK_ID_LEN], one[HK_ID_LEN], two[HK_ID_LEN];
+    char evid[5][HK_ID_LEN];
+    char *key = hk_eng_tenant(&srv, "lists", tid);
+    ep_at(key, tid, "/lf/one", "\"event_types\":[\"order.created\"]", one);
+    ep_at(key, tid, "/lf/two", "\"event_types\":[\"*\"]", two);
+    answer("/lf/two", 500, NULL, NULL, 0);
+    for (int i = 0; i < 5; i++)
+        hk_eng_event(&srv, key, tid, i < 3 ? "order.created" : "user.signup",
+                     "{}", evid[i]);
+    /* one: 3 succeeded; two: 5 failed after their 3 attempts */
+    char *q1 = hk_fmt("endpoint_id=%s&status=succeeded", one);
+    char *q2 = hk_fmt("endpoint_id=%s&status=failed", two);
+    int64_t deadline = hk_wall_ms() + 20000;
+    for (;;) {
+        size_t a = count_where(&srv, key, tid, q1, NULL, NULL);
+        size_t b = count_where(&srv, key, tid, q2, NULL, NULL);
+        if (a == 3 && b == 5)
+            break;
+        if (hk_wall_ms() > deadline)
+            fail_msg("%zu of 3 succeeded, %zu of 5 failed after 20 s", a, b);
+        hk_sleep_ms(200);
+    }
+    free(q1);
+    free(q2);
+
+    assert_int_equal(count_where(&srv, key, tid, NULL, NULL, NULL), 8);
+    assert_int_equal(
+        count_where(&srv, key, tid, "status=succeeded", "endpoint_id", one), 3);
+    assert_int_equal(
+        count_where(&srv, key, tid, "status=failed", "endpoint_id", two), 5);
+    assert_int_equal(count_where(&srv, key, tid, "status=pending", NULL, NULL),
+                     0);
+    assert_int_equal(count_where(&srv, key, tid, "status=sending", NULL, NULL),
+                     0);
+    char *q = hk_fmt("endpoint_id=%s", one);
+    assert_int_equal(count_where(&srv, key, tid, q, "endpoint_id", one), 3);
+    free(q);
+    q = hk_fmt("endpoint_id=%s", NO_SUCH_ID);
+    assert_int_equal(count_where(&srv, key, tid, q, NULL, NULL), 0);
+    free(q);
+    q = hk_fmt("event_id=%s", evid[0]);
+    assert_int_equal(count_where(&srv, key, tid, q, "event_id", evid[0]), 2);
+    free(q);
+    q = hk_fmt("event_id=%s", evid[4]);
+    assert_int_equal(count_where(&srv, key, tid, q, "endpoint_id", two), 1);
+    free(q);
+    assert_int_equal(count_where(&srv, key, tid, "event_type=user.signup",
+                                 "event_type", "user.signup"),
+                     2);
+    assert_int_equal(count_where(&srv, key, tid,
+                                 "status=failed&event_type=order.created",
+                                 "endpoint_id", two),
+                     3);
+    q = hk_fmt("endpoint_id=%s&event_id=%s", one, evid[3]);
+    assert_int_equal(count_where(&srv, key, tid, q, NULL, NULL), 0);
+    free(q);
+
+    /* pages: newest first, every item once */
+    char *path = hk_fmt("/v1/tenants/%s/deliveries", tid);
+    int pages = 0;
+    json_t *paged = hk_list_all(&srv, key, path, 3, &pages);
+    assert_int_equal(json_array_size(paged), 8);
+    assert_int_equal(pages, 3);
+    for (size_t i = 1; i < 8; i++) {
+        const char *a = hk_jstr(json_array_get(paged, i - 1), "id");
+        const char *b = hk_jstr(json_array_get(paged, i), "id");
+        if (strcmp(a, b) <= 0)
+            fail_msg("deliveries are not newest first: %s then %s", a, b);
+    }
+    json_t *whole = hk_list_all(&srv, key, path, 250, NULL);
+    if (!json_equal(paged, whole))
+        fail_msg("three pages of 3 differ from one page of 250");
+    json_decref(whole);
+    json_decref(paged);
+    free(path);
+    /* a filter holds across pages */
+    path = hk_fmt("/v1/tenants/%s/deliveries?endpoint_id=%s", tid, two);
+    paged = hk_list_all(&srv, key, path, 2, &pages);
+    assert_int_equal(json_array_size(paged), 5);
+    assert_int_equal(pages, 3);
+    size_t k;
+    json_t *d;
+    json_array_foreach(paged, k, d)
+        assert_string_equal(hk_jstr(d, "endpoint_id"), two);
+    json_decref(paged);
+    free(path);
+    /* events by type */
+    path = hk_fmt("/v1/tenants/%s/events?event_type=user.signup", tid);
+    json_t *evs = hk_list_all(&srv, key, path, 0, NULL);
+    free(path);
+    assert_int_equal(json_array_size(evs), 2);
+    assert_string_equal(hk_jstr(evs, "0.id"), evid[4]);
+    assert_string_equal(hk_jstr(evs, "1.id"), evid[3]);
+    json_decref(evs);
+
+    /* bad filters are 422 with the field */
+    static const struct {
+        const char *query;
+        const char *field;
+    } bad[] = {
+        {"status=done", "status"},    {"endpoint_id=xyz", "endpoint_id"},
+        {"event_id=123", "event_id"}, {"event_type=no%20spaces", "event_type"},
+        {"colour=blue", NULL},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        struct hk_reply *r =
+            hk_call(&srv, "GET", key, NULL, "/v1/tenants/%s/deliveries?%s", tid,
+                    bad[i].query);
+        hk_expect_error(r, 422, "validation_failed", bad[i].field);
+        hk_reply_free(r);
+    }
+    free(key);
+}
+
+/* ---- tenants --------------------------------------------------------------
+ */
+
+static void test_tenant_isolation(void **state)
+{
+    (void)state;
+    char ta[HK_ID_LEN], tb[HK_ID_LEN], eid[HK_ID_LEN], evid[HK_ID_LEN];
+    char did[HK_ID_LEN];
+    char *ka = hk_eng_tenant(&srv, "wall-a", ta);
+    char *kb = hk_eng_tenant(&srv, "wall-b", tb);
+    ep_at(ka, ta, "/wall/a", NULL, eid);
+    hk_eng_event(&srv, ka, ta, "order.created", "{\"secret\":\"of a\"}", evid);
+    hk_eng_delivery_id(&srv, ka, ta, evid, eid, did);
+    json_decref(hk_eng_wait_status(&srv, ka, ta, did, "succeeded", 10000));
+
+    /* B's key on A's path, and A's objects under B's path: 404 both */
+    const char *const tids[] = {ta, tb};
+    for (int i = 0; i < 2; i++) {
+        const char *t = tids[i];
+        struct hk_reply *r;
+        r = hk_call(&srv, "GET", kb, NULL, "/v1/tenants/%s/events/%s", t, evid);
+        hk_expect_error(r, 404, "not_found", NULL);
+        hk_reply_free(r);
+        r = hk_call(&srv, "GET", kb, NULL, "/v1/tenants/%s/deliveries/%s", t,
+                    did);
+        hk_expect_error(r, 404, "not_found", NULL);
+        hk_reply_free(r);
+        r = hk_call(&srv, "GET", kb, NULL,
+                    "/v1/tenants/%s/deliveries/%s/attempts", t, did);
+        hk_expect_error(r, 404, "not_found", NULL);
+        hk_reply_free(r);
+        r = replay(kb, t, did, NULL);
+        hk_expect_error(r, 404, "not_found", NULL);
+        hk_reply_free(r);
+    }
+    /* the admin key under the wrong tenant finds nothing either */
+    struct hk_reply *r =
+        hk_admin(&srv, "GET", NULL, "/v1/tenants/%s/deliveries/%s", tb, did);
+    hk_expect_error(r, 404, "not_found", NULL);
+    hk_reply_free(r);
+    r = hk_call(&srv, "POST", kb,
+                "{\"event_type\":\"order.created\",\"payload\":{}}",
+                "/v1/tenants/%s/events", ta);
+    hk_expect_error(r, 404, "not_found", NULL);
+    hk_reply_free(r);
+
+    /* B's lists do not show A's objects, even filtered by their ids */
+    json_t *ds = hk_eng_deliveries(&srv, kb, tb, NULL);
+    assert_int_equal(json_array_size(ds), 0);
+    json_decref(ds);
+    char *q = hk_fmt("event_id=%s", evid);
+    ds = hk_eng_deliveries(&srv, kb, tb, q);
+    free(q);
+    assert_int_equal(json_array_size(ds), 0);
+    json_decref(ds);
+    char *path = hk_fmt("/v1/tenants/%s/events", tb);
+    json_t *evs = hk_list_all(&srv, kb, path, 0, NULL);
+    free(path);
+    assert_int_equal(json_array_size(evs), 0);
+    json_decref(evs);
+
+    /* nothing B tried changed A's delivery */
+    hk_sleep_ms(1200);
+    json_t *d = hk_eng_delivery(&srv, ka, ta, did);
+    assert_string_equal(hk_jstr(d, "status"), "succeeded");
+    assert_int_equal(hk_jint(d, "attempt_count", -1), 1);
+    json_decref(d);
+    assert_int_equal(hk_rcv_count_path(rcv, "/wall/a"), 1);
+    free(ka);
+    free(kb);
+}
+
+/* ---- a tenant deleted mid-flight ------------------------------------------
+ */
+
+/* A tenant deleted while one of its requests is in flight takes its
+ * deliveries with it; the outcome of that request has nowhere to go, and
+ * must not stop the dispatcher from delivering everyone else's events.
+ * Last in the file: when it fails, deliveries have stopped. */
+static void test_tenant_deleted_in_flight(void **state)
+{
+    (void)state;
+    char tx[HK_ID_LEN], ty[HK_ID_LEN], ex[HK_ID_LEN], ey[HK_ID_LEN];
+    char evid[HK_ID_LEN], did[HK_ID_LEN];
+    char *kx = hk_eng_tenant(&srv, "deleted-mid-flight", tx);
+    char *ky = hk_eng_tenant(&srv, "bystander", ty);
+    ep_at(kx, tx, "/tdel/doomed", NULL, ex);
+    ep_at(ky, ty, "/tdel/bystander", NULL, ey);
+    answer("/tdel/doomed", 200, NULL, NULL, 1000);
+    hk_eng_event(&srv, kx, tx, "order.created", "{}", NULL);
+    wait_path("/tdel/doomed", 1, 10000);
+    struct hk_reply *r = hk_admin(&srv, "DELETE", NULL, "/v1/tenants/%s", tx);
+    hk_expect(r, 204);
+    hk_reply_free(r);
+    hk_sleep_ms(1500); /* the doomed request has finished by now */
+
+    hk_eng_event(&srv, ky, ty, "order.created", "{}", evid);
+    hk_eng_delivery_id(&srv, ky, ty, evid, ey, did);
+    if (!hk_rcv_wait_for_path(rcv, "/tdel/bystander", 1, 10000)) {
+        print_error("after a tenant was deleted with a request in flight, "
+                    "another tenant's event is not delivered\n");
+        hk_srv_print_log(&srv, 4000);
+    }
+    assert_int_equal(hk_rcv_count_path(rcv, "/tdel/bystander"), 1);
+    json_decref(hk_eng_wait_status(&srv, ky, ty, did, "succeeded", 10000));
+    free(kx);
+    free(ky);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_fanout_matches_filters),
+        cmocka_unit_test(test_envelope_and_headers),
+        cmocka_unit_test(test_retry_then_success),
+        cmocka_unit_test(test_exhaustion_then_replay),
+        cmocka_unit_test(test_replay_conflicts),
+        cmocka_unit_test(test_retry_after_429),
+        cmocka_unit_test(test_gone_disables_endpoint),
+        cmocka_unit_test(test_redirect_not_followed),
+        cmocka_unit_test(test_timeout),
+        cmocka_unit_test(test_response_body_cap),
+        cmocka_unit_test(test_max_concurrency),
+        cmocka_unit_test(test_idempotency),
+        cmocka_unit_test(test_delete_endpoint_fails_pending),
+        cmocka_unit_test(test_delete_endpoint_in_flight),
+        cmocka_unit_test(test_delivery_list_filters),
+        cmocka_unit_test(test_tenant_isolation),
+        cmocka_unit_test(test_tenant_deleted_in_flight),
+    };
+    int rc = cmocka_run_group_tests_name("engine", tests, group_setup,
+                                         group_teardown);
+    return hk_exit_code(rc);
+}
