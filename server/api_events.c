@@ -8,6 +8,7 @@
 #include "api.h"
 #include "app.h"
 #include "crypto.h"
+#include "fanout.h"
 #include "jsonspan.h"
 #include "metrics.h"
 #include "store.h"
@@ -66,7 +67,8 @@ void hk_api_event_create(struct hk_req *req, struct hk_resp *resp)
     char *payload = hk_strndup(req->body + ps, pe - ps);
     struct hk_ingest in = {req->params[0], type, payload, key, hash, NULL};
     bool created;
-    enum hk_result rc = hk_store_event_ingest(c, &in, &out, &created);
+    enum hk_result rc =
+        hk_fanout_ingest(req->app->fanout, c, &in, &out, &created);
     free(payload);
     if (rc == HK_CONFLICT) {
         hk_resp_error(resp, 409, "conflict", "Idempotency-Key",

@@ -8,6 +8,8 @@
 #include "config.h"
 #include "db.h"
 
+struct hk_fanout;
+
 struct hk_app {
     struct hk_config *cfg;
     struct hk_db *db;
@@ -16,6 +18,8 @@ struct hk_app {
      * process at once (NOTIFY reaches the others). May be NULL. */
     void (*wake)(void *ctx);
     void *wake_ctx;
+    /* Groups concurrent ingests into one commit; NULL writes each alone. */
+    struct hk_fanout *fanout;
 };
 
 #endif

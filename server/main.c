@@ -10,6 +10,7 @@
 #include "config.h"
 #include "db.h"
 #include "dispatcher.h"
+#include "fanout.h"
 #include "http.h"
 #include "log.h"
 #include "migrate.h"
@@ -125,6 +126,7 @@ static int cmd_run(struct hk_config *cfg, bool api, bool dispatch)
             goto out;
         app.wake = wake_all;
         app.wake_ctx = &wakers;
+        app.fanout = hk_fanout_new();
         if (hk_db_new(cfg->database_url, cfg->db_pool_size, &app.db) != HK_OK)
             goto out;
         if (hk_http_start(&app, &http) != HK_OK)
@@ -145,6 +147,7 @@ out:
     hk_notifier_stop(wakers.notifier);
     hk_dispatcher_stop(wakers.disp);
     hk_db_free(app.db);
+    hk_fanout_free(app.fanout);
     if (status == 0)
         hk_log_info("stopped");
     return status;

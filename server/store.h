@@ -136,6 +136,18 @@ enum hk_result hk_store_event_ingest(struct hk_conn *c,
                                      struct hk_ingest *in,
                                      json_t **out,
                                      bool *created) HK_MUST_CHECK;
+/* One event of a group ingest. */
+struct hk_ingest_item {
+    struct hk_ingest *in; /* without an idempotency key */
+    json_t *out;          /* the event, when it was inserted */
+};
+/* Inserts the events of items[0..n) and the fan-out of each in one
+ * statement, so that they share one commit. An item whose tenant is
+ * missing or whose type is unknown or archived is left with out NULL:
+ * hk_store_event_ingest says why. On any error nothing was written. */
+enum hk_result hk_store_event_ingest_group(struct hk_conn *c,
+                                           struct hk_ingest_item *items,
+                                           size_t n) HK_MUST_CHECK;
 enum hk_result hk_store_event_list(struct hk_conn *c, const char *tid,
                                    const char *event_type, const char *after,
                                    int limit, json_t **out) HK_MUST_CHECK;

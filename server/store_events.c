@@ -5,6 +5,7 @@
  */
 #include "store.h"
 #include "ids.h"
+#include "validate.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,7 +40,9 @@
 /* The event and every matching delivery in one statement, and one round
  * trip: both inserts see the same snapshot of endpoints, so the stored
  * count is exact; nothing is written when the tenant is missing or the
- * type is unknown or archived. No NOTIFY here: it would serialise the
+ * type is unknown or archived. $7 lists the filter entries that match the
+ * type (hk_event_type_patterns), so matching is one array overlap per
+ * endpoint rather than a call of hookd.filter_matches. No NOTIFY here: it would serialise the
  * commits (the caller wakes dispatchers through notify.c). */
 static const char sql_ingest[] =
     "WITH ok AS ("
@@ -48,7 +51,7 @@ static const char sql_ingest[] =
     " ep AS ("
     "  SELECT e.tenant_id, e.id FROM hookd.endpoints e"
     "  WHERE e.tenant_id = $1 AND e.enabled AND e.deleted_at IS NULL"
-    "  AND hookd.filter_matches(e.event_types, $3)),"
+    "  AND (cardinality(e.event_types) = 0 OR e.event_types && $7::text[])),"
     " v AS ("
     "  INSERT INTO hookd.events (tenant_id, id, event_type, payload,"
     "  idempotency_key, request_hash, delivery_count)"
@@ -60,6 +63,36 @@ static const char sql_ingest[] =
     "  SELECT ep.tenant_id, hookd.uuid7(), v.id, ep.id, v.event_type,"
     "  v.created_at FROM ep, v)"
     " SELECT " EVENT_JSON " FROM v";
+/* The same for many events at once: the rows travel as parallel arrays
+ * ($5 holds each event's hk_event_type_patterns literal), and each
+ * inserted event comes back with its id to find its request by. */
+static const char sql_ingest_group[] =
+    "WITH r AS ("
+    "  SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[],"
+    "  $5::text[]) AS r(tenant_id, id, event_type, payload, patterns)),"
+    " ok AS ("
+    "  SELECT r.* FROM r"
+    "  WHERE EXISTS (SELECT 1 FROM hookd.tenants t WHERE t.id = r.tenant_id)"
+    "  AND EXISTS (SELECT 1 FROM hookd.event_types et"
+    "   WHERE et.name = r.event_type AND NOT et.archived)),"
+    " ep AS ("
+    "  SELECT ok.id AS event_id, e.tenant_id, e.id AS endpoint_id"
+    "  FROM ok JOIN hookd.endpoints e ON e.tenant_id = ok.tenant_id"
+    "  AND e.enabled AND e.deleted_at IS NULL"
+    "  AND (cardinality(e.event_types) = 0"
+    "   OR e.event_types && ok.patterns::text[])),"
+    " v AS ("
+    "  INSERT INTO hookd.events (tenant_id, id, event_type, payload,"
+    "  delivery_count)"
+    "  SELECT ok.tenant_id, ok.id, ok.event_type, ok.payload,"
+    "  (SELECT count(*) FROM ep WHERE ep.event_id = ok.id) FROM ok"
+    "  RETURNING *),"
+    " d AS ("
+    "  INSERT INTO hookd.deliveries (tenant_id, id, event_id, endpoint_id,"
+    "  event_type, next_attempt_at)"
+    "  SELECT ep.tenant_id, hookd.uuid7(), v.id, ep.endpoint_id,"
+    "  v.event_type, v.created_at FROM ep JOIN v ON v.id = ep.event_id)"
+    " SELECT v.id, " EVENT_JSON " FROM v";
 static const char sql_et_state[] =
     "SELECT archived FROM hookd.event_types WHERE name = $1";
 static const char sql_notify[] = "NOTIFY hookd_work";
@@ -175,10 +208,14 @@ enum hk_result hk_store_event_ingest(struct hk_conn *c,
     }
     char id[HK_UUID_STRLEN];
     hk_uuid7(id);
-    const char *p[6] = {in->tenant_id, id, in->event_type, in->payload,
+    struct hk_buf patterns;
+    hk_buf_init(&patterns);
+    hk_event_type_patterns(in->event_type, &patterns);
+    const char *p[7] = {in->tenant_id, id, in->event_type, in->payload,
                         in->idempotency_key,
-                        in->idempotency_key ? hex : NULL};
-    enum hk_result rc = hk_store_one(c, sql_ingest, 6, p, out);
+                        in->idempotency_key ? hex : NULL, patterns.data};
+    enum hk_result rc = hk_store_one(c, sql_ingest, 7, p, out);
+    hk_buf_cleanup(&patterns);
     if (rc == HK_OK) {
         *created = true;
         return HK_OK;
@@ -188,6 +225,65 @@ enum hk_result hk_store_event_ingest(struct hk_conn *c,
     /* Lost a race with the same key: answer as the first request did. */
     if (rc == HK_CONFLICT && in->idempotency_key != NULL)
         rc = find_idempotent(c, in, out);
+    return rc;
+}
+
+/* Appends s to a PostgreSQL array literal, quoted and escaped. */
+static void array_add(struct hk_buf *a, const char *s)
+{
+    hk_buf_puts(a, a->len > 1 ? ",\"" : "\"");
+    for (const char *p = s; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            hk_buf_append(a, "\\", 1);
+        hk_buf_append(a, p, 1);
+    }
+    hk_buf_puts(a, "\"");
+}
+
+enum hk_result hk_store_event_ingest_group(struct hk_conn *c,
+                                           struct hk_ingest_item *items,
+                                           size_t n)
+{
+    struct hk_buf a[5], pat;
+    char(*ids)[HK_UUID_STRLEN] = hk_calloc(n, sizeof(*ids));
+    for (int k = 0; k < 5; k++) {
+        hk_buf_init(&a[k]);
+        hk_buf_puts(&a[k], "{");
+    }
+    hk_buf_init(&pat);
+    for (size_t i = 0; i < n; i++) {
+        const struct hk_ingest *in = items[i].in;
+        items[i].out = NULL;
+        hk_uuid7(ids[i]);
+        pat.len = 0;
+        hk_event_type_patterns(in->event_type, &pat);
+        array_add(&a[0], in->tenant_id);
+        array_add(&a[1], ids[i]);
+        array_add(&a[2], in->event_type);
+        array_add(&a[3], in->payload);
+        array_add(&a[4], pat.data);
+    }
+    const char *p[5];
+    for (int k = 0; k < 5; k++) {
+        hk_buf_puts(&a[k], "}");
+        p[k] = a[k].data;
+    }
+    PGresult *r = NULL;
+    enum hk_result rc = hk_db_query(c, sql_ingest_group, 5, p, &r);
+    for (int i = 0; rc == HK_OK && i < PQntuples(r); i++) {
+        const char *id = PQgetvalue(r, i, 0);
+        for (size_t k = 0; k < n; k++) {
+            if (items[k].out != NULL || strcmp(ids[k], id) != 0)
+                continue;
+            items[k].out = json_loads(PQgetvalue(r, i, 1), 0, NULL);
+            break;
+        }
+    }
+    PQclear(r);
+    for (int k = 0; k < 5; k++)
+        hk_buf_cleanup(&a[k]);
+    hk_buf_cleanup(&pat);
+    free(ids);
     return rc;
 }
 

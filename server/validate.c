@@ -114,6 +114,24 @@ bool hk_filter_matches(const char *f, const char *type)
     return strcmp(f, type) == 0;
 }
 
+void hk_event_type_patterns(const char *type, struct hk_buf *out)
+{
+    /* Every filter entry that can match "a.b.c": "*", the name itself,
+     * and "a.*", "a.b.*" for each dot. Names hold no quote or backslash
+     * (hk_valid_event_type_name), so the elements need no escaping. */
+    hk_buf_puts(out, "{\"*\",\"");
+    hk_buf_puts(out, type);
+    hk_buf_puts(out, "\"");
+    for (const char *p = type; *p; p++) {
+        if (*p != '.')
+            continue;
+        hk_buf_puts(out, ",\"");
+        hk_buf_append(out, type, (size_t)(p - type) + 1);
+        hk_buf_puts(out, "*\"");
+    }
+    hk_buf_puts(out, "}");
+}
+
 static bool is_host_char(unsigned char c)
 {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||

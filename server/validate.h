@@ -15,6 +15,11 @@ bool hk_valid_event_type_name(const char *s, char *msg, size_t msglen);
 bool hk_valid_event_type_filter(const char *s, char *msg, size_t msglen);
 /* true when event type name matches filter entry f. */
 bool hk_filter_matches(const char *f, const char *type);
+/* Appends to out, as a PostgreSQL array literal, every filter entry that
+ * matches the valid event type name `type` ("*", the name, and "a.*" for
+ * each of its dotted prefixes): an endpoint matches when its filter list
+ * is empty or shares an entry with this one. */
+void hk_event_type_patterns(const char *type, struct hk_buf *out);
 /* Absolute http/https URL, <= 2048 chars, host present, no userinfo, no
  * whitespace or control characters. When allow_private is false, a host that
  * is a literal loopback/private/... address is refused. */
