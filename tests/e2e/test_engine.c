@@ -132,66 +132,41 @@ static void expect_time_member(json_t *obj, const char *name)
 
 /* ---- fan-out ------------------------------------------------------------ */
 
-#define FAN_EPS 11
-#define FAN_EVENTS 4
+/* One event type and which endpoints its event must reach: want holds one
+ * character per endpoint, 'x' for a delivery and '.' for none. */
+struct fan_row {
+    const char *type;
+    const char *want;
+};
 
-static void test_fanout_matches_filters(void **state)
+/* Posts one event per row and checks, through the API, that the event
+ * answers with the right "deliveries" count, that its deliveries go to
+ * exactly the endpoints marked (once each), and then that the receiver
+ * hears exactly the marked events at each endpoint's path. */
+static void check_fanout(const char *key, const char *tid,
+                         const char *const *paths, char (*eid)[HK_ID_LEN],
+                         size_t neps, const struct fan_row *rows,
+                         size_t nrows)
 {
-    (void)state;
-    char tid[HK_ID_LEN];
-    char *key = hk_eng_tenant(&srv, "fanout", tid);
-    static const struct {
-        const char *path;
-        const char *members;
-    } eps[FAN_EPS] = {
-        {"/fan/exact", "\"event_types\":[\"order.created\"]"},
-        {"/fan/prefix", "\"event_types\":[\"order.*\"]"},
-        {"/fan/star", "\"event_types\":[\"*\"]"},
-        {"/fan/empty", "\"event_types\":[]"},
-        {"/fan/omitted", NULL},
-        {"/fan/user", "\"event_types\":[\"user.signup\"]"},
-        {"/fan/two", "\"event_types\":[\"order.created\",\"user.signup\"]"},
-        {"/fan/deep", "\"event_types\":[\"order.refund.*\"]"},
-        {"/fan/disabled", "\"event_types\":[\"*\"],\"enabled\":false"},
-        {"/fan/off-later", "\"event_types\":[\"*\"]"},
-        {"/fan/deleted", "\"event_types\":[\"*\"]"},
-    };
-    static const char *const types[FAN_EVENTS] = {
-        "order.created", "user.signup", "order.refund.issued", "misc.ping"};
-    /* which endpoint (column, in eps order) gets which event (row) */
-    static const bool want[FAN_EVENTS][FAN_EPS] = {
-        {1, 1, 1, 1, 1, 0, 1, 0, 0, 0, 0},
-        {0, 0, 1, 1, 1, 1, 1, 0, 0, 0, 0},
-        {0, 1, 1, 1, 1, 0, 0, 1, 0, 0, 0},
-        {0, 0, 1, 1, 1, 0, 0, 0, 0, 0, 0},
-    };
-    char eid[FAN_EPS][HK_ID_LEN];
-    for (int i = 0; i < FAN_EPS; i++)
-        ep_at(key, tid, eps[i].path, eps[i].members, eid[i]);
-    struct hk_reply *r = hk_call(&srv, "PATCH", key, "{\"enabled\":false}",
-                                 "/v1/tenants/%s/endpoints/%s", tid, eid[9]);
-    hk_expect(r, 200);
-    hk_reply_free(r);
-    r = hk_call(&srv, "DELETE", key, NULL, "/v1/tenants/%s/endpoints/%s", tid,
-                eid[10]);
-    hk_expect(r, 204);
-    hk_reply_free(r);
-
-    char evid[FAN_EVENTS][HK_ID_LEN];
-    size_t per_path[FAN_EPS] = {0};
-    for (int e = 0; e < FAN_EVENTS; e++) {
+    char(*evid)[HK_ID_LEN] = calloc(nrows, HK_ID_LEN);
+    size_t *per_path = calloc(neps, sizeof(*per_path));
+    assert_true(evid != NULL && per_path != NULL);
+    for (size_t e = 0; e < nrows; e++) {
+        assert_int_equal(strlen(rows[e].want), neps);
         int expected = 0;
-        for (int i = 0; i < FAN_EPS; i++) {
-            expected += want[e][i];
-            per_path[i] += want[e][i];
-        }
-        int n = hk_eng_event(&srv, key, tid, types[e], "{\"k\":1}", evid[e]);
+        for (size_t i = 0; i < neps; i++)
+            if (rows[e].want[i] == 'x') {
+                expected++;
+                per_path[i]++;
+            }
+        int n = hk_eng_event(&srv, key, tid, rows[e].type, "{\"k\":1}",
+                             evid[e]);
         if (n != expected)
-            fail_msg("event %s: \"deliveries\" is %d, expected %d", types[e], n,
-                     expected);
+            fail_msg("event %s: \"deliveries\" is %d, expected %d",
+                     rows[e].type, n, expected);
         /* the stored event says the same */
-        r = hk_call(&srv, "GET", key, NULL, "/v1/tenants/%s/events/%s", tid,
-                    evid[e]);
+        struct hk_reply *r = hk_call(&srv, "GET", key, NULL,
+                                     "/v1/tenants/%s/events/%s", tid, evid[e]);
         hk_expect(r, 200);
         assert_int_equal(hk_jint(r->json, "deliveries", -1), expected);
         hk_reply_free(r);
@@ -200,42 +175,154 @@ static void test_fanout_matches_filters(void **state)
         json_t *ds = hk_eng_deliveries(&srv, key, tid, q);
         free(q);
         assert_int_equal(json_array_size(ds), (size_t)expected);
-        for (int i = 0; i < FAN_EPS; i++) {
-            bool found = false;
+        for (size_t i = 0; i < neps; i++) {
+            int found = 0;
             size_t k;
             json_t *d;
             json_array_foreach(ds, k, d)
             {
                 const char *de = hk_jstr(d, "endpoint_id");
                 if (de != NULL && strcmp(de, eid[i]) == 0)
-                    found = true;
+                    found++;
                 assert_string_equal(hk_jstr(d, "event_id"), evid[e]);
-                assert_string_equal(hk_jstr(d, "event_type"), types[e]);
+                assert_string_equal(hk_jstr(d, "event_type"), rows[e].type);
             }
-            if (found != want[e][i])
-                fail_msg("event %s: endpoint %s %s a delivery", types[e],
-                         eps[i].path, found ? "got" : "did not get");
+            if (found != (rows[e].want[i] == 'x'))
+                fail_msg("event %s: endpoint %s got %d deliveries, "
+                         "expected %d",
+                         rows[e].type, paths[i], found,
+                         rows[e].want[i] == 'x');
         }
         json_decref(ds);
     }
 
     /* the receiver hears exactly the matching events at each path */
-    for (int i = 0; i < FAN_EPS; i++)
+    for (size_t i = 0; i < neps; i++)
         if (per_path[i] > 0)
-            wait_path(eps[i].path, per_path[i], 10000);
+            wait_path(paths[i], per_path[i], 10000);
     hk_sleep_ms(1500);
-    for (int i = 0; i < FAN_EPS; i++) {
+    for (size_t i = 0; i < neps; i++) {
         struct hk_eng_ids ids;
-        hk_eng_ids_at(rcv, eps[i].path, &ids);
+        hk_eng_ids_at(rcv, paths[i], &ids);
         if (ids.total != per_path[i])
-            fail_msg("%s got %zu requests, expected %zu", eps[i].path,
-                     ids.total, per_path[i]);
-        for (int e = 0; e < FAN_EVENTS; e++)
-            if (hk_eng_ids_has(&ids, evid[e]) != want[e][i])
-                fail_msg("%s: event %s %s", eps[i].path, types[e],
-                         want[e][i] ? "missing" : "delivered by mistake");
+            fail_msg("%s got %zu requests, expected %zu", paths[i], ids.total,
+                     per_path[i]);
+        for (size_t e = 0; e < nrows; e++)
+            if (hk_eng_ids_has(&ids, evid[e]) != (rows[e].want[i] == 'x'))
+                fail_msg("%s: event %s %s", paths[i], rows[e].type,
+                         rows[e].want[i] == 'x' ? "missing"
+                                                : "delivered by mistake");
         hk_eng_ids_free(&ids);
     }
+    free(evid);
+    free(per_path);
+}
+
+#define FAN_EPS 11
+
+static void test_fanout_matches_filters(void **state)
+{
+    (void)state;
+    char tid[HK_ID_LEN];
+    char *key = hk_eng_tenant(&srv, "fanout", tid);
+    static const char *const paths[FAN_EPS] = {
+        "/fan/exact", "/fan/prefix",   "/fan/star",     "/fan/empty",
+        "/fan/omitted", "/fan/user",   "/fan/two",      "/fan/deep",
+        "/fan/disabled", "/fan/off-later", "/fan/deleted",
+    };
+    static const char *const members[FAN_EPS] = {
+        "\"event_types\":[\"order.created\"]",
+        "\"event_types\":[\"order.*\"]",
+        "\"event_types\":[\"*\"]",
+        "\"event_types\":[]",
+        NULL,
+        "\"event_types\":[\"user.signup\"]",
+        "\"event_types\":[\"order.created\",\"user.signup\"]",
+        "\"event_types\":[\"order.refund.*\"]",
+        "\"event_types\":[\"*\"],\"enabled\":false",
+        "\"event_types\":[\"*\"]",
+        "\"event_types\":[\"*\"]",
+    };
+    /* which endpoint (column, in paths order) gets which event (row) */
+    static const struct fan_row rows[] = {
+        {"order.created",       "xxxxx.x...."},
+        {"user.signup",         "..xxxxx...."},
+        {"order.refund.issued", ".xxxx..x..."},
+        {"misc.ping",           "..xxx......"},
+    };
+    char eid[FAN_EPS][HK_ID_LEN];
+    for (int i = 0; i < FAN_EPS; i++)
+        ep_at(key, tid, paths[i], members[i], eid[i]);
+    struct hk_reply *r = hk_call(&srv, "PATCH", key, "{\"enabled\":false}",
+                                 "/v1/tenants/%s/endpoints/%s", tid, eid[9]);
+    hk_expect(r, 200);
+    hk_reply_free(r);
+    r = hk_call(&srv, "DELETE", key, NULL, "/v1/tenants/%s/endpoints/%s", tid,
+                eid[10]);
+    hk_expect(r, 204);
+    hk_reply_free(r);
+    check_fanout(key, tid, paths, eid, FAN_EPS, rows, HK_ARRAY_LEN(rows));
+    free(key);
+}
+
+/* The edges of API.md's filter rules, as fan-out (the SQL function
+ * hookd.filter_matches) applies them: "invoice.*" needs "invoice." and
+ * something after it, so neither "invoice" nor "invoicex.paid" nor
+ * "invoices.paid" match; names are compared byte for byte (case counts,
+ * and '_' is no LIKE wildcard); a prefix filter may be deeper than the
+ * type; overlapping filters in one list make one delivery, not several. */
+#define EDGE_EPS 11
+
+static void test_fanout_filter_edges(void **state)
+{
+    (void)state;
+    static const char *const types[] = {
+        "invoice.paid",  "invoicex.paid", "invoice",       "invoices.paid",
+        "xinvoice.paid", "invoice.paid.late", "invoice.x.y", "invoice.pai",
+        "invoice-paid",  "in_voice.paid", "inXvoice.paid", "Invoice.paid",
+    };
+    for (size_t i = 0; i < HK_ARRAY_LEN(types); i++)
+        hk_mk_event_type(&srv, types[i]);
+    char tid[HK_ID_LEN];
+    char *key = hk_eng_tenant(&srv, "filter-edges", tid);
+    static const char *const paths[EDGE_EPS] = {
+        "/fe/exact", "/fe/prefix", "/fe/star",  "/fe/empty",
+        "/fe/bare",  "/fe/deep",   "/fe/under", "/fe/case",
+        "/fe/overlap", "/fe/two",  "/fe/none",
+    };
+    static const char *const members[EDGE_EPS] = {
+        "\"event_types\":[\"invoice.paid\"]",
+        "\"event_types\":[\"invoice.*\"]",
+        "\"event_types\":[\"*\"]",
+        "\"event_types\":[]",
+        "\"event_types\":[\"invoice\"]",
+        "\"event_types\":[\"invoice.paid.*\"]",
+        "\"event_types\":[\"in_voice.*\"]",
+        "\"event_types\":[\"Invoice.*\"]",
+        "\"event_types\":[\"invoice.paid\",\"invoice.*\",\"*\"]",
+        "\"event_types\":[\"invoicex.paid\",\"invoice\"]",
+        "\"event_types\":[\"nothing.*\"]",
+    };
+    /* columns: exact prefix star empty bare deep under case overlap two
+     * none */
+    static const struct fan_row rows[] = {
+        {"invoice.paid",      "xxxx....x.."},
+        {"invoicex.paid",     "..xx....xx."},
+        {"invoice",           "..xxx...xx."},
+        {"invoices.paid",     "..xx....x.."},
+        {"xinvoice.paid",     "..xx....x.."},
+        {"invoice.paid.late", ".xxx.x..x.."},
+        {"invoice.x.y",       ".xxx....x.."},
+        {"invoice.pai",       ".xxx....x.."},
+        {"invoice-paid",      "..xx....x.."},
+        {"in_voice.paid",     "..xx..x.x.."},
+        {"inXvoice.paid",     "..xx....x.."},
+        {"Invoice.paid",      "..xx...xx.."},
+    };
+    char eid[EDGE_EPS][HK_ID_LEN];
+    for (int i = 0; i < EDGE_EPS; i++)
+        ep_at(key, tid, paths[i], members[i], eid[i]);
+    check_fanout(key, tid, paths, eid, EDGE_EPS, rows, HK_ARRAY_LEN(rows));
     free(key);
 }
 
@@ -1300,6 +1387,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fanout_matches_filters),
+        cmocka_unit_test(test_fanout_filter_edges),
         cmocka_unit_test(test_envelope_and_headers),
         cmocka_unit_test(test_retry_then_success),
         cmocka_unit_test(test_exhaustion_then_replay),
