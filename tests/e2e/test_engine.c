@@ -1,15 +1,17 @@
 /*
  * test_engine.c - end-to-end tests of the delivery engine as DESIGN.md and
- * API.md state it: fan-out to the matching enabled endpoints only, the
- * Standard Webhooks envelope with the payload's exact bytes, the headers a
- * receiver gets and their signature, retries on the schedule, exhaustion
- * and replay, Retry-After, 410 Gone, redirects not followed, timeouts, the
- * 4 KiB response cap, max_concurrency, idempotency keys, endpoint deletion
- * (pending and in flight), the delivery list's filters and pages, the wall
- * between tenants, and a tenant deleted with a request in flight. One
- * hookd (serve) for the file with HOOKD_RETRY_SCHEDULE=1s,1s (3 attempts
- * in all) and HOOKD_REQUEST_TIMEOUT=2s, and two receivers: every test has
- * a tenant and receiver paths of its own, so tests do not see each other's
+ * API.md state it: fan-out to the matching enabled endpoints only (and the
+ * edges of the filter rules), the Standard Webhooks envelope with the
+ * payload's exact bytes, the headers a receiver gets and their signature,
+ * retries on the schedule, exhaustion and replay, Retry-After on 429 and
+ * 503 (seconds and HTTP date), 410 Gone, redirects not followed, timeouts,
+ * the 4 KiB response cap, max_concurrency, rate_limit, idempotency keys,
+ * endpoint deletion (pending and in flight), the delivery list's filters
+ * and pages, the wall between tenants, and a tenant deleted with a
+ * request in flight. One hookd (serve) for the file with
+ * HOOKD_RETRY_SCHEDULE=1s,1s (3 attempts in all) and
+ * HOOKD_REQUEST_TIMEOUT=2s, and two receivers: every test has a tenant
+ * and receiver paths of its own, so tests do not see each other's
  * traffic.
  */
 #include "common.h"
@@ -20,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 static struct hk_srv srv;
 static struct hk_rcv *rcv;  /* where endpoints point */
@@ -736,6 +739,76 @@ static void test_retry_after_429(void **state)
     free(key);
 }
 
+/* 503 Service Unavailable with Retry-After, in both of its forms: delta
+ * seconds, and an HTTP date (IMF-fixdate) a few seconds ahead. The retry
+ * waits at least that long, not the schedule's 1 s. */
+static void test_retry_after_503(void **state)
+{
+    (void)state;
+    char tid[HK_ID_LEN], secs[HK_ID_LEN], date[HK_ID_LEN];
+    char ev_secs[HK_ID_LEN], ev_date[HK_ID_LEN];
+    char did_secs[HK_ID_LEN], did_date[HK_ID_LEN];
+    char *key = hk_eng_tenant(&srv, "retry-after-503", tid);
+    ep_at(key, tid, "/ra503/secs", "\"event_types\":[\"order.created\"]",
+          secs);
+    ep_at(key, tid, "/ra503/date", "\"event_types\":[\"order.paid\"]", date);
+    answer_once("/ra503/secs", 503, "Retry-After: 3", "busy", 0);
+    /* a whole second 5 s ahead: at least 4 s from now */
+    time_t at = (time_t)(hk_wall_ms() / 1000) + 5;
+    struct tm tm;
+    gmtime_r(&at, &tm);
+    char when[64], hdr[96];
+    strftime(when, sizeof when, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    snprintf(hdr, sizeof hdr, "Retry-After: %s", when);
+    answer_once("/ra503/date", 503, hdr, "busy", 0);
+    hk_eng_event(&srv, key, tid, "order.created", "{}", ev_secs);
+    hk_eng_event(&srv, key, tid, "order.paid", "{}", ev_date);
+    hk_eng_delivery_id(&srv, key, tid, ev_secs, secs, did_secs);
+    hk_eng_delivery_id(&srv, key, tid, ev_date, date, did_date);
+    wait_path("/ra503/secs", 2, 15000);
+    wait_path("/ra503/date", 2, 15000);
+
+    const struct hk_rcv_req *q0 = hk_rcv_get_path(rcv, "/ra503/secs", 0);
+    const struct hk_rcv_req *q1 = hk_rcv_get_path(rcv, "/ra503/secs", 1);
+    int64_t gap = q1->arrival_ms - q0->arrival_ms;
+    if (gap < 3000)
+        fail_msg("the retry after 503 with Retry-After: 3 came %lld ms after "
+                 "the first attempt; it must wait at least 3 s",
+                 (long long)gap);
+    if (gap > 8000)
+        fail_msg("the retry after Retry-After: 3 came only after %lld ms",
+                 (long long)gap);
+
+    q0 = hk_rcv_get_path(rcv, "/ra503/date", 0);
+    q1 = hk_rcv_get_path(rcv, "/ra503/date", 1);
+    int64_t due = (int64_t)at * 1000;
+    if (q1->arrival_ms < due)
+        fail_msg("after 503 with Retry-After: %s the retry came %lld ms "
+                 "early (%lld ms after the first attempt)",
+                 when, (long long)(due - q1->arrival_ms),
+                 (long long)(q1->arrival_ms - q0->arrival_ms));
+    if (q1->arrival_ms > due + 5000)
+        fail_msg("the retry after Retry-After: %s came %lld ms after that "
+                 "time",
+                 when, (long long)(q1->arrival_ms - due));
+
+    const char *const dids[] = {did_secs, did_date};
+    for (int i = 0; i < 2; i++) {
+        json_decref(
+            hk_eng_wait_status(&srv, key, tid, dids[i], "succeeded", 10000));
+        json_t *att = hk_eng_attempts(&srv, key, tid, dids[i]);
+        assert_int_equal(json_array_size(att), 2);
+        json_t *a0 = json_array_get(att, 0);
+        assert_int_equal(hk_jint(a0, "status_code", -1), 503);
+        assert_string_equal(hk_jstr(a0, "response.body"), "busy");
+        assert_non_null(hdr_ci(hk_jget(a0, "response.headers"), "Retry-After"));
+        assert_int_equal(hk_jint(json_array_get(att, 1), "status_code", -1),
+                         200);
+        json_decref(att);
+    }
+    free(key);
+}
+
 static void test_gone_disables_endpoint(void **state)
 {
     (void)state;
@@ -981,6 +1054,82 @@ static void test_max_concurrency(void **state)
     for (int i = 0; i < N; i++)
         assert_true(hk_eng_ids_has(&ids, evid[i]));
     hk_eng_ids_free(&ids);
+    free(key);
+}
+
+/* rate_limit 2: a token bucket of 2 that refills 2 a second, so after
+ * a burst of at most 2 the receiver hears no more than 2 requests a
+ * second: any k consecutive requests span at least (k - 2) / 2 seconds.
+ * All of them arrive, once each. */
+static void test_rate_limit(void **state)
+{
+    (void)state;
+    enum { N = 10, RATE = 2, SLACK_MS = 250 };
+    char tid[HK_ID_LEN], eid[HK_ID_LEN];
+    char *key = hk_eng_tenant(&srv, "rate-limit", tid);
+    ep_at(key, tid, "/rate", "\"rate_limit\":2", eid);
+    struct hk_reply *r =
+        hk_call(&srv, "GET", key, NULL, "/v1/tenants/%s/endpoints/%s", tid, eid);
+    hk_expect(r, 200);
+    assert_int_equal(hk_jint(r->json, "rate_limit", -1), RATE);
+    hk_reply_free(r);
+    char evid[N][HK_ID_LEN];
+    for (int i = 0; i < N; i++) {
+        char payload[32];
+        snprintf(payload, sizeof payload, "{\"i\":%d}", i);
+        hk_eng_event(&srv, key, tid, "order.created", payload, evid[i]);
+    }
+    wait_path("/rate", N, 30000);
+    hk_sleep_ms(1000);
+    assert_int_equal(hk_rcv_count_path(rcv, "/rate"), N);
+
+    int64_t t[N];
+    for (size_t i = 0; i < N; i++)
+        t[i] = hk_rcv_get_path(rcv, "/rate", i)->arrival_ms;
+    print_message("rate_limit 2: %d requests over %lld ms\n", N,
+                  (long long)(t[N - 1] - t[0]));
+    for (size_t i = 0; i < N; i++)
+        for (size_t j = i + RATE; j < N; j++) {
+            /* j - i + 1 requests need j - i + 1 - RATE refilled tokens */
+            int64_t need = (int64_t)(j - i + 1 - RATE) * 1000 / RATE;
+            int64_t span = t[j] - t[i];
+            if (span < need - SLACK_MS)
+                fail_msg("requests %zu to %zu (%zu of them) arrived within "
+                         "%lld ms; rate_limit 2 allows that many only over "
+                         "%lld ms",
+                         i + 1, j + 1, j - i + 1, (long long)span,
+                         (long long)need);
+        }
+    /* in any one second: at most the burst and one second's tokens */
+    for (size_t i = 0; i < N; i++) {
+        size_t k = i;
+        while (k < N && t[k] - t[i] < 1000)
+            k++;
+        if (k - i > 2 * RATE)
+            fail_msg("%zu requests within one second from request %zu",
+                     k - i, i + 1);
+    }
+
+    struct hk_eng_ids ids;
+    hk_eng_ids_at(rcv, "/rate", &ids);
+    assert_int_equal(ids.n, N);
+    assert_int_equal(ids.total, N);
+    for (int i = 0; i < N; i++)
+        assert_true(hk_eng_ids_has(&ids, evid[i]));
+    hk_eng_ids_free(&ids);
+    char *q = hk_fmt("endpoint_id=%s&status=succeeded", eid);
+    int64_t deadline = hk_wall_ms() + 10000;
+    for (;;) {
+        json_t *ds = hk_eng_deliveries(&srv, key, tid, q);
+        size_t n = json_array_size(ds);
+        json_decref(ds);
+        if (n == N)
+            break;
+        if (hk_wall_ms() > deadline)
+            fail_msg("%zu of %d rate-limited deliveries succeeded", n, N);
+        hk_sleep_ms(100);
+    }
+    free(q);
     free(key);
 }
 
@@ -1393,11 +1542,13 @@ int main(void)
         cmocka_unit_test(test_exhaustion_then_replay),
         cmocka_unit_test(test_replay_conflicts),
         cmocka_unit_test(test_retry_after_429),
+        cmocka_unit_test(test_retry_after_503),
         cmocka_unit_test(test_gone_disables_endpoint),
         cmocka_unit_test(test_redirect_not_followed),
         cmocka_unit_test(test_timeout),
         cmocka_unit_test(test_response_body_cap),
         cmocka_unit_test(test_max_concurrency),
+        cmocka_unit_test(test_rate_limit),
         cmocka_unit_test(test_idempotency),
         cmocka_unit_test(test_delete_endpoint_fails_pending),
         cmocka_unit_test(test_delete_endpoint_in_flight),
