@@ -462,6 +462,16 @@ static void test_api_keys(void **state)
                              "$1) > 0",
                              k + strlen(p));
     assert_int_equal(n, 0);
+    /* what is stored is the prefix shown and SHA-256 of the whole key */
+    n = hk_sql_int(&srv,
+                   "SELECT count(*) FROM hookd.api_keys WHERE id = $1::uuid "
+                   "AND prefix = $2 AND key_hash = sha256(convert_to($3, "
+                   "'UTF8'))",
+                   id, p, k);
+    if (n != 1)
+        fail_msg("the stored row of key %s does not hold its prefix %s and "
+                 "the SHA-256 of the whole key",
+                 id, p);
 
     /* it works, for this tenant */
     r = hk_call(&srv, "GET", k, NULL, "/v1/tenants/%s", tid);

@@ -1,15 +1,17 @@
 /*
  * test_engine.c - end-to-end tests of the delivery engine as DESIGN.md and
- * API.md state it: fan-out to the matching enabled endpoints only, the
- * Standard Webhooks envelope with the payload's exact bytes, the headers a
- * receiver gets and their signature, retries on the schedule, exhaustion
- * and replay, Retry-After, 410 Gone, redirects not followed, timeouts, the
- * 4 KiB response cap, max_concurrency, idempotency keys, endpoint deletion
- * (pending and in flight), the delivery list's filters and pages, the wall
- * between tenants, and a tenant deleted with a request in flight. One
- * hookd (serve) for the file with HOOKD_RETRY_SCHEDULE=1s,1s (3 attempts
- * in all) and HOOKD_REQUEST_TIMEOUT=2s, and two receivers: every test has
- * a tenant and receiver paths of its own, so tests do not see each other's
+ * API.md state it: fan-out to the matching enabled endpoints only (and the
+ * edges of the filter rules), the Standard Webhooks envelope with the
+ * payload's exact bytes, the headers a receiver gets and their signature,
+ * retries on the schedule, exhaustion and replay, Retry-After on 429 and
+ * 503 (seconds and HTTP date), 410 Gone, redirects not followed, timeouts,
+ * the 4 KiB response cap, max_concurrency, rate_limit, idempotency keys,
+ * endpoint deletion (pending and in flight), the delivery list's filters
+ * and pages, the wall between tenants, and a tenant deleted with a
+ * request in flight. One hookd (serve) for the file with
+ * HOOKD_RETRY_SCHEDULE=1s,1s (3 attempts in all) and
+ * HOOKD_REQUEST_TIMEOUT=2s, and two receivers: every test has a tenant
+ * and receiver paths of its own, so tests do not see each other's
  * traffic.
  */
 #include "common.h"
@@ -20,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 static struct hk_srv srv;
 static struct hk_rcv *rcv;  /* where endpoints point */
@@ -132,66 +135,41 @@ static void expect_time_member(json_t *obj, const char *name)
 
 /* ---- fan-out ------------------------------------------------------------ */
 
-#define FAN_EPS 11
-#define FAN_EVENTS 4
+/* One event type and which endpoints its event must reach: want holds one
+ * character per endpoint, 'x' for a delivery and '.' for none. */
+struct fan_row {
+    const char *type;
+    const char *want;
+};
 
-static void test_fanout_matches_filters(void **state)
+/* Posts one event per row and checks, through the API, that the event
+ * answers with the right "deliveries" count, that its deliveries go to
+ * exactly the endpoints marked (once each), and then that the receiver
+ * hears exactly the marked events at each endpoint's path. */
+static void check_fanout(const char *key, const char *tid,
+                         const char *const *paths, char (*eid)[HK_ID_LEN],
+                         size_t neps, const struct fan_row *rows,
+                         size_t nrows)
 {
-    (void)state;
-    char tid[HK_ID_LEN];
-    char *key = hk_eng_tenant(&srv, "fanout", tid);
-    static const struct {
-        const char *path;
-        const char *members;
-    } eps[FAN_EPS] = {
-        {"/fan/exact", "\"event_types\":[\"order.created\"]"},
-        {"/fan/prefix", "\"event_types\":[\"order.*\"]"},
-        {"/fan/star", "\"event_types\":[\"*\"]"},
-        {"/fan/empty", "\"event_types\":[]"},
-        {"/fan/omitted", NULL},
-        {"/fan/user", "\"event_types\":[\"user.signup\"]"},
-        {"/fan/two", "\"event_types\":[\"order.created\",\"user.signup\"]"},
-        {"/fan/deep", "\"event_types\":[\"order.refund.*\"]"},
-        {"/fan/disabled", "\"event_types\":[\"*\"],\"enabled\":false"},
-        {"/fan/off-later", "\"event_types\":[\"*\"]"},
-        {"/fan/deleted", "\"event_types\":[\"*\"]"},
-    };
-    static const char *const types[FAN_EVENTS] = {
-        "order.created", "user.signup", "order.refund.issued", "misc.ping"};
-    /* which endpoint (column, in eps order) gets which event (row) */
-    static const bool want[FAN_EVENTS][FAN_EPS] = {
-        {1, 1, 1, 1, 1, 0, 1, 0, 0, 0, 0},
-        {0, 0, 1, 1, 1, 1, 1, 0, 0, 0, 0},
-        {0, 1, 1, 1, 1, 0, 0, 1, 0, 0, 0},
-        {0, 0, 1, 1, 1, 0, 0, 0, 0, 0, 0},
-    };
-    char eid[FAN_EPS][HK_ID_LEN];
-    for (int i = 0; i < FAN_EPS; i++)
-        ep_at(key, tid, eps[i].path, eps[i].members, eid[i]);
-    struct hk_reply *r = hk_call(&srv, "PATCH", key, "{\"enabled\":false}",
-                                 "/v1/tenants/%s/endpoints/%s", tid, eid[9]);
-    hk_expect(r, 200);
-    hk_reply_free(r);
-    r = hk_call(&srv, "DELETE", key, NULL, "/v1/tenants/%s/endpoints/%s", tid,
-                eid[10]);
-    hk_expect(r, 204);
-    hk_reply_free(r);
-
-    char evid[FAN_EVENTS][HK_ID_LEN];
-    size_t per_path[FAN_EPS] = {0};
-    for (int e = 0; e < FAN_EVENTS; e++) {
+    char(*evid)[HK_ID_LEN] = calloc(nrows, HK_ID_LEN);
+    size_t *per_path = calloc(neps, sizeof(*per_path));
+    assert_true(evid != NULL && per_path != NULL);
+    for (size_t e = 0; e < nrows; e++) {
+        assert_int_equal(strlen(rows[e].want), neps);
         int expected = 0;
-        for (int i = 0; i < FAN_EPS; i++) {
-            expected += want[e][i];
-            per_path[i] += want[e][i];
-        }
-        int n = hk_eng_event(&srv, key, tid, types[e], "{\"k\":1}", evid[e]);
+        for (size_t i = 0; i < neps; i++)
+            if (rows[e].want[i] == 'x') {
+                expected++;
+                per_path[i]++;
+            }
+        int n = hk_eng_event(&srv, key, tid, rows[e].type, "{\"k\":1}",
+                             evid[e]);
         if (n != expected)
-            fail_msg("event %s: \"deliveries\" is %d, expected %d", types[e], n,
-                     expected);
+            fail_msg("event %s: \"deliveries\" is %d, expected %d",
+                     rows[e].type, n, expected);
         /* the stored event says the same */
-        r = hk_call(&srv, "GET", key, NULL, "/v1/tenants/%s/events/%s", tid,
-                    evid[e]);
+        struct hk_reply *r = hk_call(&srv, "GET", key, NULL,
+                                     "/v1/tenants/%s/events/%s", tid, evid[e]);
         hk_expect(r, 200);
         assert_int_equal(hk_jint(r->json, "deliveries", -1), expected);
         hk_reply_free(r);
@@ -200,42 +178,154 @@ static void test_fanout_matches_filters(void **state)
         json_t *ds = hk_eng_deliveries(&srv, key, tid, q);
         free(q);
         assert_int_equal(json_array_size(ds), (size_t)expected);
-        for (int i = 0; i < FAN_EPS; i++) {
-            bool found = false;
+        for (size_t i = 0; i < neps; i++) {
+            int found = 0;
             size_t k;
             json_t *d;
             json_array_foreach(ds, k, d)
             {
                 const char *de = hk_jstr(d, "endpoint_id");
                 if (de != NULL && strcmp(de, eid[i]) == 0)
-                    found = true;
+                    found++;
                 assert_string_equal(hk_jstr(d, "event_id"), evid[e]);
-                assert_string_equal(hk_jstr(d, "event_type"), types[e]);
+                assert_string_equal(hk_jstr(d, "event_type"), rows[e].type);
             }
-            if (found != want[e][i])
-                fail_msg("event %s: endpoint %s %s a delivery", types[e],
-                         eps[i].path, found ? "got" : "did not get");
+            if (found != (rows[e].want[i] == 'x'))
+                fail_msg("event %s: endpoint %s got %d deliveries, "
+                         "expected %d",
+                         rows[e].type, paths[i], found,
+                         rows[e].want[i] == 'x');
         }
         json_decref(ds);
     }
 
     /* the receiver hears exactly the matching events at each path */
-    for (int i = 0; i < FAN_EPS; i++)
+    for (size_t i = 0; i < neps; i++)
         if (per_path[i] > 0)
-            wait_path(eps[i].path, per_path[i], 10000);
+            wait_path(paths[i], per_path[i], 10000);
     hk_sleep_ms(1500);
-    for (int i = 0; i < FAN_EPS; i++) {
+    for (size_t i = 0; i < neps; i++) {
         struct hk_eng_ids ids;
-        hk_eng_ids_at(rcv, eps[i].path, &ids);
+        hk_eng_ids_at(rcv, paths[i], &ids);
         if (ids.total != per_path[i])
-            fail_msg("%s got %zu requests, expected %zu", eps[i].path,
-                     ids.total, per_path[i]);
-        for (int e = 0; e < FAN_EVENTS; e++)
-            if (hk_eng_ids_has(&ids, evid[e]) != want[e][i])
-                fail_msg("%s: event %s %s", eps[i].path, types[e],
-                         want[e][i] ? "missing" : "delivered by mistake");
+            fail_msg("%s got %zu requests, expected %zu", paths[i], ids.total,
+                     per_path[i]);
+        for (size_t e = 0; e < nrows; e++)
+            if (hk_eng_ids_has(&ids, evid[e]) != (rows[e].want[i] == 'x'))
+                fail_msg("%s: event %s %s", paths[i], rows[e].type,
+                         rows[e].want[i] == 'x' ? "missing"
+                                                : "delivered by mistake");
         hk_eng_ids_free(&ids);
     }
+    free(evid);
+    free(per_path);
+}
+
+#define FAN_EPS 11
+
+static void test_fanout_matches_filters(void **state)
+{
+    (void)state;
+    char tid[HK_ID_LEN];
+    char *key = hk_eng_tenant(&srv, "fanout", tid);
+    static const char *const paths[FAN_EPS] = {
+        "/fan/exact", "/fan/prefix",   "/fan/star",     "/fan/empty",
+        "/fan/omitted", "/fan/user",   "/fan/two",      "/fan/deep",
+        "/fan/disabled", "/fan/off-later", "/fan/deleted",
+    };
+    static const char *const members[FAN_EPS] = {
+        "\"event_types\":[\"order.created\"]",
+        "\"event_types\":[\"order.*\"]",
+        "\"event_types\":[\"*\"]",
+        "\"event_types\":[]",
+        NULL,
+        "\"event_types\":[\"user.signup\"]",
+        "\"event_types\":[\"order.created\",\"user.signup\"]",
+        "\"event_types\":[\"order.refund.*\"]",
+        "\"event_types\":[\"*\"],\"enabled\":false",
+        "\"event_types\":[\"*\"]",
+        "\"event_types\":[\"*\"]",
+    };
+    /* which endpoint (column, in paths order) gets which event (row) */
+    static const struct fan_row rows[] = {
+        {"order.created",       "xxxxx.x...."},
+        {"user.signup",         "..xxxxx...."},
+        {"order.refund.issued", ".xxxx..x..."},
+        {"misc.ping",           "..xxx......"},
+    };
+    char eid[FAN_EPS][HK_ID_LEN];
+    for (int i = 0; i < FAN_EPS; i++)
+        ep_at(key, tid, paths[i], members[i], eid[i]);
+    struct hk_reply *r = hk_call(&srv, "PATCH", key, "{\"enabled\":false}",
+                                 "/v1/tenants/%s/endpoints/%s", tid, eid[9]);
+    hk_expect(r, 200);
+    hk_reply_free(r);
+    r = hk_call(&srv, "DELETE", key, NULL, "/v1/tenants/%s/endpoints/%s", tid,
+                eid[10]);
+    hk_expect(r, 204);
+    hk_reply_free(r);
+    check_fanout(key, tid, paths, eid, FAN_EPS, rows, HK_ARRAY_LEN(rows));
+    free(key);
+}
+
+/* The edges of API.md's filter rules, as fan-out (the SQL function
+ * hookd.filter_matches) applies them: "invoice.*" needs "invoice." and
+ * something after it, so neither "invoice" nor "invoicex.paid" nor
+ * "invoices.paid" match; names are compared byte for byte (case counts,
+ * and '_' is no LIKE wildcard); a prefix filter may be deeper than the
+ * type; overlapping filters in one list make one delivery, not several. */
+#define EDGE_EPS 11
+
+static void test_fanout_filter_edges(void **state)
+{
+    (void)state;
+    static const char *const types[] = {
+        "invoice.paid",  "invoicex.paid", "invoice",       "invoices.paid",
+        "xinvoice.paid", "invoice.paid.late", "invoice.x.y", "invoice.pai",
+        "invoice-paid",  "in_voice.paid", "inXvoice.paid", "Invoice.paid",
+    };
+    for (size_t i = 0; i < HK_ARRAY_LEN(types); i++)
+        hk_mk_event_type(&srv, types[i]);
+    char tid[HK_ID_LEN];
+    char *key = hk_eng_tenant(&srv, "filter-edges", tid);
+    static const char *const paths[EDGE_EPS] = {
+        "/fe/exact", "/fe/prefix", "/fe/star",  "/fe/empty",
+        "/fe/bare",  "/fe/deep",   "/fe/under", "/fe/case",
+        "/fe/overlap", "/fe/two",  "/fe/none",
+    };
+    static const char *const members[EDGE_EPS] = {
+        "\"event_types\":[\"invoice.paid\"]",
+        "\"event_types\":[\"invoice.*\"]",
+        "\"event_types\":[\"*\"]",
+        "\"event_types\":[]",
+        "\"event_types\":[\"invoice\"]",
+        "\"event_types\":[\"invoice.paid.*\"]",
+        "\"event_types\":[\"in_voice.*\"]",
+        "\"event_types\":[\"Invoice.*\"]",
+        "\"event_types\":[\"invoice.paid\",\"invoice.*\",\"*\"]",
+        "\"event_types\":[\"invoicex.paid\",\"invoice\"]",
+        "\"event_types\":[\"nothing.*\"]",
+    };
+    /* columns: exact prefix star empty bare deep under case overlap two
+     * none */
+    static const struct fan_row rows[] = {
+        {"invoice.paid",      "xxxx....x.."},
+        {"invoicex.paid",     "..xx....xx."},
+        {"invoice",           "..xxx...xx."},
+        {"invoices.paid",     "..xx....x.."},
+        {"xinvoice.paid",     "..xx....x.."},
+        {"invoice.paid.late", ".xxx.x..x.."},
+        {"invoice.x.y",       ".xxx....x.."},
+        {"invoice.pai",       ".xxx....x.."},
+        {"invoice-paid",      "..xx....x.."},
+        {"in_voice.paid",     "..xx..x.x.."},
+        {"inXvoice.paid",     "..xx....x.."},
+        {"Invoice.paid",      "..xx...xx.."},
+    };
+    char eid[EDGE_EPS][HK_ID_LEN];
+    for (int i = 0; i < EDGE_EPS; i++)
+        ep_at(key, tid, paths[i], members[i], eid[i]);
+    check_fanout(key, tid, paths, eid, EDGE_EPS, rows, HK_ARRAY_LEN(rows));
     free(key);
 }
 
@@ -649,6 +739,76 @@ static void test_retry_after_429(void **state)
     free(key);
 }
 
+/* 503 Service Unavailable with Retry-After, in both of its forms: delta
+ * seconds, and an HTTP date (IMF-fixdate) a few seconds ahead. The retry
+ * waits at least that long, not the schedule's 1 s. */
+static void test_retry_after_503(void **state)
+{
+    (void)state;
+    char tid[HK_ID_LEN], secs[HK_ID_LEN], date[HK_ID_LEN];
+    char ev_secs[HK_ID_LEN], ev_date[HK_ID_LEN];
+    char did_secs[HK_ID_LEN], did_date[HK_ID_LEN];
+    char *key = hk_eng_tenant(&srv, "retry-after-503", tid);
+    ep_at(key, tid, "/ra503/secs", "\"event_types\":[\"order.created\"]",
+          secs);
+    ep_at(key, tid, "/ra503/date", "\"event_types\":[\"order.paid\"]", date);
+    answer_once("/ra503/secs", 503, "Retry-After: 3", "busy", 0);
+    /* a whole second 5 s ahead: at least 4 s from now */
+    time_t at = (time_t)(hk_wall_ms() / 1000) + 5;
+    struct tm tm;
+    gmtime_r(&at, &tm);
+    char when[64], hdr[96];
+    strftime(when, sizeof when, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    snprintf(hdr, sizeof hdr, "Retry-After: %s", when);
+    answer_once("/ra503/date", 503, hdr, "busy", 0);
+    hk_eng_event(&srv, key, tid, "order.created", "{}", ev_secs);
+    hk_eng_event(&srv, key, tid, "order.paid", "{}", ev_date);
+    hk_eng_delivery_id(&srv, key, tid, ev_secs, secs, did_secs);
+    hk_eng_delivery_id(&srv, key, tid, ev_date, date, did_date);
+    wait_path("/ra503/secs", 2, 15000);
+    wait_path("/ra503/date", 2, 15000);
+
+    const struct hk_rcv_req *q0 = hk_rcv_get_path(rcv, "/ra503/secs", 0);
+    const struct hk_rcv_req *q1 = hk_rcv_get_path(rcv, "/ra503/secs", 1);
+    int64_t gap = q1->arrival_ms - q0->arrival_ms;
+    if (gap < 3000)
+        fail_msg("the retry after 503 with Retry-After: 3 came %lld ms after "
+                 "the first attempt; it must wait at least 3 s",
+                 (long long)gap);
+    if (gap > 8000)
+        fail_msg("the retry after Retry-After: 3 came only after %lld ms",
+                 (long long)gap);
+
+    q0 = hk_rcv_get_path(rcv, "/ra503/date", 0);
+    q1 = hk_rcv_get_path(rcv, "/ra503/date", 1);
+    int64_t due = (int64_t)at * 1000;
+    if (q1->arrival_ms < due)
+        fail_msg("after 503 with Retry-After: %s the retry came %lld ms "
+                 "early (%lld ms after the first attempt)",
+                 when, (long long)(due - q1->arrival_ms),
+                 (long long)(q1->arrival_ms - q0->arrival_ms));
+    if (q1->arrival_ms > due + 5000)
+        fail_msg("the retry after Retry-After: %s came %lld ms after that "
+                 "time",
+                 when, (long long)(q1->arrival_ms - due));
+
+    const char *const dids[] = {did_secs, did_date};
+    for (int i = 0; i < 2; i++) {
+        json_decref(
+            hk_eng_wait_status(&srv, key, tid, dids[i], "succeeded", 10000));
+        json_t *att = hk_eng_attempts(&srv, key, tid, dids[i]);
+        assert_int_equal(json_array_size(att), 2);
+        json_t *a0 = json_array_get(att, 0);
+        assert_int_equal(hk_jint(a0, "status_code", -1), 503);
+        assert_string_equal(hk_jstr(a0, "response.body"), "busy");
+        assert_non_null(hdr_ci(hk_jget(a0, "response.headers"), "Retry-After"));
+        assert_int_equal(hk_jint(json_array_get(att, 1), "status_code", -1),
+                         200);
+        json_decref(att);
+    }
+    free(key);
+}
+
 static void test_gone_disables_endpoint(void **state)
 {
     (void)state;
@@ -894,6 +1054,82 @@ static void test_max_concurrency(void **state)
     for (int i = 0; i < N; i++)
         assert_true(hk_eng_ids_has(&ids, evid[i]));
     hk_eng_ids_free(&ids);
+    free(key);
+}
+
+/* rate_limit 2: a token bucket of 2 that refills 2 a second, so after
+ * a burst of at most 2 the receiver hears no more than 2 requests a
+ * second: any k consecutive requests span at least (k - 2) / 2 seconds.
+ * All of them arrive, once each. */
+static void test_rate_limit(void **state)
+{
+    (void)state;
+    enum { N = 10, RATE = 2, SLACK_MS = 250 };
+    char tid[HK_ID_LEN], eid[HK_ID_LEN];
+    char *key = hk_eng_tenant(&srv, "rate-limit", tid);
+    ep_at(key, tid, "/rate", "\"rate_limit\":2", eid);
+    struct hk_reply *r =
+        hk_call(&srv, "GET", key, NULL, "/v1/tenants/%s/endpoints/%s", tid, eid);
+    hk_expect(r, 200);
+    assert_int_equal(hk_jint(r->json, "rate_limit", -1), RATE);
+    hk_reply_free(r);
+    char evid[N][HK_ID_LEN];
+    for (int i = 0; i < N; i++) {
+        char payload[32];
+        snprintf(payload, sizeof payload, "{\"i\":%d}", i);
+        hk_eng_event(&srv, key, tid, "order.created", payload, evid[i]);
+    }
+    wait_path("/rate", N, 30000);
+    hk_sleep_ms(1000);
+    assert_int_equal(hk_rcv_count_path(rcv, "/rate"), N);
+
+    int64_t t[N];
+    for (size_t i = 0; i < N; i++)
+        t[i] = hk_rcv_get_path(rcv, "/rate", i)->arrival_ms;
+    print_message("rate_limit 2: %d requests over %lld ms\n", N,
+                  (long long)(t[N - 1] - t[0]));
+    for (size_t i = 0; i < N; i++)
+        for (size_t j = i + RATE; j < N; j++) {
+            /* j - i + 1 requests need j - i + 1 - RATE refilled tokens */
+            int64_t need = (int64_t)(j - i + 1 - RATE) * 1000 / RATE;
+            int64_t span = t[j] - t[i];
+            if (span < need - SLACK_MS)
+                fail_msg("requests %zu to %zu (%zu of them) arrived within "
+                         "%lld ms; rate_limit 2 allows that many only over "
+                         "%lld ms",
+                         i + 1, j + 1, j - i + 1, (long long)span,
+                         (long long)need);
+        }
+    /* in any one second: at most the burst and one second's tokens */
+    for (size_t i = 0; i < N; i++) {
+        size_t k = i;
+        while (k < N && t[k] - t[i] < 1000)
+            k++;
+        if (k - i > 2 * RATE)
+            fail_msg("%zu requests within one second from request %zu",
+                     k - i, i + 1);
+    }
+
+    struct hk_eng_ids ids;
+    hk_eng_ids_at(rcv, "/rate", &ids);
+    assert_int_equal(ids.n, N);
+    assert_int_equal(ids.total, N);
+    for (int i = 0; i < N; i++)
+        assert_true(hk_eng_ids_has(&ids, evid[i]));
+    hk_eng_ids_free(&ids);
+    char *q = hk_fmt("endpoint_id=%s&status=succeeded", eid);
+    int64_t deadline = hk_wall_ms() + 10000;
+    for (;;) {
+        json_t *ds = hk_eng_deliveries(&srv, key, tid, q);
+        size_t n = json_array_size(ds);
+        json_decref(ds);
+        if (n == N)
+            break;
+        if (hk_wall_ms() > deadline)
+            fail_msg("%zu of %d rate-limited deliveries succeeded", n, N);
+        hk_sleep_ms(100);
+    }
+    free(q);
     free(key);
 }
 
@@ -1300,16 +1536,19 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fanout_matches_filters),
+        cmocka_unit_test(test_fanout_filter_edges),
         cmocka_unit_test(test_envelope_and_headers),
         cmocka_unit_test(test_retry_then_success),
         cmocka_unit_test(test_exhaustion_then_replay),
         cmocka_unit_test(test_replay_conflicts),
         cmocka_unit_test(test_retry_after_429),
+        cmocka_unit_test(test_retry_after_503),
         cmocka_unit_test(test_gone_disables_endpoint),
         cmocka_unit_test(test_redirect_not_followed),
         cmocka_unit_test(test_timeout),
         cmocka_unit_test(test_response_body_cap),
         cmocka_unit_test(test_max_concurrency),
+        cmocka_unit_test(test_rate_limit),
         cmocka_unit_test(test_idempotency),
         cmocka_unit_test(test_delete_endpoint_fails_pending),
         cmocka_unit_test(test_delete_endpoint_in_flight),
