@@ -34,7 +34,11 @@ static void quiet_notice(void *arg, const char *message)
 static bool conn_setup(struct hk_conn *c)
 {
     PQsetNoticeProcessor(c->pg, quiet_notice, NULL);
-    PGresult *r = PQexec(c->pg, "SET search_path = hookd, pg_catalog");
+    PGresult *r = PQexec(c->pg, c->generic_plans
+                                    ? "SET search_path = hookd, pg_catalog;"
+                                      " SET plan_cache_mode ="
+                                      " force_generic_plan"
+                                    : "SET search_path = hookd, pg_catalog");
     bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
     PQclear(r);
     c->nprepared = 0;
@@ -66,6 +70,17 @@ enum hk_result hk_conn_open(const char *conninfo, struct hk_conn **out)
     }
     *out = c;
     return HK_OK;
+}
+
+void hk_conn_generic_plans(struct hk_conn *c)
+{
+    c->generic_plans = true;
+    if (PQstatus(c->pg) != CONNECTION_OK)
+        return; /* conn_setup sets it on reconnect */
+    PGresult *r = PQexec(c->pg, "SET plan_cache_mode = force_generic_plan");
+    if (PQresultStatus(r) != PGRES_COMMAND_OK)
+        hk_log_warn("could not set plan_cache_mode; plans stay custom");
+    PQclear(r);
 }
 
 void hk_conn_close(struct hk_conn *c)

@@ -18,6 +18,7 @@ struct hk_conn {
     const char *prepared[HK_DB_MAX_PREPARED]; /* by SQL text address */
     int nprepared;
     bool in_tx;
+    bool generic_plans; /* see hk_conn_generic_plans */
 };
 
 struct hk_db;
@@ -38,6 +39,11 @@ void hk_db_release(struct hk_db *db, struct hk_conn *c);
 enum hk_result hk_conn_open(const char *conninfo,
                             struct hk_conn **out) HK_MUST_CHECK;
 void hk_conn_close(struct hk_conn *c);
+/* Makes every prepared statement of c use its generic plan from the
+ * first execution, now and after any reconnect: for a connection that
+ * runs a few statements over and over (the dispatcher's), where planning
+ * again at each call would cost more than running them. */
+void hk_conn_generic_plans(struct hk_conn *c);
 /* Re-establishes a broken connection; false if the server is away. */
 bool hk_conn_ensure(struct hk_conn *c);
 

@@ -565,6 +565,7 @@ enum hk_result hk_dispatcher_start(const struct hk_config *cfg,
         curl_global_cleanup();
         return HK_DB;
     }
+    hk_conn_generic_plans(d->work);
     struct hk_deliver_opts opts = {
         .timeout_ms = cfg->request_timeout_ms,
         .allow_private = cfg->allow_private_targets,

@@ -205,9 +205,11 @@ struct hk_claim {
     char event_time[40]; /* RFC 3339 of the event's created_at */
 };
 /* Claims up to limit due deliveries, fairly: each enabled endpoint gets at
- * most its free max_concurrency slots (and rate_limit per claim), visited
- * in random order; endpoints listed in exclude (a uuid[] literal or NULL)
- * are skipped. Marks them sending until now + lease_ms. *out is an array
+ * most its free max_concurrency slots (and rate_limit per claim), counted
+ * across every dispatcher, visited in random order; endpoints listed in
+ * exclude (a uuid[] literal or NULL) are skipped, and so are endpoints
+ * another dispatcher is claiming for at the same moment. Marks them
+ * sending until now + lease_ms, in a transaction of its own. *out is an array
  * the caller frees with hk_store_claims_free. */
 enum hk_result hk_store_claim(struct hk_conn *c, int limit, int64_t lease_ms,
                               const char *exclude, struct hk_claim **out,

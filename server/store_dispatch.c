@@ -11,23 +11,33 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Each enabled endpoint with due work gets its free slots: max_concurrency
- * minus the rows already sending under a live lease, and no more than its
- * rate_limit in one claim. Endpoints are visited in random order so that
- * no tenant's backlog stands in front of another's. */
+/* A claim is two statements in one transaction. The first locks the
+ * enabled endpoints that have due work, in random order so that no
+ * tenant's backlog stands in front of another's, skipping those another
+ * dispatcher is claiming for at this moment. The second, under those
+ * locks and with a snapshot taken after them, counts what each endpoint
+ * already has in flight (rows sending under a live lease, whoever sent
+ * them) and claims its free slots: max_concurrency minus that count, and
+ * no more than its rate_limit in one claim. Two dispatchers therefore
+ * never fill the same endpoint's slots twice. */
+static const char sql_claim_lock[] =
+    "SELECT e.tenant_id, e.id FROM hookd.endpoints e"
+    " WHERE e.enabled AND e.deleted_at IS NULL"
+    " AND ($2::uuid[] IS NULL OR NOT (e.id = ANY ($2::uuid[])))"
+    " AND EXISTS (SELECT 1 FROM hookd.deliveries p"
+    "  WHERE p.tenant_id = e.tenant_id AND p.endpoint_id = e.id"
+    "  AND p.status = 'pending' AND p.next_attempt_at <= now())"
+    " ORDER BY random() LIMIT $1"
+    " FOR NO KEY UPDATE OF e SKIP LOCKED";
 static const char sql_claim[] =
     "WITH ep AS ("
-    "  SELECT e.tenant_id, e.id, LEAST(e.max_concurrency - ("
+    "  SELECT e.tenant_id, e.id, l.n, LEAST(e.max_concurrency - ("
     "    SELECT count(*) FROM hookd.deliveries s"
     "    WHERE s.tenant_id = e.tenant_id AND s.endpoint_id = e.id"
     "    AND s.status = 'sending'), COALESCE(e.rate_limit, 1000000)) AS free"
-    "  FROM hookd.endpoints e"
-    "  WHERE e.enabled AND e.deleted_at IS NULL"
-    "  AND ($3::uuid[] IS NULL OR NOT (e.id = ANY ($3::uuid[])))"
-    "  AND EXISTS (SELECT 1 FROM hookd.deliveries p"
-    "    WHERE p.tenant_id = e.tenant_id AND p.endpoint_id = e.id"
-    "    AND p.status = 'pending' AND p.next_attempt_at <= now())"
-    "  ORDER BY random()),"
+    "  FROM unnest($3::uuid[], $4::uuid[]) WITH ORDINALITY"
+    "   AS l(tenant_id, id, n)"
+    "  JOIN hookd.endpoints e ON e.tenant_id = l.tenant_id AND e.id = l.id),"
     " picked AS ("
     "  SELECT x.tenant_id, x.id FROM ep CROSS JOIN LATERAL ("
     "    SELECT d.tenant_id, d.id FROM hookd.deliveries d"
@@ -35,7 +45,7 @@ static const char sql_claim[] =
     "    AND d.status = 'pending' AND d.next_attempt_at <= now()"
     "    ORDER BY d.next_attempt_at LIMIT GREATEST(ep.free, 0)"
     "    FOR UPDATE SKIP LOCKED) x"
-    "  LIMIT $1)"
+    "  ORDER BY ep.n LIMIT $1)"
     " UPDATE hookd.deliveries d SET status = 'sending',"
     "  lease_until = now() + $2::bigint * interval '1 millisecond',"
     "  updated_at = now()"
@@ -167,13 +177,45 @@ enum hk_result hk_store_claim(struct hk_conn *c, int limit, int64_t lease_ms,
     char lim[16], lease[24];
     snprintf(lim, sizeof(lim), "%d", limit);
     snprintf(lease, sizeof(lease), "%lld", (long long)lease_ms);
-    const char *p[3] = {lim, lease, exclude};
-    PGresult *r;
+    PGresult *r = NULL;
     *out = NULL;
     *n = 0;
-    enum hk_result rc = hk_db_query(c, sql_claim, 3, p, &r);
-    if (rc != HK_OK)
+    /* the locked endpoints as two uuid[] literals */
+    struct hk_buf tids, eids;
+    hk_buf_init(&tids);
+    hk_buf_init(&eids);
+    enum hk_result rc = hk_db_begin(c);
+    if (rc == HK_OK)
+        rc = hk_db_query(c, sql_claim_lock, 2, (const char *const[]){lim,
+                                                                   exclude},
+                         &r);
+    int locked = rc == HK_OK ? PQntuples(r) : 0;
+    if (locked > 0) {
+        hk_buf_puts(&tids, "{");
+        hk_buf_puts(&eids, "{");
+        for (int i = 0; i < locked; i++) {
+            hk_buf_printf(&tids, "%s%s", i ? "," : "", PQgetvalue(r, i, 0));
+            hk_buf_printf(&eids, "%s%s", i ? "," : "", PQgetvalue(r, i, 1));
+        }
+        hk_buf_puts(&tids, "}");
+        hk_buf_puts(&eids, "}");
+    }
+    PQclear(r);
+    r = NULL;
+    if (locked > 0) {
+        const char *p[4] = {lim, lease, tids.data, eids.data};
+        rc = hk_db_query(c, sql_claim, 4, p, &r);
+    }
+    hk_buf_cleanup(&tids);
+    hk_buf_cleanup(&eids);
+    if (rc == HK_OK)
+        rc = hk_db_commit(c);
+    else
+        hk_db_rollback(c);
+    if (rc != HK_OK || r == NULL) {
+        PQclear(r);
         return rc;
+    }
     int rows = PQntuples(r);
     if (rows == 0) {
         PQclear(r);
