@@ -4,10 +4,11 @@
  * it claims due work while it has free slots, starts what the endpoints'
  * rate limits allow, sleeps in curl_multi_poll with the LISTEN socket as an
  * extra descriptor (so NOTIFY from any API process wakes it; a one-second
- * poll is only the fallback for retries coming due), and records finished
- * attempts in one batched statement. Outcomes that cannot be written
- * (database away) are kept and written later; claims pause meanwhile, and
- * leases cover the rest: whatever this process leaves behind, another
+ * poll is only the fallback for retries coming due), and hands finished
+ * attempts to the recorder, a second thread with its own connection that
+ * writes them in batched statements while the first claims and sends.
+ * Outcomes that cannot be written (database away) are kept and written
+ * later; claims pause meanwhile, and leases cover the rest: whatever this process leaves behind, another
  * dispatcher takes back when the lease runs out.
  */
 #include "dispatcher.h"
@@ -24,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define POLL_MS 1000
 #define SWEEP_MS 5000
@@ -51,12 +53,21 @@ struct hk_dispatcher {
     atomic_bool stop;
     atomic_bool woken;
     bool listening;
-    /* outcomes not yet written */
-    struct hk_job **unsaved;
-    size_t nunsaved, capunsaved;
     struct bucket *buckets;
     size_t nbuckets;
-    /* earliest retry this dispatcher scheduled (wall ms), 0 for none, so
+    /* The recorder: a second thread with its own connection that writes
+     * finished attempts while this one claims and sends, so that the two
+     * statements of a turn run side by side. rec_mu guards what follows. */
+    struct hk_conn *rec_conn;
+    pthread_t rec_thread;
+    pthread_mutex_t rec_mu;
+    pthread_cond_t rec_cv;
+    struct hk_job **unsaved; /* outcomes waiting for the recorder */
+    size_t nunsaved, capunsaved;
+    size_t writing;   /* outcomes the recorder is writing now */
+    bool rec_failing; /* its last write failed: the database is away */
+    bool rec_stop;
+    /* earliest retry the recorder scheduled (wall ms), 0 for none, so
      * that short retry delays do not wait for the next poll */
     int64_t next_due_ms;
 };
@@ -256,7 +267,11 @@ static char *held_endpoints(const struct hk_dispatcher *d)
 
 static void claim(struct hk_dispatcher *d)
 {
-    size_t busy = hk_deliver_in_flight(d->deliver) + held_count(d);
+    pthread_mutex_lock(&d->rec_mu);
+    size_t recording = d->nunsaved + d->writing;
+    pthread_mutex_unlock(&d->rec_mu);
+    size_t busy =
+        hk_deliver_in_flight(d->deliver) + held_count(d) + recording;
     int room = d->cfg->max_in_flight - (int)busy;
     if (room <= 0)
         return;
@@ -328,12 +343,14 @@ static void saved(struct hk_dispatcher *d, struct hk_job *job,
 {
     /* a few ms late, so the database clock agrees it is due */
     int64_t t = row->next_attempt_ms + 5;
+    pthread_mutex_lock(&d->rec_mu);
     if (t > 5 && (d->next_due_ms == 0 || t < d->next_due_ms))
         d->next_due_ms = t;
+    pthread_mutex_unlock(&d->rec_mu);
     const char *what = row->new_status;
     hk_metrics_attempt(strcmp(what, "pending") == 0 ? "retry" : what,
                        job->out.duration_ms);
-    if (gone && hk_store_endpoint_disable(d->work, job->tenant_id,
+    if (gone && hk_store_endpoint_disable(d->rec_conn, job->tenant_id,
                                           job->endpoint_id,
                                           "the endpoint answered 410 Gone") !=
                     HK_OK)
@@ -342,31 +359,29 @@ static void saved(struct hk_dispatcher *d, struct hk_job *job,
     job_release(job);
 }
 
-/* Writes every unsaved outcome in one statement; keeps them when the
- * database is away. When the database refuses the batch itself (a data
- * error, not a lost connection), the outcomes are written one by one and
- * any single one it refuses is logged and dropped, so that one bad row
- * never stops the dispatcher; its delivery's lease expires and it is
- * tried again. */
-static void save(struct hk_dispatcher *d)
+/* Writes the outcomes jobs[0..n) in one statement. When the database
+ * refuses the batch itself (a data error, not a lost connection), they are
+ * written one by one and any single one it refuses is logged and dropped,
+ * so that one bad row never stops the dispatcher; its delivery's lease
+ * expires and it is tried again. Returns how many could not be written
+ * (the database is away): those are moved to the front of jobs. */
+static size_t save(struct hk_dispatcher *d, struct hk_job **jobs, size_t n)
 {
-    size_t n = d->nunsaved;
-    if (n == 0 || !hk_conn_ensure(d->work))
-        return;
+    if (n == 0 || !hk_conn_ensure(d->rec_conn))
+        return n;
     struct hk_outcome_row *rows = hk_calloc(n, sizeof(*rows));
     bool *gone = hk_calloc(n, sizeof(*gone));
     for (size_t i = 0; i < n; i++)
-        judge(d, d->unsaved[i], &rows[i], &gone[i]);
-    enum hk_result rc = hk_store_record(d->work, rows, n);
+        judge(d, jobs[i], &rows[i], &gone[i]);
+    size_t kept = 0;
+    enum hk_result rc = hk_store_record(d->rec_conn, rows, n);
     if (rc == HK_OK) {
         for (size_t i = 0; i < n; i++)
-            saved(d, d->unsaved[i], &rows[i], gone[i]);
-        d->nunsaved = 0;
+            saved(d, jobs[i], &rows[i], gone[i]);
     } else if (rc == HK_INVALID) {
-        size_t kept = 0;
         for (size_t i = 0; i < n; i++) {
-            struct hk_job *job = d->unsaved[i];
-            rc = hk_store_record(d->work, &rows[i], 1);
+            struct hk_job *job = jobs[i];
+            rc = hk_store_record(d->rec_conn, &rows[i], 1);
             if (rc == HK_OK) {
                 saved(d, job, &rows[i], gone[i]);
             } else if (rc == HK_INVALID) {
@@ -375,20 +390,80 @@ static void save(struct hk_dispatcher *d)
                             "delivery_id", job->delivery_id);
                 job_release(job);
             } else {
-                d->unsaved[kept++] = job;
+                jobs[kept++] = job;
             }
         }
-        d->nunsaved = kept;
+    } else {
+        kept = n;
     }
     free(rows);
     free(gone);
+    return kept;
 }
 
+/* The recorder thread: takes every waiting outcome, writes them, wakes
+ * the dispatcher (their slots are free now), and starts again. While the
+ * database is away it keeps them and tries once a second; claims wait
+ * meanwhile. Once stopped it makes one last attempt and leaves the rest
+ * to lease expiry. */
+static void *record_loop(void *arg)
+{
+    struct hk_dispatcher *d = arg;
+    pthread_mutex_lock(&d->rec_mu);
+    for (;;) {
+        while (d->nunsaved == 0 && !d->rec_stop)
+            pthread_cond_wait(&d->rec_cv, &d->rec_mu);
+        if (d->nunsaved == 0)
+            break;
+        struct hk_job **jobs = d->unsaved;
+        size_t n = d->nunsaved;
+        d->unsaved = NULL;
+        d->nunsaved = d->capunsaved = 0;
+        d->writing = n;
+        pthread_mutex_unlock(&d->rec_mu);
+
+        size_t kept = save(d, jobs, n);
+
+        pthread_mutex_lock(&d->rec_mu);
+        d->writing = 0;
+        d->rec_failing = kept > 0;
+        if (kept > 0) {
+            /* back in front of what came meanwhile */
+            size_t total = kept + d->nunsaved;
+            jobs = hk_realloc(jobs, total * sizeof(*jobs));
+            if (d->nunsaved > 0)
+                memcpy(jobs + kept, d->unsaved,
+                       d->nunsaved * sizeof(*jobs));
+            free(d->unsaved);
+            d->unsaved = jobs;
+            d->nunsaved = d->capunsaved = total;
+        } else {
+            free(jobs);
+        }
+        pthread_mutex_unlock(&d->rec_mu);
+        atomic_store(&d->woken, true);
+        hk_deliver_wakeup(d->deliver);
+        pthread_mutex_lock(&d->rec_mu);
+        if (kept > 0) {
+            if (d->rec_stop)
+                break;
+            struct timespec until;
+            clock_gettime(CLOCK_REALTIME, &until);
+            until.tv_sec += 1;
+            pthread_cond_timedwait(&d->rec_cv, &d->rec_mu, &until);
+        }
+    }
+    pthread_mutex_unlock(&d->rec_mu);
+    return NULL;
+}
+
+/* Hands finished transfers to the recorder. */
 static void collect(struct hk_dispatcher *d)
 {
     struct hk_job *done[MAX_COLLECT];
     size_t n;
     while ((n = hk_deliver_collect(d->deliver, done, MAX_COLLECT)) > 0) {
+        pthread_mutex_lock(&d->rec_mu);
         if (d->nunsaved + n > d->capunsaved) {
             d->capunsaved = (d->nunsaved + n) * 2;
             d->unsaved =
@@ -396,6 +471,8 @@ static void collect(struct hk_dispatcher *d)
         }
         memcpy(d->unsaved + d->nunsaved, done, n * sizeof(*done));
         d->nunsaved += n;
+        pthread_cond_signal(&d->rec_cv);
+        pthread_mutex_unlock(&d->rec_mu);
     }
 }
 
@@ -508,13 +585,15 @@ static void *run(void *arg)
                     last_prune = now;
             }
             bool due = now - last_poll >= POLL_MS;
+            pthread_mutex_lock(&d->rec_mu);
             if (d->next_due_ms > 0 && hk_now_ms() >= d->next_due_ms) {
                 d->next_due_ms = 0;
                 due = true;
             }
+            bool failing = d->rec_failing;
+            pthread_mutex_unlock(&d->rec_mu);
             bool woken = atomic_exchange(&d->woken, false);
-            if ((due || woken) && d->nunsaved == 0 &&
-                hk_conn_ensure(d->work)) {
+            if ((due || woken) && !failing && hk_conn_ensure(d->work)) {
                 claim(d);
                 if (due)
                     last_poll = now;
@@ -527,8 +606,11 @@ static void *run(void *arg)
             timeout = 0;
         if (hold_wait >= 0 && hold_wait < timeout)
             timeout = (int)hold_wait;
-        if (d->next_due_ms > 0) {
-            int64_t until = d->next_due_ms - hk_now_ms();
+        pthread_mutex_lock(&d->rec_mu);
+        int64_t next_due = d->next_due_ms;
+        pthread_mutex_unlock(&d->rec_mu);
+        if (next_due > 0) {
+            int64_t until = next_due - hk_now_ms();
             if (until < timeout)
                 timeout = until < 0 ? 0 : (int)until;
         }
@@ -540,16 +622,14 @@ static void *run(void *arg)
         if (extra)
             listen_drain(d);
         collect(d);
-        if (d->nunsaved > 0) {
-            size_t before = d->nunsaved;
-            save(d);
-            /* freed slots: look for more work at once */
-            if (d->nunsaved == 0 && before > 0)
-                atomic_store(&d->woken, true);
-        }
     }
     collect(d);
-    save(d);
+    /* the recorder writes what is left, then stops */
+    pthread_mutex_lock(&d->rec_mu);
+    d->rec_stop = true;
+    pthread_cond_signal(&d->rec_cv);
+    pthread_mutex_unlock(&d->rec_mu);
+    pthread_join(d->rec_thread, NULL);
     return NULL;
 }
 
@@ -566,6 +646,15 @@ enum hk_result hk_dispatcher_start(const struct hk_config *cfg,
         return HK_DB;
     }
     hk_conn_generic_plans(d->work);
+    if (hk_conn_open(cfg->database_url, &d->rec_conn) != HK_OK) {
+        hk_conn_close(d->work);
+        free(d);
+        curl_global_cleanup();
+        return HK_DB;
+    }
+    hk_conn_generic_plans(d->rec_conn);
+    pthread_mutex_init(&d->rec_mu, NULL);
+    pthread_cond_init(&d->rec_cv, NULL);
     struct hk_deliver_opts opts = {
         .timeout_ms = cfg->request_timeout_ms,
         .allow_private = cfg->allow_private_targets,
@@ -574,8 +663,22 @@ enum hk_result hk_dispatcher_start(const struct hk_config *cfg,
     d->deliver = hk_deliver_new(&opts);
     atomic_store(&d->woken, true);
     srand((unsigned)hk_now_ms());
-    if (pthread_create(&d->thread, NULL, run, d) != 0) {
+    if (pthread_create(&d->rec_thread, NULL, record_loop, d) != 0) {
         hk_deliver_free(d->deliver);
+        hk_conn_close(d->rec_conn);
+        hk_conn_close(d->work);
+        free(d);
+        curl_global_cleanup();
+        return HK_INTERNAL;
+    }
+    if (pthread_create(&d->thread, NULL, run, d) != 0) {
+        pthread_mutex_lock(&d->rec_mu);
+        d->rec_stop = true;
+        pthread_cond_signal(&d->rec_cv);
+        pthread_mutex_unlock(&d->rec_mu);
+        pthread_join(d->rec_thread, NULL);
+        hk_deliver_free(d->deliver);
+        hk_conn_close(d->rec_conn);
         hk_conn_close(d->work);
         free(d);
         curl_global_cleanup();
@@ -611,7 +714,10 @@ void hk_dispatcher_stop(struct hk_dispatcher *d)
     free(d->buckets);
     hk_deliver_free(d->deliver);
     hk_conn_close(d->listen);
+    hk_conn_close(d->rec_conn);
     hk_conn_close(d->work);
+    pthread_mutex_destroy(&d->rec_mu);
+    pthread_cond_destroy(&d->rec_cv);
     free(d);
     curl_global_cleanup();
 }
