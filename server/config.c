@@ -48,7 +48,8 @@ const struct hk_config_doc hk_config_docs[] = {
     {"HOOKD_RETRY_SCHEDULE", DEF_RETRY,
      "delays between attempts, each a number with ms, s, m, h or d"},
     {"HOOKD_REQUEST_TIMEOUT", DEF_TIMEOUT,
-     "time limit of one delivery attempt (duration; a bare number is "
+     "time limit of one delivery attempt, and of the wait for API "
+     "requests in flight when stopping (duration; a bare number is "
      "seconds)"},
     {"HOOKD_MAX_BODY", DEF_MAX_BODY,
      "largest request body accepted, in bytes (k, KiB, M, MiB suffixes)"},

@@ -2,8 +2,9 @@
  * main.c - the hookd command: `serve` (API, portal and dispatcher in one
  * process), `api`, `dispatch`, `migrate`, `--help`, `--version`. Reads the
  * settings, sets up logging, starts the roles, and waits for SIGTERM or
- * SIGINT to shut them down in order: stop taking requests, let in-flight
- * deliveries finish and be recorded, close the database.
+ * SIGINT to shut them down in order: refuse new connections and let the
+ * API requests in flight be answered (up to HOOKD_REQUEST_TIMEOUT), let
+ * in-flight deliveries finish and be recorded, close the database.
  */
 #include "app.h"
 #include "common.h"
@@ -141,7 +142,9 @@ static int cmd_run(struct hk_config *cfg, bool api, bool dispatch)
     hk_log_info("stopping", "signal", sig == SIGTERM ? "SIGTERM" : "SIGINT");
     status = 0;
 out:
-    hk_http_stop(http);
+    /* the API first: an ingest answered here may still wake the
+     * dispatcher and the notifier, which stop after it */
+    hk_http_stop(http, cfg->request_timeout_ms);
     hk_notifier_stop(wakers.notifier);
     hk_dispatcher_stop(wakers.disp);
     hk_db_free(app.db);
