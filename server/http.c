@@ -3,10 +3,10 @@
  * the first access-handler call and freed only in the request-completed
  * callback, which runs on every path. Bodies are accumulated here under the
  * HOOKD_MAX_BODY cap: a Content-Length over the cap is answered 413 before
- * a byte of the body is read; a body that grows past it without one is
- * discarded and answered 413. Then the request is routed, authenticated and
- * handed to its handler, and the response is rendered with X-Request-Id
- * and logged in one access line.
+ * a byte of the body is read; a chunked body is answered 413 as soon as it
+ * passes the cap, without reading the rest. Then the request is routed,
+ * authenticated and handed to its handler, and the response is rendered
+ * with X-Request-Id and logged in one access line.
  *
  * The listening socket is ours, not libmicrohttpd's: one accept thread
  * hands each connection to the daemon's pool (MHD_add_connection). A stop
@@ -331,12 +331,6 @@ static void dispatch(struct conn_state *st)
 {
     struct hk_req *req = &st->req;
     struct hk_resp *resp = &st->resp;
-    if (st->too_large) {
-        hk_resp_error(resp, 413, "payload_too_large", NULL,
-                      "the body is larger than %zu bytes",
-                      req->app->cfg->max_body);
-        return;
-    }
     if (strcmp(req->path, "/portal") == 0 ||
         strncmp(req->path, "/portal/", 8) == 0) {
         req->route = "/portal/";
@@ -422,14 +416,83 @@ static enum MHD_Result send_response(struct conn_state *st)
         MHD_add_response_header(r, "Location", resp->location);
     if (resp->cache_control != NULL)
         MHD_add_response_header(r, "Cache-Control", resp->cache_control);
-    /* while stopping, a kept-alive connection must not bring more work */
-    if (atomic_load(&st->http->stopping))
+    /* while stopping, a kept-alive connection must not bring more work;
+     * after a 413 the unread body makes the connection useless */
+    if (atomic_load(&st->http->stopping) || st->too_large)
         MHD_add_response_header(r, "Connection", "close");
     enum MHD_Result ret = MHD_queue_response(st->conn, (unsigned)resp->status,
                                              r);
     MHD_destroy_response(r);
     st->answered = true;
     return ret;
+}
+
+static void set_too_large(struct conn_state *st)
+{
+    st->too_large = true;
+    hk_resp_error(&st->resp, 413, "payload_too_large", NULL,
+                  "the body is larger than %zu bytes",
+                  st->req.app->cfg->max_body);
+}
+
+/* Writes all of data to the non-blocking socket fd within timeout_ms. */
+static bool send_all(int fd, const char *data, size_t len, int timeout_ms)
+{
+    int64_t deadline = hk_mono_ms() + timeout_ms;
+    while (len > 0) {
+        ssize_t w = send(fd, data, len, MSG_NOSIGNAL);
+        if (w > 0) {
+            data += w;
+            len -= (size_t)w;
+            continue;
+        }
+        if (w < 0 && errno != EAGAIN && errno != EINTR)
+            return false;
+        int64_t left = deadline - hk_mono_ms();
+        struct pollfd p = {fd, POLLOUT, 0};
+        if (left <= 0 || poll(&p, 1, (int)left) < 0)
+            return false;
+    }
+    return true;
+}
+
+/* A chunked body has just passed the cap: answers 413 at once and closes
+ * the connection without reading the rest. libmicrohttpd 0.9.75 refuses
+ * MHD_queue_response while it hands over upload data, so the answer is
+ * written on the connection's socket here (nothing else is being written
+ * on it while the body is read), its sending side is shut so the client
+ * sees the answer end, and MHD_NO has MHD close the connection. */
+static enum MHD_Result answer_too_large_now(struct conn_state *st)
+{
+    set_too_large(st);
+    char *json = json_dumps(st->resp.json, JSON_COMPACT);
+    char date[64];
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    const char *reason = MHD_get_reason_phrase_for(413);
+    struct hk_buf b;
+    hk_buf_init(&b);
+    hk_buf_printf(&b,
+                  "HTTP/1.1 413 %s\r\n"
+                  "Date: %s\r\n"
+                  "Connection: close\r\n"
+                  "Content-Type: application/json\r\n"
+                  "Content-Length: %zu\r\n"
+                  "X-Request-Id: %s\r\n\r\n%s",
+                  reason ? reason : "Payload Too Large", date,
+                  json ? strlen(json) : 0, st->req.request_id,
+                  json ? json : "");
+    free(json);
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(st->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (ci != NULL && send_all(ci->connect_fd, b.data, b.len, 1000)) {
+        shutdown(ci->connect_fd, SHUT_WR);
+        st->answered = true;
+    }
+    hk_buf_cleanup(&b);
+    return MHD_NO;
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
@@ -466,10 +529,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
             char *end;
             unsigned long long n = strtoull(cl, &end, 10);
             if (n > h->app->cfg->max_body) {
-                st->too_large = true;
-                hk_resp_error(&st->resp, 413, "payload_too_large", NULL,
-                              "the body is larger than %zu bytes",
-                              h->app->cfg->max_body);
+                set_too_large(st);
                 return send_response(st);
             }
             st->req.has_body = n > 0;
@@ -479,18 +539,19 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
         return MHD_YES;
     }
     if (*upload_size > 0) {
-        if (!st->too_large) {
-            if (st->body.len + *upload_size > h->app->cfg->max_body)
-                st->too_large = true;
-            else
-                hk_buf_append(&st->body, upload, *upload_size);
+        /* only a chunked body gets here past the cap: a Content-Length
+         * over it was answered above and MHD sends no more than it says */
+        if (st->body.len + *upload_size > h->app->cfg->max_body) {
+            *upload_size = 0;
+            return answer_too_large_now(st);
         }
+        hk_buf_append(&st->body, upload, *upload_size);
         *upload_size = 0;
         return MHD_YES;
     }
     if (st->answered)
         return MHD_YES;
-    if (st->req.has_body && st->body.len == 0 && !st->too_large)
+    if (st->req.has_body && st->body.len == 0)
         st->req.has_body = false;
     dispatch(st);
     return send_response(st);

@@ -3,7 +3,8 @@
  * layer runs in-process on 127.0.0.1 with no database (so only requests
  * that never need one are sent) and libcurl plays the client. Covers the
  * body cap (Content-Length over it answered before the body is sent, a
- * chunked body growing past it, a body exactly at it accepted), media
+ * chunked body answered as soon as it passes it, with the rest never
+ * sent, a body exactly at it accepted), media
  * type, broken and too-deep JSON, unknown fields, missing and wrong tokens,
  * 405 with Allow, 404, X-Request-Id on every response, the exact error
  * shape, /healthz, /openapi.json against the route table, and the stop:
@@ -417,6 +418,7 @@ static void test_cap_content_length(void **state)
     if (strncmp(buf, "HTTP/1.1 413", 12) != 0)
         fail_msg("want 413, got <%s>", buf);
     assert_non_null(strcasestr(buf, "\r\nX-Request-Id: raw-413\r\n"));
+    assert_non_null(strcasestr(buf, "\r\nConnection: close\r\n"));
     assert_non_null(strstr(buf, "\"payload_too_large\""));
     close(fd);
 }
@@ -445,6 +447,37 @@ static void test_cap_chunked(void **state)
     expect_error(&r, 413, "payload_too_large", NULL);
     reply_cleanup(&r);
     free(big);
+
+    /* the answer comes as soon as the cap is passed, while the client
+     * has not finished sending: no last chunk is ever sent here */
+    int fd = raw_connect(&main_srv);
+    const char *head = "POST /v1/tenants HTTP/1.1\r\n"
+                       "Host: 127.0.0.1\r\n"
+                       "Authorization: Bearer " ADMIN_KEY "\r\n"
+                       "Content-Type: application/json\r\n"
+                       "X-Request-Id: raw-chunked-413\r\n"
+                       "Transfer-Encoding: chunked\r\n\r\n";
+    raw_send(fd, head, strlen(head));
+    char chunk[512 + 16];
+    int hl = snprintf(chunk, sizeof(chunk), "200\r\n");
+    memset(chunk + hl, ' ', 512);
+    memcpy(chunk + hl + 512, "\r\n", 2);
+    for (size_t sent = 0; sent <= MAX_BODY; sent += 512)
+        raw_send(fd, chunk, (size_t)hl + 512 + 2);
+    char buf[4096];
+    if (!raw_read_response(fd, buf, sizeof(buf), 3000))
+        fail_msg("no 413 while the chunked body was still open: <%s>", buf);
+    if (strncmp(buf, "HTTP/1.1 413", 12) != 0)
+        fail_msg("want 413, got <%s>", buf);
+    assert_non_null(strcasestr(buf, "\r\nX-Request-Id: raw-chunked-413\r\n"));
+    assert_non_null(strcasestr(buf, "\r\nConnection: close\r\n"));
+    assert_non_null(strstr(buf, "\"payload_too_large\""));
+    /* and the server closes the connection rather than read on */
+    struct pollfd p = {fd, POLLIN, 0};
+    assert_int_equal(poll(&p, 1, 3000), 1);
+    char rest[64];
+    assert_true(recv(fd, rest, sizeof(rest), 0) <= 0);
+    close(fd);
 }
 
 /* A body of exactly max_body bytes whose one member is unknown. */
