@@ -1,11 +1,15 @@
 /*
- * test_lifecycle.c - end-to-end tests of how hookd stops: SIGTERM in the
- * middle of an ingest whose body is still arriving refuses new connections
- * at once, reads that request to its end, commits and answers it, logs it,
- * cuts a client that stalls past HOOKD_REQUEST_TIMEOUT, and exits 0. One
- * hookd (serve) for the file, restarted after each stop; the requests in
- * flight are written by hand over raw sockets so that the signal lands
- * between two halves of a body.
+ * test_lifecycle.c - end-to-end tests of how hookd starts and stops. A
+ * setting that cannot work (a malformed HOOKD_DATABASE_URL, a HOOKD_LISTEN
+ * host that does not resolve, a HOOKD_WEB_DIR or HOOKD_MIGRATIONS_DIR that
+ * is not a readable folder) stops start-up with exit status 2 and one line
+ * naming it, for the roles that use it. SIGTERM in the middle of an ingest
+ * whose body is still arriving refuses new connections at once, reads that
+ * request to its end, commits and answers it, logs it, cuts a client that
+ * stalls past HOOKD_REQUEST_TIMEOUT, and exits 0. One hookd (serve) for
+ * the file, restarted after each stop; the requests in flight are written
+ * by hand over raw sockets so that the signal lands between two halves of
+ * a body.
  */
 #include "harness.h"
 
@@ -220,9 +224,74 @@ static void test_sigterm_answers_requests_in_flight(void **state)
     assert_int_equal(hk_srv_restart(&srv), 0);
 }
 
+/* Runs `hookd <command>` with env on top of the server's settings and
+ * wants exit status 2 and exactly one line of output, starting
+ * "hookd: <name>: ". */
+static void expect_refused(const char *command, const char *env,
+                           const char *name)
+{
+    const char *args[] = {command, NULL};
+    const char *extra[] = {env, NULL};
+    char *out = NULL;
+    int rc = hk_srv_exec(&srv, args, extra, &out);
+    char *prefix = hk_fmt("hookd: %s: ", name);
+    size_t n = strlen(out);
+    bool one_line =
+        n > 0 && out[n - 1] == '\n' && memchr(out, '\n', n - 1) == NULL;
+    if (rc != 2 || !one_line || strncmp(out, prefix, strlen(prefix)) != 0 ||
+        n <= strlen(prefix) + 1)
+        fail_msg("`hookd %s` with %s: exit %d, want 2 and one line "
+                 "\"%s...\"; output:\n%s",
+                 command, env, rc, prefix, out);
+    free(prefix);
+    free(out);
+}
+
+static void test_startup_errors_name_their_variable(void **state)
+{
+    (void)state;
+    char *readme = hk_fmt("HOOKD_WEB_DIR=%s/README.md", srv.source_dir);
+    static const char *const serving[] = {"serve", "api"};
+    for (size_t i = 0; i < 2; i++) {
+        const char *cmd = serving[i];
+        expect_refused(cmd, "HOOKD_DATABASE_URL=postgresql://u:pw@[::1",
+                       "HOOKD_DATABASE_URL");
+        expect_refused(cmd, "HOOKD_DATABASE_URL=host=127.0.0.1 dbname",
+                       "HOOKD_DATABASE_URL");
+        expect_refused(cmd, "HOOKD_LISTEN=hookd-e2e.invalid:8080",
+                       "HOOKD_LISTEN");
+        expect_refused(cmd, "HOOKD_WEB_DIR=/nonexistent/hookd/web",
+                       "HOOKD_WEB_DIR");
+        expect_refused(cmd, readme, "HOOKD_WEB_DIR");
+        expect_refused(cmd, "HOOKD_MIGRATIONS_DIR=/nonexistent/migrations",
+                       "HOOKD_MIGRATIONS_DIR");
+        /* the checks that were there before keep the same shape */
+        expect_refused(cmd, "HOOKD_MAX_BODY=0", "HOOKD_MAX_BODY");
+    }
+    free(readme);
+    expect_refused("migrate", "HOOKD_DATABASE_URL=postgresql://h/db?nosuch=1",
+                   "HOOKD_DATABASE_URL");
+    expect_refused("migrate", "HOOKD_MIGRATIONS_DIR=/nonexistent/migrations",
+                   "HOOKD_MIGRATIONS_DIR");
+    expect_refused("dispatch", "HOOKD_DATABASE_URL=nonsense",
+                   "HOOKD_DATABASE_URL");
+
+    /* the dispatcher serves no portal and listens nowhere: it starts
+     * whatever those two say */
+    static const char *const env[] = {"HOOKD_WEB_DIR=/nonexistent/hookd/web",
+                                      "HOOKD_LISTEN=hookd-e2e.invalid:8080",
+                                      NULL};
+    struct hk_srv peer;
+    assert_int_equal(hk_srv_start_peer(&peer, &srv, "dispatch", env), 0);
+    assert_true(hk_srv_alive(&peer));
+    assert_int_equal(hk_srv_stop(&peer), 0);
+    hk_srv_drop(&peer);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_startup_errors_name_their_variable),
         cmocka_unit_test(test_sigterm_answers_requests_in_flight),
     };
     int rc = cmocka_run_group_tests_name("lifecycle", tests, group_setup,
