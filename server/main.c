@@ -165,9 +165,16 @@ static int cmd_run(struct hk_config *cfg, bool api, bool dispatch)
     }
     hk_log_info("started", "role",
                 api && dispatch ? "serve" : (api ? "api" : "dispatch"));
-    int sig = 0;
-    sigwait(&set, &sig);
-    hk_log_info("stopping", "signal", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    siginfo_t si;
+    int sig;
+    do
+        sig = sigwaitinfo(&set, &si);
+    while (sig < 0);
+    /* who asked: an unexpected stop is then one `ps` away from its cause */
+    char from[16];
+    snprintf(from, sizeof(from), "%ld", (long)si.si_pid);
+    hk_log_info("stopping", "signal", sig == SIGTERM ? "SIGTERM" : "SIGINT",
+                "sender_pid", from);
     status = 0;
 out:
     if (failed != NULL && rc != HK_DB)

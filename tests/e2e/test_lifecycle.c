@@ -103,6 +103,20 @@ static bool raw_answer(int fd, char *out, size_t cap, int timeout_ms)
     return false;
 }
 
+/* Whether a line of the server log holds both a and b. */
+static bool log_has(const struct hk_srv *s, const char *a, const char *b)
+{
+    FILE *f = fopen(s->log_path, "r");
+    if (f == NULL)
+        return false;
+    char line[8192];
+    bool found = false;
+    while (!found && fgets(line, sizeof line, f) != NULL)
+        found = strstr(line, a) != NULL && strstr(line, b) != NULL;
+    fclose(f);
+    return found;
+}
+
 /* Whether the server log holds an access line with this request id and
  * status. */
 static bool logged(const struct hk_srv *s, const char *request_id,
@@ -208,6 +222,10 @@ static void test_sigterm_answers_requests_in_flight(void **state)
     if (took > 8000)
         fail_msg("hookd took %lld ms to exit after SIGTERM", (long long)took);
     assert_true(logged(&srv, "e2e-in-flight", "202"));
+    /* the stop names who asked for it */
+    char *sender = hk_fmt("\"sender_pid\":\"%ld\"", (long)getpid());
+    assert_true(log_has(&srv, "\"msg\":\"stopping\"", sender));
+    free(sender);
     long long n = hk_sql_int(&srv,
                              "SELECT count(*) FROM hookd.events WHERE "
                              "tenant_id = $1 AND idempotency_key = 'stop-17'",
