@@ -3,19 +3,26 @@
  * parser and its --help line. Everything is read once at start-up through
  * a lookup function (getenv in production, a table in the tests); the first
  * bad value stops loading with "HOOKD_X: why". An empty variable counts as
- * unset. What the settings mean at run time belongs to the modules that
- * use them.
+ * unset. Loading reads nothing but the variables; the hk_config_check_*
+ * functions, run once at start-up, are the only ones here that look at
+ * the machine (the resolver, the file system). What the settings mean at
+ * run time belongs to the modules that use them.
  */
 #include "config.h"
 #include "validate.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <netdb.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #define DEF_LISTEN "127.0.0.1:8080"
 #define DEF_WEB_DIR "web"
@@ -48,7 +55,8 @@ const struct hk_config_doc hk_config_docs[] = {
     {"HOOKD_RETRY_SCHEDULE", DEF_RETRY,
      "delays between attempts, each a number with ms, s, m, h or d"},
     {"HOOKD_REQUEST_TIMEOUT", DEF_TIMEOUT,
-     "time limit of one delivery attempt (duration; a bare number is "
+     "time limit of one delivery attempt, and of the wait for API "
+     "requests in flight when stopping (duration; a bare number is "
      "seconds)"},
     {"HOOKD_MAX_BODY", DEF_MAX_BODY,
      "largest request body accepted, in bytes (k, KiB, M, MiB suffixes)"},
@@ -378,4 +386,64 @@ void hk_config_cleanup(struct hk_config *cfg)
     free(cfg->web_dir);
     free(cfg->public_url);
     explicit_bzero(cfg, sizeof(*cfg));
+}
+
+/* ---- start-up checks against the machine ---- */
+
+enum hk_result hk_config_check_dir(const char *name, const char *path,
+                                   char *err, size_t errlen)
+{
+    struct loader l = {NULL, NULL, err, errlen};
+    /* a relative path starts where hookd was started, which is the usual
+     * surprise: say where that is */
+    char where[1100] = "";
+    char cwd[1024];
+    if (path[0] != '/' && getcwd(cwd, sizeof(cwd)) != NULL)
+        snprintf(where, sizeof(where), " (relative to %s)", cwd);
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        bad(&l, name, "\"%s\"%s: %s", path, where, strerror(errno));
+        return HK_INVALID;
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        bad(&l, name, "\"%s\"%s is not a directory", path, where);
+        return HK_INVALID;
+    }
+    DIR *d = opendir(path);
+    if (d == NULL || access(path, X_OK) != 0) {
+        int e = errno;
+        if (d != NULL)
+            closedir(d);
+        bad(&l, name, "cannot read the directory \"%s\"%s: %s", path, where,
+            strerror(e));
+        return HK_INVALID;
+    }
+    closedir(d);
+    return HK_OK;
+}
+
+enum hk_result hk_config_check_serving(const struct hk_config *cfg, char *err,
+                                       size_t errlen)
+{
+    struct loader l = {NULL, NULL, err, errlen};
+    /* resolved as the HTTP layer will, to bind */
+    struct addrinfo hints = {0}, *ai = NULL;
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    char port[16];
+    snprintf(port, sizeof(port), "%d", cfg->listen_port);
+    int rc = getaddrinfo(cfg->listen_host, port, &hints, &ai);
+    if (rc != 0 || ai == NULL) {
+        const char *why = rc == 0            ? "no address"
+                          : rc == EAI_SYSTEM ? strerror(errno)
+                                             : gai_strerror(rc);
+        bad(&l, "HOOKD_LISTEN", "host \"%s\" does not resolve: %s",
+            cfg->listen_host, why);
+        if (ai != NULL)
+            freeaddrinfo(ai);
+        return HK_INVALID;
+    }
+    freeaddrinfo(ai);
+    return hk_config_check_dir("HOOKD_WEB_DIR", cfg->web_dir, err, errlen);
 }

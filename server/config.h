@@ -52,4 +52,15 @@ enum hk_result hk_config_load_from(struct hk_config *cfg, bool need_keys,
                                    size_t errlen) HK_MUST_CHECK;
 void hk_config_cleanup(struct hk_config *cfg);
 
+/* Start-up checks against this machine, for the settings that name
+ * something on it; the same "HOOKD_X: why" in err on HK_INVALID.
+ * hk_config_check_dir: path (the value of variable name) is a directory
+ * this process can list and enter. hk_config_check_serving: for a process
+ * that serves the API and portal, the HOOKD_LISTEN host resolves and
+ * HOOKD_WEB_DIR passes hk_config_check_dir. */
+enum hk_result hk_config_check_dir(const char *name, const char *path,
+                                   char *err, size_t errlen) HK_MUST_CHECK;
+enum hk_result hk_config_check_serving(const struct hk_config *cfg, char *err,
+                                       size_t errlen) HK_MUST_CHECK;
+
 #endif

@@ -300,3 +300,40 @@ int hk_db_get_int(const PGresult *r, int row, int col)
     const char *v = hk_db_get(r, row, col);
     return v ? (int)strtol(v, NULL, 10) : 0;
 }
+
+/* ---- start-up checks ---- */
+
+enum hk_result hk_db_conninfo_check(const char *conninfo, char *err,
+                                    size_t errlen)
+{
+    char *msg = NULL;
+    PQconninfoOption *opts = PQconninfoParse(conninfo, &msg);
+    if (opts != NULL) {
+        PQconninfoFree(opts);
+        return HK_OK;
+    }
+    if (err != NULL && errlen > 0) {
+        const char *why = msg != NULL ? msg : "out of memory";
+        /* libpq ends some reasons with the whole URI in quotes, password
+         * included: those end before it */
+        size_t n = strlen(conninfo);
+        const char *at = n > 0 ? strstr(why, conninfo) : NULL;
+        if (at != NULL && at - why >= 3 && strncmp(at - 3, ": \"", 3) == 0 &&
+            at[n] == '"')
+            snprintf(err, errlen, "%.*s", (int)(at - 3 - why), why);
+        else if (at != NULL)
+            snprintf(err, errlen, "%.*s(the value)%s", (int)(at - why), why,
+                     at + n);
+        else
+            snprintf(err, errlen, "%s", why);
+        /* one line: newlines become spaces, trailing ones go */
+        for (char *p = err; *p != '\0'; p++)
+            if (*p == '\n' || *p == '\r' || *p == '\t')
+                *p = ' ';
+        n = strlen(err);
+        while (n > 0 && err[n - 1] == ' ')
+            err[--n] = '\0';
+    }
+    PQfreemem(msg);
+    return HK_INVALID;
+}

@@ -69,4 +69,10 @@ const char *hk_db_get(const PGresult *r, int row, int col);
 bool hk_db_get_bool(const PGresult *r, int row, int col);
 int hk_db_get_int(const PGresult *r, int row, int col);
 
+/* Parses conninfo (key=value pairs or a postgresql:// URI) without
+ * connecting. HK_INVALID with libpq's reason, on one line and without the
+ * string itself (it may hold a password), in err when it is malformed. */
+enum hk_result hk_db_conninfo_check(const char *conninfo, char *err,
+                                    size_t errlen) HK_MUST_CHECK;
+
 #endif

@@ -3,10 +3,18 @@
  * the first access-handler call and freed only in the request-completed
  * callback, which runs on every path. Bodies are accumulated here under the
  * HOOKD_MAX_BODY cap: a Content-Length over the cap is answered 413 before
- * a byte of the body is read; a body that grows past it without one is
- * discarded and answered 413. Then the request is routed, authenticated and
- * handed to its handler, and the response is rendered with X-Request-Id
- * and logged in one access line.
+ * a byte of the body is read; a chunked body is answered 413 as soon as it
+ * passes the cap, without reading the rest. Then the request is routed,
+ * authenticated and handed to its handler, and the response is rendered
+ * with X-Request-Id and logged in one access line.
+ *
+ * The listening socket is ours, not libmicrohttpd's: one accept thread
+ * hands each connection to the daemon's pool (MHD_add_connection). A stop
+ * closes the socket, so the kernel refuses new connections at once, then
+ * waits for the requests in flight, counted from their first callback to
+ * their completion, to be answered, up to a deadline. MHD_quiesce_daemon
+ * would be the library's way, but in 0.9.75 it races the epoll workers
+ * over the listening socket and can abort the process.
  */
 #include "http.h"
 #include "app.h"
@@ -18,23 +26,40 @@
 #include "validate.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <microhttpd.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
 
 struct hk_http {
     struct MHD_Daemon *daemon;
     struct hk_app *app;
+    int listen_fd;
+    int stop_pipe[2]; /* a byte on it ends the accept thread */
+    pthread_t acceptor;
+    atomic_bool stopping; /* responses then close their connection */
+    pthread_mutex_t mu;
+    pthread_cond_t idle; /* signalled when active drops to 0 */
+    int active;          /* requests between first callback and completion */
 };
 
 struct conn_state {
     struct hk_req req;
     struct hk_resp resp;
     struct hk_buf body;
+    struct hk_http *http;
     struct MHD_Connection *conn;
     int64_t started;
     bool too_large;
@@ -306,12 +331,6 @@ static void dispatch(struct conn_state *st)
 {
     struct hk_req *req = &st->req;
     struct hk_resp *resp = &st->resp;
-    if (st->too_large) {
-        hk_resp_error(resp, 413, "payload_too_large", NULL,
-                      "the body is larger than %zu bytes",
-                      req->app->cfg->max_body);
-        return;
-    }
     if (strcmp(req->path, "/portal") == 0 ||
         strncmp(req->path, "/portal/", 8) == 0) {
         req->route = "/portal/";
@@ -397,11 +416,83 @@ static enum MHD_Result send_response(struct conn_state *st)
         MHD_add_response_header(r, "Location", resp->location);
     if (resp->cache_control != NULL)
         MHD_add_response_header(r, "Cache-Control", resp->cache_control);
+    /* while stopping, a kept-alive connection must not bring more work;
+     * after a 413 the unread body makes the connection useless */
+    if (atomic_load(&st->http->stopping) || st->too_large)
+        MHD_add_response_header(r, "Connection", "close");
     enum MHD_Result ret = MHD_queue_response(st->conn, (unsigned)resp->status,
                                              r);
     MHD_destroy_response(r);
     st->answered = true;
     return ret;
+}
+
+static void set_too_large(struct conn_state *st)
+{
+    st->too_large = true;
+    hk_resp_error(&st->resp, 413, "payload_too_large", NULL,
+                  "the body is larger than %zu bytes",
+                  st->req.app->cfg->max_body);
+}
+
+/* Writes all of data to the non-blocking socket fd within timeout_ms. */
+static bool send_all(int fd, const char *data, size_t len, int timeout_ms)
+{
+    int64_t deadline = hk_mono_ms() + timeout_ms;
+    while (len > 0) {
+        ssize_t w = send(fd, data, len, MSG_NOSIGNAL);
+        if (w > 0) {
+            data += w;
+            len -= (size_t)w;
+            continue;
+        }
+        if (w < 0 && errno != EAGAIN && errno != EINTR)
+            return false;
+        int64_t left = deadline - hk_mono_ms();
+        struct pollfd p = {fd, POLLOUT, 0};
+        if (left <= 0 || poll(&p, 1, (int)left) < 0)
+            return false;
+    }
+    return true;
+}
+
+/* A chunked body has just passed the cap: answers 413 at once and closes
+ * the connection without reading the rest. libmicrohttpd 0.9.75 refuses
+ * MHD_queue_response while it hands over upload data, so the answer is
+ * written on the connection's socket here (nothing else is being written
+ * on it while the body is read), its sending side is shut so the client
+ * sees the answer end, and MHD_NO has MHD close the connection. */
+static enum MHD_Result answer_too_large_now(struct conn_state *st)
+{
+    set_too_large(st);
+    char *json = json_dumps(st->resp.json, JSON_COMPACT);
+    char date[64];
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    const char *reason = MHD_get_reason_phrase_for(413);
+    struct hk_buf b;
+    hk_buf_init(&b);
+    hk_buf_printf(&b,
+                  "HTTP/1.1 413 %s\r\n"
+                  "Date: %s\r\n"
+                  "Connection: close\r\n"
+                  "Content-Type: application/json\r\n"
+                  "Content-Length: %zu\r\n"
+                  "X-Request-Id: %s\r\n\r\n%s",
+                  reason ? reason : "Payload Too Large", date,
+                  json ? strlen(json) : 0, st->req.request_id,
+                  json ? json : "");
+    free(json);
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(st->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (ci != NULL && send_all(ci->connect_fd, b.data, b.len, 1000)) {
+        shutdown(ci->connect_fd, SHUT_WR);
+        st->answered = true;
+    }
+    hk_buf_cleanup(&b);
+    return MHD_NO;
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
@@ -414,7 +505,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
     struct conn_state *st = *con_cls;
     if (st == NULL) {
         st = hk_calloc(1, sizeof(*st));
+        st->http = h;
         st->conn = conn;
+        pthread_mutex_lock(&h->mu);
+        h->active++;
+        pthread_mutex_unlock(&h->mu);
         st->started = hk_mono_ms();
         st->req.app = h->app;
         st->req.method = method;
@@ -434,10 +529,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
             char *end;
             unsigned long long n = strtoull(cl, &end, 10);
             if (n > h->app->cfg->max_body) {
-                st->too_large = true;
-                hk_resp_error(&st->resp, 413, "payload_too_large", NULL,
-                              "the body is larger than %zu bytes",
-                              h->app->cfg->max_body);
+                set_too_large(st);
                 return send_response(st);
             }
             st->req.has_body = n > 0;
@@ -447,18 +539,19 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
         return MHD_YES;
     }
     if (*upload_size > 0) {
-        if (!st->too_large) {
-            if (st->body.len + *upload_size > h->app->cfg->max_body)
-                st->too_large = true;
-            else
-                hk_buf_append(&st->body, upload, *upload_size);
+        /* only a chunked body gets here past the cap: a Content-Length
+         * over it was answered above and MHD sends no more than it says */
+        if (st->body.len + *upload_size > h->app->cfg->max_body) {
+            *upload_size = 0;
+            return answer_too_large_now(st);
         }
+        hk_buf_append(&st->body, upload, *upload_size);
         *upload_size = 0;
         return MHD_YES;
     }
     if (st->answered)
         return MHD_YES;
-    if (st->req.has_body && st->body.len == 0 && !st->too_large)
+    if (st->req.has_body && st->body.len == 0)
         st->req.has_body = false;
     dispatch(st);
     return send_response(st);
@@ -492,11 +585,20 @@ static void on_completed(void *cls, struct MHD_Connection *conn,
     hk_buf_cleanup(&st->body);
     free(st);
     *con_cls = NULL;
+    pthread_mutex_lock(&h->mu);
+    if (--h->active == 0)
+        pthread_cond_broadcast(&h->idle);
+    pthread_mutex_unlock(&h->mu);
 }
 
-enum hk_result hk_http_start(struct hk_app *app, struct hk_http **out)
+/* ---- the listening socket ---- */
+
+/* Binds and listens on the first address host:port resolves to. Returns
+ * the socket, or -1 after logging why. */
+static int open_listener(const struct hk_config *cfg)
 {
-    struct hk_config *cfg = app->cfg;
+    char addr[300];
+    snprintf(addr, sizeof(addr), "%s:%d", cfg->listen_host, cfg->listen_port);
     struct addrinfo hints = {0}, *ai = NULL;
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
@@ -506,40 +608,176 @@ enum hk_result hk_http_start(struct hk_app *app, struct hk_http **out)
     if (getaddrinfo(cfg->listen_host, port, &hints, &ai) != 0 || ai == NULL) {
         hk_log_error("cannot resolve listen address", "host",
                      cfg->listen_host);
-        return HK_INVALID;
+        return -1;
     }
+    /* non-blocking: a connection reset between poll and accept must not
+     * leave the accept thread deaf to the stop */
+    int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK,
+                    0);
+    int one = 1;
+    bool ok = fd >= 0 &&
+              setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == 0;
+    /* an IPv6 address means IPv6 only, as it did when MHD bound it */
+    if (ok && ai->ai_family == AF_INET6)
+        ok = setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) == 0;
+    ok = ok && bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 &&
+         listen(fd, 1024) == 0;
+    int err = errno;
+    freeaddrinfo(ai);
+    if (!ok) {
+        hk_log_error("cannot listen", "address", addr, "error",
+                     strerror(err));
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* The accept thread: hands every new connection to the daemon's pool
+ * until a byte arrives on the stop pipe. */
+static void *accept_loop(void *arg)
+{
+    struct hk_http *h = arg;
+    bool warned = false;
+    for (;;) {
+        struct pollfd p[2] = {{h->listen_fd, POLLIN, 0},
+                              {h->stop_pipe[0], POLLIN, 0}};
+        if (poll(p, 2, -1) < 0)
+            continue;
+        if (p[1].revents != 0)
+            return NULL;
+        struct sockaddr_storage peer;
+        socklen_t len = sizeof(peer);
+        int c = accept4(h->listen_fd, (struct sockaddr *)&peer, &len,
+                        SOCK_CLOEXEC | SOCK_NONBLOCK);
+        if (c < 0) {
+            if (errno == EINTR || errno == EAGAIN || errno == ECONNABORTED)
+                continue;
+            /* out of descriptors or memory: the backlog waits a moment
+             * rather than this thread spinning on it */
+            if (!warned)
+                hk_log_warn("cannot accept connections", "error",
+                            strerror(errno));
+            warned = true;
+            usleep(100 * 1000);
+            continue;
+        }
+        warned = false;
+        /* on failure (connection limit) MHD has closed c */
+        (void)MHD_add_connection(h->daemon, c, (struct sockaddr *)&peer, len);
+    }
+}
+
+/* ---- lifecycle ---- */
+
+static void free_http(struct hk_http *h)
+{
+    if (h->listen_fd >= 0)
+        close(h->listen_fd);
+    for (int i = 0; i < 2; i++)
+        if (h->stop_pipe[i] >= 0)
+            close(h->stop_pipe[i]);
+    pthread_cond_destroy(&h->idle);
+    pthread_mutex_destroy(&h->mu);
+    free(h);
+}
+
+enum hk_result hk_http_start(struct hk_app *app, struct hk_http **out)
+{
+    struct hk_config *cfg = app->cfg;
     struct hk_http *h = hk_calloc(1, sizeof(*h));
     h->app = app;
+    h->stop_pipe[0] = h->stop_pipe[1] = -1;
+    atomic_init(&h->stopping, false);
+    pthread_mutex_init(&h->mu, NULL);
+    /* the drain waits on the monotonic clock: a wall-clock jump must not
+     * cut it short or stretch it */
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&h->idle, &ca);
+    pthread_condattr_destroy(&ca);
+    h->listen_fd = open_listener(cfg);
+    if (h->listen_fd < 0) {
+        free_http(h);
+        return HK_INVALID;
+    }
+    if (pipe2(h->stop_pipe, O_CLOEXEC) != 0) {
+        hk_log_error("cannot create a pipe", "error", strerror(errno));
+        free_http(h);
+        return HK_INTERNAL;
+    }
+    /* No listening socket of MHD's own: the accept thread owns it. */
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
-                     MHD_USE_TURBO;
-    if (ai->ai_family == AF_INET6)
-        flags |= MHD_USE_IPv6;
+                     MHD_USE_TURBO | MHD_USE_ITC | MHD_USE_NO_LISTEN_SOCKET;
     h->daemon = MHD_start_daemon(
-        flags, (uint16_t)cfg->listen_port, NULL, NULL, on_request, h,
-        MHD_OPTION_SOCK_ADDR, ai->ai_addr, MHD_OPTION_THREAD_POOL_SIZE,
+        flags, 0, NULL, NULL, on_request, h, MHD_OPTION_THREAD_POOL_SIZE,
         (unsigned)cfg->http_threads, MHD_OPTION_NOTIFY_COMPLETED,
         on_completed, h, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
-        MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)4096,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(256 * 1024),
         MHD_OPTION_END);
-    freeaddrinfo(ai);
     if (h->daemon == NULL) {
-        char addr[300];
-        snprintf(addr, sizeof(addr), "%s:%d", cfg->listen_host,
-                 cfg->listen_port);
-        hk_log_error("cannot listen", "address", addr);
-        free(h);
-        return HK_INVALID;
+        hk_log_error("cannot start the HTTP server");
+        free_http(h);
+        return HK_INTERNAL;
+    }
+    if (pthread_create(&h->acceptor, NULL, accept_loop, h) != 0) {
+        hk_log_error("cannot start the accept thread");
+        MHD_stop_daemon(h->daemon);
+        free_http(h);
+        return HK_INTERNAL;
     }
     *out = h;
     return HK_OK;
 }
 
-void hk_http_stop(struct hk_http *h)
+/* Waits until no request is in flight or grace_ms have passed; returns
+ * how many are still in flight. */
+static int drain(struct hk_http *h, int64_t grace_ms)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    until.tv_sec += (time_t)(grace_ms / 1000);
+    until.tv_nsec += (long)(grace_ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&h->mu);
+    while (h->active > 0 &&
+           pthread_cond_timedwait(&h->idle, &h->mu, &until) == 0)
+        ;
+    int left = h->active;
+    pthread_mutex_unlock(&h->mu);
+    return left;
+}
+
+void hk_http_stop(struct hk_http *h, int64_t grace_ms)
 {
     if (h == NULL)
         return;
+    atomic_store(&h->stopping, true);
+    /* Stop accepting and close the listening socket: from here the kernel
+     * refuses new connections instead of queueing them for nobody. */
+    ssize_t w;
+    do
+        w = write(h->stop_pipe[1], "x", 1);
+    while (w < 0 && errno == EINTR);
+    pthread_join(h->acceptor, NULL);
+    close(h->listen_fd);
+    h->listen_fd = -1;
+    if (grace_ms > 0) {
+        int left = drain(h, grace_ms);
+        if (left > 0) {
+            char n[16];
+            snprintf(n, sizeof(n), "%d", left);
+            hk_log_warn("requests still in flight at the stop deadline are "
+                        "cut",
+                        "requests", n);
+        }
+    }
     MHD_stop_daemon(h->daemon);
-    free(h);
+    free_http(h);
 }

@@ -58,11 +58,14 @@ struct hk_resp {
 typedef void (*hk_handler_fn)(struct hk_req *req, struct hk_resp *resp);
 
 /* Server lifecycle. hk_http_start listens on cfg->listen_host:port with a
- * pool of cfg->http_threads threads. */
+ * pool of cfg->http_threads threads. hk_http_stop refuses new connections
+ * at once, lets the requests in flight finish and be answered (with
+ * Connection: close) for up to grace_ms, then closes every connection and
+ * frees h; hk_http_stop(NULL, ...) does nothing. */
 struct hk_http;
 enum hk_result hk_http_start(struct hk_app *app,
                              struct hk_http **out) HK_MUST_CHECK;
-void hk_http_stop(struct hk_http *h);
+void hk_http_stop(struct hk_http *h, int64_t grace_ms);
 
 /* Value of a request header or query argument, NULL when absent. */
 const char *hk_req_header(struct hk_req *req, const char *name);

@@ -1,8 +1,10 @@
 /*
  * main.c - the hookd command: `serve` (API, portal and dispatcher in one
- * process), `api`, `dispatch`, `migrate`, `--help`, `--version`. Reads the
- * settings, sets up logging, starts the roles, and waits for SIGTERM or
- * SIGINT to shut them down in order: stop taking requests, let in-flight
+ * process), `api`, `dispatch`, `migrate`, `--help`, `--version`. Reads and
+ * checks the settings (every start-up failure is one line on stderr), sets
+ * up logging, starts the roles, and waits for SIGTERM or SIGINT to shut
+ * them down in order: refuse new connections and let the API requests in
+ * flight be answered (up to HOOKD_REQUEST_TIMEOUT), let in-flight
  * deliveries finish and be recorded, close the database.
  */
 #include "app.h"
@@ -50,6 +52,29 @@ static const char *migrations_dir(void)
     return d && *d ? d : "migrations";
 }
 
+/* What can be checked before anything starts, each failure one line in
+ * err naming its variable: the database URL's syntax and the migrations
+ * folder for every command, the listen address and the portal's folder
+ * for the roles that serve them. */
+static enum hk_result check_setup(const struct hk_config *cfg, bool serving,
+                                  char *err, size_t errlen)
+{
+    char why[400];
+    if (hk_db_conninfo_check(cfg->database_url, why, sizeof(why)) != HK_OK) {
+        snprintf(err, errlen,
+                 "HOOKD_DATABASE_URL: not a PostgreSQL connection string or "
+                 "URI: %s",
+                 why);
+        return HK_INVALID;
+    }
+    if (hk_config_check_dir("HOOKD_MIGRATIONS_DIR", migrations_dir(), err,
+                            errlen) != HK_OK)
+        return HK_INVALID;
+    if (serving && hk_config_check_serving(cfg, err, errlen) != HK_OK)
+        return HK_INVALID;
+    return HK_OK;
+}
+
 static int cmd_migrate(struct hk_config *cfg)
 {
     struct hk_conn *c;
@@ -58,10 +83,8 @@ static int cmd_migrate(struct hk_config *cfg)
     int applied = 0;
     enum hk_result rc = hk_migrate_run(c, migrations_dir(), &applied);
     hk_conn_close(c);
-    if (rc != HK_OK) {
-        fprintf(stderr, "hookd: migrate failed: %s\n", hk_result_str(rc));
-        return 1;
-    }
+    if (rc != HK_OK)
+        return 1; /* logged by migrate.c with the file and the error */
     char n[16];
     snprintf(n, sizeof(n), "%d", applied);
     hk_log_info("migrations current", "applied", n);
@@ -109,28 +132,34 @@ static int cmd_run(struct hk_config *cfg, bool api, bool dispatch)
                         "`hookd migrate` first\n");
         return 1;
     }
-    if (rc != HK_OK) {
-        fprintf(stderr, "hookd: cannot read the migration state: %s\n",
-                hk_result_str(rc));
-        return 1;
-    }
+    if (rc != HK_OK)
+        return 1; /* logged by migrate.c */
 
     struct hk_app app = {.cfg = cfg, .migrations_dir = migrations_dir()};
     struct wakers wakers = {0};
     struct hk_http *http = NULL;
     int status = 1;
-    if (dispatch && hk_dispatcher_start(cfg, &wakers.disp) != HK_OK)
+    /* a database that cannot be reached is logged where it is found
+     * (HK_DB); what fails silently below it is said here, once */
+    const char *failed = NULL;
+    if (dispatch && (rc = hk_dispatcher_start(cfg, &wakers.disp)) != HK_OK) {
+        failed = "the dispatcher";
         goto out;
+    }
     if (api) {
-        if (hk_notifier_start(cfg->database_url, &wakers.notifier) != HK_OK)
+        rc = hk_notifier_start(cfg->database_url, &wakers.notifier);
+        if (rc != HK_OK) {
+            failed = "the notifier";
             goto out;
+        }
         app.wake = wake_all;
         app.wake_ctx = &wakers;
         app.fanout = hk_fanout_new();
-        if (hk_db_new(cfg->database_url, cfg->db_pool_size, &app.db) != HK_OK)
+        rc = hk_db_new(cfg->database_url, cfg->db_pool_size, &app.db);
+        if (rc != HK_OK)
             goto out;
         if (hk_http_start(&app, &http) != HK_OK)
-            goto out;
+            goto out; /* logged by http.c */
         char addr[300];
         snprintf(addr, sizeof(addr), "http://%s:%d", cfg->listen_host,
                  cfg->listen_port);
@@ -138,12 +167,24 @@ static int cmd_run(struct hk_config *cfg, bool api, bool dispatch)
     }
     hk_log_info("started", "role",
                 api && dispatch ? "serve" : (api ? "api" : "dispatch"));
-    int sig = 0;
-    sigwait(&set, &sig);
-    hk_log_info("stopping", "signal", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    siginfo_t si;
+    int sig;
+    do
+        sig = sigwaitinfo(&set, &si);
+    while (sig < 0);
+    /* who asked: an unexpected stop is then one `ps` away from its cause */
+    char from[16];
+    snprintf(from, sizeof(from), "%ld", (long)si.si_pid);
+    hk_log_info("stopping", "signal", sig == SIGTERM ? "SIGTERM" : "SIGINT",
+                "sender_pid", from);
     status = 0;
 out:
-    hk_http_stop(http);
+    if (failed != NULL && rc != HK_DB)
+        fprintf(stderr, "hookd: cannot start %s: %s\n", failed,
+                hk_result_str(rc));
+    /* the API first: an ingest answered here may still wake the
+     * dispatcher and the notifier, which stop after it */
+    hk_http_stop(http, cfg->request_timeout_ms);
     hk_notifier_stop(wakers.notifier);
     hk_dispatcher_stop(wakers.disp);
     hk_db_free(app.db);
@@ -183,6 +224,11 @@ int main(int argc, char **argv)
     char err[512];
     if (hk_config_load(&cfg, !migrate, err, sizeof(err)) != HK_OK) {
         fprintf(stderr, "hookd: %s\n", err);
+        return 2;
+    }
+    if (check_setup(&cfg, serve || api, err, sizeof(err)) != HK_OK) {
+        fprintf(stderr, "hookd: %s\n", err);
+        hk_config_cleanup(&cfg);
         return 2;
     }
     hk_log_set_level(cfg.log_level);

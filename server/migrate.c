@@ -123,6 +123,11 @@ static enum hk_result apply_one(struct hk_conn *c, const char *dir,
                         "INSERT INTO hookd.schema_migrations (version, name)"
                         " VALUES ($1, $2)",
                         2, p, NULL);
+        /* HK_DB is logged by db.c; a conflict is not, and means two files
+         * share a number */
+        if (rc != HK_OK && rc != HK_DB)
+            hk_log_error("migration failed", "file", m->name, "error",
+                         "its version number is already recorded");
     }
     if (rc == HK_OK)
         rc = hk_db_commit(c);

@@ -8,6 +8,9 @@
 
 #include "db.h"
 
+/* Both functions log every failure they return, except hk_migrate_check's
+ * HK_CONFLICT, which is an answer. */
+
 /* Applies every migration in dir not yet recorded; *applied counts them. */
 enum hk_result hk_migrate_run(struct hk_conn *c, const char *dir,
                               int *applied) HK_MUST_CHECK;

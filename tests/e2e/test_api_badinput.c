@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define MAX_BODY 32768
 #define NO_SUCH_ID "01890a5d-ac96-774b-bcce-b302099a8057"
@@ -226,7 +227,9 @@ static void test_oversized_body(void **state)
     free(head);
     hk_expect_alive(&srv);
 
-    /* 1 MiB in chunks, with no Content-Length */
+    /* 1 MiB in chunks, with no Content-Length and no last chunk: the 413
+     * must come once the cap is passed, not after a body that never
+     * ends */
     head = hk_fmt("POST /v1/tenants HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
                   "Authorization: Bearer %s\r\n"
                   "Content-Type: application/json\r\n"
@@ -244,10 +247,11 @@ static void test_oversized_body(void **state)
         memcpy(req + off, "\r\n", 2);
         off += 2;
     }
-    memcpy(req + off, "0\r\n\r\n", 5);
-    off += 5;
     r = hk_raw(&srv, req, off, 20000);
     hk_expect_error(r, 413, "payload_too_large", NULL);
+    const char *conn = hk_reply_header(r, "Connection");
+    assert_non_null(conn);
+    assert_int_equal(strcasecmp(conn, "close"), 0);
     hk_reply_free(r);
     free(req);
     free(head);

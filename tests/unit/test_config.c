@@ -2,18 +2,25 @@
  * test_config.c - unit tests of config.c through hk_config_load_from and a
  * table-driven fake environment: the defaults, every accepted form of each
  * variable, and for each bad value an error that starts with the name of
- * the variable at fault. Also checks the --help table lists them all.
+ * the variable at fault. Also checks the --help table lists them all, and
+ * the start-up checks against the machine (folders, the listen host) and
+ * of the database URL's syntax: each failure one line naming its variable.
  */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
 
 #include "config.h"
+#include "db.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
 
 #define DB "postgresql:///hookd_test"
 #define ADMIN "admin-key-0123456789"
@@ -371,6 +378,124 @@ static void test_docs(void **state)
     }
 }
 
+/* err must be "name: " followed by a reason, on one line. */
+static void expect_named(const char *err, const char *name)
+{
+    size_t n = strlen(name);
+    if (strncmp(err, name, n) != 0 || strncmp(err + n, ": ", 2) != 0 ||
+        strlen(err) <= n + 2)
+        fail_msg("error \"%s\" does not name %s", err, name);
+    if (strchr(err, '\n') != NULL)
+        fail_msg("error \"%s\" is more than one line", err);
+}
+
+static void test_check_dir(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/hk_test_config.XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char file[64];
+    snprintf(file, sizeof(file), "%s/index.html", dir);
+    FILE *f = fopen(file, "w");
+    assert_non_null(f);
+    fclose(f);
+    char missing[64];
+    snprintf(missing, sizeof(missing), "%s/nope", dir);
+    char err[512];
+
+    assert_int_equal(
+        hk_config_check_dir("HOOKD_WEB_DIR", dir, err, sizeof(err)), HK_OK);
+    assert_int_equal(
+        hk_config_check_dir("HOOKD_WEB_DIR", missing, err, sizeof(err)),
+        HK_INVALID);
+    expect_named(err, "HOOKD_WEB_DIR");
+    assert_non_null(strstr(err, missing));
+    assert_int_equal(
+        hk_config_check_dir("HOOKD_MIGRATIONS_DIR", file, err, sizeof(err)),
+        HK_INVALID);
+    expect_named(err, "HOOKD_MIGRATIONS_DIR");
+    assert_non_null(strstr(err, "not a directory"));
+    /* a relative path says where it was looked for */
+    assert_int_equal(hk_config_check_dir("HOOKD_WEB_DIR", "no-such-web-dir",
+                                         err, sizeof(err)),
+                     HK_INVALID);
+    expect_named(err, "HOOKD_WEB_DIR");
+    assert_non_null(strstr(err, "relative to /"));
+    /* a directory this process may not read (root reads everything) */
+    if (geteuid() != 0) {
+        assert_int_equal(chmod(dir, 0), 0);
+        assert_int_equal(
+            hk_config_check_dir("HOOKD_WEB_DIR", dir, err, sizeof(err)),
+            HK_INVALID);
+        expect_named(err, "HOOKD_WEB_DIR");
+        assert_int_equal(chmod(dir, 0700), 0);
+    }
+    unlink(file);
+    rmdir(dir);
+}
+
+static void test_check_serving(void **state)
+{
+    (void)state;
+    struct hk_config cfg = {0};
+    cfg.listen_host = "127.0.0.1";
+    cfg.listen_port = 8080;
+    cfg.web_dir = "/";
+    char err[512];
+    assert_int_equal(hk_config_check_serving(&cfg, err, sizeof(err)), HK_OK);
+    cfg.listen_host = "localhost";
+    assert_int_equal(hk_config_check_serving(&cfg, err, sizeof(err)), HK_OK);
+    cfg.listen_host = "::1";
+    assert_int_equal(hk_config_check_serving(&cfg, err, sizeof(err)), HK_OK);
+
+    /* .invalid never resolves (RFC 6761) */
+    cfg.listen_host = "hookd-test.invalid";
+    assert_int_equal(hk_config_check_serving(&cfg, err, sizeof(err)),
+                     HK_INVALID);
+    expect_named(err, "HOOKD_LISTEN");
+    assert_non_null(strstr(err, "hookd-test.invalid"));
+
+    cfg.listen_host = "127.0.0.1";
+    cfg.web_dir = "/nonexistent/hookd/web";
+    assert_int_equal(hk_config_check_serving(&cfg, err, sizeof(err)),
+                     HK_INVALID);
+    expect_named(err, "HOOKD_WEB_DIR");
+}
+
+static void test_conninfo_check(void **state)
+{
+    (void)state;
+    static const char *const good[] = {
+        "postgresql:///hookd_test",
+        "postgresql://postgres@127.0.0.1:5433/hookd",
+        "postgres://u:p@[::1]:5432/db?sslmode=disable",
+        "host=/tmp dbname=x",
+        "host=127.0.0.1 port=5433 user=postgres dbname='with space'",
+        "dbname=hookd",
+    };
+    char err[512];
+    for (size_t i = 0; i < HK_ARRAY_LEN(good); i++)
+        if (hk_db_conninfo_check(good[i], err, sizeof(err)) != HK_OK)
+            fail_msg("\"%s\" refused: %s", good[i], err);
+
+    static const char *const bad_[] = {
+        "postgresql://u:s3cret@[::1", "postgresql://h/db?nosuchparam=1",
+        "host=x nosuchoption=1",      "host=x dbname",
+        "host='unterminated",         "just-words",
+    };
+    for (size_t i = 0; i < HK_ARRAY_LEN(bad_); i++) {
+        memset(err, 0, sizeof(err));
+        if (hk_db_conninfo_check(bad_[i], err, sizeof(err)) != HK_INVALID)
+            fail_msg("\"%s\" accepted", bad_[i]);
+        if (err[0] == '\0' || strchr(err, '\n') != NULL)
+            fail_msg("\"%s\": reason \"%s\" is not one line", bad_[i], err);
+        /* a password in a bad URI is not repeated */
+        if (strstr(err, "s3cret") != NULL)
+            fail_msg("\"%s\": reason \"%s\" repeats the password", bad_[i],
+                     err);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -380,6 +505,9 @@ int main(void)
         cmocka_unit_test(test_bad_values_name_their_variable),
         cmocka_unit_test(test_required),
         cmocka_unit_test(test_docs),
+        cmocka_unit_test(test_check_dir),
+        cmocka_unit_test(test_check_serving),
+        cmocka_unit_test(test_conninfo_check),
     };
     return cmocka_run_group_tests_name("config", tests, NULL, NULL);
 }

@@ -3,11 +3,13 @@
  * layer runs in-process on 127.0.0.1 with no database (so only requests
  * that never need one are sent) and libcurl plays the client. Covers the
  * body cap (Content-Length over it answered before the body is sent, a
- * chunked body growing past it, a body exactly at it accepted), media
+ * chunked body answered as soon as it passes it, with the rest never
+ * sent, a body exactly at it accepted), media
  * type, broken and too-deep JSON, unknown fields, missing and wrong tokens,
  * 405 with Allow, 404, X-Request-Id on every response, the exact error
- * shape, /healthz, /openapi.json against the route table, and a clean
- * stop with the server still answering after all of it.
+ * shape, /healthz, /openapi.json against the route table, and the stop:
+ * new connections refused at once, a request in flight still answered,
+ * a stalled client cut at the deadline.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -25,6 +27,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -85,7 +88,7 @@ static void server_start(struct server *s, size_t max_body)
 
 static void server_stop(struct server *s)
 {
-    hk_http_stop(s->http);
+    hk_http_stop(s->http, 0);
     s->http = NULL;
 }
 
@@ -415,6 +418,7 @@ static void test_cap_content_length(void **state)
     if (strncmp(buf, "HTTP/1.1 413", 12) != 0)
         fail_msg("want 413, got <%s>", buf);
     assert_non_null(strcasestr(buf, "\r\nX-Request-Id: raw-413\r\n"));
+    assert_non_null(strcasestr(buf, "\r\nConnection: close\r\n"));
     assert_non_null(strstr(buf, "\"payload_too_large\""));
     close(fd);
 }
@@ -443,6 +447,37 @@ static void test_cap_chunked(void **state)
     expect_error(&r, 413, "payload_too_large", NULL);
     reply_cleanup(&r);
     free(big);
+
+    /* the answer comes as soon as the cap is passed, while the client
+     * has not finished sending: no last chunk is ever sent here */
+    int fd = raw_connect(&main_srv);
+    const char *head = "POST /v1/tenants HTTP/1.1\r\n"
+                       "Host: 127.0.0.1\r\n"
+                       "Authorization: Bearer " ADMIN_KEY "\r\n"
+                       "Content-Type: application/json\r\n"
+                       "X-Request-Id: raw-chunked-413\r\n"
+                       "Transfer-Encoding: chunked\r\n\r\n";
+    raw_send(fd, head, strlen(head));
+    char chunk[512 + 16];
+    int hl = snprintf(chunk, sizeof(chunk), "200\r\n");
+    memset(chunk + hl, ' ', 512);
+    memcpy(chunk + hl + 512, "\r\n", 2);
+    for (size_t sent = 0; sent <= MAX_BODY; sent += 512)
+        raw_send(fd, chunk, (size_t)hl + 512 + 2);
+    char buf[4096];
+    if (!raw_read_response(fd, buf, sizeof(buf), 3000))
+        fail_msg("no 413 while the chunked body was still open: <%s>", buf);
+    if (strncmp(buf, "HTTP/1.1 413", 12) != 0)
+        fail_msg("want 413, got <%s>", buf);
+    assert_non_null(strcasestr(buf, "\r\nX-Request-Id: raw-chunked-413\r\n"));
+    assert_non_null(strcasestr(buf, "\r\nConnection: close\r\n"));
+    assert_non_null(strstr(buf, "\"payload_too_large\""));
+    /* and the server closes the connection rather than read on */
+    struct pollfd p = {fd, POLLIN, 0};
+    assert_int_equal(poll(&p, 1, 3000), 1);
+    char rest[64];
+    assert_true(recv(fd, rest, sizeof(rest), 0) <= 0);
+    close(fd);
 }
 
 /* A body of exactly max_body bytes whose one member is unknown. */
@@ -981,6 +1016,92 @@ static void test_keep_alive(void **state)
     reply_cleanup(&r);
 }
 
+/* Whether a new connection to s is refused (rather than accepted or left
+ * waiting in the listen queue). */
+static bool connect_refused(const struct server *s)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    struct sockaddr_in a = {0};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = htons((uint16_t)s->cfg.listen_port);
+    bool refused = connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0 &&
+                   errno == ECONNREFUSED;
+    close(fd);
+    return refused;
+}
+
+struct stopper {
+    struct server *srv;
+    int64_t grace_ms;
+    int64_t took_ms;
+};
+
+static void *stop_in_background(void *arg)
+{
+    struct stopper *st = arg;
+    int64_t t0 = hk_mono_ms();
+    hk_http_stop(st->srv->http, st->grace_ms);
+    st->took_ms = hk_mono_ms() - t0;
+    return NULL;
+}
+
+static void test_stop_lets_requests_finish(void **state)
+{
+    (void)state;
+    struct server s;
+    server_start(&s, MAX_BODY);
+
+    /* a request in flight: its headers and part of its body are sent */
+    const char *body = "{\"colour\":\"red\"}";
+    char head[512];
+    snprintf(head, sizeof(head),
+             "POST /v1/tenants HTTP/1.1\r\n"
+             "Host: 127.0.0.1\r\n"
+             "Authorization: Bearer " ADMIN_KEY "\r\n"
+             "Content-Type: application/json\r\n"
+             "X-Request-Id: in-flight\r\n"
+             "Content-Length: %zu\r\n\r\n",
+             strlen(body));
+    int fd = raw_connect(&s);
+    raw_send(fd, head, strlen(head));
+    raw_send(fd, body, 5);
+    usleep(200 * 1000);
+
+    struct stopper st = {&s, 10000, -1};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, stop_in_background, &st), 0);
+
+    /* new connections are refused as soon as the stop begins */
+    bool refused = false;
+    for (int i = 0; i < 100 && !refused; i++) {
+        refused = connect_refused(&s);
+        if (!refused)
+            usleep(20 * 1000);
+    }
+    if (!refused)
+        fail_msg("new connections still accepted 2 s into the stop");
+
+    /* the request in flight is read to its end and answered */
+    usleep(300 * 1000);
+    raw_send(fd, body + 5, strlen(body) - 5);
+    char buf[4096];
+    if (!raw_read_response(fd, buf, sizeof(buf), 5000))
+        fail_msg("no answer to the request in flight: <%s>", buf);
+    if (strncmp(buf, "HTTP/1.1 422", 12) != 0)
+        fail_msg("want 422 (the whole body read), got <%s>", buf);
+    assert_non_null(strstr(buf, "\"colour\""));
+    assert_non_null(strcasestr(buf, "\r\nX-Request-Id: in-flight\r\n"));
+    assert_non_null(strcasestr(buf, "\r\nConnection: close\r\n"));
+    close(fd);
+
+    /* and the stop ends with it, not at the deadline */
+    assert_int_equal(pthread_join(t, NULL), 0);
+    if (st.took_ms >= 5000)
+        fail_msg("the stop took %lld ms", (long long)st.took_ms);
+}
+
 static void test_still_answers_then_stops(void **state)
 {
     (void)state;
@@ -994,7 +1115,8 @@ static void test_still_answers_then_stops(void **state)
     assert_int_equal(r.status, 200);
     reply_cleanup(&r);
 
-    /* a client left mid-body does not hold the stop up */
+    /* a client left mid-body holds the stop up to the deadline, no
+     * longer */
     int fd = raw_connect(&main_srv);
     const char *head = "POST /v1/tenants HTTP/1.1\r\n"
                        "Host: 127.0.0.1\r\n"
@@ -1003,8 +1125,12 @@ static void test_still_answers_then_stops(void **state)
     raw_send(fd, head, strlen(head));
     usleep(100 * 1000);
     int64_t t0 = hk_mono_ms();
-    server_stop(&main_srv);
-    assert_true(hk_mono_ms() - t0 < 10000);
+    hk_http_stop(main_srv.http, 700);
+    main_srv.http = NULL;
+    int64_t took = hk_mono_ms() - t0;
+    if (took < 600 || took >= 10000)
+        fail_msg("the stop took %lld ms with a 700 ms deadline",
+                 (long long)took);
     close(fd);
 
     /* nobody listens any more */
@@ -1062,6 +1188,7 @@ int main(void)
         cmocka_unit_test(test_request_id),
         cmocka_unit_test(test_openapi),
         cmocka_unit_test(test_keep_alive),
+        cmocka_unit_test(test_stop_lets_requests_finish),
         cmocka_unit_test(test_still_answers_then_stops),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
