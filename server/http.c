@@ -43,6 +43,11 @@
 #include <time.h>
 #include <unistd.h>
 
+/* What one connection may hold of request line and headers. libmicrohttpd
+ * clears it for every request, so it is sized for the longest URL a client
+ * sends (browsers and proxies stop near 8 KiB), not larger. */
+#define CONNECTION_MEMORY (64 * 1024)
+
 struct hk_http {
     struct MHD_Daemon *daemon;
     struct hk_app *app;
@@ -716,7 +721,7 @@ enum hk_result hk_http_start(struct hk_app *app, struct hk_http **out)
         (unsigned)cfg->http_threads, MHD_OPTION_NOTIFY_COMPLETED,
         on_completed, h, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)4096,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(256 * 1024),
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY,
         MHD_OPTION_END);
     if (h->daemon == NULL) {
         hk_log_error("cannot start the HTTP server");
