@@ -564,7 +564,7 @@ json=$(jq -n \
       settings: {connections: $conns, body_bytes: $body,
                  HOOKD_HTTP_THREADS: $threads, HOOKD_DB_POOL: $pool, HOOKD_MAX_IN_FLIGHT: $inflight,
                  endpoint_max_concurrency: $conc, slow_endpoint_max_concurrency: $slowconc,
-                 postgresql: "fsync on, synchronous_commit on, shared_buffers 256MB"},
+                 postgresql: "fsync on, synchronous_commit on, shared_buffers 256MB, autovacuum_naptime 1s"},
       ceilings: {
         http: {requests_per_s: $h.per_s, latency_ms: $h.latency_ms, requests: $h.requests},
         postgres: {tx_per_s: $p.tps, latency_ms: $p.latency_ms,

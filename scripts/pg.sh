@@ -96,6 +96,9 @@ pg_start() {
         echo "unix_socket_directories = '$dir/sock'"
         echo "max_connections = 300"
         echo "shared_buffers = 256MB"
+        # hookd's queue table churns: let autovacuum look every second
+        # (its per-table thresholds are in migrations/0006_queue_vacuum.sql)
+        echo "autovacuum_naptime = 1s"
         if [ "$fast" = fast ]; then
             echo "fsync = off"
             echo "synchronous_commit = off"
