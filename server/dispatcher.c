@@ -67,6 +67,7 @@ struct hk_dispatcher {
     size_t writing;   /* outcomes the recorder is writing now */
     bool rec_failing; /* its last write failed: the database is away */
     bool rec_stop;
+    bool claiming; /* a claim counts the waiting outcomes: do not take them */
     /* earliest retry the recorder scheduled (wall ms), 0 for none, so
      * that short retry delays do not wait for the next poll */
     int64_t next_due_ms;
@@ -265,11 +266,9 @@ static char *held_endpoints(const struct hk_dispatcher *d)
 
 /* ---- claiming ---- */
 
-static void claim(struct hk_dispatcher *d)
+static void claim_with(struct hk_dispatcher *d, size_t recording,
+                       const char *finished)
 {
-    pthread_mutex_lock(&d->rec_mu);
-    size_t recording = d->nunsaved + d->writing;
-    pthread_mutex_unlock(&d->rec_mu);
     size_t busy =
         hk_deliver_in_flight(d->deliver) + held_count(d) + recording;
     int room = d->cfg->max_in_flight - (int)busy;
@@ -281,13 +280,41 @@ static void claim(struct hk_dispatcher *d)
     enum hk_result rc =
         hk_store_claim(d->work, room, d->cfg->request_timeout_ms +
                                           LEASE_SLACK_MS,
-                       exclude, &claims, &n);
+                       exclude, finished, &claims, &n);
     free(exclude);
     if (rc != HK_OK)
         return;
     for (size_t i = 0; i < n; i++)
         submit(d, job_from_claim(d, &claims[i]));
     hk_store_claims_free(claims, n);
+}
+
+static void claim(struct hk_dispatcher *d)
+{
+    /* Requests answered but not recorded free their slots at once: the
+     * recorder leaves them alone until this claim has committed, so that
+     * the table still counts them as sending when the claim looks. */
+    struct hk_buf finished;
+    hk_buf_init(&finished);
+    pthread_mutex_lock(&d->rec_mu);
+    size_t recording = d->nunsaved + d->writing;
+    if (d->nunsaved > 0) {
+        d->claiming = true;
+        hk_buf_puts(&finished, "{");
+        for (size_t i = 0; i < d->nunsaved; i++)
+            hk_buf_printf(&finished, "%s%s", i ? "," : "",
+                          d->unsaved[i]->endpoint_id);
+        hk_buf_puts(&finished, "}");
+    }
+    pthread_mutex_unlock(&d->rec_mu);
+    claim_with(d, recording, finished.data);
+    hk_buf_cleanup(&finished);
+    pthread_mutex_lock(&d->rec_mu);
+    if (d->claiming) {
+        d->claiming = false;
+        pthread_cond_signal(&d->rec_cv);
+    }
+    pthread_mutex_unlock(&d->rec_mu);
 }
 
 /* ---- outcomes ---- */
@@ -411,7 +438,7 @@ static void *record_loop(void *arg)
     struct hk_dispatcher *d = arg;
     pthread_mutex_lock(&d->rec_mu);
     for (;;) {
-        while (d->nunsaved == 0 && !d->rec_stop)
+        while ((d->nunsaved == 0 || d->claiming) && !d->rec_stop)
             pthread_cond_wait(&d->rec_cv, &d->rec_mu);
         if (d->nunsaved == 0)
             break;
@@ -457,7 +484,9 @@ static void *record_loop(void *arg)
     return NULL;
 }
 
-/* Hands finished transfers to the recorder. */
+/* Queues finished transfers for the recorder, and looks for work at
+ * once: their slots are free. The recorder is told after that claim
+ * (kick_recorder), so that the claim still finds them waiting. */
 static void collect(struct hk_dispatcher *d)
 {
     struct hk_job *done[MAX_COLLECT];
@@ -471,9 +500,17 @@ static void collect(struct hk_dispatcher *d)
         }
         memcpy(d->unsaved + d->nunsaved, done, n * sizeof(*done));
         d->nunsaved += n;
-        pthread_cond_signal(&d->rec_cv);
         pthread_mutex_unlock(&d->rec_mu);
+        atomic_store(&d->woken, true);
     }
+}
+
+static void kick_recorder(struct hk_dispatcher *d)
+{
+    pthread_mutex_lock(&d->rec_mu);
+    if (d->nunsaved > 0)
+        pthread_cond_signal(&d->rec_cv);
+    pthread_mutex_unlock(&d->rec_mu);
 }
 
 /* ---- LISTEN ---- */
@@ -599,6 +636,7 @@ static void *run(void *arg)
                     last_poll = now;
             }
         }
+        kick_recorder(d);
         int64_t hold_wait = release_held(d);
         hk_metrics_in_flight((long)hk_deliver_in_flight(d->deliver));
         int timeout = POLL_MS - (int)(hk_mono_ms() - last_poll);

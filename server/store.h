@@ -209,11 +209,15 @@ struct hk_claim {
  * across every dispatcher, visited in random order; endpoints listed in
  * exclude (a uuid[] literal or NULL) are skipped, and so are endpoints
  * another dispatcher is claiming for at the same moment. Marks them
- * sending until now + lease_ms, in a transaction of its own. *out is an array
- * the caller frees with hk_store_claims_free. */
+ * sending until now + lease_ms, in a transaction of its own. finished (a
+ * uuid[] literal or NULL) names an endpoint once for each of the caller's
+ * requests that has its answer but is not recorded yet: it is still
+ * sending in the table, and its slot is free again. The caller must not
+ * record those before this returns. *out is an array the caller frees
+ * with hk_store_claims_free. */
 enum hk_result hk_store_claim(struct hk_conn *c, int limit, int64_t lease_ms,
-                              const char *exclude, struct hk_claim **out,
-                              size_t *n) HK_MUST_CHECK;
+                              const char *exclude, const char *finished,
+                              struct hk_claim **out, size_t *n) HK_MUST_CHECK;
 void hk_store_claims_free(struct hk_claim *claims, size_t n);
 
 /* One finished attempt and the state its delivery moves to. */

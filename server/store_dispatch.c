@@ -19,7 +19,9 @@
  * already has in flight (rows sending under a live lease, whoever sent
  * them) and claims its free slots: max_concurrency minus that count, and
  * no more than its rate_limit in one claim. Two dispatchers therefore
- * never fill the same endpoint's slots twice. */
+ * never fill the same endpoint's slots twice. $5 lists, once per request,
+ * the endpoints of requests this dispatcher has finished but not recorded
+ * yet: still sending in the table, no longer in flight at the receiver. */
 static const char sql_claim_lock[] =
     "SELECT e.tenant_id, e.id FROM hookd.endpoints e"
     " WHERE e.enabled AND e.deleted_at IS NULL"
@@ -34,7 +36,9 @@ static const char sql_claim[] =
     "  SELECT e.tenant_id, e.id, l.n, LEAST(e.max_concurrency - ("
     "    SELECT count(*) FROM hookd.deliveries s"
     "    WHERE s.tenant_id = e.tenant_id AND s.endpoint_id = e.id"
-    "    AND s.status = 'sending'), COALESCE(e.rate_limit, 1000000)) AS free"
+    "    AND s.status = 'sending') + ("
+    "    SELECT count(*) FROM unnest($5::uuid[]) AS f(id) WHERE f.id = e.id),"
+    "   COALESCE(e.rate_limit, 1000000)) AS free"
     "  FROM unnest($3::uuid[], $4::uuid[]) WITH ORDINALITY"
     "   AS l(tenant_id, id, n)"
     "  JOIN hookd.endpoints e ON e.tenant_id = l.tenant_id AND e.id = l.id),"
@@ -171,8 +175,8 @@ static unsigned char *unhex(const char *hex, size_t *len)
 }
 
 enum hk_result hk_store_claim(struct hk_conn *c, int limit, int64_t lease_ms,
-                              const char *exclude, struct hk_claim **out,
-                              size_t *n)
+                              const char *exclude, const char *finished,
+                              struct hk_claim **out, size_t *n)
 {
     char lim[16], lease[24];
     snprintf(lim, sizeof(lim), "%d", limit);
@@ -203,8 +207,8 @@ enum hk_result hk_store_claim(struct hk_conn *c, int limit, int64_t lease_ms,
     PQclear(r);
     r = NULL;
     if (locked > 0) {
-        const char *p[4] = {lim, lease, tids.data, eids.data};
-        rc = hk_db_query(c, sql_claim, 4, p, &r);
+        const char *p[5] = {lim, lease, tids.data, eids.data, finished};
+        rc = hk_db_query(c, sql_claim, 5, p, &r);
     }
     hk_buf_cleanup(&tids);
     hk_buf_cleanup(&eids);
