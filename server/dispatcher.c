@@ -68,6 +68,18 @@ struct hk_dispatcher {
     bool rec_failing; /* its last write failed: the database is away */
     bool rec_stop;
     bool claiming; /* a claim counts the waiting outcomes: do not take them */
+    /* The claimer: a third thread that runs claims (and the housekeeping
+     * sweeps) on the work connection, so that this one never waits for
+     * the database and keeps every transfer moving meanwhile. rec_mu
+     * guards these too. */
+    pthread_t cl_thread;
+    pthread_cond_t cl_cv;
+    bool want_claim; /* set here when slots may be free or work is due */
+    bool cl_stop;
+    char *exclude;     /* endpoints with jobs held for their rate limit */
+    size_t busy_local; /* transfers in flight plus jobs held, published */
+    struct hk_job **claimed; /* claimed, waiting to be started here */
+    size_t nclaimed, capclaimed;
     /* earliest retry the recorder scheduled (wall ms), 0 for none, so
      * that short retry delays do not wait for the next poll */
     int64_t next_due_ms;
@@ -266,39 +278,20 @@ static char *held_endpoints(const struct hk_dispatcher *d)
 
 /* ---- claiming ---- */
 
-static void claim_with(struct hk_dispatcher *d, size_t recording,
-                       const char *finished)
-{
-    size_t busy =
-        hk_deliver_in_flight(d->deliver) + held_count(d) + recording;
-    int room = d->cfg->max_in_flight - (int)busy;
-    if (room <= 0)
-        return;
-    char *exclude = held_endpoints(d);
-    struct hk_claim *claims;
-    size_t n;
-    enum hk_result rc =
-        hk_store_claim(d->work, room, d->cfg->request_timeout_ms +
-                                          LEASE_SLACK_MS,
-                       exclude, finished, &claims, &n);
-    free(exclude);
-    if (rc != HK_OK)
-        return;
-    for (size_t i = 0; i < n; i++)
-        submit(d, job_from_claim(d, &claims[i]));
-    hk_store_claims_free(claims, n);
-}
-
+/* Runs on the claimer thread: claims what the free slots allow and queues
+ * the jobs for the dispatcher thread to start. Requests answered but not
+ * recorded free their slots at once: the recorder leaves them alone until
+ * this claim has committed, so that the table still counts them as
+ * sending when the claim looks. */
 static void claim(struct hk_dispatcher *d)
 {
-    /* Requests answered but not recorded free their slots at once: the
-     * recorder leaves them alone until this claim has committed, so that
-     * the table still counts them as sending when the claim looks. */
     struct hk_buf finished;
     hk_buf_init(&finished);
     pthread_mutex_lock(&d->rec_mu);
-    size_t recording = d->nunsaved + d->writing;
-    if (d->nunsaved > 0) {
+    size_t busy = d->busy_local + d->nclaimed + d->nunsaved + d->writing;
+    int room = d->cfg->max_in_flight - (int)busy;
+    char *exclude = d->exclude ? hk_strdup(d->exclude) : NULL;
+    if (room > 0 && d->nunsaved > 0) {
         d->claiming = true;
         hk_buf_puts(&finished, "{");
         for (size_t i = 0; i < d->nunsaved; i++)
@@ -307,14 +300,55 @@ static void claim(struct hk_dispatcher *d)
         hk_buf_puts(&finished, "}");
     }
     pthread_mutex_unlock(&d->rec_mu);
-    claim_with(d, recording, finished.data);
+
+    struct hk_claim *claims = NULL;
+    size_t n = 0;
+    enum hk_result rc = HK_OK;
+    if (room > 0)
+        rc = hk_store_claim(d->work, room,
+                            d->cfg->request_timeout_ms + LEASE_SLACK_MS,
+                            exclude, finished.data, &claims, &n);
+    free(exclude);
     hk_buf_cleanup(&finished);
+    struct hk_job **jobs = NULL;
+    if (rc == HK_OK && n > 0) {
+        jobs = hk_calloc(n, sizeof(*jobs));
+        for (size_t i = 0; i < n; i++)
+            jobs[i] = job_from_claim(d, &claims[i]);
+    }
+    hk_store_claims_free(claims, n);
+
     pthread_mutex_lock(&d->rec_mu);
-    if (d->claiming) {
-        d->claiming = false;
+    d->claiming = false;
+    if (d->nunsaved > 0)
         pthread_cond_signal(&d->rec_cv);
+    if (jobs != NULL) {
+        if (d->nclaimed + n > d->capclaimed) {
+            d->capclaimed = (d->nclaimed + n) * 2;
+            d->claimed =
+                hk_realloc(d->claimed, d->capclaimed * sizeof(*d->claimed));
+        }
+        memcpy(d->claimed + d->nclaimed, jobs, n * sizeof(*jobs));
+        d->nclaimed += n;
     }
     pthread_mutex_unlock(&d->rec_mu);
+    free(jobs);
+    if (n > 0)
+        hk_deliver_wakeup(d->deliver);
+}
+
+/* Runs on the dispatcher thread: starts what the claimer claimed. */
+static void start_claimed(struct hk_dispatcher *d)
+{
+    pthread_mutex_lock(&d->rec_mu);
+    struct hk_job **jobs = d->claimed;
+    size_t n = d->nclaimed;
+    d->claimed = NULL;
+    d->nclaimed = d->capclaimed = 0;
+    pthread_mutex_unlock(&d->rec_mu);
+    for (size_t i = 0; i < n; i++)
+        submit(d, jobs[i]);
+    free(jobs);
 }
 
 /* ---- outcomes ---- */
@@ -505,10 +539,12 @@ static void collect(struct hk_dispatcher *d)
     }
 }
 
+/* Tells the recorder there is work, unless a claim is coming that will
+ * count those outcomes first (the claimer tells it after that claim). */
 static void kick_recorder(struct hk_dispatcher *d)
 {
     pthread_mutex_lock(&d->rec_mu);
-    if (d->nunsaved > 0)
+    if (d->nunsaved > 0 && !d->want_claim && !d->claiming)
         pthread_cond_signal(&d->rec_cv);
     pthread_mutex_unlock(&d->rec_mu);
 }
@@ -560,7 +596,63 @@ static void sweep(struct hk_dispatcher *d)
     }
 }
 
-/* Gives back claimed work that was never started. */
+/* The claimer thread: claims whenever the dispatcher asks (slots freed,
+ * a NOTIFY, a retry come due, the one-second poll), and sweeps expired
+ * leases and old attempts on the side. */
+static void *claim_loop(void *arg)
+{
+    struct hk_dispatcher *d = arg;
+    int64_t last_sweep = 0, last_prune = 0;
+    pthread_mutex_lock(&d->rec_mu);
+    for (;;) {
+        if (!d->want_claim && !d->cl_stop) {
+            struct timespec until;
+            clock_gettime(CLOCK_REALTIME, &until);
+            until.tv_nsec += 200 * 1000000L;
+            if (until.tv_nsec >= 1000000000L) {
+                until.tv_sec++;
+                until.tv_nsec -= 1000000000L;
+            }
+            pthread_cond_timedwait(&d->cl_cv, &d->rec_mu, &until);
+        }
+        if (d->cl_stop)
+            break;
+        bool want = d->want_claim && !d->rec_failing;
+        d->want_claim = false;
+        pthread_mutex_unlock(&d->rec_mu);
+
+        int64_t now = hk_mono_ms();
+        if (now - last_sweep >= SWEEP_MS && hk_conn_ensure(d->work)) {
+            sweep(d);
+            last_sweep = now;
+        }
+        if (d->cfg->retention_days > 0 && now - last_prune >= PRUNE_MS &&
+            hk_conn_ensure(d->work)) {
+            int n;
+            if (hk_store_prune_attempts(d->work, d->cfg->retention_days,
+                                        &n) == HK_OK)
+                last_prune = now;
+        }
+        if (want && hk_conn_ensure(d->work))
+            claim(d);
+        pthread_mutex_lock(&d->rec_mu);
+    }
+    pthread_mutex_unlock(&d->rec_mu);
+    return NULL;
+}
+
+static void stop_claimer(struct hk_dispatcher *d)
+{
+    pthread_mutex_lock(&d->rec_mu);
+    d->cl_stop = true;
+    pthread_cond_signal(&d->cl_cv);
+    pthread_mutex_unlock(&d->rec_mu);
+    pthread_join(d->cl_thread, NULL);
+}
+
+/* Gives back claimed work that was never started: jobs held for their
+ * rate limit, and jobs the claimer claimed that were not started yet.
+ * Called once the claimer has stopped. */
 static void release_unstarted(struct hk_dispatcher *d)
 {
     struct hk_buf t, ids;
@@ -569,6 +661,12 @@ static void release_unstarted(struct hk_dispatcher *d)
     hk_buf_puts(&t, "{");
     hk_buf_puts(&ids, "{");
     size_t n = 0;
+    for (size_t k = 0; k < d->nclaimed; k++, n++) {
+        hk_buf_printf(&t, "%s%s", n ? "," : "", d->claimed[k]->tenant_id);
+        hk_buf_printf(&ids, "%s%s", n ? "," : "", d->claimed[k]->delivery_id);
+        job_release(d->claimed[k]);
+    }
+    d->nclaimed = 0;
     for (size_t i = 0; i < d->nbuckets; i++) {
         struct bucket *b = &d->buckets[i];
         for (size_t k = 0; k < b->nheld; k++, n++) {
@@ -593,7 +691,7 @@ static void release_unstarted(struct hk_dispatcher *d)
 static void *run(void *arg)
 {
     struct hk_dispatcher *d = arg;
-    int64_t last_poll = 0, last_sweep = 0, last_prune = 0;
+    int64_t last_poll = 0;
     int64_t stop_deadline = 0;
     listen_connect(d);
     for (;;) {
@@ -601,6 +699,7 @@ static void *run(void *arg)
         bool stopping = atomic_load(&d->stop);
         if (stopping && stop_deadline == 0) {
             stop_deadline = now + d->cfg->request_timeout_ms + 1000;
+            stop_claimer(d);
             release_unstarted(d);
         }
         if (stopping && hk_deliver_in_flight(d->deliver) == 0)
@@ -610,31 +709,24 @@ static void *run(void *arg)
         if (!stopping) {
             if (!d->listening && now - last_poll >= POLL_MS)
                 listen_connect(d);
-            if (now - last_sweep >= SWEEP_MS && hk_conn_ensure(d->work)) {
-                sweep(d);
-                last_sweep = now;
-            }
-            if (d->cfg->retention_days > 0 && now - last_prune >= PRUNE_MS &&
-                hk_conn_ensure(d->work)) {
-                int n;
-                if (hk_store_prune_attempts(d->work, d->cfg->retention_days,
-                                            &n) == HK_OK)
-                    last_prune = now;
-            }
+            start_claimed(d);
             bool due = now - last_poll >= POLL_MS;
             pthread_mutex_lock(&d->rec_mu);
             if (d->next_due_ms > 0 && hk_now_ms() >= d->next_due_ms) {
                 d->next_due_ms = 0;
                 due = true;
             }
-            bool failing = d->rec_failing;
-            pthread_mutex_unlock(&d->rec_mu);
+            d->busy_local = hk_deliver_in_flight(d->deliver) + held_count(d);
             bool woken = atomic_exchange(&d->woken, false);
-            if ((due || woken) && !failing && hk_conn_ensure(d->work)) {
-                claim(d);
+            if (due || woken) {
+                free(d->exclude);
+                d->exclude = held_endpoints(d);
+                d->want_claim = true;
+                pthread_cond_signal(&d->cl_cv);
                 if (due)
                     last_poll = now;
             }
+            pthread_mutex_unlock(&d->rec_mu);
         }
         kick_recorder(d);
         int64_t hold_wait = release_held(d);
@@ -693,6 +785,7 @@ enum hk_result hk_dispatcher_start(const struct hk_config *cfg,
     hk_conn_generic_plans(d->rec_conn);
     pthread_mutex_init(&d->rec_mu, NULL);
     pthread_cond_init(&d->rec_cv, NULL);
+    pthread_cond_init(&d->cl_cv, NULL);
     struct hk_deliver_opts opts = {
         .timeout_ms = cfg->request_timeout_ms,
         .allow_private = cfg->allow_private_targets,
@@ -709,7 +802,21 @@ enum hk_result hk_dispatcher_start(const struct hk_config *cfg,
         curl_global_cleanup();
         return HK_INTERNAL;
     }
+    if (pthread_create(&d->cl_thread, NULL, claim_loop, d) != 0) {
+        pthread_mutex_lock(&d->rec_mu);
+        d->rec_stop = true;
+        pthread_cond_signal(&d->rec_cv);
+        pthread_mutex_unlock(&d->rec_mu);
+        pthread_join(d->rec_thread, NULL);
+        hk_deliver_free(d->deliver);
+        hk_conn_close(d->rec_conn);
+        hk_conn_close(d->work);
+        free(d);
+        curl_global_cleanup();
+        return HK_INTERNAL;
+    }
     if (pthread_create(&d->thread, NULL, run, d) != 0) {
+        stop_claimer(d);
         pthread_mutex_lock(&d->rec_mu);
         d->rec_stop = true;
         pthread_cond_signal(&d->rec_cv);
@@ -756,6 +863,9 @@ void hk_dispatcher_stop(struct hk_dispatcher *d)
     hk_conn_close(d->work);
     pthread_mutex_destroy(&d->rec_mu);
     pthread_cond_destroy(&d->rec_cv);
+    pthread_cond_destroy(&d->cl_cv);
+    free(d->exclude);
+    free(d->claimed);
     free(d);
     curl_global_cleanup();
 }
