@@ -1,15 +1,18 @@
 /*
- * dispatcher.c - the delivery loop. One thread owns a curl multi handle
- * (through deliver.c), a work connection and a LISTEN connection. Each turn
- * it claims due work while it has free slots, starts what the endpoints'
- * rate limits allow, sleeps in curl_multi_poll with the LISTEN socket as an
- * extra descriptor (so NOTIFY from any API process wakes it; a one-second
- * poll is only the fallback for retries coming due), and hands finished
- * attempts to the recorder, a second thread with its own connection that
- * writes them in batched statements while the first claims and sends.
+ * dispatcher.c - the delivery loop, on three threads. The dispatcher
+ * thread owns the curl multi handle (through deliver.c) and the LISTEN
+ * connection: each turn it starts what has been claimed and what the
+ * endpoints' rate limits allow, sleeps in curl_multi_poll with the LISTEN
+ * socket as an extra descriptor (so NOTIFY from any API process wakes it;
+ * a one-second poll is only the fallback for retries coming due), and
+ * queues finished attempts. The claimer thread, on the work connection,
+ * claims whenever slots free up or work is due, and sweeps expired leases.
+ * The recorder thread, on its own connection, writes finished attempts in
+ * batched statements. So no database round trip ever stalls a transfer.
  * Outcomes that cannot be written (database away) are kept and written
- * later; claims pause meanwhile, and leases cover the rest: whatever this process leaves behind, another
- * dispatcher takes back when the lease runs out.
+ * later; claims pause meanwhile, and leases cover the rest: whatever this
+ * process leaves behind, another dispatcher takes back when the lease
+ * runs out.
  */
 #include "dispatcher.h"
 #include "crypto.h"

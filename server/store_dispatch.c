@@ -19,7 +19,10 @@
  * already has in flight (rows sending under a live lease, whoever sent
  * them) and claims its free slots: max_concurrency minus that count, and
  * no more than its rate_limit in one claim. Two dispatchers therefore
- * never fill the same endpoint's slots twice. $5 lists, once per request,
+ * never fill the same endpoint's slots twice. The endpoint's lock is also
+ * what keeps two claims off the same rows, so the rows themselves are not
+ * locked one by one before they are updated; the update still checks that
+ * each is pending. $5 lists, once per request,
  * the endpoints of requests this dispatcher has finished but not recorded
  * yet: still sending in the table, no longer in flight at the receiver. */
 static const char sql_claim_lock[] =
@@ -47,14 +50,14 @@ static const char sql_claim[] =
     "    SELECT d.tenant_id, d.id FROM hookd.deliveries d"
     "    WHERE d.tenant_id = ep.tenant_id AND d.endpoint_id = ep.id"
     "    AND d.status = 'pending' AND d.next_attempt_at <= now()"
-    "    ORDER BY d.next_attempt_at LIMIT GREATEST(ep.free, 0)"
-    "    FOR UPDATE SKIP LOCKED) x"
+    "    ORDER BY d.next_attempt_at LIMIT GREATEST(ep.free, 0)) x"
     "  ORDER BY ep.n LIMIT $1)"
     " UPDATE hookd.deliveries d SET status = 'sending',"
     "  lease_until = now() + $2::bigint * interval '1 millisecond',"
     "  updated_at = now()"
     " FROM picked, hookd.events v, hookd.endpoints e"
     " WHERE d.tenant_id = picked.tenant_id AND d.id = picked.id"
+    " AND d.status = 'pending'"
     " AND v.tenant_id = d.tenant_id AND v.id = d.event_id"
     " AND e.tenant_id = d.tenant_id AND e.id = d.endpoint_id"
     " RETURNING d.tenant_id, d.id, d.event_id, d.endpoint_id,"
