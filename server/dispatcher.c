@@ -644,6 +644,15 @@ static void *claim_loop(void *arg)
     return NULL;
 }
 
+static void stop_recorder(struct hk_dispatcher *d)
+{
+    pthread_mutex_lock(&d->rec_mu);
+    d->rec_stop = true;
+    pthread_cond_signal(&d->rec_cv);
+    pthread_mutex_unlock(&d->rec_mu);
+    pthread_join(d->rec_thread, NULL);
+}
+
 static void stop_claimer(struct hk_dispatcher *d)
 {
     pthread_mutex_lock(&d->rec_mu);
@@ -757,12 +766,7 @@ static void *run(void *arg)
         collect(d);
     }
     collect(d);
-    /* the recorder writes what is left, then stops */
-    pthread_mutex_lock(&d->rec_mu);
-    d->rec_stop = true;
-    pthread_cond_signal(&d->rec_cv);
-    pthread_mutex_unlock(&d->rec_mu);
-    pthread_join(d->rec_thread, NULL);
+    stop_recorder(d); /* it writes what is left, then stops */
     return NULL;
 }
 
@@ -797,43 +801,28 @@ enum hk_result hk_dispatcher_start(const struct hk_config *cfg,
     d->deliver = hk_deliver_new(&opts);
     atomic_store(&d->woken, true);
     srand((unsigned)hk_now_ms());
-    if (pthread_create(&d->rec_thread, NULL, record_loop, d) != 0) {
-        hk_deliver_free(d->deliver);
-        hk_conn_close(d->rec_conn);
-        hk_conn_close(d->work);
-        free(d);
-        curl_global_cleanup();
-        return HK_INTERNAL;
-    }
-    if (pthread_create(&d->cl_thread, NULL, claim_loop, d) != 0) {
-        pthread_mutex_lock(&d->rec_mu);
-        d->rec_stop = true;
-        pthread_cond_signal(&d->rec_cv);
-        pthread_mutex_unlock(&d->rec_mu);
-        pthread_join(d->rec_thread, NULL);
-        hk_deliver_free(d->deliver);
-        hk_conn_close(d->rec_conn);
-        hk_conn_close(d->work);
-        free(d);
-        curl_global_cleanup();
-        return HK_INTERNAL;
-    }
-    if (pthread_create(&d->thread, NULL, run, d) != 0) {
-        stop_claimer(d);
-        pthread_mutex_lock(&d->rec_mu);
-        d->rec_stop = true;
-        pthread_cond_signal(&d->rec_cv);
-        pthread_mutex_unlock(&d->rec_mu);
-        pthread_join(d->rec_thread, NULL);
-        hk_deliver_free(d->deliver);
-        hk_conn_close(d->rec_conn);
-        hk_conn_close(d->work);
-        free(d);
-        curl_global_cleanup();
-        return HK_INTERNAL;
-    }
+    bool recorder = false, claimer = false;
+    if (pthread_create(&d->rec_thread, NULL, record_loop, d) != 0)
+        goto fail;
+    recorder = true;
+    if (pthread_create(&d->cl_thread, NULL, claim_loop, d) != 0)
+        goto fail;
+    claimer = true;
+    if (pthread_create(&d->thread, NULL, run, d) != 0)
+        goto fail;
     *out = d;
     return HK_OK;
+fail:
+    if (claimer)
+        stop_claimer(d);
+    if (recorder)
+        stop_recorder(d);
+    hk_deliver_free(d->deliver);
+    hk_conn_close(d->rec_conn);
+    hk_conn_close(d->work);
+    free(d);
+    curl_global_cleanup();
+    return HK_INTERNAL;
 }
 
 void hk_dispatcher_wake(void *dispatcher)
