@@ -112,6 +112,9 @@ export HOOKD_BIN=$PWD/build/asan/hookd
 export HOOKD_TEST_PGHOST=127.0.0.1
 export HOOKD_TEST_PGPORT=$pgport
 export HOOKD_TEST_PGUSER=postgres
+# the cluster's folder, for tests that stop and start it (test_pgrestart);
+# they must leave it running on the same port
+export HOOKD_TEST_PGDIR=$tmp/pg
 export HOOKD_SOURCE_DIR=$PWD
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0
 export UBSAN_OPTIONS=print_stacktrace=1
