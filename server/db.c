@@ -10,6 +10,7 @@
 #include "log.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -91,8 +92,29 @@ void hk_conn_close(struct hk_conn *c)
     free(c);
 }
 
+/* An idle connection that PostgreSQL closed (a restart, an administrator,
+ * an idle timeout) still reads CONNECTION_OK until libpq reads from it.
+ * The server's goodbye makes the socket readable: reading it then, with no
+ * query in flight, marks the connection bad without a round trip, so it is
+ * reset before a statement is lost on it. */
+static void notice_closed(struct hk_conn *c)
+{
+    if (PQstatus(c->pg) != CONNECTION_OK || PQisBusy(c->pg))
+        return;
+    struct pollfd p = {.fd = PQsocket(c->pg), .events = POLLIN};
+    if (p.fd < 0 || poll(&p, 1, 0) <= 0)
+        return;
+    if (PQconsumeInput(c->pg) == 0)
+        return; /* the read failed: PQstatus now says bad */
+    /* a FATAL message (57P01, terminating connection) comes before EOF:
+     * read once more to reach the end of the stream */
+    if (poll(&p, 1, 0) > 0)
+        (void)PQconsumeInput(c->pg);
+}
+
 bool hk_conn_ensure(struct hk_conn *c)
 {
+    notice_closed(c);
     if (PQstatus(c->pg) == CONNECTION_OK)
         return true;
     PQreset(c->pg);
