@@ -125,9 +125,17 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 free_port() {
-    local p i
+    local p i lo=20000 span=40000 eph
+    # below the kernel's ephemeral range when there is room: a port that is
+    # the local end of some outgoing connection answers nothing, yet cannot
+    # be listened on
+    read -r eph _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || eph=0
+    if [ "${eph:-0}" -gt 12000 ]; then
+        lo=10000
+        span=$((eph - 10000))
+    fi
     for i in $(seq 100); do
-        p=$((20000 + RANDOM % 40000))
+        p=$((lo + RANDOM % span))
         if ! (: <"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
             echo "$p"
             return 0
