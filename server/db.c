@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -177,7 +178,14 @@ struct hk_conn *hk_db_acquire(struct hk_db *db)
 
     struct hk_conn *c = db->conns[slot];
     if (!hk_conn_ensure(c)) {
-        hk_log_error("database unreachable", "error", PQerrorMessage(c->pg));
+        /* once a second at most: while the database is away every
+         * request comes here, and one line says it */
+        static _Atomic int64_t last_logged;
+        int64_t now = hk_mono_ms(), last = last_logged;
+        if (now - last >= 1000 &&
+            atomic_compare_exchange_strong(&last_logged, &last, now))
+            hk_log_error("database unreachable", "error",
+                         PQerrorMessage(c->pg));
         hk_db_release(db, c);
         return NULL;
     }
