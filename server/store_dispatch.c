@@ -12,9 +12,12 @@
 #include <string.h>
 
 /* A claim is two statements in one transaction. The first locks the
- * enabled endpoints that have due work, in random order so that no
- * tenant's backlog stands in front of another's, skipping those another
- * dispatcher is claiming for at this moment. The second, under those
+ * enabled endpoints that have due work, skipping those another dispatcher
+ * is claiming for at this moment, in turns: one endpoint of every tenant
+ * with due work (in random order), then a second of each, and so on, so
+ * that a tenant with many busy endpoints cannot crowd another tenant out
+ * of a claim that has little room; the claim fills slots in that order.
+ * The second, under those
  * locks and with a snapshot taken after them, counts what each endpoint
  * already has in flight (rows sending under a live lease, whoever sent
  * them) and claims its free slots: max_concurrency minus that count, and
@@ -26,13 +29,17 @@
  * the endpoints of requests this dispatcher has finished but not recorded
  * yet: still sending in the table, no longer in flight at the receiver. */
 static const char sql_claim_lock[] =
-    "SELECT e.tenant_id, e.id FROM hookd.endpoints e"
-    " WHERE e.enabled AND e.deleted_at IS NULL"
-    " AND ($2::uuid[] IS NULL OR NOT (e.id = ANY ($2::uuid[])))"
-    " AND EXISTS (SELECT 1 FROM hookd.deliveries p"
-    "  WHERE p.tenant_id = e.tenant_id AND p.endpoint_id = e.id"
-    "  AND p.status = 'pending' AND p.next_attempt_at <= now())"
-    " ORDER BY random() LIMIT $1"
+    "SELECT e.tenant_id, e.id FROM hookd.endpoints e JOIN ("
+    "  SELECT c.tenant_id, c.id, random() AS r, row_number() OVER ("
+    "   PARTITION BY c.tenant_id ORDER BY random()) AS turn"
+    "  FROM hookd.endpoints c"
+    "  WHERE c.enabled AND c.deleted_at IS NULL"
+    "  AND ($2::uuid[] IS NULL OR NOT (c.id = ANY ($2::uuid[])))"
+    "  AND EXISTS (SELECT 1 FROM hookd.deliveries p"
+    "   WHERE p.tenant_id = c.tenant_id AND p.endpoint_id = c.id"
+    "   AND p.status = 'pending' AND p.next_attempt_at <= now())) o"
+    " ON e.tenant_id = o.tenant_id AND e.id = o.id"
+    " ORDER BY o.turn, o.r LIMIT $1"
     " FOR NO KEY UPDATE OF e SKIP LOCKED";
 static const char sql_claim[] =
     "WITH ep AS ("
