@@ -153,10 +153,27 @@ static const char sql_disable_failing[] =
     "  AND d.status = 'pending')"
     " SELECT count(*) FROM dis";
 
+/* Work a dead dispatcher left leased is due again, unless its endpoint
+ * went away meanwhile: deleted, or disabled by hookd (410, failing too
+ * long; a reason is then recorded). Those deliveries end failed, as their
+ * pending siblings did when it happened; an endpoint disabled by hand
+ * keeps them pending until it is enabled again. */
+#define GONE "(e.deleted_at IS NOT NULL" \
+             " OR (NOT e.enabled AND e.disabled_reason IS NOT NULL))"
 static const char sql_expire[] =
-    "UPDATE hookd.deliveries SET status = 'pending', lease_until = NULL,"
-    " next_attempt_at = now(), updated_at = now()"
-    " WHERE status = 'sending' AND lease_until < now()";
+    "UPDATE hookd.deliveries d SET"
+    " status = CASE WHEN " GONE " THEN 'failed' ELSE 'pending' END,"
+    " next_attempt_at = CASE WHEN " GONE " THEN NULL ELSE now() END,"
+    " completed_at = CASE WHEN " GONE " THEN now() END,"
+    " last_error = CASE WHEN e.deleted_at IS NOT NULL"
+    "  THEN COALESCE(d.last_error, 'endpoint deleted')"
+    "  WHEN " GONE " THEN COALESCE(d.last_error, 'endpoint disabled')"
+    "  ELSE d.last_error END,"
+    " lease_until = NULL, updated_at = now()"
+    " FROM hookd.endpoints e"
+    " WHERE d.status = 'sending' AND d.lease_until < now()"
+    " AND e.tenant_id = d.tenant_id AND e.id = d.endpoint_id";
+#undef GONE
 
 static const char sql_release[] =
     "UPDATE hookd.deliveries d SET status = 'pending', lease_until = NULL,"

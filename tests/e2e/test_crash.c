@@ -5,7 +5,8 @@
  * must reach every matching endpoint (counted by unique webhook-id per
  * receiver path; repeats are allowed and reported). Work left leased by a
  * killed process comes back when its lease (HOOKD_REQUEST_TIMEOUT + 30 s)
- * runs out. A SIGTERM with a request in flight finishes and records it.
+ * runs out; if its endpoint was deleted meanwhile, it ends failed. A
+ * SIGTERM with a request in flight finishes and records it.
  * Then two dispatchers on one database (the serve process and a
  * `hookd dispatch` peer) share a batch without delivering anything twice,
  * and keep an endpoint's max_concurrency between them. One hookd (serve)
@@ -267,6 +268,39 @@ static void test_sigterm_finishes_in_flight(void **state)
     free(key);
 }
 
+/* hookd killed with a request in flight, then the endpoint deleted before
+ * the lease runs out: when the lease is taken back the delivery ends
+ * failed ("endpoint deleted"), as its pending siblings did at the delete,
+ * instead of waiting forever for an endpoint that is gone. */
+static void test_kill9_then_endpoint_deleted(void **state)
+{
+    (void)state;
+    char tid[HK_ID_LEN], eid[HK_ID_LEN], evid[HK_ID_LEN], did[HK_ID_LEN];
+    char *key = hk_eng_tenant(&srv, "killed-then-deleted", tid);
+    char *url = hk_rcv_url(rcv, "/gone");
+    hk_eng_endpoint(&srv, key, tid, url, NULL, eid);
+    free(url);
+    struct hk_rcv_resp slow = {200, NULL, "late", 800, false, "/gone"};
+    hk_rcv_push(rcv, &slow);
+    hk_eng_event(&srv, key, tid, "crash.other", "{}", evid);
+    hk_eng_delivery_id(&srv, key, tid, evid, eid, did);
+    if (!hk_rcv_wait_for_path(rcv, "/gone", 1, 10000))
+        fail_msg("the request never arrived");
+    hk_srv_kill9(&srv);
+    if (hk_srv_restart(&srv) != 0)
+        fail_msg("hookd did not start again after kill -9");
+    struct hk_reply *r = hk_call(&srv, "DELETE", key, NULL,
+                                 "/v1/tenants/%s/endpoints/%s", tid, eid);
+    hk_expect(r, 204);
+    hk_reply_free(r);
+    /* the lease is HOOKD_REQUEST_TIMEOUT (1 s) + 30 s; sweeps every 5 s */
+    json_t *d = hk_eng_wait_status(&srv, key, tid, did, "failed", 60000);
+    assert_string_equal(hk_jstr(d, "last_error"), "endpoint deleted");
+    assert_true(hk_jstr(d, "completed_at") != NULL);
+    json_decref(d);
+    free(key);
+}
+
 /* ---- two dispatchers ------------------------------------------------------
  */
 
@@ -402,6 +436,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_kill9_loses_nothing),
         cmocka_unit_test(test_sigterm_finishes_in_flight),
+        cmocka_unit_test(test_kill9_then_endpoint_deleted),
         cmocka_unit_test(test_two_dispatchers_deliver_once),
         cmocka_unit_test(test_two_dispatchers_respect_max_concurrency),
     };
