@@ -820,6 +820,9 @@ fail:
     hk_deliver_free(d->deliver);
     hk_conn_close(d->rec_conn);
     hk_conn_close(d->work);
+    pthread_mutex_destroy(&d->rec_mu);
+    pthread_cond_destroy(&d->rec_cv);
+    pthread_cond_destroy(&d->cl_cv);
     free(d);
     curl_global_cleanup();
     return HK_INTERNAL;

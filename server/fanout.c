@@ -70,6 +70,7 @@ static void lead(struct hk_fanout *f, struct hk_conn *c)
 
     pthread_mutex_lock(&f->mu);
     for (size_t i = 0; i < n; i++) {
+        group[i]->item.inserted = rc == HK_OK && items[i].inserted;
         group[i]->item.out = rc == HK_OK ? items[i].out : NULL;
         group[i]->rc = rc;
         group[i]->state = DONE;
@@ -112,10 +113,11 @@ enum hk_result hk_fanout_ingest(struct hk_fanout *f, struct hk_conn *c,
     pthread_mutex_unlock(&f->mu);
     pthread_cond_destroy(&w.cv);
 
-    if (w.rc == HK_OK && w.item.out != NULL) {
+    if (w.item.inserted) {
+        /* written; an answer that cannot be read must not write it again */
         *out = w.item.out;
         *created = true;
-        return HK_OK;
+        return w.item.out != NULL ? HK_OK : HK_INTERNAL;
     }
     if (w.rc == HK_DB)
         return HK_DB;

@@ -55,6 +55,8 @@ enum hk_result hk_notifier_start(const char *conninfo, struct hk_notifier **out)
     pthread_mutex_init(&n->mu, NULL);
     pthread_cond_init(&n->cv, NULL);
     if (pthread_create(&n->thread, NULL, run, n) != 0) {
+        pthread_mutex_destroy(&n->mu);
+        pthread_cond_destroy(&n->cv);
         hk_conn_close(n->conn);
         free(n);
         return HK_INTERNAL;

@@ -26,6 +26,17 @@ enum hk_result hk_store_many(struct hk_conn *c, const char *sql, int n,
                              json_t **out) HK_MUST_CHECK;
 /* Formats a C string list as a PostgreSQL text[] literal; caller frees. */
 char *hk_store_text_array(const char *const *items, size_t n);
+/* A PostgreSQL array literal built element by element, for the batched
+ * statements that take rows as parallel arrays through unnest(): text
+ * elements are quoted and escaped, NULL is SQL NULL. hk_pgarr_done returns
+ * the literal (the caller frees it); the builder is then spent. */
+struct hk_pgarr {
+    struct hk_buf b;
+};
+void hk_pgarr_init(struct hk_pgarr *a);
+void hk_pgarr_text(struct hk_pgarr *a, const char *s);
+void hk_pgarr_num(struct hk_pgarr *a, long long v);
+char *hk_pgarr_done(struct hk_pgarr *a);
 
 /* tenants */
 enum hk_result hk_store_tenant_insert(struct hk_conn *c, const char *name,
@@ -139,11 +150,12 @@ enum hk_result hk_store_event_ingest(struct hk_conn *c,
 /* One event of a group ingest. */
 struct hk_ingest_item {
     struct hk_ingest *in; /* without an idempotency key */
-    json_t *out;          /* the event, when it was inserted */
+    bool inserted;        /* the event and its deliveries were written */
+    json_t *out;          /* the event as written (NULL if unreadable) */
 };
 /* Inserts the events of items[0..n) and the fan-out of each in one
  * statement, so that they share one commit. An item whose tenant is
- * missing or whose type is unknown or archived is left with out NULL:
+ * missing or whose type is unknown or archived is left not inserted:
  * hk_store_event_ingest says why. On any error nothing was written. */
 enum hk_result hk_store_event_ingest_group(struct hk_conn *c,
                                            struct hk_ingest_item *items,

@@ -27,6 +27,46 @@ enum hk_result hk_store_one(struct hk_conn *c, const char *sql, int n,
     return *out ? HK_OK : HK_INTERNAL;
 }
 
+void hk_pgarr_init(struct hk_pgarr *a)
+{
+    hk_buf_init(&a->b);
+    hk_buf_append(&a->b, "{", 1);
+}
+
+static void pgarr_sep(struct hk_pgarr *a)
+{
+    if (a->b.len > 1)
+        hk_buf_append(&a->b, ",", 1);
+}
+
+void hk_pgarr_text(struct hk_pgarr *a, const char *s)
+{
+    pgarr_sep(a);
+    if (s == NULL) {
+        hk_buf_puts(&a->b, "NULL");
+        return;
+    }
+    hk_buf_append(&a->b, "\"", 1);
+    for (const char *p = s; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            hk_buf_append(&a->b, "\\", 1);
+        hk_buf_append(&a->b, p, 1);
+    }
+    hk_buf_append(&a->b, "\"", 1);
+}
+
+void hk_pgarr_num(struct hk_pgarr *a, long long v)
+{
+    pgarr_sep(a);
+    hk_buf_printf(&a->b, "%lld", v);
+}
+
+char *hk_pgarr_done(struct hk_pgarr *a)
+{
+    hk_buf_append(&a->b, "}", 1);
+    return hk_buf_steal(&a->b);
+}
+
 enum hk_result hk_store_many(struct hk_conn *c, const char *sql, int n,
                              const char *const *p, json_t **out)
 {
@@ -48,20 +88,11 @@ enum hk_result hk_store_many(struct hk_conn *c, const char *sql, int n,
 
 char *hk_store_text_array(const char *const *items, size_t n)
 {
-    struct hk_buf b;
-    hk_buf_init(&b);
-    hk_buf_puts(&b, "{");
-    for (size_t i = 0; i < n; i++) {
-        hk_buf_puts(&b, i ? ",\"" : "\"");
-        for (const char *s = items[i]; *s; s++) {
-            if (*s == '"' || *s == '\\')
-                hk_buf_append(&b, "\\", 1);
-            hk_buf_append(&b, s, 1);
-        }
-        hk_buf_puts(&b, "\"");
-    }
-    hk_buf_puts(&b, "}");
-    return hk_buf_steal(&b);
+    struct hk_pgarr a;
+    hk_pgarr_init(&a);
+    for (size_t i = 0; i < n; i++)
+        hk_pgarr_text(&a, items[i]);
+    return hk_pgarr_done(&a);
 }
 
 static void limit_text(int limit, char out[16])

@@ -295,87 +295,42 @@ void hk_store_claims_free(struct hk_claim *claims, size_t n)
     free(claims);
 }
 
-/* PostgreSQL array literal builder: every element quoted and escaped. */
-struct arr {
-    struct hk_buf b;
-};
-
-static void arr_init(struct arr *a)
-{
-    hk_buf_init(&a->b);
-    hk_buf_append(&a->b, "{", 1);
-}
-
-static void arr_sep(struct arr *a)
-{
-    if (a->b.len > 1)
-        hk_buf_append(&a->b, ",", 1);
-}
-
-static void arr_text(struct arr *a, const char *s)
-{
-    arr_sep(a);
-    if (s == NULL) {
-        hk_buf_puts(&a->b, "NULL");
-        return;
-    }
-    hk_buf_append(&a->b, "\"", 1);
-    for (const char *p = s; *p; p++) {
-        if (*p == '"' || *p == '\\')
-            hk_buf_append(&a->b, "\\", 1);
-        hk_buf_append(&a->b, p, 1);
-    }
-    hk_buf_append(&a->b, "\"", 1);
-}
-
-static void arr_num(struct arr *a, long long v)
-{
-    arr_sep(a);
-    hk_buf_printf(&a->b, "%lld", v);
-}
-
-static char *arr_done(struct arr *a)
-{
-    hk_buf_append(&a->b, "}", 1);
-    return hk_buf_steal(&a->b);
-}
-
 #define NCOLS 17
 
 enum hk_result hk_store_record(struct hk_conn *c,
                                const struct hk_outcome_row *rows, size_t n)
 {
-    struct arr a[NCOLS];
+    struct hk_pgarr a[NCOLS];
     for (int k = 0; k < NCOLS; k++)
-        arr_init(&a[k]);
+        hk_pgarr_init(&a[k]);
     for (size_t i = 0; i < n; i++) {
         const struct hk_outcome_row *o = &rows[i];
         char id[HK_UUID_STRLEN];
         hk_uuid7(id);
-        arr_text(&a[0], o->tenant_id);
-        arr_text(&a[1], o->delivery_id);
-        arr_text(&a[2], o->endpoint_id);
-        arr_num(&a[3], o->number);
-        arr_num(&a[4], o->started_at_ms);
-        arr_num(&a[5], o->duration_ms);
+        hk_pgarr_text(&a[0], o->tenant_id);
+        hk_pgarr_text(&a[1], o->delivery_id);
+        hk_pgarr_text(&a[2], o->endpoint_id);
+        hk_pgarr_num(&a[3], o->number);
+        hk_pgarr_num(&a[4], o->started_at_ms);
+        hk_pgarr_num(&a[5], o->duration_ms);
         if (o->status_code > 0)
-            arr_num(&a[6], o->status_code);
+            hk_pgarr_num(&a[6], o->status_code);
         else
-            arr_text(&a[6], NULL);
-        arr_text(&a[7], o->error);
-        arr_text(&a[8], o->url);
-        arr_text(&a[9], o->request_headers ? o->request_headers : "{}");
-        arr_text(&a[10], o->response_headers);
-        arr_text(&a[11], o->response_body);
-        arr_text(&a[12], o->truncated ? "true" : "false");
-        arr_text(&a[13], o->new_status);
-        arr_num(&a[14], o->next_attempt_ms);
-        arr_num(&a[15], o->cycle_attempts);
-        arr_text(&a[16], id);
+            hk_pgarr_text(&a[6], NULL);
+        hk_pgarr_text(&a[7], o->error);
+        hk_pgarr_text(&a[8], o->url);
+        hk_pgarr_text(&a[9], o->request_headers ? o->request_headers : "{}");
+        hk_pgarr_text(&a[10], o->response_headers);
+        hk_pgarr_text(&a[11], o->response_body);
+        hk_pgarr_text(&a[12], o->truncated ? "true" : "false");
+        hk_pgarr_text(&a[13], o->new_status);
+        hk_pgarr_num(&a[14], o->next_attempt_ms);
+        hk_pgarr_num(&a[15], o->cycle_attempts);
+        hk_pgarr_text(&a[16], id);
     }
     char *vals[NCOLS];
     for (int k = 0; k < NCOLS; k++)
-        vals[k] = arr_done(&a[k]);
+        vals[k] = hk_pgarr_done(&a[k]);
     enum hk_result rc = hk_db_query(c, sql_record, NCOLS,
                                     (const char *const *)vals, NULL);
     for (int k = 0; k < NCOLS; k++)

@@ -42,8 +42,8 @@
  * count is exact; nothing is written when the tenant is missing or the
  * type is unknown or archived. $7 lists the filter entries that match the
  * type (hk_event_type_patterns), so matching is one array overlap per
- * endpoint rather than a call of hookd.filter_matches. No NOTIFY here: it would serialise the
- * commits (the caller wakes dispatchers through notify.c). */
+ * endpoint rather than a call of hookd.filter_matches. No NOTIFY here: it
+ * would serialise the commits (the caller wakes dispatchers, notify.c). */
 static const char sql_ingest[] =
     "WITH ok AS ("
     "  SELECT 1 FROM hookd.tenants t, hookd.event_types et"
@@ -228,61 +228,49 @@ enum hk_result hk_store_event_ingest(struct hk_conn *c,
     return rc;
 }
 
-/* Appends s to a PostgreSQL array literal, quoted and escaped. */
-static void array_add(struct hk_buf *a, const char *s)
-{
-    hk_buf_puts(a, a->len > 1 ? ",\"" : "\"");
-    for (const char *p = s; *p; p++) {
-        if (*p == '"' || *p == '\\')
-            hk_buf_append(a, "\\", 1);
-        hk_buf_append(a, p, 1);
-    }
-    hk_buf_puts(a, "\"");
-}
-
 enum hk_result hk_store_event_ingest_group(struct hk_conn *c,
                                            struct hk_ingest_item *items,
                                            size_t n)
 {
-    struct hk_buf a[5], pat;
+    struct hk_pgarr a[5];
+    struct hk_buf pat;
     char(*ids)[HK_UUID_STRLEN] = hk_calloc(n, sizeof(*ids));
-    for (int k = 0; k < 5; k++) {
-        hk_buf_init(&a[k]);
-        hk_buf_puts(&a[k], "{");
-    }
+    for (int k = 0; k < 5; k++)
+        hk_pgarr_init(&a[k]);
     hk_buf_init(&pat);
     for (size_t i = 0; i < n; i++) {
         const struct hk_ingest *in = items[i].in;
         items[i].out = NULL;
+        items[i].inserted = false;
         hk_uuid7(ids[i]);
         pat.len = 0;
         hk_event_type_patterns(in->event_type, &pat);
-        array_add(&a[0], in->tenant_id);
-        array_add(&a[1], ids[i]);
-        array_add(&a[2], in->event_type);
-        array_add(&a[3], in->payload);
-        array_add(&a[4], pat.data);
+        hk_pgarr_text(&a[0], in->tenant_id);
+        hk_pgarr_text(&a[1], ids[i]);
+        hk_pgarr_text(&a[2], in->event_type);
+        hk_pgarr_text(&a[3], in->payload);
+        hk_pgarr_text(&a[4], pat.data);
     }
-    const char *p[5];
-    for (int k = 0; k < 5; k++) {
-        hk_buf_puts(&a[k], "}");
-        p[k] = a[k].data;
-    }
+    hk_buf_cleanup(&pat);
+    char *p[5];
+    for (int k = 0; k < 5; k++)
+        p[k] = hk_pgarr_done(&a[k]);
     PGresult *r = NULL;
-    enum hk_result rc = hk_db_query(c, sql_ingest_group, 5, p, &r);
+    enum hk_result rc =
+        hk_db_query(c, sql_ingest_group, 5, (const char *const *)p, &r);
     for (int i = 0; rc == HK_OK && i < PQntuples(r); i++) {
         const char *id = PQgetvalue(r, i, 0);
         for (size_t k = 0; k < n; k++) {
-            if (items[k].out != NULL || strcmp(ids[k], id) != 0)
+            if (items[k].inserted || strcmp(ids[k], id) != 0)
                 continue;
+            items[k].inserted = true;
             items[k].out = json_loads(PQgetvalue(r, i, 1), 0, NULL);
             break;
         }
     }
     PQclear(r);
     for (int k = 0; k < 5; k++)
-        hk_buf_cleanup(&a[k]);
-    hk_buf_cleanup(&pat);
+        free(p[k]);
     free(ids);
     return rc;
 }

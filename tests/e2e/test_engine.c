@@ -18,6 +18,7 @@
 #include "engine_util.h"
 #include "sign.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1532,6 +1533,109 @@ static void test_tenant_deleted_in_flight(void **state)
     free(ky);
 }
 
+/* ---- concurrent ingest ----------------------------------------------------
+ */
+
+/* Events posted at the same moment share one statement (fanout.c); in such
+ * a group, an event of a missing tenant or an archived type is still
+ * answered as if it were alone, and the others are written once each with
+ * their own deliveries. Several threads post a mix at once. */
+#define GROUP_THREADS 8
+#define GROUP_POSTS 24
+
+struct group_poster {
+    const char *t1, *t2, *ghost;
+    int wrong; /* answers other than the one expected */
+    int ok1, ok2;
+};
+
+static void *post_mix(void *arg)
+{
+    struct group_poster *g = arg;
+    for (int i = 0; i < GROUP_POSTS; i++) {
+        const char *tid = i % 4 == 3 ? g->ghost : i % 4 == 1 ? g->t2 : g->t1;
+        const char *type = i % 4 == 2 ? "grp.old" : "grp.new";
+        int want = i % 4 == 3 ? 404 : i % 4 == 2 ? 422 : 202;
+        int deliveries = tid == g->t1 ? 2 : 1;
+        char *body = hk_fmt("{\"event_type\":\"%s\",\"payload\":{\"i\":%d}}",
+                            type, i);
+        struct hk_reply *r = hk_admin(&srv, "POST", body,
+                                      "/v1/tenants/%s/events", tid);
+        free(body);
+        if (r->status != want ||
+            (want == 202 &&
+             hk_jint(r->json, "deliveries", -1) != deliveries)) {
+            print_error("POST to %s of %s: %ld %s\n", tid, type, r->status,
+                        r->body ? r->body : "");
+            g->wrong++;
+        } else if (want == 202) {
+            if (tid == g->t1)
+                g->ok1++;
+            else
+                g->ok2++;
+        }
+        hk_reply_free(r);
+    }
+    return NULL;
+}
+
+static void test_concurrent_ingest_groups(void **state)
+{
+    (void)state;
+    char t1[HK_ID_LEN], t2[HK_ID_LEN], eid[HK_ID_LEN];
+    char *k1 = hk_eng_tenant(&srv, "group-one", t1);
+    char *k2 = hk_eng_tenant(&srv, "group-two", t2);
+    hk_mk_event_type(&srv, "grp.new");
+    hk_mk_event_type(&srv, "grp.old");
+    struct hk_reply *r = hk_admin(&srv, "PATCH", "{\"archived\":true}",
+                                  "/v1/event-types/grp.old");
+    hk_expect(r, 200);
+    hk_reply_free(r);
+    ep_at(k1, t1, "/grp/one-a", "\"event_types\":[\"grp.*\"]", eid);
+    ep_at(k1, t1, "/grp/one-b", NULL, eid);
+    ep_at(k2, t2, "/grp/two", "\"event_types\":[\"grp.new\"]", eid);
+    static const char ghost[] = "01a23300-0000-7000-8000-000000000000";
+
+    pthread_t th[GROUP_THREADS];
+    struct group_poster g[GROUP_THREADS];
+    for (int i = 0; i < GROUP_THREADS; i++) {
+        g[i] = (struct group_poster){t1, t2, ghost, 0, 0, 0};
+        assert_int_equal(pthread_create(&th[i], NULL, post_mix, &g[i]), 0);
+    }
+    int wrong = 0, ok1 = 0, ok2 = 0;
+    for (int i = 0; i < GROUP_THREADS; i++) {
+        pthread_join(th[i], NULL);
+        wrong += g[i].wrong;
+        ok1 += g[i].ok1;
+        ok2 += g[i].ok2;
+    }
+    assert_int_equal(wrong, 0);
+    /* each accepted event written once, with exactly its deliveries */
+    assert_int_equal(hk_sql_int(&srv,
+                                "SELECT count(*) FROM hookd.events"
+                                " WHERE tenant_id = $1",
+                                t1),
+                     ok1);
+    assert_int_equal(hk_sql_int(&srv,
+                                "SELECT count(*) FROM hookd.events"
+                                " WHERE tenant_id = $1",
+                                t2),
+                     ok2);
+    assert_int_equal(hk_sql_int(&srv,
+                                "SELECT count(*) FROM hookd.deliveries"
+                                " WHERE tenant_id = $1",
+                                t1),
+                     2 * ok1);
+    assert_int_equal(hk_sql_int(&srv,
+                                "SELECT count(*) FROM hookd.deliveries"
+                                " WHERE tenant_id = $1",
+                                t2),
+                     ok2);
+    assert_true(hk_rcv_wait_for_path(rcv, "/grp/two", (size_t)ok2, 20000));
+    free(k1);
+    free(k2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1550,6 +1654,7 @@ int main(void)
         cmocka_unit_test(test_max_concurrency),
         cmocka_unit_test(test_rate_limit),
         cmocka_unit_test(test_idempotency),
+        cmocka_unit_test(test_concurrent_ingest_groups),
         cmocka_unit_test(test_delete_endpoint_fails_pending),
         cmocka_unit_test(test_delete_endpoint_in_flight),
         cmocka_unit_test(test_delivery_list_filters),
