@@ -65,7 +65,12 @@ void hk_api_event_create(struct hk_req *req, struct hk_resp *resp)
     unsigned char hash[HK_SHA256_LEN];
     hk_sha256(req->body, req->body_len, hash);
     char *payload = hk_strndup(req->body + ps, pe - ps);
-    struct hk_ingest in = {req->params[0], type, payload, key, hash, NULL};
+    struct hk_ingest in = {.tenant_id = req->params[0],
+                           .event_type = type,
+                           .payload = payload,
+                           .payload_value = json_object_get(body, "payload"),
+                           .idempotency_key = key,
+                           .request_hash = hash};
     bool created;
     enum hk_result rc =
         hk_fanout_ingest(req->app->fanout, c, &in, &out, &created);

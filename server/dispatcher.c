@@ -68,9 +68,10 @@ struct hk_dispatcher {
     struct hk_job **unsaved; /* outcomes waiting for the recorder */
     size_t nunsaved, capunsaved;
     size_t writing;   /* outcomes the recorder is writing now */
+    /* their endpoints and deliveries, comma-separated, for claims */
+    struct hk_buf writing_eids, writing_ids;
     bool rec_failing; /* its last write failed: the database is away */
     bool rec_stop;
-    bool claiming; /* a claim counts the waiting outcomes: do not take them */
     /* The claimer: a third thread that runs claims (and the housekeeping
      * sweeps) on the work connection, so that this one never waits for
      * the database and keeps every transfer moving meanwhile. rec_mu
@@ -281,26 +282,45 @@ static char *held_endpoints(const struct hk_dispatcher *d)
 
 /* ---- claiming ---- */
 
+/* Appends "a,b,c" of the jobs' endpoints and deliveries to eids, ids. */
+static void done_lists(struct hk_job *const *jobs, size_t n,
+                       struct hk_buf *eids, struct hk_buf *ids)
+{
+    for (size_t i = 0; i < n; i++) {
+        bool first = eids->len == 0 || eids->data[eids->len - 1] == '{';
+        const char *sep = first ? "" : ",";
+        hk_buf_printf(eids, "%s%s", sep, jobs[i]->endpoint_id);
+        hk_buf_printf(ids, "%s%s", sep, jobs[i]->delivery_id);
+    }
+}
+
 /* Runs on the claimer thread: claims what the free slots allow and queues
  * the jobs for the dispatcher thread to start. Requests answered but not
- * recorded free their slots at once: the recorder leaves them alone until
- * this claim has committed, so that the table still counts them as
- * sending when the claim looks. */
+ * recorded yet (waiting for the recorder, or being written by it) free
+ * their slots at once: the claim is told which deliveries they are. When
+ * the recorder falls a whole max_in_flight behind, claims wait for it. */
 static void claim(struct hk_dispatcher *d)
 {
-    struct hk_buf finished;
-    hk_buf_init(&finished);
+    struct hk_buf eids, ids;
+    hk_buf_init(&eids);
+    hk_buf_init(&ids);
     pthread_mutex_lock(&d->rec_mu);
-    size_t busy = d->busy_local + d->nclaimed + d->nunsaved + d->writing;
-    int room = d->cfg->max_in_flight - (int)busy;
+    size_t busy = d->busy_local + d->nclaimed;
+    size_t done = d->nunsaved + d->writing;
+    int room = done >= (size_t)d->cfg->max_in_flight
+                   ? 0
+                   : d->cfg->max_in_flight - (int)busy;
     char *exclude = d->exclude ? hk_strdup(d->exclude) : NULL;
-    if (room > 0 && d->nunsaved > 0) {
-        d->claiming = true;
-        hk_buf_puts(&finished, "{");
-        for (size_t i = 0; i < d->nunsaved; i++)
-            hk_buf_printf(&finished, "%s%s", i ? "," : "",
-                          d->unsaved[i]->endpoint_id);
-        hk_buf_puts(&finished, "}");
+    if (room > 0 && done > 0) {
+        hk_buf_puts(&eids, "{");
+        hk_buf_puts(&ids, "{");
+        if (d->writing > 0) {
+            hk_buf_puts(&eids, d->writing_eids.data);
+            hk_buf_puts(&ids, d->writing_ids.data);
+        }
+        done_lists(d->unsaved, d->nunsaved, &eids, &ids);
+        hk_buf_puts(&eids, "}");
+        hk_buf_puts(&ids, "}");
     }
     pthread_mutex_unlock(&d->rec_mu);
 
@@ -310,9 +330,10 @@ static void claim(struct hk_dispatcher *d)
     if (room > 0)
         rc = hk_store_claim(d->work, room,
                             d->cfg->request_timeout_ms + LEASE_SLACK_MS,
-                            exclude, finished.data, &claims, &n);
+                            exclude, eids.data, ids.data, &claims, &n);
     free(exclude);
-    hk_buf_cleanup(&finished);
+    hk_buf_cleanup(&eids);
+    hk_buf_cleanup(&ids);
     struct hk_job **jobs = NULL;
     if (rc == HK_OK && n > 0) {
         jobs = hk_calloc(n, sizeof(*jobs));
@@ -322,9 +343,6 @@ static void claim(struct hk_dispatcher *d)
     hk_store_claims_free(claims, n);
 
     pthread_mutex_lock(&d->rec_mu);
-    d->claiming = false;
-    if (d->nunsaved > 0)
-        pthread_cond_signal(&d->rec_cv);
     if (jobs != NULL) {
         if (d->nclaimed + n > d->capclaimed) {
             d->capclaimed = (d->nclaimed + n) * 2;
@@ -475,7 +493,7 @@ static void *record_loop(void *arg)
     struct hk_dispatcher *d = arg;
     pthread_mutex_lock(&d->rec_mu);
     for (;;) {
-        while ((d->nunsaved == 0 || d->claiming) && !d->rec_stop)
+        while (d->nunsaved == 0 && !d->rec_stop)
             pthread_cond_wait(&d->rec_cv, &d->rec_mu);
         if (d->nunsaved == 0)
             break;
@@ -484,12 +502,15 @@ static void *record_loop(void *arg)
         d->unsaved = NULL;
         d->nunsaved = d->capunsaved = 0;
         d->writing = n;
+        done_lists(jobs, n, &d->writing_eids, &d->writing_ids);
         pthread_mutex_unlock(&d->rec_mu);
 
         size_t kept = save(d, jobs, n);
 
         pthread_mutex_lock(&d->rec_mu);
         d->writing = 0;
+        hk_buf_reset(&d->writing_eids);
+        hk_buf_reset(&d->writing_ids);
         d->rec_failing = kept > 0;
         if (kept > 0) {
             /* back in front of what came meanwhile */
@@ -522,8 +543,7 @@ static void *record_loop(void *arg)
 }
 
 /* Queues finished transfers for the recorder, and looks for work at
- * once: their slots are free. The recorder is told after that claim
- * (kick_recorder), so that the claim still finds them waiting. */
+ * once: their slots are free. */
 static void collect(struct hk_dispatcher *d)
 {
     struct hk_job *done[MAX_COLLECT];
@@ -542,12 +562,11 @@ static void collect(struct hk_dispatcher *d)
     }
 }
 
-/* Tells the recorder there is work, unless a claim is coming that will
- * count those outcomes first (the claimer tells it after that claim). */
+/* Tells the recorder there is work. */
 static void kick_recorder(struct hk_dispatcher *d)
 {
     pthread_mutex_lock(&d->rec_mu);
-    if (d->nunsaved > 0 && !d->want_claim && !d->claiming)
+    if (d->nunsaved > 0)
         pthread_cond_signal(&d->rec_cv);
     pthread_mutex_unlock(&d->rec_mu);
 }
@@ -861,6 +880,8 @@ void hk_dispatcher_stop(struct hk_dispatcher *d)
     pthread_cond_destroy(&d->cl_cv);
     free(d->exclude);
     free(d->claimed);
+    hk_buf_cleanup(&d->writing_eids);
+    hk_buf_cleanup(&d->writing_ids);
     free(d);
     curl_global_cleanup();
 }

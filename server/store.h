@@ -133,6 +133,7 @@ struct hk_ingest {
     const char *tenant_id;
     const char *event_type;
     const char *payload;          /* exact JSON text of the payload */
+    json_t *payload_value;        /* the same, parsed (or NULL) */
     const char *idempotency_key;  /* or NULL */
     const unsigned char *request_hash; /* 32 bytes when a key is given */
     const char *refused; /* set on HK_INVALID: why the type is refused */
@@ -221,15 +222,16 @@ struct hk_claim {
  * across every dispatcher, visited in random order; endpoints listed in
  * exclude (a uuid[] literal or NULL) are skipped, and so are endpoints
  * another dispatcher is claiming for at the same moment. Marks them
- * sending until now + lease_ms, in a transaction of its own. finished (a
- * uuid[] literal or NULL) names an endpoint once for each of the caller's
- * requests that has its answer but is not recorded yet: it is still
- * sending in the table, and its slot is free again. The caller must not
- * record those before this returns. *out is an array the caller frees
- * with hk_store_claims_free. */
+ * sending until now + lease_ms, in a transaction of its own.
+ * done_endpoints and done_ids (parallel uuid[] literals, or NULL) name the
+ * caller's requests that have their answer but whose outcome may not be
+ * recorded yet: their slots are free whether or not the record has
+ * committed, and the caller may record them meanwhile. *out is an array
+ * the caller frees with hk_store_claims_free. */
 enum hk_result hk_store_claim(struct hk_conn *c, int limit, int64_t lease_ms,
-                              const char *exclude, const char *finished,
-                              struct hk_claim **out, size_t *n) HK_MUST_CHECK;
+                              const char *exclude, const char *done_endpoints,
+                              const char *done_ids, struct hk_claim **out,
+                              size_t *n) HK_MUST_CHECK;
 void hk_store_claims_free(struct hk_claim *claims, size_t n);
 
 /* One finished attempt and the state its delivery moves to. */

@@ -25,9 +25,12 @@
  * never fill the same endpoint's slots twice. The endpoint's lock is also
  * what keeps two claims off the same rows, so the rows themselves are not
  * locked one by one before they are updated; the update still checks that
- * each is pending. $5 lists, once per request,
- * the endpoints of requests this dispatcher has finished but not recorded
- * yet: still sending in the table, no longer in flight at the receiver. */
+ * each is pending. $5 and $6 list the endpoint and the delivery of each
+ * request this dispatcher has finished but perhaps not recorded yet: no
+ * longer in flight at the receiver, whatever the table says. They are left
+ * out of the count by id, so a record committing while this claim runs
+ * frees each slot once, never twice, and the recorder never waits for a
+ * claim. */
 static const char sql_claim_lock[] =
     "SELECT e.tenant_id, e.id FROM hookd.endpoints e JOIN ("
     "  SELECT c.tenant_id, c.id, random() AS r, row_number() OVER ("
@@ -46,8 +49,9 @@ static const char sql_claim[] =
     "  SELECT e.tenant_id, e.id, l.n, LEAST(e.max_concurrency - ("
     "    SELECT count(*) FROM hookd.deliveries s"
     "    WHERE s.tenant_id = e.tenant_id AND s.endpoint_id = e.id"
-    "    AND s.status = 'sending') + ("
-    "    SELECT count(*) FROM unnest($5::uuid[]) AS f(id) WHERE f.id = e.id),"
+    "    AND s.status = 'sending' AND NOT (s.id = ANY (ARRAY("
+    "     SELECT f.id FROM unnest($5::uuid[], $6::uuid[]) AS f(endpoint_id, id)"
+    "     WHERE f.endpoint_id = e.id)))),"
     "   COALESCE(e.rate_limit, 1000000)) AS free"
     "  FROM unnest($3::uuid[], $4::uuid[]) WITH ORDINALITY"
     "   AS l(tenant_id, id, n)"
@@ -77,7 +81,12 @@ static const char sql_claim[] =
 /* A delivery still marked sending is ours to finish; one whose endpoint
  * went away or was disabled in the meantime is not tried again. An
  * outcome whose delivery is gone (its tenant was deleted while the request
- * was in flight) has nothing to attach to and is dropped. */
+ * was in flight) has nothing to attach to and is dropped. Each delivery
+ * is found by its primary key: the status is compared with a subquery's
+ * value rather than a literal so that the planner cannot pick the partial
+ * in-flight index instead, whose every lookup would walk all of a tenant's
+ * rows in flight (and their dead versions), a cost that grows with the
+ * square of the batch. */
 static const char sql_record[] =
     "WITH r AS ("
     "  SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::int[],"
@@ -112,7 +121,7 @@ static const char sql_record[] =
     "   AND e.deleted_at IS NULL AND e.enabled THEN NULL ELSE now() END"
     "  FROM r, hookd.endpoints e"
     "  WHERE d.tenant_id = r.tenant_id AND d.id = r.delivery_id"
-    "  AND d.status = 'sending'"
+    "  AND d.status = (SELECT 'sending')"
     "  AND e.tenant_id = r.tenant_id AND e.id = r.endpoint_id),"
     " ok AS ("
     "  UPDATE hookd.endpoints e SET failing_since = NULL"
@@ -187,23 +196,30 @@ static const char sql_prune[] =
     " SELECT ctid FROM hookd.attempts"
     " WHERE started_at < now() - $1::int * interval '1 day' LIMIT 10000))";
 
+static unsigned nibble(char c)
+{
+    if (c >= '0' && c <= '9')
+        return (unsigned)(c - '0');
+    if (c >= 'a' && c <= 'f')
+        return (unsigned)(c - 'a' + 10);
+    return 0;
+}
+
 static unsigned char *unhex(const char *hex, size_t *len)
 {
     size_t n = strlen(hex) / 2;
     unsigned char *out = hk_malloc(n + 1);
-    for (size_t i = 0; i < n; i++) {
-        unsigned v = 0;
-        if (sscanf(hex + 2 * i, "%2x", &v) != 1)
-            v = 0;
-        out[i] = (unsigned char)v;
-    }
+    for (size_t i = 0; i < n; i++)
+        out[i] = (unsigned char)(nibble(hex[2 * i]) << 4 |
+                                 nibble(hex[2 * i + 1]));
     *len = n;
     return out;
 }
 
 enum hk_result hk_store_claim(struct hk_conn *c, int limit, int64_t lease_ms,
-                              const char *exclude, const char *finished,
-                              struct hk_claim **out, size_t *n)
+                              const char *exclude, const char *done_endpoints,
+                              const char *done_ids, struct hk_claim **out,
+                              size_t *n)
 {
     char lim[16], lease[24];
     snprintf(lim, sizeof(lim), "%d", limit);
@@ -234,8 +250,9 @@ enum hk_result hk_store_claim(struct hk_conn *c, int limit, int64_t lease_ms,
     PQclear(r);
     r = NULL;
     if (locked > 0) {
-        const char *p[5] = {lim, lease, tids.data, eids.data, finished};
-        rc = hk_db_query(c, sql_claim, 5, p, &r);
+        const char *p[6] = {lim,       lease,          tids.data,
+                            eids.data, done_endpoints, done_ids};
+        rc = hk_db_query(c, sql_claim, 6, p, &r);
     }
     hk_buf_cleanup(&tids);
     hk_buf_cleanup(&eids);

@@ -65,7 +65,10 @@ static const char sql_ingest[] =
     " SELECT " EVENT_JSON " FROM v";
 /* The same for many events at once: the rows travel as parallel arrays
  * ($5 holds each event's hk_event_type_patterns literal), and each
- * inserted event comes back with its id to find its request by. */
+ * inserted event comes back with its id to find its request by, and what
+ * only the database knows (its delivery count and time); the rest of the
+ * answer is what the request sent (event_json), so the payload is not
+ * parsed again here nor in hookd. */
 static const char sql_ingest_group[] =
     "WITH r AS ("
     "  SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[],"
@@ -92,7 +95,8 @@ static const char sql_ingest_group[] =
     "  event_type, next_attempt_at)"
     "  SELECT ep.tenant_id, hookd.uuid7(), v.id, ep.endpoint_id,"
     "  v.event_type, v.created_at FROM ep JOIN v ON v.id = ep.event_id)"
-    " SELECT v.id, " EVENT_JSON " FROM v";
+    " SELECT v.id, v.delivery_count, hookd.rfc3339(v.created_at), v.tenant_id"
+    " FROM v";
 static const char sql_et_state[] =
     "SELECT archived FROM hookd.event_types WHERE name = $1";
 static const char sql_notify[] = "NOTIFY hookd_work";
@@ -139,9 +143,10 @@ static const char sql_replay[] =
     " AND e.tenant_id = d.tenant_id AND e.id = d.endpoint_id"
     " AND e.enabled AND e.deleted_at IS NULL"
     " RETURNING " DELIVERY_JSON;
+/* Two counts, so that each is answered from its partial index. */
 static const char sql_queue_depth[] =
-    "SELECT count(*) FROM hookd.deliveries"
-    " WHERE status IN ('pending', 'sending')";
+    "SELECT (SELECT count(*) FROM hookd.deliveries WHERE status = 'pending')"
+    " + (SELECT count(*) FROM hookd.deliveries WHERE status = 'sending')";
 
 static enum hk_result find_idempotent(struct hk_conn *c,
                                       const struct hk_ingest *in,
@@ -228,6 +233,26 @@ enum hk_result hk_store_event_ingest(struct hk_conn *c,
     return rc;
 }
 
+/* The event as EVENT_JSON shows it, from the request and what the group
+ * insert returned for it. */
+static json_t *event_json(const struct hk_ingest *in, PGresult *r, int row)
+{
+    const char *id = PQgetvalue(r, row, 0);
+    const char *count = PQgetvalue(r, row, 1);
+    const char *created_at = PQgetvalue(r, row, 2);
+    const char *tenant_id = PQgetvalue(r, row, 3);
+    json_t *payload = in->payload_value != NULL
+                          ? json_incref(in->payload_value)
+                          : json_loads(in->payload, JSON_DECODE_ANY, NULL);
+    if (payload == NULL)
+        return NULL;
+    return json_pack("{s:s, s:s, s:s, s:o, s:n, s:I, s:s}", "id", id,
+                     "tenant_id", tenant_id, "event_type", in->event_type,
+                     "payload", payload, "idempotency_key", "deliveries",
+                     (json_int_t)strtoll(count, NULL, 10), "created_at",
+                     created_at);
+}
+
 enum hk_result hk_store_event_ingest_group(struct hk_conn *c,
                                            struct hk_ingest_item *items,
                                            size_t n)
@@ -264,7 +289,7 @@ enum hk_result hk_store_event_ingest_group(struct hk_conn *c,
             if (items[k].inserted || strcmp(ids[k], id) != 0)
                 continue;
             items[k].inserted = true;
-            items[k].out = json_loads(PQgetvalue(r, i, 1), 0, NULL);
+            items[k].out = event_json(items[k].in, r, i);
             break;
         }
     }

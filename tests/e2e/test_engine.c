@@ -372,6 +372,15 @@ static void test_envelope_and_headers(void **state)
         fail_msg("the event's payload differs from the one posted: %s",
                  r->body);
     json_decref(want_payload);
+    /* the answer to the POST is the event as stored, field for field */
+    struct hk_reply *g =
+        hk_call(&srv, "GET", key, NULL, "/v1/tenants/%s/events/%s", tid, evid);
+    hk_expect(g, 200);
+    if (!json_equal(r->json, g->json))
+        fail_msg("POST answered\n  %s\nbut GET shows\n  %s", r->body,
+                 g->body);
+    assert_true(json_is_null(json_object_get(r->json, "idempotency_key")));
+    hk_reply_free(g);
     hk_reply_free(r);
 
     wait_path("/env/hook", 1, 10000);
