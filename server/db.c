@@ -36,11 +36,12 @@ static void quiet_notice(void *arg, const char *message)
 static bool conn_setup(struct hk_conn *c)
 {
     PQsetNoticeProcessor(c->pg, quiet_notice, NULL);
-    PGresult *r = PQexec(c->pg, c->generic_plans
-                                    ? "SET search_path = hookd, pg_catalog;"
-                                      " SET plan_cache_mode ="
-                                      " force_generic_plan"
-                                    : "SET search_path = hookd, pg_catalog");
+    char set[200];
+    snprintf(set, sizeof(set), "SET search_path = hookd, pg_catalog%s%s",
+             c->generic_plans ? "; SET plan_cache_mode = force_generic_plan"
+                              : "",
+             c->async_commit ? "; SET synchronous_commit = off" : "");
+    PGresult *r = PQexec(c->pg, set);
     bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
     PQclear(r);
     c->nprepared = 0;
@@ -82,6 +83,18 @@ void hk_conn_generic_plans(struct hk_conn *c)
     PGresult *r = PQexec(c->pg, "SET plan_cache_mode = force_generic_plan");
     if (PQresultStatus(r) != PGRES_COMMAND_OK)
         hk_log_warn("could not set plan_cache_mode; plans stay custom");
+    PQclear(r);
+}
+
+void hk_conn_async_commit(struct hk_conn *c)
+{
+    c->async_commit = true;
+    if (PQstatus(c->pg) != CONNECTION_OK)
+        return; /* conn_setup sets it on reconnect */
+    PGresult *r = PQexec(c->pg, "SET synchronous_commit = off");
+    if (PQresultStatus(r) != PGRES_COMMAND_OK)
+        hk_log_warn("could not set synchronous_commit; claims wait for "
+                    "the disk");
     PQclear(r);
 }
 

@@ -19,6 +19,7 @@ struct hk_conn {
     int nprepared;
     bool in_tx;
     bool generic_plans; /* see hk_conn_generic_plans */
+    bool async_commit;  /* see hk_conn_async_commit */
 };
 
 struct hk_db;
@@ -44,6 +45,13 @@ void hk_conn_close(struct hk_conn *c);
  * runs a few statements over and over (the dispatcher's), where planning
  * again at each call would cost more than running them. */
 void hk_conn_generic_plans(struct hk_conn *c);
+/* Lets c's commits return before they reach the disk (synchronous_commit
+ * off), now and after any reconnect: only for a connection whose writes
+ * may be lost in a database crash without losing anything a user relies
+ * on. The dispatcher's claims and sweeps are such: a claim lost with its
+ * lease means the delivery is pending again and is sent again, which
+ * at-least-once delivery allows; ingest and attempt records never use it. */
+void hk_conn_async_commit(struct hk_conn *c);
 /* Re-establishes a broken connection; false if the server is away. */
 bool hk_conn_ensure(struct hk_conn *c);
 

@@ -802,6 +802,7 @@ enum hk_result hk_dispatcher_start(const struct hk_config *cfg,
         return HK_DB;
     }
     hk_conn_generic_plans(d->work);
+    hk_conn_async_commit(d->work);
     if (hk_conn_open(cfg->database_url, &d->rec_conn) != HK_OK) {
         hk_conn_close(d->work);
         free(d);
