@@ -572,7 +572,7 @@ json=$(jq -n \
       settings: {connections: $conns, body_bytes: $body,
                  HOOKD_HTTP_THREADS: $threads, HOOKD_DB_POOL: $pool, HOOKD_MAX_IN_FLIGHT: $inflight,
                  endpoint_max_concurrency: $conc, slow_endpoint_max_concurrency: $slowconc,
-                 postgresql: "fsync on, synchronous_commit on, shared_buffers 256MB, autovacuum_naptime 1s"},
+                 postgresql: "fsync on, synchronous_commit on, shared_buffers 256MB, autovacuum_naptime 1s, max_wal_size 4GB"},
       ceilings: {
         http: {requests_per_s: $h.per_s, latency_ms: $h.latency_ms, requests: $h.requests},
         postgres: {tx_per_s: $p.tps, latency_ms: $p.latency_ms,

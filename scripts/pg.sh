@@ -99,6 +99,10 @@ pg_start() {
         # hookd's queue table churns: let autovacuum look every second
         # (its per-table thresholds are in migrations/0006_queue_vacuum.sql)
         echo "autovacuum_naptime = 1s"
+        # every delivery writes a few kB of WAL; with the default 1GB a
+        # busy queue forces a checkpoint every few seconds, and each one
+        # makes the next change of every page write the whole page again
+        echo "max_wal_size = 4GB"
         if [ "$fast" = fast ]; then
             echo "fsync = off"
             echo "synchronous_commit = off"
