@@ -317,7 +317,8 @@ static void done_lists(struct hk_job *const *jobs, size_t n,
  * the jobs for the dispatcher thread to start. Requests answered but not
  * recorded yet (waiting for the recorder, or being written by it) free
  * their slots at once: the claim is told which deliveries they are. When
- * the recorder falls a whole max_in_flight behind, claims wait for it. */
+ * the recorder falls twice max_in_flight behind (it gathers up to
+ * RECORD_BATCH while writing as many), claims wait for it. */
 static void claim(struct hk_dispatcher *d)
 {
     struct hk_buf eids, ids;
@@ -326,7 +327,7 @@ static void claim(struct hk_dispatcher *d)
     pthread_mutex_lock(&d->rec_mu);
     size_t busy = d->busy_local + d->nclaimed;
     size_t done = d->nunsaved + d->writing;
-    int room = done >= (size_t)d->cfg->max_in_flight
+    int room = done >= 2 * (size_t)d->cfg->max_in_flight
                    ? 0
                    : d->cfg->max_in_flight - (int)busy;
     char *exclude = d->exclude ? hk_strdup(d->exclude) : NULL;
