@@ -123,6 +123,15 @@ static const char sql_tenant_update[] =
     " WHERE t.id = $1 RETURNING " TENANT_JSON;
 static const char sql_tenant_delete[] =
     "DELETE FROM hookd.tenants WHERE id = $1";
+/* A tenant's deliveries (and through them its attempts) have no foreign
+ * key to its events or endpoints (migrations/0009_deliveries_fk.sql), so
+ * they are deleted here, after the tenant's row and in a statement of
+ * their own: an ingest writing for the tenant holds a lock on that row
+ * until it commits, the delete above waits for it, and this statement,
+ * with a later snapshot, sees what it wrote. Claims and records lock the
+ * deliveries they change, so this waits for them too. */
+static const char sql_tenant_deliveries_delete[] =
+    "DELETE FROM hookd.deliveries WHERE tenant_id = $1";
 
 enum hk_result hk_store_tenant_insert(struct hk_conn *c, const char *name,
                                       const char *metadata, json_t **out)
@@ -159,13 +168,21 @@ enum hk_result hk_store_tenant_update(struct hk_conn *c, const char *tid,
 
 enum hk_result hk_store_tenant_delete(struct hk_conn *c, const char *tid)
 {
-    PGresult *r;
+    PGresult *r = NULL;
     const char *p[1] = {tid};
-    enum hk_result rc = hk_db_query(c, sql_tenant_delete, 1, p, &r);
+    enum hk_result rc = hk_db_begin(c);
+    if (rc == HK_OK)
+        rc = hk_db_query(c, sql_tenant_delete, 1, p, &r);
+    bool gone = rc == HK_OK && strcmp(PQcmdTuples(r), "0") != 0;
+    PQclear(r);
+    if (rc == HK_OK && gone)
+        rc = hk_db_query(c, sql_tenant_deliveries_delete, 1, p, NULL);
+    if (rc == HK_OK)
+        rc = hk_db_commit(c);
+    else
+        hk_db_rollback(c);
     if (rc != HK_OK)
         return rc;
-    bool gone = strcmp(PQcmdTuples(r), "0") != 0;
-    PQclear(r);
     return gone ? HK_OK : HK_NOT_FOUND;
 }
 

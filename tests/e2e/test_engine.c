@@ -19,11 +19,13 @@
 #include "sign.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 static struct hk_srv srv;
 static struct hk_rcv *rcv;  /* where endpoints point */
@@ -1645,6 +1647,90 @@ static void test_concurrent_ingest_groups(void **state)
     free(k2);
 }
 
+/* A tenant deleted while its events stream in: every POST is answered 202
+ * or 404, and afterwards nothing of the tenant is left, not an event, a
+ * delivery or an attempt, however the deletion and the ingests
+ * interleaved. */
+#define DEL_THREADS 4
+
+struct del_poster {
+    const char *tid;
+    atomic_int *posted;
+    int accepted, gone, wrong;
+};
+
+static void *post_until_gone(void *arg)
+{
+    struct del_poster *p = arg;
+    for (int i = 0; i < 400 && p->gone < 5; i++) {
+        struct hk_reply *r =
+            hk_admin(&srv, "POST",
+                     "{\"event_type\":\"del.race\",\"payload\":{}}",
+                     "/v1/tenants/%s/events", p->tid);
+        if (r->status == 202)
+            p->accepted++;
+        else if (r->status == 404)
+            p->gone++;
+        else {
+            print_error("POST during deletion: %ld %s\n", r->status,
+                        r->body ? r->body : "");
+            p->wrong++;
+        }
+        atomic_fetch_add(p->posted, 1);
+        hk_reply_free(r);
+    }
+    return NULL;
+}
+
+static void test_tenant_deleted_while_ingesting(void **state)
+{
+    (void)state;
+    char tid[HK_ID_LEN], eid[HK_ID_LEN];
+    char *key = hk_eng_tenant(&srv, "deleted-mid-ingest", tid);
+    hk_mk_event_type(&srv, "del.race");
+    ep_at(key, tid, "/delrace/a", NULL, eid);
+    ep_at(key, tid, "/delrace/b", "\"event_types\":[\"del.*\"]", eid);
+    atomic_int posted = 0;
+    pthread_t th[DEL_THREADS];
+    struct del_poster p[DEL_THREADS];
+    for (int i = 0; i < DEL_THREADS; i++) {
+        p[i] = (struct del_poster){tid, &posted, 0, 0, 0};
+        assert_int_equal(
+            pthread_create(&th[i], NULL, post_until_gone, &p[i]), 0);
+    }
+    while (atomic_load(&posted) < 60)
+        usleep(1000);
+    struct hk_reply *r = hk_admin(&srv, "DELETE", NULL, "/v1/tenants/%s", tid);
+    hk_expect(r, 204);
+    hk_reply_free(r);
+    int accepted = 0, gone = 0, wrong = 0;
+    for (int i = 0; i < DEL_THREADS; i++) {
+        pthread_join(th[i], NULL);
+        accepted += p[i].accepted;
+        gone += p[i].gone;
+        wrong += p[i].wrong;
+    }
+    assert_int_equal(wrong, 0);
+    assert_true(accepted >= 60 / DEL_THREADS);
+    assert_true(gone > 0);
+    /* let the dispatcher finish whatever it had claimed */
+    usleep(500 * 1000);
+    static const char *const tables[] = {"events", "deliveries", "attempts",
+                                         "endpoints"};
+    for (size_t i = 0; i < HK_ARRAY_LEN(tables); i++) {
+        char *sql = hk_fmt("SELECT count(*) FROM hookd.%s"
+                           " WHERE tenant_id = $1::uuid",
+                           tables[i]);
+        long long n = hk_sql_int(&srv, sql, tid);
+        free(sql);
+        if (n != 0)
+            fail_msg("%lld rows of hookd.%s outlived their tenant (%d "
+                     "events accepted before the deletion)",
+                     n, tables[i], accepted);
+    }
+    free(key);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1664,6 +1750,7 @@ int main(void)
         cmocka_unit_test(test_rate_limit),
         cmocka_unit_test(test_idempotency),
         cmocka_unit_test(test_concurrent_ingest_groups),
+        cmocka_unit_test(test_tenant_deleted_while_ingesting),
         cmocka_unit_test(test_delete_endpoint_fails_pending),
         cmocka_unit_test(test_delete_endpoint_in_flight),
         cmocka_unit_test(test_delivery_list_filters),
