@@ -422,26 +422,32 @@ enum hk_result hk_config_check_dir(const char *name, const char *path,
     return HK_OK;
 }
 
-enum hk_result hk_config_check_serving(const struct hk_config *cfg, char *err,
-                                       size_t errlen)
+int hk_config_resolve_listen(const struct hk_config *cfg, struct addrinfo **ai)
 {
-    struct loader l = {NULL, NULL, err, errlen};
-    /* resolved as the HTTP layer will, to bind */
-    struct addrinfo hints = {0}, *ai = NULL;
+    struct addrinfo hints = {0};
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
     hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
     char port[16];
     snprintf(port, sizeof(port), "%d", cfg->listen_port);
-    int rc = getaddrinfo(cfg->listen_host, port, &hints, &ai);
-    if (rc != 0 || ai == NULL) {
-        const char *why = rc == 0            ? "no address"
-                          : rc == EAI_SYSTEM ? strerror(errno)
-                                             : gai_strerror(rc);
+    *ai = NULL;
+    int rc = getaddrinfo(cfg->listen_host, port, &hints, ai);
+    if (rc == 0 && *ai == NULL)
+        rc = EAI_NONAME;
+    return rc;
+}
+
+enum hk_result hk_config_check_serving(const struct hk_config *cfg, char *err,
+                                       size_t errlen)
+{
+    struct loader l = {NULL, NULL, err, errlen};
+    struct addrinfo *ai;
+    int rc = hk_config_resolve_listen(cfg, &ai);
+    if (rc != 0) {
+        const char *why =
+            rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc);
         bad(&l, "HOOKD_LISTEN", "host \"%s\" does not resolve: %s",
             cfg->listen_host, why);
-        if (ai != NULL)
-            freeaddrinfo(ai);
         return HK_INVALID;
     }
     freeaddrinfo(ai);

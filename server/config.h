@@ -60,6 +60,11 @@ void hk_config_cleanup(struct hk_config *cfg);
  * HOOKD_WEB_DIR passes hk_config_check_dir. */
 enum hk_result hk_config_check_dir(const char *name, const char *path,
                                    char *err, size_t errlen) HK_MUST_CHECK;
+/* Resolves HOOKD_LISTEN as the API binds it (the first address is used).
+ * Returns getaddrinfo's code (0 with *ai set; the caller frees it with
+ * freeaddrinfo). */
+struct addrinfo;
+int hk_config_resolve_listen(const struct hk_config *cfg, struct addrinfo **ai);
 enum hk_result hk_config_check_serving(const struct hk_config *cfg, char *err,
                                        size_t errlen) HK_MUST_CHECK;
 

@@ -75,27 +75,30 @@ enum hk_result hk_conn_open(const char *conninfo, struct hk_conn **out)
     return HK_OK;
 }
 
+/* Applies a setting that conn_setup also applies after any reconnect
+ * (the caller has set its flag). */
+static void conn_set_now(struct hk_conn *c, const char *sql, const char *warn)
+{
+    if (PQstatus(c->pg) != CONNECTION_OK)
+        return; /* conn_setup sets it on reconnect */
+    PGresult *r = PQexec(c->pg, sql);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK)
+        hk_log_warn(warn);
+    PQclear(r);
+}
+
 void hk_conn_generic_plans(struct hk_conn *c)
 {
     c->generic_plans = true;
-    if (PQstatus(c->pg) != CONNECTION_OK)
-        return; /* conn_setup sets it on reconnect */
-    PGresult *r = PQexec(c->pg, "SET plan_cache_mode = force_generic_plan");
-    if (PQresultStatus(r) != PGRES_COMMAND_OK)
-        hk_log_warn("could not set plan_cache_mode; plans stay custom");
-    PQclear(r);
+    conn_set_now(c, "SET plan_cache_mode = force_generic_plan",
+                 "could not set plan_cache_mode; plans stay custom");
 }
 
 void hk_conn_async_commit(struct hk_conn *c)
 {
     c->async_commit = true;
-    if (PQstatus(c->pg) != CONNECTION_OK)
-        return; /* conn_setup sets it on reconnect */
-    PGresult *r = PQexec(c->pg, "SET synchronous_commit = off");
-    if (PQresultStatus(r) != PGRES_COMMAND_OK)
-        hk_log_warn("could not set synchronous_commit; claims wait for "
-                    "the disk");
-    PQclear(r);
+    conn_set_now(c, "SET synchronous_commit = off",
+                 "could not set synchronous_commit; claims wait for the disk");
 }
 
 void hk_conn_close(struct hk_conn *c)

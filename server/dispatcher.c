@@ -306,10 +306,12 @@ static void done_lists(struct hk_job *const *jobs, size_t n,
                        struct hk_buf *eids, struct hk_buf *ids)
 {
     for (size_t i = 0; i < n; i++) {
-        bool first = eids->len == 0 || eids->data[eids->len - 1] == '{';
-        const char *sep = first ? "" : ",";
-        hk_buf_printf(eids, "%s%s", sep, jobs[i]->endpoint_id);
-        hk_buf_printf(ids, "%s%s", sep, jobs[i]->delivery_id);
+        if (eids->len > 0 && eids->data[eids->len - 1] != '{') {
+            hk_buf_puts(eids, ",");
+            hk_buf_puts(ids, ",");
+        }
+        hk_buf_puts(eids, jobs[i]->endpoint_id);
+        hk_buf_puts(ids, jobs[i]->delivery_id);
     }
 }
 

@@ -604,13 +604,8 @@ static int open_listener(const struct hk_config *cfg)
 {
     char addr[300];
     snprintf(addr, sizeof(addr), "%s:%d", cfg->listen_host, cfg->listen_port);
-    struct addrinfo hints = {0}, *ai = NULL;
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-    char port[16];
-    snprintf(port, sizeof(port), "%d", cfg->listen_port);
-    if (getaddrinfo(cfg->listen_host, port, &hints, &ai) != 0 || ai == NULL) {
+    struct addrinfo *ai;
+    if (hk_config_resolve_listen(cfg, &ai) != 0) {
         hk_log_error("cannot resolve listen address", "host",
                      cfg->listen_host);
         return -1;

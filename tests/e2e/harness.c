@@ -603,6 +603,27 @@ char *hk_sql_at(const char *file, int line, struct hk_srv *s, const char *sql,
     return out;
 }
 
+void hk_expect_no_tenant_rows_at(const char *file, int line, struct hk_srv *s,
+                                 const char *tid, const char *const *tables)
+{
+    bool left = false;
+    for (size_t i = 0; tables[i] != NULL; i++) {
+        char *sql = hk_fmt("SELECT count(*) FROM hookd.%s"
+                           " WHERE tenant_id = $1::uuid",
+                           tables[i]);
+        long long n = hk_sql_int_at(file, line, s, sql, tid,
+                                    (const char *)NULL);
+        free(sql);
+        if (n != 0) {
+            print_error("hookd.%s still holds %lld rows of tenant %s\n",
+                        tables[i], n, tid);
+            left = true;
+        }
+    }
+    if (left)
+        _fail(file, line);
+}
+
 long long hk_sql_int_at(const char *file, int line, struct hk_srv *s,
                         const char *sql, ...)
 {

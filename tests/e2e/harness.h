@@ -119,6 +119,13 @@ long long hk_sql_int_at(const char *file, int line, struct hk_srv *s,
 #define hk_sql_int(s, ...)                                                     \
     hk_sql_int_at(__FILE__, __LINE__, (s), __VA_ARGS__, (const char *)NULL)
 
+/* Fails the test if any of the hookd tables named in tables (a NULL-ended
+ * list) still holds a row of tenant tid, naming the table and the count. */
+#define hk_expect_no_tenant_rows(s, tid, tables)                               \
+    hk_expect_no_tenant_rows_at(__FILE__, __LINE__, (s), (tid), (tables))
+void hk_expect_no_tenant_rows_at(const char *file, int line, struct hk_srv *s,
+                                 const char *tid, const char *const *tables);
+
 /* One HTTP answer. status is 0 when no answer came (err says why). */
 struct hk_hdr {
     char *name;

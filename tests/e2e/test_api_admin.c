@@ -324,17 +324,8 @@ static void test_tenant_delete_cascades(void **state)
     hk_expect(r, 204);
     hk_reply_free(r);
     static const char *const tables[] = {"api_keys", "endpoints", "events",
-                                         "deliveries"};
-    for (size_t i = 0; i < 4; i++) {
-        char *sql = hk_fmt("SELECT count(*) FROM hookd.%s "
-                           "WHERE tenant_id = $1::uuid",
-                           tables[i]);
-        long long n = hk_sql_int(&srv, sql, tid);
-        free(sql);
-        if (n != 0)
-            fail_msg("hookd.%s still holds %lld rows of the deleted tenant",
-                     tables[i], n);
-    }
+                                         "deliveries", NULL};
+    hk_expect_no_tenant_rows(&srv, tid, tables);
     r = hk_admin(&srv, "GET", NULL, "/v1/tenants/%s/endpoints/%s", tid, eid);
     hk_expect_error(r, 404, "not_found", NULL);
     hk_reply_free(r);
