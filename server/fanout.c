@@ -1,11 +1,13 @@
 /*
  * fanout.c - group ingest (see fanout.h). A request joins the queue; when
- * fewer than MAX_LEADERS groups are being written it leads at once, so a
- * quiet API adds no wait. While the leaders write, later requests queue
- * up; when one is done, it hands its lead to the first of them, which
- * writes every queued event in one statement
- * (hk_store_event_ingest_group). Each waiter has
- * its own condition variable, so a finished group wakes only its members.
+ * fewer than HK_FANOUT_LEADERS groups are being written it leads at once,
+ * so a quiet API adds no wait. While the leaders write, later requests
+ * queue up; when one is done, it hands its lead to the first of them still
+ * only queued, which writes every queued event in one statement. A waiter
+ * that holds a lead stays out of other groups until it writes its own:
+ * were it taken into another group, its lead would be lost with it, and
+ * the groups written at once would dwindle to one. Each waiter has its own
+ * condition variable, so a finished group wakes only its members.
  */
 #include "fanout.h"
 
@@ -14,9 +16,6 @@
 
 /* Larger groups save little more and make each commit wait longer. */
 #define MAX_GROUP 64
-/* Groups written at once: while one waits for its commit to reach the
- * disk, the next is already being written. */
-#define MAX_LEADERS 3
 
 enum state { QUEUED, LEAD, DONE };
 
@@ -32,11 +31,13 @@ struct hk_fanout {
     pthread_mutex_t mu;
     struct waiter *head, *tail;
     int leaders;
+    hk_fanout_write_fn write;
 };
 
-struct hk_fanout *hk_fanout_new(void)
+struct hk_fanout *hk_fanout_new(hk_fanout_write_fn write)
 {
     struct hk_fanout *f = hk_calloc(1, sizeof(*f));
+    f->write = write;
     pthread_mutex_init(&f->mu, NULL);
     return f;
 }
@@ -49,24 +50,48 @@ void hk_fanout_free(struct hk_fanout *f)
     free(f);
 }
 
-/* Called by the leader, holding mu: writes up to MAX_GROUP queued events
- * (its own first) on c, then wakes them and passes the lead on. */
-static void lead(struct hk_fanout *f, struct hk_conn *c)
+/* The first waiter that is only queued: one already handed a lead is
+ * about to write its own group and must not be handed another (its
+ * thread can lead only once at a time), nor taken into someone else's
+ * group (its lead would be lost with it). */
+static struct waiter *first_queued(struct hk_fanout *f)
+{
+    struct waiter *w = f->head;
+    while (w != NULL && w->state != QUEUED)
+        w = w->next;
+    return w;
+}
+
+/* Called by the leader self, holding mu: takes up to MAX_GROUP queued
+ * events in arrival order (its own among them unless more than that came
+ * before it) and writes them on c; then wakes them, and if its own event
+ * was written, passes the lead on to the first waiter still queued. */
+static void lead(struct hk_fanout *f, struct hk_conn *c, struct waiter *self)
 {
     struct waiter *group[MAX_GROUP];
     struct hk_ingest_item items[MAX_GROUP];
     size_t n = 0;
-    while (f->head != NULL && n < MAX_GROUP) {
-        group[n] = f->head;
-        items[n] = f->head->item;
-        f->head = f->head->next;
-        n++;
+    struct waiter *prev = NULL, *w = f->head;
+    while (w != NULL && n < MAX_GROUP) {
+        struct waiter *next = w->next;
+        if (w->state == LEAD && w != self) {
+            prev = w; /* leads its own group */
+        } else {
+            if (prev != NULL)
+                prev->next = next;
+            else
+                f->head = next;
+            if (f->tail == w)
+                f->tail = prev;
+            group[n] = w;
+            items[n] = w->item;
+            n++;
+        }
+        w = next;
     }
-    if (f->head == NULL)
-        f->tail = NULL;
     pthread_mutex_unlock(&f->mu);
 
-    enum hk_result rc = hk_store_event_ingest_group(c, items, n);
+    enum hk_result rc = f->write(c, items, n);
 
     pthread_mutex_lock(&f->mu);
     for (size_t i = 0; i < n; i++) {
@@ -76,9 +101,12 @@ static void lead(struct hk_fanout *f, struct hk_conn *c)
         group[i]->state = DONE;
         pthread_cond_signal(&group[i]->cv);
     }
-    if (f->head != NULL) {
-        f->head->state = LEAD;
-        pthread_cond_signal(&f->head->cv);
+    if (self->state != DONE)
+        return; /* still queued: leads again, the lead stays its own */
+    struct waiter *next = first_queued(f);
+    if (next != NULL) {
+        next->state = LEAD;
+        pthread_cond_signal(&next->cv);
     } else {
         f->leaders--;
     }
@@ -99,13 +127,13 @@ enum hk_result hk_fanout_ingest(struct hk_fanout *f, struct hk_conn *c,
     else
         f->head = &w;
     f->tail = &w;
-    if (f->leaders < MAX_LEADERS) {
+    if (f->leaders < HK_FANOUT_LEADERS) {
         f->leaders++;
         w.state = LEAD;
     }
     for (;;) {
         if (w.state == LEAD)
-            lead(f, c); /* our own event is the first of the group */
+            lead(f, c, &w);
         if (w.state == DONE)
             break;
         pthread_cond_wait(&w.cv, &f->mu);

@@ -14,8 +14,19 @@
 
 struct hk_fanout;
 
-/* A new, empty group coordinator; free with hk_fanout_free. */
-struct hk_fanout *hk_fanout_new(void);
+/* Groups written at once: while one waits for its commit to reach the
+ * disk, the next is already being written. More than two only made each
+ * commit wait for the others' (measured with `make bench`). */
+#define HK_FANOUT_LEADERS 2
+
+/* What writes one group: hk_store_event_ingest_group's contract. */
+typedef enum hk_result (*hk_fanout_write_fn)(struct hk_conn *c,
+                                             struct hk_ingest_item *items,
+                                             size_t n);
+
+/* A new, empty group coordinator writing its groups with write
+ * (hk_store_event_ingest_group in hookd); free with hk_fanout_free. */
+struct hk_fanout *hk_fanout_new(hk_fanout_write_fn write);
 void hk_fanout_free(struct hk_fanout *f);
 
 /* hk_store_event_ingest with the same contract, through a group when f is
