@@ -123,13 +123,16 @@ static const char sql_tenant_update[] =
     " WHERE t.id = $1 RETURNING " TENANT_JSON;
 static const char sql_tenant_delete[] =
     "DELETE FROM hookd.tenants WHERE id = $1";
-/* A tenant's deliveries (and through them its attempts) have no foreign
- * key to its events or endpoints (migrations/0009_deliveries_fk.sql), so
- * they are deleted here, after the tenant's row and in a statement of
- * their own: an ingest writing for the tenant holds a lock on that row
- * until it commits, the delete above waits for it, and this statement,
- * with a later snapshot, sees what it wrote. Claims and records lock the
- * deliveries they change, so this waits for them too. */
+/* A tenant's events and deliveries (and through them its attempts) have
+ * no foreign key to the tenant (migrations/0009_deliveries_fk.sql,
+ * 0011_events_fk.sql), so they are deleted here, after the tenant's row
+ * and in statements of their own: an ingest writing for the tenant holds
+ * a lock on that row until it commits, the delete above waits for it,
+ * and these statements, with a later snapshot, see what it wrote. Claims
+ * and records lock the deliveries they change, so this waits for them
+ * too. */
+static const char sql_tenant_events_delete[] =
+    "DELETE FROM hookd.events WHERE tenant_id = $1";
 static const char sql_tenant_deliveries_delete[] =
     "DELETE FROM hookd.deliveries WHERE tenant_id = $1";
 
@@ -175,6 +178,8 @@ enum hk_result hk_store_tenant_delete(struct hk_conn *c, const char *tid)
         rc = hk_db_query(c, sql_tenant_delete, 1, p, &r);
     bool gone = rc == HK_OK && strcmp(PQcmdTuples(r), "0") != 0;
     PQclear(r);
+    if (rc == HK_OK && gone)
+        rc = hk_db_query(c, sql_tenant_events_delete, 1, p, NULL);
     if (rc == HK_OK && gone)
         rc = hk_db_query(c, sql_tenant_deliveries_delete, 1, p, NULL);
     if (rc == HK_OK)
