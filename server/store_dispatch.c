@@ -81,12 +81,17 @@ static const char sql_claim[] =
 /* A delivery still marked sending is ours to finish; one whose endpoint
  * went away or was disabled in the meantime is not tried again. An
  * outcome whose delivery is gone (its tenant was deleted while the request
- * was in flight) has nothing to attach to and is dropped. Each delivery
- * is found by its primary key: the status is compared with a subquery's
- * value rather than a literal so that the planner cannot pick the partial
- * in-flight index instead, whose every lookup would walk all of a tenant's
- * rows in flight (and their dead versions), a cost that grows with the
- * square of the batch. */
+ * was in flight) has nothing to attach to and is dropped. Attempts have
+ * no foreign key to their delivery (migrations/0012_attempts_fk.sql):
+ * an attempt is written only beside a delivery this statement updated,
+ * and so locked, or one it locked for the purpose (a late outcome, whose
+ * delivery was taken back or finished meanwhile), so that a deletion of
+ * the tenant waits for this statement and then deletes what it wrote.
+ * Each delivery is found by its primary key: the status is compared with
+ * a subquery's value rather than a literal so that the planner cannot
+ * pick the partial in-flight index instead, whose every lookup would walk
+ * all of a tenant's rows in flight (and their dead versions), a cost that
+ * grows with the square of the batch. */
 static const char sql_record[] =
     "WITH r AS ("
     "  SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::int[],"
@@ -96,15 +101,6 @@ static const char sql_record[] =
     "  AS r(tenant_id, delivery_id, endpoint_id, number, started_ms,"
     "  duration_ms, status_code, error, url, req_headers, resp_headers,"
     "  resp_body, truncated, new_status, next_ms, cycle, attempt_id)),"
-    " a AS ("
-    "  INSERT INTO hookd.attempts (tenant_id, id, delivery_id, number,"
-    "  started_at, duration_ms, status_code, error, request_url,"
-    "  request_headers, response_headers, response_body, response_truncated)"
-    "  SELECT r.tenant_id, r.attempt_id, r.delivery_id, r.number,"
-    "  to_timestamp(r.started_ms / 1000.0), r.duration_ms, r.status_code,"
-    "  r.error, r.url, r.req_headers, r.resp_headers, r.resp_body,"
-    "  r.truncated FROM r WHERE EXISTS (SELECT 1 FROM hookd.deliveries x"
-    "   WHERE x.tenant_id = r.tenant_id AND x.id = r.delivery_id)),"
     " d AS ("
     "  UPDATE hookd.deliveries d SET"
     "  status = CASE WHEN r.new_status = 'pending'"
@@ -122,7 +118,26 @@ static const char sql_record[] =
     "  FROM r, hookd.endpoints e"
     "  WHERE d.tenant_id = r.tenant_id AND d.id = r.delivery_id"
     "  AND d.status = (SELECT 'sending')"
-    "  AND e.tenant_id = r.tenant_id AND e.id = r.endpoint_id),"
+    "  AND e.tenant_id = r.tenant_id AND e.id = r.endpoint_id"
+    "  RETURNING d.tenant_id, d.id),"
+    " late AS ("
+    "  SELECT x.tenant_id, x.id FROM r JOIN hookd.deliveries x"
+    "  ON x.tenant_id = r.tenant_id AND x.id = r.delivery_id"
+    "  WHERE NOT EXISTS (SELECT 1 FROM d"
+    "   WHERE d.tenant_id = r.tenant_id AND d.id = r.delivery_id)"
+    "  FOR KEY SHARE OF x),"
+    " a AS ("
+    "  INSERT INTO hookd.attempts (tenant_id, id, delivery_id, number,"
+    "  started_at, duration_ms, status_code, error, request_url,"
+    "  request_headers, response_headers, response_body, response_truncated)"
+    "  SELECT r.tenant_id, r.attempt_id, r.delivery_id, r.number,"
+    "  to_timestamp(r.started_ms / 1000.0), r.duration_ms, r.status_code,"
+    "  r.error, r.url, r.req_headers, r.resp_headers, r.resp_body,"
+    "  r.truncated FROM r"
+    "  WHERE EXISTS (SELECT 1 FROM d"
+    "   WHERE d.tenant_id = r.tenant_id AND d.id = r.delivery_id)"
+    "  OR EXISTS (SELECT 1 FROM late"
+    "   WHERE late.tenant_id = r.tenant_id AND late.id = r.delivery_id)),"
     " ok AS ("
     "  UPDATE hookd.endpoints e SET failing_since = NULL"
     "  FROM (SELECT DISTINCT tenant_id, endpoint_id FROM r"

@@ -17,6 +17,7 @@
 #include "common.h"
 #include "engine_util.h"
 #include "sign.h"
+#include "store.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -1721,6 +1722,64 @@ static void test_tenant_deleted_while_ingesting(void **state)
     free(key);
 }
 
+/* An outcome can reach the record statement after its delivery moved on
+ * (its lease was taken back and another attempt finished it): the attempt
+ * was made, so it is recorded beside the delivery, whose state the late
+ * outcome leaves alone. An outcome whose delivery does not exist (its
+ * tenant was deleted meanwhile) is dropped without an error. Attempts
+ * have no foreign key to their delivery; the record statement itself
+ * keeps each attempt beside a delivery that exists (store_dispatch.c). */
+static void test_late_outcome_recorded(void **state)
+{
+    (void)state;
+    char tid[HK_ID_LEN], eid[HK_ID_LEN], evid[HK_ID_LEN], did[HK_ID_LEN];
+    char *key = hk_eng_tenant(&srv, "late-outcome", tid);
+    ep_at(key, tid, "/late/outcome", NULL, eid);
+    hk_eng_event(&srv, key, tid, "order.created", "{}", evid);
+    hk_eng_delivery_id(&srv, key, tid, evid, eid, did);
+    json_decref(hk_eng_wait_status(&srv, key, tid, did, "succeeded", 10000));
+
+    struct hk_conn *c = NULL;
+    assert_int_equal(hk_conn_open(srv.db_url, &c), HK_OK);
+    struct hk_outcome_row rows[2] = {
+        {.tenant_id = tid, .delivery_id = did, .endpoint_id = eid,
+         .number = 2, .cycle_attempts = 2, .started_at_ms = hk_now_ms(),
+         .duration_ms = 3, .status_code = 500, .error = NULL,
+         .url = "http://127.0.0.1/late/outcome", .request_headers = "{}",
+         .response_headers = "{}", .response_body = "late",
+         .new_status = "pending", .next_attempt_ms = hk_now_ms() + 5000},
+        {.tenant_id = tid, .delivery_id = "01a23400-0000-7000-8000-000000000000",
+         .endpoint_id = eid, .number = 1, .cycle_attempts = 1,
+         .started_at_ms = hk_now_ms(), .duration_ms = 3, .status_code = 200,
+         .url = "http://127.0.0.1/late/outcome", .request_headers = "{}",
+         .new_status = "succeeded"},
+    };
+    assert_int_equal(hk_store_record(c, rows, 2), HK_OK);
+    hk_conn_close(c);
+
+    /* the late attempt is listed with the first; the delivery stays done */
+    assert_int_equal(hk_sql_int(&srv,
+                                "SELECT count(*) FROM hookd.attempts"
+                                " WHERE tenant_id = $1 AND delivery_id = $2",
+                                tid, did),
+                     2);
+    assert_int_equal(hk_sql_int(&srv,
+                                "SELECT count(*) FROM hookd.attempts"
+                                " WHERE tenant_id = $1 AND delivery_id = $2"
+                                " AND response_body = 'late'",
+                                tid, did),
+                     1);
+    json_t *d = hk_eng_wait_status(&srv, key, tid, did, "succeeded", 1000);
+    json_decref(d);
+    /* the outcome of a delivery that does not exist left nothing */
+    assert_int_equal(hk_sql_int(&srv,
+                                "SELECT count(*) FROM hookd.attempts"
+                                " WHERE tenant_id = $1",
+                                tid),
+                     2);
+    free(key);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1744,6 +1803,7 @@ int main(void)
         cmocka_unit_test(test_delete_endpoint_fails_pending),
         cmocka_unit_test(test_delete_endpoint_in_flight),
         cmocka_unit_test(test_delivery_list_filters),
+        cmocka_unit_test(test_late_outcome_recorded),
         cmocka_unit_test(test_tenant_isolation),
         cmocka_unit_test(test_tenant_deleted_in_flight),
     };
