@@ -47,10 +47,16 @@ void hk_pgarr_text(struct hk_pgarr *a, const char *s)
         return;
     }
     hk_buf_append(&a->b, "\"", 1);
-    for (const char *p = s; *p; p++) {
-        if (*p == '"' || *p == '\\')
-            hk_buf_append(&a->b, "\\", 1);
-        hk_buf_append(&a->b, p, 1);
+    /* runs between the two characters that need a backslash: payloads and
+     * response bodies go through here whole */
+    while (*s != '\0') {
+        size_t run = strcspn(s, "\"\\");
+        hk_buf_append(&a->b, s, run);
+        s += run;
+        if (*s != '\0') {
+            const char esc[2] = {'\\', *s++};
+            hk_buf_append(&a->b, esc, 2);
+        }
     }
     hk_buf_append(&a->b, "\"", 1);
 }
@@ -58,7 +64,9 @@ void hk_pgarr_text(struct hk_pgarr *a, const char *s)
 void hk_pgarr_num(struct hk_pgarr *a, long long v)
 {
     pgarr_sep(a);
-    hk_buf_printf(&a->b, "%lld", v);
+    char n[24];
+    int len = snprintf(n, sizeof(n), "%lld", v);
+    hk_buf_append(&a->b, n, (size_t)len);
 }
 
 char *hk_pgarr_done(struct hk_pgarr *a)
