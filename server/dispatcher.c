@@ -73,8 +73,8 @@ struct hk_dispatcher {
     struct hk_job **unsaved; /* outcomes waiting for the recorder */
     size_t nunsaved, capunsaved;
     size_t writing;   /* outcomes the recorder is writing now */
-    /* their endpoints and deliveries, comma-separated, for claims */
-    struct hk_buf writing_eids, writing_ids;
+    /* their deliveries, comma-separated, for claims */
+    struct hk_buf writing_ids;
     bool rec_failing; /* its last write failed: the database is away */
     bool rec_stop;
     /* The claimer: a third thread that runs claims (and the housekeeping
@@ -301,16 +301,13 @@ static char *held_endpoints(const struct hk_dispatcher *d)
 
 /* ---- claiming ---- */
 
-/* Appends "a,b,c" of the jobs' endpoints and deliveries to eids, ids. */
-static void done_lists(struct hk_job *const *jobs, size_t n,
-                       struct hk_buf *eids, struct hk_buf *ids)
+/* Appends "a,b,c" of the jobs' deliveries to ids. */
+static void done_list(struct hk_job *const *jobs, size_t n,
+                      struct hk_buf *ids)
 {
     for (size_t i = 0; i < n; i++) {
-        if (eids->len > 0 && eids->data[eids->len - 1] != '{') {
-            hk_buf_puts(eids, ",");
+        if (ids->len > 0 && ids->data[ids->len - 1] != '{')
             hk_buf_puts(ids, ",");
-        }
-        hk_buf_puts(eids, jobs[i]->endpoint_id);
         hk_buf_puts(ids, jobs[i]->delivery_id);
     }
 }
@@ -323,8 +320,7 @@ static void done_lists(struct hk_job *const *jobs, size_t n,
  * RECORD_BATCH while writing as many), claims wait for it. */
 static void claim(struct hk_dispatcher *d)
 {
-    struct hk_buf eids, ids;
-    hk_buf_init(&eids);
+    struct hk_buf ids;
     hk_buf_init(&ids);
     pthread_mutex_lock(&d->rec_mu);
     size_t busy = d->busy_local + d->nclaimed;
@@ -334,14 +330,10 @@ static void claim(struct hk_dispatcher *d)
                    : d->cfg->max_in_flight - (int)busy;
     char *exclude = d->exclude ? hk_strdup(d->exclude) : NULL;
     if (room > 0 && done > 0) {
-        hk_buf_puts(&eids, "{");
         hk_buf_puts(&ids, "{");
-        if (d->writing > 0) {
-            hk_buf_puts(&eids, d->writing_eids.data);
+        if (d->writing > 0)
             hk_buf_puts(&ids, d->writing_ids.data);
-        }
-        done_lists(d->unsaved, d->nunsaved, &eids, &ids);
-        hk_buf_puts(&eids, "}");
+        done_list(d->unsaved, d->nunsaved, &ids);
         hk_buf_puts(&ids, "}");
     }
     pthread_mutex_unlock(&d->rec_mu);
@@ -352,9 +344,8 @@ static void claim(struct hk_dispatcher *d)
     if (room > 0)
         rc = hk_store_claim(d->work, room,
                             d->cfg->request_timeout_ms + LEASE_SLACK_MS,
-                            exclude, eids.data, ids.data, &claims, &n);
+                            exclude, ids.data, &claims, &n);
     free(exclude);
-    hk_buf_cleanup(&eids);
     hk_buf_cleanup(&ids);
     struct hk_job **jobs = NULL;
     if (rc == HK_OK && n > 0) {
@@ -528,14 +519,13 @@ static void *record_loop(void *arg)
         d->unsaved = NULL;
         d->nunsaved = d->capunsaved = 0;
         d->writing = n;
-        done_lists(jobs, n, &d->writing_eids, &d->writing_ids);
+        done_list(jobs, n, &d->writing_ids);
         pthread_mutex_unlock(&d->rec_mu);
 
         size_t kept = save(d, jobs, n);
 
         pthread_mutex_lock(&d->rec_mu);
         d->writing = 0;
-        hk_buf_reset(&d->writing_eids);
         hk_buf_reset(&d->writing_ids);
         d->rec_failing = kept > 0;
         if (kept > 0) {
@@ -899,7 +889,6 @@ void hk_dispatcher_stop(struct hk_dispatcher *d)
     pthread_cond_destroy(&d->cl_cv);
     free(d->exclude);
     free(d->claimed);
-    hk_buf_cleanup(&d->writing_eids);
     hk_buf_cleanup(&d->writing_ids);
     free(d);
     curl_global_cleanup();

@@ -229,8 +229,8 @@ struct hk_claim {
  * committed, and the caller may record them meanwhile. *out is an array
  * the caller frees with hk_store_claims_free. */
 enum hk_result hk_store_claim(struct hk_conn *c, int limit, int64_t lease_ms,
-                              const char *exclude, const char *done_endpoints,
-                              const char *done_ids, struct hk_claim **out,
+                              const char *exclude, const char *done_ids,
+                              struct hk_claim **out,
                               size_t *n) HK_MUST_CHECK;
 void hk_store_claims_free(struct hk_claim *claims, size_t n);
 

@@ -25,12 +25,12 @@
  * never fill the same endpoint's slots twice. The endpoint's lock is also
  * what keeps two claims off the same rows, so the rows themselves are not
  * locked one by one before they are updated; the update still checks that
- * each is pending. $5 and $6 list the endpoint and the delivery of each
- * request this dispatcher has finished but perhaps not recorded yet: no
- * longer in flight at the receiver, whatever the table says. They are left
- * out of the count by id, so a record committing while this claim runs
- * frees each slot once, never twice, and the recorder never waits for a
- * claim. */
+ * each is pending. $5 lists the delivery of each request this dispatcher
+ * has finished but perhaps not recorded yet: no longer in flight at the
+ * receiver, whatever the table says. They are left out of the count by
+ * id (one hashed lookup per row in flight), so a record committing while
+ * this claim runs frees each slot once, never twice, and the recorder
+ * never waits for a claim. */
 static const char sql_claim_lock[] =
     "SELECT e.tenant_id, e.id FROM hookd.endpoints e JOIN ("
     "  SELECT c.tenant_id, c.id, random() AS r, row_number() OVER ("
@@ -45,13 +45,13 @@ static const char sql_claim_lock[] =
     " ORDER BY o.turn, o.r LIMIT $1"
     " FOR NO KEY UPDATE OF e SKIP LOCKED";
 static const char sql_claim[] =
-    "WITH ep AS ("
+    "WITH answered AS (SELECT unnest($5::uuid[]) AS id),"
+    " ep AS ("
     "  SELECT e.tenant_id, e.id, l.n, LEAST(e.max_concurrency - ("
     "    SELECT count(*) FROM hookd.deliveries s"
     "    WHERE s.tenant_id = e.tenant_id AND s.endpoint_id = e.id"
-    "    AND s.status = 'sending' AND NOT (s.id = ANY (ARRAY("
-    "     SELECT f.id FROM unnest($5::uuid[], $6::uuid[]) AS f(endpoint_id, id)"
-    "     WHERE f.endpoint_id = e.id)))),"
+    "    AND s.status = 'sending'"
+    "    AND s.id NOT IN (SELECT answered.id FROM answered)),"
     "   COALESCE(e.rate_limit, 1000000)) AS free"
     "  FROM unnest($3::uuid[], $4::uuid[]) WITH ORDINALITY"
     "   AS l(tenant_id, id, n)"
@@ -230,9 +230,8 @@ static unsigned char *unhex(const char *hex, size_t *len)
 }
 
 enum hk_result hk_store_claim(struct hk_conn *c, int limit, int64_t lease_ms,
-                              const char *exclude, const char *done_endpoints,
-                              const char *done_ids, struct hk_claim **out,
-                              size_t *n)
+                              const char *exclude, const char *done_ids,
+                              struct hk_claim **out, size_t *n)
 {
     char lim[16], lease[24];
     snprintf(lim, sizeof(lim), "%d", limit);
@@ -263,9 +262,8 @@ enum hk_result hk_store_claim(struct hk_conn *c, int limit, int64_t lease_ms,
     PQclear(r);
     r = NULL;
     if (locked > 0) {
-        const char *p[6] = {lim,       lease,          tids.data,
-                            eids.data, done_endpoints, done_ids};
-        rc = hk_db_query(c, sql_claim, 6, p, &r);
+        const char *p[5] = {lim, lease, tids.data, eids.data, done_ids};
+        rc = hk_db_query(c, sql_claim, 5, p, &r);
     }
     hk_buf_cleanup(&tids);
     hk_buf_cleanup(&eids);
