@@ -7,7 +7,8 @@
 #
 #   ceilings   raw HTTP: the load generator POSTing the event body straight
 #              to the sink; raw PostgreSQL: pgbench, one single-row INSERT of
-#              the same body per transaction; both over the same connections
+#              the same body per transaction; both over the same connections,
+#              before the scenarios and again after them (ratios use the mean)
 #   ingest     single-event POSTs, one matching endpoint: events/s, API p50/p99
 #   throughput events x 10 endpoints: deliveries/s from first to last receipt
 #   latency    a fixed event rate: ingest-to-receipt p50/p99/max
@@ -336,11 +337,14 @@ check_loadgen() {
 
 # --- ceilings -----------------------------------------------------------
 
+# The ceilings are measured before the scenarios and again after them
+# (WHEN is start or end): on a shared host they move by tens of percent in
+# a few minutes, and the ratios use the mean of the two.
 ceiling_http() {
-    log "ceiling: raw HTTP, $CEIL_HTTP_N POSTs of $BODY_BYTES bytes over $CONNS connections to the sink"
+    log "ceiling ($1): raw HTTP, $CEIL_HTTP_N POSTs of $BODY_BYTES bytes over $CONNS connections to the sink"
     curl -sf -X POST "$SINK/_reset" >/dev/null
-    loadgen -u "$SINK/raw/0" -n "$CEIL_HTTP_N" >"$tmp/ceiling-http.json"
-    check_loadgen "$(<"$tmp/ceiling-http.json")" "raw HTTP ceiling"
+    loadgen -u "$SINK/raw/0" -n "$CEIL_HTTP_N" >"$tmp/ceiling-http-$1.json"
+    check_loadgen "$(<"$tmp/ceiling-http-$1.json")" "raw HTTP ceiling"
 }
 
 # pgbench's "tps = N (without initial connection time)" and
@@ -354,7 +358,7 @@ pgbench_json() {
 }
 
 ceiling_pg() {
-    log "ceiling: raw PostgreSQL, single-row INSERT transactions over $CONNS connections, ${CEIL_PG_SECS}s"
+    log "ceiling ($1): raw PostgreSQL, single-row INSERT transactions over $CONNS connections, ${CEIL_PG_SECS}s"
     "${psql[@]}" -d postgres -c 'DROP DATABASE IF EXISTS bench_ceiling WITH (FORCE)' >/dev/null
     "${psql[@]}" -d postgres -c 'CREATE DATABASE bench_ceiling' >/dev/null
     "${psql[@]}" -d bench_ceiling -c 'CREATE TABLE ceiling (id bigserial PRIMARY KEY,
@@ -366,12 +370,12 @@ ceiling_pg() {
     local pgb=("$PG_BIN/pgbench" -n -M extended -h 127.0.0.1 -p "$pgport" -U postgres -f "$tmp/ceiling.sql")
     timeout 120 "${pgb[@]}" -c "$CONNS" -j 2 -T "$CEIL_PG_SECS" bench_ceiling >"$tmp/pgbench.out" 2>&1 ||
         { log "pgbench failed:"; cat "$tmp/pgbench.out" >&2; return 1; }
-    pgbench_json "$tmp/pgbench.out" >"$tmp/ceiling-pg.json"
+    pgbench_json "$tmp/pgbench.out" >"$tmp/ceiling-pg-$1.json"
     # One client: the latency of a single commit, the floor under every
     # event's path (it commits at ingest and again when it is claimed).
     timeout 60 "${pgb[@]}" -c 1 -T $(((CEIL_PG_SECS + 1) / 2)) bench_ceiling >"$tmp/pgbench1.out" 2>&1 ||
         { log "pgbench failed:"; cat "$tmp/pgbench1.out" >&2; return 1; }
-    pgbench_json "$tmp/pgbench1.out" >"$tmp/ceiling-pg1.json"
+    pgbench_json "$tmp/pgbench1.out" >"$tmp/ceiling-pg1-$1.json"
     "${psql[@]}" -d postgres -c 'DROP DATABASE bench_ceiling WITH (FORCE)' >/dev/null
 }
 
@@ -515,8 +519,8 @@ log "PostgreSQL on 127.0.0.1:$pgport (fsync on, synchronous_commit on), sink on 
 scripts/pg.sh start "$tmp/pg" "$pgport" >/dev/null
 start_sink
 deadline=$((SECONDS + 300))
-ceiling_http
-ceiling_pg
+ceiling_http start
+ceiling_pg start
 
 scenarios=("${ALL_SCENARIOS[@]}")
 [ -n "$SCENARIO" ] && scenarios=("$SCENARIO")
@@ -542,6 +546,10 @@ for s in "${scenarios[@]}"; do
     fi
 done
 
+deadline=$((SECONDS + 300))
+ceiling_http end
+ceiling_pg end
+
 # --- report -------------------------------------------------------------
 
 cores=$(nproc)
@@ -560,9 +568,17 @@ json=$(jq -n \
     --argjson conns "$CONNS" --argjson body "$BODY_BYTES" \
     --arg threads "$HOOKD_HTTP_THREADS" --arg pool "${HOOKD_DB_POOL:-default}" \
     --arg inflight "$HOOKD_MAX_IN_FLIGHT" --argjson conc "$ENDPOINT_CONC" --argjson slowconc "$SLOW_CONC" \
-    --slurpfile http "$tmp/ceiling-http.json" --slurpfile pg "$tmp/ceiling-pg.json" \
-    --slurpfile pg1 "$tmp/ceiling-pg1.json" --argjson sc "$results" '
-    ($http[0]) as $h | ($pg[0]) as $p | ($pg1[0]) as $p1 |
+    --slurpfile hs "$tmp/ceiling-http-start.json" --slurpfile he "$tmp/ceiling-http-end.json" \
+    --slurpfile ps "$tmp/ceiling-pg-start.json" --slurpfile pe "$tmp/ceiling-pg-end.json" \
+    --slurpfile p1s "$tmp/ceiling-pg1-start.json" --slurpfile p1e "$tmp/ceiling-pg1-end.json" \
+    --argjson sc "$results" '
+    def mean(a; b): ((a + b) / 2 * 100 | round) / 100;
+    {per_s: mean($hs[0].per_s; $he[0].per_s), latency_ms: $hs[0].latency_ms,
+     requests: $hs[0].requests, at_start: $hs[0].per_s, at_end: $he[0].per_s} as $h |
+    {tps: mean($ps[0].tps; $pe[0].tps), latency_ms: $ps[0].latency_ms,
+     at_start: $ps[0].tps, at_end: $pe[0].tps} as $p |
+    {latency_ms: mean($p1s[0].latency_ms; $p1e[0].latency_ms),
+     at_start: $p1s[0].latency_ms, at_end: $p1e[0].latency_ms} as $p1 |
     (2 * $p1.latency_ms) as $floor |
     def ratio(a; b): if (a | type) == "number" and (b | type) == "number" and b > 0
                      then ((a / b) * 1000 | round) / 1000 else null end;
@@ -574,9 +590,14 @@ json=$(jq -n \
                  endpoint_max_concurrency: $conc, slow_endpoint_max_concurrency: $slowconc,
                  postgresql: "fsync on, synchronous_commit on, shared_buffers 256MB, autovacuum_naptime 1s, max_wal_size 4GB"},
       ceilings: {
-        http: {requests_per_s: $h.per_s, latency_ms: $h.latency_ms, requests: $h.requests},
-        postgres: {tx_per_s: $p.tps, latency_ms: $p.latency_ms,
-                   single_client_commit_ms: $p1.latency_ms}
+        measured: "before and after the scenarios; figures are the mean of the two",
+        http: {requests_per_s: $h.per_s, at_start: $h.at_start, at_end: $h.at_end,
+               latency_ms: $h.latency_ms, requests: $h.requests},
+        postgres: {tx_per_s: $p.tps, at_start: $p.at_start, at_end: $p.at_end,
+                   latency_ms: $p.latency_ms,
+                   single_client_commit_ms: $p1.latency_ms,
+                   single_client_commit_ms_at_start: $p1.at_start,
+                   single_client_commit_ms_at_end: $p1.at_end}
       },
       scenarios: ($sc
         | (if .ingest.accepted_per_s then .ingest += {bound: "postgres tx/s",
@@ -609,8 +630,8 @@ table=$(jq -r '
     .ceilings as $c | .scenarios as $s |
     "| scenario | result | bounded by | ratio |",
     "|---|---|---|---|",
-    "| ceiling: raw HTTP | \(n($c.http.requests_per_s)) req/s, p50 \(n($c.http.latency_ms.p50)) ms, p99 \(n($c.http.latency_ms.p99)) ms | | |",
-    "| ceiling: raw PostgreSQL | \(n($c.postgres.tx_per_s)) tx/s (1 client: \(n($c.postgres.single_client_commit_ms)) ms a commit) | | |",
+    "| ceiling: raw HTTP | \(n($c.http.requests_per_s)) req/s (\(n($c.http.at_start)) before, \(n($c.http.at_end)) after), p50 \(n($c.http.latency_ms.p50)) ms, p99 \(n($c.http.latency_ms.p99)) ms | | |",
+    "| ceiling: raw PostgreSQL | \(n($c.postgres.tx_per_s)) tx/s (\(n($c.postgres.at_start)) before, \(n($c.postgres.at_end)) after; 1 client: \(n($c.postgres.single_client_commit_ms)) ms a commit) | | |",
     (if $s.ingest then (if $s.ingest.failed then "| ingest | FAILED | | |" else
       "| ingest | \(n($s.ingest.accepted_per_s)) events/s, API p50 \(n($s.ingest.api_latency_ms.p50)) ms, p99 \(n($s.ingest.api_latency_ms.p99)) ms | PostgreSQL \(n($c.postgres.tx_per_s)) tx/s | \(r($s.ingest.ratio)) |" end) else empty end),
     (if $s.throughput then (if $s.throughput.failed then "| throughput | FAILED | | |" else
