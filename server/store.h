@@ -17,6 +17,15 @@
 
 #include <jansson.h>
 
+/* The status the API shows for the deliveries row d: a pending delivery
+ * that holds a lease is being sent (migrations/0013_leases.sql). */
+#define HK_SQL_LEASED                                                     \
+    "EXISTS (SELECT 1 FROM hookd.leases k WHERE k.tenant_id = d.tenant_id" \
+    " AND k.endpoint_id = d.endpoint_id AND k.delivery_id = d.id)"
+#define HK_SQL_DELIVERY_STATUS                                            \
+    "(CASE WHEN d.status = 'pending' AND " HK_SQL_LEASED                   \
+    " THEN 'sending' ELSE d.status END)"
+
 /* Shared helpers: run sql and return the single json column of the first
  * row (HK_NOT_FOUND without rows) or of every row as an array. */
 enum hk_result hk_store_one(struct hk_conn *c, const char *sql, int n,

@@ -17,20 +17,19 @@
  * with due work (in random order), then a second of each, and so on, so
  * that a tenant with many busy endpoints cannot crowd another tenant out
  * of a claim that has little room; the claim fills slots in that order.
- * The second, under those
- * locks and with a snapshot taken after them, counts what each endpoint
- * already has in flight (rows sending under a live lease, whoever sent
+ * The second, under those locks and with a snapshot taken after them,
+ * counts each endpoint's leases (its requests in flight, whoever sent
  * them) and claims its free slots: max_concurrency minus that count, and
  * no more than its rate_limit in one claim. Two dispatchers therefore
  * never fill the same endpoint's slots twice. The endpoint's lock is also
- * what keeps two claims off the same rows, so the rows themselves are not
- * locked one by one before they are updated; the update still checks that
- * each is pending. $5 lists the delivery of each request this dispatcher
- * has finished but perhaps not recorded yet: no longer in flight at the
- * receiver, whatever the table says. They are left out of the count by
- * id (one hashed lookup per row in flight), so a record committing while
- * this claim runs frees each slot once, never twice, and the recorder
- * never waits for a claim. */
+ * what keeps two claims off the same rows: a claim takes due deliveries
+ * that hold no lease, oldest first, and writes a lease for each; the
+ * delivery rows themselves are only read (migrations/0013_leases.sql).
+ * $5 lists the delivery of each request this dispatcher has finished but
+ * perhaps not recorded yet: no longer in flight at the receiver, whatever
+ * the table says. They are left out of the count by id (one hashed lookup
+ * per lease), so a record committing while this claim runs frees each
+ * slot once, never twice, and the recorder never waits for a claim. */
 static const char sql_claim_lock[] =
     "SELECT e.tenant_id, e.id FROM hookd.endpoints e JOIN ("
     "  SELECT c.tenant_id, c.id, random() AS r, row_number() OVER ("
@@ -48,50 +47,55 @@ static const char sql_claim[] =
     "WITH answered AS (SELECT unnest($5::uuid[]) AS id),"
     " ep AS ("
     "  SELECT e.tenant_id, e.id, l.n, LEAST(e.max_concurrency - ("
-    "    SELECT count(*) FROM hookd.deliveries s"
+    "    SELECT count(*) FROM hookd.leases s"
     "    WHERE s.tenant_id = e.tenant_id AND s.endpoint_id = e.id"
-    "    AND s.status = 'sending'"
-    "    AND s.id NOT IN (SELECT answered.id FROM answered)),"
+    "    AND s.delivery_id NOT IN (SELECT answered.id FROM answered)),"
     "   COALESCE(e.rate_limit, 1000000)) AS free"
     "  FROM unnest($3::uuid[], $4::uuid[]) WITH ORDINALITY"
     "   AS l(tenant_id, id, n)"
     "  JOIN hookd.endpoints e ON e.tenant_id = l.tenant_id AND e.id = l.id),"
-    " picked AS ("
-    "  SELECT x.tenant_id, x.id FROM ep CROSS JOIN LATERAL ("
-    "    SELECT d.tenant_id, d.id FROM hookd.deliveries d"
+    " picked AS MATERIALIZED ("
+    "  SELECT x.* FROM ep CROSS JOIN LATERAL ("
+    "    SELECT d.tenant_id, d.id, d.event_id, d.endpoint_id,"
+    "    d.attempt_count, d.cycle_attempts FROM hookd.deliveries d"
     "    WHERE d.tenant_id = ep.tenant_id AND d.endpoint_id = ep.id"
     "    AND d.status = 'pending' AND d.next_attempt_at <= now()"
+    "    AND NOT EXISTS (SELECT 1 FROM hookd.leases k"
+    "     WHERE k.tenant_id = d.tenant_id AND k.endpoint_id = d.endpoint_id"
+    "     AND k.delivery_id = d.id)"
     "    ORDER BY d.next_attempt_at LIMIT GREATEST(ep.free, 0)) x"
-    "  ORDER BY ep.n LIMIT $1)"
-    " UPDATE hookd.deliveries d SET status = 'sending',"
-    "  lease_until = now() + $2::bigint * interval '1 millisecond',"
-    "  updated_at = now()"
-    " FROM picked, hookd.events v, hookd.endpoints e"
-    " WHERE d.tenant_id = picked.tenant_id AND d.id = picked.id"
-    " AND d.status = 'pending'"
-    " AND v.tenant_id = d.tenant_id AND v.id = d.event_id"
-    " AND e.tenant_id = d.tenant_id AND e.id = d.endpoint_id"
-    " RETURNING d.tenant_id, d.id, d.event_id, d.endpoint_id,"
+    "  ORDER BY ep.n LIMIT $1),"
+    " leased AS ("
+    "  INSERT INTO hookd.leases (tenant_id, endpoint_id, delivery_id,"
+    "  lease_until)"
+    "  SELECT p.tenant_id, p.endpoint_id, p.id,"
+    "  now() + $2::bigint * interval '1 millisecond' FROM picked p)"
+    " SELECT d.tenant_id, d.id, d.event_id, d.endpoint_id,"
     "  d.attempt_count, d.cycle_attempts, COALESCE(e.rate_limit, 0), e.url,"
     "  e.headers::text, encode(e.secret_enc, 'hex'),"
     "  CASE WHEN e.prev_secret_expires_at > now()"
     "   THEN encode(e.prev_secret_enc, 'hex') END,"
-    "  v.event_type, v.payload, hookd.rfc3339(v.created_at)";
+    "  v.event_type, v.payload, hookd.rfc3339(v.created_at)"
+    " FROM picked d"
+    " JOIN hookd.events v ON v.tenant_id = d.tenant_id AND v.id = d.event_id"
+    " JOIN hookd.endpoints e"
+    "  ON e.tenant_id = d.tenant_id AND e.id = d.endpoint_id";
 
-/* A delivery still marked sending is ours to finish; one whose endpoint
- * went away or was disabled in the meantime is not tried again. An
- * outcome whose delivery is gone (its tenant was deleted while the request
- * was in flight) has nothing to attach to and is dropped. Attempts have
- * no foreign key to their delivery (migrations/0012_attempts_fk.sql):
- * an attempt is written only beside a delivery this statement updated,
- * and so locked, or one it locked for the purpose (a late outcome, whose
- * delivery was taken back or finished meanwhile), so that a deletion of
- * the tenant waits for this statement and then deletes what it wrote.
- * Each delivery is found by its primary key: the status is compared with
- * a subquery's value rather than a literal so that the planner cannot
- * pick the partial in-flight index instead, whose every lookup would walk
- * all of a tenant's rows in flight (and their dead versions), a cost that
- * grows with the square of the batch. */
+/* A delivery whose lease this statement deletes is ours to finish; one
+ * whose endpoint went away or was disabled in the meantime is not tried
+ * again. An outcome whose delivery is gone (its tenant was deleted while
+ * the request was in flight) has nothing to attach to and is dropped.
+ * Attempts have no foreign key to their delivery
+ * (migrations/0012_attempts_fk.sql): an attempt is written only beside a
+ * delivery this statement updated, and so locked, or one it locked for the
+ * purpose (a late outcome, whose lease expired meanwhile), so that a
+ * deletion of the tenant waits for this statement and then deletes what
+ * it wrote. The leases are found one by one through their key, and each
+ * delivery by its primary key: the status is compared with a subquery's
+ * value rather than a literal so that the planner cannot pick the partial
+ * index of pending deliveries instead, whose every lookup would walk all
+ * of a tenant's pending rows, a cost that grows with the square of the
+ * batch. */
 static const char sql_record[] =
     "WITH r AS ("
     "  SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::int[],"
@@ -101,6 +105,13 @@ static const char sql_record[] =
     "  AS r(tenant_id, delivery_id, endpoint_id, number, started_ms,"
     "  duration_ms, status_code, error, url, req_headers, resp_headers,"
     "  resp_body, truncated, new_status, next_ms, cycle, attempt_id)),"
+    " freed AS ("
+    "  DELETE FROM hookd.leases k WHERE k.ctid = ANY (ARRAY("
+    "   SELECT x.ctid FROM r CROSS JOIN LATERAL ("
+    "    SELECT k2.ctid FROM hookd.leases k2"
+    "    WHERE k2.tenant_id = r.tenant_id AND k2.endpoint_id = r.endpoint_id"
+    "    AND k2.delivery_id = r.delivery_id) x))"
+    "  RETURNING k.tenant_id, k.delivery_id),"
     " d AS ("
     "  UPDATE hookd.deliveries d SET"
     "  status = CASE WHEN r.new_status = 'pending'"
@@ -111,13 +122,15 @@ static const char sql_record[] =
     "  next_attempt_at = CASE WHEN r.new_status = 'pending'"
     "   AND e.deleted_at IS NULL AND e.enabled"
     "   THEN to_timestamp(r.next_ms / 1000.0) END,"
-    "  lease_until = NULL, last_status_code = r.status_code,"
+    "  last_status_code = r.status_code,"
     "  last_error = r.error, updated_at = now(),"
     "  completed_at = CASE WHEN r.new_status = 'pending'"
     "   AND e.deleted_at IS NULL AND e.enabled THEN NULL ELSE now() END"
     "  FROM r, hookd.endpoints e"
     "  WHERE d.tenant_id = r.tenant_id AND d.id = r.delivery_id"
-    "  AND d.status = (SELECT 'sending')"
+    "  AND (r.tenant_id, r.delivery_id) IN (SELECT freed.tenant_id,"
+    "   freed.delivery_id FROM freed)"
+    "  AND d.status = (SELECT 'pending')"
     "  AND e.tenant_id = r.tenant_id AND e.id = r.endpoint_id"
     "  RETURNING d.tenant_id, d.id),"
     " late AS ("
@@ -157,7 +170,7 @@ static const char sql_disable[] =
     " next_attempt_at = NULL, updated_at = now(),"
     " last_error = COALESCE(d.last_error, 'endpoint disabled')"
     " FROM dis WHERE d.tenant_id = dis.tenant_id AND d.endpoint_id = dis.id"
-    " AND d.status = 'pending'";
+    " AND d.status = 'pending' AND NOT " HK_SQL_LEASED;
 
 static const char sql_disable_failing[] =
     "WITH dis AS ("
@@ -172,37 +185,37 @@ static const char sql_disable_failing[] =
     "  next_attempt_at = NULL, updated_at = now(),"
     "  last_error = COALESCE(d.last_error, 'endpoint disabled')"
     "  FROM dis WHERE d.tenant_id = dis.tenant_id AND d.endpoint_id = dis.id"
-    "  AND d.status = 'pending')"
+    "  AND d.status = 'pending' AND NOT " HK_SQL_LEASED ")"
     " SELECT count(*) FROM dis";
 
-/* Work a dead dispatcher left leased is due again, unless its endpoint
- * went away meanwhile: deleted, or disabled by hookd (410, failing too
+/* Work a dead dispatcher left leased is due again once its lease is
+ * deleted here, unless its endpoint went away meanwhile: deleted, or disabled by hookd (410, failing too
  * long; a reason is then recorded). Those deliveries end failed, as their
  * pending siblings did when it happened; an endpoint disabled by hand
  * keeps them pending until it is enabled again. */
 #define GONE "(e.deleted_at IS NOT NULL" \
              " OR (NOT e.enabled AND e.disabled_reason IS NOT NULL))"
 static const char sql_expire[] =
-    "UPDATE hookd.deliveries d SET"
-    " status = CASE WHEN " GONE " THEN 'failed' ELSE 'pending' END,"
-    " next_attempt_at = CASE WHEN " GONE " THEN NULL ELSE now() END,"
-    " completed_at = CASE WHEN " GONE " THEN now() END,"
-    " last_error = CASE WHEN e.deleted_at IS NOT NULL"
-    "  THEN COALESCE(d.last_error, 'endpoint deleted')"
-    "  WHEN " GONE " THEN COALESCE(d.last_error, 'endpoint disabled')"
-    "  ELSE d.last_error END,"
-    " lease_until = NULL, updated_at = now()"
-    " FROM hookd.endpoints e"
-    " WHERE d.status = 'sending' AND d.lease_until < now()"
-    " AND e.tenant_id = d.tenant_id AND e.id = d.endpoint_id";
+    "WITH x AS ("
+    "  DELETE FROM hookd.leases k WHERE k.lease_until < now()"
+    "  RETURNING k.tenant_id, k.delivery_id),"
+    " f AS ("
+    "  UPDATE hookd.deliveries d SET status = 'failed',"
+    "  next_attempt_at = NULL, completed_at = now(),"
+    "  last_error = COALESCE(d.last_error, CASE WHEN e.deleted_at IS NOT NULL"
+    "   THEN 'endpoint deleted' ELSE 'endpoint disabled' END),"
+    "  updated_at = now()"
+    "  FROM x, hookd.endpoints e"
+    "  WHERE d.tenant_id = x.tenant_id AND d.id = x.delivery_id"
+    "  AND d.status = 'pending'"
+    "  AND e.tenant_id = d.tenant_id AND e.id = d.endpoint_id AND " GONE ")"
+    " SELECT count(*) FROM x";
 #undef GONE
 
 static const char sql_release[] =
-    "UPDATE hookd.deliveries d SET status = 'pending', lease_until = NULL,"
-    " next_attempt_at = now(), updated_at = now()"
-    " FROM unnest($1::uuid[], $2::uuid[]) AS r(tenant_id, id)"
-    " WHERE d.tenant_id = r.tenant_id AND d.id = r.id"
-    " AND d.status = 'sending'";
+    "DELETE FROM hookd.leases k"
+    " USING unnest($1::uuid[], $2::uuid[]) AS r(tenant_id, id)"
+    " WHERE k.tenant_id = r.tenant_id AND k.delivery_id = r.id";
 
 static const char sql_prune[] =
     "DELETE FROM hookd.attempts WHERE ctid = ANY (ARRAY("
@@ -373,20 +386,27 @@ enum hk_result hk_store_endpoint_disable(struct hk_conn *c, const char *tid,
     return hk_db_query(c, sql_disable, 3, p, NULL);
 }
 
+/* Runs sql, whose one row holds a count, into *n. */
+static enum hk_result query_count(struct hk_conn *c, const char *sql, int np,
+                                  const char *const *p, int *n)
+{
+    PGresult *r;
+    *n = 0;
+    enum hk_result rc = hk_db_query(c, sql, np, p, &r);
+    if (rc != HK_OK)
+        return rc;
+    *n = hk_db_get_int(r, 0, 0);
+    PQclear(r);
+    return HK_OK;
+}
+
 enum hk_result hk_store_disable_failing(struct hk_conn *c, int64_t after_ms,
                                         int *n)
 {
     char ms[24];
     snprintf(ms, sizeof(ms), "%lld", (long long)after_ms);
     const char *p[1] = {ms};
-    PGresult *r;
-    *n = 0;
-    enum hk_result rc = hk_db_query(c, sql_disable_failing, 1, p, &r);
-    if (rc != HK_OK)
-        return rc;
-    *n = hk_db_get_int(r, 0, 0);
-    PQclear(r);
-    return HK_OK;
+    return query_count(c, sql_disable_failing, 1, p, n);
 }
 
 static enum hk_result exec_count(struct hk_conn *c, const char *sql, int np,
@@ -404,7 +424,7 @@ static enum hk_result exec_count(struct hk_conn *c, const char *sql, int np,
 
 enum hk_result hk_store_expire_leases(struct hk_conn *c, int *n)
 {
-    return exec_count(c, sql_expire, 0, NULL, n);
+    return query_count(c, sql_expire, 0, NULL, n);
 }
 
 enum hk_result hk_store_release(struct hk_conn *c, const char *tenant_ids,

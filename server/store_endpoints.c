@@ -51,11 +51,14 @@ static const char sql_ep_delete[] =
     "UPDATE hookd.endpoints SET deleted_at = now(), enabled = false,"
     " updated_at = now()"
     " WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL";
+/* Deliveries being sent are left to their outcome, which ends them
+ * failed unless it succeeded (store_dispatch.c). */
 static const char sql_ep_fail_pending[] =
-    "UPDATE hookd.deliveries SET status = 'failed', completed_at = now(),"
+    "UPDATE hookd.deliveries d SET status = 'failed', completed_at = now(),"
     " updated_at = now(), next_attempt_at = NULL,"
-    " last_error = COALESCE(last_error, 'endpoint deleted')"
-    " WHERE tenant_id = $1 AND endpoint_id = $2 AND status = 'pending'";
+    " last_error = COALESCE(d.last_error, 'endpoint deleted')"
+    " WHERE d.tenant_id = $1 AND d.endpoint_id = $2 AND d.status = 'pending'"
+    " AND NOT " HK_SQL_LEASED;
 static const char sql_ep_secret[] =
     "SELECT encode(secret_enc, 'hex') FROM hookd.endpoints"
     " WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL";

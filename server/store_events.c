@@ -20,7 +20,7 @@
 #define DELIVERY_JSON                                                        \
     "json_build_object('id', d.id, 'tenant_id', d.tenant_id,"                \
     " 'event_id', d.event_id, 'endpoint_id', d.endpoint_id,"                 \
-    " 'event_type', d.event_type, 'status', d.status,"                       \
+    " 'event_type', d.event_type, 'status', " HK_SQL_DELIVERY_STATUS ","     \
     " 'attempt_count', d.attempt_count,"                                     \
     " 'next_attempt_at', hookd.rfc3339(d.next_attempt_at),"                  \
     " 'last_status_code', d.last_status_code, 'last_error', d.last_error,"   \
@@ -122,7 +122,10 @@ static const char sql_event_get[] =
 
 static const char sql_delivery_list[] =
     "SELECT " DELIVERY_JSON " FROM hookd.deliveries d WHERE d.tenant_id = $1"
-    " AND ($2::text IS NULL OR d.status = $2)"
+    " AND ($2::text IS NULL OR d.status ="
+    "  (CASE WHEN $2 = 'sending' THEN 'pending' ELSE $2 END))"
+    " AND ($2::text IS NULL OR $2 NOT IN ('pending', 'sending')"
+    "  OR (" HK_SQL_LEASED ") = ($2 = 'sending'))"
     " AND ($3::uuid IS NULL OR d.endpoint_id = $3::uuid)"
     " AND ($4::uuid IS NULL OR d.event_id = $4::uuid)"
     " AND ($5::text IS NULL OR d.event_type = $5)"
@@ -141,17 +144,17 @@ static const char sql_delivery_exists[] =
 static const char sql_replay[] =
     "UPDATE hookd.deliveries AS d SET status = 'pending',"
     " next_attempt_at = now(), cycle_attempts = 0, completed_at = NULL,"
-    " lease_until = NULL, updated_at = now()"
+    " updated_at = now()"
     " FROM hookd.endpoints e"
     " WHERE d.tenant_id = $1 AND d.id = $2"
     " AND d.status IN ('succeeded', 'failed')"
     " AND e.tenant_id = d.tenant_id AND e.id = d.endpoint_id"
     " AND e.enabled AND e.deleted_at IS NULL"
     " RETURNING " DELIVERY_JSON;
-/* Two counts, so that each is answered from its partial index. */
+/* Pending deliveries, those being sent included, from their partial
+ * index. */
 static const char sql_queue_depth[] =
-    "SELECT (SELECT count(*) FROM hookd.deliveries WHERE status = 'pending')"
-    " + (SELECT count(*) FROM hookd.deliveries WHERE status = 'sending')";
+    "SELECT count(*) FROM hookd.deliveries WHERE status = 'pending'";
 
 static enum hk_result find_idempotent(struct hk_conn *c,
                                       const struct hk_ingest *in,

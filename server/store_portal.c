@@ -80,10 +80,11 @@ static const char sql_recover[] =
 /* Totals, buckets (zeros included) and per-endpoint counts in one go. */
 static const char sql_stats[] =
     "WITH d AS ("
-    "  SELECT status, endpoint_id, created_at FROM hookd.deliveries"
-    "  WHERE tenant_id = $1 AND id >= hookd.uuid7_floor($2::timestamptz)"
-    "  AND created_at >= $2::timestamptz"
-    "  AND ($3::uuid IS NULL OR endpoint_id = $3::uuid)),"
+    "  SELECT " HK_SQL_DELIVERY_STATUS " AS status, d.endpoint_id,"
+    "  d.created_at FROM hookd.deliveries d"
+    "  WHERE d.tenant_id = $1 AND d.id >= hookd.uuid7_floor($2::timestamptz)"
+    "  AND d.created_at >= $2::timestamptz"
+    "  AND ($3::uuid IS NULL OR d.endpoint_id = $3::uuid)),"
     " b AS ("
     "  SELECT g AS start FROM generate_series(date_trunc($4, $2::timestamptz),"
     "  now(), ('1 ' || $4)::interval) g)"

@@ -7,9 +7,11 @@
  */
 #include "harness.h"
 
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static struct hk_srv srv;
 
@@ -132,6 +134,116 @@ static void test_request_id_on_every_response(void **state)
     assert_string_equal(hk_reply_header(r, "X-Request-Id"), "e2e-req-0001");
     hk_reply_free(r);
     free(tpath);
+}
+
+/* Migration 0013 moves each lease of a delivery being sent into the
+ * leases table: a database that an earlier hookd left with requests in
+ * flight keeps them in flight across the upgrade, and no other delivery
+ * gains a lease. The database is migrated to 0012 from a directory that
+ * holds only those files, given the three kinds of row, and migrated on. */
+static void test_migration_moves_leases(void **state)
+{
+    (void)state;
+    struct hk_srv old = srv; /* for hk_sql on the other database only */
+    snprintf(old.dbname, sizeof old.dbname, "%.59s_m12", srv.dbname);
+    char *sql = hk_fmt("CREATE DATABASE %s", old.dbname);
+    free(hk_sql(&srv, sql));
+    free(sql);
+
+    char dir[] = "/tmp/hookd-migr-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char *src = hk_fmt("%s/migrations", srv.source_dir);
+    DIR *d = opendir(src);
+    assert_non_null(d);
+    struct dirent *de;
+    int linked = 0;
+    while ((de = readdir(d)) != NULL) {
+        int num = atoi(de->d_name);
+        if (num < 1 || num > 12 || strstr(de->d_name, ".sql") == NULL)
+            continue;
+        char *from = hk_fmt("%s/%s", src, de->d_name);
+        char *to = hk_fmt("%s/%s", dir, de->d_name);
+        assert_int_equal(symlink(from, to), 0);
+        free(from);
+        free(to);
+        linked++;
+    }
+    closedir(d);
+    assert_int_equal(linked, 12);
+
+    char *url = hk_fmt("HOOKD_DATABASE_URL=postgresql://%s@%s:%s/%s",
+                       srv.pg_user, srv.pg_host, srv.pg_port, old.dbname);
+    char *mdir = hk_fmt("HOOKD_MIGRATIONS_DIR=%s", dir);
+    const char *env12[] = {url, mdir, NULL};
+    const char *migrate[] = {"migrate", NULL};
+    char *out = NULL;
+    int rc = hk_srv_exec(&srv, migrate, env12, &out);
+    if (rc != 0)
+        fail_msg("hookd migrate (to 0012) exited %d: %s", rc, out);
+    free(out);
+
+    static const char *const ins =
+        "INSERT INTO hookd.deliveries (tenant_id, id, event_id, endpoint_id,"
+        " event_type, status, next_attempt_at, lease_until, completed_at)"
+        " VALUES ($1, gen_random_uuid(), gen_random_uuid(), $2, 'x.y', $3,"
+        " CASE WHEN $3 = 'succeeded' THEN NULL ELSE now() END,"
+        " CASE WHEN $3 = 'sending' THEN now() + interval '1 minute' END,"
+        " CASE WHEN $3 = 'succeeded' THEN now() END) RETURNING id";
+    static const char *const t = "018f0000-0000-7000-8000-000000000001";
+    static const char *const ep = "018f0000-0000-7000-8000-000000000002";
+    char *sending = hk_sql(&old, ins, t, ep, "sending");
+    free(hk_sql(&old, ins, t, ep, "pending"));
+    free(hk_sql(&old, ins, t, ep, "succeeded"));
+    char *until = hk_sql(&old, "SELECT lease_until::text FROM"
+                               " hookd.deliveries WHERE id = $1",
+                         sending);
+
+    const char *env[] = {url, NULL};
+    rc = hk_srv_exec(&srv, migrate, env, &out);
+    if (rc != 0)
+        fail_msg("hookd migrate (0013 on) exited %d: %s", rc, out);
+    free(out);
+
+    assert_int_equal(hk_sql_int(&old, "SELECT count(*) FROM hookd.leases"), 1);
+    char *leased = hk_sql(&old, "SELECT delivery_id::text || ' '"
+                                " || endpoint_id::text || ' '"
+                                " || lease_until::text FROM hookd.leases");
+    char *want = hk_fmt("%s %s %s", sending, ep, until);
+    assert_string_equal(leased, want);
+    assert_int_equal(hk_sql_int(&old, "SELECT count(*) FROM hookd.deliveries"
+                                      " WHERE status = 'pending'"),
+                     2);
+    assert_int_equal(hk_sql_int(&old, "SELECT count(*) FROM hookd.deliveries"
+                                      " WHERE status = 'succeeded'"),
+                     1);
+    assert_int_equal(hk_sql_int(&old, "SELECT count(*) FROM"
+                                      " information_schema.columns"
+                                      " WHERE table_schema = 'hookd'"
+                                      " AND table_name = 'deliveries'"
+                                      " AND column_name = 'lease_until'"),
+                     0);
+    free(leased);
+    free(want);
+    free(until);
+    free(sending);
+
+    sql = hk_fmt("DROP DATABASE %s WITH (FORCE)", old.dbname);
+    free(hk_sql(&srv, sql));
+    free(sql);
+    d = opendir(dir);
+    while (d != NULL && (de = readdir(d)) != NULL) {
+        if (de->d_name[0] == '.')
+            continue;
+        char *f = hk_fmt("%s/%s", dir, de->d_name);
+        unlink(f);
+        free(f);
+    }
+    if (d != NULL)
+        closedir(d);
+    rmdir(dir);
+    free(src);
+    free(url);
+    free(mdir);
 }
 
 /* /readyz and the API answer 503 while the database is gone; /healthz
@@ -323,8 +435,8 @@ static void test_tenant_delete_cascades(void **state)
     struct hk_reply *r = hk_admin(&srv, "DELETE", NULL, "/v1/tenants/%s", tid);
     hk_expect(r, 204);
     hk_reply_free(r);
-    static const char *const tables[] = {"api_keys", "endpoints", "events",
-                                         "deliveries", NULL};
+    static const char *const tables[] = {"api_keys",   "endpoints", "events",
+                                         "deliveries", "leases",    NULL};
     hk_expect_no_tenant_rows(&srv, tid, tables);
     r = hk_admin(&srv, "GET", NULL, "/v1/tenants/%s/endpoints/%s", tid, eid);
     hk_expect_error(r, 404, "not_found", NULL);
@@ -1033,6 +1145,7 @@ int main(void)
         cmocka_unit_test(test_error_shape),
         cmocka_unit_test(test_openapi_operator_and_endpoint_routes),
         cmocka_unit_test(test_openapi_event_delivery_and_other_routes),
+        cmocka_unit_test(test_migration_moves_leases),
     };
     int rc = cmocka_run_group_tests_name("api_admin", tests, group_setup,
                                          group_teardown);

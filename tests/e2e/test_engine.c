@@ -1527,9 +1527,18 @@ static void test_tenant_deleted_in_flight(void **state)
     answer("/tdel/doomed", 200, NULL, NULL, 1000);
     hk_eng_event(&srv, kx, tx, "order.created", "{}", NULL);
     wait_path("/tdel/doomed", 1, 10000);
+    /* its request holds a lease, which goes with the tenant at once, not
+     * when the request ends (the receiver holds it for a second) */
+    assert_int_equal(hk_sql_int(&srv,
+                                "SELECT count(*) FROM hookd.leases"
+                                " WHERE tenant_id = $1",
+                                tx),
+                     1);
     struct hk_reply *r = hk_admin(&srv, "DELETE", NULL, "/v1/tenants/%s", tx);
     hk_expect(r, 204);
     hk_reply_free(r);
+    static const char *const tables[] = {"deliveries", "leases", NULL};
+    hk_expect_no_tenant_rows(&srv, tx, tables);
     hk_sleep_ms(1500); /* the doomed request has finished by now */
 
     hk_eng_event(&srv, ky, ty, "order.created", "{}", evid);
@@ -1716,8 +1725,8 @@ static void test_tenant_deleted_while_ingesting(void **state)
     assert_true(gone > 0);
     /* let the dispatcher finish whatever it had claimed */
     usleep(500 * 1000);
-    static const char *const tables[] = {"events", "deliveries", "attempts",
-                                         "endpoints", NULL};
+    static const char *const tables[] = {"events",   "deliveries", "leases",
+                                         "attempts", "endpoints",  NULL};
     hk_expect_no_tenant_rows(&srv, tid, tables);
     free(key);
 }
