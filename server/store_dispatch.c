@@ -12,11 +12,14 @@
 #include <string.h>
 
 /* A claim is two statements in one transaction. The first locks the
- * enabled endpoints that have due work, skipping those another dispatcher
- * is claiming for at this moment, in turns: one endpoint of every tenant
- * with due work (in random order), then a second of each, and so on, so
- * that a tenant with many busy endpoints cannot crowd another tenant out
- * of a claim that has little room; the claim fills slots in that order.
+ * enabled endpoints that have due work without a lease (looked for among
+ * their first 201 due rows: an endpoint holds at most 100 leases, and as
+ * many again for answered requests waiting to be recorded), skipping those
+ * another dispatcher is claiming for at this moment, in turns: one
+ * endpoint of every tenant with due work (in random order), then a second
+ * of each, and so on, so that a tenant with many busy endpoints cannot
+ * crowd another tenant out of a claim that has little room; the claim
+ * fills slots in that order.
  * The second, under those locks and with a snapshot taken after them,
  * counts each endpoint's leases (its requests in flight, whoever sent
  * them) and claims its free slots: max_concurrency minus that count, and
@@ -37,9 +40,14 @@ static const char sql_claim_lock[] =
     "  FROM hookd.endpoints c"
     "  WHERE c.enabled AND c.deleted_at IS NULL"
     "  AND ($2::uuid[] IS NULL OR NOT (c.id = ANY ($2::uuid[])))"
-    "  AND EXISTS (SELECT 1 FROM hookd.deliveries p"
+    "  AND EXISTS (SELECT 1 FROM (SELECT p.tenant_id, p.endpoint_id, p.id"
+    "   FROM hookd.deliveries p"
     "   WHERE p.tenant_id = c.tenant_id AND p.endpoint_id = c.id"
-    "   AND p.status = 'pending' AND p.next_attempt_at <= now())) o"
+    "   AND p.status = 'pending' AND p.next_attempt_at <= now()"
+    "   ORDER BY p.next_attempt_at LIMIT 201) q"
+    "   WHERE NOT EXISTS (SELECT 1 FROM hookd.leases k"
+    "    WHERE k.tenant_id = q.tenant_id AND k.endpoint_id = q.endpoint_id"
+    "    AND k.delivery_id = q.id))) o"
     " ON e.tenant_id = o.tenant_id AND e.id = o.id"
     " ORDER BY o.turn, o.r LIMIT $1"
     " FOR NO KEY UPDATE OF e SKIP LOCKED";
