@@ -158,7 +158,7 @@ static void test_migration_moves_leases(void **state)
     struct dirent *de;
     int linked = 0;
     while ((de = readdir(d)) != NULL) {
-        int num = atoi(de->d_name);
+        long num = strtol(de->d_name, NULL, 10);
         if (num < 1 || num > 12 || strstr(de->d_name, ".sql") == NULL)
             continue;
         char *from = hk_fmt("%s/%s", src, de->d_name);

@@ -38,7 +38,7 @@ static enum hk_result write_rc = HK_OK;
 /* An event's number travels as its tenant id, which the writer ignores. */
 static int seq_of(const struct hk_ingest *in)
 {
-    return atoi(in->tenant_id);
+    return (int)strtol(in->tenant_id, NULL, 10);
 }
 
 static enum hk_result slow_writer(struct hk_conn *c,
