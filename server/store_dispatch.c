@@ -89,21 +89,22 @@ static const char sql_claim[] =
     " JOIN hookd.endpoints e"
     "  ON e.tenant_id = d.tenant_id AND e.id = d.endpoint_id";
 
-/* A delivery whose lease this statement deletes is ours to finish; one
- * whose endpoint went away or was disabled in the meantime is not tried
- * again. An outcome whose delivery is gone (its tenant was deleted while
- * the request was in flight) has nothing to attach to and is dropped.
- * Attempts have no foreign key to their delivery
- * (migrations/0012_attempts_fk.sql): an attempt is written only beside a
- * delivery this statement updated, and so locked, or one it locked for the
- * purpose (a late outcome, whose lease expired meanwhile), so that a
- * deletion of the tenant waits for this statement and then deletes what
- * it wrote. The leases are found one by one through their key, and each
- * delivery by its primary key: the status is compared with a subquery's
- * value rather than a literal so that the planner cannot pick the partial
- * index of pending deliveries instead, whose every lookup would walk all
- * of a tenant's pending rows, a cost that grows with the square of the
- * batch. */
+/* The outcomes' leases are deleted: their requests are no longer in
+ * flight. A delivery still pending is ours to finish; one whose endpoint
+ * went away or was disabled in the meantime is not tried again. An
+ * outcome whose delivery is gone (its tenant was deleted while the request
+ * was in flight) has nothing to attach to and is dropped. Attempts have
+ * no foreign key to their delivery (migrations/0012_attempts_fk.sql):
+ * an attempt is written only beside a delivery this statement updated,
+ * and so locked, or one it locked for the purpose (a late outcome, whose
+ * delivery was finished meanwhile by another attempt after the lease
+ * expired), so that a deletion of the tenant waits for this statement and
+ * then deletes what it wrote. The leases are found one by one through
+ * their key, and each delivery by its primary key: the status is compared
+ * with a subquery's value rather than a literal so that the planner
+ * cannot pick the partial index of pending deliveries instead, whose
+ * every lookup would walk all of a tenant's pending rows, a cost that
+ * grows with the square of the batch. */
 static const char sql_record[] =
     "WITH r AS ("
     "  SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::int[],"
@@ -119,7 +120,7 @@ static const char sql_record[] =
     "    SELECT k2.ctid FROM hookd.leases k2"
     "    WHERE k2.tenant_id = r.tenant_id AND k2.endpoint_id = r.endpoint_id"
     "    AND k2.delivery_id = r.delivery_id) x))"
-    "  RETURNING k.tenant_id, k.delivery_id),"
+    "  RETURNING 1),"
     " d AS ("
     "  UPDATE hookd.deliveries d SET"
     "  status = CASE WHEN r.new_status = 'pending'"
@@ -136,8 +137,6 @@ static const char sql_record[] =
     "   AND e.deleted_at IS NULL AND e.enabled THEN NULL ELSE now() END"
     "  FROM r, hookd.endpoints e"
     "  WHERE d.tenant_id = r.tenant_id AND d.id = r.delivery_id"
-    "  AND (r.tenant_id, r.delivery_id) IN (SELECT freed.tenant_id,"
-    "   freed.delivery_id FROM freed)"
     "  AND d.status = (SELECT 'pending')"
     "  AND e.tenant_id = r.tenant_id AND e.id = r.endpoint_id"
     "  RETURNING d.tenant_id, d.id),"
