@@ -196,10 +196,11 @@ static const char sql_disable_failing[] =
     " SELECT count(*) FROM dis";
 
 /* Work a dead dispatcher left leased is due again once its lease is
- * deleted here, unless its endpoint went away meanwhile: deleted, or disabled by hookd (410, failing too
- * long; a reason is then recorded). Those deliveries end failed, as their
- * pending siblings did when it happened; an endpoint disabled by hand
- * keeps them pending until it is enabled again. */
+ * deleted here, at its old place in the queue, unless its endpoint went
+ * away meanwhile: deleted, or disabled by hookd (410, failing too long; a
+ * reason is then recorded). Those deliveries end failed, as their pending
+ * siblings did when it happened; an endpoint disabled by hand keeps them
+ * pending until it is enabled again. */
 #define GONE "(e.deleted_at IS NOT NULL" \
              " OR (NOT e.enabled AND e.disabled_reason IS NOT NULL))"
 static const char sql_expire[] =
