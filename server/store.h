@@ -230,12 +230,12 @@ struct hk_claim {
  * most its free max_concurrency slots (and rate_limit per claim), counted
  * across every dispatcher, visited in random order; endpoints listed in
  * exclude (a uuid[] literal or NULL) are skipped, and so are endpoints
- * another dispatcher is claiming for at the same moment. Marks them
- * sending until now + lease_ms, in a transaction of its own.
- * done_endpoints and done_ids (parallel uuid[] literals, or NULL) name the
- * caller's requests that have their answer but whose outcome may not be
- * recorded yet: their slots are free whether or not the record has
- * committed, and the caller may record them meanwhile. *out is an array
+ * another dispatcher is claiming for at the same moment. Writes a lease
+ * until now + lease_ms for each, in a transaction of its own. done_ids (a
+ * uuid[] literal, or NULL) names the deliveries of the caller's requests
+ * that have their answer but whose outcome may not be recorded yet: their
+ * slots are free whether or not the record has committed, and the caller
+ * may record them meanwhile. *out is an array
  * the caller frees with hk_store_claims_free. */
 enum hk_result hk_store_claim(struct hk_conn *c, int limit, int64_t lease_ms,
                               const char *exclude, const char *done_ids,
@@ -262,8 +262,9 @@ struct hk_outcome_row {
     const char *new_status;     /* pending, succeeded or failed */
     int64_t next_attempt_ms;    /* when pending */
 };
-/* Writes attempts and delivery states of a batch in one statement; a
- * delivery whose endpoint was deleted or disabled meanwhile ends failed.
+/* Writes attempts and delivery states of a batch in one statement and
+ * deletes their leases; a delivery whose endpoint was deleted or disabled
+ * meanwhile ends failed.
  * Also keeps each endpoint's failing_since clock. */
 enum hk_result hk_store_record(struct hk_conn *c,
                                const struct hk_outcome_row *rows,
@@ -276,10 +277,12 @@ enum hk_result hk_store_endpoint_disable(struct hk_conn *c, const char *tid,
  * after_ms; *n counts them. */
 enum hk_result hk_store_disable_failing(struct hk_conn *c, int64_t after_ms,
                                         int *n) HK_MUST_CHECK;
-/* Puts sending rows whose lease ran out back to pending; *n counts them. */
+/* Deletes leases that ran out, so that their deliveries are due again
+ * (or end failed when their endpoint went away); *n counts them. */
 enum hk_result hk_store_expire_leases(struct hk_conn *c,
                                       int *n) HK_MUST_CHECK;
-/* Gives back claimed deliveries that were never sent (shutdown). */
+/* Deletes the leases of claimed deliveries that were never sent
+ * (shutdown). */
 enum hk_result hk_store_release(struct hk_conn *c, const char *tenant_ids,
                                 const char *delivery_ids) HK_MUST_CHECK;
 /* Deletes attempts older than days, at most 10,000 per call. */

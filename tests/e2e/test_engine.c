@@ -643,6 +643,18 @@ static void test_replay_conflicts(void **state)
     json_t *d = hk_eng_delivery(&srv, key, tid, did);
     assert_string_equal(hk_jstr(d, "status"), "sending");
     json_decref(d);
+    /* the list's status filter sees it as sending, not as pending */
+    char *q = hk_fmt("endpoint_id=%s&status=sending", slow);
+    json_t *ds = hk_eng_deliveries(&srv, key, tid, q);
+    assert_int_equal(json_array_size(ds), 1);
+    assert_string_equal(hk_jstr(json_array_get(ds, 0), "id"), did);
+    json_decref(ds);
+    free(q);
+    q = hk_fmt("endpoint_id=%s&status=pending", slow);
+    ds = hk_eng_deliveries(&srv, key, tid, q);
+    assert_int_equal(json_array_size(ds), 0);
+    json_decref(ds);
+    free(q);
     struct hk_reply *r = replay(key, tid, did, NULL);
     hk_expect_error(r, 409, "conflict", NULL);
     hk_reply_free(r);
