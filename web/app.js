@@ -649,7 +649,13 @@ async function refreshDetail() {
   if (!id) return;
   const seq = ++state.detail.seq;
   const base = tenantPath(`/deliveries/${encodeURIComponent(id)}`);
-  const [dl, attempts] = await Promise.all([api('GET', base), listAll(`${base}/attempts`, {}, 4)]);
+  /* The delivery first, its attempts after: an outcome commits its status
+   * and its attempt together, so attempts read later include the attempt
+   * behind a final status. Read the other way round (or at once), a
+   * delivery could show as succeeded with its last attempt missing, and
+   * the reloading would stop there. */
+  const dl = await api('GET', base);
+  const attempts = await listAll(`${base}/attempts`, {}, 4);
   if (seq !== state.detail.seq || state.detail.id !== id) return;
   renderDetail(dl, attempts);
   const i = state.deliveries.items.findIndex((x) => x.id === dl.id);
