@@ -35,7 +35,6 @@
 #define PRUNE_MS (3600 * 1000)
 #define LEASE_SLACK_MS 30000
 #define MAX_COLLECT 512
-#define MAX_HELD_ENDPOINTS 1024
 /* The recorder waits up to RECORD_GATHER_MS for RECORD_BATCH outcomes:
  * a statement of a few rows costs nearly what one of a hundred does, and
  * no slot waits for it (claims free slots by delivery id). */
@@ -62,7 +61,7 @@ struct hk_dispatcher {
     atomic_bool woken;
     bool listening;
     struct bucket *buckets;
-    size_t nbuckets;
+    size_t nbuckets, capbuckets;
     /* The recorder: a second thread with its own connection that writes
      * finished attempts while this one claims and sends, so that the two
      * statements of a turn run side by side. rec_mu guards what follows. */
@@ -194,6 +193,9 @@ static void job_release(struct hk_job *job)
 
 /* ---- rate limits ---- */
 
+/* The endpoint's bucket, made full when it has none. Buckets with nothing
+ * held that have filled up again are dropped by release_held, so there is
+ * one for each rate-limited endpoint sent to in about the last second. */
 static struct bucket *bucket_for(struct hk_dispatcher *d, const char *eid,
                                  int rate)
 {
@@ -202,9 +204,11 @@ static struct bucket *bucket_for(struct hk_dispatcher *d, const char *eid,
             d->buckets[i].rate = rate;
             return &d->buckets[i];
         }
-    if (d->nbuckets >= MAX_HELD_ENDPOINTS)
-        return NULL;
-    d->buckets = hk_realloc(d->buckets, (d->nbuckets + 1) * sizeof(*d->buckets));
+    if (d->nbuckets == d->capbuckets) {
+        d->capbuckets = d->capbuckets ? 2 * d->capbuckets : 16;
+        d->buckets =
+            hk_realloc(d->buckets, d->capbuckets * sizeof(*d->buckets));
+    }
     struct bucket *b = &d->buckets[d->nbuckets++];
     memset(b, 0, sizeof(*b));
     snprintf(b->endpoint_id, sizeof(b->endpoint_id), "%s", eid);
@@ -244,13 +248,21 @@ static void submit(struct hk_dispatcher *d, struct hk_job *job)
 }
 
 /* Starts held jobs whose tokens have come; returns ms until the next one
- * may start, or -1 when nothing is held. */
+ * may start, or -1 when nothing is held. A bucket that holds nothing and
+ * is full again is dropped: a new one would start the same. */
 static int64_t release_held(struct hk_dispatcher *d)
 {
     int64_t now = hk_mono_ms(), wait = -1;
     for (size_t i = 0; i < d->nbuckets; i++) {
         struct bucket *b = &d->buckets[i];
         bucket_refill(b, now);
+        while (b->nheld == 0 && b->tokens >= b->rate) {
+            free(b->held);
+            *b = d->buckets[--d->nbuckets];
+            if (i == d->nbuckets)
+                return wait;
+            bucket_refill(b, now);
+        }
         size_t started = 0;
         while (started < b->nheld && b->tokens >= 1.0) {
             b->tokens -= 1.0;

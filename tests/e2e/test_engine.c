@@ -1082,17 +1082,15 @@ static void test_max_concurrency(void **state)
     free(key);
 }
 
-/* rate_limit 2: a token bucket of 2 that refills 2 a second, so after
- * a burst of at most 2 the receiver hears no more than 2 requests a
+/* Sends N events to the rate_limit 2 endpoint eid (on the receiver at
+ * path, in tenant tid): a token bucket of 2 that refills 2 a second, so
+ * after a burst of at most 2 the receiver hears no more than 2 requests a
  * second: any k consecutive requests span at least (k - 2) / 2 seconds.
- * All of them arrive, once each. */
-static void test_rate_limit(void **state)
+ * All of them arrive, once each, and succeed. */
+static void check_rate_limit(const char *key, const char *tid,
+                             const char *eid, const char *path)
 {
-    (void)state;
     enum { N = 10, RATE = 2, SLACK_MS = 250 };
-    char tid[HK_ID_LEN], eid[HK_ID_LEN];
-    char *key = hk_eng_tenant(&srv, "rate-limit", tid);
-    ep_at(key, tid, "/rate", "\"rate_limit\":2", eid);
     struct hk_reply *r =
         hk_call(&srv, "GET", key, NULL, "/v1/tenants/%s/endpoints/%s", tid, eid);
     hk_expect(r, 200);
@@ -1104,13 +1102,13 @@ static void test_rate_limit(void **state)
         snprintf(payload, sizeof payload, "{\"i\":%d}", i);
         hk_eng_event(&srv, key, tid, "order.created", payload, evid[i]);
     }
-    wait_path("/rate", N, 30000);
+    wait_path(path, N, 30000);
     hk_sleep_ms(1000);
-    assert_int_equal(hk_rcv_count_path(rcv, "/rate"), N);
+    assert_int_equal(hk_rcv_count_path(rcv, path), N);
 
     int64_t t[N];
     for (size_t i = 0; i < N; i++)
-        t[i] = hk_rcv_get_path(rcv, "/rate", i)->arrival_ms;
+        t[i] = hk_rcv_get_path(rcv, path, i)->arrival_ms;
     print_message("rate_limit 2: %d requests over %lld ms\n", N,
                   (long long)(t[N - 1] - t[0]));
     for (size_t i = 0; i < N; i++)
@@ -1136,7 +1134,7 @@ static void test_rate_limit(void **state)
     }
 
     struct hk_eng_ids ids;
-    hk_eng_ids_at(rcv, "/rate", &ids);
+    hk_eng_ids_at(rcv, path, &ids);
     assert_int_equal(ids.n, N);
     assert_int_equal(ids.total, N);
     for (int i = 0; i < N; i++)
@@ -1155,6 +1153,39 @@ static void test_rate_limit(void **state)
         hk_sleep_ms(100);
     }
     free(q);
+}
+
+static void test_rate_limit(void **state)
+{
+    (void)state;
+    char tid[HK_ID_LEN], eid[HK_ID_LEN];
+    char *key = hk_eng_tenant(&srv, "rate-limit", tid);
+    ep_at(key, tid, "/rate", "\"rate_limit\":2", eid);
+    check_rate_limit(key, tid, eid, "/rate");
+    free(key);
+}
+
+/* The dispatcher keeps a token bucket for each rate-limited endpoint it
+ * has sent to lately, with no cap on how many: right after it has sent to
+ * 1,100 other rate-limited endpoints, the limit of one more still holds. */
+static void test_rate_limit_many_endpoints(void **state)
+{
+    (void)state;
+    enum { OTHERS = 1100 };
+    char tid[HK_ID_LEN], eid[HK_ID_LEN];
+    char *key = hk_eng_tenant(&srv, "rate-limit-many", tid);
+    hk_mk_event_type(&srv, "rl.bulk");
+    for (int i = 0; i < OTHERS; i++) {
+        char other[HK_ID_LEN];
+        ep_at(key, tid, "/rate-many/bulk",
+              "\"event_types\":[\"rl.bulk\"],\"rate_limit\":1", other);
+    }
+    ep_at(key, tid, "/rate-many",
+          "\"event_types\":[\"order.created\"],\"rate_limit\":2", eid);
+    char bulk[HK_ID_LEN];
+    hk_eng_event(&srv, key, tid, "rl.bulk", "{}", bulk);
+    wait_path("/rate-many/bulk", OTHERS, 60000);
+    check_rate_limit(key, tid, eid, "/rate-many");
     free(key);
 }
 
@@ -1820,6 +1851,7 @@ int main(void)
         cmocka_unit_test(test_response_body_cap),
         cmocka_unit_test(test_max_concurrency),
         cmocka_unit_test(test_rate_limit),
+        cmocka_unit_test(test_rate_limit_many_endpoints),
         cmocka_unit_test(test_idempotency),
         cmocka_unit_test(test_concurrent_ingest_groups),
         cmocka_unit_test(test_tenant_deleted_while_ingesting),
