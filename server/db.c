@@ -57,7 +57,8 @@ enum hk_result hk_conn_open(const char *conninfo, struct hk_conn **out)
         char msg[512];
         snprintf(msg, sizeof(msg), "%s", PQerrorMessage(c->pg));
         msg[strcspn(msg, "\n")] = '\0';
-        hk_log_error("database connection failed", "error", msg);
+        hk_log_error("database connection failed", "setting",
+                     "HOOKD_DATABASE_URL", "error", msg);
         PQfinish(c->pg);
         free(c);
         *out = NULL;

@@ -625,8 +625,8 @@ static int open_listener(const struct hk_config *cfg)
     int err = errno;
     freeaddrinfo(ai);
     if (!ok) {
-        hk_log_error("cannot listen", "address", addr, "error",
-                     strerror(err));
+        hk_log_error("cannot listen", "setting", "HOOKD_LISTEN", "address",
+                     addr, "error", strerror(err));
         if (fd >= 0)
             close(fd);
         return -1;

@@ -265,6 +265,26 @@ static void expect_refused(const char *command, const char *env,
     free(out);
 }
 
+/* Runs `hookd <command>` with env on top of the server's settings and
+ * wants exit status 1 and a log line that names the setting to look at
+ * (the settings are well formed, what they point at is not usable). */
+static void expect_failed(const char *command, const char *env,
+                          const char *name, const char *error)
+{
+    const char *args[] = {command, NULL};
+    const char *extra[] = {env, NULL};
+    char *out = NULL;
+    int rc = hk_srv_exec(&srv, args, extra, &out);
+    char *setting = hk_fmt("\"setting\":\"%s\"", name);
+    if (rc != 1 || strstr(out, setting) == NULL || strstr(out, error) == NULL)
+        fail_msg("`hookd %s` with %s: exit %d, want 1 and a log line with "
+                 "%s and \"%s\"; output:\n%s",
+                 command, env ? env : "the server's settings", rc, setting,
+                 error, out);
+    free(setting);
+    free(out);
+}
+
 static void test_startup_errors_name_their_variable(void **state)
 {
     (void)state;
@@ -293,6 +313,15 @@ static void test_startup_errors_name_their_variable(void **state)
                    "HOOKD_MIGRATIONS_DIR");
     expect_refused("dispatch", "HOOKD_DATABASE_URL=nonsense",
                    "HOOKD_DATABASE_URL");
+
+    /* well formed but unusable: nothing listens at the database's port,
+     * and the server under test holds the API's address already */
+    expect_failed("serve", "HOOKD_DATABASE_URL=postgresql://hookd@127.0.0.1:1/x",
+                  "HOOKD_DATABASE_URL", "Connection refused");
+    expect_failed("migrate",
+                  "HOOKD_DATABASE_URL=postgresql://hookd@127.0.0.1:1/x",
+                  "HOOKD_DATABASE_URL", "Connection refused");
+    expect_failed("api", NULL, "HOOKD_LISTEN", "Address already in use");
 
     /* the dispatcher serves no portal and listens nowhere: it starts
      * whatever those two say */
