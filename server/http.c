@@ -575,7 +575,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn,
         hk_db_release(h->app->db, st->req.db);
     int64_t dur = hk_mono_ms() - st->started;
     int status = st->answered ? st->resp.status : 0;
-    hk_metrics_request(st->req.route, status, dur);
+    hk_metrics_request(st->req.route, st->req.method, status, dur);
     char status_s[8], dur_s[24];
     snprintf(status_s, sizeof(status_s), "%d", status);
     snprintf(dur_s, sizeof(dur_s), "%lld", (long long)dur);

@@ -18,7 +18,7 @@
 #include <stdatomic.h>
 #include <string.h>
 
-#define MAX_REQ_KEYS 256
+#define MAX_REQ_KEYS 512
 #define MAX_ROUTES 128
 
 /* Upper bounds in ms; one more slot past the last counts the rest. */
@@ -33,12 +33,14 @@ static const int64_t attempt_bounds_ms[] = {5,   10,   25,   50,   100,  250,
 
 struct req_key {
     const char *route;
+    const char *method;
     int status;
     long long count;
 };
 
 struct route_hist {
     const char *route;
+    const char *method;
     long long buckets[REQ_NBUCKETS + 1];
     long long count;
     int64_t sum_ms;
@@ -70,30 +72,47 @@ static size_t bucket_of(const int64_t *bounds, size_t n, int64_t ms)
     return i;
 }
 
-void hk_metrics_request(const char *route, int status, int64_t duration_ms)
+/* The method as a label: one of the methods HTTP defines, or "other", so
+ * that a client cannot add series by inventing methods. */
+static const char *method_label(const char *method)
+{
+    static const char *const known[] = {"GET",    "HEAD",    "POST",
+                                        "PUT",    "PATCH",   "DELETE",
+                                        "OPTIONS", "CONNECT", "TRACE"};
+    for (size_t i = 0; method != NULL && i < HK_ARRAY_LEN(known); i++)
+        if (strcmp(method, known[i]) == 0)
+            return known[i];
+    return "other";
+}
+
+void hk_metrics_request(const char *route, const char *method, int status,
+                        int64_t duration_ms)
 {
     if (route == NULL)
         route = "unmatched";
+    method = method_label(method);
     if (duration_ms < 0)
         duration_ms = 0;
     pthread_mutex_lock(&req_mu);
     int i;
     for (i = 0; i < nreq_keys; i++)
-        if (req_keys[i].status == status &&
+        if (req_keys[i].status == status && req_keys[i].method == method &&
             strcmp(req_keys[i].route, route) == 0)
             break;
     if (i == nreq_keys && nreq_keys < MAX_REQ_KEYS) {
         req_keys[i].route = route;
+        req_keys[i].method = method;
         req_keys[i].status = status;
         nreq_keys++;
     }
     if (i < nreq_keys)
         req_keys[i].count++;
     for (i = 0; i < nroutes; i++)
-        if (strcmp(routes[i].route, route) == 0)
+        if (routes[i].method == method && strcmp(routes[i].route, route) == 0)
             break;
     if (i == nroutes && nroutes < MAX_ROUTES) {
         routes[i].route = route;
+        routes[i].method = method;
         nroutes++;
     }
     if (i < nroutes) {
@@ -182,24 +201,25 @@ static void render_requests(struct hk_buf *out)
     hk_buf_init(&lab);
     pthread_mutex_lock(&req_mu);
     hk_buf_puts(out, "# HELP hookd_http_requests_total HTTP requests by "
-                     "route and status.\n"
+                     "route, method and status.\n"
                      "# TYPE hookd_http_requests_total counter\n");
     for (int i = 0; i < nreq_keys; i++) {
         hk_buf_puts(out, "hookd_http_requests_total{route=\"");
         put_label_value(out, req_keys[i].route);
-        hk_buf_printf(out, "\",status=\"%d\"} %lld\n", req_keys[i].status,
+        hk_buf_printf(out, "\",method=\"%s\",status=\"%d\"} %lld\n",
+                      req_keys[i].method, req_keys[i].status,
                       req_keys[i].count);
     }
     hk_buf_puts(out, "# HELP hookd_http_request_duration_seconds Time from "
                      "the first byte of an HTTP request to the end of its "
-                     "answer, by route.\n"
+                     "answer, by route and method.\n"
                      "# TYPE hookd_http_request_duration_seconds "
                      "histogram\n");
     for (int i = 0; i < nroutes; i++) {
         hk_buf_reset(&lab);
         hk_buf_puts(&lab, "route=\"");
         put_label_value(&lab, routes[i].route);
-        hk_buf_puts(&lab, "\"");
+        hk_buf_printf(&lab, "\",method=\"%s\"", routes[i].method);
         put_histogram(out, "hookd_http_request_duration_seconds", lab.data,
                       req_bounds_ms, REQ_NBUCKETS, routes[i].buckets,
                       routes[i].count, routes[i].sum_ms);

@@ -10,8 +10,10 @@
 
 #include "common.h"
 
-/* route: a string that lives as long as the process (a route pattern). */
-void hk_metrics_request(const char *route, int status, int64_t duration_ms);
+/* route: a string that lives as long as the process (a route pattern);
+ * method: the request's, counted as "other" unless HTTP defines it. */
+void hk_metrics_request(const char *route, const char *method, int status,
+                        int64_t duration_ms);
 void hk_metrics_event_ingested(int deliveries);
 /* outcome: "succeeded", "retry", "failed"; succeeded and failed also count
  * the delivery as ended with that outcome. */

@@ -542,7 +542,7 @@ static void expect_families(const struct scrape *sc)
     expect_type(sc, "hookd_queue_depth", "gauge");
 }
 
-#define EVENTS_ROUTE "route=\"/v1/tenants/{}/events\""
+#define EVENTS_ROUTE "method=\"POST\",route=\"/v1/tenants/{}/events\""
 
 /* ---- tests ---------------------------------------------------------------
  */
@@ -572,15 +572,16 @@ static void test_format_at_start(void **state)
     assert_true(value(&sc, "hookd_queue_depth", "") == 0);
     /* the set-up's requests are there already */
     assert_true(value(&sc, "hookd_http_requests_total",
-                      "route=\"/v1/event-types\",status=\"201\"") == 4);
+                      "method=\"POST\",route=\"/v1/event-types\",status=\"201\"") ==
+                4);
     scrape_free(&sc);
 
     /* a second scrape counts the first */
     scrape(&sc);
     assert_true(value(&sc, "hookd_http_requests_total",
-                      "route=\"/metrics\",status=\"200\"") >= 1);
+                      "method=\"GET\",route=\"/metrics\",status=\"200\"") >= 1);
     assert_true(value(&sc, "hookd_http_request_duration_seconds_count",
-                      "route=\"/metrics\"") >= 1);
+                      "method=\"GET\",route=\"/metrics\"") >= 1);
     scrape_free(&sc);
 }
 
@@ -684,6 +685,10 @@ static void test_counters_follow_traffic(void **state)
     r = hk_http(&srv, "GET", "/no/such/route", NULL, NULL, NULL, 0, NULL);
     hk_expect(r, 404);
     hk_reply_free(r);
+    /* a method HTTP does not define adds no series of its own */
+    r = hk_http(&srv, "BREW", "/no/such/route", NULL, NULL, NULL, 0, NULL);
+    int brew_status = r->status;
+    hk_reply_free(r);
 
     for (int i = 0; i < 3; i++)
         wait_final(key, tid, ev_good[i], good, "succeeded");
@@ -743,7 +748,15 @@ static void test_counters_follow_traffic(void **state)
     expect_delta(&before, &after, "hookd_http_requests_total",
                  EVENTS_ROUTE ",status=\"422\"", 1);
     expect_delta(&before, &after, "hookd_http_requests_total",
-                 "route=\"unmatched\",status=\"404\"", 1);
+                 "method=\"GET\",route=\"unmatched\",status=\"404\"", 1);
+    char *brew = hk_fmt("method=\"other\",route=\"unmatched\",status=\"%d\"",
+                        brew_status);
+    expect_delta(&before, &after, "hookd_http_requests_total", brew, 1);
+    free(brew);
+    for (size_t i = 0; i < after.n; i++)
+        if (strstr(after.s[i].labels, "BREW") != NULL)
+            fail_msg("a series names the method BREW: %s{%s}",
+                     after.s[i].name, after.s[i].labels);
     expect_delta(&before, &after, "hookd_http_request_duration_seconds_count",
                  EVENTS_ROUTE, 7);
     expect_delta(&before, &after, "hookd_http_request_duration_seconds_bucket",
