@@ -42,6 +42,7 @@ const ctx = {
   adminKey: `hk_admin_${crypto.randomBytes(16).toString('hex')}`,
   receiver: null,
   receiverStatus: 500,
+  receiverDelayMs: 0,
   receiverHits: [],
   browser: null,
   page: null,
@@ -230,15 +231,19 @@ before(async () => {
   fs.mkdirSync(LOG_DIR, { recursive: true });
   fs.rmSync(SCREENSHOT, { force: true });
 
-  /* The receiver: answers with ctx.receiverStatus and records each call. */
+  /* The receiver: answers with ctx.receiverStatus after
+   * ctx.receiverDelayMs and records each call. */
   ctx.receiver = http.createServer((req, res) => {
     const chunks = [];
     req.on('data', (c) => chunks.push(c));
     req.on('end', () => {
       ctx.receiverHits.push({ url: req.url, status: ctx.receiverStatus, body: Buffer.concat(chunks).toString() });
       const ok = ctx.receiverStatus < 300;
-      res.writeHead(ctx.receiverStatus, { 'Content-Type': 'application/json' });
-      res.end(JSON.stringify(ok ? { received: true } : { error: 'receiver is down for maintenance' }));
+      const status = ctx.receiverStatus;
+      setTimeout(() => {
+        res.writeHead(status, { 'Content-Type': 'application/json' });
+        res.end(JSON.stringify(ok ? { received: true } : { error: 'receiver is down for maintenance' }));
+      }, ctx.receiverDelayMs);
     });
   });
   await new Promise((r) => ctx.receiver.listen(0, '127.0.0.1', r));
@@ -444,24 +449,52 @@ test('the delivery fails after the schedule, and its attempts are shown', async 
   await page.selectOption('#delivery-filters select[name=status]', '');
 });
 
+/* The detail's reload after the replay is held until the outcome is
+ * committed, and the receiver answers the replay late, so that the
+ * outcome commits well after the reload began: the portal must read the
+ * attempts after the delivery, or it would show the final status without
+ * the attempt that made it, and stop reloading there. */
+async function holdDeliveryUntilSucceeded(page) {
+  const deliveryPath = `/v1/tenants/${ctx.tenantId}/deliveries/${ctx.deliveryId}`;
+  const hold = async (route) => {
+    const deadline = Date.now() + DELIVERY_TIMEOUT_MS;
+    while (Date.now() < deadline) {
+      const got = await call('GET', deliveryPath, ctx.tenantKey);
+      if (got.json && got.json.status === 'succeeded') break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    await route.continue();
+  };
+  const match = (url) => url.pathname === deliveryPath;
+  await page.route(match, hold);
+  return () => page.unroute(match, hold);
+}
+
 test('replay with the receiver fixed makes the delivery succeed', async () => {
   const page = ctx.page;
   ctx.receiverStatus = 200;
+  ctx.receiverDelayMs = 500;
   const hitsBefore = ctx.receiverHits.length;
   await page.locator(`#deliveries-body tr[data-delivery-id="${ctx.deliveryId}"]`).click();
   await page.locator('#detail-fields .badge.status-failed').waitFor();
-  await page.locator('#detail-replay').click();
-  const note = page.locator('#replay-result');
-  await note.waitFor({ state: 'visible' });
-  assert.match(await note.innerText(), /replay queued/i);
-  await page.locator('#detail-fields .badge.status-succeeded').waitFor({ timeout: DELIVERY_TIMEOUT_MS });
-  const attempts = page.locator('#attempts li.attempt');
-  await page.waitForFunction(() => document.querySelectorAll('#attempts li.attempt').length === 3, null,
-    { timeout: UI_TIMEOUT_MS });
-  const last = attempts.nth(2);
-  assert.ok((await last.innerText()).includes('HTTP 200'));
-  assert.match(await last.locator('pre.body').innerText(), /"received":\s*true/);
-  assert.ok(ctx.receiverHits.length > hitsBefore, 'the receiver got the replay');
+  const release = await holdDeliveryUntilSucceeded(page);
+  try {
+    await page.locator('#detail-replay').click();
+    const note = page.locator('#replay-result');
+    await note.waitFor({ state: 'visible' });
+    assert.match(await note.innerText(), /replay queued/i);
+    await page.locator('#detail-fields .badge.status-succeeded').waitFor({ timeout: DELIVERY_TIMEOUT_MS });
+    const attempts = page.locator('#attempts li.attempt');
+    await page.waitForFunction(() => document.querySelectorAll('#attempts li.attempt').length === 3, null,
+      { timeout: UI_TIMEOUT_MS });
+    const last = attempts.nth(2);
+    assert.ok((await last.innerText()).includes('HTTP 200'));
+    assert.match(await last.locator('pre.body').innerText(), /"received":\s*true/);
+    assert.ok(ctx.receiverHits.length > hitsBefore, 'the receiver got the replay');
+  } finally {
+    await release();
+    ctx.receiverDelayMs = 0;
+  }
   await page.locator(`#deliveries-body tr[data-delivery-id="${ctx.deliveryId}"] .badge.status-succeeded`).waitFor();
 
   const api = await call('GET', `/v1/tenants/${ctx.tenantId}/deliveries/${ctx.deliveryId}`, ctx.tenantKey, undefined, 200);
