@@ -17,6 +17,7 @@
 #include "dispatcher.h"
 #include "crypto.h"
 #include "deliver.h"
+#include "ids.h"
 #include "log.h"
 #include "metrics.h"
 #include "store.h"
@@ -51,8 +52,34 @@ struct bucket {
     size_t nheld, capheld;
 };
 
+/* An endpoint's slots in this dispatcher: its requests started (or held
+ * for its rate limit) and the claimed jobs waiting, in claim order, for
+ * one of its max_concurrency slots. A claim gives this dispatcher up to
+ * HK_LANE_DEPTH times max_concurrency leases at an endpoint no other
+ * dispatcher is sending to (store.h), so that when a request ends the
+ * next one starts at once instead of after the next claim. Lanes live in
+ * a hash table by endpoint id while they hold anything. Every
+ * LANE_CHECK_MS while jobs wait, the claimer asks the database whether
+ * their endpoints are still enabled; the waiting jobs of one disabled or
+ * deleted meanwhile are dropped and their leases given back, so that at
+ * most the requests already in flight reach it after that. */
+#define LANE_BUCKETS 1024
+#define LANE_CHECK_MS 100
+struct lane {
+    struct lane *next; /* in its hash chain */
+    char tenant_id[37];
+    char endpoint_id[37];
+    int max_conc;
+    int busy;
+    struct hk_job **wait; /* a ring of capwait */
+    size_t head, nwait, capwait;
+};
+
 struct hk_dispatcher {
     const struct hk_config *cfg;
+    char owner[37]; /* this dispatcher's id on its leases */
+    struct lane *lanes[LANE_BUCKETS];
+    size_t waiting; /* jobs waiting in lanes */
     struct hk_conn *work;
     struct hk_conn *listen;
     struct hk_deliver *deliver;
@@ -86,6 +113,15 @@ struct hk_dispatcher {
     bool cl_stop;
     char *exclude;     /* endpoints with jobs held for their rate limit */
     size_t busy_local; /* transfers in flight plus jobs held, published */
+    size_t waiting_pub; /* jobs waiting in lanes, published */
+    /* the lanes' check: endpoints with waiting jobs (two uuid[] literals,
+     * handed to the claimer), those found stopped (handed back), and the
+     * waiting jobs dropped for it, whose leases the claimer gives back
+     * (comma-separated tenant and delivery ids) */
+    char *check_tids, *check_eids;
+    char *stopped;
+    struct hk_buf drop_tids, drop_ids;
+    int64_t checked_ms; /* dispatcher thread: when lanes were last sent */
     struct hk_job **claimed; /* claimed, waiting to be started here */
     size_t nclaimed, capclaimed;
     /* earliest retry the recorder scheduled (wall ms), 0 for none, so
@@ -160,6 +196,7 @@ static void set_headers(struct hk_job *job, const char *text)
 struct job_meta {
     int cycle_attempts; /* before this attempt */
     int rate_limit;
+    int max_conc;
 };
 
 static struct hk_job *job_from_claim(struct hk_dispatcher *d,
@@ -180,6 +217,7 @@ static struct hk_job *job_from_claim(struct hk_dispatcher *d,
     struct job_meta *m = hk_calloc(1, sizeof(*m));
     m->cycle_attempts = c->cycle_attempts;
     m->rate_limit = c->rate_limit;
+    m->max_conc = c->max_concurrency;
     job->user = m;
     return job;
 }
@@ -226,7 +264,7 @@ static void bucket_refill(struct bucket *b, int64_t now)
 }
 
 /* Starts a job now, or holds it until its endpoint's bucket has a token. */
-static void submit(struct hk_dispatcher *d, struct hk_job *job)
+static void start_job(struct hk_dispatcher *d, struct hk_job *job)
 {
     struct job_meta *m = job->user;
     struct bucket *b = m->rate_limit > 0
@@ -245,6 +283,179 @@ static void submit(struct hk_dispatcher *d, struct hk_job *job)
         b->tokens -= 1.0;
     }
     hk_deliver_add(d->deliver, job);
+}
+
+/* The endpoint's lane (NULL when it has none and create is false), and
+ * where the pointer to it is kept, for unlinking. */
+static struct lane *lane_find(struct hk_dispatcher *d, const char *eid,
+                              bool create, struct lane ***at)
+{
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (const char *p = eid; *p; p++)
+        h = (h ^ (unsigned char)*p) * 16777619u;
+    struct lane **pp = &d->lanes[h & (LANE_BUCKETS - 1)];
+    while (*pp != NULL && strcmp((*pp)->endpoint_id, eid) != 0)
+        pp = &(*pp)->next;
+    if (*pp == NULL && create) {
+        *pp = hk_calloc(1, sizeof(**pp));
+        snprintf((*pp)->endpoint_id, sizeof((*pp)->endpoint_id), "%s", eid);
+    }
+    *at = pp;
+    return *pp;
+}
+
+static void lane_push(struct lane *l, struct hk_job *job)
+{
+    if (l->nwait == l->capwait) {
+        size_t cap = l->capwait ? 2 * l->capwait : 8;
+        struct hk_job **w = hk_calloc(cap, sizeof(*w));
+        for (size_t i = 0; i < l->nwait; i++)
+            w[i] = l->wait[(l->head + i) % l->capwait];
+        free(l->wait);
+        l->wait = w;
+        l->capwait = cap;
+        l->head = 0;
+    }
+    l->wait[(l->head + l->nwait++) % l->capwait] = job;
+}
+
+static struct hk_job *lane_pop(struct lane *l)
+{
+    struct hk_job *job = l->wait[l->head];
+    l->head = (l->head + 1) % l->capwait;
+    l->nwait--;
+    return job;
+}
+
+/* Starts a claimed job when its endpoint has a free slot here, else keeps
+ * it in the endpoint's lane until one of its requests ends. */
+static void submit(struct hk_dispatcher *d, struct hk_job *job)
+{
+    struct job_meta *m = job->user;
+    struct lane **at;
+    struct lane *l = lane_find(d, job->endpoint_id, true, &at);
+    memcpy(l->tenant_id, job->tenant_id, sizeof(l->tenant_id));
+    l->max_conc = m->max_conc;
+    if (l->busy >= l->max_conc) {
+        lane_push(l, job);
+        d->waiting++;
+        return;
+    }
+    l->busy++;
+    start_job(d, job);
+}
+
+/* A request to the endpoint ended: its slot starts the next waiting job;
+ * a lane left with nothing is dropped. */
+static void lane_done(struct hk_dispatcher *d, const char *eid)
+{
+    struct lane **at;
+    struct lane *l = lane_find(d, eid, false, &at);
+    if (l == NULL)
+        return;
+    l->busy--;
+    if (l->nwait > 0 && l->busy < l->max_conc) {
+        d->waiting--;
+        l->busy++;
+        start_job(d, lane_pop(l));
+    }
+    if (l->busy <= 0 && l->nwait == 0) {
+        *at = l->next;
+        free(l->wait);
+        free(l);
+    }
+}
+
+/* Hands the claimer the endpoints that have jobs waiting, at most every
+ * LANE_CHECK_MS and only once it has taken the last list. Called with
+ * rec_mu held. */
+static void lanes_to_check(struct hk_dispatcher *d, int64_t now)
+{
+    if (d->waiting == 0 || d->check_eids != NULL ||
+        now - d->checked_ms < LANE_CHECK_MS)
+        return;
+    struct hk_buf t, e;
+    hk_buf_init(&t);
+    hk_buf_init(&e);
+    hk_buf_puts(&t, "{");
+    hk_buf_puts(&e, "{");
+    for (size_t i = 0; i < LANE_BUCKETS; i++)
+        for (struct lane *l = d->lanes[i]; l != NULL; l = l->next) {
+            if (l->nwait == 0)
+                continue;
+            bool first = e.len == 1;
+            hk_buf_printf(&t, "%s%s", first ? "" : ",", l->tenant_id);
+            hk_buf_printf(&e, "%s%s", first ? "" : ",", l->endpoint_id);
+        }
+    hk_buf_puts(&t, "}");
+    hk_buf_puts(&e, "}");
+    d->check_tids = hk_buf_steal(&t);
+    d->check_eids = hk_buf_steal(&e);
+    d->checked_ms = now;
+    pthread_cond_signal(&d->cl_cv);
+}
+
+/* Drops the waiting jobs of the endpoints the claimer found stopped and
+ * queues their deliveries for the claimer to give back. Called with
+ * rec_mu held. */
+static void lanes_drop_stopped(struct hk_dispatcher *d)
+{
+    if (d->stopped == NULL)
+        return;
+    for (size_t i = 0; i < LANE_BUCKETS; i++)
+        for (struct lane *l = d->lanes[i]; l != NULL; l = l->next) {
+            if (l->nwait == 0 || strstr(d->stopped, l->endpoint_id) == NULL)
+                continue;
+            while (l->nwait > 0) {
+                struct hk_job *j = lane_pop(l);
+                hk_buf_printf(&d->drop_tids, "%s%s",
+                              d->drop_tids.len ? "," : "", j->tenant_id);
+                hk_buf_printf(&d->drop_ids, "%s%s",
+                              d->drop_ids.len ? "," : "", j->delivery_id);
+                job_release(j);
+                d->waiting--;
+            }
+        }
+    free(d->stopped);
+    d->stopped = NULL;
+}
+
+/* Runs on the claimer thread: looks up the endpoints the dispatcher
+ * thread listed and gives back the leases of the jobs it dropped. */
+static void check_lanes(struct hk_dispatcher *d)
+{
+    pthread_mutex_lock(&d->rec_mu);
+    char *tids = d->check_tids, *eids = d->check_eids;
+    d->check_tids = d->check_eids = NULL;
+    struct hk_buf drop_t, drop_i;
+    hk_buf_init(&drop_t);
+    hk_buf_init(&drop_i);
+    if (d->drop_ids.len > 0) {
+        hk_buf_printf(&drop_t, "{%s}", d->drop_tids.data);
+        hk_buf_printf(&drop_i, "{%s}", d->drop_ids.data);
+        hk_buf_reset(&d->drop_tids);
+        hk_buf_reset(&d->drop_ids);
+    }
+    pthread_mutex_unlock(&d->rec_mu);
+    char *stopped = NULL;
+    if (eids != NULL &&
+        hk_store_stopped_endpoints(d->work, tids, eids, &stopped) != HK_OK)
+        stopped = NULL;
+    if (drop_i.len > 0 &&
+        hk_store_release(d->work, drop_t.data, drop_i.data) != HK_OK)
+        hk_log_warn("could not give back deliveries waiting for an endpoint "
+                    "that was disabled; their leases will expire");
+    free(tids);
+    free(eids);
+    hk_buf_cleanup(&drop_t);
+    hk_buf_cleanup(&drop_i);
+    if (stopped != NULL) {
+        pthread_mutex_lock(&d->rec_mu);
+        free(d->stopped);
+        d->stopped = stopped;
+        pthread_mutex_unlock(&d->rec_mu);
+        hk_deliver_wakeup(d->deliver);
+    }
 }
 
 /* Starts held jobs whose tokens have come; returns ms until the next one
@@ -329,7 +540,13 @@ static void done_list(struct hk_job *const *jobs, size_t n,
  * recorded yet (waiting for the recorder, or being written by it) free
  * their slots at once: the claim is told which deliveries they are. When
  * the recorder falls twice max_in_flight behind (it gathers up to
- * RECORD_BATCH while writing as many), claims wait for it. */
+ * RECORD_BATCH while writing as many), claims wait for it. A lane holds
+ * jobs only while its endpoint's slots are all busy, and no more than
+ * (HK_LANE_DEPTH - 1) times them, so the jobs waiting in lanes stay below
+ * max_in_flight; the claim's room keeps them there too, should an
+ * endpoint's max_concurrency be lowered meanwhile. Leases last
+ * HK_LANE_DEPTH request timeouts (and some slack): a job may wait in its
+ * lane for one request's time before its own starts. */
 static void claim(struct hk_dispatcher *d)
 {
     struct hk_buf ids;
@@ -340,6 +557,9 @@ static void claim(struct hk_dispatcher *d)
     int room = done >= 2 * (size_t)d->cfg->max_in_flight
                    ? 0
                    : d->cfg->max_in_flight - (int)busy;
+    int lanes = d->cfg->max_in_flight - (int)d->waiting_pub;
+    if (lanes < room)
+        room = lanes;
     char *exclude = d->exclude ? hk_strdup(d->exclude) : NULL;
     if (room > 0 && done > 0) {
         hk_buf_puts(&ids, "{");
@@ -354,8 +574,9 @@ static void claim(struct hk_dispatcher *d)
     size_t n = 0;
     enum hk_result rc = HK_OK;
     if (room > 0)
-        rc = hk_store_claim(d->work, room,
-                            d->cfg->request_timeout_ms + LEASE_SLACK_MS,
+        rc = hk_store_claim(d->work, d->owner, room,
+                            HK_LANE_DEPTH * d->cfg->request_timeout_ms +
+                                LEASE_SLACK_MS,
                             exclude, ids.data, &claims, &n);
     free(exclude);
     hk_buf_cleanup(&ids);
@@ -575,6 +796,8 @@ static void collect(struct hk_dispatcher *d)
     struct hk_job *done[MAX_COLLECT];
     size_t n;
     while ((n = hk_deliver_collect(d->deliver, done, MAX_COLLECT)) > 0) {
+        for (size_t i = 0; i < n; i++)
+            lane_done(d, done[i]->endpoint_id);
         pthread_mutex_lock(&d->rec_mu);
         if (d->nunsaved + n > d->capunsaved) {
             d->capunsaved = (d->nunsaved + n) * 2;
@@ -675,6 +898,8 @@ static void *claim_loop(void *arg)
                                         &n) == HK_OK)
                 last_prune = now;
         }
+        if (hk_conn_ensure(d->work))
+            check_lanes(d);
         if (want && hk_conn_ensure(d->work))
             claim(d);
         pthread_mutex_lock(&d->rec_mu);
@@ -727,6 +952,23 @@ static void release_unstarted(struct hk_dispatcher *d)
         }
         b->nheld = 0;
     }
+    for (size_t i = 0; i < LANE_BUCKETS; i++)
+        for (struct lane *l = d->lanes[i]; l != NULL; l = l->next)
+            while (l->nwait > 0) {
+                struct hk_job *j = lane_pop(l);
+                hk_buf_printf(&t, "%s%s", n ? "," : "", j->tenant_id);
+                hk_buf_printf(&ids, "%s%s", n ? "," : "", j->delivery_id);
+                job_release(j);
+                d->waiting--;
+                n++;
+            }
+    if (d->drop_ids.len > 0) {
+        hk_buf_printf(&t, "%s%s", n ? "," : "", d->drop_tids.data);
+        hk_buf_printf(&ids, "%s%s", n ? "," : "", d->drop_ids.data);
+        hk_buf_reset(&d->drop_tids);
+        hk_buf_reset(&d->drop_ids);
+        n++;
+    }
     hk_buf_puts(&t, "}");
     hk_buf_puts(&ids, "}");
     if (n > 0 && hk_conn_ensure(d->work) &&
@@ -767,7 +1009,10 @@ static void *run(void *arg)
                 d->next_due_ms = 0;
                 due = true;
             }
+            lanes_drop_stopped(d);
+            lanes_to_check(d, now);
             d->busy_local = hk_deliver_in_flight(d->deliver) + held_count(d);
+            d->waiting_pub = d->waiting;
             bool woken = atomic_exchange(&d->woken, false);
             if (due || woken) {
                 free(d->exclude);
@@ -795,6 +1040,8 @@ static void *run(void *arg)
             if (until < timeout)
                 timeout = until < 0 ? 0 : (int)until;
         }
+        if (d->waiting > 0 && timeout > LANE_CHECK_MS)
+            timeout = LANE_CHECK_MS;
         if (stopping)
             timeout = 100;
         bool extra = false;
@@ -815,6 +1062,7 @@ enum hk_result hk_dispatcher_start(const struct hk_config *cfg,
     curl_global_init(CURL_GLOBAL_DEFAULT);
     struct hk_dispatcher *d = hk_calloc(1, sizeof(*d));
     d->cfg = cfg;
+    hk_uuid7(d->owner);
     *out = NULL;
     if (hk_conn_open(cfg->database_url, &d->work) != HK_OK) {
         free(d);
@@ -892,6 +1140,15 @@ void hk_dispatcher_stop(struct hk_dispatcher *d)
         free(d->buckets[i].held);
     }
     free(d->buckets);
+    for (size_t i = 0; i < LANE_BUCKETS; i++)
+        while (d->lanes[i] != NULL) {
+            struct lane *l = d->lanes[i];
+            d->lanes[i] = l->next;
+            while (l->nwait > 0)
+                job_release(lane_pop(l));
+            free(l->wait);
+            free(l);
+        }
     hk_deliver_free(d->deliver);
     hk_conn_close(d->listen);
     hk_conn_close(d->rec_conn);
@@ -902,6 +1159,11 @@ void hk_dispatcher_stop(struct hk_dispatcher *d)
     free(d->exclude);
     free(d->claimed);
     hk_buf_cleanup(&d->writing_ids);
+    hk_buf_cleanup(&d->drop_tids);
+    hk_buf_cleanup(&d->drop_ids);
+    free(d->check_tids);
+    free(d->check_eids);
+    free(d->stopped);
     free(d);
     curl_global_cleanup();
 }

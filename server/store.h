@@ -216,6 +216,7 @@ struct hk_claim {
     int attempt_count;  /* attempts made before this one */
     int cycle_attempts; /* of those, since the last replay */
     int rate_limit;     /* 0 when none */
+    int max_concurrency; /* the endpoint's, at the claim */
     char *url;
     char *headers;      /* JSON object text */
     unsigned char *secret_enc;
@@ -226,9 +227,20 @@ struct hk_claim {
     char *payload;
     char event_time[40]; /* RFC 3339 of the event's created_at */
 };
+/* How many of an endpoint's max_concurrency a dispatcher may hold leases
+ * for while no other dispatcher holds one there: the leases beyond its
+ * slots wait in the dispatcher (its lane for the endpoint) and start as
+ * its requests end, so a freed slot does not wait for the next claim. */
+#define HK_LANE_DEPTH 2
+#define HK_STR_(x) #x
+#define HK_STR(x) HK_STR_(x)
+
 /* Claims up to limit due deliveries, fairly: each enabled endpoint gets at
  * most its free max_concurrency slots (and rate_limit per claim), counted
- * across every dispatcher, visited in random order; endpoints listed in
+ * across every dispatcher, visited in random order; an endpoint without a
+ * rate_limit where only this caller (owner, its uuid) holds leases gets up
+ * to HK_LANE_DEPTH times max_concurrency, and the caller starts no more
+ * than max_concurrency of them at once. Endpoints listed in
  * exclude (a uuid[] literal or NULL) are skipped, and so are endpoints
  * another dispatcher is claiming for at the same moment. Writes a lease
  * until now + lease_ms for each, in a transaction of its own. done_ids (a
@@ -237,7 +249,8 @@ struct hk_claim {
  * slots are free whether or not the record has committed, and the caller
  * may record them meanwhile. *out is an array
  * the caller frees with hk_store_claims_free. */
-enum hk_result hk_store_claim(struct hk_conn *c, int limit, int64_t lease_ms,
+enum hk_result hk_store_claim(struct hk_conn *c, const char *owner,
+                              int limit, int64_t lease_ms,
                               const char *exclude, const char *done_ids,
                               struct hk_claim **out,
                               size_t *n) HK_MUST_CHECK;
@@ -281,6 +294,13 @@ enum hk_result hk_store_disable_failing(struct hk_conn *c, int64_t after_ms,
  * (or end failed when their endpoint went away); *n counts them. */
 enum hk_result hk_store_expire_leases(struct hk_conn *c,
                                       int *n) HK_MUST_CHECK;
+/* Of the endpoints named by two parallel uuid[] literals (tenant, id),
+ * the ones that may no longer be sent to: disabled, deleted, or gone with
+ * their tenant. *out is "{id,...}" (caller frees), or NULL for none. */
+enum hk_result hk_store_stopped_endpoints(struct hk_conn *c,
+                                          const char *tenant_ids,
+                                          const char *endpoint_ids,
+                                          char **out) HK_MUST_CHECK;
 /* Deletes the leases of claimed deliveries that were never sent
  * (shutdown). */
 enum hk_result hk_store_release(struct hk_conn *c, const char *tenant_ids,

@@ -13,18 +13,27 @@
 
 /* A claim is two statements in one transaction. The first locks the
  * enabled endpoints that have due work without a lease (looked for among
- * their first 201 due rows: an endpoint holds at most 100 leases, and as
- * many again for answered requests waiting to be recorded), skipping those
+ * their first 301 due rows: an endpoint holds at most 200 counted leases,
+ * HK_LANE_DEPTH times the largest max_concurrency, and up to 100 more for
+ * answered requests waiting to be recorded), skipping those
  * another dispatcher is claiming for at this moment, in turns: one
  * endpoint of every tenant with due work (in random order), then a second
  * of each, and so on, so that a tenant with many busy endpoints cannot
  * crowd another tenant out of a claim that has little room; the claim
  * fills slots in that order.
  * The second, under those locks and with a snapshot taken after them,
- * counts each endpoint's leases (its requests in flight, whoever sent
- * them) and claims its free slots: max_concurrency minus that count, and
- * no more than its rate_limit in one claim. Two dispatchers therefore
- * never fill the same endpoint's slots twice. The endpoint's lock is also
+ * counts each endpoint's leases (its requests in flight or waiting in a
+ * dispatcher's lane), this dispatcher's ($6) and the others', and claims
+ * its free slots: max_concurrency minus that count, and no more than its
+ * rate_limit in one claim. An endpoint without a rate_limit where no other
+ * dispatcher holds a lease gets HK_LANE_DEPTH times max_concurrency
+ * instead: this dispatcher starts max_concurrency of them and keeps the
+ * rest waiting for its slots. Another dispatcher then counts at least
+ * those leases and claims no more than max_concurrency minus all of them,
+ * and the first, seeing the other's leases, no longer claims beyond its
+ * slots either, so requests in flight never exceed max_concurrency across
+ * dispatchers, and two never fill the same endpoint's slots twice. The
+ * endpoint's lock is also
  * what keeps two claims off the same rows: a claim takes due deliveries
  * that hold no lease, oldest first, and writes a lease for each; the
  * delivery rows themselves are only read (migrations/0013_leases.sql).
@@ -44,7 +53,7 @@ static const char sql_claim_lock[] =
     "   FROM hookd.deliveries p"
     "   WHERE p.tenant_id = c.tenant_id AND p.endpoint_id = c.id"
     "   AND p.status = 'pending' AND p.next_attempt_at <= now()"
-    "   ORDER BY p.next_attempt_at LIMIT 201) q"
+    "   ORDER BY p.next_attempt_at LIMIT 301) q"
     "   WHERE NOT EXISTS (SELECT 1 FROM hookd.leases k"
     "    WHERE k.tenant_id = q.tenant_id AND k.endpoint_id = q.endpoint_id"
     "    AND k.delivery_id = q.id))) o"
@@ -54,15 +63,20 @@ static const char sql_claim_lock[] =
 static const char sql_claim[] =
     "WITH answered AS (SELECT unnest($5::uuid[]) AS id),"
     " ep AS ("
-    "  SELECT e.tenant_id, e.id, l.n, LEAST(e.max_concurrency - ("
-    "    SELECT count(*) FROM hookd.leases s"
-    "    WHERE s.tenant_id = e.tenant_id AND s.endpoint_id = e.id"
-    "    AND s.delivery_id NOT IN (SELECT answered.id FROM answered)),"
+    "  SELECT e.tenant_id, e.id, l.n, LEAST(CASE WHEN e.rate_limit IS NULL"
+    "   AND s.others = 0 THEN " HK_STR(HK_LANE_DEPTH) " ELSE 1 END"
+    "   * e.max_concurrency - s.mine - s.others,"
     "   COALESCE(e.rate_limit, 1000000)) AS free"
     "  FROM unnest($3::uuid[], $4::uuid[]) WITH ORDINALITY"
     "   AS l(tenant_id, id, n)"
-    "  JOIN hookd.endpoints e ON e.tenant_id = l.tenant_id AND e.id = l.id),"
-    " picked AS MATERIALIZED ("
+    "  JOIN hookd.endpoints e ON e.tenant_id = l.tenant_id AND e.id = l.id"
+    "  CROSS JOIN LATERAL (SELECT"
+    "   count(*) FILTER (WHERE s.owner = $6::uuid) AS mine,"
+    "   count(*) FILTER (WHERE s.owner IS DISTINCT FROM $6::uuid) AS others"
+    "   FROM hookd.leases s"
+    "   WHERE s.tenant_id = e.tenant_id AND s.endpoint_id = e.id"
+    "   AND s.delivery_id NOT IN (SELECT answered.id FROM answered)) s),"
+" picked AS MATERIALIZED ("
     "  SELECT x.* FROM ep CROSS JOIN LATERAL ("
     "    SELECT d.tenant_id, d.id, d.event_id, d.endpoint_id,"
     "    d.attempt_count, d.cycle_attempts FROM hookd.deliveries d"
@@ -75,15 +89,16 @@ static const char sql_claim[] =
     "  ORDER BY ep.n LIMIT $1),"
     " leased AS ("
     "  INSERT INTO hookd.leases (tenant_id, endpoint_id, delivery_id,"
-    "  lease_until)"
+    "  lease_until, owner)"
     "  SELECT p.tenant_id, p.endpoint_id, p.id,"
-    "  now() + $2::bigint * interval '1 millisecond' FROM picked p)"
+    "  now() + $2::bigint * interval '1 millisecond', $6::uuid"
+    "  FROM picked p)"
     " SELECT d.tenant_id, d.id, d.event_id, d.endpoint_id,"
     "  d.attempt_count, d.cycle_attempts, COALESCE(e.rate_limit, 0), e.url,"
     "  e.headers::text, encode(e.secret_enc, 'hex'),"
     "  CASE WHEN e.prev_secret_expires_at > now()"
     "   THEN encode(e.prev_secret_enc, 'hex') END,"
-    "  v.event_type, v.payload, hookd.rfc3339(v.created_at)"
+    "  v.event_type, v.payload, hookd.rfc3339(v.created_at), e.max_concurrency"
     " FROM picked d"
     " JOIN hookd.events v ON v.tenant_id = d.tenant_id AND v.id = d.event_id"
     " JOIN hookd.endpoints e"
@@ -202,27 +217,41 @@ static const char sql_disable_failing[] =
  * pending until it is enabled again. */
 #define GONE "(e.deleted_at IS NOT NULL" \
              " OR (NOT e.enabled AND e.disabled_reason IS NOT NULL))"
+/* the deliveries of the leases deleted (x) whose endpoint went away */
+#define FAIL_GONE                                                          \
+    "  UPDATE hookd.deliveries d SET status = 'failed',"                   \
+    "  next_attempt_at = NULL, completed_at = now(),"                      \
+    "  last_error = COALESCE(d.last_error, CASE WHEN e.deleted_at IS NOT"  \
+    "   NULL THEN 'endpoint deleted' ELSE 'endpoint disabled' END),"       \
+    "  updated_at = now()"                                                 \
+    "  FROM x, hookd.endpoints e"                                          \
+    "  WHERE d.tenant_id = x.tenant_id AND d.id = x.delivery_id"           \
+    "  AND d.status = 'pending'"                                           \
+    "  AND e.tenant_id = d.tenant_id AND e.id = d.endpoint_id AND " GONE
 static const char sql_expire[] =
     "WITH x AS ("
     "  DELETE FROM hookd.leases k WHERE k.lease_until < now()"
     "  RETURNING k.tenant_id, k.delivery_id),"
-    " f AS ("
-    "  UPDATE hookd.deliveries d SET status = 'failed',"
-    "  next_attempt_at = NULL, completed_at = now(),"
-    "  last_error = COALESCE(d.last_error, CASE WHEN e.deleted_at IS NOT NULL"
-    "   THEN 'endpoint deleted' ELSE 'endpoint disabled' END),"
-    "  updated_at = now()"
-    "  FROM x, hookd.endpoints e"
-    "  WHERE d.tenant_id = x.tenant_id AND d.id = x.delivery_id"
-    "  AND d.status = 'pending'"
-    "  AND e.tenant_id = d.tenant_id AND e.id = d.endpoint_id AND " GONE ")"
+    " f AS (" FAIL_GONE ")"
     " SELECT count(*) FROM x";
+
+/* Deliveries this dispatcher leased and never started (it is stopping,
+ * or their endpoint was disabled or deleted while they waited) are due
+ * again at their old place in the queue, or end failed as at expiry. */
+static const char sql_release[] =
+    "WITH x AS ("
+    "  DELETE FROM hookd.leases k"
+    "  USING unnest($1::uuid[], $2::uuid[]) AS r(tenant_id, id)"
+    "  WHERE k.tenant_id = r.tenant_id AND k.delivery_id = r.id"
+    "  RETURNING k.tenant_id, k.delivery_id)" FAIL_GONE;
+#undef FAIL_GONE
 #undef GONE
 
-static const char sql_release[] =
-    "DELETE FROM hookd.leases k"
-    " USING unnest($1::uuid[], $2::uuid[]) AS r(tenant_id, id)"
-    " WHERE k.tenant_id = r.tenant_id AND k.delivery_id = r.id";
+static const char sql_stopped[] =
+    "SELECT l.id FROM unnest($1::uuid[], $2::uuid[]) AS l(tenant_id, id)"
+    " WHERE NOT EXISTS (SELECT 1 FROM hookd.endpoints e"
+    "  WHERE e.tenant_id = l.tenant_id AND e.id = l.id"
+    "  AND e.enabled AND e.deleted_at IS NULL)";
 
 static const char sql_prune[] =
     "DELETE FROM hookd.attempts WHERE ctid = ANY (ARRAY("
@@ -249,7 +278,8 @@ static unsigned char *unhex(const char *hex, size_t *len)
     return out;
 }
 
-enum hk_result hk_store_claim(struct hk_conn *c, int limit, int64_t lease_ms,
+enum hk_result hk_store_claim(struct hk_conn *c, const char *owner,
+                              int limit, int64_t lease_ms,
                               const char *exclude, const char *done_ids,
                               struct hk_claim **out, size_t *n)
 {
@@ -282,8 +312,9 @@ enum hk_result hk_store_claim(struct hk_conn *c, int limit, int64_t lease_ms,
     PQclear(r);
     r = NULL;
     if (locked > 0) {
-        const char *p[5] = {lim, lease, tids.data, eids.data, done_ids};
-        rc = hk_db_query(c, sql_claim, 5, p, &r);
+        const char *p[6] = {lim,       lease,    tids.data,
+                            eids.data, done_ids, owner};
+        rc = hk_db_query(c, sql_claim, 6, p, &r);
     }
     hk_buf_cleanup(&tids);
     hk_buf_cleanup(&eids);
@@ -321,6 +352,7 @@ enum hk_result hk_store_claim(struct hk_conn *c, int limit, int64_t lease_ms,
         x->payload = hk_strdup(PQgetvalue(r, i, 12));
         snprintf(x->event_time, sizeof(x->event_time), "%s",
                  PQgetvalue(r, i, 13));
+        x->max_concurrency = hk_db_get_int(r, i, 14);
     }
     PQclear(r);
     *out = cl;
@@ -432,6 +464,31 @@ static enum hk_result exec_count(struct hk_conn *c, const char *sql, int np,
 enum hk_result hk_store_expire_leases(struct hk_conn *c, int *n)
 {
     return query_count(c, sql_expire, 0, NULL, n);
+}
+
+enum hk_result hk_store_stopped_endpoints(struct hk_conn *c,
+                                          const char *tenant_ids,
+                                          const char *endpoint_ids,
+                                          char **out)
+{
+    *out = NULL;
+    PGresult *r = NULL;
+    const char *p[2] = {tenant_ids, endpoint_ids};
+    enum hk_result rc = hk_db_query(c, sql_stopped, 2, p, &r);
+    if (rc != HK_OK)
+        return rc;
+    int rows = PQntuples(r);
+    if (rows > 0) {
+        struct hk_buf b;
+        hk_buf_init(&b);
+        hk_buf_puts(&b, "{");
+        for (int i = 0; i < rows; i++)
+            hk_buf_printf(&b, "%s%s", i ? "," : "", PQgetvalue(r, i, 0));
+        hk_buf_puts(&b, "}");
+        *out = hk_buf_steal(&b);
+    }
+    PQclear(r);
+    return HK_OK;
 }
 
 enum hk_result hk_store_release(struct hk_conn *c, const char *tenant_ids,

@@ -392,3 +392,25 @@ int hk_eng_run(const char *const *argv, const char *const *extra_env,
         hk_sleep_ms(20);
     }
 }
+
+long long hk_eng_leases(struct hk_srv *s, const char *tid, const char *eid)
+{
+    return hk_sql_int(s,
+                      "SELECT count(*) FROM hookd.leases "
+                      "WHERE tenant_id = $1 AND endpoint_id = $2",
+                      tid, eid);
+}
+
+void hk_eng_wait_one_waiting(struct hk_srv *s, const char *tid,
+                             const char *eid)
+{
+    int64_t until = hk_wall_ms() + 5000;
+    long long leased;
+    while ((leased = hk_eng_leases(s, tid, eid)) < 2 && hk_wall_ms() < until)
+        hk_sleep_ms(20);
+    if (leased != 2)
+        fail_msg("with one request in flight at a max_concurrency 1 "
+                 "endpoint, %lld deliveries are leased; expected 2 (one "
+                 "waiting in the dispatcher)",
+                 leased);
+}

@@ -4,7 +4,7 @@
  * SIGKILL twice and started again; every event whose POST answered 2xx
  * must reach every matching endpoint (counted by unique webhook-id per
  * receiver path; repeats are allowed and reported). Work left leased by a
- * killed process comes back when its lease (HOOKD_REQUEST_TIMEOUT + 30 s)
+ * killed process comes back when its lease (2 x HOOKD_REQUEST_TIMEOUT + 30 s)
  * runs out; if its endpoint was deleted meanwhile, it ends failed. A
  * SIGTERM with a request in flight finishes and records it.
  * Then two dispatchers on one database (the serve process and a
@@ -180,7 +180,7 @@ static void test_kill9_loses_nothing(void **state)
 
     /* everything arrives, and every delivery ends succeeded: work the
      * killed processes held comes back when its lease runs out, after
-     * HOOKD_REQUEST_TIMEOUT + 30 s */
+     * 2 x HOOKD_REQUEST_TIMEOUT + 30 s */
     size_t missing[CRASH_PATHS], dups[CRASH_PATHS];
     int64_t t0 = hk_wall_ms(), arrived_ms = -1;
     long long open = -1;
@@ -268,6 +268,50 @@ static void test_sigterm_finishes_in_flight(void **state)
     free(key);
 }
 
+/* SIGTERM while a delivery waits in the dispatcher for its endpoint's
+ * only slot (claimed and leased, not started): hookd gives it back on the
+ * way out, so that the next hookd sends it at once rather than after its
+ * lease (two request timeouts and 30 s) runs out. */
+static void test_sigterm_gives_back_waiting_work(void **state)
+{
+    (void)state;
+    char tid[HK_ID_LEN], eid[HK_ID_LEN];
+    char *key = hk_eng_tenant(&srv, "sigterm-waiting", tid);
+    char *url = hk_rcv_url(rcv, "/term/wait");
+    hk_eng_endpoint(&srv, key, tid, url,
+                    "\"event_types\":[\"crash.other\"],\"max_concurrency\":1",
+                    eid);
+    free(url);
+    struct hk_rcv_resp slow = {200, NULL, NULL, 800, false, "/term/wait"};
+    hk_rcv_set_default(rcv, &slow);
+    for (int i = 0; i < 3; i++)
+        hk_eng_event(&srv, key, tid, "crash.other", "{}", NULL);
+    if (!hk_rcv_wait_for_path(rcv, "/term/wait", 1, 10000))
+        fail_msg("the first request never arrived");
+    /* the endpoint's one slot is busy; the dispatcher leases a second
+     * delivery to start when it frees up */
+    hk_eng_wait_one_waiting(&srv, tid, eid);
+    int rc = hk_srv_stop(&srv);
+    if (rc != 0)
+        fail_msg("hookd exited with %d on SIGTERM", rc);
+    long long left = hk_eng_leases(&srv, tid, eid);
+    size_t sent = hk_rcv_count_path(rcv, "/term/wait");
+    if (hk_srv_restart(&srv) != 0)
+        fail_msg("hookd did not start again after SIGTERM");
+    if (left != 0 || sent != 1)
+        fail_msg("after SIGTERM %lld leases are left and %zu requests were "
+                 "sent; expected 0 leases (the waiting delivery given back) "
+                 "and 1 request",
+                 left, sent);
+    if (!hk_rcv_wait_for_path(rcv, "/term/wait", 3, 6000))
+        fail_msg("after the restart only %zu of 3 deliveries arrived within "
+                 "6 s: the one that waited was not given back",
+                 hk_rcv_count_path(rcv, "/term/wait"));
+    hk_sleep_ms(1000);
+    assert_int_equal(hk_rcv_count_path(rcv, "/term/wait"), 3);
+    free(key);
+}
+
 /* hookd killed with a request in flight, then the endpoint deleted before
  * the lease runs out: when the lease is taken back the delivery ends
  * failed ("endpoint deleted"), as its pending siblings did at the delete,
@@ -293,7 +337,7 @@ static void test_kill9_then_endpoint_deleted(void **state)
                                  "/v1/tenants/%s/endpoints/%s", tid, eid);
     hk_expect(r, 204);
     hk_reply_free(r);
-    /* the lease is HOOKD_REQUEST_TIMEOUT (1 s) + 30 s; sweeps every 5 s */
+    /* the lease is 2 x HOOKD_REQUEST_TIMEOUT (1 s) + 30 s; sweeps every 5 s */
     json_t *d = hk_eng_wait_status(&srv, key, tid, did, "failed", 60000);
     assert_string_equal(hk_jstr(d, "last_error"), "endpoint deleted");
     assert_true(hk_jstr(d, "completed_at") != NULL);
@@ -431,14 +475,67 @@ static void test_two_dispatchers_respect_max_concurrency(void **state)
                  most);
 }
 
+/* A request in flight from another dispatcher (a lease this hookd did not
+ * write) takes one of the endpoint's slots: this hookd sends one request
+ * at a time to a max_concurrency 2 endpoint while it lasts, and does not
+ * lease ahead for its own lane there. */
+static void test_another_dispatchers_lease_takes_a_slot(void **state)
+{
+    (void)state;
+    enum { N = 8 };
+    char tid[HK_ID_LEN], eid[HK_ID_LEN];
+    char *key = hk_eng_tenant(&srv, "foreign-lease", tid);
+    char *url = hk_rcv_url(rcv, "/peer/foreign");
+    hk_eng_endpoint(&srv, key, tid, url,
+                    "\"event_types\":[\"peer.tick\"],\"max_concurrency\":2",
+                    eid);
+    free(url);
+    struct hk_rcv_resp slow = {200, NULL, NULL, 200, false, "/peer/foreign"};
+    hk_rcv_set_default(rcv, &slow);
+    free(hk_sql(&srv,
+                "INSERT INTO hookd.leases (tenant_id, endpoint_id, "
+                "delivery_id, lease_until, owner) VALUES ($1, $2, "
+                "gen_random_uuid(), now() + interval '5 minutes', "
+                "gen_random_uuid()) RETURNING 1",
+                tid, eid));
+    for (int i = 0; i < N; i++)
+        hk_eng_event(&srv, key, tid, "peer.tick", "{}", NULL);
+    bool all = hk_rcv_wait_for_path(rcv, "/peer/foreign", N, 30000);
+    int most = hk_rcv_max_concurrency_path(rcv, "/peer/foreign");
+    /* the last answers are recorded, and their leases deleted */
+    int64_t until = hk_wall_ms() + 5000;
+    long long left;
+    while ((left = hk_eng_leases(&srv, tid, eid)) > 1 && hk_wall_ms() < until)
+        hk_sleep_ms(20);
+    free(hk_sql(&srv,
+                "DELETE FROM hookd.leases WHERE tenant_id = $1 "
+                "AND endpoint_id = $2 RETURNING 1",
+                tid, eid));
+    print_message("another dispatcher's request in flight, max_concurrency "
+                  "2: at most %d requests in flight at once\n",
+                  most);
+    free(key);
+    if (!all)
+        fail_msg("only %zu of %d arrived",
+                 hk_rcv_count_path(rcv, "/peer/foreign"), N);
+    if (most != 1)
+        fail_msg("the receiver saw %d requests in flight at once; with one "
+                 "of max_concurrency 2 taken by another dispatcher, "
+                 "expected 1",
+                 most);
+    assert_int_equal(left, 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_kill9_loses_nothing),
         cmocka_unit_test(test_sigterm_finishes_in_flight),
+        cmocka_unit_test(test_sigterm_gives_back_waiting_work),
         cmocka_unit_test(test_kill9_then_endpoint_deleted),
         cmocka_unit_test(test_two_dispatchers_deliver_once),
         cmocka_unit_test(test_two_dispatchers_respect_max_concurrency),
+        cmocka_unit_test(test_another_dispatchers_lease_takes_a_slot),
     };
     int rc = cmocka_run_group_tests_name("crash", tests, group_setup,
                                          group_teardown);

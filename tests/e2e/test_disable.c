@@ -5,7 +5,9 @@
  * failed; an endpoint that fails and then succeeds, or never fails, stays
  * enabled; a disabled endpoint gets no new deliveries and no more
  * requests; enabling it again clears the reason, resends nothing and is
- * not undone by the next sweep. One hookd (serve) with
+ * not undone by the next sweep. Deliveries waiting in the dispatcher for
+ * a slot are not sent once their endpoint is disabled or deleted. One
+ * hookd (serve) with
  * HOOKD_DISABLE_AFTER=2s and twenty 1 s retries, so that the deliveries of
  * an endpoint that always answers 500 are still pending when it is
  * disabled (the dispatcher sweeps every 5 s).
@@ -187,10 +189,116 @@ static void test_disable_after_failing(void **state)
     free(key);
 }
 
+/* ---- deliveries waiting in the dispatcher ---------------------------------
+ * At an endpoint only this hookd sends to, the dispatcher leases up to
+ * twice max_concurrency and keeps the extra deliveries waiting for a slot.
+ * Disabling or deleting the endpoint stops those too: only the requests
+ * already in flight reach it afterwards. */
+
+/* An endpoint with max_concurrency 1 whose receiver answers after 1 s, and
+ * three events for it: returns once the first request is at the receiver
+ * and a second delivery is leased, waiting in the dispatcher. */
+static char *one_in_flight_one_waiting(const char *name, const char *path,
+                                       char *tid, char *eid)
+{
+    char *key = hk_eng_tenant(&srv, name, tid);
+    char *url = hk_rcv_url(rcv, path);
+    hk_eng_endpoint(&srv, key, tid, url,
+                    "\"event_types\":[\"d.up\"],\"max_concurrency\":1", eid);
+    free(url);
+    hk_rcv_set_default(rcv,
+                       &(struct hk_rcv_resp){200, NULL, NULL, 1000, false, path});
+    for (int i = 0; i < 3; i++)
+        hk_eng_event(&srv, key, tid, "d.up", "{}", NULL);
+    if (!hk_rcv_wait_for_path(rcv, path, 1, 10000))
+        fail_msg("the first request never arrived");
+    hk_eng_wait_one_waiting(&srv, tid, eid);
+    return key;
+}
+
+static void expect_no_more_requests(const char *path, const char *what)
+{
+    /* the request in flight is answered 1 s after it arrived; a waiting
+     * delivery would be sent right then */
+    hk_sleep_ms(2500);
+    size_t n = hk_rcv_count_path(rcv, path);
+    if (n != 1)
+        fail_msg("%zu requests reached the endpoint %s; expected only the "
+                 "one in flight at that moment",
+                 n, what);
+}
+
+static void test_disable_stops_waiting_deliveries(void **state)
+{
+    (void)state;
+    char tid[HK_ID_LEN], eid[HK_ID_LEN];
+    char *key = one_in_flight_one_waiting("disable-waiting", "/dis/wait",
+                                          tid, eid);
+    struct hk_reply *r = hk_call(&srv, "PATCH", key, "{\"enabled\":false}",
+                                 "/v1/tenants/%s/endpoints/%s", tid, eid);
+    hk_expect(r, 200);
+    hk_reply_free(r);
+    expect_no_more_requests("/dis/wait", "after it was disabled");
+    /* the waiting delivery was given back: pending, without a lease */
+    assert_int_equal(hk_eng_leases(&srv, tid, eid), 0);
+    assert_int_equal(hk_sql_int(&srv,
+                                "SELECT count(*) FROM hookd.deliveries "
+                                "WHERE tenant_id = $1 AND endpoint_id = $2 "
+                                "AND status = 'pending'",
+                                tid, eid),
+                     2);
+    /* enabled again, the two go out now, not when a lease runs out */
+    r = hk_call(&srv, "PATCH", key, "{\"enabled\":true}",
+                "/v1/tenants/%s/endpoints/%s", tid, eid);
+    hk_expect(r, 200);
+    hk_reply_free(r);
+    if (!hk_rcv_wait_for_path(rcv, "/dis/wait", 3, 6000))
+        fail_msg("enabled again, only %zu of 3 requests arrived within 6 s",
+                 hk_rcv_count_path(rcv, "/dis/wait"));
+    free(key);
+}
+
+static void test_delete_stops_waiting_deliveries(void **state)
+{
+    (void)state;
+    char tid[HK_ID_LEN], eid[HK_ID_LEN];
+    char *key = one_in_flight_one_waiting("delete-waiting", "/dis/wait-del",
+                                          tid, eid);
+    struct hk_reply *r = hk_call(&srv, "DELETE", key, NULL,
+                                 "/v1/tenants/%s/endpoints/%s", tid, eid);
+    hk_expect(r, 204);
+    hk_reply_free(r);
+    expect_no_more_requests("/dis/wait-del", "after it was deleted");
+    /* the one in flight is recorded; the other two end failed */
+    int64_t until = hk_wall_ms() + 5000;
+    long long open;
+    while ((open = hk_sql_int(&srv,
+                              "SELECT count(*) FROM hookd.deliveries "
+                              "WHERE tenant_id = $1 AND endpoint_id = $2 "
+                              "AND status = 'pending'",
+                              tid, eid)) > 0 &&
+           hk_wall_ms() < until)
+        hk_sleep_ms(50);
+    if (open != 0)
+        fail_msg("%lld deliveries of the deleted endpoint are still pending",
+                 open);
+    assert_int_equal(hk_sql_int(&srv,
+                                "SELECT count(*) FROM hookd.deliveries "
+                                "WHERE tenant_id = $1 AND endpoint_id = $2 "
+                                "AND status = 'failed' "
+                                "AND last_error = 'endpoint deleted'",
+                                tid, eid),
+                     2);
+    assert_int_equal(hk_eng_leases(&srv, tid, eid), 0);
+    free(key);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_disable_after_failing),
+        cmocka_unit_test(test_disable_stops_waiting_deliveries),
+        cmocka_unit_test(test_delete_stops_waiting_deliveries),
     };
     int rc = cmocka_run_group_tests_name("disable", tests, group_setup,
                                          group_teardown);
