@@ -327,8 +327,21 @@ static struct hk_job *lane_pop(struct lane *l)
     return job;
 }
 
-/* Starts a claimed job when its endpoint has a free slot here, else keeps
- * it in the endpoint's lane until one of its requests ends. */
+/* Starts the lane's waiting jobs, oldest first, while the endpoint has a
+ * free slot here. */
+static void lane_fill(struct hk_dispatcher *d, struct lane *l)
+{
+    while (l->nwait > 0 && l->busy < l->max_conc) {
+        d->waiting--;
+        l->busy++;
+        start_job(d, lane_pop(l));
+    }
+}
+
+/* Queues a claimed job in its endpoint's lane and starts what the
+ * endpoint's free slots allow, in claim order: a job never overtakes one
+ * claimed before it for the same endpoint, even when max_concurrency was
+ * raised in between. */
 static void submit(struct hk_dispatcher *d, struct hk_job *job)
 {
     struct job_meta *m = job->user;
@@ -336,13 +349,9 @@ static void submit(struct hk_dispatcher *d, struct hk_job *job)
     struct lane *l = lane_find(d, job->endpoint_id, true, &at);
     memcpy(l->tenant_id, job->tenant_id, sizeof(l->tenant_id));
     l->max_conc = m->max_conc;
-    if (l->busy >= l->max_conc) {
-        lane_push(l, job);
-        d->waiting++;
-        return;
-    }
-    l->busy++;
-    start_job(d, job);
+    lane_push(l, job);
+    d->waiting++;
+    lane_fill(d, l);
 }
 
 /* A request to the endpoint ended: its slot starts the next waiting job;
@@ -354,11 +363,7 @@ static void lane_done(struct hk_dispatcher *d, const char *eid)
     if (l == NULL)
         return;
     l->busy--;
-    if (l->nwait > 0 && l->busy < l->max_conc) {
-        d->waiting--;
-        l->busy++;
-        start_job(d, lane_pop(l));
-    }
+    lane_fill(d, l);
     if (l->busy <= 0 && l->nwait == 0) {
         *at = l->next;
         free(l->wait);

@@ -41,7 +41,9 @@
  * perhaps not recorded yet: no longer in flight at the receiver, whatever
  * the table says. They are left out of the count by id (one hashed lookup
  * per lease), so a record committing while this claim runs frees each
- * slot once, never twice, and the recorder never waits for a claim. */
+ * slot once, never twice, and the recorder never waits for a claim.
+ * The deliveries come back oldest first, so that the dispatcher starts
+ * each endpoint's in queue order. */
 static const char sql_claim_lock[] =
     "SELECT e.tenant_id, e.id FROM hookd.endpoints e JOIN ("
     "  SELECT c.tenant_id, c.id, random() AS r, row_number() OVER ("
@@ -79,7 +81,8 @@ static const char sql_claim[] =
 " picked AS MATERIALIZED ("
     "  SELECT x.* FROM ep CROSS JOIN LATERAL ("
     "    SELECT d.tenant_id, d.id, d.event_id, d.endpoint_id,"
-    "    d.attempt_count, d.cycle_attempts FROM hookd.deliveries d"
+    "    d.attempt_count, d.cycle_attempts, d.next_attempt_at"
+    "    FROM hookd.deliveries d"
     "    WHERE d.tenant_id = ep.tenant_id AND d.endpoint_id = ep.id"
     "    AND d.status = 'pending' AND d.next_attempt_at <= now()"
     "    AND NOT EXISTS (SELECT 1 FROM hookd.leases k"
@@ -102,7 +105,8 @@ static const char sql_claim[] =
     " FROM picked d"
     " JOIN hookd.events v ON v.tenant_id = d.tenant_id AND v.id = d.event_id"
     " JOIN hookd.endpoints e"
-    "  ON e.tenant_id = d.tenant_id AND e.id = d.endpoint_id";
+    "  ON e.tenant_id = d.tenant_id AND e.id = d.endpoint_id"
+    " ORDER BY d.next_attempt_at, d.id";
 
 /* The outcomes' leases are deleted: their requests are no longer in
  * flight. A delivery still pending is ours to finish; one whose endpoint

@@ -1035,6 +1035,93 @@ static void test_response_body_cap(void **state)
     free(key);
 }
 
+/* At a max_concurrency 1 endpoint the requests go out one at a time in
+ * the order the events were sent, also while the dispatcher leases a
+ * second delivery ahead to wait for the slot. */
+static void test_one_at_a_time_keeps_order(void **state)
+{
+    (void)state;
+    enum { N = 8 };
+    char tid[HK_ID_LEN], eid[HK_ID_LEN], evid[N][HK_ID_LEN];
+    char *key = hk_eng_tenant(&srv, "one-at-a-time", tid);
+    ep_at(key, tid, "/order", "\"max_concurrency\":1", eid);
+    answer("/order", 200, NULL, NULL, 100);
+    for (int i = 0; i < N; i++) {
+        char payload[32];
+        snprintf(payload, sizeof payload, "{\"i\":%d}", i);
+        hk_eng_event(&srv, key, tid, "order.created", payload, evid[i]);
+    }
+    wait_path("/order", N, 15000);
+    for (int i = 0; i < N; i++) {
+        const struct hk_rcv_req *q = hk_rcv_get_path(rcv, "/order", (size_t)i);
+        const char *got = hk_rcv_req_header(q, "webhook-id");
+        int was = -1;
+        for (int k = 0; k < N && got != NULL; k++)
+            if (strcmp(got, evid[k]) == 0)
+                was = k;
+        if (was != i)
+            fail_msg("request %d to the endpoint was event %d; expected the "
+                     "events in the order they were sent",
+                     i, was);
+    }
+    assert_int_equal(hk_rcv_max_concurrency_path(rcv, "/order"), 1);
+    free(key);
+}
+
+/* max_concurrency raised while a delivery waits in the dispatcher for the
+ * endpoint's only slot: the waiting one goes out with the first of the
+ * later deliveries the larger limit lets the next claim take, not after
+ * them. Every request takes the receiver 1 s, the first 4 s. */
+static void test_raised_max_concurrency_starts_the_waiting(void **state)
+{
+    (void)state;
+    enum { N = 5 };
+    char tid[HK_ID_LEN], eid[HK_ID_LEN], evid[N][HK_ID_LEN];
+    char *key = hk_eng_tenant(&srv, "raised-concurrency", tid);
+    ep_at(key, tid, "/raised", "\"max_concurrency\":1", eid);
+    answer("/raised", 200, NULL, NULL, 1000);
+    answer_once("/raised", 200, NULL, NULL, 4000);
+    hk_eng_event(&srv, key, tid, "order.created", "{\"i\":0}", evid[0]);
+    hk_eng_event(&srv, key, tid, "order.created", "{\"i\":1}", evid[1]);
+    wait_path("/raised", 1, 10000);
+    /* the first is at the receiver, the second waits for its slot */
+    hk_eng_wait_one_waiting(&srv, tid, eid);
+    for (int i = 2; i < N; i++) {
+        char payload[32];
+        snprintf(payload, sizeof payload, "{\"i\":%d}", i);
+        hk_eng_event(&srv, key, tid, "order.created", payload, evid[i]);
+    }
+    struct hk_reply *r =
+        hk_call(&srv, "PATCH", key, "{\"max_concurrency\":4}",
+                "/v1/tenants/%s/endpoints/%s", tid, eid);
+    hk_expect(r, 200);
+    hk_reply_free(r);
+    wait_path("/raised", N, 15000);
+    int64_t waited = -1, later = -1;
+    for (size_t i = 0; i < N; i++) {
+        const struct hk_rcv_req *q = hk_rcv_get_path(rcv, "/raised", i);
+        const char *got = hk_rcv_req_header(q, "webhook-id");
+        for (int k = 1; k < N && got != NULL; k++) {
+            if (strcmp(got, evid[k]) != 0)
+                continue;
+            if (k == 1)
+                waited = q->arrival_ms;
+            else if (later < 0 || q->arrival_ms < later)
+                later = q->arrival_ms;
+        }
+    }
+    if (waited < 0 || later < 0)
+        fail_msg("not every event reached the endpoint");
+    print_message("the waiting delivery arrived %lld ms after the first of "
+                  "the later ones\n",
+                  (long long)(waited - later));
+    if (waited - later >= 500)
+        fail_msg("the delivery that waited for the slot arrived %lld ms "
+                 "after the first of the later ones: they overtook it",
+                 (long long)(waited - later));
+    free(key);
+}
+
 static void test_max_concurrency(void **state)
 {
     (void)state;
@@ -1850,6 +1937,8 @@ int main(void)
         cmocka_unit_test(test_timeout),
         cmocka_unit_test(test_response_body_cap),
         cmocka_unit_test(test_max_concurrency),
+        cmocka_unit_test(test_one_at_a_time_keeps_order),
+        cmocka_unit_test(test_raised_max_concurrency_starts_the_waiting),
         cmocka_unit_test(test_rate_limit),
         cmocka_unit_test(test_rate_limit_many_endpoints),
         cmocka_unit_test(test_idempotency),
