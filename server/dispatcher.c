@@ -59,10 +59,11 @@ struct bucket {
  * dispatcher is sending to (store.h), so that when a request ends the
  * next one starts at once instead of after the next claim. Lanes live in
  * a hash table by endpoint id while they hold anything. Every
- * LANE_CHECK_MS while jobs wait, the claimer asks the database whether
- * their endpoints are still enabled; the waiting jobs of one disabled or
- * deleted meanwhile are dropped and their leases given back, so that at
- * most the requests already in flight reach it after that. */
+ * LANE_CHECK_MS while jobs wait (in a lane, or held for a rate limit),
+ * the claimer asks the database whether their endpoints are still
+ * enabled; the waiting jobs of one disabled or deleted meanwhile are
+ * dropped and their leases given back, so that at most the requests
+ * already in flight reach it after that. */
 #define LANE_BUCKETS 1024
 #define LANE_CHECK_MS 100
 struct lane {
@@ -371,12 +372,28 @@ static void lane_done(struct hk_dispatcher *d, const char *eid)
     }
 }
 
-/* Hands the claimer the endpoints that have jobs waiting, at most every
- * LANE_CHECK_MS and only once it has taken the last list. Called with
- * rec_mu held. */
+static size_t held_count(const struct hk_dispatcher *d)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < d->nbuckets; i++)
+        n += d->buckets[i].nheld;
+    return n;
+}
+
+static void check_add(struct hk_buf *t, struct hk_buf *e, const char *tid,
+                      const char *eid)
+{
+    bool first = e->len == 1;
+    hk_buf_printf(t, "%s%s", first ? "" : ",", tid);
+    hk_buf_printf(e, "%s%s", first ? "" : ",", eid);
+}
+
+/* Hands the claimer the endpoints that have jobs waiting in their lane or
+ * held for their rate limit, at most every LANE_CHECK_MS and only once it
+ * has taken the last list. Called with rec_mu held. */
 static void lanes_to_check(struct hk_dispatcher *d, int64_t now)
 {
-    if (d->waiting == 0 || d->check_eids != NULL ||
+    if ((d->waiting == 0 && held_count(d) == 0) || d->check_eids != NULL ||
         now - d->checked_ms < LANE_CHECK_MS)
         return;
     struct hk_buf t, e;
@@ -385,13 +402,18 @@ static void lanes_to_check(struct hk_dispatcher *d, int64_t now)
     hk_buf_puts(&t, "{");
     hk_buf_puts(&e, "{");
     for (size_t i = 0; i < LANE_BUCKETS; i++)
-        for (struct lane *l = d->lanes[i]; l != NULL; l = l->next) {
-            if (l->nwait == 0)
-                continue;
-            bool first = e.len == 1;
-            hk_buf_printf(&t, "%s%s", first ? "" : ",", l->tenant_id);
-            hk_buf_printf(&e, "%s%s", first ? "" : ",", l->endpoint_id);
-        }
+        for (struct lane *l = d->lanes[i]; l != NULL; l = l->next)
+            if (l->nwait > 0)
+                check_add(&t, &e, l->tenant_id, l->endpoint_id);
+    for (size_t i = 0; i < d->nbuckets; i++) {
+        struct lane **at;
+        struct lane *l = d->buckets[i].nheld > 0
+                             ? lane_find(d, d->buckets[i].endpoint_id, false,
+                                         &at)
+                             : NULL;
+        if (l != NULL && l->nwait == 0)
+            check_add(&t, &e, l->tenant_id, l->endpoint_id);
+    }
     hk_buf_puts(&t, "}");
     hk_buf_puts(&e, "}");
     d->check_tids = hk_buf_steal(&t);
@@ -400,9 +422,19 @@ static void lanes_to_check(struct hk_dispatcher *d, int64_t now)
     pthread_cond_signal(&d->cl_cv);
 }
 
-/* Drops the waiting jobs of the endpoints the claimer found stopped and
- * queues their deliveries for the claimer to give back. Called with
- * rec_mu held. */
+/* Queues a job that will not be sent for the claimer to give back. */
+static void drop_job(struct hk_dispatcher *d, struct hk_job *j)
+{
+    hk_buf_printf(&d->drop_tids, "%s%s", d->drop_tids.len ? "," : "",
+                  j->tenant_id);
+    hk_buf_printf(&d->drop_ids, "%s%s", d->drop_ids.len ? "," : "",
+                  j->delivery_id);
+    job_release(j);
+}
+
+/* Drops the jobs waiting in the lanes, or held for the rate limits, of the
+ * endpoints the claimer found stopped, and queues their deliveries for the
+ * claimer to give back. Called with rec_mu held. */
 static void lanes_drop_stopped(struct hk_dispatcher *d)
 {
     if (d->stopped == NULL)
@@ -412,15 +444,20 @@ static void lanes_drop_stopped(struct hk_dispatcher *d)
             if (l->nwait == 0 || strstr(d->stopped, l->endpoint_id) == NULL)
                 continue;
             while (l->nwait > 0) {
-                struct hk_job *j = lane_pop(l);
-                hk_buf_printf(&d->drop_tids, "%s%s",
-                              d->drop_tids.len ? "," : "", j->tenant_id);
-                hk_buf_printf(&d->drop_ids, "%s%s",
-                              d->drop_ids.len ? "," : "", j->delivery_id);
-                job_release(j);
+                drop_job(d, lane_pop(l));
                 d->waiting--;
             }
         }
+    for (size_t i = 0; i < d->nbuckets; i++) {
+        struct bucket *b = &d->buckets[i];
+        if (b->nheld == 0 || strstr(d->stopped, b->endpoint_id) == NULL)
+            continue;
+        for (size_t k = 0; k < b->nheld; k++) {
+            drop_job(d, b->held[k]);
+            lane_done(d, b->endpoint_id); /* a held job had its slot */
+        }
+        b->nheld = 0;
+    }
     free(d->stopped);
     d->stopped = NULL;
 }
@@ -498,13 +535,6 @@ static int64_t release_held(struct hk_dispatcher *d)
     return wait;
 }
 
-static size_t held_count(const struct hk_dispatcher *d)
-{
-    size_t n = 0;
-    for (size_t i = 0; i < d->nbuckets; i++)
-        n += d->buckets[i].nheld;
-    return n;
-}
 
 /* Endpoints with held jobs get no new claims until those have started. */
 static char *held_endpoints(const struct hk_dispatcher *d)
@@ -1045,7 +1075,7 @@ static void *run(void *arg)
             if (until < timeout)
                 timeout = until < 0 ? 0 : (int)until;
         }
-        if (d->waiting > 0 && timeout > LANE_CHECK_MS)
+        if ((d->waiting > 0 || held_count(d) > 0) && timeout > LANE_CHECK_MS)
             timeout = LANE_CHECK_MS;
         if (stopping)
             timeout = 100;

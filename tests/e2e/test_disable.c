@@ -293,12 +293,70 @@ static void test_delete_stops_waiting_deliveries(void **state)
     free(key);
 }
 
+/* The same for a delivery held back by the endpoint's rate_limit: once the
+ * endpoint is disabled it is not sent when its token comes. */
+static void test_disable_stops_rate_limited_deliveries(void **state)
+{
+    (void)state;
+    enum { N = 4 };
+    char tid[HK_ID_LEN], eid[HK_ID_LEN], evid[N][HK_ID_LEN];
+    char *key = hk_eng_tenant(&srv, "disable-held", tid);
+    char *url = hk_rcv_url(rcv, "/dis/held");
+    hk_eng_endpoint(&srv, key, tid, url,
+                    "\"event_types\":[\"d.up\"],\"rate_limit\":1", eid);
+    free(url);
+    for (int i = 0; i < N; i++)
+        hk_eng_event(&srv, key, tid, "d.up", "{}", evid[i]);
+    if (!hk_rcv_wait_for_path(rcv, "/dis/held", 1, 10000))
+        fail_msg("the first request never arrived");
+    /* the first is recorded; the next is leased, held for a token that
+     * comes a second after the first was sent (a claim racing the first
+     * hold may lease one more) */
+    int64_t until = hk_wall_ms() + 900;
+    long long done = 0, leased = 0;
+    while (hk_wall_ms() < until) {
+        done = hk_sql_int(&srv,
+                          "SELECT count(*) FROM hookd.deliveries WHERE "
+                          "tenant_id = $1 AND endpoint_id = $2 AND "
+                          "status = 'succeeded'",
+                          tid, eid);
+        leased = hk_eng_leases(&srv, tid, eid);
+        if (done == 1 && leased >= 1)
+            break;
+        hk_sleep_ms(10);
+    }
+    if (done != 1 || leased < 1)
+        fail_msg("%lld delivered and %lld leased within 0.9 s of the first "
+                 "request; expected 1, and at least 1 held for the rate "
+                 "limit",
+                 done, leased);
+    struct hk_reply *r = hk_call(&srv, "PATCH", key, "{\"enabled\":false}",
+                                 "/v1/tenants/%s/endpoints/%s", tid, eid);
+    hk_expect(r, 200);
+    hk_reply_free(r);
+    hk_sleep_ms(2500);
+    size_t n = hk_rcv_count_path(rcv, "/dis/held");
+    if (n != 1)
+        fail_msg("%zu requests reached the rate-limited endpoint; expected "
+                 "none after it was disabled, with one held for its token",
+                 n);
+    assert_int_equal(hk_eng_leases(&srv, tid, eid), 0);
+    assert_int_equal(hk_sql_int(&srv,
+                                "SELECT count(*) FROM hookd.deliveries "
+                                "WHERE tenant_id = $1 AND endpoint_id = $2 "
+                                "AND status = 'pending'",
+                                tid, eid),
+                     N - 1);
+    free(key);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_disable_after_failing),
         cmocka_unit_test(test_disable_stops_waiting_deliveries),
         cmocka_unit_test(test_delete_stops_waiting_deliveries),
+        cmocka_unit_test(test_disable_stops_rate_limited_deliveries),
     };
     int rc = cmocka_run_group_tests_name("disable", tests, group_setup,
                                          group_teardown);
