@@ -216,6 +216,24 @@ static char *one_in_flight_one_waiting(const char *name, const char *path,
     return key;
 }
 
+static long long pending_of(const char *tid, const char *eid)
+{
+    return hk_sql_int(&srv,
+                      "SELECT count(*) FROM hookd.deliveries "
+                      "WHERE tenant_id = $1 AND endpoint_id = $2 "
+                      "AND status = 'pending'",
+                      tid, eid);
+}
+
+/* No lease is left at the endpoint and it has pending deliveries: the
+ * ones the dispatcher had not sent were given back. */
+static void expect_given_back(const char *tid, const char *eid,
+                              long long pending)
+{
+    assert_int_equal(hk_eng_leases(&srv, tid, eid), 0);
+    assert_int_equal(pending_of(tid, eid), pending);
+}
+
 static void expect_no_more_requests(const char *path, const char *what)
 {
     /* the request in flight is answered 1 s after it arrived; a waiting
@@ -240,13 +258,7 @@ static void test_disable_stops_waiting_deliveries(void **state)
     hk_reply_free(r);
     expect_no_more_requests("/dis/wait", "after it was disabled");
     /* the waiting delivery was given back: pending, without a lease */
-    assert_int_equal(hk_eng_leases(&srv, tid, eid), 0);
-    assert_int_equal(hk_sql_int(&srv,
-                                "SELECT count(*) FROM hookd.deliveries "
-                                "WHERE tenant_id = $1 AND endpoint_id = $2 "
-                                "AND status = 'pending'",
-                                tid, eid),
-                     2);
+    expect_given_back(tid, eid, 2);
     /* enabled again, the two go out now, not when a lease runs out */
     r = hk_call(&srv, "PATCH", key, "{\"enabled\":true}",
                 "/v1/tenants/%s/endpoints/%s", tid, eid);
@@ -272,12 +284,7 @@ static void test_delete_stops_waiting_deliveries(void **state)
     /* the one in flight is recorded; the other two end failed */
     int64_t until = hk_wall_ms() + 5000;
     long long open;
-    while ((open = hk_sql_int(&srv,
-                              "SELECT count(*) FROM hookd.deliveries "
-                              "WHERE tenant_id = $1 AND endpoint_id = $2 "
-                              "AND status = 'pending'",
-                              tid, eid)) > 0 &&
-           hk_wall_ms() < until)
+    while ((open = pending_of(tid, eid)) > 0 && hk_wall_ms() < until)
         hk_sleep_ms(50);
     if (open != 0)
         fail_msg("%lld deliveries of the deleted endpoint are still pending",
@@ -340,13 +347,7 @@ static void test_disable_stops_rate_limited_deliveries(void **state)
         fail_msg("%zu requests reached the rate-limited endpoint; expected "
                  "none after it was disabled, with one held for its token",
                  n);
-    assert_int_equal(hk_eng_leases(&srv, tid, eid), 0);
-    assert_int_equal(hk_sql_int(&srv,
-                                "SELECT count(*) FROM hookd.deliveries "
-                                "WHERE tenant_id = $1 AND endpoint_id = $2 "
-                                "AND status = 'pending'",
-                                tid, eid),
-                     N - 1);
+    expect_given_back(tid, eid, N - 1);
     free(key);
 }
 
