@@ -301,8 +301,10 @@ enum hk_result hk_store_stopped_endpoints(struct hk_conn *c,
                                           const char *tenant_ids,
                                           const char *endpoint_ids,
                                           char **out) HK_MUST_CHECK;
-/* Deletes the leases of claimed deliveries that were never sent
- * (shutdown). */
+/* Deletes the leases of claimed deliveries that were never sent (the
+ * dispatcher is stopping, or their endpoint was disabled or deleted while
+ * they waited): they are due again, or end failed when their endpoint went
+ * away (deleted, or disabled by hookd), as at lease expiry. */
 enum hk_result hk_store_release(struct hk_conn *c, const char *tenant_ids,
                                 const char *delivery_ids) HK_MUST_CHECK;
 /* Deletes attempts older than days, at most 10,000 per call. */

@@ -78,7 +78,7 @@ static const char sql_claim[] =
     "   FROM hookd.leases s"
     "   WHERE s.tenant_id = e.tenant_id AND s.endpoint_id = e.id"
     "   AND s.delivery_id NOT IN (SELECT answered.id FROM answered)) s),"
-" picked AS MATERIALIZED ("
+    " picked AS MATERIALIZED ("
     "  SELECT x.* FROM ep CROSS JOIN LATERAL ("
     "    SELECT d.tenant_id, d.id, d.event_id, d.endpoint_id,"
     "    d.attempt_count, d.cycle_attempts, d.next_attempt_at"
