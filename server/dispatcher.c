@@ -350,6 +350,11 @@ static void submit(struct hk_dispatcher *d, struct hk_job *job)
     struct lane *l = lane_find(d, job->endpoint_id, true, &at);
     memcpy(l->tenant_id, job->tenant_id, sizeof(l->tenant_id));
     l->max_conc = m->max_conc;
+    if (l->nwait == 0 && l->busy < l->max_conc) {
+        l->busy++;
+        start_job(d, job); /* nothing older waits: no need to queue it */
+        return;
+    }
     lane_push(l, job);
     d->waiting++;
     lane_fill(d, l);
@@ -389,11 +394,12 @@ static void check_add(struct hk_buf *t, struct hk_buf *e, const char *tid,
 }
 
 /* Hands the claimer the endpoints that have jobs waiting in their lane or
- * held for their rate limit, at most every LANE_CHECK_MS and only once it
- * has taken the last list. Called with rec_mu held. */
-static void lanes_to_check(struct hk_dispatcher *d, int64_t now)
+ * held for their rate limit (held of them), at most every LANE_CHECK_MS
+ * and only once it has taken the last list. Called with rec_mu held. */
+static void lanes_to_check(struct hk_dispatcher *d, int64_t now,
+                           size_t held)
 {
-    if ((d->waiting == 0 && held_count(d) == 0) || d->check_eids != NULL ||
+    if ((d->waiting == 0 && held == 0) || d->check_eids != NULL ||
         now - d->checked_ms < LANE_CHECK_MS)
         return;
     struct hk_buf t, e;
@@ -1045,8 +1051,9 @@ static void *run(void *arg)
                 due = true;
             }
             lanes_drop_stopped(d);
-            lanes_to_check(d, now);
-            d->busy_local = hk_deliver_in_flight(d->deliver) + held_count(d);
+            size_t held = held_count(d);
+            lanes_to_check(d, now, held);
+            d->busy_local = hk_deliver_in_flight(d->deliver) + held;
             d->waiting_pub = d->waiting;
             bool woken = atomic_exchange(&d->woken, false);
             if (due || woken) {
@@ -1075,7 +1082,9 @@ static void *run(void *arg)
             if (until < timeout)
                 timeout = until < 0 ? 0 : (int)until;
         }
-        if ((d->waiting > 0 || held_count(d) > 0) && timeout > LANE_CHECK_MS)
+        /* jobs waiting or held: their endpoints are checked every
+         * LANE_CHECK_MS */
+        if ((d->waiting > 0 || hold_wait >= 0) && timeout > LANE_CHECK_MS)
             timeout = LANE_CHECK_MS;
         if (stopping)
             timeout = 100;
