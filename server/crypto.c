@@ -10,12 +10,14 @@
 #include "log.h"
 
 #include <limits.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
+#include <openssl/core_names.h>
+#include <openssl/params.h>
 #include <openssl/rand.h>
 
 #define GCM_NONCE_LEN 12
@@ -25,6 +27,38 @@ static void crypto_fatal(const char *what)
 {
     hk_log_error("crypto failure", "op", what);
     abort();
+}
+
+/* The algorithms, fetched once: looking them up by name on every call
+ * (what EVP_sha256(), EVP_aes_256_gcm() and the one-shot HMAC() do in
+ * OpenSSL 3) cost more than hashing a webhook's body. HMAC calls copy the
+ * keyless template and key the copy, so threads never share a context. */
+static EVP_MD *sha256_md;
+static EVP_CIPHER *aes_gcm;
+static EVP_MAC_CTX *hmac_template;
+static pthread_once_t algs_once = PTHREAD_ONCE_INIT;
+
+static void algs_fetch(void)
+{
+    sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+    aes_gcm = EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL);
+    EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+    if (!sha256_md || !aes_gcm || !mac)
+        crypto_fatal("fetching SHA256, AES-256-GCM and HMAC");
+    hmac_template = EVP_MAC_CTX_new(mac);
+    EVP_MAC_free(mac); /* the context keeps its own reference */
+    char digest[] = "SHA256";
+    OSSL_PARAM params[] = {
+        OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
+        OSSL_PARAM_construct_end()};
+    if (!hmac_template || EVP_MAC_CTX_set_params(hmac_template, params) != 1)
+        crypto_fatal("HMAC SHA256 setup");
+}
+
+static void algs(void)
+{
+    if (pthread_once(&algs_once, algs_fetch) != 0)
+        crypto_fatal("pthread_once");
 }
 
 void hk_random_bytes(void *buf, size_t n)
@@ -42,7 +76,8 @@ void hk_random_bytes(void *buf, size_t n)
 void hk_sha256(const void *data, size_t n, unsigned char out[HK_SHA256_LEN])
 {
     unsigned int len = 0;
-    if (EVP_Digest(data, n, out, &len, EVP_sha256(), NULL) != 1 ||
+    algs();
+    if (EVP_Digest(data, n, out, &len, sha256_md, NULL) != 1 ||
         len != HK_SHA256_LEN)
         crypto_fatal("EVP_Digest");
 }
@@ -59,17 +94,31 @@ void hk_sha256_hex(const void *data, size_t n, char out[65])
     out[64] = '\0';
 }
 
+void hk_hmac_sha256_pieces(const void *key, size_t keylen,
+                           const struct hk_piece *pieces, size_t n,
+                           unsigned char out[HK_SHA256_LEN])
+{
+    static const unsigned char empty = 0;
+    algs();
+    EVP_MAC_CTX *ctx = EVP_MAC_CTX_dup(hmac_template);
+    if (!ctx || EVP_MAC_init(ctx, keylen ? key : &empty, keylen, NULL) != 1)
+        crypto_fatal("HMAC init");
+    for (size_t i = 0; i < n; i++)
+        if (pieces[i].len > 0 &&
+            EVP_MAC_update(ctx, pieces[i].data, pieces[i].len) != 1)
+            crypto_fatal("HMAC update");
+    size_t len = 0;
+    if (EVP_MAC_final(ctx, out, &len, HK_SHA256_LEN) != 1 ||
+        len != HK_SHA256_LEN)
+        crypto_fatal("HMAC final");
+    EVP_MAC_CTX_free(ctx);
+}
+
 void hk_hmac_sha256(const void *key, size_t keylen, const void *data, size_t n,
                     unsigned char out[HK_SHA256_LEN])
 {
-    static const unsigned char empty = 0;
-    unsigned int len = 0;
-    if (keylen > INT_MAX)
-        crypto_fatal("HMAC key too long");
-    if (!HMAC(EVP_sha256(), keylen ? key : &empty, (int)keylen,
-              n ? data : &empty, n, out, &len) ||
-        len != HK_SHA256_LEN)
-        crypto_fatal("HMAC");
+    struct hk_piece whole = {data, n};
+    hk_hmac_sha256_pieces(key, keylen, &whole, 1, out);
 }
 
 bool hk_ct_equal(const void *a, const void *b, size_t n)
@@ -162,12 +211,13 @@ void hk_seal(const unsigned char *key, const void *plain, size_t n,
     unsigned char *blob = hk_malloc(total);
     hk_random_bytes(blob, GCM_NONCE_LEN);
 
+    algs();
     EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
     if (!ctx)
         crypto_fatal("EVP_CIPHER_CTX_new");
     int len = 0;
     int fin = 0;
-    if (EVP_EncryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, NULL, NULL) != 1 ||
+    if (EVP_EncryptInit_ex(ctx, aes_gcm, NULL, NULL, NULL) != 1 ||
         EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, GCM_NONCE_LEN, NULL) !=
             1 ||
         EVP_EncryptInit_ex(ctx, NULL, NULL, key, blob) != 1)
@@ -197,13 +247,14 @@ enum hk_result hk_open(const unsigned char *key, const void *blob,
     memcpy(tag, b + GCM_NONCE_LEN + n, GCM_TAG_LEN);
     unsigned char *plain = hk_malloc(n + 1);
 
+    algs();
     EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
     if (!ctx)
         crypto_fatal("EVP_CIPHER_CTX_new");
     enum hk_result rc = HK_INVALID;
     int len = 0;
     int fin = 0;
-    if (EVP_DecryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, NULL, NULL) != 1 ||
+    if (EVP_DecryptInit_ex(ctx, aes_gcm, NULL, NULL, NULL) != 1 ||
         EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, GCM_NONCE_LEN, NULL) !=
             1 ||
         EVP_DecryptInit_ex(ctx, NULL, NULL, key, b) != 1)

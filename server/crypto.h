@@ -20,6 +20,15 @@ void hk_sha256(const void *data, size_t n, unsigned char out[HK_SHA256_LEN]);
 void hk_sha256_hex(const void *data, size_t n, char out[65]);
 void hk_hmac_sha256(const void *key, size_t keylen, const void *data,
                     size_t n, unsigned char out[HK_SHA256_LEN]);
+/* One piece of a message that is hashed as the pieces joined in order. */
+struct hk_piece {
+    const void *data;
+    size_t len;
+};
+/* HMAC-SHA256 of the n pieces joined, without joining them. */
+void hk_hmac_sha256_pieces(const void *key, size_t keylen,
+                           const struct hk_piece *pieces, size_t n,
+                           unsigned char out[HK_SHA256_LEN]);
 
 /* true when the n bytes at a and b are equal; time depends only on n. */
 bool hk_ct_equal(const void *a, const void *b, size_t n);

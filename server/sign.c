@@ -63,12 +63,17 @@ static bool compute_mac(const char *secret, const char *msg_id,
     size_t keylen;
     if (!secret_key(secret, &key, &keylen))
         return false;
-    struct hk_buf content;
-    hk_buf_init(&content);
-    hk_buf_printf(&content, "%s.%" PRId64 ".", msg_id, timestamp);
-    hk_buf_append(&content, body, body_len);
-    hk_hmac_sha256(key, keylen, content.data, content.len, mac);
-    hk_buf_cleanup(&content);
+    char head[192]; /* "msg_id.timestamp." without a copy of the body */
+    int hn = snprintf(head, sizeof(head), "%s.%" PRId64 ".", msg_id,
+                      timestamp);
+    char *long_head = NULL;
+    if (hn < 0 || (size_t)hn >= sizeof(head))
+        long_head = hk_asprintf("%s.%" PRId64 ".", msg_id, timestamp);
+    struct hk_piece parts[] = {
+        {long_head ? long_head : head, long_head ? strlen(long_head) : (size_t)hn},
+        {body, body_len}};
+    hk_hmac_sha256_pieces(key, keylen, parts, 2, mac);
+    free(long_head);
     explicit_bzero(key, keylen);
     free(key);
     return true;

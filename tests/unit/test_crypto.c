@@ -82,6 +82,28 @@ static void test_hmac_rfc4231(void **state)
         "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54");
 }
 
+/* A message hashed in pieces, split anywhere and with empty pieces
+ * between, has the MAC of the whole message. */
+static void test_hmac_pieces_match_whole(void **state)
+{
+    (void)state;
+    const char *key = "a key for pieces";
+    const char *msg = "msg_2hQx.1614265330.{\"type\":\"user.created\"}";
+    size_t n = strlen(msg);
+    unsigned char whole[HK_SHA256_LEN], parts[HK_SHA256_LEN];
+    hk_hmac_sha256(key, strlen(key), msg, n, whole);
+    for (size_t cut = 0; cut <= n; cut++) {
+        struct hk_piece p[] = {
+            {msg, cut}, {"", 0}, {msg + cut, n - cut}, {NULL, 0}};
+        hk_hmac_sha256_pieces(key, strlen(key), p, 4, parts);
+        assert_memory_equal(parts, whole, sizeof(whole));
+    }
+    /* and a different split of a different message does not match */
+    struct hk_piece other[] = {{msg, n - 1}};
+    hk_hmac_sha256_pieces(key, strlen(key), other, 1, parts);
+    assert_memory_not_equal(parts, whole, sizeof(whole));
+}
+
 static void test_ct_equal(void **state)
 {
     (void)state;
@@ -291,6 +313,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sha256),
         cmocka_unit_test(test_hmac_rfc4231),
+        cmocka_unit_test(test_hmac_pieces_match_whole),
         cmocka_unit_test(test_ct_equal),
         cmocka_unit_test(test_base64_vectors),
         cmocka_unit_test(test_base64_round_trip),

@@ -32,6 +32,37 @@ static void test_published_vector(void **state)
     assert_true(hk_sign_verify(SECRET, MSG_ID, TS, BODY, strlen(BODY), SIG));
 }
 
+/* A message id longer than sign.c's stack buffer for "id.timestamp." is
+ * signed over the same content: HMAC of "id.ts.body" with the secret's
+ * key, computed here by hand. */
+static void test_long_message_id(void **state)
+{
+    (void)state;
+    char id[400];
+    memset(id, 'm', sizeof(id) - 1);
+    id[sizeof(id) - 1] = '\0';
+    char *sig = hk_sign(SECRET, id, TS, BODY, strlen(BODY));
+    assert_non_null(sig);
+
+    unsigned char *key;
+    size_t keylen;
+    assert_int_equal(hk_base64_decode(SECRET + 6, &key, &keylen), HK_OK);
+    char *content = hk_asprintf("%s.%d.%s", id, TS, BODY);
+    unsigned char mac[HK_SHA256_LEN];
+    hk_hmac_sha256(key, keylen, content, strlen(content), mac);
+    char *b64 = hk_base64_encode(mac, sizeof(mac));
+    char *want = hk_asprintf("v1,%s", b64);
+    assert_string_equal(sig, want);
+    assert_true(hk_sign_verify(SECRET, id, TS, BODY, strlen(BODY), sig));
+    id[0] = 'n';
+    assert_false(hk_sign_verify(SECRET, id, TS, BODY, strlen(BODY), sig));
+    free(want);
+    free(b64);
+    free(content);
+    free(key);
+    free(sig);
+}
+
 static void test_verify_rejects_changes(void **state)
 {
     (void)state;
@@ -158,6 +189,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_published_vector),
+        cmocka_unit_test(test_long_message_id),
         cmocka_unit_test(test_verify_rejects_changes),
         cmocka_unit_test(test_multi_signature_header),
         cmocka_unit_test(test_malformed_secret),
