@@ -284,7 +284,33 @@ done:
     return rc;
 }
 
-void hk_random_token(char *out, size_t n)
+/* Random bytes for what is shown anyway (ids, request ids): the same
+ * generator, fetched a few hundred bytes at a time per thread, since one
+ * call per id was a visible share of the dispatcher's and the API's time.
+ * Secrets (keys, tokens, nonces) never come from here. */
+#define PUBLIC_POOL 256
+static _Thread_local unsigned char public_pool[PUBLIC_POOL];
+static _Thread_local size_t public_left;
+
+void hk_random_public(void *buf, size_t n)
+{
+    unsigned char *p = buf;
+    while (n > 0) {
+        if (public_left == 0) {
+            hk_random_bytes(public_pool, sizeof(public_pool));
+            public_left = sizeof(public_pool);
+        }
+        size_t take = n < public_left ? n : public_left;
+        public_left -= take;
+        memcpy(p, public_pool + public_left, take);
+        p += take;
+        n -= take;
+    }
+}
+
+/* n characters from [A-Za-z0-9], each equally likely, drawing bytes from
+ * draw (64 at a time). */
+static void token_from(char *out, size_t n, void (*draw)(void *, size_t))
 {
     static const char alphabet[] =
         "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
@@ -295,7 +321,7 @@ void hk_random_token(char *out, size_t n)
     size_t i = 0;
     while (i < n) {
         if (used == sizeof(pool)) {
-            hk_random_bytes(pool, sizeof(pool));
+            draw(pool, sizeof(pool));
             used = 0;
         }
         unsigned char c = pool[used++];
@@ -304,4 +330,14 @@ void hk_random_token(char *out, size_t n)
     }
     out[n] = '\0';
     OPENSSL_cleanse(pool, sizeof(pool));
+}
+
+void hk_random_token(char *out, size_t n)
+{
+    token_from(out, n, hk_random_bytes);
+}
+
+void hk_random_public_token(char *out, size_t n)
+{
+    token_from(out, n, hk_random_public);
 }

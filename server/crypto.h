@@ -14,6 +14,10 @@
 /* Fills buf with n cryptographically random bytes; aborts if the kernel's
  * source fails (there is no safe way to continue). */
 void hk_random_bytes(void *buf, size_t n);
+/* Random bytes from the same source for values that are made public
+ * anyway (ids): served from a per-thread pool, so cheap per call. Never
+ * for keys, tokens or nonces. */
+void hk_random_public(void *buf, size_t n);
 
 void hk_sha256(const void *data, size_t n, unsigned char out[HK_SHA256_LEN]);
 /* Lower-case hex of SHA-256, out must hold 65 bytes. */
@@ -53,5 +57,7 @@ enum hk_result hk_open(const unsigned char *key, const void *blob,
 
 /* Random token of n characters from [A-Za-z0-9] into out (n+1 bytes). */
 void hk_random_token(char *out, size_t n);
+/* The same from hk_random_public: for request ids, never for secrets. */
+void hk_random_public_token(char *out, size_t n);
 
 #endif

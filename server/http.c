@@ -328,7 +328,7 @@ static void set_request_id(struct conn_state *st)
         }
     }
     char tok[25];
-    hk_random_token(tok, 24);
+    hk_random_public_token(tok, 24);
     snprintf(st->req.request_id, sizeof(st->req.request_id), "req_%s", tok);
 }
 

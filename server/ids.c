@@ -19,27 +19,10 @@ static pthread_mutex_t uuid_mutex = PTHREAD_MUTEX_INITIALIZER;
 static int64_t last_ms = -1;
 static uint16_t counter;
 
-/* Random bytes for ids come from the same generator as every other random
- * byte, fetched a few hundred at a time per thread: one call per id was a
- * visible share of the dispatcher's time (an id for every attempt). */
-#define ID_POOL 256
-static _Thread_local unsigned char id_pool[ID_POOL];
-static _Thread_local size_t id_pool_left;
-
-static void id_random(unsigned char *out, size_t n)
-{
-    if (id_pool_left < n) {
-        hk_random_bytes(id_pool, sizeof(id_pool));
-        id_pool_left = sizeof(id_pool);
-    }
-    id_pool_left -= n;
-    memcpy(out, id_pool + id_pool_left, n);
-}
-
 void hk_uuid7(char out[HK_UUID_STRLEN])
 {
     uuid_t u;
-    id_random(u, sizeof(u));
+    hk_random_public(u, sizeof(u));
     int64_t now = hk_now_ms();
 
     pthread_mutex_lock(&uuid_mutex);
