@@ -17,6 +17,10 @@
 #   fairness   tenant A's deliveries queued to an endpoint that answers in 1 s
 #              while tenant B sends a steady rate: B's ingest-to-receipt p99
 #
+# ingest, throughput and backlog also report the CPU time hookd, PostgreSQL,
+# the sink and the rest spent per item, and the machine's idle share: a
+# second table, steadier than rates on a shared host.
+#
 # Every scenario gets a fresh database and a fresh hookd, checks that every
 # event arrived (duplicates are counted apart), and has a hard time limit.
 # SCENARIO=name runs one; QUICK=1 runs all with tiny counts (this is what
@@ -379,6 +383,73 @@ ceiling_pg() {
     "${psql[@]}" -d postgres -c 'DROP DATABASE bench_ceiling WITH (FORCE)' >/dev/null
 }
 
+# --- where the CPU goes --------------------------------------------------
+# Rates on a shared host move with the host; CPU time per delivery moves
+# much less, so each throughput-like scenario also reports what hookd,
+# PostgreSQL, the sink and the rest (the load generator, this script,
+# kernel threads) spent per item, and how much of the machine stayed idle.
+
+CLK_TCK=$(getconf CLK_TCK)
+
+# ticks PID: its user + system time in clock ticks (0 when it is gone).
+ticks() {
+    local s
+    local -a f
+    { read -r s <"/proc/$1/stat"; } 2>/dev/null || { echo 0; return; }
+    s=${s##*) }
+    read -r -a f <<<"$s" # f[0] is field 3 (state): utime is field 14
+    echo $((f[11] + f[12]))
+}
+
+# pg_ticks: the cluster's CPU so far: the postmaster (with the children it
+# has reaped, so short-lived workers count too) and its children alive now.
+pg_ticks() {
+    local pm s total=0 st
+    local -a f
+    pm=$(head -n 1 "$tmp/pg/pgdata/postmaster.pid" 2>/dev/null) || { echo 0; return; }
+    { read -r s <"/proc/$pm/stat"; } 2>/dev/null || { echo 0; return; }
+    s=${s##*) }
+    read -r -a f <<<"$s"
+    total=$((f[11] + f[12] + f[13] + f[14]))
+    for st in /proc/[0-9]*/stat; do
+        { read -r s <"$st"; } 2>/dev/null || continue
+        s=${s##*) }
+        read -r -a f <<<"$s"
+        [ "${f[1]}" = "$pm" ] && total=$((total + f[11] + f[12]))
+    done
+    echo "$total"
+}
+
+pid_ticks() { # PIDFILE
+    if [ -s "$1" ]; then ticks "$(<"$1")"; else echo 0; fi
+}
+
+# cpu_snap: "hookd postgres sink busy idle", in clock ticks; busy and idle
+# are the whole machine's (all cores).
+cpu_snap() {
+    local c user nice sys idle iow irq sirq steal rest
+    read -r c user nice sys idle iow irq sirq steal rest </proc/stat
+    echo "$(pid_ticks "$tmp/hookd.pid") $(pg_ticks) $(pid_ticks "$tmp/sink.pid")" \
+        "$((user + nice + sys + irq + sirq + steal)) $((idle + iow))"
+}
+
+# cpu_json "SNAP0" "SNAP1" ITEMS WHAT: microseconds of CPU per item.
+cpu_json() {
+    jq -n --arg a "$1" --arg b "$2" --argjson n "$3" --arg per "$4" \
+        --argjson hz "$CLK_TCK" '
+        ($a | split(" ") | map(tonumber)) as $x |
+        ($b | split(" ") | map(tonumber)) as $y |
+        [range(5)] | map($y[.] - $x[.]) as $d |
+        (1e6 / $hz / (if $n > 0 then $n else 1 end)) as $us |
+        def r(v): (v * 10 | round) / 10;
+        {per: $per, items: $n,
+         hookd_us: r($d[0] * $us), postgres_us: r($d[1] * $us),
+         sink_us: r($d[2] * $us),
+         rest_us: r([($d[3] - $d[0] - $d[1] - $d[2]), 0] | max * $us),
+         idle_pct: (if $d[3] + $d[4] > 0
+                    then r($d[4] * 100 / ($d[3] + $d[4])) else null end)}'
+}
+
 # --- scenarios ----------------------------------------------------------
 # Each runs in its own subshell with its own deadline, writes its figures
 # to $tmp/result-NAME.json, and fails when an event did not arrive.
@@ -392,15 +463,18 @@ setup() {
 
 scenario_ingest() {
     setup
-    local t lg st
+    local t lg st c0 cpu
     t=$(make_tenant bench-ingest)
     make_endpoint "$t" /ingest/0 "$ENDPOINT_CONC"
     log "ingest: $INGEST_N single-event POSTs over $CONNS connections"
+    c0=$(cpu_snap)
     lg=$(loadgen -u "$API/v1/tenants/$t/events" -a "$HOOKD_ADMIN_KEY" -n "$INGEST_N")
     check_loadgen "$lg" ingest
     st=$(wait_for ingest "$INGEST_N")
+    cpu=$(cpu_json "$c0" "$(cpu_snap)" "$INGEST_N" "event posted and delivered")
     stop_hookd
-    jq -n --argjson lg "$lg" --argjson st "$st" '{
+    jq -n --argjson lg "$lg" --argjson st "$st" --argjson cpu "$cpu" '{
+        cpu: $cpu,
         events: $lg.requests, accepted: $lg.ok, accepted_per_s: ($lg.ok / $lg.duration_s),
         api_latency_ms: $lg.latency_ms, status: $lg.status,
         received: $st.total, unique: $st.unique, duplicates: $st.duplicates}' \
@@ -409,17 +483,21 @@ scenario_ingest() {
 
 scenario_throughput() {
     setup
-    local t i lg st want=$((TP_EVENTS * TP_ENDPOINTS))
+    local t i lg st c0 cpu want=$((TP_EVENTS * TP_ENDPOINTS))
     t=$(make_tenant bench-throughput)
     for i in $(seq 0 $((TP_ENDPOINTS - 1))); do
         make_endpoint "$t" "/tp/$i" "$ENDPOINT_CONC"
     done
     log "throughput: $TP_EVENTS events x $TP_ENDPOINTS endpoints = $want deliveries"
+    c0=$(cpu_snap)
     lg=$(loadgen -u "$API/v1/tenants/$t/events" -a "$HOOKD_ADMIN_KEY" -n "$TP_EVENTS")
     check_loadgen "$lg" throughput
     st=$(wait_for tp "$want")
+    cpu=$(cpu_json "$c0" "$(cpu_snap)" "$want" "delivery, ingest included")
     stop_hookd
-    jq -n --argjson lg "$lg" --argjson st "$st" --argjson want "$want" '{
+    jq -n --argjson lg "$lg" --argjson st "$st" --argjson want "$want" \
+        --argjson cpu "$cpu" '{
+        cpu: $cpu,
         events: $lg.ok, endpoints: ($want / $lg.ok), deliveries: $want,
         received: $st.total, unique: $st.unique, duplicates: $st.duplicates,
         first_to_last_s: $st.span_s, deliveries_per_s: $st.per_s,
@@ -451,7 +529,7 @@ scenario_backlog() {
     fresh_db
     start_hookd api
     make_event_type
-    local t i lg st want=$((BACKLOG_EVENTS * BACKLOG_ENDPOINTS)) t0 t1 hwm rss
+    local t i lg st want=$((BACKLOG_EVENTS * BACKLOG_ENDPOINTS)) t0 t1 hwm rss c0 cpu
     t=$(make_tenant bench-backlog)
     for i in $(seq 0 $((BACKLOG_ENDPOINTS - 1))); do
         make_endpoint "$t" "/backlog/$i" "$ENDPOINT_CONC"
@@ -463,16 +541,20 @@ scenario_backlog() {
     start_sink
     log "backlog: sink up, draining"
     t0=$(date +%s%6N)
+    c0=$(cpu_snap) # hookd is not running: all of its time counts
     start_hookd serve
     start_rss_sampler
     st=$(wait_for backlog "$want")
+    cpu=$(cpu_json "$c0" "$(cpu_snap)" "$want" "delivery")
     t1=$(jq .last_us <<<"$st")
     hwm=$(hookd_peak_rss_kb)
     stop_pidfile "$tmp/rss.pid"
     rss=$(cat "$tmp/rss.max" 2>/dev/null || echo 0)
     stop_hookd
     jq -n --argjson lg "$lg" --argjson st "$st" --argjson want "$want" \
-        --argjson t0 "$t0" --argjson t1 "$t1" --argjson hwm "${hwm:-0}" --argjson rss "$rss" '{
+        --argjson t0 "$t0" --argjson t1 "$t1" --argjson hwm "${hwm:-0}" --argjson rss "$rss" \
+        --argjson cpu "$cpu" '{
+        cpu: $cpu,
         deliveries: $want, queue_ingest_per_s: ($lg.ok / $lg.duration_s),
         received: $st.total, unique: $st.unique, duplicates: $st.duplicates,
         first_to_last_s: $st.span_s, drain_per_s: $st.per_s,
@@ -643,7 +725,21 @@ table=$(jq -r '
     (if $s.fairness then (if $s.fairness.failed then "| fairness | FAILED | | |" else
       "| fairness | B at \($s.fairness.b_offered_per_s)/s behind A'"'"'s \($s.fairness.a_queued) slow: p50 \(n($s.fairness.b_ingest_to_receipt_ms.p50)) ms, p99 \(n($s.fairness.b_ingest_to_receipt_ms.p99)) ms | 2 commits \(n($s.fairness.floor_ms)) ms (p99) | \(r($s.fairness.ratio)) |" end) else empty end)
     ' <<<"$json")
+# Where the CPU went, per item, for the scenarios that measure a rate.
+cputable=$(jq -r '
+    .scenarios as $s |
+    [("ingest", "throughput", "backlog") as $k
+     | select($s[$k].cpu != null) | {k: $k} + $s[$k].cpu] as $rows |
+    if ($rows | length) == 0 then empty else
+    "| scenario | CPU per | hookd | PostgreSQL | sink | the rest | machine idle |",
+    "|---|---|---|---|---|---|---|",
+    ($rows[] | "| \(.k) | \(.per) | \(.hookd_us) µs | \(.postgres_us) µs | \(.sink_us) µs | \(.rest_us) µs | \(.idle_pct) % |")
+    end' <<<"$json")
 printf '%s\n' "$table" >build/bench/table.md
+if [ -n "$cputable" ]; then
+    table=$(printf '%s\n\n%s' "$table" "$cputable")
+    printf '\n%s\n' "$cputable" >>build/bench/table.md
+fi
 
 echo
 echo "hookd benchmark: $cmd"
