@@ -393,36 +393,38 @@ ceiling_pg() {
 
 # --- where the CPU goes --------------------------------------------------
 # Rates on a shared host move with the host; CPU time per delivery moves
-# much less, so each throughput-like scenario also reports what hookd,
+# less and shows which part a change moved, so each throughput-like scenario also reports what hookd,
 # PostgreSQL, the sink and the rest (the load generator, this script,
 # kernel threads) spent per item, and how much of the machine stayed idle.
 
 CLK_TCK=$(getconf CLK_TCK)
 
+# stat_fields FILE: the caller's array f gets the fields of a /proc stat
+# file from field 3 (state) on: f[11] and f[12] are utime and stime, f[13]
+# and f[14] the reaped children's, f[1] the parent pid. False when gone.
+stat_fields() {
+    local s
+    { read -r s <"$1"; } 2>/dev/null || return 1
+    s=${s##*) }
+    read -r -a f <<<"$s"
+}
+
 # ticks PID: its user + system time in clock ticks (0 when it is gone).
 ticks() {
-    local s
     local -a f
-    { read -r s <"/proc/$1/stat"; } 2>/dev/null || { echo 0; return; }
-    s=${s##*) }
-    read -r -a f <<<"$s" # f[0] is field 3 (state): utime is field 14
-    echo $((f[11] + f[12]))
+    if stat_fields "/proc/$1/stat"; then echo $((f[11] + f[12])); else echo 0; fi
 }
 
 # pg_ticks: the cluster's CPU so far: the postmaster (with the children it
 # has reaped, so short-lived workers count too) and its children alive now.
 pg_ticks() {
-    local pm s total=0 st
+    local pm total st
     local -a f
     pm=$(head -n 1 "$tmp/pg/pgdata/postmaster.pid" 2>/dev/null) || { echo 0; return; }
-    { read -r s <"/proc/$pm/stat"; } 2>/dev/null || { echo 0; return; }
-    s=${s##*) }
-    read -r -a f <<<"$s"
+    stat_fields "/proc/$pm/stat" || { echo 0; return; }
     total=$((f[11] + f[12] + f[13] + f[14]))
     for st in /proc/[0-9]*/stat; do
-        { read -r s <"$st"; } 2>/dev/null || continue
-        s=${s##*) }
-        read -r -a f <<<"$s"
+        stat_fields "$st" || continue
         [ "${f[1]}" = "$pm" ] && total=$((total + f[11] + f[12]))
     done
     echo "$total"

@@ -69,9 +69,8 @@ static bool compute_mac(const char *secret, const char *msg_id,
     char *long_head = NULL;
     if (hn < 0 || (size_t)hn >= sizeof(head))
         long_head = hk_asprintf("%s.%" PRId64 ".", msg_id, timestamp);
-    struct hk_piece parts[] = {
-        {long_head ? long_head : head, long_head ? strlen(long_head) : (size_t)hn},
-        {body, body_len}};
+    const char *h = long_head ? long_head : head;
+    struct hk_piece parts[] = {{h, strlen(h)}, {body, body_len}};
     hk_hmac_sha256_pieces(key, keylen, parts, 2, mac);
     free(long_head);
     explicit_bzero(key, keylen);
