@@ -17,9 +17,10 @@
 #   fairness   tenant A's deliveries queued to an endpoint that answers in 1 s
 #              while tenant B sends a steady rate: B's ingest-to-receipt p99
 #
-# ingest, throughput and backlog also report the CPU time hookd, PostgreSQL,
-# the sink and the rest spent per item, and the machine's idle share: a
-# second table, steadier than rates on a shared host.
+# ingest, throughput and backlog also report the CPU time hookd, PostgreSQL
+# (and of that, the sessions of hookd's API, claims and records), the sink
+# and the rest spent per item, and the machine's idle share: a second
+# table, steadier than rates on a shared host.
 #
 # Every scenario gets a fresh database and a fresh hookd, checks that every
 # event arrived (duplicates are counted apart), and has a hard time limit.
@@ -393,9 +394,11 @@ ceiling_pg() {
 
 # --- where the CPU goes --------------------------------------------------
 # Rates on a shared host move with the host; CPU time per delivery moves
-# less and shows which part a change moved, so each throughput-like scenario also reports what hookd,
-# PostgreSQL, the sink and the rest (the load generator, this script,
-# kernel threads) spent per item, and how much of the machine stayed idle.
+# less and shows which part a change moved, so each throughput-like
+# scenario also reports what hookd, PostgreSQL, the sink and the rest (the
+# load generator, this script, kernel threads) spent per item, and how much
+# of the machine stayed idle. PostgreSQL's time is also split by the part
+# of hookd its sessions serve: the API's, the claimer's, the recorder's.
 
 CLK_TCK=$(getconf CLK_TCK)
 
@@ -434,13 +437,31 @@ pid_ticks() { # PIDFILE
     if [ -s "$1" ]; then ticks "$(<"$1")"; else echo 0; fi
 }
 
-# cpu_snap: "hookd postgres sink busy idle", in clock ticks; busy and idle
-# are the whole machine's (all cores).
+# part_ticks: "api claimer recorder", the CPU so far of the PostgreSQL
+# sessions serving each part of hookd (its connections name the part they
+# serve in application_name), 0 for a part with no session now.
+part_ticks() {
+    local pid name api=0 claimer=0 recorder=0 t
+    while IFS='|' read -r pid name; do
+        t=$(ticks "$pid")
+        case $name in
+        'hookd api') api=$((api + t)) ;;
+        'hookd claimer') claimer=$((claimer + t)) ;;
+        'hookd recorder') recorder=$((recorder + t)) ;;
+        esac
+    done < <("${psql[@]}" -d postgres -At -c "SELECT pid, application_name
+        FROM pg_stat_activity WHERE application_name LIKE 'hookd %'" 2>/dev/null || true)
+    echo "$api $claimer $recorder"
+}
+
+# cpu_snap: "hookd postgres sink busy idle api claimer recorder", in clock
+# ticks; busy and idle are the whole machine's (all cores), the last three
+# PostgreSQL's sessions for hookd's API, claims and records (part_ticks).
 cpu_snap() {
     local c user nice sys idle iow irq sirq steal rest
     read -r c user nice sys idle iow irq sirq steal rest </proc/stat
     echo "$(pid_ticks "$tmp/hookd.pid") $(pg_ticks) $(pid_ticks "$tmp/sink.pid")" \
-        "$((user + nice + sys + irq + sirq + steal)) $((idle + iow))"
+        "$((user + nice + sys + irq + sirq + steal)) $((idle + iow)) $(part_ticks)"
 }
 
 # cpu_json "SNAP0" "SNAP1" ITEMS WHAT: microseconds of CPU per item.
@@ -449,11 +470,13 @@ cpu_json() {
         --argjson hz "$CLK_TCK" '
         ($a | split(" ") | map(tonumber)) as $x |
         ($b | split(" ") | map(tonumber)) as $y |
-        [range(5)] | map($y[.] - $x[.]) as $d |
+        [range(8)] | map([$y[.] - $x[.], 0] | max) as $d |
         (1e6 / $hz / (if $n > 0 then $n else 1 end)) as $us |
         def r(v): (v * 10 | round) / 10;
         {per: $per, items: $n,
          hookd_us: r($d[0] * $us), postgres_us: r($d[1] * $us),
+         postgres_parts_us: {api: r($d[5] * $us), claims: r($d[6] * $us),
+                             records: r($d[7] * $us)},
          sink_us: r($d[2] * $us),
          rest_us: r([($d[3] - $d[0] - $d[1] - $d[2]), 0] | max * $us),
          idle_pct: (if $d[3] + $d[4] > 0
@@ -741,9 +764,9 @@ cputable=$(jq -r '
     [("ingest", "throughput", "backlog") as $k
      | select($s[$k].cpu != null) | {k: $k} + $s[$k].cpu] as $rows |
     if ($rows | length) == 0 then empty else
-    "| scenario | CPU per | hookd | PostgreSQL | sink | the rest | machine idle |",
-    "|---|---|---|---|---|---|---|",
-    ($rows[] | "| \(.k) | \(.per) | \(.hookd_us) µs | \(.postgres_us) µs | \(.sink_us) µs | \(.rest_us) µs | \(.idle_pct) % |")
+    "| scenario | CPU per | hookd | PostgreSQL | of which API · claims · records | sink | the rest | machine idle |",
+    "|---|---|---|---|---|---|---|---|",
+    ($rows[] | "| \(.k) | \(.per) | \(.hookd_us) µs | \(.postgres_us) µs | \(.postgres_parts_us.api) · \(.postgres_parts_us.claims) · \(.postgres_parts_us.records) µs | \(.sink_us) µs | \(.rest_us) µs | \(.idle_pct) % |")
     end' <<<"$json")
 printf '%s\n' "$table" >build/bench/table.md
 if [ -n "$cputable" ]; then

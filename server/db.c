@@ -18,7 +18,6 @@
 #include <string.h>
 
 struct hk_db {
-    char *conninfo;
     int size;
     struct hk_conn **conns;
     bool *busy;
@@ -49,10 +48,15 @@ static bool conn_setup(struct hk_conn *c)
     return ok;
 }
 
-enum hk_result hk_conn_open(const char *conninfo, struct hk_conn **out)
+enum hk_result hk_conn_open(const char *conninfo, const char *name,
+                            struct hk_conn **out)
 {
     struct hk_conn *c = hk_calloc(1, sizeof(*c));
-    c->pg = PQconnectdb(conninfo);
+    /* conninfo (a URL or key=value pairs) stands for all its settings;
+     * the name only fills application_name when conninfo leaves it out */
+    const char *const keys[] = {"dbname", "fallback_application_name", NULL};
+    const char *const values[] = {conninfo, name, NULL};
+    c->pg = PQconnectdbParams(keys, values, 1);
     if (PQstatus(c->pg) != CONNECTION_OK) {
         char msg[512];
         snprintf(msg, sizeof(msg), "%s", PQerrorMessage(c->pg));
@@ -141,17 +145,17 @@ bool hk_conn_ensure(struct hk_conn *c)
     return conn_setup(c);
 }
 
-enum hk_result hk_db_new(const char *conninfo, int size, struct hk_db **out)
+enum hk_result hk_db_new(const char *conninfo, const char *name, int size,
+                         struct hk_db **out)
 {
     struct hk_db *db = hk_calloc(1, sizeof(*db));
-    db->conninfo = hk_strdup(conninfo);
     db->size = size;
     db->conns = hk_calloc((size_t)size, sizeof(*db->conns));
     db->busy = hk_calloc((size_t)size, sizeof(*db->busy));
     pthread_mutex_init(&db->mu, NULL);
     pthread_cond_init(&db->cv, NULL);
     for (int i = 0; i < size; i++) {
-        if (hk_conn_open(conninfo, &db->conns[i]) != HK_OK) {
+        if (hk_conn_open(conninfo, name, &db->conns[i]) != HK_OK) {
             hk_db_free(db);
             *out = NULL;
             return HK_DB;
@@ -171,7 +175,6 @@ void hk_db_free(struct hk_db *db)
     pthread_cond_destroy(&db->cv);
     free(db->conns);
     free(db->busy);
-    free(db->conninfo);
     free(db);
 }
 

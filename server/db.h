@@ -24,9 +24,15 @@ struct hk_conn {
 
 struct hk_db;
 
-/* Opens `size` connections to conninfo. HK_DB (with a log line) when the
- * first one cannot be made. Free with hk_db_free. */
-enum hk_result hk_db_new(const char *conninfo, int size,
+/* Connections name the part of hookd they serve ("hookd api", "hookd
+ * claimer", ...) as their application_name, unless conninfo sets one:
+ * pg_stat_activity and PostgreSQL's logs then tell an operator which
+ * part of hookd a session belongs to, and `make bench` what each part
+ * costs the database. */
+
+/* Opens `size` connections to conninfo, each named name. HK_DB (with a
+ * log line) when the first one cannot be made. Free with hk_db_free. */
+enum hk_result hk_db_new(const char *conninfo, const char *name, int size,
                          struct hk_db **out) HK_MUST_CHECK;
 void hk_db_free(struct hk_db *db);
 
@@ -37,7 +43,7 @@ struct hk_conn *hk_db_acquire(struct hk_db *db);
 void hk_db_release(struct hk_db *db, struct hk_conn *c);
 
 /* A connection outside the pool (dispatcher, LISTEN, migrate). */
-enum hk_result hk_conn_open(const char *conninfo,
+enum hk_result hk_conn_open(const char *conninfo, const char *name,
                             struct hk_conn **out) HK_MUST_CHECK;
 void hk_conn_close(struct hk_conn *c);
 /* Makes every prepared statement of c use its generic plan from the

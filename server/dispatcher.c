@@ -866,7 +866,7 @@ static void kick_recorder(struct hk_dispatcher *d)
 static void listen_connect(struct hk_dispatcher *d)
 {
     if (d->listen == NULL &&
-        hk_conn_open(d->cfg->database_url, &d->listen) != HK_OK)
+        hk_conn_open(d->cfg->database_url, "hookd listen", &d->listen) != HK_OK)
         return;
     if (!hk_conn_ensure(d->listen))
         return;
@@ -1108,14 +1108,15 @@ enum hk_result hk_dispatcher_start(const struct hk_config *cfg,
     d->cfg = cfg;
     hk_uuid7(d->owner);
     *out = NULL;
-    if (hk_conn_open(cfg->database_url, &d->work) != HK_OK) {
+    if (hk_conn_open(cfg->database_url, "hookd claimer", &d->work) != HK_OK) {
         free(d);
         curl_global_cleanup();
         return HK_DB;
     }
     hk_conn_generic_plans(d->work);
     hk_conn_async_commit(d->work);
-    if (hk_conn_open(cfg->database_url, &d->rec_conn) != HK_OK) {
+    if (hk_conn_open(cfg->database_url, "hookd recorder", &d->rec_conn) !=
+        HK_OK) {
         hk_conn_close(d->work);
         free(d);
         curl_global_cleanup();

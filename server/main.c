@@ -78,7 +78,7 @@ static enum hk_result check_setup(const struct hk_config *cfg, bool serving,
 static int cmd_migrate(struct hk_config *cfg)
 {
     struct hk_conn *c;
-    if (hk_conn_open(cfg->database_url, &c) != HK_OK)
+    if (hk_conn_open(cfg->database_url, "hookd migrate", &c) != HK_OK)
         return 1;
     int applied = 0;
     enum hk_result rc = hk_migrate_run(c, migrations_dir(), &applied);
@@ -123,7 +123,7 @@ static int cmd_run(struct hk_config *cfg, bool api, bool dispatch)
     block_signals(&set);
 
     struct hk_conn *check;
-    if (hk_conn_open(cfg->database_url, &check) != HK_OK)
+    if (hk_conn_open(cfg->database_url, "hookd migrate", &check) != HK_OK)
         return 1;
     enum hk_result rc = hk_migrate_check(check, migrations_dir());
     hk_conn_close(check);
@@ -155,7 +155,8 @@ static int cmd_run(struct hk_config *cfg, bool api, bool dispatch)
         app.wake = wake_all;
         app.wake_ctx = &wakers;
         app.fanout = hk_fanout_new(hk_store_event_ingest_group);
-        rc = hk_db_new(cfg->database_url, cfg->db_pool_size, &app.db);
+        rc = hk_db_new(cfg->database_url, "hookd api", cfg->db_pool_size,
+                       &app.db);
         if (rc != HK_OK)
             goto out;
         if (hk_http_start(&app, &http) != HK_OK)

@@ -48,7 +48,7 @@ enum hk_result hk_notifier_start(const char *conninfo, struct hk_notifier **out)
 {
     struct hk_notifier *n = hk_calloc(1, sizeof(*n));
     *out = NULL;
-    if (hk_conn_open(conninfo, &n->conn) != HK_OK) {
+    if (hk_conn_open(conninfo, "hookd notify", &n->conn) != HK_OK) {
         free(n);
         return HK_DB;
     }

@@ -1861,6 +1861,48 @@ static void test_tenant_deleted_while_ingesting(void **state)
     free(key);
 }
 
+/* Every connection hookd holds names the part it serves, so that an
+ * operator reading pg_stat_activity (and the benchmark, which splits the
+ * database's CPU by part) can tell them apart; an application_name the
+ * operator put in HOOKD_DATABASE_URL is kept. */
+static void test_connections_named(void **state)
+{
+    (void)state;
+    /* serve: the API's pool, the dispatcher's claimer, recorder and
+     * LISTEN connections */
+    const char *parts[] = {"hookd api", "hookd claimer", "hookd recorder",
+                           "hookd listen"};
+    for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
+        long long n = hk_sql_int(
+            &srv,
+            "SELECT count(*) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND application_name = $1",
+            parts[i]);
+        if (n < 1)
+            fail_msg("no connection named \"%s\"", parts[i]);
+    }
+
+    char url[600];
+    if (strncmp(srv.db_url, "postgresql://", 13) == 0)
+        snprintf(url, sizeof(url), "%s?application_name=ops-console",
+                 srv.db_url);
+    else
+        snprintf(url, sizeof(url), "%s application_name=ops-console",
+                 srv.db_url);
+    const char *const urls[] = {srv.db_url, url};
+    const char *const want[] = {"hookd test", "ops-console"};
+    for (int i = 0; i < 2; i++) {
+        struct hk_conn *c = NULL;
+        assert_int_equal(hk_conn_open(urls[i], "hookd test", &c), HK_OK);
+        PGresult *r = NULL;
+        const char *sql = "SELECT current_setting('application_name')";
+        assert_int_equal(hk_db_query(c, sql, 0, NULL, &r), HK_OK);
+        assert_string_equal(PQgetvalue(r, 0, 0), want[i]);
+        PQclear(r);
+        hk_conn_close(c);
+    }
+}
+
 /* An outcome can reach the record statement after its delivery moved on
  * (its lease was taken back and another attempt finished it): the attempt
  * was made, so it is recorded beside the delivery, whose state the late
@@ -1879,7 +1921,7 @@ static void test_late_outcome_recorded(void **state)
     json_decref(hk_eng_wait_status(&srv, key, tid, did, "succeeded", 10000));
 
     struct hk_conn *c = NULL;
-    assert_int_equal(hk_conn_open(srv.db_url, &c), HK_OK);
+    assert_int_equal(hk_conn_open(srv.db_url, "hookd test", &c), HK_OK);
     struct hk_outcome_row rows[2] = {
         {.tenant_id = tid, .delivery_id = did, .endpoint_id = eid,
          .number = 2, .cycle_attempts = 2, .started_at_ms = hk_now_ms(),
@@ -1948,6 +1990,7 @@ int main(void)
         cmocka_unit_test(test_delete_endpoint_in_flight),
         cmocka_unit_test(test_delivery_list_filters),
         cmocka_unit_test(test_late_outcome_recorded),
+        cmocka_unit_test(test_connections_named),
         cmocka_unit_test(test_tenant_isolation),
         cmocka_unit_test(test_tenant_deleted_in_flight),
     };
