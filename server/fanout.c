@@ -1,6 +1,7 @@
 /*
  * fanout.c - group ingest (see fanout.h). A request joins the queue; when
- * fewer than HK_FANOUT_LEADERS groups are being written it leads at once,
+ * fewer than the coordinator's leaders (HK_FANOUT_LEADERS in hookd) groups
+ * are being written it leads at once,
  * so a quiet API adds no wait. While the leaders write, later requests
  * queue up; when one is done, it hands its lead to the first of them still
  * only queued, which writes every queued event in one statement. A waiter
@@ -30,14 +31,16 @@ struct waiter {
 struct hk_fanout {
     pthread_mutex_t mu;
     struct waiter *head, *tail;
-    int leaders;
+    int leaders;     /* groups being written now */
+    int max_leaders; /* at most this many */
     hk_fanout_write_fn write;
 };
 
-struct hk_fanout *hk_fanout_new(hk_fanout_write_fn write)
+struct hk_fanout *hk_fanout_new(hk_fanout_write_fn write, int leaders)
 {
     struct hk_fanout *f = hk_calloc(1, sizeof(*f));
     f->write = write;
+    f->max_leaders = leaders > 0 ? leaders : 1;
     pthread_mutex_init(&f->mu, NULL);
     return f;
 }
@@ -127,7 +130,7 @@ enum hk_result hk_fanout_ingest(struct hk_fanout *f, struct hk_conn *c,
     else
         f->head = &w;
     f->tail = &w;
-    if (f->leaders < HK_FANOUT_LEADERS) {
+    if (f->leaders < f->max_leaders) {
         f->leaders++;
         w.state = LEAD;
     }

@@ -154,7 +154,8 @@ static int cmd_run(struct hk_config *cfg, bool api, bool dispatch)
         }
         app.wake = wake_all;
         app.wake_ctx = &wakers;
-        app.fanout = hk_fanout_new(hk_store_event_ingest_group);
+        app.fanout =
+            hk_fanout_new(hk_store_event_ingest_group, HK_FANOUT_LEADERS);
         rc = hk_db_new(cfg->database_url, "hookd api", cfg->db_pool_size,
                        &app.db);
         if (rc != HK_OK)

@@ -499,6 +499,27 @@ static PGconn *pg_connect(const struct hk_srv *s, const char *dbname)
     return c;
 }
 
+/* Sessions on s's database that a dispatcher opened to LISTEN for work
+ * (hookd names its connections by part: db.h); -1 when it cannot ask. */
+static long listen_sessions(const struct hk_srv *s)
+{
+    PGconn *c = pg_connect(s, s->dbname);
+    if (c == NULL)
+        return -1;
+    const char *p[1] = {s->dbname};
+    PGresult *r = PQexecParams(c,
+                               "SELECT count(*) FROM pg_stat_activity"
+                               " WHERE datname = $1"
+                               " AND application_name = 'hookd listen'",
+                               1, NULL, p, NULL, NULL, 0);
+    long n = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1
+                 ? strtol(PQgetvalue(r, 0, 0), NULL, 10)
+                 : -1;
+    PQclear(r);
+    PQfinish(c);
+    return n;
+}
+
 static int admin_sql(const struct hk_srv *s, const char *sql)
 {
     PGconn *c = pg_connect(s, "postgres");
@@ -1142,6 +1163,12 @@ static int launch(struct hk_srv *s)
     s->starts++;
     snprintf(s->base_url, sizeof s->base_url, "http://127.0.0.1:%d", s->port);
     make_log_path(s, s->role);
+    /* `hookd dispatch` serves no HTTP: it is up once its LISTEN session
+     * is, one more than the database had before it started */
+    bool dispatch = strcmp(s->role, "dispatch") == 0;
+    long listening = dispatch ? listen_sessions(s) : -1;
+    if (dispatch && listening < 0)
+        return -1;
     struct envlist env = {0};
     build_env(s, NULL, &env);
     char *argv[] = {s->bin, s->role, NULL};
@@ -1150,7 +1177,6 @@ static int launch(struct hk_srv *s)
     if (pid < 0)
         return -1;
     s->pid = pid;
-    bool dispatch = strcmp(s->role, "dispatch") == 0;
     int64_t t0 = mono_ms();
     for (;;) {
         int st;
@@ -1164,15 +1190,17 @@ static int launch(struct hk_srv *s)
             hk_srv_print_log(s, LOG_TAIL_BYTES);
             return -1;
         }
-        if (health_status(s) == 200 || (dispatch && mono_ms() - t0 >= 2000)) {
+        if (dispatch ? listen_sessions(s) > listening
+                     : health_status(s) == 200) {
             s->was_up = true;
             return 0;
         }
         if (mono_ms() - t0 >= START_TIMEOUT_MS) {
             fprintf(stderr,
-                    "harness: `hookd %s` did not answer GET %s/healthz "
-                    "within %d ms (log %s)\n",
-                    s->role, s->base_url, START_TIMEOUT_MS, s->log_path);
+                    "harness: `hookd %s` was not up (%s) within %d ms "
+                    "(log %s)\n",
+                    s->role, dispatch ? "no LISTEN session" : "GET /healthz",
+                    START_TIMEOUT_MS, s->log_path);
             kill(pid, SIGKILL);
             waitpid(pid, NULL, 0);
             s->pid = 0;

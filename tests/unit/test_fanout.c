@@ -3,11 +3,12 @@
  * writer of the test's own that takes a little time per group (as a
  * commit does) and counts what it is given: every posted event is written
  * exactly once and each poster gets its own event back; never more than
- * HK_FANOUT_LEADERS groups are written at once, and while posters keep
- * coming, that many really are: a lead handed to a waiter must not be
- * lost when another group takes that waiter along (with that fault, fewer
- * than half of the groups started beside another; without, 80-95 %). A
- * group that fails fails each of its events, none of them written.
+ * the coordinator's leaders' groups are written at once (hookd's one: never
+ * two), and with two, while posters keep coming, two really are: a lead
+ * handed to a waiter must not be lost when another group takes that
+ * waiter along (with that fault, fewer than half of the groups started
+ * beside another; without, 80-95 %). A group that fails fails each of its
+ * events, none of them written.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -97,10 +98,14 @@ static void *post(void *arg)
     return NULL;
 }
 
-static void test_groups_written_at_once(void **state)
+/* POSTERS threads post EVENTS events through a coordinator of `leaders`
+ * groups at once; checks that each event was written once and answered
+ * to its own poster, and that they were grouped. */
+static void post_all(int leaders)
 {
-    (void)state;
-    struct hk_fanout *f = hk_fanout_new(slow_writer);
+    writing = most_writing = groups = joined = 0;
+    memset(written, 0, sizeof(written));
+    struct hk_fanout *f = hk_fanout_new(slow_writer, leaders);
     pthread_t t[POSTERS];
     struct poster p[POSTERS];
     for (int i = 0; i < POSTERS; i++) {
@@ -122,7 +127,22 @@ static void test_groups_written_at_once(void **state)
         fail_msg("%d groups for %d events", groups, EVENTS);
     print_message("%d events in %d groups, %d written beside another\n",
                   EVENTS, groups, joined);
-    assert_int_equal(most_writing, HK_FANOUT_LEADERS);
+}
+
+/* hookd's setting: one group at a time, the next gathering meanwhile. */
+static void test_one_group_at_a_time(void **state)
+{
+    (void)state;
+    post_all(HK_FANOUT_LEADERS);
+    assert_int_equal(most_writing, 1);
+    assert_int_equal(joined, 0);
+}
+
+static void test_groups_written_at_once(void **state)
+{
+    (void)state;
+    post_all(2);
+    assert_int_equal(most_writing, 2);
     /* With sixteen posters always waiting, a finished group hands its
      * lead on at once, so nearly every group starts beside another. Were
      * leads lost, most would start alone. */
@@ -134,7 +154,7 @@ static void test_groups_written_at_once(void **state)
 static void test_failed_group_writes_nothing(void **state)
 {
     (void)state;
-    struct hk_fanout *f = hk_fanout_new(slow_writer);
+    struct hk_fanout *f = hk_fanout_new(slow_writer, HK_FANOUT_LEADERS);
     memset(written, 0, sizeof(written));
     write_rc = HK_DB;
     struct hk_ingest in = {.tenant_id = "7",
@@ -153,6 +173,7 @@ static void test_failed_group_writes_nothing(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_one_group_at_a_time),
         cmocka_unit_test(test_groups_written_at_once),
         cmocka_unit_test(test_failed_group_writes_nothing),
     };
