@@ -24,14 +24,13 @@ struct hk_conn {
 
 struct hk_db;
 
-/* Connections name the part of hookd they serve ("hookd api", "hookd
- * claimer", ...) as their application_name, unless conninfo sets one:
- * pg_stat_activity and PostgreSQL's logs then tell an operator which
- * part of hookd a session belongs to, and `make bench` what each part
- * costs the database. */
-
-/* Opens `size` connections to conninfo, each named name. HK_DB (with a
- * log line) when the first one cannot be made. Free with hk_db_free. */
+/* Opens `size` connections to conninfo. HK_DB (with a log line) when the
+ * first one cannot be made. Free with hk_db_free. Every connection, here
+ * and from hk_conn_open, takes `name`, the part of hookd it serves ("hookd
+ * api", "hookd claimer", ...), as its application_name unless conninfo
+ * sets one: pg_stat_activity and PostgreSQL's logs then tell an operator
+ * which part a session belongs to, and `make bench` what each part costs
+ * the database. */
 enum hk_result hk_db_new(const char *conninfo, const char *name, int size,
                          struct hk_db **out) HK_MUST_CHECK;
 void hk_db_free(struct hk_db *db);

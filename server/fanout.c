@@ -1,14 +1,14 @@
 /*
  * fanout.c - group ingest (see fanout.h). A request joins the queue; when
- * fewer than the coordinator's leaders (HK_FANOUT_LEADERS in hookd) groups
- * are being written it leads at once,
- * so a quiet API adds no wait. While the leaders write, later requests
- * queue up; when one is done, it hands its lead to the first of them still
- * only queued, which writes every queued event in one statement. A waiter
- * that holds a lead stays out of other groups until it writes its own:
- * were it taken into another group, its lead would be lost with it, and
- * the groups written at once would dwindle to one. Each waiter has its own
- * condition variable, so a finished group wakes only its members.
+ * fewer groups are being written than the coordinator allows at once
+ * (HK_FANOUT_LEADERS in hookd), it leads at once, so a quiet API adds no
+ * wait. While the leaders write, later requests queue up; when one is
+ * done, it hands its lead to the first of them still only queued, which
+ * writes every queued event in one statement. A waiter that holds a lead
+ * stays out of other groups until it writes its own: were it taken into
+ * another group, its lead would be lost with it, and the groups written at
+ * once would dwindle to one. Each waiter has its own condition variable,
+ * so a finished group wakes only its members.
  */
 #include "fanout.h"
 
