@@ -17,11 +17,12 @@ struct hk_fanout;
 /* Groups hookd writes at once. One: while a group commits, the requests
  * arriving meanwhile gather into the next, which is then twice as large
  * as with two groups in flight. Measured with the database's CPU split by
- * session (`make bench`): PostgreSQL's API sessions spent 94-104 us per
- * ingested event with one group at a time against 130-157 with two
- * (three pairs, deliveries running beside), events/s -2 to +15 %, and the
- * latency scenario's p99 14.5 and 13.8 ms against 19.2 and 94 ms. More
- * than two had only made each commit wait for the others'. */
+ * session (`make bench`): PostgreSQL's API sessions spent 81-107 us per
+ * ingested event with one group at a time against 112-157 with two (seven
+ * pairs, deliveries running beside); events/s moved -11 to +15 % (nine
+ * pairs, mean +4 %: the API is not bounded by PostgreSQL's CPU alone),
+ * and the latency scenario's p99 was 14.5 and 13.8 ms against 19.2 and
+ * 94 ms. More than two had only made each commit wait for the others'. */
 #define HK_FANOUT_LEADERS 1
 
 /* What writes one group: hk_store_event_ingest_group's contract. */
