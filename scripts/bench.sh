@@ -83,11 +83,12 @@ SINK_CAP=$((BACKLOG_EVENTS * BACKLOG_ENDPOINTS + CEIL_HTTP_N + 100000))
 if [ -n "$QUICK" ]; then POLL_S=0.2; else POLL_S=1; fi
 
 # hookd as a production user would run it: release build, warn-level logs,
-# more API threads than cores (each holds its database connection while a
-# commit waits on fsync), the dispatcher's default in-flight limit. Any of
-# these set in the environment wins.
+# one API thread per client connection, as the README advises (a thread
+# serves one request at a time and waits for its commit, so POSTs on more
+# connections than threads queue behind one another), the dispatcher's
+# default in-flight limit. Any of these set in the environment wins.
 export HOOKD_LOG_LEVEL=${HOOKD_LOG_LEVEL:-warn}
-export HOOKD_HTTP_THREADS=${HOOKD_HTTP_THREADS:-16}
+export HOOKD_HTTP_THREADS=${HOOKD_HTTP_THREADS:-$CONNS}
 export HOOKD_MAX_IN_FLIGHT=${HOOKD_MAX_IN_FLIGHT:-256}
 [ -n "${HOOKD_DB_POOL:-}" ] && export HOOKD_DB_POOL
 
