@@ -33,7 +33,7 @@
 #define DEF_DISABLE_AFTER "5d"
 #define DEF_RETENTION "30"
 #define DEF_LOG_LEVEL "info"
-#define DEF_HTTP_THREADS "4"
+#define DEF_HTTP_THREADS "16"
 #define DEF_MAX_IN_FLIGHT "256"
 
 #define ADMIN_KEY_MIN 16

@@ -92,8 +92,8 @@ static void test_defaults(void **state)
     assert_int_equal(cfg.disable_after_ms, 5LL * 24 * 3600 * 1000);
     assert_int_equal(cfg.retention_days, 30);
     assert_int_equal(cfg.log_level, HK_LOG_INFO);
-    assert_int_equal(cfg.http_threads, 4);
-    assert_int_equal(cfg.db_pool_size, 6);
+    assert_int_equal(cfg.http_threads, 16);
+    assert_int_equal(cfg.db_pool_size, 18);
     assert_int_equal(cfg.max_in_flight, 256);
     hk_config_cleanup(&cfg);
     assert_null(cfg.database_url);
