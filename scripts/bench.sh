@@ -32,6 +32,13 @@
 # build/bench/table.md and the logs of hookd, the sink, the load generator and
 # PostgreSQL to build/bench/logs/. Everything started here is stopped on exit,
 # whatever happens.
+#
+# For comparing builds and finding where PostgreSQL's time goes:
+# HOOKD_BIN=path runs that hookd binary instead of build/hookd (copy one
+# aside and alternate runs of the two: hosts drift), and STATEMENTS=1 loads
+# pg_stat_statements and writes each scenario's busiest statements to
+# build/bench/logs/statements-NAME.txt; such a run's results go to
+# build/bench/results-statements.json, never to tests/bench/results.json.
 set -euo pipefail
 shopt -s inherit_errexit
 cd "$(dirname "$0")/.."
@@ -40,13 +47,16 @@ PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
 SCENARIO=${SCENARIO:-}
 QUICK=${QUICK:-}
 case $QUICK in '' | 0) QUICK= ;; *) QUICK=1 ;; esac
+STATEMENTS=${STATEMENTS:-}
+case $STATEMENTS in '' | 0) STATEMENTS= ;; *) STATEMENTS=1 ;; esac
+HOOKD_BIN=${HOOKD_BIN:-build/hookd}
 ALL_SCENARIOS=(ingest throughput latency backlog fairness)
 
 if [ -n "$SCENARIO" ] && [[ ! " ${ALL_SCENARIOS[*]} " == *" $SCENARIO "* ]]; then
     echo "bench: unknown SCENARIO '$SCENARIO' (one of: ${ALL_SCENARIOS[*]})" >&2
     exit 2
 fi
-for b in build/hookd build/bench/sink build/bench/loadgen; do
+for b in "$HOOKD_BIN" build/bench/sink build/bench/loadgen; do
     [ -x "$b" ] || { echo "bench: $b is missing; use 'make bench'" >&2; exit 1; }
 done
 for c in jq curl "$PG_BIN/pgbench"; do
@@ -212,17 +222,34 @@ stop_sink() { stop_pidfile "$tmp/sink.pid"; }
 fresh_db() {
     "${psql[@]}" -d postgres -c 'DROP DATABASE IF EXISTS hookd_bench WITH (FORCE)' >/dev/null
     "${psql[@]}" -d postgres -c 'CREATE DATABASE hookd_bench' >/dev/null
-    build/hookd migrate >>"$logs/hookd.log" 2>&1 || {
+    "$HOOKD_BIN" migrate >>"$logs/hookd.log" 2>&1 || {
         log "hookd migrate failed:"
         tail -n 20 "$logs/hookd.log" >&2
         return 1
     }
+    if [ -n "$STATEMENTS" ]; then
+        "${psql[@]}" -d hookd_bench -c 'CREATE EXTENSION pg_stat_statements' \
+            -c 'SELECT pg_stat_statements_reset()' >/dev/null
+    fi
+}
+
+# statements NAME: the scenario's busiest statements, by execution time.
+statements() {
+    "${psql[@]}" -d hookd_bench -P pager=off -c "
+        SELECT calls, plans, rows,
+               round(total_exec_time::numeric) AS exec_ms,
+               round(mean_exec_time::numeric, 3) AS mean_ms,
+               round((shared_blks_hit + shared_blks_read)::numeric
+                     / greatest(calls, 1), 1) AS buffers_per_call,
+               left(regexp_replace(query, '\\s+', ' ', 'g'), 90) AS statement
+        FROM pg_stat_statements
+        ORDER BY total_exec_time DESC LIMIT 15" >"$logs/statements-$1.txt"
 }
 
 # start_hookd ROLE: serve, or api (no dispatcher), and wait until ready.
 start_hookd() {
     echo "--- hookd $1" >>"$logs/hookd.log"
-    build/hookd "$1" >>"$logs/hookd.log" 2>&1 &
+    "$HOOKD_BIN" "$1" >>"$logs/hookd.log" 2>&1 &
     echo $! >"$tmp/hookd.pid"
     local i pid=$!
     for i in $(seq 200); do
@@ -633,6 +660,14 @@ scenario_fairness() {
 
 log "PostgreSQL on 127.0.0.1:$pgport (fsync on, synchronous_commit on), sink on :$sinkport, hookd on :$hport"
 scripts/pg.sh start "$tmp/pg" "$pgport" >/dev/null
+if [ -n "$STATEMENTS" ]; then
+    # preloaded libraries are read at server start only
+    printf '%s\n' "shared_preload_libraries = 'pg_stat_statements'" \
+        "pg_stat_statements.track_planning = on" \
+        >>"$tmp/pg/pgdata/postgresql.auto.conf"
+    scripts/pg.sh stop "$tmp/pg" >/dev/null
+    scripts/pg.sh start "$tmp/pg" "$pgport" >/dev/null
+fi
 start_sink
 deadline=$((SECONDS + 300))
 ceiling_http start
@@ -653,6 +688,9 @@ for s in "${scenarios[@]}"; do
     rc=$?
     set -e
     stop_hookd
+    if [ -n "$STATEMENTS" ] && [ "$rc" = 0 ]; then
+        statements "$s" || log "$s: could not read pg_stat_statements"
+    fi
     stop_pidfile "$tmp/rss.pid"
     [ -s "$tmp/sink.pid" ] || start_sink
     if [ "$rc" != 0 ]; then
@@ -671,7 +709,7 @@ ceiling_pg end
 cores=$(nproc)
 mem_gb=$(awk '/^MemTotal:/ { printf "%.1f", $2 / 1048576 }' /proc/meminfo)
 cpu=$(sed -nE 's/^model name\s*:\s*//p' /proc/cpuinfo | head -n 1)
-cmd="make bench${SCENARIO:+ SCENARIO=$SCENARIO}${QUICK:+ QUICK=1}"
+cmd="make bench${SCENARIO:+ SCENARIO=$SCENARIO}${QUICK:+ QUICK=1}${STATEMENTS:+ STATEMENTS=1}"
 results=$(
     for s in "${scenarios[@]}"; do
         jq -c --arg s "$s" '{($s): .}' "$tmp/result-$s.json"
@@ -730,6 +768,8 @@ json=$(jq -n \
 
 if [ -n "$QUICK" ]; then
     out=build/bench/results-quick.json
+elif [ -n "$STATEMENTS" ]; then
+    out=build/bench/results-statements.json
 elif [ -n "$SCENARIO" ]; then
     out=build/bench/results-$SCENARIO.json
 else
