@@ -130,7 +130,14 @@ static const char sql_claim[] =
  * with a subquery's value rather than a literal so that the planner
  * cannot pick the partial index of pending deliveries instead, whose
  * every lookup would walk all of a tenant's pending rows, a cost that
- * grows with the square of the batch. */
+ * grows with the square of the batch. The endpoints' state is joined to
+ * the outcomes first, in a materialized step, so that the delivery lookup
+ * can only take its key from the outcome: joined in the same step, the
+ * plan made while the table was new and small (the recorder keeps one
+ * plan until the table's statistics change) looked deliveries up by the
+ * endpoint's tenant alone and walked all of the tenant's deliveries for
+ * each outcome, 300 buffers an outcome after a few hundred deliveries,
+ * and more with every delivery until the first ANALYZE. */
 static const char sql_record[] =
     "WITH r AS ("
     "  SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::int[],"
@@ -140,6 +147,12 @@ static const char sql_record[] =
     "  AS r(tenant_id, delivery_id, endpoint_id, number, started_ms,"
     "  duration_ms, status_code, error, url, req_headers, resp_headers,"
     "  resp_body, truncated, new_status, next_ms, cycle, attempt_id)),"
+    " re AS MATERIALIZED ("
+    "  SELECT r.tenant_id, r.delivery_id, r.number, r.status_code, r.error,"
+    "  r.new_status, r.next_ms, r.cycle,"
+    "  e.deleted_at IS NULL AND e.enabled AS live"
+    "  FROM r JOIN hookd.endpoints e"
+    "  ON e.tenant_id = r.tenant_id AND e.id = r.endpoint_id),"
     " freed AS ("
     "  DELETE FROM hookd.leases k WHERE k.ctid = ANY (ARRAY("
     "   SELECT x.ctid FROM r CROSS JOIN LATERAL ("
@@ -148,22 +161,19 @@ static const char sql_record[] =
     "    AND k2.delivery_id = r.delivery_id) x))),"
     " d AS ("
     "  UPDATE hookd.deliveries d SET"
-    "  status = CASE WHEN r.new_status = 'pending'"
-    "   AND (e.deleted_at IS NOT NULL OR NOT e.enabled) THEN 'failed'"
-    "   ELSE r.new_status END,"
+    "  status = CASE WHEN r.new_status = 'pending' AND NOT r.live"
+    "   THEN 'failed' ELSE r.new_status END,"
     "  attempt_count = GREATEST(d.attempt_count, r.number),"
     "  cycle_attempts = r.cycle,"
-    "  next_attempt_at = CASE WHEN r.new_status = 'pending'"
-    "   AND e.deleted_at IS NULL AND e.enabled"
+    "  next_attempt_at = CASE WHEN r.new_status = 'pending' AND r.live"
     "   THEN to_timestamp(r.next_ms / 1000.0) END,"
     "  last_status_code = r.status_code,"
     "  last_error = r.error, updated_at = now(),"
-    "  completed_at = CASE WHEN r.new_status = 'pending'"
-    "   AND e.deleted_at IS NULL AND e.enabled THEN NULL ELSE now() END"
-    "  FROM r, hookd.endpoints e"
+    "  completed_at = CASE WHEN r.new_status = 'pending' AND r.live"
+    "   THEN NULL ELSE now() END"
+    "  FROM re r"
     "  WHERE d.tenant_id = r.tenant_id AND d.id = r.delivery_id"
     "  AND d.status = (SELECT 'pending')"
-    "  AND e.tenant_id = r.tenant_id AND e.id = r.endpoint_id"
     "  RETURNING d.tenant_id, d.id),"
     " late AS ("
     "  SELECT x.tenant_id, x.id FROM r JOIN hookd.deliveries x"
