@@ -80,7 +80,7 @@ bench:
 	@scripts/deps.sh
 	@$(MAKE) --no-print-directory -j2 build/hookd $(BENCH_BIN)
 	@SCENARIO='$(SCENARIO)' QUICK='$(QUICK)' STATEMENTS='$(STATEMENTS)' \
-	    HOOKD_BIN='$(HOOKD_BIN)' scripts/bench.sh
+	    BENCH_HOOKD='$(BENCH_HOOKD)' scripts/bench.sh
 
 # Functions that have no place in hookd: unbounded copies and unchecked
 # conversions.

@@ -34,9 +34,10 @@
 # whatever happens.
 #
 # For comparing builds and finding where PostgreSQL's time goes:
-# HOOKD_BIN=path runs that hookd binary instead of build/hookd (copy one
-# aside and alternate runs of the two: hosts drift), and STATEMENTS=1 loads
-# pg_stat_statements and writes each scenario's busiest statements to
+# BENCH_HOOKD=path runs that hookd binary instead of build/hookd (copy one
+# aside and alternate runs of the two: hosts drift; not HOOKD_BIN, which the
+# tests set to their sanitizer build around the quick run), and STATEMENTS=1
+# loads pg_stat_statements and writes each scenario's busiest statements to
 # build/bench/logs/statements-NAME.txt; such a run's results go to
 # build/bench/results-statements.json, never to tests/bench/results.json.
 set -euo pipefail
@@ -49,14 +50,14 @@ QUICK=${QUICK:-}
 case $QUICK in '' | 0) QUICK= ;; *) QUICK=1 ;; esac
 STATEMENTS=${STATEMENTS:-}
 case $STATEMENTS in '' | 0) STATEMENTS= ;; *) STATEMENTS=1 ;; esac
-HOOKD_BIN=${HOOKD_BIN:-build/hookd}
+BENCH_HOOKD=${BENCH_HOOKD:-build/hookd}
 ALL_SCENARIOS=(ingest throughput latency backlog fairness)
 
 if [ -n "$SCENARIO" ] && [[ ! " ${ALL_SCENARIOS[*]} " == *" $SCENARIO "* ]]; then
     echo "bench: unknown SCENARIO '$SCENARIO' (one of: ${ALL_SCENARIOS[*]})" >&2
     exit 2
 fi
-for b in "$HOOKD_BIN" build/bench/sink build/bench/loadgen; do
+for b in "$BENCH_HOOKD" build/bench/sink build/bench/loadgen; do
     [ -x "$b" ] || { echo "bench: $b is missing; use 'make bench'" >&2; exit 1; }
 done
 for c in jq curl "$PG_BIN/pgbench"; do
@@ -222,7 +223,7 @@ stop_sink() { stop_pidfile "$tmp/sink.pid"; }
 fresh_db() {
     "${psql[@]}" -d postgres -c 'DROP DATABASE IF EXISTS hookd_bench WITH (FORCE)' >/dev/null
     "${psql[@]}" -d postgres -c 'CREATE DATABASE hookd_bench' >/dev/null
-    "$HOOKD_BIN" migrate >>"$logs/hookd.log" 2>&1 || {
+    "$BENCH_HOOKD" migrate >>"$logs/hookd.log" 2>&1 || {
         log "hookd migrate failed:"
         tail -n 20 "$logs/hookd.log" >&2
         return 1
@@ -249,7 +250,7 @@ statements() {
 # start_hookd ROLE: serve, or api (no dispatcher), and wait until ready.
 start_hookd() {
     echo "--- hookd $1" >>"$logs/hookd.log"
-    "$HOOKD_BIN" "$1" >>"$logs/hookd.log" 2>&1 &
+    "$BENCH_HOOKD" "$1" >>"$logs/hookd.log" 2>&1 &
     echo $! >"$tmp/hookd.pid"
     local i pid=$!
     for i in $(seq 200); do

@@ -1861,6 +1861,55 @@ static void test_tenant_deleted_while_ingesting(void **state)
     free(key);
 }
 
+/* After a rotation the previous secret keeps signing beside the new one
+ * (for 24 h), so a receiver still verifying with the old secret accepts
+ * deliveries while it switches: one request, two signatures, one for each
+ * secret. The claim hands the dispatcher both secrets of the endpoint. */
+static void test_rotated_secret_signs_twice(void **state)
+{
+    (void)state;
+    char tid[HK_ID_LEN], eid[HK_ID_LEN], evid[HK_ID_LEN];
+    char *key = hk_eng_tenant(&srv, "rotation", tid);
+    ep_at(key, tid, "/rotate/hook", NULL, eid);
+    char *old_secret = hk_eng_secret(&srv, key, tid, eid);
+    struct hk_reply *r = hk_call(&srv, "POST", key, "{}",
+                                 "/v1/tenants/%s/endpoints/%s/secret/rotate",
+                                 tid, eid);
+    hk_expect(r, 200);
+    char *new_secret = strdup(hk_jstr(r->json, "key"));
+    assert_non_null(new_secret);
+    assert_string_not_equal(new_secret, old_secret);
+    hk_reply_free(r);
+
+    hk_eng_event(&srv, key, tid, "order.paid", "{\"n\":1}", evid);
+    wait_path("/rotate/hook", 1, 10000);
+    const struct hk_rcv_req *q = hk_rcv_get_path(rcv, "/rotate/hook", 0);
+    const char *sig = hk_rcv_req_header(q, "webhook-signature");
+    assert_non_null(sig);
+    const char *space = strchr(sig, ' ');
+    if (space == NULL || strchr(space + 1, ' ') != NULL)
+        fail_msg("webhook-signature is \"%s\", expected two v1,<base64>",
+                 sig);
+    /* each secret verifies exactly one of the two */
+    char *first = strndup(sig, (size_t)(space - sig));
+    const char *second = space + 1;
+    const char *ts = hk_rcv_req_header(q, "webhook-timestamp");
+    assert_non_null(ts);
+    int64_t t = strtoll(ts, NULL, 10);
+    bool new_first = hk_sign_verify(new_secret, evid, t, q->body, q->body_len,
+                                    first);
+    bool old_second = hk_sign_verify(old_secret, evid, t, q->body,
+                                     q->body_len, second);
+    if (!new_first || !old_second)
+        fail_msg("the signatures \"%s\" are not the new secret's then the "
+                 "previous one's (new first: %d, previous second: %d)",
+                 sig, new_first, old_second);
+    free(first);
+    free(new_secret);
+    free(old_secret);
+    free(key);
+}
+
 /* Every connection hookd holds names the part it serves, so that an
  * operator reading pg_stat_activity (and the benchmark, which splits the
  * database's CPU by part) can tell them apart; an application_name the
@@ -1991,6 +2040,7 @@ int main(void)
         cmocka_unit_test(test_delivery_list_filters),
         cmocka_unit_test(test_late_outcome_recorded),
         cmocka_unit_test(test_connections_named),
+        cmocka_unit_test(test_rotated_secret_signs_twice),
         cmocka_unit_test(test_tenant_isolation),
         cmocka_unit_test(test_tenant_deleted_in_flight),
     };
