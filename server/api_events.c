@@ -88,7 +88,7 @@ void hk_api_event_create(struct hk_req *req, struct hk_resp *resp)
         if (created) {
             int n = (int)json_integer_value(json_object_get(out, "deliveries"));
             hk_metrics_event_ingested(n);
-            if (n > 0 && req->app->wake != NULL)
+            if (n > 0 && req->app->wake != NULL && !in.woken)
                 req->app->wake(req->app->wake_ctx);
         }
         hk_resp_json(resp, created ? 202 : 200, out);

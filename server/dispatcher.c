@@ -20,6 +20,7 @@
 #include "ids.h"
 #include "log.h"
 #include "metrics.h"
+#include "notify.h"
 #include "store.h"
 
 #include <curl/curl.h>
@@ -84,8 +85,17 @@ struct hk_dispatcher {
     struct hk_conn *work;
     struct hk_conn *listen;
     struct hk_deliver *deliver;
+    struct hk_job *live; /* see live_add */
+    size_t nlive;
     pthread_t thread;
     atomic_bool stop;
+    /* Set when work may have come (an ingest, a NOTIFY, a lease expired):
+     * the next turn claims. woken is set when a request ends or outcomes
+     * are written: slots are free, and the next turn claims only if the
+     * last claim may have left work behind (claim_more); otherwise no new
+     * claim could find anything until `fresh` is set again, and each
+     * request that ends would cost a claim that finds nothing. */
+    atomic_bool fresh;
     atomic_bool woken;
     bool listening;
     struct bucket *buckets;
@@ -111,8 +121,12 @@ struct hk_dispatcher {
     pthread_t cl_thread;
     pthread_cond_t cl_cv;
     bool want_claim; /* set here when slots may be free or work is due */
+    bool claim_more; /* the last claim may have left due work behind */
+    bool claim_again; /* a claim was skipped: make it when woken */
+    bool hungry; /* dispatcher thread: a lane ran low since the last claim */
     bool cl_stop;
     char *exclude;     /* endpoints with jobs held for their rate limit */
+    char *mine;        /* deliveries of the live jobs (live_ids) */
     size_t busy_local; /* transfers in flight plus jobs held, published */
     size_t waiting_pub; /* jobs waiting in lanes, published */
     /* the lanes' check: endpoints with waiting jobs (two uuid[] literals,
@@ -198,6 +212,9 @@ struct job_meta {
     int cycle_attempts; /* before this attempt */
     int rate_limit;
     int max_conc;
+    /* in the dispatcher's list of live jobs (see live_add) */
+    struct hk_job *prev, *next;
+    bool live;
 };
 
 static struct hk_job *job_from_claim(struct hk_dispatcher *d,
@@ -221,6 +238,56 @@ static struct hk_job *job_from_claim(struct hk_dispatcher *d,
     m->max_conc = c->max_concurrency;
     job->user = m;
     return job;
+}
+
+/* The jobs this dispatcher holds leases for and has not finished (waiting
+ * in a lane, held for a rate limit, or in flight), so that claims step
+ * over their deliveries by id rather than probing each one's lease: they
+ * stand at the head of their endpoint's queue, and a lane holds up to
+ * HK_LANE_DEPTH times its max_concurrency. Dispatcher thread only. */
+static void live_add(struct hk_dispatcher *d, struct hk_job *job)
+{
+    struct job_meta *m = job->user;
+    m->prev = NULL;
+    m->next = d->live;
+    if (d->live != NULL)
+        ((struct job_meta *)d->live->user)->prev = job;
+    d->live = job;
+    m->live = true;
+    d->nlive++;
+}
+
+static void live_remove(struct hk_dispatcher *d, struct hk_job *job)
+{
+    struct job_meta *m = job->user;
+    if (m == NULL || !m->live)
+        return;
+    if (m->prev != NULL)
+        ((struct job_meta *)m->prev->user)->next = m->next;
+    else
+        d->live = m->next;
+    if (m->next != NULL)
+        ((struct job_meta *)m->next->user)->prev = m->prev;
+    m->live = false;
+    d->nlive--;
+}
+
+/* "{id,...}" of the live jobs' deliveries, or NULL when there are none. */
+static char *live_ids(const struct hk_dispatcher *d)
+{
+    if (d->live == NULL)
+        return NULL;
+    struct hk_buf b;
+    hk_buf_init(&b);
+    hk_buf_puts(&b, "{");
+    for (struct hk_job *j = d->live; j != NULL;
+         j = ((struct job_meta *)j->user)->next) {
+        if (j != d->live)
+            hk_buf_puts(&b, ",");
+        hk_buf_puts(&b, j->delivery_id);
+    }
+    hk_buf_puts(&b, "}");
+    return hk_buf_steal(&b);
 }
 
 static void job_release(struct hk_job *job)
@@ -348,6 +415,7 @@ static void submit(struct hk_dispatcher *d, struct hk_job *job)
     struct job_meta *m = job->user;
     struct lane **at;
     struct lane *l = lane_find(d, job->endpoint_id, true, &at);
+    live_add(d, job);
     memcpy(l->tenant_id, job->tenant_id, sizeof(l->tenant_id));
     l->max_conc = m->max_conc;
     if (l->nwait == 0 && l->busy < l->max_conc) {
@@ -366,10 +434,15 @@ static void lane_done(struct hk_dispatcher *d, const char *eid)
 {
     struct lane **at;
     struct lane *l = lane_find(d, eid, false, &at);
-    if (l == NULL)
+    if (l == NULL) {
+        d->hungry = true;
         return;
+    }
     l->busy--;
     lane_fill(d, l);
+    if (l->busy < l->max_conc ||
+        2 * l->nwait < (size_t)(HK_LANE_DEPTH - 1) * (size_t)l->max_conc)
+        d->hungry = true;
     if (l->busy <= 0 && l->nwait == 0) {
         *at = l->next;
         free(l->wait);
@@ -431,6 +504,7 @@ static void lanes_to_check(struct hk_dispatcher *d, int64_t now,
 /* Queues a job that will not be sent for the claimer to give back. */
 static void drop_job(struct hk_dispatcher *d, struct hk_job *j)
 {
+    live_remove(d, j);
     hk_buf_printf(&d->drop_tids, "%s%s", d->drop_tids.len ? "," : "",
                   j->tenant_id);
     hk_buf_printf(&d->drop_ids, "%s%s", d->drop_ids.len ? "," : "",
@@ -609,18 +683,40 @@ static void claim(struct hk_dispatcher *d)
         done_list(d->unsaved, d->nunsaved, &ids);
         hk_buf_puts(&ids, "}");
     }
+    /* what the claim steps over: those and the live jobs' deliveries */
+    struct hk_buf skip;
+    hk_buf_init(&skip);
+    if (room > 0 && (done > 0 || d->mine != NULL)) {
+        if (done > 0)
+            hk_buf_append(&skip, ids.data, ids.len - 1); /* "{a,b" */
+        else
+            hk_buf_puts(&skip, "{");
+        if (d->mine != NULL) {
+            if (done > 0)
+                hk_buf_puts(&skip, ",");
+            hk_buf_puts(&skip, d->mine + 1); /* "c,d}" */
+        } else {
+            hk_buf_puts(&skip, "}");
+        }
+    }
     pthread_mutex_unlock(&d->rec_mu);
 
     struct hk_claim *claims = NULL;
     size_t n = 0;
     enum hk_result rc = HK_OK;
+    bool more = true; /* nothing claimed for want of room: claim again */
     if (room > 0)
         rc = hk_store_claim(d->work, d->owner, room,
                             HK_LANE_DEPTH * d->cfg->request_timeout_ms +
                                 LEASE_SLACK_MS,
-                            exclude, ids.data, &claims, &n);
+                            exclude, ids.data, skip.data, &claims, &n,
+                            &more);
+    /* endpoints left out for their rate limit have work of their own */
+    if (rc != HK_OK || exclude != NULL)
+        more = true;
     free(exclude);
     hk_buf_cleanup(&ids);
+    hk_buf_cleanup(&skip);
     struct hk_job **jobs = NULL;
     if (rc == HK_OK && n > 0) {
         jobs = hk_calloc(n, sizeof(*jobs));
@@ -639,9 +735,11 @@ static void claim(struct hk_dispatcher *d)
         memcpy(d->claimed + d->nclaimed, jobs, n * sizeof(*jobs));
         d->nclaimed += n;
     }
+    d->claim_more = more;
     pthread_mutex_unlock(&d->rec_mu);
     free(jobs);
-    if (n > 0)
+    /* work left behind: requests that ended meanwhile claim again */
+    if (n > 0 || (more && atomic_load(&d->woken)))
         hk_deliver_wakeup(d->deliver);
 }
 
@@ -837,8 +935,10 @@ static void collect(struct hk_dispatcher *d)
     struct hk_job *done[MAX_COLLECT];
     size_t n;
     while ((n = hk_deliver_collect(d->deliver, done, MAX_COLLECT)) > 0) {
-        for (size_t i = 0; i < n; i++)
+        for (size_t i = 0; i < n; i++) {
+            live_remove(d, done[i]);
             lane_done(d, done[i]->endpoint_id);
+        }
         pthread_mutex_lock(&d->rec_mu);
         if (d->nunsaved + n > d->capunsaved) {
             d->capunsaved = (d->nunsaved + n) * 2;
@@ -882,7 +982,9 @@ static void listen_drain(struct hk_dispatcher *d)
     }
     PGnotify *nf;
     while ((nf = PQnotifies(d->listen->pg)) != NULL) {
-        atomic_store(&d->woken, true);
+        /* this process's ingests woke this dispatcher directly */
+        if (strcmp(nf->extra, hk_notify_origin()) != 0)
+            atomic_store(&d->fresh, true);
         PQfreemem(nf);
     }
 }
@@ -896,7 +998,7 @@ static void sweep(struct hk_dispatcher *d)
         char s[16];
         snprintf(s, sizeof(s), "%d", n);
         hk_log_info("expired leases taken back", "deliveries", s);
-        atomic_store(&d->woken, true);
+        atomic_store(&d->fresh, true);
     }
     if (hk_store_disable_failing(d->work, d->cfg->disable_after_ms, &n) ==
             HK_OK &&
@@ -924,6 +1026,8 @@ static void *claim_loop(void *arg)
         if (d->cl_stop)
             break;
         bool want = d->want_claim && !d->rec_failing;
+        if (d->want_claim && !want)
+            d->claim_again = true; /* claim once the recorder is back */
         d->want_claim = false;
         pthread_mutex_unlock(&d->rec_mu);
 
@@ -989,6 +1093,7 @@ static void release_unstarted(struct hk_dispatcher *d)
         for (size_t k = 0; k < b->nheld; k++, n++) {
             hk_buf_printf(&t, "%s%s", n ? "," : "", b->held[k]->tenant_id);
             hk_buf_printf(&ids, "%s%s", n ? "," : "", b->held[k]->delivery_id);
+            live_remove(d, b->held[k]);
             job_release(b->held[k]);
         }
         b->nheld = 0;
@@ -999,6 +1104,7 @@ static void release_unstarted(struct hk_dispatcher *d)
                 struct hk_job *j = lane_pop(l);
                 hk_buf_printf(&t, "%s%s", n ? "," : "", j->tenant_id);
                 hk_buf_printf(&ids, "%s%s", n ? "," : "", j->delivery_id);
+                live_remove(d, j);
                 job_release(j);
                 d->waiting--;
                 n++;
@@ -1055,10 +1161,18 @@ static void *run(void *arg)
             lanes_to_check(d, now, held);
             d->busy_local = hk_deliver_in_flight(d->deliver) + held;
             d->waiting_pub = d->waiting;
-            bool woken = atomic_exchange(&d->woken, false);
-            if (due || woken) {
+            /* woken stays set until a claim is made for it */
+            bool fresh = atomic_exchange(&d->fresh, false);
+            bool woken = atomic_load(&d->woken) &&
+                         ((d->claim_more && d->hungry) || d->claim_again);
+            if (due || fresh || woken) {
+                d->hungry = false;
+                d->claim_again = false;
+                atomic_store(&d->woken, false);
                 free(d->exclude);
                 d->exclude = held_endpoints(d);
+                free(d->mine);
+                d->mine = live_ids(d);
                 d->want_claim = true;
                 pthread_cond_signal(&d->cl_cv);
                 if (due)
@@ -1132,7 +1246,8 @@ enum hk_result hk_dispatcher_start(const struct hk_config *cfg,
         .max_host_connections = 0,
     };
     d->deliver = hk_deliver_new(&opts);
-    atomic_store(&d->woken, true);
+    atomic_store(&d->fresh, true);
+    d->claim_more = true;
     srand((unsigned)hk_now_ms());
     bool recorder = false, claimer = false;
     if (pthread_create(&d->rec_thread, NULL, record_loop, d) != 0)
@@ -1164,7 +1279,7 @@ fail:
 void hk_dispatcher_wake(void *dispatcher)
 {
     struct hk_dispatcher *d = dispatcher;
-    atomic_store(&d->woken, true);
+    atomic_store(&d->fresh, true);
     hk_deliver_wakeup(d->deliver);
 }
 
@@ -1202,6 +1317,7 @@ void hk_dispatcher_stop(struct hk_dispatcher *d)
     pthread_cond_destroy(&d->rec_cv);
     pthread_cond_destroy(&d->cl_cv);
     free(d->exclude);
+    free(d->mine);
     free(d->claimed);
     hk_buf_cleanup(&d->writing_ids);
     hk_buf_cleanup(&d->drop_tids);

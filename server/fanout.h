@@ -14,7 +14,7 @@
 
 struct hk_fanout;
 
-/* Groups hookd writes at once. One: while a group commits, the requests
+/* Writer threads, so groups hookd writes at once. One: while a group commits, the requests
  * arriving meanwhile gather into the next, which is then twice as large
  * as with two groups in flight. Measured with the database's CPU split by
  * session (`make bench`): PostgreSQL's API sessions spent 81-107 us per
@@ -23,7 +23,7 @@ struct hk_fanout;
  * pairs, mean +4 %: the API is not bounded by PostgreSQL's CPU alone),
  * and the latency scenario's p99 was 14.5 and 13.8 ms against 19.2 and
  * 94 ms. More than two had only made each commit wait for the others'. */
-#define HK_FANOUT_LEADERS 1
+#define HK_FANOUT_WRITERS 1
 
 /* What writes one group: hk_store_event_ingest_group's contract. */
 typedef enum hk_result (*hk_fanout_write_fn)(struct hk_conn *c,
@@ -31,15 +31,22 @@ typedef enum hk_result (*hk_fanout_write_fn)(struct hk_conn *c,
                                              size_t n);
 
 /* A new, empty group coordinator writing its groups with write
- * (hk_store_event_ingest_group in hookd), at most `leaders` (>= 1) groups
- * at once (HK_FANOUT_LEADERS in hookd); free with hk_fanout_free. */
-struct hk_fanout *hk_fanout_new(hk_fanout_write_fn write, int leaders);
+ * (hk_store_event_ingest_group in hookd) on `writers` (>= 1) threads of
+ * its own (HK_FANOUT_WRITERS in hookd), so at most that many groups at
+ * once; NULL when no thread could be started. hk_fanout_free stops them,
+ * once nobody posts any more. A group
+ * that wrote any delivery calls wake(wake_ctx) once, when it has
+ * committed and before its posters are answered, and marks each of its
+ * events woken (in->woken): the dispatchers are woken once a group, not
+ * once an event, and each wake-up costs a claim. wake may be NULL. */
+struct hk_fanout *hk_fanout_new(hk_fanout_write_fn write, int writers,
+                                void (*wake)(void *ctx), void *wake_ctx);
 void hk_fanout_free(struct hk_fanout *f);
 
 /* hk_store_event_ingest with the same contract, through a group when f is
  * not NULL and the event has no idempotency key. c is the caller's own
- * connection: the thread that leads a group writes it on its connection
- * while the others wait. */
+ * connection: a group is written on its first poster's connection, idle
+ * while its thread waits for the answer. */
 enum hk_result hk_fanout_ingest(struct hk_fanout *f, struct hk_conn *c,
                                 struct hk_ingest *in, json_t **out,
                                 bool *created) HK_MUST_CHECK;

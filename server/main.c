@@ -155,7 +155,8 @@ static int cmd_run(struct hk_config *cfg, bool api, bool dispatch)
         app.wake = wake_all;
         app.wake_ctx = &wakers;
         app.fanout =
-            hk_fanout_new(hk_store_event_ingest_group, HK_FANOUT_LEADERS);
+            hk_fanout_new(hk_store_event_ingest_group, HK_FANOUT_WRITERS,
+                          wake_all, &wakers);
         rc = hk_db_new(cfg->database_url, "hookd api", cfg->db_pool_size,
                        &app.db);
         if (rc != HK_OK)
@@ -187,10 +188,10 @@ out:
     /* the API first: an ingest answered here may still wake the
      * dispatcher and the notifier, which stop after it */
     hk_http_stop(http, cfg->request_timeout_ms);
+    hk_fanout_free(app.fanout);
     hk_notifier_stop(wakers.notifier);
     hk_dispatcher_stop(wakers.disp);
     hk_db_free(app.db);
-    hk_fanout_free(app.fanout);
     if (status == 0)
         hk_log_info("stopped");
     return status;

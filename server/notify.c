@@ -6,9 +6,11 @@
  */
 #include "notify.h"
 #include "db.h"
+#include "ids.h"
 #include "log.h"
 
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
 
@@ -23,6 +25,20 @@ struct hk_notifier {
     bool stop;
 };
 
+static char origin[HK_UUID_STRLEN];
+static pthread_once_t origin_once = PTHREAD_ONCE_INIT;
+
+static void origin_init(void)
+{
+    hk_uuid7(origin);
+}
+
+const char *hk_notify_origin(void)
+{
+    pthread_once(&origin_once, origin_init);
+    return origin;
+}
+
 static void *run(void *arg)
 {
     struct hk_notifier *n = arg;
@@ -34,7 +50,9 @@ static void *run(void *arg)
         n->pending = false;
         pthread_mutex_unlock(&n->mu);
         if (send && hk_conn_ensure(n->conn) &&
-            hk_db_query(n->conn, "NOTIFY hookd_work", 0, NULL, NULL) != HK_OK)
+            hk_db_query(n->conn, "SELECT pg_notify('hookd_work', $1)", 1,
+                        (const char *const[]){hk_notify_origin()},
+                        NULL) != HK_OK)
             hk_log_warn("NOTIFY failed; other dispatchers poll instead");
         if (stop)
             break;

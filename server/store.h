@@ -146,6 +146,7 @@ struct hk_ingest {
     const char *idempotency_key;  /* or NULL */
     const unsigned char *request_hash; /* 32 bytes when a key is given */
     const char *refused; /* set on HK_INVALID: why the type is refused */
+    bool woken; /* its group woke the dispatchers (fanout.c) */
 };
 /* Inserts the event and its fan-out deliveries in one statement (the
  * caller wakes the dispatchers). *created is false when the idempotency key was
@@ -161,6 +162,7 @@ enum hk_result hk_store_event_ingest(struct hk_conn *c,
 struct hk_ingest_item {
     struct hk_ingest *in; /* without an idempotency key */
     bool inserted;        /* the event and its deliveries were written */
+    long deliveries;      /* how many deliveries, when inserted */
     json_t *out;          /* the event as written (NULL if unreadable) */
 };
 /* Inserts the events of items[0..n) and the fan-out of each in one
@@ -247,13 +249,20 @@ struct hk_claim {
  * uuid[] literal, or NULL) names the deliveries of the caller's requests
  * that have their answer but whose outcome may not be recorded yet: their
  * slots are free whether or not the record has committed, and the caller
- * may record them meanwhile. *out is an array
- * the caller frees with hk_store_claims_free. */
+ * may record them meanwhile. skip_ids (a uuid[] literal, or NULL) holds
+ * those and the deliveries the caller holds leases for and has not
+ * finished: the claim steps over them by id, without probing their
+ * leases (it still counts the leases of all but done_ids). *out is an array
+ * the caller frees with hk_store_claims_free. *more is false when the
+ * claim took every due delivery without a lease that it looked at (none
+ * is left until more is ingested, a lease expires or a retry comes due),
+ * true when some may be left (an endpoint's slots or limit ran out, or
+ * the claim failed). */
 enum hk_result hk_store_claim(struct hk_conn *c, const char *owner,
                               int limit, int64_t lease_ms,
                               const char *exclude, const char *done_ids,
-                              struct hk_claim **out,
-                              size_t *n) HK_MUST_CHECK;
+                              const char *skip_ids, struct hk_claim **out,
+                              size_t *n, bool *more) HK_MUST_CHECK;
 void hk_store_claims_free(struct hk_claim *claims, size_t n);
 
 /* One finished attempt and the state its delivery moves to. */

@@ -42,16 +42,23 @@
  * the table says. They are left out of the count by id (one hashed lookup
  * per lease), so a record committing while this claim runs frees each slot
  * once, never twice, and the recorder never waits for a claim. Both
- * statements also step over them, by the same lookup, when they look for
- * due deliveries without a lease: they are still pending, at the head of
- * their endpoint's queue, until the recorder writes them (about 90 at a
- * time for one busy endpoint), and probing each one's lease cost three
- * buffer reads, more than half of what a small claim read.
+ * statements step over them, by the same kind of lookup, when they look
+ * for due deliveries without a lease, and over the deliveries this
+ * dispatcher holds leases for and has not finished (the lock query's $3
+ * and the claim's $7 list both kinds): they are still pending, at the head
+ * of their endpoint's queue, until the recorder writes them (about 90
+ * answered ones at a time for one busy endpoint, and up to HK_LANE_DEPTH
+ * times its max_concurrency leased), and probing each one's lease cost
+ * three buffer reads, more than half of what a small claim read. The
+ * leases of the unfinished ones are still counted.
  * Each delivery picked carries its endpoint's settings from the row the
  * claim counted by, so the result needs no second lookup of the endpoint
  * (joined again by tenant, it could be looked up through all of the
  * tenant's endpoints for each delivery). The deliveries come back oldest
- * first, so that the dispatcher starts each endpoint's in queue order. */
+ * first, so that the dispatcher starts each endpoint's in queue order,
+ * each with its endpoint's place in the locked list and its free slots at
+ * the claim, by which the caller learns whether work may be left (see
+ * hk_store_claim). */
 static const char sql_claim_lock[] =
     "SELECT e.tenant_id, e.id FROM hookd.endpoints e JOIN ("
     "  SELECT c.tenant_id, c.id, random() AS r, row_number() OVER ("
@@ -73,6 +80,7 @@ static const char sql_claim_lock[] =
     " FOR NO KEY UPDATE OF e SKIP LOCKED";
 static const char sql_claim[] =
     "WITH answered AS (SELECT unnest($5::uuid[]) AS id),"
+    " skip AS (SELECT unnest($7::uuid[]) AS id),"
     " ep AS ("
     "  SELECT e.tenant_id, e.id, l.n, e.url, e.headers, e.secret_enc,"
     "  CASE WHEN e.prev_secret_expires_at > now() THEN e.prev_secret_enc"
@@ -92,13 +100,14 @@ static const char sql_claim[] =
     "   AND s.delivery_id NOT IN (SELECT answered.id FROM answered)) s),"
     " picked AS MATERIALIZED ("
     "  SELECT x.*, ep.url, ep.headers, ep.secret_enc, ep.prev_secret_enc,"
-    "  ep.rate_limit, ep.max_concurrency FROM ep CROSS JOIN LATERAL ("
+    "  ep.rate_limit, ep.max_concurrency, ep.n, ep.free"
+    "  FROM ep CROSS JOIN LATERAL ("
     "    SELECT d.tenant_id, d.id, d.event_id, d.endpoint_id,"
     "    d.attempt_count, d.cycle_attempts, d.next_attempt_at"
     "    FROM hookd.deliveries d"
     "    WHERE d.tenant_id = ep.tenant_id AND d.endpoint_id = ep.id"
     "    AND d.status = 'pending' AND d.next_attempt_at <= now()"
-    "    AND d.id NOT IN (SELECT answered.id FROM answered)"
+    "    AND d.id NOT IN (SELECT skip.id FROM skip)"
     "    AND NOT EXISTS (SELECT 1 FROM hookd.leases k"
     "     WHERE k.tenant_id = d.tenant_id AND k.endpoint_id = d.endpoint_id"
     "     AND k.delivery_id = d.id)"
@@ -114,7 +123,8 @@ static const char sql_claim[] =
     "  d.attempt_count, d.cycle_attempts, COALESCE(d.rate_limit, 0), d.url,"
     "  d.headers::text, encode(d.secret_enc, 'hex'),"
     "  encode(d.prev_secret_enc, 'hex'),"
-    "  v.event_type, v.payload, hookd.rfc3339(v.created_at), d.max_concurrency"
+    "  v.event_type, v.payload, hookd.rfc3339(v.created_at), d.max_concurrency,"
+    "  d.n, d.free"
     " FROM picked d"
     " JOIN hookd.events v ON v.tenant_id = d.tenant_id AND v.id = d.event_id"
     " ORDER BY d.next_attempt_at, d.id";
@@ -303,10 +313,41 @@ static unsigned char *unhex(const char *hex, size_t *len)
     return out;
 }
 
+/* Whether due work may be left after a claim that locked `locked` (> 0)
+ * endpoints and picked r's rows: the
+ * claim or the lock was cut at limit, or a locked endpoint got all of its
+ * free slots (none at all, when it got no row). An endpoint that got fewer
+ * rows than it had free slots had no more due work without a lease, as of
+ * the claim's snapshot. */
+static bool work_left(PGresult *r, int locked, int limit)
+{
+    int rows = PQntuples(r);
+    if (locked >= limit || rows >= limit)
+        return true;
+    int *got = hk_calloc((size_t)locked, sizeof(*got));
+    bool left = false;
+    for (int i = 0; i < rows && !left; i++) {
+        long k = strtol(PQgetvalue(r, i, 15), NULL, 10) - 1;
+        if (k < 0 || k >= locked) {
+            left = true; /* cannot tell: assume there is */
+            break;
+        }
+        got[k]++;
+        if (got[k] >= hk_db_get_int(r, i, 16))
+            left = true;
+    }
+    for (int k = 0; k < locked && !left; k++)
+        if (got[k] == 0)
+            left = true;
+    free(got);
+    return left;
+}
+
 enum hk_result hk_store_claim(struct hk_conn *c, const char *owner,
                               int limit, int64_t lease_ms,
                               const char *exclude, const char *done_ids,
-                              struct hk_claim **out, size_t *n)
+                              const char *skip_ids, struct hk_claim **out,
+                              size_t *n, bool *more)
 {
     char lim[16], lease[24];
     snprintf(lim, sizeof(lim), "%d", limit);
@@ -314,6 +355,7 @@ enum hk_result hk_store_claim(struct hk_conn *c, const char *owner,
     PGresult *r = NULL;
     *out = NULL;
     *n = 0;
+    *more = true;
     /* the locked endpoints as two uuid[] literals */
     struct hk_buf tids, eids;
     hk_buf_init(&tids);
@@ -321,7 +363,7 @@ enum hk_result hk_store_claim(struct hk_conn *c, const char *owner,
     enum hk_result rc = hk_db_begin(c);
     if (rc == HK_OK)
         rc = hk_db_query(c, sql_claim_lock, 3,
-                         (const char *const[]){lim, exclude, done_ids}, &r);
+                         (const char *const[]){lim, exclude, skip_ids}, &r);
     int locked = rc == HK_OK ? PQntuples(r) : 0;
     if (locked > 0) {
         hk_buf_puts(&tids, "{");
@@ -336,9 +378,9 @@ enum hk_result hk_store_claim(struct hk_conn *c, const char *owner,
     PQclear(r);
     r = NULL;
     if (locked > 0) {
-        const char *p[6] = {lim,       lease,    tids.data,
-                            eids.data, done_ids, owner};
-        rc = hk_db_query(c, sql_claim, 6, p, &r);
+        const char *p[7] = {lim,      lease, tids.data, eids.data,
+                            done_ids, owner, skip_ids};
+        rc = hk_db_query(c, sql_claim, 7, p, &r);
     }
     hk_buf_cleanup(&tids);
     hk_buf_cleanup(&eids);
@@ -346,11 +388,14 @@ enum hk_result hk_store_claim(struct hk_conn *c, const char *owner,
         rc = hk_db_commit(c);
     else
         hk_db_rollback(c);
+    if (rc == HK_OK && locked == 0)
+        *more = false; /* no endpoint has due work without a lease */
     if (rc != HK_OK || r == NULL) {
         PQclear(r);
         return rc;
     }
     int rows = PQntuples(r);
+    *more = work_left(r, locked, limit);
     if (rows == 0) {
         PQclear(r);
         return HK_OK;

@@ -275,6 +275,7 @@ enum hk_result hk_store_event_ingest_group(struct hk_conn *c,
         const struct hk_ingest *in = items[i].in;
         items[i].out = NULL;
         items[i].inserted = false;
+        items[i].deliveries = 0;
         hk_uuid7(ids[i]);
         pat.len = 0;
         hk_event_type_patterns(in->event_type, &pat);
@@ -297,6 +298,7 @@ enum hk_result hk_store_event_ingest_group(struct hk_conn *c,
             if (items[k].inserted || strcmp(ids[k], id) != 0)
                 continue;
             items[k].inserted = true;
+            items[k].deliveries = strtol(PQgetvalue(r, i, 1), NULL, 10);
             items[k].out = event_json(items[k].in, r, i);
             break;
         }

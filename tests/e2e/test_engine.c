@@ -1068,6 +1068,39 @@ static void test_one_at_a_time_keeps_order(void **state)
     free(key);
 }
 
+/* A queue behind an endpoint's only slot drains as its requests end, not
+ * as the dispatcher's once-a-second poll comes round: a claim that filled
+ * the endpoint's slots may have left work behind, so each request that
+ * ends claims again (the claim says so, store_dispatch.c), while requests
+ * ending after a claim that found nothing more do not. The events are all
+ * posted while the first request is held for a second, so that no ingest
+ * wakes the dispatcher while they drain: at the poll's pace they would
+ * take a second for every two (one in flight, one waiting), N / 2 s. */
+static void test_full_endpoint_claims_as_slots_free(void **state)
+{
+    (void)state;
+    enum { N = 30 };
+    char tid[HK_ID_LEN], eid[HK_ID_LEN];
+    char *key = hk_eng_tenant(&srv, "slots-free", tid);
+    ep_at(key, tid, "/slots", "\"max_concurrency\":1", eid);
+    answer("/slots", 204, NULL, NULL, 0);
+    answer_once("/slots", 204, NULL, NULL, 1000);
+    for (int i = 0; i < N; i++)
+        hk_eng_event(&srv, key, tid, "order.created", "{}", NULL);
+    int64_t posted = hk_wall_ms();
+    wait_path("/slots", N, 30000);
+    int64_t took = hk_wall_ms() - posted;
+    print_message("%d deliveries to a max_concurrency 1 endpoint took %lld "
+                  "ms after the last was posted\n",
+                  N, (long long)took);
+    if (took >= (N / 2) * 1000 / 2)
+        fail_msg("%d deliveries took %lld ms: the queue drained at the "
+                 "poll's pace",
+                 N, (long long)took);
+    assert_int_equal(hk_rcv_max_concurrency_path(rcv, "/slots"), 1);
+    free(key);
+}
+
 /* max_concurrency raised while a delivery waits in the dispatcher for the
  * endpoint's only slot: the waiting one goes out with the first of the
  * later deliveries the larger limit lets the next claim take, not after
@@ -2029,6 +2062,7 @@ int main(void)
         cmocka_unit_test(test_response_body_cap),
         cmocka_unit_test(test_max_concurrency),
         cmocka_unit_test(test_one_at_a_time_keeps_order),
+        cmocka_unit_test(test_full_endpoint_claims_as_slots_free),
         cmocka_unit_test(test_raised_max_concurrency_starts_the_waiting),
         cmocka_unit_test(test_rate_limit),
         cmocka_unit_test(test_rate_limit_many_endpoints),

@@ -2,13 +2,13 @@
  * test_fanout.c - unit tests of fanout.c, the group ingest, with a group
  * writer of the test's own that takes a little time per group (as a
  * commit does) and counts what it is given: every posted event is written
- * exactly once and each poster gets its own event back; never more than
- * the coordinator's leaders' groups are written at once (hookd's one: never
- * two), and with two, while posters keep coming, two really are: a lead
- * handed to a waiter must not be lost when another group takes that
- * waiter along (with that fault, fewer than half of the groups started
- * beside another; without, 80-95 %). A group that fails fails each of its
- * events, none of them written.
+ * exactly once and each poster gets its own event back; never more
+ * groups are written at once than the coordinator has writers (hookd's
+ * one: never two), and with two, while posters keep coming, two really
+ * are, nearly every group beside another. A group that fails fails each of its
+ * events, none of them written. A group that wrote deliveries wakes the
+ * dispatchers once, and each of its posters knows not to wake them again;
+ * a group without deliveries, or one that failed, wakes nobody.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -35,6 +35,15 @@ static int groups;         /* groups written */
 static int joined;         /* groups that started while another was written */
 static int written[EVENTS]; /* times each event was written */
 static enum hk_result write_rc = HK_OK;
+static long deliveries_each = 1; /* what the writer says each event made */
+static int wakes;                /* calls of the coordinator's wake */
+
+static void count_wake(void *ctx)
+{
+    pthread_mutex_lock(&mu);
+    (*(int *)ctx)++;
+    pthread_mutex_unlock(&mu);
+}
 
 /* An event's number travels as its tenant id, which the writer ignores. */
 static int seq_of(const struct hk_ingest *in)
@@ -65,6 +74,7 @@ static enum hk_result slow_writer(struct hk_conn *c,
         if (write_rc == HK_OK) {
             written[s]++;
             items[i].inserted = true;
+            items[i].deliveries = deliveries_each;
             items[i].out = json_integer(s);
         }
     }
@@ -76,6 +86,7 @@ struct poster {
     struct hk_fanout *f;
     int first; /* its events are first .. first + PER_POSTER - 1 */
     int wrong; /* answers that were not its own event */
+    int woken; /* answers whose group said it woke the dispatchers */
 };
 
 static void *post(void *arg)
@@ -93,19 +104,22 @@ static void *post(void *arg)
         if (rc != HK_OK || !created || !json_is_integer(out) ||
             json_integer_value(out) != p->first + k)
             p->wrong++;
+        if (in.woken)
+            p->woken++;
         json_decref(out);
     }
     return NULL;
 }
 
-/* POSTERS threads post EVENTS events through a coordinator of `leaders`
+/* POSTERS threads post EVENTS events through a coordinator of `writers`
  * groups at once; checks that each event was written once and answered
  * to its own poster, and that they were grouped. */
-static void post_all(int leaders)
+static void post_all(int writers)
 {
-    writing = most_writing = groups = joined = 0;
+    writing = most_writing = groups = joined = wakes = 0;
     memset(written, 0, sizeof(written));
-    struct hk_fanout *f = hk_fanout_new(slow_writer, leaders);
+    struct hk_fanout *f =
+        hk_fanout_new(slow_writer, writers, count_wake, &wakes);
     pthread_t t[POSTERS];
     struct poster p[POSTERS];
     for (int i = 0; i < POSTERS; i++) {
@@ -116,9 +130,15 @@ static void post_all(int leaders)
         assert_int_equal(pthread_join(t[i], NULL), 0);
     hk_fanout_free(f);
 
-    for (int i = 0; i < POSTERS; i++)
+    for (int i = 0; i < POSTERS; i++) {
         if (p[i].wrong != 0)
             fail_msg("poster %d got %d answers not its own", i, p[i].wrong);
+        if (p[i].woken != (deliveries_each > 0 ? PER_POSTER : 0))
+            fail_msg("poster %d: %d of %d answers woken", i, p[i].woken,
+                     PER_POSTER);
+    }
+    /* one wake-up a group that made deliveries, none otherwise */
+    assert_int_equal(wakes, deliveries_each > 0 ? groups : 0);
     for (int s = 0; s < EVENTS; s++)
         if (written[s] != 1)
             fail_msg("event %d written %d times", s, written[s]);
@@ -133,7 +153,7 @@ static void post_all(int leaders)
 static void test_one_group_at_a_time(void **state)
 {
     (void)state;
-    post_all(HK_FANOUT_LEADERS);
+    post_all(HK_FANOUT_WRITERS);
     assert_int_equal(most_writing, 1);
     assert_int_equal(joined, 0);
 }
@@ -143,18 +163,29 @@ static void test_groups_written_at_once(void **state)
     (void)state;
     post_all(2);
     assert_int_equal(most_writing, 2);
-    /* With sixteen posters always waiting, a finished group hands its
-     * lead on at once, so nearly every group starts beside another. Were
-     * leads lost, most would start alone. */
+    /* With sixteen posters always waiting, each writer takes the next
+     * group as soon as it is done, so nearly every group is written beside
+     * another. */
     if (joined * 3 < groups * 2)
         fail_msg("only %d of %d groups were written beside another",
                  joined, groups);
 }
 
+/* Events that match no endpoint give the dispatchers nothing to claim. */
+static void test_group_without_deliveries_wakes_nobody(void **state)
+{
+    (void)state;
+    deliveries_each = 0;
+    post_all(HK_FANOUT_WRITERS);
+    deliveries_each = 1;
+}
+
 static void test_failed_group_writes_nothing(void **state)
 {
     (void)state;
-    struct hk_fanout *f = hk_fanout_new(slow_writer, HK_FANOUT_LEADERS);
+    wakes = 0;
+    struct hk_fanout *f =
+        hk_fanout_new(slow_writer, HK_FANOUT_WRITERS, count_wake, &wakes);
     memset(written, 0, sizeof(written));
     write_rc = HK_DB;
     struct hk_ingest in = {.tenant_id = "7",
@@ -166,6 +197,8 @@ static void test_failed_group_writes_nothing(void **state)
     assert_null(out);
     assert_false(created);
     assert_int_equal(written[7], 0);
+    assert_false(in.woken);
+    assert_int_equal(wakes, 0);
     write_rc = HK_OK;
     hk_fanout_free(f);
 }
@@ -175,6 +208,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_one_group_at_a_time),
         cmocka_unit_test(test_groups_written_at_once),
+        cmocka_unit_test(test_group_without_deliveries_wakes_nobody),
         cmocka_unit_test(test_failed_group_writes_nothing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
