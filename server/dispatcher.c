@@ -86,7 +86,6 @@ struct hk_dispatcher {
     struct hk_conn *listen;
     struct hk_deliver *deliver;
     struct hk_job *live; /* see live_add */
-    size_t nlive;
     pthread_t thread;
     atomic_bool stop;
     /* Set when work may have come (an ingest, a NOTIFY, a lease expired):
@@ -123,7 +122,6 @@ struct hk_dispatcher {
     bool want_claim; /* set here when slots may be free or work is due */
     bool claim_more; /* the last claim may have left due work behind */
     bool claim_again; /* a claim was skipped: make it when woken */
-    bool hungry; /* dispatcher thread: a lane ran low since the last claim */
     bool cl_stop;
     char *exclude;     /* endpoints with jobs held for their rate limit */
     char *mine;        /* deliveries of the live jobs (live_ids) */
@@ -254,7 +252,6 @@ static void live_add(struct hk_dispatcher *d, struct hk_job *job)
         ((struct job_meta *)d->live->user)->prev = job;
     d->live = job;
     m->live = true;
-    d->nlive++;
 }
 
 static void live_remove(struct hk_dispatcher *d, struct hk_job *job)
@@ -269,7 +266,6 @@ static void live_remove(struct hk_dispatcher *d, struct hk_job *job)
     if (m->next != NULL)
         ((struct job_meta *)m->next->user)->prev = m->prev;
     m->live = false;
-    d->nlive--;
 }
 
 /* "{id,...}" of the live jobs' deliveries, or NULL when there are none. */
@@ -434,15 +430,10 @@ static void lane_done(struct hk_dispatcher *d, const char *eid)
 {
     struct lane **at;
     struct lane *l = lane_find(d, eid, false, &at);
-    if (l == NULL) {
-        d->hungry = true;
+    if (l == NULL)
         return;
-    }
     l->busy--;
     lane_fill(d, l);
-    if (l->busy < l->max_conc ||
-        2 * l->nwait < (size_t)(HK_LANE_DEPTH - 1) * (size_t)l->max_conc)
-        d->hungry = true;
     if (l->busy <= 0 && l->nwait == 0) {
         *at = l->next;
         free(l->wait);
@@ -1164,9 +1155,8 @@ static void *run(void *arg)
             /* woken stays set until a claim is made for it */
             bool fresh = atomic_exchange(&d->fresh, false);
             bool woken = atomic_load(&d->woken) &&
-                         ((d->claim_more && d->hungry) || d->claim_again);
+                         (d->claim_more || d->claim_again);
             if (due || fresh || woken) {
-                d->hungry = false;
                 d->claim_again = false;
                 atomic_store(&d->woken, false);
                 free(d->exclude);
