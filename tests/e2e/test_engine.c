@@ -1101,6 +1101,44 @@ static void test_full_endpoint_claims_as_slots_free(void **state)
     free(key);
 }
 
+/* An event posted to another hookd process (here an `hookd api` peer)
+ * reaches the endpoint through its NOTIFY, at once, not at this process's
+ * next once-a-second poll: a dispatcher passes over only the NOTIFYs of
+ * its own process (the same ingests woke it directly). Each of N events,
+ * posted a fifth of a second apart, must arrive within half a second;
+ * at the poll's pace all N would do so about once in 2^N runs. */
+static void test_peer_ingest_wakes_dispatcher(void **state)
+{
+    (void)state;
+    enum { N = 10 };
+    char tid[HK_ID_LEN], eid[HK_ID_LEN];
+    char *key = hk_eng_tenant(&srv, "peer-notify", tid);
+    ep_at(key, tid, "/peer", NULL, eid);
+    answer("/peer", 204, NULL, NULL, 0);
+    struct hk_srv peer;
+    assert_int_equal(hk_srv_start_peer(&peer, &srv, "api", NULL), 0);
+    int64_t slowest = 0;
+    for (int i = 0; i < N; i++) {
+        int64_t posted = hk_wall_ms();
+        hk_eng_event(&peer, key, tid, "order.created", "{}", NULL);
+        wait_path("/peer", (size_t)i + 1, 5000);
+        const struct hk_rcv_req *q = hk_rcv_get_path(rcv, "/peer", (size_t)i);
+        if (q->arrival_ms - posted > slowest)
+            slowest = q->arrival_ms - posted;
+        hk_sleep_ms(200);
+    }
+    assert_int_equal(hk_srv_stop(&peer), 0);
+    hk_srv_drop(&peer);
+    print_message("the slowest of %d events posted to the peer arrived "
+                  "%lld ms after its POST\n",
+                  N, (long long)slowest);
+    if (slowest >= 500)
+        fail_msg("an event posted to another hookd process took %lld ms "
+                 "to arrive: its NOTIFY did not wake this dispatcher",
+                 (long long)slowest);
+    free(key);
+}
+
 /* max_concurrency raised while a delivery waits in the dispatcher for the
  * endpoint's only slot: the waiting one goes out with the first of the
  * later deliveries the larger limit lets the next claim take, not after
@@ -2063,6 +2101,7 @@ int main(void)
         cmocka_unit_test(test_max_concurrency),
         cmocka_unit_test(test_one_at_a_time_keeps_order),
         cmocka_unit_test(test_full_endpoint_claims_as_slots_free),
+        cmocka_unit_test(test_peer_ingest_wakes_dispatcher),
         cmocka_unit_test(test_raised_max_concurrency_starts_the_waiting),
         cmocka_unit_test(test_rate_limit),
         cmocka_unit_test(test_rate_limit_many_endpoints),
