@@ -6,7 +6,9 @@
  * socket as an extra descriptor (so NOTIFY from any API process wakes it;
  * a one-second poll is only the fallback for retries coming due), and
  * queues finished attempts. The claimer thread, on the work connection,
- * claims whenever slots free up or work is due, and sweeps expired leases.
+ * claims whenever work may have come (an ingest, a NOTIFY, a retry come
+ * due) or slots free up while the last claim may have left work behind,
+ * and sweeps expired leases.
  * The recorder thread, on its own connection, writes finished attempts in
  * batched statements. So no database round trip ever stalls a transfer.
  * Outcomes that cannot be written (database away) are kept and written
@@ -1001,8 +1003,9 @@ static void sweep(struct hk_dispatcher *d)
     }
 }
 
-/* The claimer thread: claims whenever the dispatcher asks (slots freed,
- * a NOTIFY, a retry come due, the one-second poll), and sweeps expired
+/* The claimer thread: claims whenever the dispatcher asks (an ingest or
+ * a NOTIFY, slots freed while work may be left, a retry come due, the
+ * one-second poll), and sweeps expired
  * leases and old attempts on the side. */
 static void *claim_loop(void *arg)
 {
