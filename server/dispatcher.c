@@ -676,22 +676,7 @@ static void claim(struct hk_dispatcher *d)
         done_list(d->unsaved, d->nunsaved, &ids);
         hk_buf_puts(&ids, "}");
     }
-    /* what the claim steps over: those and the live jobs' deliveries */
-    struct hk_buf skip;
-    hk_buf_init(&skip);
-    if (room > 0 && (done > 0 || d->mine != NULL)) {
-        if (done > 0)
-            hk_buf_append(&skip, ids.data, ids.len - 1); /* "{a,b" */
-        else
-            hk_buf_puts(&skip, "{");
-        if (d->mine != NULL) {
-            if (done > 0)
-                hk_buf_puts(&skip, ",");
-            hk_buf_puts(&skip, d->mine + 1); /* "c,d}" */
-        } else {
-            hk_buf_puts(&skip, "}");
-        }
-    }
+    char *mine = d->mine ? hk_strdup(d->mine) : NULL;
     pthread_mutex_unlock(&d->rec_mu);
 
     struct hk_claim *claims = NULL;
@@ -702,14 +687,13 @@ static void claim(struct hk_dispatcher *d)
         rc = hk_store_claim(d->work, d->owner, room,
                             HK_LANE_DEPTH * d->cfg->request_timeout_ms +
                                 LEASE_SLACK_MS,
-                            exclude, ids.data, skip.data, &claims, &n,
-                            &more);
+                            exclude, ids.data, mine, &claims, &n, &more);
     /* endpoints left out for their rate limit have work of their own */
     if (rc != HK_OK || exclude != NULL)
         more = true;
     free(exclude);
+    free(mine);
     hk_buf_cleanup(&ids);
-    hk_buf_cleanup(&skip);
     struct hk_job **jobs = NULL;
     if (rc == HK_OK && n > 0) {
         jobs = hk_calloc(n, sizeof(*jobs));

@@ -249,10 +249,10 @@ struct hk_claim {
  * uuid[] literal, or NULL) names the deliveries of the caller's requests
  * that have their answer but whose outcome may not be recorded yet: their
  * slots are free whether or not the record has committed, and the caller
- * may record them meanwhile. skip_ids (a uuid[] literal, or NULL) holds
- * those and the deliveries the caller holds leases for and has not
- * finished: the claim steps over them by id, without probing their
- * leases (it still counts the leases of all but done_ids). *out is an array
+ * may record them meanwhile. live_ids (a uuid[] literal, or NULL) names
+ * the deliveries the caller holds leases for and has not finished: the
+ * claim steps over them and done_ids by id, without probing their leases
+ * (it still counts the leases of live_ids). *out is an array
  * the caller frees with hk_store_claims_free. *more is false when the
  * claim took every due delivery without a lease that it looked at (none
  * is left until more is ingested, a lease expires or a retry comes due),
@@ -261,7 +261,7 @@ struct hk_claim {
 enum hk_result hk_store_claim(struct hk_conn *c, const char *owner,
                               int limit, int64_t lease_ms,
                               const char *exclude, const char *done_ids,
-                              const char *skip_ids, struct hk_claim **out,
+                              const char *live_ids, struct hk_claim **out,
                               size_t *n, bool *more) HK_MUST_CHECK;
 void hk_store_claims_free(struct hk_claim *claims, size_t n);
 

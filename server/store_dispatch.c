@@ -44,8 +44,8 @@
  * once, never twice, and the recorder never waits for a claim. Both
  * statements step over them, by the same kind of lookup, when they look
  * for due deliveries without a lease, and over the deliveries this
- * dispatcher holds leases for and has not finished (the lock query's $3
- * and the claim's $7 list both kinds): they are still pending, at the head
+ * dispatcher holds leases for and has not finished (the lock query's $4,
+ * the claim's $7): they are still pending, at the head
  * of their endpoint's queue, until the recorder writes them (about 90
  * answered ones at a time for one busy endpoint, and up to HK_LANE_DEPTH
  * times its max_concurrency leased), and probing each one's lease cost
@@ -71,6 +71,7 @@ static const char sql_claim_lock[] =
     "   WHERE p.tenant_id = c.tenant_id AND p.endpoint_id = c.id"
     "   AND p.status = 'pending' AND p.next_attempt_at <= now()"
     "   AND p.id NOT IN (SELECT unnest($3::uuid[]))"
+    "   AND p.id NOT IN (SELECT unnest($4::uuid[]))"
     "   ORDER BY p.next_attempt_at LIMIT 301) q"
     "   WHERE NOT EXISTS (SELECT 1 FROM hookd.leases k"
     "    WHERE k.tenant_id = q.tenant_id AND k.endpoint_id = q.endpoint_id"
@@ -80,7 +81,7 @@ static const char sql_claim_lock[] =
     " FOR NO KEY UPDATE OF e SKIP LOCKED";
 static const char sql_claim[] =
     "WITH answered AS (SELECT unnest($5::uuid[]) AS id),"
-    " skip AS (SELECT unnest($7::uuid[]) AS id),"
+    " mine AS (SELECT unnest($7::uuid[]) AS id),"
     " ep AS ("
     "  SELECT e.tenant_id, e.id, l.n, e.url, e.headers, e.secret_enc,"
     "  CASE WHEN e.prev_secret_expires_at > now() THEN e.prev_secret_enc"
@@ -107,7 +108,8 @@ static const char sql_claim[] =
     "    FROM hookd.deliveries d"
     "    WHERE d.tenant_id = ep.tenant_id AND d.endpoint_id = ep.id"
     "    AND d.status = 'pending' AND d.next_attempt_at <= now()"
-    "    AND d.id NOT IN (SELECT skip.id FROM skip)"
+    "    AND d.id NOT IN (SELECT answered.id FROM answered)"
+    "    AND d.id NOT IN (SELECT mine.id FROM mine)"
     "    AND NOT EXISTS (SELECT 1 FROM hookd.leases k"
     "     WHERE k.tenant_id = d.tenant_id AND k.endpoint_id = d.endpoint_id"
     "     AND k.delivery_id = d.id)"
@@ -328,13 +330,8 @@ static bool work_left(PGresult *r, int locked, int limit)
     bool left = false;
     for (int i = 0; i < rows && !left; i++) {
         long k = strtol(PQgetvalue(r, i, 15), NULL, 10) - 1;
-        if (k < 0 || k >= locked) {
-            left = true; /* cannot tell: assume there is */
-            break;
-        }
-        got[k]++;
-        if (got[k] >= hk_db_get_int(r, i, 16))
-            left = true;
+        /* a place out of range cannot be told apart: assume work is left */
+        left = k < 0 || k >= locked || ++got[k] >= hk_db_get_int(r, i, 16);
     }
     for (int k = 0; k < locked && !left; k++)
         if (got[k] == 0)
@@ -346,7 +343,7 @@ static bool work_left(PGresult *r, int locked, int limit)
 enum hk_result hk_store_claim(struct hk_conn *c, const char *owner,
                               int limit, int64_t lease_ms,
                               const char *exclude, const char *done_ids,
-                              const char *skip_ids, struct hk_claim **out,
+                              const char *live_ids, struct hk_claim **out,
                               size_t *n, bool *more)
 {
     char lim[16], lease[24];
@@ -362,8 +359,9 @@ enum hk_result hk_store_claim(struct hk_conn *c, const char *owner,
     hk_buf_init(&eids);
     enum hk_result rc = hk_db_begin(c);
     if (rc == HK_OK)
-        rc = hk_db_query(c, sql_claim_lock, 3,
-                         (const char *const[]){lim, exclude, skip_ids}, &r);
+        rc = hk_db_query(
+            c, sql_claim_lock, 4,
+            (const char *const[]){lim, exclude, done_ids, live_ids}, &r);
     int locked = rc == HK_OK ? PQntuples(r) : 0;
     if (locked > 0) {
         hk_buf_puts(&tids, "{");
@@ -379,7 +377,7 @@ enum hk_result hk_store_claim(struct hk_conn *c, const char *owner,
     r = NULL;
     if (locked > 0) {
         const char *p[7] = {lim,      lease, tids.data, eids.data,
-                            done_ids, owner, skip_ids};
+                            done_ids, owner, live_ids};
         rc = hk_db_query(c, sql_claim, 7, p, &r);
     }
     hk_buf_cleanup(&tids);
