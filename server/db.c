@@ -270,16 +270,32 @@ static enum hk_result finish(struct hk_conn *c, PGresult *r, const char *sql,
     return rc;
 }
 
+static enum hk_result exec_fmt(struct hk_conn *c, const char *sql,
+                               int nparams, const char *const *params,
+                               const int *lengths, const int *formats,
+                               PGresult **res)
+{
+    PGresult *r = PQexecParams(c->pg, sql, nparams, NULL, params, lengths,
+                               formats, 0);
+    return finish(c, r, sql, res);
+}
+
 enum hk_result hk_db_exec(struct hk_conn *c, const char *sql, int nparams,
                           const char *const *params, PGresult **res)
 {
-    PGresult *r =
-        PQexecParams(c->pg, sql, nparams, NULL, params, NULL, NULL, 0);
-    return finish(c, r, sql, res);
+    return exec_fmt(c, sql, nparams, params, NULL, NULL, res);
 }
 
 enum hk_result hk_db_query(struct hk_conn *c, const char *sql, int nparams,
                            const char *const *params, PGresult **res)
+{
+    return hk_db_query_bin(c, sql, nparams, params, NULL, NULL, res);
+}
+
+enum hk_result hk_db_query_bin(struct hk_conn *c, const char *sql,
+                               int nparams, const char *const *params,
+                               const int *lengths, const int *formats,
+                               PGresult **res)
 {
     int idx = -1;
     for (int i = 0; i < c->nprepared; i++) {
@@ -289,7 +305,7 @@ enum hk_result hk_db_query(struct hk_conn *c, const char *sql, int nparams,
         }
     }
     if (idx < 0 && c->nprepared >= HK_DB_MAX_PREPARED)
-        return hk_db_exec(c, sql, nparams, params, res);
+        return exec_fmt(c, sql, nparams, params, lengths, formats, res);
     char name[16];
     if (idx < 0) {
         idx = c->nprepared;
@@ -306,8 +322,186 @@ enum hk_result hk_db_query(struct hk_conn *c, const char *sql, int nparams,
         c->prepared[c->nprepared++] = sql;
     }
     snprintf(name, sizeof(name), "s%d", idx);
-    PGresult *r = PQexecPrepared(c->pg, name, nparams, params, NULL, NULL, 0);
+    PGresult *r =
+        PQexecPrepared(c->pg, name, nparams, params, lengths, formats, 0);
     return finish(c, r, sql, res);
+}
+
+/* ---- binary array parameters ---- */
+
+static void put_u32(struct hk_buf *b, uint32_t v)
+{
+    const unsigned char x[4] = {(unsigned char)(v >> 24),
+                                (unsigned char)(v >> 16),
+                                (unsigned char)(v >> 8), (unsigned char)v};
+    hk_buf_append(b, x, 4);
+}
+
+static void set_u32(struct hk_buf *b, size_t at, uint32_t v)
+{
+    unsigned char *x = (unsigned char *)b->data + at;
+    x[0] = (unsigned char)(v >> 24);
+    x[1] = (unsigned char)(v >> 16);
+    x[2] = (unsigned char)(v >> 8);
+    x[3] = (unsigned char)v;
+}
+
+/* The header: dimensions (1, or 0 for an empty array, set by done),
+ * flags (1 when an element is NULL, set by done), element type, then the
+ * one dimension's length (set by done) and lower bound. */
+void hk_pgbin_init(struct hk_pgbin *a, unsigned oid)
+{
+    hk_buf_init(&a->b);
+    a->oid = oid;
+    a->n = 0;
+    a->nulls = false;
+    a->bad = false;
+    put_u32(&a->b, 1);
+    put_u32(&a->b, 0);
+    put_u32(&a->b, oid);
+    put_u32(&a->b, 0);
+    put_u32(&a->b, 1);
+}
+
+static int hexval(char ch)
+{
+    if (ch >= '0' && ch <= '9')
+        return ch - '0';
+    if (ch >= 'a' && ch <= 'f')
+        return ch - 'a' + 10;
+    if (ch >= 'A' && ch <= 'F')
+        return ch - 'A' + 10;
+    return -1;
+}
+
+/* Reads one uuid's 32 hex digits (dashes between them skipped) from s;
+ * returns where it stopped, or NULL when s does not start with one. */
+static const char *read_uuid(const char *s, unsigned char out[16])
+{
+    for (int i = 0; i < 32; i++) {
+        while (i > 0 && *s == '-')
+            s++;
+        int v = hexval(*s);
+        if (v < 0)
+            return NULL;
+        if (i % 2 == 0)
+            out[i / 2] = (unsigned char)(v << 4);
+        else
+            out[i / 2] |= (unsigned char)v;
+        s++;
+    }
+    return s;
+}
+
+/* One element: its length, then its bytes. */
+static void put_elem(struct hk_pgbin *a, const void *data, size_t len)
+{
+    put_u32(&a->b, (uint32_t)len);
+    hk_buf_append(&a->b, data, len);
+    a->n++;
+}
+
+void hk_pgbin_null(struct hk_pgbin *a)
+{
+    put_u32(&a->b, 0xffffffffu); /* length -1 */
+    a->nulls = true;
+    a->n++;
+}
+
+void hk_pgbin_uuid(struct hk_pgbin *a, const char *id)
+{
+    if (id == NULL) {
+        hk_pgbin_null(a);
+        return;
+    }
+    unsigned char u[16];
+    const char *end = read_uuid(id, u);
+    if (end == NULL || *end != '\0') {
+        a->bad = true;
+        return;
+    }
+    put_elem(a, u, 16);
+}
+
+void hk_pgbin_uuid_list(struct hk_pgbin *a, const char *literal)
+{
+    if (literal == NULL)
+        return;
+    const char *s = literal;
+    if (*s++ != '{') {
+        a->bad = true;
+        return;
+    }
+    while (*s != '}') {
+        unsigned char u[16];
+        s = read_uuid(s, u);
+        if (s == NULL || (*s != ',' && *s != '}')) {
+            a->bad = true;
+            return;
+        }
+        put_elem(a, u, 16);
+        if (*s == ',')
+            s++;
+    }
+}
+
+void hk_pgbin_text(struct hk_pgbin *a, const char *s)
+{
+    if (s == NULL) {
+        hk_pgbin_null(a);
+        return;
+    }
+    size_t len = strlen(s);
+    if (a->oid == HK_OID_JSONB) {
+        /* jsonb's binary input: a version byte, then the text */
+        put_u32(&a->b, (uint32_t)len + 1);
+        hk_buf_append(&a->b, "\x01", 1);
+        hk_buf_append(&a->b, s, len);
+        a->n++;
+        return;
+    }
+    put_elem(a, s, len);
+}
+
+void hk_pgbin_int4(struct hk_pgbin *a, int32_t v)
+{
+    put_u32(&a->b, 4);
+    put_u32(&a->b, (uint32_t)v);
+    a->n++;
+}
+
+void hk_pgbin_int8(struct hk_pgbin *a, int64_t v)
+{
+    put_u32(&a->b, 8);
+    put_u32(&a->b, (uint32_t)((uint64_t)v >> 32));
+    put_u32(&a->b, (uint32_t)v);
+    a->n++;
+}
+
+void hk_pgbin_bool(struct hk_pgbin *a, bool v)
+{
+    const unsigned char b = v ? 1 : 0;
+    put_elem(a, &b, 1);
+}
+
+const char *hk_pgbin_done(struct hk_pgbin *a, int *len)
+{
+    if (a->bad)
+        return NULL;
+    if (a->n == 0) {
+        set_u32(&a->b, 0, 0); /* no dimensions: the header ends at the type */
+        *len = 12;
+    } else {
+        set_u32(&a->b, 4, a->nulls ? 1 : 0);
+        set_u32(&a->b, 12, (uint32_t)a->n);
+        *len = (int)a->b.len;
+    }
+    return a->b.data;
+}
+
+void hk_pgbin_cleanup(struct hk_pgbin *a)
+{
+    hk_buf_cleanup(&a->b);
 }
 
 enum hk_result hk_db_begin(struct hk_conn *c)

@@ -35,16 +35,15 @@ enum hk_result hk_store_many(struct hk_conn *c, const char *sql, int n,
                              json_t **out) HK_MUST_CHECK;
 /* Formats a C string list as a PostgreSQL text[] literal; caller frees. */
 char *hk_store_text_array(const char *const *items, size_t n);
-/* A PostgreSQL array literal built element by element, for the batched
- * statements that take rows as parallel arrays through unnest(): text
- * elements are quoted and escaped, NULL is SQL NULL. hk_pgarr_done returns
+/* A PostgreSQL text[] literal built element by element, for parameters
+ * of a few elements (the batched statements send theirs in binary form,
+ * see struct hk_pgbin): elements are quoted and escaped, NULL is SQL NULL. hk_pgarr_done returns
  * the literal (the caller frees it); the builder is then spent. */
 struct hk_pgarr {
     struct hk_buf b;
 };
 void hk_pgarr_init(struct hk_pgarr *a);
 void hk_pgarr_text(struct hk_pgarr *a, const char *s);
-void hk_pgarr_num(struct hk_pgarr *a, long long v);
 char *hk_pgarr_done(struct hk_pgarr *a);
 
 /* tenants */

@@ -61,14 +61,6 @@ void hk_pgarr_text(struct hk_pgarr *a, const char *s)
     hk_buf_append(&a->b, "\"", 1);
 }
 
-void hk_pgarr_num(struct hk_pgarr *a, long long v)
-{
-    pgarr_sep(a);
-    char n[24];
-    int len = snprintf(n, sizeof(n), "%lld", v);
-    hk_buf_append(&a->b, n, (size_t)len);
-}
-
 char *hk_pgarr_done(struct hk_pgarr *a)
 {
     hk_buf_append(&a->b, "}", 1);

@@ -357,11 +357,28 @@ enum hk_result hk_store_claim(struct hk_conn *c, const char *owner,
     struct hk_buf tids, eids;
     hk_buf_init(&tids);
     hk_buf_init(&eids);
-    enum hk_result rc = hk_db_begin(c);
+    /* the answered and the unfinished deliveries' ids go in binary form
+     * (see struct hk_pgbin): ~100 of them at each claim when busy */
+    struct hk_pgbin done, live;
+    hk_pgbin_init(&done, HK_OID_UUID);
+    hk_pgbin_init(&live, HK_OID_UUID);
+    hk_pgbin_uuid_list(&done, done_ids);
+    hk_pgbin_uuid_list(&live, live_ids);
+    int done_len = 0, live_len = 0;
+    const char *done_bin =
+        done_ids ? hk_pgbin_done(&done, &done_len) : NULL;
+    const char *live_bin =
+        live_ids ? hk_pgbin_done(&live, &live_len) : NULL;
+    enum hk_result rc = HK_INTERNAL;
+    if ((done_ids == NULL || done_bin != NULL) &&
+        (live_ids == NULL || live_bin != NULL))
+        rc = hk_db_begin(c);
     if (rc == HK_OK)
-        rc = hk_db_query(
+        rc = hk_db_query_bin(
             c, sql_claim_lock, 4,
-            (const char *const[]){lim, exclude, done_ids, live_ids}, &r);
+            (const char *const[]){lim, exclude, done_bin, live_bin},
+            (const int[]){0, 0, done_len, live_len},
+            (const int[]){0, 0, 1, 1}, &r);
     int locked = rc == HK_OK ? PQntuples(r) : 0;
     if (locked > 0) {
         hk_buf_puts(&tids, "{");
@@ -377,11 +394,15 @@ enum hk_result hk_store_claim(struct hk_conn *c, const char *owner,
     r = NULL;
     if (locked > 0) {
         const char *p[7] = {lim,      lease, tids.data, eids.data,
-                            done_ids, owner, live_ids};
-        rc = hk_db_query(c, sql_claim, 7, p, &r);
+                            done_bin, owner, live_bin};
+        rc = hk_db_query_bin(c, sql_claim, 7, p,
+                             (const int[]){0, 0, 0, 0, done_len, 0, live_len},
+                             (const int[]){0, 0, 0, 0, 1, 0, 1}, &r);
     }
     hk_buf_cleanup(&tids);
     hk_buf_cleanup(&eids);
+    hk_pgbin_cleanup(&done);
+    hk_pgbin_cleanup(&live);
     if (rc == HK_OK)
         rc = hk_db_commit(c);
     else
@@ -444,44 +465,57 @@ void hk_store_claims_free(struct hk_claim *claims, size_t n)
 
 #define NCOLS 17
 
+/* The element type of each of sql_record's arrays, in order. */
+static const unsigned record_types[NCOLS] = {
+    HK_OID_UUID, HK_OID_UUID,  HK_OID_UUID,  HK_OID_INT4, HK_OID_INT8,
+    HK_OID_INT4, HK_OID_INT4,  HK_OID_TEXT,  HK_OID_TEXT, HK_OID_JSONB,
+    HK_OID_JSONB, HK_OID_TEXT, HK_OID_BOOL,  HK_OID_TEXT, HK_OID_INT8,
+    HK_OID_INT4, HK_OID_UUID};
+
 enum hk_result hk_store_record(struct hk_conn *c,
                                const struct hk_outcome_row *rows, size_t n)
 {
-    struct hk_pgarr a[NCOLS];
+    struct hk_pgbin a[NCOLS];
     for (int k = 0; k < NCOLS; k++)
-        hk_pgarr_init(&a[k]);
+        hk_pgbin_init(&a[k], record_types[k]);
     for (size_t i = 0; i < n; i++) {
         const struct hk_outcome_row *o = &rows[i];
         char id[HK_UUID_STRLEN];
         hk_uuid7(id);
-        hk_pgarr_text(&a[0], o->tenant_id);
-        hk_pgarr_text(&a[1], o->delivery_id);
-        hk_pgarr_text(&a[2], o->endpoint_id);
-        hk_pgarr_num(&a[3], o->number);
-        hk_pgarr_num(&a[4], o->started_at_ms);
-        hk_pgarr_num(&a[5], o->duration_ms);
+        hk_pgbin_uuid(&a[0], o->tenant_id);
+        hk_pgbin_uuid(&a[1], o->delivery_id);
+        hk_pgbin_uuid(&a[2], o->endpoint_id);
+        hk_pgbin_int4(&a[3], o->number);
+        hk_pgbin_int8(&a[4], o->started_at_ms);
+        hk_pgbin_int4(&a[5], o->duration_ms);
         if (o->status_code > 0)
-            hk_pgarr_num(&a[6], o->status_code);
+            hk_pgbin_int4(&a[6], o->status_code);
         else
-            hk_pgarr_text(&a[6], NULL);
-        hk_pgarr_text(&a[7], o->error);
-        hk_pgarr_text(&a[8], o->url);
-        hk_pgarr_text(&a[9], o->request_headers ? o->request_headers : "{}");
-        hk_pgarr_text(&a[10], o->response_headers);
-        hk_pgarr_text(&a[11], o->response_body);
-        hk_pgarr_text(&a[12], o->truncated ? "true" : "false");
-        hk_pgarr_text(&a[13], o->new_status);
-        hk_pgarr_num(&a[14], o->next_attempt_ms);
-        hk_pgarr_num(&a[15], o->cycle_attempts);
-        hk_pgarr_text(&a[16], id);
+            hk_pgbin_null(&a[6]);
+        hk_pgbin_text(&a[7], o->error);
+        hk_pgbin_text(&a[8], o->url);
+        hk_pgbin_text(&a[9], o->request_headers ? o->request_headers : "{}");
+        hk_pgbin_text(&a[10], o->response_headers);
+        hk_pgbin_text(&a[11], o->response_body);
+        hk_pgbin_bool(&a[12], o->truncated);
+        hk_pgbin_text(&a[13], o->new_status);
+        hk_pgbin_int8(&a[14], o->next_attempt_ms);
+        hk_pgbin_int4(&a[15], o->cycle_attempts);
+        hk_pgbin_uuid(&a[16], id);
     }
-    char *vals[NCOLS];
+    const char *vals[NCOLS];
+    int lens[NCOLS], fmts[NCOLS];
+    enum hk_result rc = HK_OK;
+    for (int k = 0; k < NCOLS; k++) {
+        vals[k] = hk_pgbin_done(&a[k], &lens[k]);
+        fmts[k] = 1;
+        if (vals[k] == NULL)
+            rc = HK_INVALID; /* an id that is not a uuid */
+    }
+    if (rc == HK_OK)
+        rc = hk_db_query_bin(c, sql_record, NCOLS, vals, lens, fmts, NULL);
     for (int k = 0; k < NCOLS; k++)
-        vals[k] = hk_pgarr_done(&a[k]);
-    enum hk_result rc = hk_db_query(c, sql_record, NCOLS,
-                                    (const char *const *)vals, NULL);
-    for (int k = 0; k < NCOLS; k++)
-        free(vals[k]);
+        hk_pgbin_cleanup(&a[k]);
     return rc;
 }
 

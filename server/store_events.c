@@ -265,11 +265,13 @@ enum hk_result hk_store_event_ingest_group(struct hk_conn *c,
                                            struct hk_ingest_item *items,
                                            size_t n)
 {
-    struct hk_pgarr a[5];
+    static const unsigned types[5] = {HK_OID_UUID, HK_OID_UUID, HK_OID_TEXT,
+                                      HK_OID_TEXT, HK_OID_TEXT};
+    struct hk_pgbin a[5];
     struct hk_buf pat;
     char(*ids)[HK_UUID_STRLEN] = hk_calloc(n, sizeof(*ids));
     for (int k = 0; k < 5; k++)
-        hk_pgarr_init(&a[k]);
+        hk_pgbin_init(&a[k], types[k]);
     hk_buf_init(&pat);
     for (size_t i = 0; i < n; i++) {
         const struct hk_ingest *in = items[i].in;
@@ -279,19 +281,25 @@ enum hk_result hk_store_event_ingest_group(struct hk_conn *c,
         hk_uuid7(ids[i]);
         pat.len = 0;
         hk_event_type_patterns(in->event_type, &pat);
-        hk_pgarr_text(&a[0], in->tenant_id);
-        hk_pgarr_text(&a[1], ids[i]);
-        hk_pgarr_text(&a[2], in->event_type);
-        hk_pgarr_text(&a[3], in->payload);
-        hk_pgarr_text(&a[4], pat.data);
+        hk_pgbin_uuid(&a[0], in->tenant_id);
+        hk_pgbin_uuid(&a[1], ids[i]);
+        hk_pgbin_text(&a[2], in->event_type);
+        hk_pgbin_text(&a[3], in->payload);
+        hk_pgbin_text(&a[4], pat.data);
     }
     hk_buf_cleanup(&pat);
-    char *p[5];
-    for (int k = 0; k < 5; k++)
-        p[k] = hk_pgarr_done(&a[k]);
+    const char *p[5];
+    int lens[5], fmts[5];
+    enum hk_result rc = HK_OK;
+    for (int k = 0; k < 5; k++) {
+        p[k] = hk_pgbin_done(&a[k], &lens[k]);
+        fmts[k] = 1;
+        if (p[k] == NULL)
+            rc = HK_INVALID; /* a tenant id that is not a uuid */
+    }
     PGresult *r = NULL;
-    enum hk_result rc =
-        hk_db_query(c, sql_ingest_group, 5, (const char *const *)p, &r);
+    if (rc == HK_OK)
+        rc = hk_db_query_bin(c, sql_ingest_group, 5, p, lens, fmts, &r);
     for (int i = 0; rc == HK_OK && i < PQntuples(r); i++) {
         const char *id = PQgetvalue(r, i, 0);
         for (size_t k = 0; k < n; k++) {
@@ -305,7 +313,7 @@ enum hk_result hk_store_event_ingest_group(struct hk_conn *c,
     }
     PQclear(r);
     for (int k = 0; k < 5; k++)
-        free(p[k]);
+        hk_pgbin_cleanup(&a[k]);
     free(ids);
     return rc;
 }

@@ -2023,6 +2023,77 @@ static void test_connections_named(void **state)
     }
 }
 
+/* The batched statements send their rows as arrays in binary form
+ * (struct hk_pgbin): PostgreSQL reads each kind back as the values that
+ * went in, NULLs, numbers at their limits, quotes, backslashes, braces and
+ * UTF-8 included, a jsonb element as JSON, and an empty array as empty. */
+static void test_binary_arrays_reach_postgres(void **state)
+{
+    (void)state;
+    static const char sql[] =
+        "SELECT ($1::uuid[])[1]::text, ($1::uuid[])[2] IS NULL,"
+        " $2::int4[]::text, $3::int8[]::text, ($4::text[])[1],"
+        " ($4::text[])[2], ($4::text[])[3] IS NULL, ($4::text[])[4],"
+        " ($5::jsonb[])[1] -> 'k' ->> 1, ($5::jsonb[])[2] IS NULL,"
+        " $6::boolean[]::text, cardinality($7::uuid[])";
+    static const unsigned types[7] = {HK_OID_UUID, HK_OID_INT4, HK_OID_INT8,
+                                      HK_OID_TEXT, HK_OID_JSONB, HK_OID_BOOL,
+                                      HK_OID_UUID};
+    struct hk_pgbin a[7];
+    for (int k = 0; k < 7; k++)
+        hk_pgbin_init(&a[k], types[k]);
+    hk_pgbin_uuid(&a[0], "0192A3B4-c5d6-7e8f-9a0b-1c2d3e4f5a6b");
+    hk_pgbin_uuid(&a[0], NULL);
+    hk_pgbin_int4(&a[1], INT32_MIN);
+    hk_pgbin_int4(&a[1], 0);
+    hk_pgbin_int4(&a[1], 7);
+    hk_pgbin_int8(&a[2], INT64_MIN);
+    hk_pgbin_int8(&a[2], 1700000000000LL);
+    hk_pgbin_null(&a[2]);
+    hk_pgbin_text(&a[3], "a\"b\\c,{} NULL");
+    hk_pgbin_text(&a[3], "");
+    hk_pgbin_text(&a[3], NULL);
+    hk_pgbin_text(&a[3], "caf\xc3\xa9 \xe2\x82\xac");
+    hk_pgbin_text(&a[4], "{\"k\": [1, \"x\\\"y\"]}");
+    hk_pgbin_text(&a[4], NULL);
+    hk_pgbin_bool(&a[5], true);
+    hk_pgbin_bool(&a[5], false);
+    const char *p[7];
+    int lens[7], fmts[7];
+    for (int k = 0; k < 7; k++) {
+        p[k] = hk_pgbin_done(&a[k], &lens[k]);
+        assert_non_null(p[k]);
+        fmts[k] = 1;
+    }
+    struct hk_conn *c = NULL;
+    assert_int_equal(hk_conn_open(srv.db_url, "hookd test", &c), HK_OK);
+    PGresult *r = NULL;
+    assert_int_equal(hk_db_query_bin(c, sql, 7, p, lens, fmts, &r), HK_OK);
+    const char *const want[] = {
+        "0192a3b4-c5d6-7e8f-9a0b-1c2d3e4f5a6b",
+        "t",
+        "{-2147483648,0,7}",
+        "{-9223372036854775808,1700000000000,NULL}",
+        "a\"b\\c,{} NULL",
+        "",
+        "t",
+        "caf\xc3\xa9 \xe2\x82\xac",
+        "x\"y",
+        "t",
+        "{t,f}",
+        "0",
+    };
+    assert_int_equal(PQnfields(r), 12);
+    for (int i = 0; i < 12; i++)
+        if (strcmp(PQgetvalue(r, 0, i), want[i]) != 0)
+            fail_msg("column %d: \"%s\", expected \"%s\"", i + 1,
+                     PQgetvalue(r, 0, i), want[i]);
+    PQclear(r);
+    hk_conn_close(c);
+    for (int k = 0; k < 7; k++)
+        hk_pgbin_cleanup(&a[k]);
+}
+
 /* An outcome can reach the record statement after its delivery moved on
  * (its lease was taken back and another attempt finished it): the attempt
  * was made, so it is recorded beside the delivery, whose state the late
@@ -2113,6 +2184,7 @@ int main(void)
         cmocka_unit_test(test_delivery_list_filters),
         cmocka_unit_test(test_late_outcome_recorded),
         cmocka_unit_test(test_connections_named),
+        cmocka_unit_test(test_binary_arrays_reach_postgres),
         cmocka_unit_test(test_rotated_secret_signs_twice),
         cmocka_unit_test(test_tenant_isolation),
         cmocka_unit_test(test_tenant_deleted_in_flight),
