@@ -62,15 +62,17 @@ void hk_api_event_create(struct hk_req *req, struct hk_resp *resp)
     struct hk_conn *c = hk_req_db(req, resp);
     if (c == NULL)
         goto out;
+    /* the request's hash tells a retry from a reuse of its key */
     unsigned char hash[HK_SHA256_LEN];
-    hk_sha256(req->body, req->body_len, hash);
+    if (key != NULL)
+        hk_sha256(req->body, req->body_len, hash);
     char *payload = hk_strndup(req->body + ps, pe - ps);
     struct hk_ingest in = {.tenant_id = req->params[0],
                            .event_type = type,
                            .payload = payload,
                            .payload_value = json_object_get(body, "payload"),
                            .idempotency_key = key,
-                           .request_hash = hash};
+                           .request_hash = key != NULL ? hash : NULL};
     bool created;
     enum hk_result rc =
         hk_fanout_ingest(req->app->fanout, c, &in, &out, &created);

@@ -33,20 +33,24 @@ typedef enum hk_result (*hk_fanout_write_fn)(struct hk_conn *c,
 /* A new, empty group coordinator writing its groups with write
  * (hk_store_event_ingest_group in hookd) on `writers` (>= 1) threads of
  * its own (HK_FANOUT_WRITERS in hookd), so at most that many groups at
- * once; NULL when no thread could be started. hk_fanout_free stops them,
- * once nobody posts any more. A group
+ * once; NULL when no thread could be started. Each thread writes on a
+ * connection of its own to conninfo (with generic plans) when it can be
+ * made, else on the group's first poster's; conninfo NULL: always the
+ * poster's. hk_fanout_free stops them, once nobody posts any more. A group
  * that wrote any delivery calls wake(wake_ctx) once, when it has
  * committed and before its posters are answered, and marks each of its
  * events woken (in->woken): the dispatchers are woken once a group, not
  * once an event, and each wake-up costs a claim. wake may be NULL. */
 struct hk_fanout *hk_fanout_new(hk_fanout_write_fn write, int writers,
-                                void (*wake)(void *ctx), void *wake_ctx);
+                                const char *conninfo, void (*wake)(void *ctx),
+                                void *wake_ctx);
 void hk_fanout_free(struct hk_fanout *f);
 
 /* hk_store_event_ingest with the same contract, through a group when f is
  * not NULL and the event has no idempotency key. c is the caller's own
- * connection: a group is written on its first poster's connection, idle
- * while its thread waits for the answer. */
+ * connection, idle while its thread waits for the answer: a group is
+ * written on its first poster's when the writer has no connection of its
+ * own. */
 enum hk_result hk_fanout_ingest(struct hk_fanout *f, struct hk_conn *c,
                                 struct hk_ingest *in, json_t **out,
                                 bool *created) HK_MUST_CHECK;

@@ -156,7 +156,7 @@ static int cmd_run(struct hk_config *cfg, bool api, bool dispatch)
         app.wake_ctx = &wakers;
         app.fanout =
             hk_fanout_new(hk_store_event_ingest_group, HK_FANOUT_WRITERS,
-                          wake_all, &wakers);
+                          cfg->database_url, wake_all, &wakers);
         rc = hk_db_new(cfg->database_url, "hookd api", cfg->db_pool_size,
                        &app.db);
         if (rc != HK_OK)

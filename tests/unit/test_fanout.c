@@ -119,7 +119,7 @@ static void post_all(int writers)
     writing = most_writing = groups = joined = wakes = 0;
     memset(written, 0, sizeof(written));
     struct hk_fanout *f =
-        hk_fanout_new(slow_writer, writers, count_wake, &wakes);
+        hk_fanout_new(slow_writer, writers, NULL, count_wake, &wakes);
     pthread_t t[POSTERS];
     struct poster p[POSTERS];
     for (int i = 0; i < POSTERS; i++) {
@@ -185,7 +185,8 @@ static void test_failed_group_writes_nothing(void **state)
     (void)state;
     wakes = 0;
     struct hk_fanout *f =
-        hk_fanout_new(slow_writer, HK_FANOUT_WRITERS, count_wake, &wakes);
+        hk_fanout_new(slow_writer, HK_FANOUT_WRITERS, NULL, count_wake,
+                      &wakes);
     memset(written, 0, sizeof(written));
     write_rc = HK_DB;
     struct hk_ingest in = {.tenant_id = "7",
