@@ -23,7 +23,10 @@
  * little room; the claim fills slots in that order.
  * The second, under those locks and with a snapshot taken after them,
  * counts each endpoint's leases (its requests in flight or waiting in a
- * dispatcher's lane), this dispatcher's ($6) and the others', and claims
+ * dispatcher's lane), this dispatcher's ($6) and the others', for all the
+ * locked endpoints in one pass over the leases (counted endpoint by
+ * endpoint, the plan read the whole table once for each: 10 endpoints
+ * made 870 of a claim's 1,370 buffer reads), and claims
  * its free slots: max_concurrency minus that count, and no more than its
  * rate_limit in one claim. An endpoint without a rate_limit where no other
  * dispatcher holds a lease gets HK_LANE_DEPTH times max_concurrency
@@ -82,23 +85,29 @@ static const char sql_claim_lock[] =
 static const char sql_claim[] =
     "WITH answered AS (SELECT unnest($5::uuid[]) AS id),"
     " mine AS (SELECT unnest($7::uuid[]) AS id),"
+    " held AS MATERIALIZED ("
+    "  SELECT s.tenant_id, s.endpoint_id,"
+    "  count(*) FILTER (WHERE s.owner = $6::uuid) AS mine,"
+    "  count(*) FILTER (WHERE s.owner IS DISTINCT FROM $6::uuid) AS others"
+    "  FROM hookd.leases s"
+    "  WHERE (s.tenant_id, s.endpoint_id) IN"
+    "   (SELECT * FROM unnest($3::uuid[], $4::uuid[]))"
+    "  AND s.delivery_id NOT IN (SELECT answered.id FROM answered)"
+    "  GROUP BY s.tenant_id, s.endpoint_id),"
     " ep AS ("
     "  SELECT e.tenant_id, e.id, l.n, e.url, e.headers, e.secret_enc,"
     "  CASE WHEN e.prev_secret_expires_at > now() THEN e.prev_secret_enc"
     "  END AS prev_secret_enc, e.rate_limit, e.max_concurrency,"
     "  LEAST(CASE WHEN e.rate_limit IS NULL"
-    "   AND s.others = 0 THEN " HK_STR(HK_LANE_DEPTH) " ELSE 1 END"
-    "   * e.max_concurrency - s.mine - s.others,"
+    "   AND COALESCE(s.others, 0) = 0 THEN " HK_STR(HK_LANE_DEPTH) " ELSE 1"
+    "   END * e.max_concurrency - COALESCE(s.mine, 0)"
+    "   - COALESCE(s.others, 0),"
     "   COALESCE(e.rate_limit, 1000000)) AS free"
     "  FROM unnest($3::uuid[], $4::uuid[]) WITH ORDINALITY"
     "   AS l(tenant_id, id, n)"
     "  JOIN hookd.endpoints e ON e.tenant_id = l.tenant_id AND e.id = l.id"
-    "  CROSS JOIN LATERAL (SELECT"
-    "   count(*) FILTER (WHERE s.owner = $6::uuid) AS mine,"
-    "   count(*) FILTER (WHERE s.owner IS DISTINCT FROM $6::uuid) AS others"
-    "   FROM hookd.leases s"
-    "   WHERE s.tenant_id = e.tenant_id AND s.endpoint_id = e.id"
-    "   AND s.delivery_id NOT IN (SELECT answered.id FROM answered)) s),"
+    "  LEFT JOIN held s"
+    "   ON s.tenant_id = e.tenant_id AND s.endpoint_id = e.id),"
     " picked AS MATERIALIZED ("
     "  SELECT x.*, ep.url, ep.headers, ep.secret_enc, ep.prev_secret_enc,"
     "  ep.rate_limit, ep.max_concurrency, ep.n, ep.free"
