@@ -327,6 +327,84 @@ enum hk_result hk_db_query_bin(struct hk_conn *c, const char *sql,
     return finish(c, r, sql, res);
 }
 
+enum hk_result hk_db_begin(struct hk_conn *c)
+{
+    enum hk_result rc = hk_db_exec(c, "BEGIN", 0, NULL, NULL);
+    if (rc == HK_OK)
+        c->in_tx = true;
+    return rc;
+}
+
+enum hk_result hk_db_commit(struct hk_conn *c)
+{
+    enum hk_result rc = hk_db_exec(c, "COMMIT", 0, NULL, NULL);
+    c->in_tx = false;
+    return rc;
+}
+
+void hk_db_rollback(struct hk_conn *c)
+{
+    PGresult *r = PQexec(c->pg, "ROLLBACK");
+    PQclear(r);
+    c->in_tx = false;
+}
+
+const char *hk_db_get(const PGresult *r, int row, int col)
+{
+    if (PQgetisnull(r, row, col))
+        return NULL;
+    return PQgetvalue(r, row, col);
+}
+
+bool hk_db_get_bool(const PGresult *r, int row, int col)
+{
+    const char *v = hk_db_get(r, row, col);
+    return v != NULL && v[0] == 't';
+}
+
+int hk_db_get_int(const PGresult *r, int row, int col)
+{
+    const char *v = hk_db_get(r, row, col);
+    return v ? (int)strtol(v, NULL, 10) : 0;
+}
+
+/* ---- start-up checks ---- */
+
+enum hk_result hk_db_conninfo_check(const char *conninfo, char *err,
+                                    size_t errlen)
+{
+    char *msg = NULL;
+    PQconninfoOption *opts = PQconninfoParse(conninfo, &msg);
+    if (opts != NULL) {
+        PQconninfoFree(opts);
+        return HK_OK;
+    }
+    if (err != NULL && errlen > 0) {
+        const char *why = msg != NULL ? msg : "out of memory";
+        /* libpq ends some reasons with the whole URI in quotes, password
+         * included: those end before it */
+        size_t n = strlen(conninfo);
+        const char *at = n > 0 ? strstr(why, conninfo) : NULL;
+        if (at != NULL && at - why >= 3 && strncmp(at - 3, ": \"", 3) == 0 &&
+            at[n] == '"')
+            snprintf(err, errlen, "%.*s", (int)(at - 3 - why), why);
+        else if (at != NULL)
+            snprintf(err, errlen, "%.*s(the value)%s", (int)(at - why), why,
+                     at + n);
+        else
+            snprintf(err, errlen, "%s", why);
+        /* one line: newlines become spaces, trailing ones go */
+        for (char *p = err; *p != '\0'; p++)
+            if (*p == '\n' || *p == '\r' || *p == '\t')
+                *p = ' ';
+        n = strlen(err);
+        while (n > 0 && err[n - 1] == ' ')
+            err[--n] = '\0';
+    }
+    PQfreemem(msg);
+    return HK_INVALID;
+}
+
 /* ---- binary array parameters ---- */
 
 static void put_u32(struct hk_buf *b, uint32_t v)
@@ -502,82 +580,4 @@ const char *hk_pgbin_done(struct hk_pgbin *a, int *len)
 void hk_pgbin_cleanup(struct hk_pgbin *a)
 {
     hk_buf_cleanup(&a->b);
-}
-
-enum hk_result hk_db_begin(struct hk_conn *c)
-{
-    enum hk_result rc = hk_db_exec(c, "BEGIN", 0, NULL, NULL);
-    if (rc == HK_OK)
-        c->in_tx = true;
-    return rc;
-}
-
-enum hk_result hk_db_commit(struct hk_conn *c)
-{
-    enum hk_result rc = hk_db_exec(c, "COMMIT", 0, NULL, NULL);
-    c->in_tx = false;
-    return rc;
-}
-
-void hk_db_rollback(struct hk_conn *c)
-{
-    PGresult *r = PQexec(c->pg, "ROLLBACK");
-    PQclear(r);
-    c->in_tx = false;
-}
-
-const char *hk_db_get(const PGresult *r, int row, int col)
-{
-    if (PQgetisnull(r, row, col))
-        return NULL;
-    return PQgetvalue(r, row, col);
-}
-
-bool hk_db_get_bool(const PGresult *r, int row, int col)
-{
-    const char *v = hk_db_get(r, row, col);
-    return v != NULL && v[0] == 't';
-}
-
-int hk_db_get_int(const PGresult *r, int row, int col)
-{
-    const char *v = hk_db_get(r, row, col);
-    return v ? (int)strtol(v, NULL, 10) : 0;
-}
-
-/* ---- start-up checks ---- */
-
-enum hk_result hk_db_conninfo_check(const char *conninfo, char *err,
-                                    size_t errlen)
-{
-    char *msg = NULL;
-    PQconninfoOption *opts = PQconninfoParse(conninfo, &msg);
-    if (opts != NULL) {
-        PQconninfoFree(opts);
-        return HK_OK;
-    }
-    if (err != NULL && errlen > 0) {
-        const char *why = msg != NULL ? msg : "out of memory";
-        /* libpq ends some reasons with the whole URI in quotes, password
-         * included: those end before it */
-        size_t n = strlen(conninfo);
-        const char *at = n > 0 ? strstr(why, conninfo) : NULL;
-        if (at != NULL && at - why >= 3 && strncmp(at - 3, ": \"", 3) == 0 &&
-            at[n] == '"')
-            snprintf(err, errlen, "%.*s", (int)(at - 3 - why), why);
-        else if (at != NULL)
-            snprintf(err, errlen, "%.*s(the value)%s", (int)(at - why), why,
-                     at + n);
-        else
-            snprintf(err, errlen, "%s", why);
-        /* one line: newlines become spaces, trailing ones go */
-        for (char *p = err; *p != '\0'; p++)
-            if (*p == '\n' || *p == '\r' || *p == '\t')
-                *p = ' ';
-        n = strlen(err);
-        while (n > 0 && err[n - 1] == ' ')
-            err[--n] = '\0';
-    }
-    PQfreemem(msg);
-    return HK_INVALID;
 }
