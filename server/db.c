@@ -581,3 +581,21 @@ void hk_pgbin_cleanup(struct hk_pgbin *a)
 {
     hk_buf_cleanup(&a->b);
 }
+
+enum hk_result hk_db_query_arrays(struct hk_conn *c, const char *sql,
+                                  struct hk_pgbin *a, int n, PGresult **res)
+{
+    const char *vals[HK_PGBIN_MAX_PARAMS];
+    int lens[HK_PGBIN_MAX_PARAMS], fmts[HK_PGBIN_MAX_PARAMS];
+    if (res != NULL)
+        *res = NULL;
+    if (n > HK_PGBIN_MAX_PARAMS)
+        return HK_INTERNAL;
+    for (int k = 0; k < n; k++) {
+        vals[k] = hk_pgbin_done(&a[k], &lens[k]);
+        fmts[k] = 1;
+        if (vals[k] == NULL)
+            return HK_INVALID;
+    }
+    return hk_db_query_bin(c, sql, n, vals, lens, fmts, res);
+}

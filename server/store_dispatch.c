@@ -367,21 +367,21 @@ enum hk_result hk_store_claim(struct hk_conn *c, const char *owner,
     hk_buf_init(&tids);
     hk_buf_init(&eids);
     /* the answered and the unfinished deliveries' ids go in binary form
-     * (see struct hk_pgbin): ~100 of them at each claim when busy */
+     * (see struct hk_pgbin): ~100 of them at each claim when busy. No
+     * list is an empty array, which steps over nothing, as NULL would. */
     struct hk_pgbin done, live;
     hk_pgbin_init(&done, HK_OID_UUID);
     hk_pgbin_init(&live, HK_OID_UUID);
     hk_pgbin_uuid_list(&done, done_ids);
     hk_pgbin_uuid_list(&live, live_ids);
     int done_len = 0, live_len = 0;
-    const char *done_bin =
-        done_ids ? hk_pgbin_done(&done, &done_len) : NULL;
-    const char *live_bin =
-        live_ids ? hk_pgbin_done(&live, &live_len) : NULL;
-    enum hk_result rc = HK_INTERNAL;
-    if ((done_ids == NULL || done_bin != NULL) &&
-        (live_ids == NULL || live_bin != NULL))
-        rc = hk_db_begin(c);
+    const char *done_bin = hk_pgbin_done(&done, &done_len);
+    const char *live_bin = hk_pgbin_done(&live, &live_len);
+    /* our own lists: a malformed one is a bug, refused before BEGIN */
+    enum hk_result rc = done_bin != NULL && live_bin != NULL
+                            ? hk_db_begin(c)
+                            : HK_INTERNAL;
+    bool in_tx = rc == HK_OK;
     if (rc == HK_OK)
         rc = hk_db_query_bin(
             c, sql_claim_lock, 4,
@@ -414,7 +414,7 @@ enum hk_result hk_store_claim(struct hk_conn *c, const char *owner,
     hk_pgbin_cleanup(&live);
     if (rc == HK_OK)
         rc = hk_db_commit(c);
-    else
+    else if (in_tx)
         hk_db_rollback(c);
     if (rc == HK_OK && locked == 0)
         *more = false; /* no endpoint has due work without a lease */
@@ -512,17 +512,7 @@ enum hk_result hk_store_record(struct hk_conn *c,
         hk_pgbin_int4(&a[15], o->cycle_attempts);
         hk_pgbin_uuid(&a[16], id);
     }
-    const char *vals[NCOLS];
-    int lens[NCOLS], fmts[NCOLS];
-    enum hk_result rc = HK_OK;
-    for (int k = 0; k < NCOLS; k++) {
-        vals[k] = hk_pgbin_done(&a[k], &lens[k]);
-        fmts[k] = 1;
-        if (vals[k] == NULL)
-            rc = HK_INVALID; /* an id that is not a uuid */
-    }
-    if (rc == HK_OK)
-        rc = hk_db_query_bin(c, sql_record, NCOLS, vals, lens, fmts, NULL);
+    enum hk_result rc = hk_db_query_arrays(c, sql_record, a, NCOLS, NULL);
     for (int k = 0; k < NCOLS; k++)
         hk_pgbin_cleanup(&a[k]);
     return rc;

@@ -288,18 +288,8 @@ enum hk_result hk_store_event_ingest_group(struct hk_conn *c,
         hk_pgbin_text(&a[4], pat.data);
     }
     hk_buf_cleanup(&pat);
-    const char *p[5];
-    int lens[5], fmts[5];
-    enum hk_result rc = HK_OK;
-    for (int k = 0; k < 5; k++) {
-        p[k] = hk_pgbin_done(&a[k], &lens[k]);
-        fmts[k] = 1;
-        if (p[k] == NULL)
-            rc = HK_INVALID; /* a tenant id that is not a uuid */
-    }
     PGresult *r = NULL;
-    if (rc == HK_OK)
-        rc = hk_db_query_bin(c, sql_ingest_group, 5, p, lens, fmts, &r);
+    enum hk_result rc = hk_db_query_arrays(c, sql_ingest_group, a, 5, &r);
     for (int i = 0; rc == HK_OK && i < PQntuples(r); i++) {
         const char *id = PQgetvalue(r, i, 0);
         for (size_t k = 0; k < n; k++) {

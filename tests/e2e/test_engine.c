@@ -2058,17 +2058,10 @@ static void test_binary_arrays_reach_postgres(void **state)
     hk_pgbin_text(&a[4], NULL);
     hk_pgbin_bool(&a[5], true);
     hk_pgbin_bool(&a[5], false);
-    const char *p[7];
-    int lens[7], fmts[7];
-    for (int k = 0; k < 7; k++) {
-        p[k] = hk_pgbin_done(&a[k], &lens[k]);
-        assert_non_null(p[k]);
-        fmts[k] = 1;
-    }
     struct hk_conn *c = NULL;
     assert_int_equal(hk_conn_open(srv.db_url, "hookd test", &c), HK_OK);
     PGresult *r = NULL;
-    assert_int_equal(hk_db_query_bin(c, sql, 7, p, lens, fmts, &r), HK_OK);
+    assert_int_equal(hk_db_query_arrays(c, sql, a, 7, &r), HK_OK);
     const char *const want[] = {
         "0192a3b4-c5d6-7e8f-9a0b-1c2d3e4f5a6b",
         "t",
@@ -2089,6 +2082,11 @@ static void test_binary_arrays_reach_postgres(void **state)
             fail_msg("column %d: \"%s\", expected \"%s\"", i + 1,
                      PQgetvalue(r, 0, i), want[i]);
     PQclear(r);
+    /* an id that is not a uuid: refused, and nothing is sent */
+    hk_pgbin_uuid(&a[6], "not-a-uuid");
+    r = NULL;
+    assert_int_equal(hk_db_query_arrays(c, sql, a, 7, &r), HK_INVALID);
+    assert_null(r);
     hk_conn_close(c);
     for (int k = 0; k < 7; k++)
         hk_pgbin_cleanup(&a[k]);
