@@ -37,9 +37,10 @@
  * either, so requests in flight never exceed max_concurrency across
  * dispatchers, and two never fill the same endpoint's slots twice. The
  * endpoint's lock is also what keeps two claims off the same rows: a claim
- * takes due deliveries that hold no lease, oldest first, and writes a lease
- * for each; the delivery rows themselves are only read
- * (migrations/0013_leases.sql).
+ * takes due deliveries that hold no lease, oldest first, from the queue
+ * (migrations/0015_queue.sql), and writes a lease for each; the queue's
+ * rows are only read (migrations/0013_leases.sql), and the deliveries'
+ * not at all: the queue row carries what a request needs of its delivery.
  * $5 lists the delivery of each request this dispatcher has finished but
  * perhaps not recorded yet: no longer in flight at the receiver, whatever
  * the table says. They are left out of the count by id (one hashed lookup
@@ -69,16 +70,16 @@ static const char sql_claim_lock[] =
     "  FROM hookd.endpoints c"
     "  WHERE c.enabled AND c.deleted_at IS NULL"
     "  AND ($2::uuid[] IS NULL OR NOT (c.id = ANY ($2::uuid[])))"
-    "  AND EXISTS (SELECT 1 FROM (SELECT p.tenant_id, p.endpoint_id, p.id"
-    "   FROM hookd.deliveries p"
+    "  AND EXISTS (SELECT 1 FROM (SELECT p.tenant_id, p.endpoint_id,"
+    "   p.delivery_id FROM hookd.queue p"
     "   WHERE p.tenant_id = c.tenant_id AND p.endpoint_id = c.id"
-    "   AND p.status = 'pending' AND p.next_attempt_at <= now()"
-    "   AND p.id NOT IN (SELECT unnest($3::uuid[]))"
-    "   AND p.id NOT IN (SELECT unnest($4::uuid[]))"
+    "   AND p.next_attempt_at <= now()"
+    "   AND p.delivery_id NOT IN (SELECT unnest($3::uuid[]))"
+    "   AND p.delivery_id NOT IN (SELECT unnest($4::uuid[]))"
     "   ORDER BY p.next_attempt_at LIMIT 301) q"
     "   WHERE NOT EXISTS (SELECT 1 FROM hookd.leases k"
     "    WHERE k.tenant_id = q.tenant_id AND k.endpoint_id = q.endpoint_id"
-    "    AND k.delivery_id = q.id))) o"
+    "    AND k.delivery_id = q.delivery_id OFFSET 0))) o"
     " ON e.tenant_id = o.tenant_id AND e.id = o.id"
     " ORDER BY o.turn, o.r LIMIT $1"
     " FOR NO KEY UPDATE OF e SKIP LOCKED";
@@ -112,16 +113,16 @@ static const char sql_claim[] =
     "  SELECT x.*, ep.url, ep.headers, ep.secret_enc, ep.prev_secret_enc,"
     "  ep.rate_limit, ep.max_concurrency, ep.n, ep.free"
     "  FROM ep CROSS JOIN LATERAL ("
-    "    SELECT d.tenant_id, d.id, d.event_id, d.endpoint_id,"
+    "    SELECT d.tenant_id, d.delivery_id AS id, d.event_id, d.endpoint_id,"
     "    d.attempt_count, d.cycle_attempts, d.next_attempt_at"
-    "    FROM hookd.deliveries d"
+    "    FROM hookd.queue d"
     "    WHERE d.tenant_id = ep.tenant_id AND d.endpoint_id = ep.id"
-    "    AND d.status = 'pending' AND d.next_attempt_at <= now()"
-    "    AND d.id NOT IN (SELECT answered.id FROM answered)"
-    "    AND d.id NOT IN (SELECT mine.id FROM mine)"
+    "    AND d.next_attempt_at <= now()"
+    "    AND d.delivery_id NOT IN (SELECT answered.id FROM answered)"
+    "    AND d.delivery_id NOT IN (SELECT mine.id FROM mine)"
     "    AND NOT EXISTS (SELECT 1 FROM hookd.leases k"
     "     WHERE k.tenant_id = d.tenant_id AND k.endpoint_id = d.endpoint_id"
-    "     AND k.delivery_id = d.id)"
+    "     AND k.delivery_id = d.delivery_id OFFSET 0)"
     "    ORDER BY d.next_attempt_at LIMIT GREATEST(ep.free, 0)) x"
     "  ORDER BY ep.n LIMIT $1),"
     " leased AS ("
@@ -151,11 +152,12 @@ static const char sql_claim[] =
  * delivery was finished meanwhile by another attempt after the lease
  * expired), so that a deletion of the tenant waits for this statement and
  * then deletes what it wrote. The leases are found one by one through
- * their key, and each delivery by its primary key: the status is compared
- * with a subquery's value rather than a literal so that the planner
- * cannot pick the partial index of pending deliveries instead, whose
- * every lookup would walk all of a tenant's pending rows, a cost that
- * grows with the square of the batch. The endpoints' state is joined to
+ * their key, and each delivery by its primary key; the triggers of
+ * migrations/0015_queue.sql then delete the queue rows of the deliveries
+ * that ended, and move the due time of those to be tried again. No index
+ * of deliveries reads what this statement changes, so each delivery's
+ * row is rewritten in its own page (a HOT update) when it has room. The
+ * endpoints' state is joined to
  * the outcomes first, in a materialized step, so that the delivery lookup
  * can only take its key from the outcome: joined in the same step, the
  * plan made while the table was new and small (the recorder keeps one
@@ -198,7 +200,7 @@ static const char sql_record[] =
     "   THEN NULL ELSE now() END"
     "  FROM re r"
     "  WHERE d.tenant_id = r.tenant_id AND d.id = r.delivery_id"
-    "  AND d.status = (SELECT 'pending')"
+    "  AND d.status = 'pending'"
     "  RETURNING d.tenant_id, d.id),"
     " late AS ("
     "  SELECT x.tenant_id, x.id FROM r JOIN hookd.deliveries x"
@@ -236,7 +238,9 @@ static const char sql_disable[] =
     " UPDATE hookd.deliveries d SET status = 'failed', completed_at = now(),"
     " next_attempt_at = NULL, updated_at = now(),"
     " last_error = COALESCE(d.last_error, 'endpoint disabled')"
-    " FROM dis WHERE d.tenant_id = dis.tenant_id AND d.endpoint_id = dis.id"
+    " FROM dis JOIN hookd.queue q"
+    "  ON q.tenant_id = dis.tenant_id AND q.endpoint_id = dis.id"
+    " WHERE d.tenant_id = q.tenant_id AND d.id = q.delivery_id"
     " AND d.status = 'pending' AND NOT " HK_SQL_LEASED;
 
 static const char sql_disable_failing[] =
@@ -251,7 +255,9 @@ static const char sql_disable_failing[] =
     "  UPDATE hookd.deliveries d SET status = 'failed', completed_at = now(),"
     "  next_attempt_at = NULL, updated_at = now(),"
     "  last_error = COALESCE(d.last_error, 'endpoint disabled')"
-    "  FROM dis WHERE d.tenant_id = dis.tenant_id AND d.endpoint_id = dis.id"
+    "  FROM dis JOIN hookd.queue q"
+    "   ON q.tenant_id = dis.tenant_id AND q.endpoint_id = dis.id"
+    "  WHERE d.tenant_id = q.tenant_id AND d.id = q.delivery_id"
     "  AND d.status = 'pending' AND NOT " HK_SQL_LEASED ")"
     " SELECT count(*) FROM dis";
 

@@ -57,8 +57,9 @@ static const char sql_ep_fail_pending[] =
     "UPDATE hookd.deliveries d SET status = 'failed', completed_at = now(),"
     " updated_at = now(), next_attempt_at = NULL,"
     " last_error = COALESCE(d.last_error, 'endpoint deleted')"
-    " WHERE d.tenant_id = $1 AND d.endpoint_id = $2 AND d.status = 'pending'"
-    " AND NOT " HK_SQL_LEASED;
+    " FROM hookd.queue q WHERE q.tenant_id = $1 AND q.endpoint_id = $2"
+    " AND d.tenant_id = q.tenant_id AND d.id = q.delivery_id"
+    " AND d.status = 'pending' AND NOT " HK_SQL_LEASED;
 static const char sql_ep_secret[] =
     "SELECT encode(secret_enc, 'hex') FROM hookd.endpoints"
     " WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL";

@@ -120,10 +120,17 @@ static const char sql_event_get[] =
     "SELECT " EVENT_JSON " FROM hookd.events v"
     " WHERE v.tenant_id = $1 AND v.id = $2";
 
+/* Failed deliveries come from their partial index, pending and sending
+ * ones from the queue's key (migrations/0015_queue.sql): the status
+ * filter names them so, and each statement is planned for its values. */
 static const char sql_delivery_list[] =
     "SELECT " DELIVERY_JSON " FROM hookd.deliveries d WHERE d.tenant_id = $1"
     " AND ($2::text IS NULL OR d.status ="
     "  (CASE WHEN $2 = 'sending' THEN 'pending' ELSE $2 END))"
+    " AND ($2::text IS DISTINCT FROM 'failed' OR d.failed)"
+    " AND ($2::text IS NULL OR $2 NOT IN ('pending', 'sending')"
+    "  OR d.id IN (SELECT q.delivery_id FROM hookd.queue q"
+    "   WHERE q.tenant_id = $1 AND ($6::uuid IS NULL OR q.delivery_id < $6)))"
     " AND ($2::text IS NULL OR $2 NOT IN ('pending', 'sending')"
     "  OR (" HK_SQL_LEASED ") = ($2 = 'sending'))"
     " AND ($3::uuid IS NULL OR d.endpoint_id = $3::uuid)"
@@ -151,10 +158,8 @@ static const char sql_replay[] =
     " AND e.tenant_id = d.tenant_id AND e.id = d.endpoint_id"
     " AND e.enabled AND e.deleted_at IS NULL"
     " RETURNING " DELIVERY_JSON;
-/* Pending deliveries, those being sent included, from their partial
- * index. */
-static const char sql_queue_depth[] =
-    "SELECT count(*) FROM hookd.deliveries WHERE status = 'pending'";
+/* Pending deliveries, those being sent included: the queue's rows. */
+static const char sql_queue_depth[] = "SELECT count(*) FROM hookd.queue";
 
 static enum hk_result find_idempotent(struct hk_conn *c,
                                       const struct hk_ingest *in,

@@ -71,7 +71,7 @@ static const char sql_recover[] =
     "  updated_at = now()"
     "  WHERE d.tenant_id = $1 AND d.endpoint_id = $2"
     "  AND d.id >= hookd.uuid7_floor($3::timestamptz)"
-    "  AND d.created_at >= $3::timestamptz AND d.status = 'failed'"
+    "  AND d.created_at >= $3::timestamptz AND d.failed"
     "  AND (SELECT enabled FROM ep)"
     "  RETURNING 1),"
     " n AS (SELECT pg_notify('hookd_work', '') WHERE EXISTS (SELECT 1 FROM r))"

@@ -435,8 +435,9 @@ static void test_tenant_delete_cascades(void **state)
     struct hk_reply *r = hk_admin(&srv, "DELETE", NULL, "/v1/tenants/%s", tid);
     hk_expect(r, 204);
     hk_reply_free(r);
-    static const char *const tables[] = {"api_keys",   "endpoints", "events",
-                                         "deliveries", "leases",    NULL};
+    static const char *const tables[] = {
+        "api_keys", "endpoints", "events", "deliveries", "queue", "leases",
+        NULL};
     hk_expect_no_tenant_rows(&srv, tid, tables);
     r = hk_admin(&srv, "GET", NULL, "/v1/tenants/%s/endpoints/%s", tid, eid);
     hk_expect_error(r, 404, "not_found", NULL);

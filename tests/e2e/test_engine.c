@@ -1738,7 +1738,8 @@ static void test_tenant_deleted_in_flight(void **state)
     struct hk_reply *r = hk_admin(&srv, "DELETE", NULL, "/v1/tenants/%s", tx);
     hk_expect(r, 204);
     hk_reply_free(r);
-    static const char *const tables[] = {"deliveries", "leases", NULL};
+    static const char *const tables[] = {"deliveries", "queue", "leases",
+                                         NULL};
     hk_expect_no_tenant_rows(&srv, tx, tables);
     hk_sleep_ms(1500); /* the doomed request has finished by now */
 
@@ -1926,8 +1927,9 @@ static void test_tenant_deleted_while_ingesting(void **state)
     assert_true(gone > 0);
     /* let the dispatcher finish whatever it had claimed */
     usleep(500 * 1000);
-    static const char *const tables[] = {"events",   "deliveries", "leases",
-                                         "attempts", "endpoints",  NULL};
+    static const char *const tables[] = {
+        "events", "deliveries", "queue", "leases", "attempts", "endpoints",
+        NULL};
     hk_expect_no_tenant_rows(&srv, tid, tables);
     free(key);
 }
@@ -2152,6 +2154,91 @@ static void test_late_outcome_recorded(void **state)
     free(key);
 }
 
+/* The queue holds a row exactly while its delivery is pending, with the
+ * delivery's due time, attempt count and cycle (migrations/0015_queue.sql),
+ * whichever statement changes the delivery: claims read nothing else. The
+ * delivery here belongs to no endpoint, so no claim takes it. */
+#define QUEUE_MATCHES                                                        \
+    "SELECT count(*) FROM hookd.queue q JOIN hookd.deliveries d"             \
+    " ON d.tenant_id = q.tenant_id AND d.id = q.delivery_id"                 \
+    " WHERE d.status = 'pending' AND q.endpoint_id = d.endpoint_id"          \
+    " AND q.event_id = d.event_id AND q.next_attempt_at = d.next_attempt_at" \
+    " AND q.attempt_count = d.attempt_count"                                 \
+    " AND q.cycle_attempts = d.cycle_attempts"
+static void test_queue_mirrors_pending(void **state)
+{
+    (void)state;
+    char tid[HK_ID_LEN];
+    char *key = hk_eng_tenant(&srv, "queue-mirror", tid);
+    const char *did = "01a23400-0000-7000-8000-000000000a01";
+    const char *q_of = "SELECT count(*) FROM hookd.queue"
+                       " WHERE tenant_id = $1 AND delivery_id = $2";
+    const char *matching = QUEUE_MATCHES " AND d.tenant_id = $1 AND d.id = $2";
+    free(hk_sql(&srv,
+                "INSERT INTO hookd.deliveries (tenant_id, id, event_id,"
+                " endpoint_id, event_type, next_attempt_at) VALUES ($1, $2,"
+                " hookd.uuid7(), hookd.uuid7(), 'order.created',"
+                " now() + interval '1 hour') RETURNING 1",
+                tid, did));
+    assert_int_equal(hk_sql_int(&srv, matching, tid, did), 1);
+    /* a retry moves its due time and counts */
+    free(hk_sql(&srv,
+                "UPDATE hookd.deliveries SET attempt_count = 1,"
+                " cycle_attempts = 1, next_attempt_at = now() + interval"
+                " '2 hours' WHERE tenant_id = $1 AND id = $2 RETURNING 1",
+                tid, did));
+    assert_int_equal(hk_sql_int(&srv, matching, tid, did), 1);
+    /* success takes it out */
+    free(hk_sql(&srv,
+                "UPDATE hookd.deliveries SET status = 'succeeded',"
+                " next_attempt_at = NULL, attempt_count = 2"
+                " WHERE tenant_id = $1 AND id = $2 RETURNING 1",
+                tid, did));
+    assert_int_equal(hk_sql_int(&srv, q_of, tid, did), 0);
+    /* a replay puts it back, at its new due time */
+    free(hk_sql(&srv,
+                "UPDATE hookd.deliveries SET status = 'pending',"
+                " cycle_attempts = 0, next_attempt_at = now() + interval"
+                " '3 hours' WHERE tenant_id = $1 AND id = $2 RETURNING 1",
+                tid, did));
+    assert_int_equal(hk_sql_int(&srv, matching, tid, did), 1);
+    /* failure takes it out, and the failed list finds it */
+    free(hk_sql(&srv,
+                "UPDATE hookd.deliveries SET status = 'failed',"
+                " next_attempt_at = NULL WHERE tenant_id = $1 AND id = $2"
+                " RETURNING 1",
+                tid, did));
+    assert_int_equal(hk_sql_int(&srv, q_of, tid, did), 0);
+    assert_int_equal(hk_sql_int(&srv,
+                                "SELECT count(*) FROM hookd.deliveries"
+                                " WHERE tenant_id = $1 AND failed",
+                                tid),
+                     1);
+    /* pending again, then deleted: the queue row goes with it */
+    free(hk_sql(&srv,
+                "UPDATE hookd.deliveries SET status = 'pending',"
+                " next_attempt_at = now() + interval '1 hour'"
+                " WHERE tenant_id = $1 AND id = $2 RETURNING 1",
+                tid, did));
+    assert_int_equal(hk_sql_int(&srv, q_of, tid, did), 1);
+    free(hk_sql(&srv,
+                "DELETE FROM hookd.deliveries WHERE tenant_id = $1"
+                " AND id = $2 RETURNING 1",
+                tid, did));
+    assert_int_equal(hk_sql_int(&srv, q_of, tid, did), 0);
+
+    /* and across everything the tests before this one did (deliveries
+     * retried, exhausted, replayed, disabled, their endpoints and tenants
+     * deleted), every pending delivery has its row and no row is left over */
+    long long pending = hk_sql_int(&srv, "SELECT count(*) FROM"
+                                         " hookd.deliveries WHERE status ="
+                                         " 'pending'");
+    assert_int_equal(hk_sql_int(&srv, QUEUE_MATCHES), pending);
+    assert_int_equal(hk_sql_int(&srv, "SELECT count(*) FROM hookd.queue"),
+                     pending);
+    free(key);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -2186,6 +2273,7 @@ int main(void)
         cmocka_unit_test(test_rotated_secret_signs_twice),
         cmocka_unit_test(test_tenant_isolation),
         cmocka_unit_test(test_tenant_deleted_in_flight),
+        cmocka_unit_test(test_queue_mirrors_pending),
     };
     int rc = cmocka_run_group_tests_name("engine", tests, group_setup,
                                          group_teardown);
