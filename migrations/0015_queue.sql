@@ -17,10 +17,11 @@
 -- Statement triggers with transition tables do it once per statement, a
 -- set of rows at a time, as hookd's statements write them. Their plans
 -- are made once per session, for the number of rows of the first
--- statement that fired them: a plan made for an empty set hashed the
--- whole queue, and the periodic sweep that disables failing endpoints
--- (which changes no delivery most of the time) took 400 ms. Each queue
--- row is looked up by its key, whatever the size of the set.
+-- statement that fired them (often none: a sweep that changed nothing),
+-- and kept for every later one, a record of hundreds of rows included.
+-- So that no such plan hashes or scans the whole queue, each queue row
+-- is looked up by its key whatever the size of the set: hash and merge
+-- joins and sequential scans are off inside these functions.
 CREATE TABLE hookd.queue (
     tenant_id       uuid NOT NULL,
     delivery_id     uuid NOT NULL,
