@@ -120,24 +120,31 @@ static const char sql_event_get[] =
     "SELECT " EVENT_JSON " FROM hookd.events v"
     " WHERE v.tenant_id = $1 AND v.id = $2";
 
-/* Failed deliveries come from their partial index, pending and sending
- * ones from the queue's key (migrations/0015_queue.sql): the status
- * filter names them so, and each statement is planned for its values. */
+/* A tenant's deliveries newest first, by any of the filters. Failed ones
+ * come from their partial index (the status filter names the indexed
+ * column, and each statement is planned for its values); pending and
+ * sending ones from the queue's key, newest first, so that a few old ones
+ * retrying among millions that succeeded since are found without walking
+ * those (migrations/0015_queue.sql). */
 static const char sql_delivery_list[] =
     "SELECT " DELIVERY_JSON " FROM hookd.deliveries d WHERE d.tenant_id = $1"
-    " AND ($2::text IS NULL OR d.status ="
-    "  (CASE WHEN $2 = 'sending' THEN 'pending' ELSE $2 END))"
+    " AND ($2::text IS NULL OR d.status = $2)"
     " AND ($2::text IS DISTINCT FROM 'failed' OR d.failed)"
-    " AND ($2::text IS NULL OR $2 NOT IN ('pending', 'sending')"
-    "  OR d.id IN (SELECT q.delivery_id FROM hookd.queue q"
-    "   WHERE q.tenant_id = $1 AND ($6::uuid IS NULL OR q.delivery_id < $6)))"
-    " AND ($2::text IS NULL OR $2 NOT IN ('pending', 'sending')"
-    "  OR (" HK_SQL_LEASED ") = ($2 = 'sending'))"
     " AND ($3::uuid IS NULL OR d.endpoint_id = $3::uuid)"
     " AND ($4::uuid IS NULL OR d.event_id = $4::uuid)"
     " AND ($5::text IS NULL OR d.event_type = $5)"
     " AND ($6::uuid IS NULL OR d.id < $6::uuid)"
     " ORDER BY d.id DESC LIMIT $7";
+static const char sql_delivery_list_queued[] =
+    "SELECT " DELIVERY_JSON " FROM hookd.queue q JOIN hookd.deliveries d"
+    " ON d.tenant_id = q.tenant_id AND d.id = q.delivery_id"
+    " WHERE q.tenant_id = $1 AND d.status = 'pending'"
+    " AND (" HK_SQL_LEASED ") = ($2 = 'sending')"
+    " AND ($3::uuid IS NULL OR q.endpoint_id = $3::uuid)"
+    " AND ($4::uuid IS NULL OR q.event_id = $4::uuid)"
+    " AND ($5::text IS NULL OR d.event_type = $5)"
+    " AND ($6::uuid IS NULL OR q.delivery_id < $6::uuid)"
+    " ORDER BY q.delivery_id DESC LIMIT $7";
 static const char sql_delivery_get[] =
     "SELECT " DELIVERY_JSON " FROM hookd.deliveries d"
     " WHERE d.tenant_id = $1 AND d.id = $2";
@@ -340,7 +347,11 @@ enum hk_result hk_store_delivery_list(struct hk_conn *c, const char *tid,
     const char *p[7] = {tid,         f->status,     f->endpoint_id,
                         f->event_id, f->event_type, after,
                         lim};
-    return hk_store_many(c, sql_delivery_list, 7, p, out);
+    bool queued = f->status != NULL && (strcmp(f->status, "pending") == 0 ||
+                                        strcmp(f->status, "sending") == 0);
+    return hk_store_many(c, queued ? sql_delivery_list_queued
+                                   : sql_delivery_list,
+                         7, p, out);
 }
 
 enum hk_result hk_store_delivery_get(struct hk_conn *c, const char *tid,
