@@ -80,7 +80,8 @@ bench:
 	@scripts/deps.sh
 	@$(MAKE) --no-print-directory -j2 build/hookd $(BENCH_BIN)
 	@SCENARIO='$(SCENARIO)' QUICK='$(QUICK)' STATEMENTS='$(STATEMENTS)' \
-	    BENCH_HOOKD='$(BENCH_HOOKD)' scripts/bench.sh
+	    BENCH_HOOKD='$(BENCH_HOOKD)' BENCH_MIGRATIONS='$(BENCH_MIGRATIONS)' \
+	    CEIL_HTTP_N='$(CEIL_HTTP_N)' CEIL_PG_SECS='$(CEIL_PG_SECS)' scripts/bench.sh
 
 # Functions that have no place in hookd: unbounded copies and unchecked
 # conversions.

@@ -36,10 +36,14 @@
 # For comparing builds and finding where PostgreSQL's time goes:
 # BENCH_HOOKD=path runs that hookd binary instead of build/hookd (copy one
 # aside and alternate runs of the two: hosts drift; not HOOKD_BIN, which the
-# tests set to their sanitizer build around the quick run), and STATEMENTS=1
+# tests set to their sanitizer build around the quick run), with
+# BENCH_MIGRATIONS=folder for the migrations it was built with (an older
+# binary must not meet a newer schema), and STATEMENTS=1
 # loads pg_stat_statements and writes each scenario's busiest statements to
 # build/bench/logs/statements-NAME.txt; such a run's results go to
 # build/bench/results-statements.json, never to tests/bench/results.json.
+# CEIL_HTTP_N=n and CEIL_PG_SECS=s shorten the ceilings of a run made to
+# compare one scenario.
 set -euo pipefail
 shopt -s inherit_errexit
 cd "$(dirname "$0")/.."
@@ -78,7 +82,7 @@ if [ -n "$QUICK" ]; then
     FAIR_QUEUED=200 FAIR_RATE=20 FAIR_SECS=3
     LIMIT=60 # seconds per scenario
 else
-    CEIL_HTTP_N=200000 CEIL_PG_SECS=15
+    CEIL_HTTP_N=${CEIL_HTTP_N:-200000} CEIL_PG_SECS=${CEIL_PG_SECS:-15}
     INGEST_N=50000
     TP_EVENTS=20000 TP_ENDPOINTS=10
     LAT_RATE=1000 LAT_SECS=30
@@ -187,7 +191,7 @@ export HOOKD_ADMIN_KEY
 HOOKD_SECRET_KEY=$(head -c 32 /dev/urandom | base64)
 export HOOKD_SECRET_KEY
 export HOOKD_ALLOW_PRIVATE_TARGETS=1
-export HOOKD_MIGRATIONS_DIR=$PWD/migrations
+export HOOKD_MIGRATIONS_DIR=${BENCH_MIGRATIONS:-$PWD/migrations}
 export HOOKD_WEB_DIR=$PWD/web
 API=http://127.0.0.1:$hport
 SINK=http://127.0.0.1:$sinkport
