@@ -21,7 +21,9 @@
 -- and kept for every later one, a record of hundreds of rows included.
 -- So that no such plan hashes or scans the whole queue, each queue row
 -- is looked up by its key whatever the size of the set: hash and merge
--- joins and sequential scans are off inside these functions.
+-- joins and sequential scans are off inside the two functions that join
+-- the set to the queue (the insertion's joins nothing, and the ingest
+-- path pays nothing for settings it would not use).
 CREATE TABLE hookd.queue (
     tenant_id       uuid NOT NULL,
     delivery_id     uuid NOT NULL,
@@ -43,9 +45,7 @@ ALTER TABLE hookd.queue SET (
 );
 
 CREATE FUNCTION hookd.queue_on_insert() RETURNS trigger
-LANGUAGE plpgsql
-SET enable_hashjoin = off SET enable_mergejoin = off SET enable_seqscan = off
-AS $$
+LANGUAGE plpgsql AS $$
 BEGIN
     INSERT INTO hookd.queue (tenant_id, delivery_id, endpoint_id, event_id,
                              next_attempt_at, attempt_count, cycle_attempts)
