@@ -29,6 +29,31 @@ static bool valid_idempotency_key(const char *k)
     return true;
 }
 
+/* The answer for an event written in a group (store.h, hk_ingest):
+ * rendered as text, not built as a tree and serialised, since its payload
+ * is the exact text the request sent (GET shows it so too) and the rest
+ * are ids, a count and a time. The event type needs no escaping: it is
+ * letters, digits, '_', '-' and '.' (hk_valid_event_type_name). */
+static void respond_grouped(struct hk_resp *resp, const struct hk_ingest *in,
+                            const char *payload, size_t payload_len)
+{
+    struct hk_buf b;
+    hk_buf_init(&b);
+    hk_buf_printf(&b,
+                  "{\"id\":\"%s\",\"tenant_id\":\"%s\",\"event_type\":"
+                  "\"%s\",\"payload\":",
+                  in->id, in->stored_tenant_id, in->event_type);
+    hk_buf_append(&b, payload, payload_len);
+    hk_buf_printf(&b,
+                  ",\"idempotency_key\":null,\"deliveries\":%ld,"
+                  "\"created_at\":\"%s\"}",
+                  in->deliveries, in->created_at);
+    resp->status = 202;
+    resp->content_type = "application/json";
+    resp->raw_len = b.len;
+    resp->raw = hk_buf_steal(&b);
+}
+
 void hk_api_event_create(struct hk_req *req, struct hk_resp *resp)
 {
     static const char *const fields[] = {"event_type", "payload", NULL};
@@ -70,13 +95,11 @@ void hk_api_event_create(struct hk_req *req, struct hk_resp *resp)
     struct hk_ingest in = {.tenant_id = req->params[0],
                            .event_type = type,
                            .payload = payload,
-                           .payload_value = json_object_get(body, "payload"),
                            .idempotency_key = key,
                            .request_hash = key != NULL ? hash : NULL};
     bool created;
     enum hk_result rc =
         hk_fanout_ingest(req->app->fanout, c, &in, &out, &created);
-    free(payload);
     if (rc == HK_CONFLICT) {
         hk_resp_error(resp, 409, "conflict", "Idempotency-Key",
                       "this Idempotency-Key was used with a different "
@@ -88,13 +111,19 @@ void hk_api_event_create(struct hk_req *req, struct hk_resp *resp)
         hk_resp_result(resp, rc, "tenant");
     } else {
         if (created) {
-            int n = (int)json_integer_value(json_object_get(out, "deliveries"));
+            int n = out != NULL ? (int)json_integer_value(
+                                      json_object_get(out, "deliveries"))
+                                : (int)in.deliveries;
             hk_metrics_event_ingested(n);
             if (n > 0 && req->app->wake != NULL && !in.woken)
                 req->app->wake(req->app->wake_ctx);
         }
-        hk_resp_json(resp, created ? 202 : 200, out);
+        if (out != NULL)
+            hk_resp_json(resp, created ? 202 : 200, out);
+        else
+            respond_grouped(resp, &in, payload, pe - ps);
     }
+    free(payload);
 out:
     json_decref(body);
 }

@@ -288,7 +288,7 @@ done:
  * generator, fetched a few hundred bytes at a time per thread, since one
  * call per id was a visible share of the dispatcher's and the API's time.
  * Secrets (keys, tokens, nonces) never come from here. */
-#define PUBLIC_POOL 256
+#define PUBLIC_POOL 4096
 static _Thread_local unsigned char public_pool[PUBLIC_POOL];
 static _Thread_local size_t public_left;
 

@@ -94,7 +94,7 @@ static void write_group(struct hk_fanout *f, struct writer_conn *wc)
     enum hk_result rc = f->write(group_conn(f, wc, group[0]->c), items, n);
     bool woke = false;
     for (size_t i = 0; rc == HK_OK && i < n && !woke; i++)
-        woke = items[i].inserted && items[i].deliveries > 0;
+        woke = items[i].inserted && items[i].in->deliveries > 0;
     if (woke && f->wake != NULL)
         f->wake(f->wake_ctx);
 
@@ -102,7 +102,6 @@ static void write_group(struct hk_fanout *f, struct writer_conn *wc)
     for (size_t i = 0; i < n; i++) {
         group[i]->item.in->woken = woke && items[i].inserted;
         group[i]->item.inserted = rc == HK_OK && items[i].inserted;
-        group[i]->item.out = rc == HK_OK ? items[i].out : NULL;
         group[i]->rc = rc;
         group[i]->done = true;
         pthread_cond_signal(&group[i]->cv);
@@ -199,10 +198,10 @@ enum hk_result hk_fanout_ingest(struct hk_fanout *f, struct hk_conn *c,
     pthread_cond_destroy(&w.cv);
 
     if (w.item.inserted) {
-        /* written; an answer that cannot be read must not write it again */
-        *out = w.item.out;
+        /* written: the answer is rendered from in (store.h) */
+        *out = NULL;
         *created = true;
-        return w.item.out != NULL ? HK_OK : HK_INTERNAL;
+        return HK_OK;
     }
     if (w.rc == HK_DB)
         return HK_DB;

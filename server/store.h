@@ -14,6 +14,7 @@
 #define HK_STORE_H
 
 #include "db.h"
+#include "ids.h"
 
 #include <jansson.h>
 
@@ -141,11 +142,16 @@ struct hk_ingest {
     const char *tenant_id;
     const char *event_type;
     const char *payload;          /* exact JSON text of the payload */
-    json_t *payload_value;        /* the same, parsed (or NULL) */
     const char *idempotency_key;  /* or NULL */
     const unsigned char *request_hash; /* 32 bytes when a key is given */
     const char *refused; /* set on HK_INVALID: why the type is refused */
     bool woken; /* its group woke the dispatchers (fanout.c) */
+    /* Set when a group wrote it (hk_fanout_ingest's out is then NULL):
+     * what only the database knew, for the answer (api_events.c) */
+    char id[HK_UUID_STRLEN];
+    char stored_tenant_id[HK_UUID_STRLEN]; /* as PostgreSQL writes it */
+    char created_at[40];
+    long deliveries;
 };
 /* Inserts the event and its fan-out deliveries in one statement (the
  * caller wakes the dispatchers). *created is false when the idempotency key was
@@ -159,10 +165,10 @@ enum hk_result hk_store_event_ingest(struct hk_conn *c,
                                      bool *created) HK_MUST_CHECK;
 /* One event of a group ingest. */
 struct hk_ingest_item {
-    struct hk_ingest *in; /* without an idempotency key */
+    struct hk_ingest *in; /* without an idempotency key; its id,
+                             stored_tenant_id, created_at and deliveries
+                             are set when inserted */
     bool inserted;        /* the event and its deliveries were written */
-    long deliveries;      /* how many deliveries, when inserted */
-    json_t *out;          /* the event as written (NULL if unreadable) */
 };
 /* Inserts the events of items[0..n) and the fan-out of each in one
  * statement, so that they share one commit. An item whose tenant is

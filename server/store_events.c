@@ -68,8 +68,8 @@ static const char sql_ingest[] =
  * ($5 holds each event's hk_event_type_patterns literal), and each
  * inserted event comes back with its id to find its request by, and what
  * only the database knows (its delivery count and time); the rest of the
- * answer is what the request sent (event_json), so the payload is not
- * parsed again here nor in hookd. */
+ * answer is what the request sent (api_events.c renders it), so the
+ * payload is neither parsed again nor serialised again. */
 static const char sql_ingest_group[] =
     "WITH r AS ("
     "  SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[],"
@@ -253,26 +253,6 @@ enum hk_result hk_store_event_ingest(struct hk_conn *c,
     return rc;
 }
 
-/* The event as EVENT_JSON shows it, from the request and what the group
- * insert returned for it. */
-static json_t *event_json(const struct hk_ingest *in, PGresult *r, int row)
-{
-    const char *id = PQgetvalue(r, row, 0);
-    const char *count = PQgetvalue(r, row, 1);
-    const char *created_at = PQgetvalue(r, row, 2);
-    const char *tenant_id = PQgetvalue(r, row, 3);
-    json_t *payload = in->payload_value != NULL
-                          ? json_incref(in->payload_value)
-                          : json_loads(in->payload, JSON_DECODE_ANY, NULL);
-    if (payload == NULL)
-        return NULL;
-    return json_pack("{s:s, s:s, s:s, s:o, s:n, s:I, s:s}", "id", id,
-                     "tenant_id", tenant_id, "event_type", in->event_type,
-                     "payload", payload, "idempotency_key", "deliveries",
-                     (json_int_t)strtoll(count, NULL, 10), "created_at",
-                     created_at);
-}
-
 enum hk_result hk_store_event_ingest_group(struct hk_conn *c,
                                            struct hk_ingest_item *items,
                                            size_t n)
@@ -287,9 +267,7 @@ enum hk_result hk_store_event_ingest_group(struct hk_conn *c,
     hk_buf_init(&pat);
     for (size_t i = 0; i < n; i++) {
         const struct hk_ingest *in = items[i].in;
-        items[i].out = NULL;
         items[i].inserted = false;
-        items[i].deliveries = 0;
         hk_uuid7(ids[i]);
         pat.len = 0;
         hk_event_type_patterns(in->event_type, &pat);
@@ -307,9 +285,14 @@ enum hk_result hk_store_event_ingest_group(struct hk_conn *c,
         for (size_t k = 0; k < n; k++) {
             if (items[k].inserted || strcmp(ids[k], id) != 0)
                 continue;
+            struct hk_ingest *in = items[k].in;
             items[k].inserted = true;
-            items[k].deliveries = strtol(PQgetvalue(r, i, 1), NULL, 10);
-            items[k].out = event_json(items[k].in, r, i);
+            snprintf(in->id, sizeof(in->id), "%s", id);
+            in->deliveries = strtol(PQgetvalue(r, i, 1), NULL, 10);
+            snprintf(in->created_at, sizeof(in->created_at), "%s",
+                     PQgetvalue(r, i, 2));
+            snprintf(in->stored_tenant_id, sizeof(in->stored_tenant_id),
+                     "%s", PQgetvalue(r, i, 3));
             break;
         }
     }
