@@ -375,6 +375,10 @@ static void test_envelope_and_headers(void **state)
         fail_msg("the event's payload differs from the one posted: %s",
                  r->body);
     json_decref(want_payload);
+    /* and as the very bytes posted, as the receiver gets them */
+    if (strstr(r->body, odd_payload) == NULL)
+        fail_msg("the answer does not carry the payload's exact text: %s",
+                 r->body);
     /* the answer to the POST is the event as stored, field for field */
     struct hk_reply *g =
         hk_call(&srv, "GET", key, NULL, "/v1/tenants/%s/events/%s", tid, evid);
