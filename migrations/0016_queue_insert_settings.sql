@@ -1,0 +1,14 @@
+-- Why 0015's trigger functions run with hash and merge joins and
+-- sequential scans off: their plans are made once per session, for the
+-- number of rows of the first statement that fired them (often none: a
+-- sweep that changed nothing), and kept for every later one, a record of
+-- hundreds of rows included. So that no such plan hashes or scans the
+-- whole queue, each queue row is looked up by its key whatever the size
+-- of the set. (The 400 ms sweeps 0015's comment blames on such a plan
+-- were PostgreSQL compiling another statement with JIT: the README,
+-- Performance, *throughput*.)
+--
+-- The insertion's function joins nothing, so the settings buy it nothing,
+-- and every ingest statement paid for saving and restoring them. They are
+-- taken off it here; the update's and deletion's functions keep them.
+ALTER FUNCTION hookd.queue_on_insert() RESET ALL;
