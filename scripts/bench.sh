@@ -39,7 +39,8 @@
 # tests set to their sanitizer build around the quick run), with
 # BENCH_MIGRATIONS=folder for the migrations it was built with (an older
 # binary must not meet a newer schema), and STATEMENTS=1
-# loads pg_stat_statements and writes each scenario's busiest statements to
+# loads pg_stat_statements and writes each scenario's busiest statements,
+# and how many times the WAL was written and flushed to disk, to
 # build/bench/logs/statements-NAME.txt; such a run's results go to
 # build/bench/results-statements.json, never to tests/bench/results.json.
 # CEIL_HTTP_N=n and CEIL_PG_SECS=s shorten the ceilings of a run made to
@@ -234,7 +235,8 @@ fresh_db() {
     }
     if [ -n "$STATEMENTS" ]; then
         "${psql[@]}" -d hookd_bench -c 'CREATE EXTENSION pg_stat_statements' \
-            -c 'SELECT pg_stat_statements_reset()' >/dev/null
+            -c 'SELECT pg_stat_statements_reset()' \
+            -c "SELECT pg_stat_reset_shared('wal')" >/dev/null
     fi
 }
 
@@ -249,6 +251,12 @@ statements() {
                left(regexp_replace(query, '\\s+', ' ', 'g'), 90) AS statement
         FROM pg_stat_statements
         ORDER BY total_exec_time DESC LIMIT 15" >"$logs/statements-$1.txt"
+    # how often the WAL reached the disk: every synchronous commit that
+    # wrote something waits for one, unless another's covered it
+    "${psql[@]}" -d hookd_bench -P pager=off -c "
+        SELECT wal_records, pg_size_pretty(wal_bytes) AS wal_bytes,
+               wal_write AS writes, wal_sync AS flushes
+        FROM pg_stat_wal" >>"$logs/statements-$1.txt"
 }
 
 # start_hookd ROLE: serve, or api (no dispatcher), and wait until ready.
