@@ -437,7 +437,9 @@ ceiling_pg() {
 # Rates on a shared host move with the host; CPU time per delivery moves
 # less and shows which part a change moved, so each throughput-like
 # scenario also reports what hookd, PostgreSQL, the sink and the rest (the
-# load generator, this script, kernel threads) spent per item, and how much
+# load generator, this script, kernel threads) spent per item, what the
+# hypervisor took from the cores meanwhile (steal: on a shared host it
+# was counted in the rest before it had a column of its own), and how much
 # of the machine stayed idle. PostgreSQL's time is also split by the part
 # of hookd its sessions serve: the API's, the claimer's, the recorder's.
 
@@ -495,14 +497,16 @@ part_ticks() {
     echo "$api $claimer $recorder"
 }
 
-# cpu_snap: "hookd postgres sink busy idle api claimer recorder", in clock
-# ticks; busy and idle are the whole machine's (all cores), the last three
-# PostgreSQL's sessions for hookd's API, claims and records (part_ticks).
+# cpu_snap: "hookd postgres sink busy idle api claimer recorder steal", in
+# clock ticks; busy (steal included), idle and steal are the whole
+# machine's (all cores), api, claimer and recorder PostgreSQL's sessions
+# for hookd's API, claims and records (part_ticks).
 cpu_snap() {
     local c user nice sys idle iow irq sirq steal rest
     read -r c user nice sys idle iow irq sirq steal rest </proc/stat
     echo "$(pid_ticks "$tmp/hookd.pid") $(pg_ticks) $(pid_ticks "$tmp/sink.pid")" \
-        "$((user + nice + sys + irq + sirq + steal)) $((idle + iow)) $(part_ticks)"
+        "$((user + nice + sys + irq + sirq + steal)) $((idle + iow)) $(part_ticks)" \
+        "$steal"
 }
 
 # cpu_json "SNAP0" "SNAP1" ITEMS WHAT: microseconds of CPU per item.
@@ -511,7 +515,7 @@ cpu_json() {
         --argjson hz "$CLK_TCK" '
         ($a | split(" ") | map(tonumber)) as $x |
         ($b | split(" ") | map(tonumber)) as $y |
-        [range(8)] | map([$y[.] - $x[.], 0] | max) as $d |
+        [range(9)] | map([$y[.] - $x[.], 0] | max) as $d |
         (1e6 / $hz / (if $n > 0 then $n else 1 end)) as $us |
         def r(v): (v * 10 | round) / 10;
         {per: $per, items: $n,
@@ -519,7 +523,8 @@ cpu_json() {
          postgres_parts_us: {api: r($d[5] * $us), claims: r($d[6] * $us),
                              records: r($d[7] * $us)},
          sink_us: r($d[2] * $us),
-         rest_us: r([($d[3] - $d[0] - $d[1] - $d[2]), 0] | max * $us),
+         rest_us: r([($d[3] - $d[8] - $d[0] - $d[1] - $d[2]), 0] | max * $us),
+         steal_us: r($d[8] * $us),
          idle_pct: (if $d[3] + $d[4] > 0
                     then r($d[4] * 100 / ($d[3] + $d[4])) else null end)}'
 }
@@ -818,9 +823,9 @@ cputable=$(jq -r '
     [("ingest", "throughput", "backlog") as $k
      | select($s[$k].cpu != null) | {k: $k} + $s[$k].cpu] as $rows |
     if ($rows | length) == 0 then empty else
-    "| scenario | CPU per | hookd | PostgreSQL | of which API · claims · records | sink | the rest | machine idle |",
-    "|---|---|---|---|---|---|---|---|",
-    ($rows[] | "| \(.k) | \(.per) | \(.hookd_us) µs | \(.postgres_us) µs | \(.postgres_parts_us.api) · \(.postgres_parts_us.claims) · \(.postgres_parts_us.records) µs | \(.sink_us) µs | \(.rest_us) µs | \(.idle_pct) % |")
+    "| scenario | CPU per | hookd | PostgreSQL | of which API · claims · records | sink | the rest | stolen | machine idle |",
+    "|---|---|---|---|---|---|---|---|---|",
+    ($rows[] | "| \(.k) | \(.per) | \(.hookd_us) µs | \(.postgres_us) µs | \(.postgres_parts_us.api) · \(.postgres_parts_us.claims) · \(.postgres_parts_us.records) µs | \(.sink_us) µs | \(.rest_us) µs | \(.steal_us // "-") µs | \(.idle_pct) % |")
     end' <<<"$json")
 printf '%s\n' "$table" >build/bench/table.md
 if [ -n "$cputable" ]; then
