@@ -19,8 +19,9 @@
 #
 # ingest, throughput and backlog also report the CPU time hookd, PostgreSQL
 # (and of that, the sessions of hookd's API, claims and records), the sink
-# and the rest spent per item, and the machine's idle share: a second
-# table, steadier than rates on a shared host.
+# and the rest spent per item, what the hypervisor took meanwhile (steal),
+# and the machine's idle share: a second table, steadier than rates on a
+# shared host.
 #
 # Every scenario gets a fresh database and a fresh hookd, checks that every
 # event arrived (duplicates are counted apart), and has a hard time limit.
