@@ -4,11 +4,14 @@
 -- sweep that changed nothing), and kept for every later one, a record of
 -- hundreds of rows included. So that no such plan hashes or scans the
 -- whole queue, each queue row is looked up by its key whatever the size
--- of the set. (The 400 ms sweeps 0015's comment blames on such a plan
--- were PostgreSQL compiling another statement with JIT: the README,
--- Performance, *throughput*.)
+-- of the set. (The 400 ms sweeps that 0015's comment blamed on such a
+-- plan, as 0015 first landed, were PostgreSQL compiling another statement
+-- with JIT: the README, Performance, *throughput*.)
 --
 -- The insertion's function joins nothing, so the settings buy it nothing,
--- and every ingest statement paid for saving and restoring them. They are
--- taken off it here; the update's and deletion's functions keep them.
+-- and every ingest statement paid for saving and restoring them. 0015 as
+-- it first landed gave it them too, and a database that ran that version
+-- still has them: they are taken off here. Where 0015 ran as it landed
+-- later, without them, this changes nothing. The update's and deletion's
+-- functions keep theirs.
 ALTER FUNCTION hookd.queue_on_insert() RESET ALL;

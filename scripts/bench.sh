@@ -826,7 +826,7 @@ cputable=$(jq -r '
     if ($rows | length) == 0 then empty else
     "| scenario | CPU per | hookd | PostgreSQL | of which API · claims · records | sink | the rest | stolen | machine idle |",
     "|---|---|---|---|---|---|---|---|---|",
-    ($rows[] | "| \(.k) | \(.per) | \(.hookd_us) µs | \(.postgres_us) µs | \(.postgres_parts_us.api) · \(.postgres_parts_us.claims) · \(.postgres_parts_us.records) µs | \(.sink_us) µs | \(.rest_us) µs | \(.steal_us // "-") µs | \(.idle_pct) % |")
+    ($rows[] | "| \(.k) | \(.per) | \(.hookd_us) µs | \(.postgres_us) µs | \(.postgres_parts_us.api) · \(.postgres_parts_us.claims) · \(.postgres_parts_us.records) µs | \(.sink_us) µs | \(.rest_us) µs | \(.steal_us) µs | \(.idle_pct) % |")
     end' <<<"$json")
 printf '%s\n' "$table" >build/bench/table.md
 if [ -n "$cputable" ]; then
