@@ -48,10 +48,7 @@ static void respond_grouped(struct hk_resp *resp, const struct hk_ingest *in,
                   ",\"idempotency_key\":null,\"deliveries\":%ld,"
                   "\"created_at\":\"%s\"}",
                   in->deliveries, in->created_at);
-    resp->status = 202;
-    resp->content_type = "application/json";
-    resp->raw_len = b.len;
-    resp->raw = hk_buf_steal(&b);
+    hk_resp_raw(resp, 202, "application/json", &b);
 }
 
 void hk_api_event_create(struct hk_req *req, struct hk_resp *resp)

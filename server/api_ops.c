@@ -51,10 +51,7 @@ void hk_api_metrics(struct hk_req *req, struct hk_resp *resp)
     struct hk_buf b;
     hk_buf_init(&b);
     hk_metrics_render(&b, depth);
-    resp->status = 200;
-    resp->raw_len = b.len;
-    resp->raw = hk_buf_steal(&b);
-    resp->content_type = "text/plain; version=0.0.4";
+    hk_resp_raw(resp, 200, "text/plain; version=0.0.4", &b);
 }
 
 /* The name of a {} placeholder from the literal segment before it. */

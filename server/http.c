@@ -83,6 +83,18 @@ void hk_resp_json(struct hk_resp *resp, int status, json_t *body)
     resp->json = body;
 }
 
+void hk_resp_raw(struct hk_resp *resp, int status, const char *content_type,
+                 struct hk_buf *b)
+{
+    json_decref(resp->json);
+    resp->json = NULL;
+    free(resp->raw);
+    resp->status = status;
+    resp->content_type = content_type;
+    resp->raw_len = b->len;
+    resp->raw = hk_buf_steal(b);
+}
+
 void hk_resp_no_content(struct hk_resp *resp)
 {
     json_decref(resp->json);
@@ -307,10 +319,7 @@ static void serve_static(struct hk_req *req, struct hk_resp *resp)
         hk_resp_error(resp, 404, "not_found", NULL, "no such file");
         return;
     }
-    resp->status = 200;
-    resp->raw_len = b.len;
-    resp->raw = hk_buf_steal(&b);
-    resp->content_type = mime_type(rel);
+    hk_resp_raw(resp, 200, mime_type(rel), &b);
     resp->cache_control = "no-cache";
 }
 

@@ -86,8 +86,11 @@ struct hk_conn *hk_req_db(struct hk_req *req, struct hk_resp *resp);
 bool hk_req_json(struct hk_req *req, struct hk_resp *resp,
                  const char *const *allowed, bool optional, json_t **out);
 
-/* Response helpers. hk_resp_json takes the reference to body. */
+/* Response helpers. hk_resp_json takes the reference to body; hk_resp_raw
+ * takes b's text as the body (b is left empty), with its content type. */
 void hk_resp_json(struct hk_resp *resp, int status, json_t *body);
+void hk_resp_raw(struct hk_resp *resp, int status, const char *content_type,
+                 struct hk_buf *b);
 void hk_resp_error(struct hk_resp *resp, int status, const char *code,
                    const char *field, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
