@@ -74,6 +74,9 @@ const struct hk_config_doc hk_config_docs[] = {
      "database connections of the API pool"},
     {"HOOKD_MAX_IN_FLIGHT", DEF_MAX_IN_FLIGHT,
      "most delivery requests one dispatcher keeps in flight"},
+    {"HOOKD_CA_FILE", NULL,
+     "PEM bundle of CA certificates trusted for HTTPS deliveries in "
+     "addition to the system's; read again on SIGHUP"},
 };
 const size_t hk_config_docs_len = HK_ARRAY_LEN(hk_config_docs);
 
@@ -344,6 +347,10 @@ static bool load_all(struct loader *l, struct hk_config *cfg, bool need_keys)
         !parse_int(l, "HOOKD_MAX_IN_FLIGHT", DEF_MAX_IN_FLIGHT, 1, 100000,
                    &cfg->max_in_flight))
         return false;
+    /* Read (and checked) by trust.c at start-up: loading the settings
+     * looks at nothing but the variables. */
+    const char *ca = value(l, "HOOKD_CA_FILE", NULL);
+    cfg->ca_file = ca ? hk_strdup(ca) : NULL;
     return true;
 }
 
@@ -385,6 +392,7 @@ void hk_config_cleanup(struct hk_config *cfg)
     }
     free(cfg->web_dir);
     free(cfg->public_url);
+    free(cfg->ca_file);
     explicit_bzero(cfg, sizeof(*cfg));
 }
 

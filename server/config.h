@@ -29,6 +29,8 @@ struct hk_config {
     int http_threads;               /* HOOKD_HTTP_THREADS, default 4 */
     int db_pool_size;               /* HOOKD_DB_POOL, default http_threads+2 */
     int max_in_flight;              /* HOOKD_MAX_IN_FLIGHT, default 256 */
+    char *ca_file; /* HOOKD_CA_FILE: PEM bundle trusted beside the system's,
+                    * or NULL; read by trust.c at start-up and on SIGHUP */
 };
 
 /* One row per variable, for --help and the README. */

@@ -95,6 +95,7 @@ static void test_defaults(void **state)
     assert_int_equal(cfg.http_threads, 16);
     assert_int_equal(cfg.db_pool_size, 18);
     assert_int_equal(cfg.max_in_flight, 256);
+    assert_null(cfg.ca_file); /* the system store alone */
     hk_config_cleanup(&cfg);
     assert_null(cfg.database_url);
     hk_config_cleanup(&cfg); /* twice is harmless */
@@ -132,6 +133,8 @@ static void test_overrides(void **state)
         "8",
         "HOOKD_MAX_IN_FLIGHT",
         "1000",
+        "HOOKD_CA_FILE",
+        "/etc/hookd/internal-ca.pem",
         NULL,
     };
     memcpy(e.pairs, pairs, sizeof(pairs));
@@ -158,6 +161,7 @@ static void test_overrides(void **state)
     assert_int_equal(cfg.http_threads, 8);
     assert_int_equal(cfg.db_pool_size, 10); /* follows the threads */
     assert_int_equal(cfg.max_in_flight, 1000);
+    assert_string_equal(cfg.ca_file, "/etc/hookd/internal-ca.pem");
     hk_config_cleanup(&cfg);
 }
 
@@ -363,6 +367,7 @@ static void test_docs(void **state)
         "HOOKD_HTTP_THREADS",
         "HOOKD_DB_POOL",
         "HOOKD_MAX_IN_FLIGHT",
+        "HOOKD_CA_FILE",
     };
     assert_int_equal(hk_config_docs_len, HK_ARRAY_LEN(names));
     for (size_t i = 0; i < HK_ARRAY_LEN(names); i++) {
