@@ -2,8 +2,8 @@
  * main.c - the hookd command: `serve` (API, portal and dispatcher in one
  * process), `api`, `dispatch`, `migrate`, `--help`, `--version`. Reads and
  * checks the settings (every start-up failure is one line on stderr), sets
- * up logging, loads the trusted CAs of the roles that deliver (and loads
- * them again on SIGHUP), starts the roles, and waits for SIGTERM or SIGINT
+ * up logging, checks HOOKD_CA_FILE for the roles that deliver, starts the
+ * roles, loads the trusted CAs (and loads them again on SIGHUP), and waits for SIGTERM or SIGINT
  * to shut them down in order: refuse new connections and let the API requests in
  * flight be answered (up to HOOKD_REQUEST_TIMEOUT), let in-flight
  * deliveries finish and be recorded, close the database.
@@ -133,17 +133,18 @@ static void log_trust(const struct hk_config *cfg, const char *what)
                 cfg->ca_file ? cfg->ca_file : "");
 }
 
-/* SIGHUP: the trusted CAs again, from the same files, for connections
- * made from now on; when they cannot be loaded the ones in use stay. */
-static void reload_trust(const struct hk_config *cfg)
+/* Loads the trusted CAs (again on SIGHUP, from the same files) for
+ * connections made from now on; when they cannot be loaded the ones in
+ * use stay. */
+static void load_trust(const struct hk_config *cfg, const char *what)
 {
     char err[700];
     if (hk_trust_load(cfg->ca_file, err, sizeof(err)) != HK_OK) {
-        hk_log_error("cannot reload the trusted CAs; the ones in use stay",
+        hk_log_error("cannot load the trusted CAs; the ones in use stay",
                      "error", err);
         return;
     }
-    log_trust(cfg, "trusted CAs reloaded");
+    log_trust(cfg, what);
 }
 
 static int cmd_run(struct hk_config *cfg, bool api, bool dispatch)
@@ -197,16 +198,18 @@ static int cmd_run(struct hk_config *cfg, bool api, bool dispatch)
                  cfg->listen_port);
         hk_log_info("listening", "address", addr, "version", HK_VERSION);
     }
-    if (dispatch)
-        log_trust(cfg, "trusted CAs loaded");
     hk_log_info("started", "role",
                 api && dispatch ? "serve" : (api ? "api" : "dispatch"));
+    /* the system's CAs are parsed here, once the API is answering, rather
+     * than before it starts: on a busy host that takes a while */
+    if (dispatch)
+        load_trust(cfg, "trusted CAs loaded");
     siginfo_t si;
     int sig;
     for (;;) {
         sig = sigwaitinfo(&set, &si);
         if (sig == SIGHUP && dispatch)
-            reload_trust(cfg);
+            load_trust(cfg, "trusted CAs reloaded");
         else if (sig == SIGTERM || sig == SIGINT)
             break;
     }
@@ -270,9 +273,10 @@ int main(int argc, char **argv)
         return 2;
     }
     hk_log_set_level(cfg.log_level);
-    /* the roles that deliver check HOOKD_CA_FILE before anything starts */
+    /* the roles that deliver check HOOKD_CA_FILE before anything starts;
+     * the whole store is loaded once they have started */
     if ((serve || dispatch) &&
-        hk_trust_load(cfg.ca_file, err, sizeof(err)) != HK_OK) {
+        hk_trust_check(cfg.ca_file, err, sizeof(err)) != HK_OK) {
         fprintf(stderr, "hookd: %s\n", err);
         hk_config_cleanup(&cfg);
         return 2;

@@ -28,6 +28,7 @@
 #include <sys/stat.h>
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static char *checked_file;    /* under mu: the CA file hk_trust_check saw */
 static X509_STORE *current;   /* under mu */
 static size_t current_total;  /* under mu */
 static size_t current_extra;  /* under mu */
@@ -120,10 +121,14 @@ static size_t store_count(X509_STORE *store)
     return n;
 }
 
-enum hk_result hk_trust_load_from(const char *sys_file, const char *sys_dir,
-                                  const char *ca_file, char *err,
-                                  size_t errlen)
+/* Builds a store from the system locations and ca_file; on failure err
+ * gets "HOOKD_CA_FILE: why" and *out is NULL. */
+static enum hk_result build(const char *sys_file, const char *sys_dir,
+                            const char *ca_file, X509_STORE **out,
+                            size_t *total, size_t *from_ca_file, char *err,
+                            size_t errlen)
 {
+    *out = NULL;
     X509_STORE *store = X509_STORE_new();
     if (store == NULL) {
         hk_log_error("out of memory", "where", "X509_STORE_new");
@@ -161,8 +166,21 @@ enum hk_result hk_trust_load_from(const char *sys_file, const char *sys_dir,
             return HK_INVALID;
         }
     }
-    size_t total = store_count(store);
+    *out = store;
+    *total = store_count(store);
+    *from_ca_file = extra;
+    return HK_OK;
+}
 
+enum hk_result hk_trust_load_from(const char *sys_file, const char *sys_dir,
+                                  const char *ca_file, char *err,
+                                  size_t errlen)
+{
+    X509_STORE *store;
+    size_t total, extra;
+    if (build(sys_file, sys_dir, ca_file, &store, &total, &extra, err,
+              errlen) != HK_OK)
+        return HK_INVALID;
     pthread_mutex_lock(&mu);
     X509_STORE *old = current;
     current = store;
@@ -171,6 +189,22 @@ enum hk_result hk_trust_load_from(const char *sys_file, const char *sys_dir,
     pthread_mutex_unlock(&mu);
     X509_STORE_free(old);
     return HK_OK;
+}
+
+enum hk_result hk_trust_check(const char *ca_file, char *err, size_t errlen)
+{
+    X509_STORE *store = NULL;
+    size_t total, extra;
+    enum hk_result rc =
+        build(NULL, NULL, ca_file, &store, &total, &extra, err, errlen);
+    X509_STORE_free(store);
+    if (rc == HK_OK) {
+        pthread_mutex_lock(&mu);
+        free(checked_file);
+        checked_file = ca_file ? strdup(ca_file) : NULL;
+        pthread_mutex_unlock(&mu);
+    }
+    return rc;
 }
 
 enum hk_result hk_trust_load(const char *ca_file, char *err, size_t errlen)
@@ -192,8 +226,11 @@ bool hk_trust_install(void *ssl_ctx)
 {
     pthread_mutex_lock(&mu);
     bool none = current == NULL;
+    char *file = none && checked_file ? strdup(checked_file) : NULL;
     pthread_mutex_unlock(&mu);
-    if (none && hk_trust_load(NULL, NULL, 0) != HK_OK)
+    enum hk_result rc = none ? hk_trust_load(file, NULL, 0) : HK_OK;
+    free(file);
+    if (rc != HK_OK)
         return false;
     pthread_mutex_lock(&mu);
     X509_STORE *store = current;
@@ -210,6 +247,8 @@ void hk_trust_cleanup(void)
     X509_STORE *old = current;
     current = NULL;
     current_total = current_extra = 0;
+    free(checked_file);
+    checked_file = NULL;
     pthread_mutex_unlock(&mu);
     X509_STORE_free(old);
 }

@@ -27,13 +27,20 @@ enum hk_result hk_trust_load_from(const char *sys_file, const char *sys_dir,
                                   const char *ca_file, char *err,
                                   size_t errlen) HK_MUST_CHECK;
 
+/* Checks ca_file (NULL for none) as hk_trust_load would, without
+ * loading the system's CAs or changing the current store, and remembers
+ * it as the file to load when a connection needs a store before any was
+ * loaded: a start-up check that costs little before the API listens. */
+enum hk_result hk_trust_check(const char *ca_file, char *err,
+                              size_t errlen) HK_MUST_CHECK;
+
 /* Certificates in the current store, and of those how many came from
  * the HOOKD_CA_FILE bundle; both 0 before the first load. */
 void hk_trust_counts(size_t *total, size_t *from_ca_file);
 
 /* Installs the current store (a reference to it) as ssl_ctx's, an
- * SSL_CTX *. When nothing was loaded yet, the system store alone is
- * loaded first. Returns false when no store could be made. */
+ * SSL_CTX *. When nothing was loaded yet, the system's CAs and the file
+ * hk_trust_check last accepted are loaded first. Returns false when no store could be made. */
 bool hk_trust_install(void *ssl_ctx) HK_MUST_CHECK;
 
 /* Drops the current store (connections holding it keep it alive). */

@@ -300,7 +300,7 @@ static void test_rotated_bundle_trusted_after_sighup(void **state)
         FILE *log = fopen(srv2.log_path, "r");
         char line[2048];
         while (log != NULL && !said && fgets(line, sizeof(line), log))
-            said = strstr(line, "cannot reload the trusted CAs") != NULL &&
+            said = strstr(line, "cannot load the trusted CAs") != NULL &&
                    strstr(line, "holds no certificate") != NULL;
         if (log != NULL)
             fclose(log);

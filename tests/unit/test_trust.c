@@ -2,7 +2,8 @@
  * test_trust.c - unit tests of trust.c: the store of trusted CAs is the
  * system's certificates plus HOOKD_CA_FILE's (added, duplicates merged,
  * comments around PEM blocks ignored), a bundle that cannot be used is
- * refused with "HOOKD_CA_FILE: why" and leaves the store in use as it was,
+ * refused with "HOOKD_CA_FILE: why" (by the start-up check too) and
+ * leaves the store in use as it was,
  * and every TLS context gets the same store until a reload, after which
  * contexts made before keep theirs. Bundles are written to a temp folder
  * from two fixed self-signed certificates.
@@ -145,6 +146,12 @@ static void expect_refused(const char *path, const char *want)
         fail_msg("loading %s: \"%s\", want HOOKD_CA_FILE, the path and "
                  "\"%s\"",
                  path, err, want);
+    expect_counts(2, 1);
+    /* the start-up check says the same and leaves the store alone */
+    assert_int_equal(hk_trust_check(path, err, sizeof(err)), HK_INVALID);
+    if (strstr(err, want) == NULL)
+        fail_msg("checking %s: \"%s\", want \"%s\"", path, err, want);
+    assert_int_equal(hk_trust_check(good, err, sizeof(err)), HK_OK);
     expect_counts(2, 1);
 }
 
