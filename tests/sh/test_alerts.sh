@@ -14,12 +14,12 @@ promtool test rules docs/alerts.test.yml
 served=$(grep -oE '# TYPE hookd_[a-z_]+' server/metrics.c | cut -d' ' -f3 | sort -u)
 [ -n "$served" ] || { echo "alerts: found no metric in server/metrics.c" >&2; exit 1; }
 bad=0
-for m in $(grep -oE 'hookd_[a-z_]+' docs/alerts.yml | sort -u); do
+while read -r m; do
     base=$(sed -E 's/_(bucket|sum|count)$//' <<<"$m")
     if ! grep -qx -e "$m" -e "$base" <<<"$served"; then
         echo "alerts: docs/alerts.yml names $m, which hookd does not serve" >&2
         bad=1
     fi
-done
+done < <(grep -oE 'hookd_[a-z_]+' docs/alerts.yml | sort -u)
 [ "$bad" = 0 ] && echo "alerts: every metric named is served"
 exit "$bad"
