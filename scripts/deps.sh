@@ -20,7 +20,9 @@ esac
 pkgs=(build-essential pkg-config libmicrohttpd-dev libpq-dev
     libcurl4-openssl-dev libssl-dev libjansson-dev uuid-dev libcmocka-dev
     postgresql-15 postgresql-client-15 curl ca-certificates jq)
-# promtool (in Debian's prometheus package) checks docs/alerts.yml
+# promtool (in Debian's prometheus package, 19 MB) checks docs/alerts.yml;
+# where systemd runs, the package also starts a Prometheus server on port
+# 9090 (`systemctl disable --now prometheus` stops it)
 [ "$mode" = test ] && pkgs+=(chromium prometheus)
 
 # Node.js may come from another source than Debian (NodeSource's nodejs
