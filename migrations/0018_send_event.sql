@@ -10,9 +10,9 @@
 -- conflict otherwise; the tenant must exist, and the event type must
 -- exist and not be archived; the event goes to every enabled endpoint of
 -- the tenant that is not deleted and whose filter matches the type
--- (hookd.filter_matches). The API's ingest of one event calls it
--- (store_events.c); only the API's grouped ingest of events without a
--- key, its hot path, keeps a statement of its own, and
+-- (hookd.filter_matches says the rule). The API's ingest of one event
+-- calls it (store_events.c); only the API's grouped ingest of events
+-- without a key, its hot path, keeps a statement of its own, and
 -- tests/e2e/test_sql_send.c checks that both write the same rows.
 --
 -- A repeated key is told from a reused one by the event type and the
@@ -44,8 +44,11 @@ LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    type_archived boolean;
+    type_state text;
     prior record;
+    segments text[];
+    patterns text[];
+    prefix text := '';
 BEGIN
     -- Twice at most: an insert that meets the same key, committed by
     -- another transaction since the first look, finds it on the second
@@ -69,27 +72,39 @@ BEGIN
                 RETURN;
             END IF;
         END IF;
-        -- The lock a tenant's deletion waits for (0011_events_fk.sql).
-        PERFORM 1 FROM hookd.tenants t WHERE t.id = p_tenant_id
-            FOR KEY SHARE;
+        -- The tenant's row is locked as a deletion of the tenant waits for
+        -- (0011_events_fk.sql).
+        SELECT CASE WHEN et.name IS NULL THEN 'unknown_type'
+                    WHEN et.archived THEN 'archived' END
+        INTO type_state
+        FROM hookd.tenants t
+        LEFT JOIN hookd.event_types et ON et.name = p_event_type
+        WHERE t.id = p_tenant_id
+        FOR KEY SHARE OF t;
         IF NOT FOUND THEN
             outcome := 'no_tenant';
             RETURN;
+        ELSIF type_state IS NOT NULL THEN
+            outcome := type_state;
+            RETURN;
         END IF;
-        SELECT et.archived INTO type_archived
-        FROM hookd.event_types et WHERE et.name = p_event_type;
-        IF NOT FOUND THEN
-            outcome := 'unknown_type';
-            RETURN;
-        ELSIF type_archived THEN
-            outcome := 'archived';
-            RETURN;
+        -- The filter entries that match the type: "*", the name, and
+        -- "a.*" for each dotted prefix "a." of it (hk_event_type_patterns
+        -- in C, for the API's grouped ingest); an endpoint matches when
+        -- its list is empty or shares one.
+        IF patterns IS NULL THEN
+            segments := string_to_array(p_event_type, '.');
+            patterns := ARRAY['*', p_event_type];
+            FOR i IN 1..cardinality(segments) - 1 LOOP
+                prefix := prefix || segments[i] || '.';
+                patterns := patterns || (prefix || '*');
+            END LOOP;
         END IF;
         WITH ep AS (
             SELECT e.tenant_id, e.id FROM hookd.endpoints e
             WHERE e.tenant_id = p_tenant_id AND e.enabled
             AND e.deleted_at IS NULL
-            AND hookd.filter_matches(e.event_types, p_event_type)),
+            AND (cardinality(e.event_types) = 0 OR e.event_types && patterns)),
         v AS (
             INSERT INTO hookd.events (tenant_id, id, event_type, payload,
                                       idempotency_key, delivery_count)

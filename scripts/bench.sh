@@ -10,6 +10,9 @@
 #              the same body per transaction; both over the same connections,
 #              before the scenarios and again after them (ratios use the mean)
 #   ingest     single-event POSTs, one matching endpoint: events/s, API p50/p99
+#   sqlsend    the same events sent with hookd.send_event, one per
+#              transaction, over as many pgbench clients: events/s, as a
+#              ratio to the ingest scenario's of the same run
 #   throughput events x 10 endpoints: deliveries/s from first to last receipt
 #   latency    a fixed event rate: ingest-to-receipt p50/p99/max
 #   backlog    deliveries queued while the sink is down, then it comes up:
@@ -17,7 +20,7 @@
 #   fairness   tenant A's deliveries queued to an endpoint that answers in 1 s
 #              while tenant B sends a steady rate: B's ingest-to-receipt p99
 #
-# ingest, throughput and backlog also report the CPU time hookd, PostgreSQL
+# ingest, sqlsend, throughput and backlog also report the CPU time hookd, PostgreSQL
 # (and of that, the sessions of hookd's API, claims and records), the sink
 # and the rest spent per item, what the hypervisor took meanwhile (steal),
 # and the machine's idle share: a second table, steadier than rates on a
@@ -25,7 +28,8 @@
 #
 # Every scenario gets a fresh database and a fresh hookd, checks that every
 # event arrived (duplicates are counted apart), and has a hard time limit.
-# SCENARIO=name runs one; QUICK=1 runs all with tiny counts (this is what
+# SCENARIO=name runs one (SCENARIO="ingest sqlsend" a few, in that order,
+# for figures of one run to compare); QUICK=1 runs all with tiny counts (this is what
 # `make test` runs: it checks only that every event arrived, never a speed).
 # Results: a table on stdout, and JSON in tests/bench/results.json (a full run
 # of every scenario), build/bench/results-NAME.json (a full run of one) or
@@ -57,12 +61,15 @@ case $QUICK in '' | 0) QUICK= ;; *) QUICK=1 ;; esac
 STATEMENTS=${STATEMENTS:-}
 case $STATEMENTS in '' | 0) STATEMENTS= ;; *) STATEMENTS=1 ;; esac
 BENCH_HOOKD=${BENCH_HOOKD:-build/hookd}
-ALL_SCENARIOS=(ingest throughput latency backlog fairness)
+ALL_SCENARIOS=(ingest sqlsend throughput latency backlog fairness)
 
-if [ -n "$SCENARIO" ] && [[ ! " ${ALL_SCENARIOS[*]} " == *" $SCENARIO "* ]]; then
-    echo "bench: unknown SCENARIO '$SCENARIO' (one of: ${ALL_SCENARIOS[*]})" >&2
-    exit 2
-fi
+read -r -a chosen <<<"$SCENARIO"
+for s in "${chosen[@]}"; do
+    if [[ ! " ${ALL_SCENARIOS[*]} " == *" $s "* ]]; then
+        echo "bench: unknown SCENARIO '$s' (one of: ${ALL_SCENARIOS[*]})" >&2
+        exit 2
+    fi
+done
 for b in "$BENCH_HOOKD" build/bench/sink build/bench/loadgen; do
     [ -x "$b" ] || { echo "bench: $b is missing; use 'make bench'" >&2; exit 1; }
 done
@@ -561,6 +568,37 @@ scenario_ingest() {
         >"$tmp/result-ingest.json"
 }
 
+# The ingest scenario's events, sent from SQL: each pgbench client commits
+# one hookd.send_event per transaction, as an application would beside its
+# own writes. The payload is the one the POSTs carry (no send time: the
+# sink then leaves it out of its latencies).
+scenario_sqlsend() {
+    setup
+    local t per n payload out st c0 cpu
+    t=$(make_tenant bench-sqlsend)
+    make_endpoint "$t" /sqlsend/0 "$ENDPOINT_CONC"
+    per=$(((INGEST_N + CONNS - 1) / CONNS))
+    n=$((per * CONNS))
+    payload=${BODY#*\"payload\":}
+    payload=${payload%\}}
+    payload=${payload//\{\{now_us\}\}/0}
+    payload=${payload//\{\{seq\}\}/0}
+    printf "SELECT hookd.send_event(:tid::uuid, 'bench.event', '%s');\n" "$payload" >"$tmp/sqlsend.sql"
+    log "sqlsend: $n hookd.send_event transactions over $CONNS connections"
+    c0=$(cpu_snap)
+    timeout "$(left)" "$PG_BIN/pgbench" -n -M extended -h 127.0.0.1 -p "$pgport" -U postgres \
+        -f "$tmp/sqlsend.sql" -D "tid=$t" -c "$CONNS" -j 2 -t "$per" hookd_bench >"$tmp/sqlsend.out" 2>&1 ||
+        { log "pgbench failed:"; tail -n 20 "$tmp/sqlsend.out" >&2; return 1; }
+    out=$(pgbench_json "$tmp/sqlsend.out")
+    st=$(wait_for sqlsend "$n")
+    cpu=$(cpu_json "$c0" "$(cpu_snap)" "$n" "event sent and delivered")
+    stop_hookd
+    jq -n --argjson out "$out" --argjson st "$st" --argjson cpu "$cpu" --argjson n "$n" '{
+        cpu: $cpu, events: $n, sent_per_s: $out.tps, transaction_ms: $out.latency_ms,
+        received: $st.total, unique: $st.unique, duplicates: $st.duplicates}' \
+        >"$tmp/result-sqlsend.json"
+}
+
 scenario_throughput() {
     setup
     local t i lg st c0 cpu want=$((TP_EVENTS * TP_ENDPOINTS))
@@ -693,7 +731,7 @@ ceiling_http start
 ceiling_pg start
 
 scenarios=("${ALL_SCENARIOS[@]}")
-[ -n "$SCENARIO" ] && scenarios=("$SCENARIO")
+[ ${#chosen[@]} -gt 0 ] && scenarios=("${chosen[@]}")
 failed=()
 for s in "${scenarios[@]}"; do
     # A subshell, so that -e stops the scenario at its first failure and
@@ -728,7 +766,9 @@ ceiling_pg end
 cores=$(nproc)
 mem_gb=$(awk '/^MemTotal:/ { printf "%.1f", $2 / 1048576 }' /proc/meminfo)
 cpu=$(sed -nE 's/^model name\s*:\s*//p' /proc/cpuinfo | head -n 1)
-cmd="make bench${SCENARIO:+ SCENARIO=$SCENARIO}${QUICK:+ QUICK=1}${STATEMENTS:+ STATEMENTS=1}"
+scen=$SCENARIO
+[[ $scen == *" "* ]] && scen="\"$scen\""
+cmd="make bench${SCENARIO:+ SCENARIO=$scen}${QUICK:+ QUICK=1}${STATEMENTS:+ STATEMENTS=1}"
 results=$(
     for s in "${scenarios[@]}"; do
         jq -c --arg s "$s" '{($s): .}' "$tmp/result-$s.json"
@@ -775,6 +815,8 @@ json=$(jq -n \
       scenarios: ($sc
         | (if .ingest.accepted_per_s then .ingest += {bound: "postgres tx/s",
               ratio: ratio(.ingest.accepted_per_s; $p.tps)} else . end)
+        | (if .sqlsend.sent_per_s then .sqlsend += {bound: "API ingest events/s",
+              ratio: ratio(.sqlsend.sent_per_s; .ingest.accepted_per_s)} else . end)
         | (if .throughput.deliveries_per_s then .throughput += {bound: "raw HTTP req/s",
               ratio: ratio(.throughput.deliveries_per_s; $h.per_s)} else . end)
         | (if .latency.ingest_to_receipt_ms then .latency += {bound: "2 commits (ms)",
@@ -790,7 +832,7 @@ if [ -n "$QUICK" ]; then
 elif [ -n "$STATEMENTS" ]; then
     out=build/bench/results-statements.json
 elif [ -n "$SCENARIO" ]; then
-    out=build/bench/results-$SCENARIO.json
+    out=build/bench/results-${SCENARIO// /+}.json
 else
     out=tests/bench/results.json
 fi
@@ -809,6 +851,8 @@ table=$(jq -r '
     "| ceiling: raw PostgreSQL | \(n($c.postgres.tx_per_s)) tx/s (\(n($c.postgres.at_start)) before, \(n($c.postgres.at_end)) after; 1 client: \(n($c.postgres.single_client_commit_ms)) ms a commit) | | |",
     (if $s.ingest then (if $s.ingest.failed then "| ingest | FAILED | | |" else
       "| ingest | \(n($s.ingest.accepted_per_s)) events/s, API p50 \(n($s.ingest.api_latency_ms.p50)) ms, p99 \(n($s.ingest.api_latency_ms.p99)) ms | PostgreSQL \(n($c.postgres.tx_per_s)) tx/s | \(r($s.ingest.ratio)) |" end) else empty end),
+    (if $s.sqlsend then (if $s.sqlsend.failed then "| sqlsend | FAILED | | |" else
+      "| sqlsend | \(n($s.sqlsend.sent_per_s)) events/s through hookd.send_event, \(n($s.sqlsend.transaction_ms)) ms a transaction | API ingest \(n($s.ingest.accepted_per_s)) events/s | \(r($s.sqlsend.ratio)) |" end) else empty end),
     (if $s.throughput then (if $s.throughput.failed then "| throughput | FAILED | | |" else
       "| throughput | \(n($s.throughput.deliveries_per_s)) deliveries/s (\($s.throughput.unique) of \($s.throughput.deliveries), \($s.throughput.duplicates) duplicates) | raw HTTP \(n($c.http.requests_per_s)) req/s | \(r($s.throughput.ratio)) |" end) else empty end),
     (if $s.latency then (if $s.latency.failed then "| latency | FAILED | | |" else
@@ -821,7 +865,7 @@ table=$(jq -r '
 # Where the CPU went, per item, for the scenarios that measure a rate.
 cputable=$(jq -r '
     .scenarios as $s |
-    [("ingest", "throughput", "backlog") as $k
+    [("ingest", "sqlsend", "throughput", "backlog") as $k
      | select($s[$k].cpu != null) | {k: $k} + $s[$k].cpu] as $rows |
     if ($rows | length) == 0 then empty else
     "| scenario | CPU per | hookd | PostgreSQL | of which API · claims · records | sink | the rest | stolen | machine idle |",

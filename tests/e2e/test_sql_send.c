@@ -40,10 +40,10 @@ static void quiet_notice(void *arg, const char *message)
  * user when NULL). */
 static PGconn *app_connect(const struct hk_srv *s, const char *user)
 {
-    const char *keys[] = {"host", "port",            "user",
-                          "dbname", "application_name", NULL};
-    const char *vals[] = {s->pg_host, s->pg_port, user ? user : s->pg_user,
-                          s->dbname, "hookd-e2e-app", NULL};
+    const char *keys[] = {"host", "port", "user", "dbname", "application_name",
+                          NULL};
+    const char *vals[] = {s->pg_host, s->pg_port,      user ? user : s->pg_user,
+                          s->dbname,  "hookd-e2e-app", NULL};
     PGconn *c = PQconnectdbParams(keys, vals, 0);
     if (PQstatus(c) != CONNECTION_OK)
         fail_msg("cannot connect to %s as %s: %s", s->dbname,
@@ -161,8 +161,8 @@ static char *expected_body(const char *evid, const char *type,
                       " WHERE id = $1::uuid",
                       evid);
     assert_non_null(ts);
-    char *b = hk_fmt("{\"type\":\"%s\",\"timestamp\":\"%s\",\"data\":%s}",
-                     type, ts, payload);
+    char *b = hk_fmt("{\"type\":\"%s\",\"timestamp\":\"%s\",\"data\":%s}", type,
+                     ts, payload);
     free(ts);
     return b;
 }
@@ -210,8 +210,7 @@ static void fixture_cleanup(struct fixture *f)
     free(f->secret);
 }
 
-static const char send_sql[] =
-    "SELECT hookd.send_event($1::uuid, $2, $3, $4)";
+static const char send_sql[] = "SELECT hookd.send_event($1::uuid, $2, $3, $4)";
 
 static int group_setup(void **state)
 {
@@ -221,7 +220,7 @@ static int group_setup(void **state)
         hk_srv_start_role(&api_srv, "api", NULL) != 0)
         return -1;
     static const char *const types[] = {
-        "sql.order", "sql.other", "sql.old",  "rules",  "rules.a",
+        "sql.order", "sql.other", "sql.old", "rules",       "rules.a",
         "rules.a.b", "rulesx.y",  "nomatch", "other.thing", NULL};
     for (size_t i = 0; types[i] != NULL; i++) {
         hk_mk_event_type(&srv, types[i]);
@@ -233,8 +232,8 @@ static int group_setup(void **state)
     hk_reply_free(r);
     free(hk_sql(&srv, "CREATE TABLE public.app_orders (id text PRIMARY KEY)"));
     snprintf(app_role, sizeof app_role, "hookd_e2e_app_%d", (int)getpid());
-    char *sql = hk_fmt("CREATE ROLE %s LOGIN IN ROLE hookd_publisher",
-                       app_role);
+    char *sql =
+        hk_fmt("CREATE ROLE %s LOGIN IN ROLE hookd_publisher", app_role);
     free(hk_sql(&srv, sql));
     free(sql);
     return 0;
@@ -324,8 +323,8 @@ static void test_commit_delivered_exact_and_signed(void **state)
     PGconn *app = app_connect(&srv, NULL);
     free(sql_ok(app, "BEGIN"));
     free(sql_ok(app, "INSERT INTO public.app_orders (id) VALUES ('ord-3')"));
-    char *evid = sql_ok(app, send_sql, f.tid, "sql.order", payload,
-                        "ord-3-created");
+    char *evid =
+        sql_ok(app, send_sql, f.tid, "sql.order", payload, "ord-3-created");
     assert_true(hk_is_uuid7(evid));
     /* NOTIFY is the commit's: nobody is woken for an open transaction */
     assert_int_equal(send_notes(l, 300), 0);
@@ -362,8 +361,8 @@ static void test_savepoint_rolled_back(void **state)
     char *a = sql_ok(app, send_sql, f.tid, "sql.order", "{\"part\":\"a\"}",
                      HK_SQL_NULL);
     free(sql_ok(app, "SAVEPOINT part_b"));
-    char *b = sql_ok(app, send_sql, f.tid, "sql.order", "{\"part\":\"b\"}",
-                     "part-b");
+    char *b =
+        sql_ok(app, send_sql, f.tid, "sql.order", "{\"part\":\"b\"}", "part-b");
     free(sql_ok(app, "ROLLBACK TO SAVEPOINT part_b"));
     char *c = sql_ok(app, send_sql, f.tid, "sql.order", "{\"part\":\"c\"}",
                      HK_SQL_NULL);
@@ -437,6 +436,15 @@ static void test_idempotency_shared_with_api(void **state)
     char via_api[HK_ID_LEN];
     assert_int_equal(api_post(&f, "sql.order", p1, "inv_1", via_api), 200);
     assert_string_equal(via_api, first);
+    /* the same event in a body written otherwise is the same request */
+    struct hk_reply *r = hk_eng_post_body(
+        &srv, f.key, f.tid,
+        "{ \"payload\":{\"invoice\": \"inv_1\"},\n\"event_type\":"
+        "\"sql.order\" }",
+        "inv_1");
+    hk_expect(r, 200);
+    assert_string_equal(hk_jstr(r->json, "id"), first);
+    hk_reply_free(r);
     assert_int_equal(api_post(&f, "sql.order", p2, "inv_1", NULL), 409);
     assert_int_equal(api_post(&f, "sql.other", p1, "inv_1", NULL), 409);
 
@@ -445,10 +453,10 @@ static void test_idempotency_shared_with_api(void **state)
     assert_int_equal(api_post(&f, "sql.order", p2, "inv_2", api_first), 202);
     char *via_sql = sql_ok(app, send_sql, f.tid, "sql.order", p2, "inv_2");
     assert_string_equal(via_sql, api_first);
-    sql_fails(app, "23505", "idempotency_key", send_sql, f.tid, "sql.order",
-              p1, "inv_2");
-    sql_fails(app, "23505", "idempotency_key", send_sql, f.tid, "sql.other",
-              p2, "inv_2");
+    sql_fails(app, "23505", "idempotency_key", send_sql, f.tid, "sql.order", p1,
+              "inv_2");
+    sql_fails(app, "23505", "idempotency_key", send_sql, f.tid, "sql.other", p2,
+              "inv_2");
 
     /* one event per key, each delivered once */
     assert_int_equal(hk_sql_int(&srv,
@@ -538,17 +546,17 @@ static void test_same_rules_as_api(void **state)
     for (size_t i = 0; i < NE; i++)
         hk_eng_endpoint(&api_srv, key, tid, "http://127.0.0.1:9/rules",
                         eps[i].members, eid[i]);
-    struct hk_reply *r = hk_call(&api_srv, "DELETE", key, NULL,
-                                 "/v1/tenants/%s/endpoints/%s", tid,
-                                 eid[NE - 1]);
+    struct hk_reply *r =
+        hk_call(&api_srv, "DELETE", key, NULL, "/v1/tenants/%s/endpoints/%s",
+                tid, eid[NE - 1]);
     hk_expect(r, 204);
     hk_reply_free(r);
 
     PGconn *app = app_connect(&api_srv, NULL);
     for (size_t t = 0; t < NT; t++) {
         char *payload = hk_fmt("{ \"type\" : \"%s\" }", types[t]);
-        char *body = hk_fmt("{\"event_type\":\"%s\",\"payload\":%s}",
-                            types[t], payload);
+        char *body =
+            hk_fmt("{\"event_type\":\"%s\",\"payload\":%s}", types[t], payload);
         char *idem = hk_fmt("rules-%zu", t);
         char ids[3][HK_ID_LEN];
         /* the API's grouped ingest, its ingest of one keyed event, SQL */
@@ -617,10 +625,9 @@ static void test_publisher_role(void **state)
     struct fixture f;
     fixture_init(&f, "publisher");
     /* the role is made once for the cluster; both databases migrated */
-    assert_int_equal(hk_sql_int(&srv,
-                                "SELECT count(*) FROM pg_roles"
-                                " WHERE rolname = 'hookd_publisher'"
-                                " AND NOT rolcanlogin"),
+    assert_int_equal(hk_sql_int(&srv, "SELECT count(*) FROM pg_roles"
+                                      " WHERE rolname = 'hookd_publisher'"
+                                      " AND NOT rolcanlogin"),
                      1);
     assert_int_equal(hk_sql_int(&api_srv, "SELECT count(*) FROM"
                                           " hookd.schema_migrations"
@@ -674,8 +681,7 @@ static void test_publisher_role(void **state)
         bool sender = strncmp(fn, "hookd.send_event(", 17) == 0 ||
                       strncmp(fn, "hookd.send_events(", 18) == 0;
         if (may != sender)
-            fail_msg("%s: the publisher %s EXECUTE", fn,
-                     may ? "has" : "lacks");
+            fail_msg("%s: the publisher %s EXECUTE", fn, may ? "has" : "lacks");
         granted += may;
     }
     assert_int_equal(granted, 2);
@@ -714,8 +720,8 @@ static void test_bad_arguments(void **state)
     struct fixture f;
     fixture_init(&f, "bad");
     PGconn *app = app_connect(&srv, app_role);
-    char *first = sql_ok(app, send_sql, f.tid, "sql.order", "{\"n\":1}",
-                         "bad-used");
+    char *first =
+        sql_ok(app, send_sql, f.tid, "sql.order", "{\"n\":1}", "bad-used");
     free(first);
     free(hk_sql(&srv, "UPDATE hookd.settings SET value = 32"
                       " WHERE name = 'max_payload_bytes'"));
@@ -812,15 +818,15 @@ static void test_bulk(void **state)
     char *tids = hk_fmt("{%s,%s,%s,%s}", a.tid, a.tid, a.tid, b.tid);
     static const char *const payloads[] = {"{\"n\": 1}", "[ 2 ]", "[ 2 ]",
                                            "{\"n\": 1e400}"};
-    PGresult *r = PQexecParams(
-        app,
-        "SELECT unnest(hookd.send_events($1::uuid[],"
-        " '{sql.order,sql.other,sql.other,sql.order}',"
-        " ARRAY[$2, $3, $4, $5], '{NULL,bulk-1,bulk-1,bulk-1}'))",
-        5, NULL,
-        (const char *const[]){tids, payloads[0], payloads[1], payloads[2],
-                              payloads[3]},
-        NULL, NULL, 0);
+    PGresult *r =
+        PQexecParams(app,
+                     "SELECT unnest(hookd.send_events($1::uuid[],"
+                     " '{sql.order,sql.other,sql.other,sql.order}',"
+                     " ARRAY[$2, $3, $4, $5], '{NULL,bulk-1,bulk-1,bulk-1}'))",
+                     5, NULL,
+                     (const char *const[]){tids, payloads[0], payloads[1],
+                                           payloads[2], payloads[3]},
+                     NULL, NULL, 0);
     free(tids);
     if (PQresultStatus(r) != PGRES_TUPLES_OK)
         fail_msg("send_events: %s", PQresultErrorMessage(r));
@@ -869,8 +875,8 @@ static void test_sent_while_hookd_down(void **state)
     assert_int_equal(hk_srv_stop(&srv), 0);
     PGconn *app = app_connect(&srv, app_role);
     free(sql_ok(app, "BEGIN"));
-    char *one = sql_ok(app, send_sql, f.tid, "sql.order", "{\"while\":1}",
-                       HK_SQL_NULL);
+    char *one =
+        sql_ok(app, send_sql, f.tid, "sql.order", "{\"while\":1}", HK_SQL_NULL);
     char *many = sql_ok(app,
                         "SELECT (hookd.send_events(ARRAY[$1::uuid],"
                         " '{sql.other}', ARRAY['{\"while\": 2}']))[1]",
