@@ -22,13 +22,18 @@
 -- version that may still run during an upgrade).
 
 -- Settings of the functions that the database cannot learn from hookd's
--- process. max_payload_bytes plays HOOKD_MAX_BODY's part (whose default
--- it is): the operator changes it with UPDATE when they change that.
+-- process; the operator changes them with UPDATE. max_payload_bytes plays
+-- HOOKD_MAX_BODY's part (whose default it is). wake_dispatchers 1 sends
+-- the NOTIFY; 0 leaves the events to the dispatchers' next poll, within
+-- a second: PostgreSQL lets one notifying transaction commit at a time,
+-- its flush of the WAL included, so many concurrent senders otherwise
+-- queue behind each other's commits (docs/send-from-sql.md, Costs).
 CREATE TABLE hookd.settings (
     name  text PRIMARY KEY,
     value bigint NOT NULL
 );
-INSERT INTO hookd.settings (name, value) VALUES ('max_payload_bytes', 262144);
+INSERT INTO hookd.settings (name, value)
+VALUES ('max_payload_bytes', 262144), ('wake_dispatchers', 1);
 
 -- outcome: created, repeated (the key's first event, same type and
 -- payload), conflict (the key's first event had another type or payload),
@@ -218,14 +223,17 @@ LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
+    max_bytes bigint;
+    wake bigint;
     r record;
 BEGIN
+    SELECT max(s.value) FILTER (WHERE s.name = 'max_payload_bytes'),
+           max(s.value) FILTER (WHERE s.name = 'wake_dispatchers')
+    INTO max_bytes, wake FROM hookd.settings s;
     SELECT * INTO r FROM hookd.send_checked(
         send_event.tenant_id, send_event.event_type, send_event.payload,
-        send_event.idempotency_key,
-        (SELECT s.value FROM hookd.settings s
-         WHERE s.name = 'max_payload_bytes'), NULL);
-    IF r.deliveries > 0 THEN
+        send_event.idempotency_key, max_bytes, NULL);
+    IF r.deliveries > 0 AND wake IS DISTINCT FROM 0 THEN
         PERFORM pg_notify('hookd_work', 'hookd.send_event');
     END IF;
     RETURN r.id;
@@ -246,6 +254,7 @@ AS $$
 DECLARE
     n integer := cardinality(tenant_ids);
     max_bytes bigint;
+    wake bigint;
     ids uuid[] := '{}';
     woke boolean := false;
     e record;
@@ -263,8 +272,9 @@ BEGIN
             cardinality(payloads), COALESCE(cardinality(idempotency_keys), n)
             USING ERRCODE = 'array_subscript_error';
     END IF;
-    SELECT s.value INTO max_bytes FROM hookd.settings s
-    WHERE s.name = 'max_payload_bytes';
+    SELECT max(s.value) FILTER (WHERE s.name = 'max_payload_bytes'),
+           max(s.value) FILTER (WHERE s.name = 'wake_dispatchers')
+    INTO max_bytes, wake FROM hookd.settings s;
     FOR e IN
         SELECT * FROM unnest(tenant_ids, event_types, payloads,
             COALESCE(idempotency_keys, array_fill(NULL::text, ARRAY[n])))
@@ -275,7 +285,7 @@ BEGIN
         ids := ids || r.id;
         woke := woke OR r.deliveries > 0;
     END LOOP;
-    IF woke THEN
+    IF woke AND wake IS DISTINCT FROM 0 THEN
         PERFORM pg_notify('hookd_work', 'hookd.send_event');
     END IF;
     RETURN ids;

@@ -351,6 +351,42 @@ static void test_commit_delivered_exact_and_signed(void **state)
     fixture_cleanup(&f);
 }
 
+/* wake_dispatchers 0: no NOTIFY, and the dispatchers' poll finds the
+ * events all the same. */
+static void test_without_wake_up(void **state)
+{
+    (void)state;
+    struct fixture f;
+    fixture_init(&f, "quiet");
+    free(hk_sql(&srv, "UPDATE hookd.settings SET value = 0"
+                      " WHERE name = 'wake_dispatchers'"));
+    PGconn *l = listener();
+    PGconn *app = app_connect(&srv, app_role);
+    free(sql_ok(app, "BEGIN"));
+    char *one =
+        sql_ok(app, send_sql, f.tid, "sql.order", "{\"quiet\":1}", HK_SQL_NULL);
+    char *many = sql_ok(app,
+                        "SELECT (hookd.send_events(ARRAY[$1::uuid],"
+                        " '{sql.order}', ARRAY[$2]))[1]",
+                        f.tid, "{\"quiet\":2}");
+    free(sql_ok(app, "COMMIT"));
+    free(hk_sql(&srv, "UPDATE hookd.settings SET value = 1"
+                      " WHERE name = 'wake_dispatchers'"));
+    assert_int_equal(send_notes(l, 500), 0);
+    assert_true(hk_rcv_wait_for_path(rcv, f.path, 2, 15000));
+    for (size_t i = 0; i < 2; i++) {
+        const struct hk_rcv_req *q = hk_rcv_get_path(rcv, f.path, i);
+        bool first = strcmp(hk_rcv_req_header(q, "webhook-id"), one) == 0;
+        expect_body(q, first ? one : many, "sql.order",
+                    first ? "{\"quiet\":1}" : "{\"quiet\":2}", f.secret);
+    }
+    free(one);
+    free(many);
+    PQfinish(app);
+    PQfinish(l);
+    fixture_cleanup(&f);
+}
+
 static void test_savepoint_rolled_back(void **state)
 {
     (void)state;
@@ -904,6 +940,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_rollback_sends_nothing),
         cmocka_unit_test(test_commit_delivered_exact_and_signed),
+        cmocka_unit_test(test_without_wake_up),
         cmocka_unit_test(test_savepoint_rolled_back),
         cmocka_unit_test(test_idempotency_shared_with_api),
         cmocka_unit_test(test_same_rules_as_api),
