@@ -5,7 +5,8 @@
  * sessions, its own table beside hookd's, BEGIN ... COMMIT or ROLLBACK.
  * A rolled-back transaction or savepoint sends nothing; a committed one is
  * delivered once, signed, with the payload's exact bytes, and wakes the
- * dispatchers through NOTIFY only at commit; idempotency keys are shared
+ * dispatchers through NOTIFY only at commit (or, with wake_dispatchers 0,
+ * sends no NOTIFY and is delivered all the same); idempotency keys are shared
  * with the API; a role granted hookd_publisher can send and can read,
  * change or call nothing else; every bad argument gets its documented
  * SQLSTATE and writes nothing; the bulk form; events sent while no hookd
