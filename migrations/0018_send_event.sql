@@ -213,8 +213,10 @@ BEGIN
     END CASE;
 END $$;
 
--- The channel hookd's dispatchers listen on; a payload other than a
--- hookd process's own id wakes every dispatcher.
+-- POST /v1/tenants/{tid}/events from SQL. The NOTIFY goes to hookd_work,
+-- the channel the dispatchers listen on, with a payload that is no hookd
+-- process's own id, so that every dispatcher wakes (a process passes
+-- over its own, having woken its dispatcher directly).
 CREATE FUNCTION hookd.send_event(
     tenant_id uuid, event_type text, payload text,
     idempotency_key text DEFAULT NULL)
