@@ -7,6 +7,7 @@
 #include "api.h"
 #include "app.h"
 #include "crypto.h"
+#include "jsonspan.h"
 #include "sign.h"
 #include "store.h"
 #include "validate.h"
@@ -53,8 +54,8 @@ static bool parse_event_types(struct hk_conn *c, json_t *v,
         json_t *e = json_array_get(v, i);
         char msg[160], field[32];
         snprintf(field, sizeof(field), "event_types.%zu", i);
-        if (!json_is_string(e))
-            return invalid(resp, field, "must be a string");
+        if (!json_is_string(e) || hk_json_has_nul(e))
+            return invalid(resp, field, "must be a string without \\u0000");
         items[i] = json_string_value(e);
         if (!hk_valid_event_type_filter(items[i], msg, sizeof(msg)))
             return invalid(resp, field, msg);
@@ -93,8 +94,8 @@ static bool parse_headers(json_t *v, struct hk_resp *resp,
         snprintf(field, sizeof(field), "headers.%s", key);
         if (!hk_valid_header_name(key, msg, sizeof(msg)))
             return invalid(resp, field, msg);
-        if (!json_is_string(val))
-            return invalid(resp, field, "must be a string");
+        if (!json_is_string(val) || hk_json_has_nul(val))
+            return invalid(resp, field, "must be a string without \\u0000");
         if (!hk_valid_header_value(json_string_value(val), msg, sizeof(msg)))
             return invalid(resp, field, msg);
     }

@@ -20,6 +20,7 @@
 #include "app.h"
 #include "auth.h"
 #include "crypto.h"
+#include "jsonspan.h"
 #include "log.h"
 #include "metrics.h"
 #include "router.h"
@@ -229,8 +230,8 @@ bool hk_req_json(struct hk_req *req, struct hk_resp *resp,
         return false;
     }
     json_error_t jerr;
-    json_t *j = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES,
-                           &jerr);
+    json_t *j = hk_json_parse(req->body, req->body_len,
+                              JSON_REJECT_DUPLICATES, &jerr);
     if (j == NULL) {
         hk_resp_error(resp, 400, "invalid_json", NULL,
                       "invalid JSON at line %d column %d: %s", jerr.line,

@@ -3,6 +3,7 @@
  * one INSERT ... SELECT, then NOTIFY), and the read side of events,
  * deliveries and attempts, and replay.
  */
+#include "jsonspan.h"
 #include "store.h"
 #include "ids.h"
 #include "validate.h"
@@ -189,7 +190,8 @@ static enum hk_result find_idempotent(struct hk_conn *c,
         PQclear(r);
         return HK_CONFLICT;
     }
-    *out = json_loads(PQgetvalue(r, 0, 0), 0, NULL);
+    *out = hk_json_parse(PQgetvalue(r, 0, 0),
+                         (size_t)PQgetlength(r, 0, 0), 0, NULL);
     PQclear(r);
     return *out ? HK_OK : HK_INTERNAL;
 }

@@ -1,0 +1,238 @@
+/*
+ * test_hardening.c - end-to-end tests of what docs/limits.md promises:
+ * every valid JSON value is accepted and read back (numbers past 64-bit
+ * integers, \u0000 in payload strings, delivered byte for byte), a value a
+ * jsonb column cannot hold is a 422 naming its field, dates outside the
+ * range hookd stores are a 422 naming their field, and per-tenant limits
+ * hold. One hookd (serve) and one receiver for the file.
+ */
+#include "engine_util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static struct hk_srv srv;
+static struct hk_rcv *rcv;
+
+static int group_setup(void **state)
+{
+    (void)state;
+    rcv = hk_rcv_start();
+    if (rcv == NULL)
+        return -1;
+    if (hk_srv_start(&srv, NULL) != 0)
+        return -1;
+    hk_mk_event_type(&srv, "hard.one");
+    return 0;
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    int rc = hk_srv_finish(&srv);
+    hk_rcv_stop(rcv);
+    rcv = NULL;
+    return rc;
+}
+
+/* true when the list route at path (admin key) holds an item whose field
+ * key equals value. */
+static bool listed(const char *path, const char *key, const char *value)
+{
+    json_t *all = hk_list_all(&srv, srv.admin_key, path, 0, NULL);
+    bool found = false;
+    size_t i;
+    json_t *it;
+    json_array_foreach(all, i, it)
+    {
+        const char *v = json_string_value(json_object_get(it, key));
+        if (v != NULL && strcmp(v, value) == 0)
+            found = true;
+    }
+    json_decref(all);
+    return found;
+}
+
+static double real_at(const struct hk_reply *r, const char *path)
+{
+    json_t *v = hk_jget(r->json, path);
+    if (!json_is_number(v))
+        fail_msg("%s is not a number in %s", path, r->body);
+    return json_number_value(v);
+}
+
+/* ---- 1: numbers past 64-bit integers ---------------------------------- */
+
+static void test_large_numbers_in_metadata(void **state)
+{
+    (void)state;
+    struct hk_reply *r = hk_admin(
+        &srv, "POST",
+        "{\"name\":\"bignum\",\"metadata\":{\"n\":1e19,\"k\":3,"
+        "\"u\":18446744073709551615,\"neg\":-9223372036854775809,"
+        "\"s\":\"12345678901234567890\"}}",
+        "/v1/tenants");
+    hk_expect(r, 201);
+    char tid[HK_ID_LEN];
+    snprintf(tid, sizeof tid, "%s", hk_jstr(r->json, "id"));
+    assert_true(real_at(r, "metadata.n") == 1e19);
+    assert_int_equal(hk_jint(r->json, "metadata.k", -1), 3);
+    assert_true(real_at(r, "metadata.u") == 18446744073709551615.0);
+    assert_true(real_at(r, "metadata.neg") == -9223372036854775809.0);
+    assert_string_equal(hk_jstr(r->json, "metadata.s"),
+                        "12345678901234567890");
+    hk_reply_free(r);
+
+    /* the row reads back, alone and in the list, as the operator and as
+     * the tenant's own key */
+    r = hk_admin(&srv, "GET", NULL, "/v1/tenants/%s", tid);
+    hk_expect(r, 200);
+    assert_true(real_at(r, "metadata.n") == 1e19);
+    hk_reply_free(r);
+    char *key = hk_mk_api_key(&srv, tid, NULL);
+    r = hk_call(&srv, "GET", key, NULL, "/v1/tenants/%s", tid);
+    hk_expect(r, 200);
+    hk_reply_free(r);
+    free(key);
+    assert_true(listed("/v1/tenants", "id", tid));
+
+    /* a PATCH writes and answers */
+    r = hk_admin(&srv, "PATCH", "{\"metadata\":{\"m\":1e308}}",
+                 "/v1/tenants/%s", tid);
+    hk_expect(r, 200);
+    assert_true(real_at(r, "metadata.m") == 1e308);
+    hk_reply_free(r);
+    r = hk_admin(&srv, "GET", NULL, "/v1/tenants/%s", tid);
+    hk_expect(r, 200);
+    assert_true(real_at(r, "metadata.m") == 1e308);
+    hk_reply_free(r);
+}
+
+static void test_large_numbers_in_example(void **state)
+{
+    (void)state;
+    struct hk_reply *r = hk_admin(
+        &srv, "POST", "{\"name\":\"hard.big\",\"example\":{\"v\":1e308}}",
+        "/v1/event-types");
+    hk_expect(r, 201);
+    assert_true(real_at(r, "example.v") == 1e308);
+    hk_reply_free(r);
+    assert_true(listed("/v1/event-types", "name", "hard.big"));
+    r = hk_admin(&srv, "PATCH", "{\"example\":-1e19}",
+                 "/v1/event-types/hard.big");
+    hk_expect(r, 200);
+    assert_true(real_at(r, "example") == -1e19);
+    hk_reply_free(r);
+    assert_true(listed("/v1/event-types", "name", "hard.big"));
+}
+
+/* ---- 2: \u0000 ---------------------------------------------------------- */
+
+static void test_nul_in_payload_delivered(void **state)
+{
+    (void)state;
+    char tid[HK_ID_LEN], eid[HK_ID_LEN], evid[HK_ID_LEN];
+    char *key = hk_eng_tenant(&srv, "nul", tid);
+    char *url = hk_rcv_url(rcv, "/nul");
+    hk_eng_endpoint(&srv, key, tid, url, NULL, eid);
+    free(url);
+    const char *payload =
+        "{\"s\":\"a\\u0000b\",\"big\":123456789012345678901234567890}";
+    hk_eng_event(&srv, key, tid, "hard.one", payload, evid);
+    if (!hk_rcv_wait_for_path(rcv, "/nul", 1, 20000))
+        fail_msg("the event with \\u0000 was not delivered");
+    const struct hk_rcv_req *q = hk_rcv_get_path(rcv, "/nul", 0);
+    char *want = hk_fmt("\"data\":%s}", payload);
+    if (q->body_len < strlen(want) ||
+        strcmp(q->body + q->body_len - strlen(want), want) != 0)
+        fail_msg("delivered body %s does not end with %s", q->body, want);
+    free(want);
+
+    /* the event reads back, alone and listed, and a retry with the same
+     * Idempotency-Key answers the first event */
+    struct hk_reply *r =
+        hk_call(&srv, "GET", key, NULL, "/v1/tenants/%s/events/%s", tid, evid);
+    hk_expect(r, 200);
+    json_t *s = hk_jget(r->json, "payload.s");
+    assert_true(json_is_string(s));
+    assert_int_equal(json_string_length(s), 3);
+    assert_memory_equal(json_string_value(s), "a\0b", 3);
+    hk_reply_free(r);
+    char *path = hk_fmt("/v1/tenants/%s/events", tid);
+    json_t *all = hk_list_all(&srv, key, path, 0, NULL);
+    assert_int_equal(json_array_size(all), 1);
+    json_decref(all);
+    free(path);
+    char *body = hk_fmt("{\"event_type\":\"hard.one\",\"payload\":%s}", payload);
+    for (int i = 0; i < 2; i++) {
+        r = hk_eng_post_body(&srv, key, tid, body, "nul-key");
+        hk_expect(r, i == 0 ? 202 : 200);
+        hk_reply_free(r);
+    }
+    free(body);
+    free(key);
+}
+
+/* A string with \u0000 where hookd needs a C string or a jsonb value is
+ * a 422 naming the field, and nothing is written. */
+static void test_nul_refused_where_not_storable(void **state)
+{
+    (void)state;
+    long long before =
+        hk_sql_int(&srv, "SELECT count(*) FROM hookd.tenants");
+    struct hk_reply *r =
+        hk_admin(&srv, "POST", "{\"name\":\"a\\u0000b\"}", "/v1/tenants");
+    hk_expect_error(r, 422, "validation_failed", "name");
+    hk_reply_free(r);
+    r = hk_admin(&srv, "POST",
+                 "{\"name\":\"m\",\"metadata\":{\"x\":[\"\\u0000\"]}}",
+                 "/v1/tenants");
+    hk_expect_error(r, 422, "validation_failed", "metadata");
+    hk_reply_free(r);
+    assert_int_equal(hk_sql_int(&srv, "SELECT count(*) FROM hookd.tenants"),
+                     before);
+    r = hk_admin(&srv, "POST", "{\"name\":\"hard.nul\",\"example\":\"\\u0000\"}",
+                 "/v1/event-types");
+    hk_expect_error(r, 422, "validation_failed", "example");
+    hk_reply_free(r);
+
+    char tid[HK_ID_LEN];
+    char *key = hk_eng_tenant(&srv, "nulfields", tid);
+    const char *bodies[][2] = {
+        {"{\"url\":\"https://example.com/a\\u0000b\"}", "url"},
+        {"{\"url\":\"https://example.com/\",\"headers\":{\"X-A\":\"a\\u0000\"}}",
+         "headers.X-A"},
+        {"{\"url\":\"https://example.com/\",\"event_types\":[\"hard.one\\u0000x\"]}",
+         "event_types.0"},
+    };
+    for (size_t i = 0; i < sizeof bodies / sizeof bodies[0]; i++) {
+        r = hk_call(&srv, "POST", key, bodies[i][0],
+                    "/v1/tenants/%s/endpoints", tid);
+        hk_expect_error(r, 422, "validation_failed", bodies[i][1]);
+        hk_reply_free(r);
+    }
+    r = hk_call(&srv, "POST", key,
+                "{\"event_type\":\"hard.one\\u0000\",\"payload\":{}}",
+                "/v1/tenants/%s/events", tid);
+    hk_expect_error(r, 422, "validation_failed", "event_type");
+    hk_reply_free(r);
+    assert_int_equal(hk_sql_int(&srv,
+                                "SELECT count(*) FROM hookd.endpoints"
+                                " WHERE tenant_id = $1",
+                                tid),
+                     0);
+    free(key);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_large_numbers_in_metadata),
+        cmocka_unit_test(test_large_numbers_in_example),
+        cmocka_unit_test(test_nul_in_payload_delivered),
+        cmocka_unit_test(test_nul_refused_where_not_storable),
+    };
+    return hk_exit_code(
+        cmocka_run_group_tests(tests, group_setup, group_teardown));
+}
