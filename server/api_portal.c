@@ -145,12 +145,22 @@ void hk_api_endpoint_test(struct hk_req *req, struct hk_resp *resp)
     json_decref(body);
 }
 
-/* Reads an RFC 3339 time member or query value; 422 naming it if bad. */
+/* Reads an RFC 3339 time member or query value; 422 naming it if bad.
+ * Times before 1970 (ids are time-ordered from the Unix epoch, so nothing
+ * is older) or past year 9999 (out of RFC 3339) are refused. */
 static bool time_value(const char *v, const char *field,
                        struct hk_resp *resp, int64_t *ms)
 {
-    if (v != NULL && hk_parse_time(v, ms))
+    if (v != NULL && hk_parse_time(v, ms) && *ms >= 0 &&
+        *ms <= HK_TIME_MAX_MS)
         return true;
+    if (v != NULL && hk_parse_time(v, ms)) {
+        hk_resp_error(resp, 422, "validation_failed", field,
+                      "%s must be between 1970-01-01T00:00:00Z and "
+                      "9999-12-31T23:59:59.999Z",
+                      field);
+        return false;
+    }
     hk_resp_error(resp, 422, "validation_failed", field,
                   "%s must be an RFC 3339 time like "
                   "2026-11-22T10:04:05.123Z",

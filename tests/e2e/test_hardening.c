@@ -8,6 +8,8 @@
  */
 #include "engine_util.h"
 
+#include "db.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -225,6 +227,69 @@ static void test_nul_refused_where_not_storable(void **state)
     free(key);
 }
 
+/* ---- 4: dates out of range -------------------------------------------- */
+
+static void test_dates_out_of_range(void **state)
+{
+    (void)state;
+    char tid[HK_ID_LEN], eid[HK_ID_LEN];
+    char *key = hk_eng_tenant(&srv, "dates", tid);
+    hk_eng_endpoint(&srv, key, tid, "https://example.com/dates", NULL, eid);
+    const char *bad[] = {
+        "0000-01-01T00:00:00Z",      "0001-01-01T00:00:00Z",
+        "0000-01-01T00:00:00+01:00", "1969-12-31T23:59:59.999Z",
+        "9999-12-31T23:59:59-01:00",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char *body = hk_fmt("{\"since\":\"%s\"}", bad[i]);
+        struct hk_reply *r = hk_call(&srv, "POST", key, body,
+                                     "/v1/tenants/%s/endpoints/%s/recover",
+                                     tid, eid);
+        if (r->status != 422)
+            print_error("recover since %s\n", bad[i]);
+        hk_expect_error(r, 422, "validation_failed", "since");
+        hk_reply_free(r);
+        free(body);
+        char *q = hk_urlenc(bad[i]);
+        r = hk_call(&srv, "GET", key, NULL, "/v1/tenants/%s/stats?since=%s",
+                    tid, q);
+        hk_expect_error(r, 422, "validation_failed", "since");
+        hk_reply_free(r);
+        free(q);
+    }
+    struct hk_reply *r = hk_call(&srv, "POST", key,
+                                 "{\"since\":\"1970-01-01T00:00:00Z\"}",
+                                 "/v1/tenants/%s/endpoints/%s/recover", tid,
+                                 eid);
+    hk_expect(r, 202);
+    hk_reply_free(r);
+    free(key);
+}
+
+/* A data exception from PostgreSQL (class 22) is the input's fault: the
+ * store reports it as invalid input (422), never as the database being
+ * unavailable (503). */
+static void test_data_exception_is_invalid(void **state)
+{
+    (void)state;
+    struct hk_conn *c;
+    assert_int_equal(hk_conn_open(srv.db_url, "test", &c), HK_OK);
+    const char *bad[][2] = {{"SELECT $1::date", "0000-01-01"},
+                            {"SELECT $1::int", "99999999999"},
+                            {"SELECT $1::jsonb", "\"\\u0000\""},
+                            {"SELECT 1 / $1::int", "0"}};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        const char *p[1] = {bad[i][1]};
+        PGresult *r = NULL;
+        enum hk_result rc = hk_db_query(c, bad[i][0], 1, p, &r);
+        if (rc != HK_INVALID)
+            fail_msg("%s with %s: result %d, want invalid", bad[i][0],
+                     bad[i][1], (int)rc);
+        assert_null(r);
+    }
+    hk_conn_close(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -232,6 +297,8 @@ int main(void)
         cmocka_unit_test(test_large_numbers_in_example),
         cmocka_unit_test(test_nul_in_payload_delivered),
         cmocka_unit_test(test_nul_refused_where_not_storable),
+        cmocka_unit_test(test_dates_out_of_range),
+        cmocka_unit_test(test_data_exception_is_invalid),
     };
     return hk_exit_code(
         cmocka_run_group_tests(tests, group_setup, group_teardown));
