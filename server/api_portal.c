@@ -84,8 +84,10 @@ void hk_api_endpoint_rotate(struct hk_req *req, struct hk_resp *resp)
         unsigned char *sealed;
         size_t sealed_len;
         char prev[40];
-        hk_seal(req->app->cfg->secret_key, secret, strlen(secret), &sealed,
-                &sealed_len);
+        char ad[HK_SECRET_AD_LEN];
+        hk_secret_binding(req->params[0], req->params[1], ad);
+        hk_seal(req->app->cfg->secret_key, ad, strlen(ad), secret,
+                strlen(secret), &sealed, &sealed_len);
         enum hk_result rc = hk_store_endpoint_rotate(
             c, req->params[0], req->params[1], sealed, sealed_len, prev);
         if (rc != HK_OK)

@@ -8,7 +8,10 @@
  */
 #include "engine_util.h"
 
+#include "crypto.h"
 #include "db.h"
+
+#include <openssl/evp.h>
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -290,6 +293,145 @@ static void test_data_exception_is_invalid(void **state)
     hk_conn_close(c);
 }
 
+/* ---- 8: sealed secrets bound to their row ----------------------------- */
+
+static char *endpoint_secret(const char *key, const char *tid,
+                             const char *eid, long want_status)
+{
+    struct hk_reply *r = hk_call(&srv, "GET", key, NULL,
+                                 "/v1/tenants/%s/endpoints/%s/secret", tid,
+                                 eid);
+    if (r->status != want_status)
+        fail_msg("GET secret of %s: %ld, want %ld: %s", eid, r->status,
+                 want_status, r->body);
+    char *k = hk_jstr(r->json, "key") ? strdup(hk_jstr(r->json, "key")) : NULL;
+    hk_reply_free(r);
+    return k;
+}
+
+/* A ciphertext copied into another endpoint's row (of the same tenant or
+ * another) does not open there: the API refuses to show it and the
+ * dispatcher does not sign with it. */
+static void test_swapped_ciphertext_refused(void **state)
+{
+    (void)state;
+    char t1[HK_ID_LEN], t2[HK_ID_LEN], a[HK_ID_LEN], b[HK_ID_LEN],
+        c[HK_ID_LEN];
+    char *k1 = hk_eng_tenant(&srv, "seal1", t1);
+    char *k2 = hk_eng_tenant(&srv, "seal2", t2);
+    hk_eng_endpoint(&srv, k1, t1, "https://example.com/a", NULL, a);
+    hk_eng_endpoint(&srv, k1, t1, "https://example.com/b", NULL, b);
+    hk_eng_endpoint(&srv, k2, t2, "https://example.com/c", NULL, c);
+    char *sa = endpoint_secret(k1, t1, a, 200);
+    assert_non_null(sa);
+    /* rotate a, so that its previous secret is swapped too */
+    struct hk_reply *r = hk_call(&srv, "POST", k1, NULL,
+                                 "/v1/tenants/%s/endpoints/%s/secret/rotate",
+                                 t1, a);
+    hk_expect(r, 200);
+    hk_reply_free(r);
+    free(hk_sql(&srv,
+                "UPDATE hookd.endpoints SET (secret_enc, prev_secret_enc) ="
+                " (SELECT secret_enc, prev_secret_enc FROM hookd.endpoints"
+                " WHERE id = $1) WHERE id = $2 OR id = $3 RETURNING 1",
+                a, b, c));
+    char *sb = endpoint_secret(k1, t1, b, 500);
+    assert_null(sb);
+    char *sc = endpoint_secret(k2, t2, c, 500);
+    assert_null(sc);
+    /* the endpoint's own row still opens */
+    char *sa2 = endpoint_secret(k1, t1, a, 200);
+    assert_non_null(sa2);
+    free(sa);
+    free(sa2);
+    free(k1);
+    free(k2);
+}
+
+/* A blob of the first format: nonce | ciphertext | tag, no associated
+ * data, as hookd sealed secrets before they were bound to their row. */
+static char *first_format_hex(const char *plain)
+{
+    unsigned char key[32], nonce[12], tag[16], ct[256];
+    size_t klen = 0;
+    unsigned char *raw = NULL;
+    assert_int_equal(hk_base64_decode(srv.secret_key, &raw, &klen), HK_OK);
+    assert_int_equal(klen, 32);
+    memcpy(key, raw, 32);
+    free(raw);
+    for (int i = 0; i < 12; i++)
+        nonce[i] = (unsigned char)(i * 7 + 1);
+    EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+    int len = 0, fin = 0, n = (int)strlen(plain);
+    assert_true(EVP_EncryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, key, nonce));
+    assert_true(EVP_EncryptUpdate(ctx, ct, &len, (const unsigned char *)plain,
+                                  n));
+    assert_true(EVP_EncryptFinal_ex(ctx, ct + len, &fin));
+    assert_true(EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, 16, tag));
+    EVP_CIPHER_CTX_free(ctx);
+    char *hex = calloc(1, 2 * (12 + (size_t)n + 16) + 1);
+    size_t o = 0;
+    for (int i = 0; i < 12; i++, o += 2)
+        snprintf(hex + o, 3, "%02x", nonce[i]);
+    for (int i = 0; i < n; i++, o += 2)
+        snprintf(hex + o, 3, "%02x", ct[i]);
+    for (int i = 0; i < 16; i++, o += 2)
+        snprintf(hex + o, 3, "%02x", tag[i]);
+    return hex;
+}
+
+/* `hookd migrate` re-seals secrets of the first format (current and
+ * previous) once: they open afterwards, bound to their row, and a second
+ * run finds nothing to do. Without HOOKD_SECRET_KEY it refuses to leave
+ * such secrets behind. */
+static void test_migrate_reseals_first_format(void **state)
+{
+    (void)state;
+    char tid[HK_ID_LEN], eid[HK_ID_LEN];
+    char *key = hk_eng_tenant(&srv, "reseal", tid);
+    hk_eng_endpoint(&srv, key, tid, "https://example.com/reseal", NULL, eid);
+    const char *plain = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    const char *prev = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
+    char *h1 = first_format_hex(plain), *h2 = first_format_hex(prev);
+    free(hk_sql(&srv,
+                "UPDATE hookd.endpoints SET secret_enc = decode($1, 'hex'),"
+                " prev_secret_enc = decode($2, 'hex'), prev_secret_expires_at"
+                " = now() + interval '1 hour', secret_format = 1"
+                " WHERE id = $3 RETURNING 1",
+                h1, h2, eid));
+    free(h1);
+    free(h2);
+    assert_null(endpoint_secret(key, tid, eid, 500));
+
+    const char *migrate[] = {"migrate", NULL};
+    const char *nokey[] = {"HOOKD_SECRET_KEY", NULL};
+    char *out = NULL;
+    if (hk_srv_exec(&srv, migrate, nokey, &out) == 0)
+        fail_msg("migrate without HOOKD_SECRET_KEY left first-format "
+                 "secrets behind: %s", out);
+    free(out);
+    out = NULL;
+    int rc = hk_srv_exec(&srv, migrate, NULL, &out);
+    if (rc != 0 || strstr(out, "\"secrets_resealed\":\"1\"") == NULL)
+        fail_msg("migrate: exit %d: %s", rc, out);
+    free(out);
+    out = NULL;
+    rc = hk_srv_exec(&srv, migrate, NULL, &out);
+    if (rc != 0 || strstr(out, "\"secrets_resealed\":\"0\"") == NULL)
+        fail_msg("second migrate: exit %d: %s", rc, out);
+    free(out);
+    char *got = endpoint_secret(key, tid, eid, 200);
+    assert_string_equal(got, plain);
+    free(got);
+    assert_int_equal(hk_sql_int(&srv,
+                                "SELECT secret_format FROM hookd.endpoints"
+                                " WHERE id = $1 AND get_byte(prev_secret_enc,"
+                                " 0) = 2 AND get_byte(secret_enc, 0) = 2",
+                                eid),
+                     2);
+    free(key);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -299,6 +441,8 @@ int main(void)
         cmocka_unit_test(test_nul_refused_where_not_storable),
         cmocka_unit_test(test_dates_out_of_range),
         cmocka_unit_test(test_data_exception_is_invalid),
+        cmocka_unit_test(test_swapped_ciphertext_refused),
+        cmocka_unit_test(test_migrate_reseals_first_format),
     };
     return hk_exit_code(
         cmocka_run_group_tests(tests, group_setup, group_teardown));
