@@ -432,6 +432,46 @@ static void test_migrate_reseals_first_format(void **state)
     free(key);
 }
 
+/* ---- 3: many query parameters ---------------------------------------- */
+
+/* libmicrohttpd never answered a request whose query parameters overflow
+ * its per-connection memory (about 950 of them), even on /healthz: such a
+ * request is answered 414 in the envelope, at once. */
+static void test_many_query_parameters_answered(void **state)
+{
+    (void)state;
+    const int counts[] = {201, 950, 1000, 3000};
+    for (size_t c = 0; c < sizeof counts / sizeof counts[0]; c++) {
+        int n = counts[c];
+        char *q = malloc((size_t)n * 4 + 64);
+        size_t o = (size_t)snprintf(q, 64, "/healthz?a=1");
+        for (int i = 1; i < n; i++)
+            o += (size_t)snprintf(q + o, 8, "&a=%d", i % 10);
+        char *req = hk_fmt("GET %s HTTP/1.1\r\nHost: x\r\n\r\n", q);
+        int64_t t0 = hk_wall_ms();
+        struct hk_reply *r = hk_raw(&srv, req, strlen(req), 10000);
+        if (r->status == 0)
+            fail_msg("GET /healthz with %d query parameters: no answer "
+                     "after %lld ms (%s)",
+                     n, (long long)(hk_wall_ms() - t0), r->err);
+        hk_expect_error(r, 414, "uri_too_long", NULL);
+        hk_reply_free(r);
+        free(req);
+        free(q);
+    }
+    /* at the cap, the request is served as usual */
+    char *q = malloc(200 * 4 + 64);
+    size_t o = (size_t)snprintf(q, 64, "/v1/me?a=1");
+    for (int i = 1; i < 200; i++)
+        o += (size_t)snprintf(q + o, 8, "&a=%d", i % 10);
+    struct hk_reply *r = hk_http(&srv, "GET", q, srv.admin_key, NULL, NULL, 0,
+                                 NULL);
+    hk_expect_error(r, 422, "validation_failed", "a");
+    hk_reply_free(r);
+    free(q);
+    hk_expect_alive(&srv);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -443,6 +483,7 @@ int main(void)
         cmocka_unit_test(test_data_exception_is_invalid),
         cmocka_unit_test(test_swapped_ciphertext_refused),
         cmocka_unit_test(test_migrate_reseals_first_format),
+        cmocka_unit_test(test_many_query_parameters_answered),
     };
     return hk_exit_code(
         cmocka_run_group_tests(tests, group_setup, group_teardown));
