@@ -232,12 +232,24 @@ static unsigned char *reseal_blob(const unsigned char *key, const char *ad,
     return sealed;
 }
 
+/* The migration that records each endpoint's secret format: re-sealing
+ * waits for it (a database may be migrated to an earlier version). */
+static const char sql_sealing_ready[] =
+    "SELECT count(*) FROM hookd.schema_migrations WHERE version = 19";
+
 enum hk_result hk_migrate_reseal(struct hk_conn *c, const unsigned char *key,
                                  long *n)
 {
     char after_tid[HK_UUID_STRLEN] = "", after_eid[HK_UUID_STRLEN] = "";
-    enum hk_result rc = HK_OK;
+    PGresult *ready = NULL;
     *n = 0;
+    enum hk_result rc = hk_db_exec(c, sql_sealing_ready, 0, NULL, &ready);
+    if (rc != HK_OK)
+        return rc;
+    bool applied = hk_db_get_int(ready, 0, 0) > 0;
+    PQclear(ready);
+    if (!applied)
+        return HK_OK;
     for (;;) {
         struct hk_sealed_row *rows;
         size_t count;
