@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # test.sh - `make test`: runs every test program against a throwaway
-# PostgreSQL cluster, in order: the unit tests, the end-to-end tests, the
-# Node tests, `make lint`, then the quick benchmark. Each program's output
-# goes to the terminal and to build/test-logs/NAME.log; the counts of cmocka and node --test are
+# PostgreSQL cluster, in order: the unit tests, the end-to-end tests, the Node
+# tests, the shell tests (tests/sh), `make lint`, then the quick benchmark.
+# Each program's output goes to the terminal
+# and to build/test-logs/NAME.log; the counts of cmocka and node --test are
 # added up into the last line. TEST=substring runs only the matching programs.
 # Whatever happens, the cluster, the processes started here and the temp
 # folder are gone at the end.
@@ -198,6 +199,9 @@ done
 for t in tests/node/*.test.mjs; do
     NODE_PATH=$PWD/tests/node_modules run "$(basename "$t" .test.mjs)" node \
         node --test --test-reporter=tap "$t"
+done
+for t in tests/sh/test_*.sh; do
+    run "$(basename "$t" .sh)" plain "$t"
 done
 run lint plain make --no-print-directory lint
 if [ -f scripts/bench.sh ]; then
