@@ -90,12 +90,17 @@ bench:
 	    CEIL_HTTP_N='$(CEIL_HTTP_N)' CEIL_PG_SECS='$(CEIL_PG_SECS)' scripts/bench.sh
 
 # Functions that have no place in hookd: unbounded copies and unchecked
-# conversions.
+# conversions. The scripts pass shellcheck (Debian's, installed by
+# `scripts/deps.sh test`).
 BANNED := strcpy|strcat|sprintf|vsprintf|gets|atoi|atol|atoll|alloca
 lint:
 	@if grep -nE '\b($(BANNED))\s*\(' server/*.c server/*.h tests/*/*.c; then \
 	    echo "lint: banned function used (see above)"; exit 1; \
-	else echo "lint: ok"; fi
+	fi
+	@command -v shellcheck >/dev/null || \
+	    { echo "lint: shellcheck is missing (scripts/deps.sh test)"; exit 1; }
+	@shellcheck scripts/*.sh || { echo "lint: shellcheck failed (see above)"; exit 1; }
+	@echo "lint: ok"
 
 format:
 	clang-format -i server/*.c server/*.h tests/*/*.c

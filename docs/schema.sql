@@ -406,6 +406,7 @@ CREATE TABLE hookd.endpoints (
     deleted_at timestamp with time zone,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    secret_format smallint DEFAULT 2 NOT NULL,
     CONSTRAINT endpoints_max_concurrency_check CHECK (((max_concurrency >= 1) AND (max_concurrency <= 100))),
     CONSTRAINT endpoints_rate_limit_check CHECK (((rate_limit IS NULL) OR (rate_limit >= 1))),
     CONSTRAINT endpoints_url_check CHECK ((length(url) <= 2048))

@@ -458,7 +458,11 @@ pgbench_json() {
     local tps lat
     tps=$(sed -nE 's/^tps = ([0-9.]+) .*/\1/p' "$1" | tail -n 1)
     lat=$(sed -nE 's/^latency average = ([0-9.]+) ms.*/\1/p' "$1" | tail -n 1)
-    [ -n "$tps" ] && [ -n "$lat" ] || { log "pgbench printed no result:"; cat "$1" >&2; return 1; }
+    if [ -z "$tps" ] || [ -z "$lat" ]; then
+        log "pgbench printed no result:"
+        cat "$1" >&2
+        return 1
+    fi
     jq -n --argjson tps "$tps" --argjson lat "$lat" '{tps: $tps, latency_ms: $lat}'
 }
 
@@ -589,6 +593,8 @@ cpu_json() {
 # Each runs in its own subshell with its own deadline, writes its figures
 # to $tmp/result-NAME.json, and fails when an event did not arrive.
 
+# The role defaults to serve; a scenario may pass another.
+# shellcheck disable=SC2120
 setup() {
     curl -sf -X POST "$SINK/_reset" >/dev/null
     fresh_db

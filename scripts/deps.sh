@@ -2,8 +2,9 @@
 # deps.sh - installs what hookd needs on Debian 12, and only what is missing:
 # the C toolchain and -dev libraries, PostgreSQL 15, Node.js and npm. Called
 # as `deps.sh test` (by `make test`) it also installs Chromium for the portal's
-# browser tests, Prometheus for promtool (the alert rules' check) and the
-# Node packages of tests/package-lock.json. One line on
+# browser tests, Prometheus for promtool (the alert rules' check), the
+# script checker of `make lint` (Debian's shellcheck), and the Node
+# packages of tests/package-lock.json. One line on
 # success; the installer's whole output on failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,7 +24,7 @@ pkgs=(build-essential pkg-config libmicrohttpd-dev libpq-dev
 # promtool (in Debian's prometheus package, 19 MB) checks docs/alerts.yml;
 # where systemd runs, the package also starts a Prometheus server on port
 # 9090 (`systemctl disable --now prometheus` stops it)
-[ "$mode" = test ] && pkgs+=(chromium prometheus)
+[ "$mode" = test ] && pkgs+=(chromium prometheus shellcheck)
 
 # Node.js may come from another source than Debian (NodeSource's nodejs
 # bundles npm and conflicts with Debian's npm): the commands are what count.

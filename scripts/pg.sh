@@ -114,8 +114,7 @@ pg_start() {
     pg_as_owner "$dir" "$PG_BIN/pg_ctl" start -D "$dir/pgdata" -l "$dir/pg.log" \
         -w -t 60 >/dev/null 2>&1 ||
         { pg_fail "could not start PostgreSQL in $dir on port $port" "$dir"; return 1; }
-    local i
-    for i in $(seq 100); do
+    for _ in $(seq 100); do
         "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$port" && return 0
         sleep 0.1
     done

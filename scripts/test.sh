@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # test.sh - `make test`: runs every test program against a throwaway
 # PostgreSQL cluster, in order: the unit tests, the end-to-end tests, the Node
-# tests, the shell tests (tests/sh), then the quick benchmark. Each
-# program's output goes to the terminal
+# tests, the shell tests (tests/sh), `make lint`, then the quick benchmark.
+# Each program's output goes to the terminal
 # and to build/test-logs/NAME.log; the counts of cmocka and node --test are
 # added up into the last line. TEST=substring runs only the matching programs.
 # Whatever happens, the cluster, the processes started here and the temp
@@ -19,11 +19,12 @@ failures=()
 
 # Every process whose session is $1.
 session_pids() {
-    local f s st ppid pgrp sid
+    local f s sid
     for f in /proc/[0-9]*/stat; do
         { read -r s <"$f"; } 2>/dev/null || continue
         s=${s##*) }
-        read -r st ppid pgrp sid _ <<<"$s"
+        # state, parent, process group, then the session
+        read -r _ _ _ sid _ <<<"$s"
         [ "$sid" = "$1" ] && echo "${f//[^0-9]/}"
     done
     return 0
@@ -64,10 +65,9 @@ alive() {
 
 # TERM, a moment's grace, then KILL.
 kill_pids() {
-    local i
     [ $# -gt 0 ] || return 0
     kill -TERM "$@" 2>/dev/null || true
-    for i in $(seq 10); do
+    for _ in $(seq 10); do
         alive "$@" || return 0
         sleep 0.2
     done
@@ -93,7 +93,7 @@ trap 'exit 143' TERM
 
 # A free port on 127.0.0.1: one nobody answers on.
 free_port() {
-    local p i lo=20000 span=40000 eph
+    local p lo=20000 span=40000 eph
     # below the kernel's ephemeral range when there is room: a port that is
     # the local end of some outgoing connection answers nothing, yet cannot
     # be listened on
@@ -102,7 +102,7 @@ free_port() {
         lo=10000
         span=$((eph - 10000))
     fi
-    for i in $(seq 100); do
+    for _ in $(seq 100); do
         p=$((lo + RANDOM % span))
         if ! (: <"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
             echo "$p"
@@ -191,7 +191,9 @@ run() {
 
 shopt -s nullglob
 for t in build/asan/unit/test_* build/asan/e2e/test_*; do
-    [ -f "$t" ] && [ -x "$t" ] || continue
+    if [ ! -f "$t" ] || [ ! -x "$t" ]; then
+        continue
+    fi
     run "$(basename "$t")" cmocka "$t"
 done
 for t in tests/node/*.test.mjs; do
@@ -201,6 +203,7 @@ done
 for t in tests/sh/test_*.sh; do
     run "$(basename "$t" .sh)" plain "$t"
 done
+run lint plain make --no-print-directory lint
 if [ -f scripts/bench.sh ]; then
     QUICK=1 run bench plain make --no-print-directory bench QUICK=1
 fi

@@ -26,9 +26,13 @@ bool hk_api_path_id(struct hk_req *req, struct hk_resp *resp, int index,
  * the path exists (a tenant token proves its tenant exists). */
 bool hk_api_tenant_exists(struct hk_req *req, struct hk_resp *resp,
                           struct hk_conn *c);
-/* Optional string member: true when absent (NULL) or a string; else 422. */
+/* Optional string member: true when absent (NULL) or a string without
+ * \u0000; else 422. */
 bool hk_api_opt_string(json_t *body, const char *key, struct hk_resp *resp,
                        const char **out);
+/* A value bound for a jsonb column (which refuses \u0000): true when v is
+ * NULL or holds no NUL in a string; else 422 naming key. */
+bool hk_api_jsonb_storable(json_t *v, const char *key, struct hk_resp *resp);
 
 void hk_api_healthz(struct hk_req *req, struct hk_resp *resp);
 void hk_api_readyz(struct hk_req *req, struct hk_resp *resp);

@@ -8,6 +8,7 @@
 #include "auth.h"
 #include "crypto.h"
 #include "ids.h"
+#include "jsonspan.h"
 #include "store.h"
 #include "validate.h"
 
@@ -88,8 +89,23 @@ bool hk_api_opt_string(json_t *body, const char *key, struct hk_resp *resp,
                       "%s must be a string", key);
         return false;
     }
+    /* a C string ends at \u0000: the text after it would be dropped */
+    if (hk_json_has_nul(v)) {
+        hk_resp_error(resp, 422, "validation_failed", key,
+                      "%s must not contain \\u0000", key);
+        return false;
+    }
     *out = json_string_value(v);
     return true;
+}
+
+bool hk_api_jsonb_storable(json_t *v, const char *key, struct hk_resp *resp)
+{
+    if (v == NULL || !hk_json_has_nul(v))
+        return true;
+    hk_resp_error(resp, 422, "validation_failed", key,
+                  "%s must not contain \\u0000 in a string", key);
+    return false;
 }
 
 bool hk_api_tenant_exists(struct hk_req *req, struct hk_resp *resp,
@@ -149,6 +165,8 @@ static bool tenant_fields(json_t *body, struct hk_resp *resp, bool create,
                       "metadata must be a JSON object");
         return false;
     }
+    if (!hk_api_jsonb_storable(md, "metadata", resp))
+        return false;
     *metadata = dump_or_null(md);
     return true;
 }
@@ -333,6 +351,8 @@ static bool event_type_fields(json_t *body, struct hk_resp *resp,
         return false;
     }
     json_t *ex = json_object_get(body, "example");
+    if (!hk_api_jsonb_storable(ex, "example", resp))
+        return false;
     if (ex != NULL) {
         *set_example = true;
         if (!json_is_null(ex))

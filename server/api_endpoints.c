@@ -7,6 +7,8 @@
 #include "api.h"
 #include "app.h"
 #include "crypto.h"
+#include "ids.h"
+#include "jsonspan.h"
 #include "sign.h"
 #include "store.h"
 #include "validate.h"
@@ -53,8 +55,8 @@ static bool parse_event_types(struct hk_conn *c, json_t *v,
         json_t *e = json_array_get(v, i);
         char msg[160], field[32];
         snprintf(field, sizeof(field), "event_types.%zu", i);
-        if (!json_is_string(e))
-            return invalid(resp, field, "must be a string");
+        if (!json_is_string(e) || hk_json_has_nul(e))
+            return invalid(resp, field, "must be a string without \\u0000");
         items[i] = json_string_value(e);
         if (!hk_valid_event_type_filter(items[i], msg, sizeof(msg)))
             return invalid(resp, field, msg);
@@ -93,8 +95,8 @@ static bool parse_headers(json_t *v, struct hk_resp *resp,
         snprintf(field, sizeof(field), "headers.%s", key);
         if (!hk_valid_header_name(key, msg, sizeof(msg)))
             return invalid(resp, field, msg);
-        if (!json_is_string(val))
-            return invalid(resp, field, "must be a string");
+        if (!json_is_string(val) || hk_json_has_nul(val))
+            return invalid(resp, field, "must be a string without \\u0000");
         if (!hk_valid_header_value(json_string_value(val), msg, sizeof(msg)))
             return invalid(resp, field, msg);
     }
@@ -188,12 +190,15 @@ void hk_api_endpoint_create(struct hk_req *req, struct hk_resp *resp)
     struct hk_conn *c = hk_req_db(req, resp);
     if (c != NULL && parse_fields(req, resp, c, body, true, &in)) {
         char *secret = hk_secret_generate();
+        char eid[HK_UUID_STRLEN], ad[HK_SECRET_AD_LEN];
         unsigned char *sealed;
         size_t sealed_len;
-        hk_seal(req->app->cfg->secret_key, secret, strlen(secret), &sealed,
-                &sealed_len);
+        hk_uuid7(eid);
+        hk_secret_binding(req->params[0], eid, ad);
+        hk_seal(req->app->cfg->secret_key, ad, strlen(ad), secret,
+                strlen(secret), &sealed, &sealed_len);
         enum hk_result rc = hk_store_endpoint_insert(
-            c, req->params[0], &in.f, sealed, sealed_len, &out);
+            c, req->params[0], eid, &in.f, sealed, sealed_len, &out);
         if (rc == HK_OK)
             hk_resp_json(resp, 201, out);
         else
@@ -295,11 +300,14 @@ void hk_api_endpoint_secret(struct hk_req *req, struct hk_resp *resp)
         hk_resp_result(resp, rc, "endpoint");
         return;
     }
-    rc = hk_open(req->app->cfg->secret_key, sealed, sealed_len, &plain,
-                 &plain_len);
+    char ad[HK_SECRET_AD_LEN];
+    hk_secret_binding(req->params[0], req->params[1], ad);
+    rc = hk_open(req->app->cfg->secret_key, ad, strlen(ad), sealed,
+                 sealed_len, &plain, &plain_len);
     free(sealed);
     if (rc != HK_OK) {
-        /* sealed under another HOOKD_SECRET_KEY, or altered on disk */
+        /* sealed under another HOOKD_SECRET_KEY, for another endpoint,
+         * or altered on disk */
         hk_resp_error(resp, 500, "internal", NULL,
                       "the endpoint secret cannot be decrypted with the "
                       "configured HOOKD_SECRET_KEY");

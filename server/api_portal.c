@@ -84,8 +84,10 @@ void hk_api_endpoint_rotate(struct hk_req *req, struct hk_resp *resp)
         unsigned char *sealed;
         size_t sealed_len;
         char prev[40];
-        hk_seal(req->app->cfg->secret_key, secret, strlen(secret), &sealed,
-                &sealed_len);
+        char ad[HK_SECRET_AD_LEN];
+        hk_secret_binding(req->params[0], req->params[1], ad);
+        hk_seal(req->app->cfg->secret_key, ad, strlen(ad), secret,
+                strlen(secret), &sealed, &sealed_len);
         enum hk_result rc = hk_store_endpoint_rotate(
             c, req->params[0], req->params[1], sealed, sealed_len, prev);
         if (rc != HK_OK)
@@ -145,12 +147,22 @@ void hk_api_endpoint_test(struct hk_req *req, struct hk_resp *resp)
     json_decref(body);
 }
 
-/* Reads an RFC 3339 time member or query value; 422 naming it if bad. */
+/* Reads an RFC 3339 time member or query value; 422 naming it if bad.
+ * Times before 1970 (ids are time-ordered from the Unix epoch, so nothing
+ * is older) or past year 9999 (out of RFC 3339) are refused. */
 static bool time_value(const char *v, const char *field,
                        struct hk_resp *resp, int64_t *ms)
 {
-    if (v != NULL && hk_parse_time(v, ms))
+    if (v != NULL && hk_parse_time(v, ms) && *ms >= 0 &&
+        *ms <= HK_TIME_MAX_MS)
         return true;
+    if (v != NULL && hk_parse_time(v, ms)) {
+        hk_resp_error(resp, 422, "validation_failed", field,
+                      "%s must be between 1970-01-01T00:00:00Z and "
+                      "9999-12-31T23:59:59.999Z",
+                      field);
+        return false;
+    }
     hk_resp_error(resp, 422, "validation_failed", field,
                   "%s must be an RFC 3339 time like "
                   "2026-11-22T10:04:05.123Z",

@@ -64,6 +64,8 @@ int64_t hk_mono_ms(void);
 /* Formats a Unix time in milliseconds as RFC 3339 UTC with milliseconds,
  * "2026-11-22T10:04:05.123Z", into out (at least 32 bytes). */
 void hk_format_time(int64_t unix_ms, char *out, size_t outlen);
+/* The last millisecond of year 9999 UTC, the latest RFC 3339 time. */
+#define HK_TIME_MAX_MS 253402300799999LL
 /* Parses RFC 3339 (Z or +hh:mm offset, optional fraction) into Unix ms. */
 bool hk_parse_time(const char *s, int64_t *unix_ms);
 

@@ -10,6 +10,7 @@
 #include "log.h"
 
 #include <limits.h>
+#include <stdio.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -202,15 +203,13 @@ bad:
     return HK_INVALID;
 }
 
-void hk_seal(const unsigned char *key, const void *plain, size_t n,
-             unsigned char **out, size_t *outlen)
+/* AES-256-GCM of plain under key into blob: nonce(12) | ciphertext | tag(16),
+ * authenticating the n_ad pieces of associated data. */
+static void gcm_seal(const unsigned char *key, const struct hk_piece *ad,
+                     size_t n_ad, const void *plain, size_t n,
+                     unsigned char *blob)
 {
-    if (n > INT_MAX - GCM_NONCE_LEN - GCM_TAG_LEN)
-        crypto_fatal("seal input too long");
-    size_t total = GCM_NONCE_LEN + n + GCM_TAG_LEN;
-    unsigned char *blob = hk_malloc(total);
     hk_random_bytes(blob, GCM_NONCE_LEN);
-
     algs();
     EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
     if (!ctx)
@@ -222,6 +221,12 @@ void hk_seal(const unsigned char *key, const void *plain, size_t n,
             1 ||
         EVP_EncryptInit_ex(ctx, NULL, NULL, key, blob) != 1)
         crypto_fatal("AES-GCM init");
+    for (size_t i = 0; i < n_ad; i++) {
+        int adl = 0;
+        if (ad[i].len > 0 &&
+            EVP_EncryptUpdate(ctx, NULL, &adl, ad[i].data, (int)ad[i].len) != 1)
+            crypto_fatal("AES-GCM associated data");
+    }
     if (n > 0 &&
         EVP_EncryptUpdate(ctx, blob + GCM_NONCE_LEN, &len, plain, (int)n) != 1)
         crypto_fatal("AES-GCM encrypt");
@@ -232,16 +237,16 @@ void hk_seal(const unsigned char *key, const void *plain, size_t n,
                             blob + GCM_NONCE_LEN + n) != 1)
         crypto_fatal("AES-GCM tag");
     EVP_CIPHER_CTX_free(ctx);
-    *out = blob;
-    *outlen = total;
 }
 
-enum hk_result hk_open(const unsigned char *key, const void *blob,
-                       size_t bloblen, unsigned char **out, size_t *outlen)
+/* Opens nonce | ciphertext | tag with the same associated data. */
+static enum hk_result gcm_open(const unsigned char *key,
+                               const struct hk_piece *ad, size_t n_ad,
+                               const unsigned char *b, size_t bloblen,
+                               unsigned char **out, size_t *outlen)
 {
     if (bloblen < GCM_NONCE_LEN + GCM_TAG_LEN || bloblen > (size_t)INT_MAX)
         return HK_INVALID;
-    const unsigned char *b = blob;
     size_t n = bloblen - GCM_NONCE_LEN - GCM_TAG_LEN;
     unsigned char tag[GCM_TAG_LEN];
     memcpy(tag, b + GCM_NONCE_LEN + n, GCM_TAG_LEN);
@@ -259,13 +264,19 @@ enum hk_result hk_open(const unsigned char *key, const void *blob,
             1 ||
         EVP_DecryptInit_ex(ctx, NULL, NULL, key, b) != 1)
         crypto_fatal("AES-GCM init");
+    for (size_t i = 0; i < n_ad; i++) {
+        int adl = 0;
+        if (ad[i].len > 0 &&
+            EVP_DecryptUpdate(ctx, NULL, &adl, ad[i].data, (int)ad[i].len) != 1)
+            goto done;
+    }
     if (n > 0 &&
         EVP_DecryptUpdate(ctx, plain, &len, b + GCM_NONCE_LEN, (int)n) != 1)
         goto done;
     if (EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, GCM_TAG_LEN, tag) != 1)
         crypto_fatal("AES-GCM set tag");
-    /* The tag is checked here: any changed byte of nonce, ciphertext or
-     * tag, or another key, makes this fail. */
+    /* The tag is checked here: any changed byte of nonce, ciphertext, tag
+     * or associated data, or another key, makes this fail. */
     if (EVP_DecryptFinal_ex(ctx, plain + len, &fin) != 1)
         goto done;
     if ((size_t)(len + fin) != n)
@@ -282,6 +293,46 @@ done:
         free(plain);
     }
     return rc;
+}
+
+void hk_seal(const unsigned char *key, const void *ad, size_t adlen,
+             const void *plain, size_t n, unsigned char **out, size_t *outlen)
+{
+    if (n > INT_MAX - 1 - GCM_NONCE_LEN - GCM_TAG_LEN || adlen > INT_MAX)
+        crypto_fatal("seal input too long");
+    size_t total = 1 + GCM_NONCE_LEN + n + GCM_TAG_LEN;
+    unsigned char *blob = hk_malloc(total);
+    blob[0] = HK_SEAL_FORMAT;
+    /* the format byte is authenticated too, so that a blob cannot be
+     * passed off as another format */
+    const struct hk_piece pieces[2] = {{blob, 1}, {ad, adlen}};
+    gcm_seal(key, pieces, 2, plain, n, blob + 1);
+    *out = blob;
+    *outlen = total;
+}
+
+enum hk_result hk_open(const unsigned char *key, const void *ad, size_t adlen,
+                       const void *blob, size_t bloblen, unsigned char **out,
+                       size_t *outlen)
+{
+    const unsigned char *b = blob;
+    if (bloblen < 1 || b[0] != HK_SEAL_FORMAT || adlen > INT_MAX)
+        return HK_INVALID;
+    const struct hk_piece pieces[2] = {{b, 1}, {ad, adlen}};
+    return gcm_open(key, pieces, 2, b + 1, bloblen - 1, out, outlen);
+}
+
+enum hk_result hk_open_unbound(const unsigned char *key, const void *blob,
+                               size_t bloblen, unsigned char **out,
+                               size_t *outlen)
+{
+    return gcm_open(key, NULL, 0, blob, bloblen, out, outlen);
+}
+
+void hk_secret_binding(const char *tid, const char *eid,
+                       char out[HK_SECRET_AD_LEN])
+{
+    snprintf(out, HK_SECRET_AD_LEN, "%.36s/%.36s", tid, eid);
 }
 
 /* Random bytes for what is shown anyway (ids, request ids): the same
@@ -340,4 +391,12 @@ void hk_random_token(char *out, size_t n)
 void hk_random_public_token(char *out, size_t n)
 {
     token_from(out, n, hk_random_public);
+}
+
+void hk_cleanse_free(void *p, size_t n)
+{
+    if (p == NULL)
+        return;
+    OPENSSL_cleanse(p, n);
+    free(p);
 }

@@ -45,15 +45,36 @@ char *hk_base64_encode(const void *data, size_t n);
 enum hk_result hk_base64_decode(const char *s, unsigned char **out,
                                 size_t *outlen) HK_MUST_CHECK;
 
-/* AES-256-GCM: seals plain into a heap blob nonce(12)|ciphertext|tag(16)
- * (caller frees *out). Key is HK_AES_KEY_LEN bytes. */
-void hk_seal(const unsigned char *key, const void *plain, size_t n,
-             unsigned char **out, size_t *outlen);
-/* Opens a blob made by hk_seal; HK_INVALID if it was tampered with or the
- * key is wrong. *out is a heap buffer with a NUL after *outlen bytes. */
-enum hk_result hk_open(const unsigned char *key, const void *blob,
-                       size_t bloblen, unsigned char **out,
+/* AES-256-GCM sealing of secrets at rest, bound to where they belong.
+ * hk_seal makes a heap blob (caller frees *out):
+ *   HK_SEAL_FORMAT (1 byte) | nonce (12) | ciphertext | tag (16)
+ * authenticating the format byte and ad[0..adlen) (for an endpoint secret,
+ * hk_secret_binding of its tenant and endpoint), so that a blob copied to
+ * another row does not open there. Key is HK_AES_KEY_LEN bytes. */
+#define HK_SEAL_FORMAT 2
+void hk_seal(const unsigned char *key, const void *ad, size_t adlen,
+             const void *plain, size_t n, unsigned char **out,
+             size_t *outlen);
+/* Opens a blob made by hk_seal with the same ad; HK_INVALID if it is of
+ * another format, was tampered with, belongs elsewhere or the key is
+ * wrong. *out is a heap buffer with a NUL after *outlen bytes. */
+enum hk_result hk_open(const unsigned char *key, const void *ad, size_t adlen,
+                       const void *blob, size_t bloblen, unsigned char **out,
                        size_t *outlen) HK_MUST_CHECK;
+/* Opens a blob of the first format, nonce | ciphertext | tag without
+ * associated data: only to re-seal it (hk_migrate_reseal). */
+enum hk_result hk_open_unbound(const unsigned char *key, const void *blob,
+                               size_t bloblen, unsigned char **out,
+                               size_t *outlen) HK_MUST_CHECK;
+/* The associated data of an endpoint's secrets: "<tenant id>/<endpoint
+ * id>". */
+#define HK_SECRET_AD_LEN 74
+void hk_secret_binding(const char *tid, const char *eid,
+                       char out[HK_SECRET_AD_LEN]);
+
+/* Overwrites n bytes at p and frees it (NULL is a no-op): for plain
+ * secrets. */
+void hk_cleanse_free(void *p, size_t n);
 
 /* Random token of n characters from [A-Za-z0-9] into out (n+1 bytes). */
 void hk_random_token(char *out, size_t n);

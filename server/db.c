@@ -236,12 +236,11 @@ static enum hk_result map_error(struct hk_conn *c, PGresult *r,
     if (state != NULL) {
         if (strcmp(state, "23505") == 0)
             return HK_CONFLICT;
-        /* foreign key, check, not-null, bad text representation, value
-         * out of range, invalid json: the input was wrong */
+        /* foreign key, check, not-null, and every data exception (class
+         * 22: bad text representation, value or date out of range,
+         * invalid json...): the input was wrong, not the database */
         if (strcmp(state, "23503") == 0 || strcmp(state, "23514") == 0 ||
-            strcmp(state, "23502") == 0 || strcmp(state, "22P02") == 0 ||
-            strcmp(state, "22003") == 0 || strcmp(state, "22P05") == 0 ||
-            strcmp(state, "22021") == 0 || strcmp(state, "22023") == 0)
+            strcmp(state, "23502") == 0 || strncmp(state, "22", 2) == 0)
             return HK_INVALID;
     }
     char head[80];

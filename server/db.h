@@ -63,8 +63,9 @@ bool hk_conn_ensure(struct hk_conn *c);
 /* Runs sql (a static string: its address keys the prepared statement)
  * with text parameters (NULL entries are SQL NULL). On HK_OK *res (if
  * res is not NULL) holds the result and the caller PQclears it. Maps
- * unique violations to HK_CONFLICT, foreign-key, check and bad-text
- * errors to HK_INVALID, everything else to HK_DB (logged). */
+ * unique violations to HK_CONFLICT, foreign-key, check and not-null
+ * violations and every data exception (SQLSTATE class 22) to HK_INVALID,
+ * everything else to HK_DB (logged). */
 enum hk_result hk_db_query(struct hk_conn *c, const char *sql, int nparams,
                            const char *const *params,
                            PGresult **res) HK_MUST_CHECK;

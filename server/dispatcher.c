@@ -178,13 +178,17 @@ static char *envelope(const struct hk_claim *c, size_t *len)
     return hk_buf_steal(&b);
 }
 
+/* A secret of claim c's endpoint; NULL when it does not open there. */
 static char *open_secret(const struct hk_dispatcher *d,
+                         const struct hk_claim *c,
                          const unsigned char *sealed, size_t len)
 {
     unsigned char *plain;
     size_t plain_len;
-    if (hk_open(d->cfg->secret_key, sealed, len, &plain, &plain_len) !=
-        HK_OK)
+    char ad[HK_SECRET_AD_LEN];
+    hk_secret_binding(c->tenant_id, c->endpoint_id, ad);
+    if (hk_open(d->cfg->secret_key, ad, strlen(ad), sealed, len, &plain,
+                &plain_len) != HK_OK)
         return NULL;
     return (char *)plain;
 }
@@ -231,9 +235,9 @@ static struct hk_job *job_from_claim(struct hk_dispatcher *d,
     job->url = hk_strdup(c->url);
     set_headers(job, c->headers);
     job->body = envelope(c, &job->body_len);
-    job->secret = open_secret(d, c->secret_enc, c->secret_len);
+    job->secret = open_secret(d, c, c->secret_enc, c->secret_len);
     if (c->prev_enc != NULL)
-        job->prev_secret = open_secret(d, c->prev_enc, c->prev_len);
+        job->prev_secret = open_secret(d, c, c->prev_enc, c->prev_len);
     struct job_meta *m = hk_calloc(1, sizeof(*m));
     m->cycle_attempts = c->cycle_attempts;
     m->rate_limit = c->rate_limit;

@@ -20,6 +20,7 @@
 #include "app.h"
 #include "auth.h"
 #include "crypto.h"
+#include "jsonspan.h"
 #include "log.h"
 #include "metrics.h"
 #include "router.h"
@@ -50,6 +51,13 @@
  * its arguments were parsed, and libmicrohttpd 0.9.75 then never answered;
  * at 64 KiB 800 of them get their 4xx (test_http_garbage). */
 #define CONNECTION_MEMORY (64 * 1024)
+/* Query parameters one request may carry. libmicrohttpd parses them into
+ * the connection's memory, two bytes of URL ("a&") costing it some fifty,
+ * and never answers a request whose parameters overflow it (about 950 of
+ * them do): beyond this count the query is dropped before libmicrohttpd
+ * parses it (on_uri) and the request is answered 414. hookd's routes take
+ * a handful. */
+#define MAX_QUERY_ARGS 200
 
 struct hk_http {
     struct MHD_Daemon *daemon;
@@ -229,8 +237,8 @@ bool hk_req_json(struct hk_req *req, struct hk_resp *resp,
         return false;
     }
     json_error_t jerr;
-    json_t *j = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES,
-                           &jerr);
+    json_t *j = hk_json_parse(req->body, req->body_len,
+                              JSON_REJECT_DUPLICATES, &jerr);
     if (j == NULL) {
         hk_resp_error(resp, 400, "invalid_json", NULL,
                       "invalid JSON at line %d column %d: %s", jerr.line,
@@ -512,6 +520,30 @@ static enum MHD_Result answer_too_large_now(struct conn_state *st)
     return MHD_NO;
 }
 
+/* The request context on_uri gives a request whose query it dropped. */
+static char too_many_args;
+
+/* Called by libmicrohttpd with the request target before it parses the
+ * query (it has found the '?' already): a query of more than
+ * MAX_QUERY_ARGS parameters is cut to nothing in libmicrohttpd's own copy
+ * of the request line, so that the parse has nothing to run out of memory
+ * on, and the request is marked for on_request to refuse. */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+    (void)cls;
+    (void)conn;
+    char *q = strchr(uri, '?');
+    if (q == NULL)
+        return NULL;
+    size_t n = 1;
+    for (const char *p = q; *p != '\0' && n <= MAX_QUERY_ARGS; p++)
+        n += *p == '&' || *p == ';';
+    if (n <= MAX_QUERY_ARGS)
+        return NULL;
+    q[1] = '\0';
+    return &too_many_args;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
                                   const char *url, const char *method,
                                   const char *version, const char *upload,
@@ -520,7 +552,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
     (void)version;
     struct hk_http *h = cls;
     struct conn_state *st = *con_cls;
-    if (st == NULL) {
+    bool args_dropped = *con_cls == (void *)&too_many_args;
+    if (st == NULL || args_dropped) {
         st = hk_calloc(1, sizeof(*st));
         st->http = h;
         st->conn = conn;
@@ -538,6 +571,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
         hk_buf_init(&st->body);
         set_request_id(st);
         *con_cls = st;
+        if (args_dropped) {
+            hk_resp_error(&st->resp, 414, "uri_too_long", NULL,
+                          "a request may carry at most %d query parameters",
+                          MAX_QUERY_ARGS);
+            return send_response(st);
+        }
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
                                                      "Content-Length");
         const char *te = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
@@ -581,7 +620,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn,
     (void)toe;
     struct hk_http *h = cls;
     struct conn_state *st = *con_cls;
-    if (st == NULL)
+    if (st == NULL || *con_cls == (void *)&too_many_args)
         return;
     if (st->req.db != NULL)
         hk_db_release(h->app->db, st->req.db);
@@ -729,6 +768,7 @@ enum hk_result hk_http_start(struct hk_app *app, struct hk_http **out)
         on_completed, h, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)4096,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY,
+        MHD_OPTION_URI_LOG_CALLBACK, on_uri, NULL,
         MHD_OPTION_END);
     if (h->daemon == NULL) {
         hk_log_error("cannot start the HTTP server");

@@ -1,11 +1,15 @@
 /*
- * jsonspan.c - finds where a top-level member's value lies in the raw text
- * of a JSON object, so that hookd can store and send a payload as the
- * exact bytes the client posted. It trusts that the text was already
- * validated (by jansson) and never recurses, so depth costs nothing.
+ * jsonspan.c - JSON text as hookd reads it. hk_json_member_span finds where
+ * a top-level member's value lies in the raw text of a JSON object, so that
+ * hookd can store and send a payload as the exact bytes the client posted;
+ * it trusts that the text was already validated and never recurses, so
+ * depth costs nothing. hk_json_parse is the one way hookd parses JSON it
+ * did not build itself (request bodies, rows from PostgreSQL), so that a
+ * valid text is never refused for jansson's sake.
  */
 #include "jsonspan.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -118,3 +122,92 @@ bool hk_json_member_span(const char *s, size_t n, const char *name,
     }
 }
 
+
+/* true when the integer literal s[0..n) (an optional '-' and digits) lies
+ * outside int64_t. */
+static bool int_overflows(const char *s, size_t n)
+{
+    bool neg = n > 0 && s[0] == '-';
+    size_t d = neg ? 1 : 0;
+    while (d < n - 1 && s[d] == '0')
+        d++;
+    size_t digits = n - d;
+    const char *lim = neg ? "9223372036854775808" : "9223372036854775807";
+    if (digits != 19)
+        return digits > 19;
+    return memcmp(s + d, lim, 19) > 0;
+}
+
+/* A copy of s[0..n) in which every integer literal outside int64_t gets a
+ * ".0", so that jansson reads it as a real. Strings are copied as they
+ * are. */
+static char *widen_integers(const char *s, size_t n, size_t *len)
+{
+    struct hk_buf b;
+    hk_buf_init(&b);
+    size_t i = 0;
+    while (i < n) {
+        if (s[i] == '"') {
+            size_t e = skip_string(s, i, n);
+            hk_buf_append(&b, s + i, e - i);
+            i = e;
+            continue;
+        }
+        if (s[i] == '-' || (s[i] >= '0' && s[i] <= '9')) {
+            size_t e = i + 1;
+            while (e < n && s[e] >= '0' && s[e] <= '9')
+                e++;
+            hk_buf_append(&b, s + i, e - i);
+            bool fraction = e < n && strchr(".eE", s[e]) != NULL;
+            if (!fraction && int_overflows(s + i, e - i))
+                hk_buf_append(&b, ".0", 2);
+            i = e;
+            /* the rest of a real (fraction, exponent) is copied as it is */
+            while (i < n && strchr(".eE+-0123456789", s[i]) != NULL)
+                hk_buf_append(&b, s + i++, 1);
+            continue;
+        }
+        hk_buf_append(&b, s + i, 1);
+        i++;
+    }
+    *len = b.len;
+    return hk_buf_steal(&b);
+}
+
+json_t *hk_json_parse(const char *s, size_t n, size_t flags,
+                      json_error_t *err)
+{
+    json_error_t local;
+    if (err == NULL)
+        err = &local;
+    flags |= JSON_ALLOW_NUL;
+    json_t *j = json_loadb(s, n, flags, err);
+    if (j != NULL || json_error_code(err) != json_error_numeric_overflow)
+        return j;
+    size_t len;
+    char *wide = widen_integers(s, n, &len);
+    j = json_loadb(wide, len, flags, err);
+    free(wide);
+    return j;
+}
+
+bool hk_json_has_nul(const json_t *v)
+{
+    if (json_is_string(v))
+        return memchr(json_string_value(v), '\0', json_string_length(v)) !=
+               NULL;
+    if (json_is_array(v)) {
+        for (size_t i = 0; i < json_array_size(v); i++)
+            if (hk_json_has_nul(json_array_get(v, i)))
+                return true;
+        return false;
+    }
+    const char *key;
+    json_t *val;
+    json_object_foreach((json_t *)v, key, val)
+    {
+        if (hk_json_has_nul(val))
+            return true;
+    }
+    return false;
+}

@@ -84,12 +84,17 @@ static int cmd_migrate(struct hk_config *cfg)
         return 1;
     int applied = 0;
     enum hk_result rc = hk_migrate_run(c, migrations_dir(), &applied);
+    long resealed = 0;
+    if (rc == HK_OK)
+        rc = hk_migrate_reseal(
+            c, cfg->have_secret_key ? cfg->secret_key : NULL, &resealed);
     hk_conn_close(c);
     if (rc != HK_OK)
         return 1; /* logged by migrate.c with the file and the error */
-    char n[16];
+    char n[16], r[24];
     snprintf(n, sizeof(n), "%d", applied);
-    hk_log_info("migrations current", "applied", n);
+    snprintf(r, sizeof(r), "%ld", resealed);
+    hk_log_info("migrations current", "applied", n, "secrets_resealed", r);
     return 0;
 }
 

@@ -13,6 +13,7 @@
 #include "migrate.h"
 #include "crypto.h"
 #include "log.h"
+#include "store.h"
 
 #include <dirent.h>
 #include <stdio.h>
@@ -297,5 +298,93 @@ enum hk_result hk_migrate_check(struct hk_conn *c, const char *dir)
     PQclear(done);
 out:
     free_list(list, n);
+    return rc;
+}
+
+/* One blob of an endpoint sealed anew in the current format: it is of
+ * the first format, or already current (a rotation by a newer server).
+ * NULL when it opens as neither. */
+static unsigned char *reseal_blob(const unsigned char *key, const char *ad,
+                                  const unsigned char *blob, size_t len,
+                                  size_t *outlen)
+{
+    unsigned char *plain, *sealed;
+    size_t plain_len;
+    if (hk_open(key, ad, strlen(ad), blob, len, &plain, &plain_len) !=
+            HK_OK &&
+        hk_open_unbound(key, blob, len, &plain, &plain_len) != HK_OK)
+        return NULL;
+    hk_seal(key, ad, strlen(ad), plain, plain_len, &sealed, outlen);
+    hk_cleanse_free(plain, plain_len);
+    return sealed;
+}
+
+/* The migration that records each endpoint's secret format: re-sealing
+ * waits for it (a database may be migrated to an earlier version). */
+static const char sql_sealing_ready[] =
+    "SELECT count(*) FROM hookd.schema_migrations WHERE version = 19";
+
+enum hk_result hk_migrate_reseal(struct hk_conn *c, const unsigned char *key,
+                                 long *n)
+{
+    char after_tid[HK_UUID_STRLEN] = "", after_eid[HK_UUID_STRLEN] = "";
+    PGresult *ready = NULL;
+    *n = 0;
+    enum hk_result rc = hk_db_exec(c, sql_sealing_ready, 0, NULL, &ready);
+    if (rc != HK_OK)
+        return rc;
+    bool applied = hk_db_get_int(ready, 0, 0) > 0;
+    PQclear(ready);
+    if (!applied)
+        return HK_OK;
+    for (;;) {
+        struct hk_sealed_row *rows;
+        size_t count;
+        rc = hk_store_secrets_first_format(c, after_tid[0] ? after_tid : NULL,
+                                           after_eid[0] ? after_eid : NULL,
+                                           &rows, &count);
+        if (rc == HK_OK && count == 0)
+            hk_store_sealed_rows_free(rows, count);
+        if (rc != HK_OK || count == 0)
+            break;
+        if (key == NULL) {
+            hk_log_error("endpoint secrets must be re-sealed: run "
+                         "`hookd migrate` with HOOKD_SECRET_KEY set");
+            hk_store_sealed_rows_free(rows, count);
+            return HK_INVALID;
+        }
+        for (size_t i = 0; rc == HK_OK && i < count; i++) {
+            const struct hk_sealed_row *row = &rows[i];
+            char ad[HK_SECRET_AD_LEN];
+            hk_secret_binding(row->tenant_id, row->endpoint_id, ad);
+            size_t slen = 0, plen = 0;
+            unsigned char *s =
+                reseal_blob(key, ad, row->secret, row->secret_len, &slen);
+            unsigned char *p =
+                row->prev != NULL
+                    ? reseal_blob(key, ad, row->prev, row->prev_len, &plen)
+                    : NULL;
+            if (s == NULL || (row->prev != NULL && p == NULL)) {
+                hk_log_error("an endpoint secret does not open with "
+                             "HOOKD_SECRET_KEY: not re-sealed",
+                             "tenant", row->tenant_id, "endpoint",
+                             row->endpoint_id);
+                rc = HK_INVALID;
+            } else {
+                bool done;
+                rc = hk_store_secret_reseal(c, row, s, slen, p, plen, &done);
+                *n += done ? 1 : 0;
+            }
+            free(s);
+            free(p);
+        }
+        snprintf(after_tid, sizeof(after_tid), "%s",
+                 rows[count - 1].tenant_id);
+        snprintf(after_eid, sizeof(after_eid), "%s",
+                 rows[count - 1].endpoint_id);
+        hk_store_sealed_rows_free(rows, count);
+        if (rc != HK_OK)
+            break;
+    }
     return rc;
 }

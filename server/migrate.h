@@ -1,7 +1,8 @@
 /*
  * migrate.h - applies migrations/NNNN_name.sql in order, each in its own
  * transaction, recorded in hookd.schema_migrations, under an advisory lock
- * so that processes starting together do not race.
+ * so that processes starting together do not race. Then the steps SQL
+ * cannot do: re-sealing secrets under HOOKD_SECRET_KEY.
  */
 #ifndef HK_MIGRATE_H
 #define HK_MIGRATE_H
@@ -21,5 +22,14 @@ enum hk_result hk_migrate_run(struct hk_conn *c, const char *dir,
  * are missing (the database needs `hookd migrate`), HK_DB on errors. */
 enum hk_result hk_migrate_check(struct hk_conn *c,
                                 const char *dir) HK_MUST_CHECK;
+
+/* Re-seals every endpoint secret still in the first format (no associated
+ * data) so that it is bound to its tenant and endpoint (crypto.h), row by
+ * row, each row marked as done in the same statement; safe to run again
+ * and alongside running servers. key is HOOKD_SECRET_KEY, or NULL when it
+ * is not set: then HK_INVALID (logged) if any row needs it. HK_INVALID
+ * too when a secret does not open with key. *n counts the rows re-sealed. */
+enum hk_result hk_migrate_reseal(struct hk_conn *c, const unsigned char *key,
+                                 long *n) HK_MUST_CHECK;
 
 #endif

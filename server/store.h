@@ -114,7 +114,9 @@ struct hk_endpoint_fields {
     bool set_rate_limit;     /* on update: rate_limit (maybe NULL) applies */
     const char *headers;     /* JSON object text */
 };
+/* id is made by the caller (hk_uuid7): the secret is sealed to it. */
 enum hk_result hk_store_endpoint_insert(struct hk_conn *c, const char *tid,
+                                        const char *id,
                                         const struct hk_endpoint_fields *f,
                                         const unsigned char *secret_enc,
                                         size_t secret_len,
@@ -136,6 +138,35 @@ enum hk_result hk_store_endpoint_delete(struct hk_conn *c, const char *tid,
 enum hk_result hk_store_endpoint_secret(struct hk_conn *c, const char *tid,
                                         const char *eid, unsigned char **out,
                                         size_t *outlen) HK_MUST_CHECK;
+
+/* An endpoint's secrets as sealed in the first format (crypto.h). */
+struct hk_sealed_row {
+    char tenant_id[HK_UUID_STRLEN];
+    char endpoint_id[HK_UUID_STRLEN];
+    unsigned char *secret;
+    size_t secret_len;
+    unsigned char *prev; /* NULL when none */
+    size_t prev_len;
+};
+/* Up to 200 endpoints (deleted ones too) whose secrets are of the first
+ * format, in (tenant, id) order after the given pair (NULLs: from the
+ * start). *out is freed with hk_store_sealed_rows_free. */
+enum hk_result hk_store_secrets_first_format(struct hk_conn *c,
+                                             const char *after_tid,
+                                             const char *after_eid,
+                                             struct hk_sealed_row **out,
+                                             size_t *n) HK_MUST_CHECK;
+void hk_store_sealed_rows_free(struct hk_sealed_row *rows, size_t n);
+/* Replaces old's secrets with their re-sealed blobs (prev NULL for none)
+ * and marks the row of the current format; *done is false when the row
+ * changed meanwhile (a rotation) and was left alone. */
+enum hk_result hk_store_secret_reseal(struct hk_conn *c,
+                                      const struct hk_sealed_row *old,
+                                      const unsigned char *secret,
+                                      size_t secret_len,
+                                      const unsigned char *prev,
+                                      size_t prev_len,
+                                      bool *done) HK_MUST_CHECK;
 
 /* events, deliveries, attempts */
 struct hk_ingest {

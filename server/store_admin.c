@@ -6,9 +6,26 @@
 #include "store.h"
 #include "crypto.h"
 #include "ids.h"
+#include "jsonspan.h"
+#include "log.h"
 
 #include <stdio.h>
 #include <string.h>
+
+/* A json column as jansson reads it. PostgreSQL prints jsonb numbers in
+ * full (1e19 as twenty digits), and payloads may hold \u0000: both are
+ * valid JSON that hk_json_parse reads. A row that still cannot be read is
+ * logged, not skipped: a list must not leave out a row in silence. */
+static json_t *load_row(PGresult *r, int row)
+{
+    json_error_t err;
+    const char *text = PQgetvalue(r, row, 0);
+    json_t *j = hk_json_parse(text, (size_t)PQgetlength(r, row, 0),
+                              JSON_DECODE_ANY, &err);
+    if (j == NULL)
+        hk_log_error("store: a row is not readable JSON: %s", err.text);
+    return j;
+}
 
 enum hk_result hk_store_one(struct hk_conn *c, const char *sql, int n,
                             const char *const *p, json_t **out)
@@ -22,7 +39,7 @@ enum hk_result hk_store_one(struct hk_conn *c, const char *sql, int n,
         PQclear(r);
         return HK_NOT_FOUND;
     }
-    *out = json_loads(PQgetvalue(r, 0, 0), JSON_DECODE_ANY, NULL);
+    *out = load_row(r, 0);
     PQclear(r);
     return *out ? HK_OK : HK_INTERNAL;
 }
@@ -76,14 +93,18 @@ enum hk_result hk_store_many(struct hk_conn *c, const char *sql, int n,
     if (rc != HK_OK)
         return rc;
     json_t *arr = json_array();
-    for (int i = 0; i < PQntuples(r); i++) {
-        json_t *row = json_loads(PQgetvalue(r, i, 0), JSON_DECODE_ANY, NULL);
-        if (row != NULL)
+    for (int i = 0; i < PQntuples(r) && arr != NULL; i++) {
+        json_t *row = load_row(r, i);
+        if (row != NULL) {
             json_array_append_new(arr, row);
+        } else {
+            json_decref(arr);
+            arr = NULL;
+        }
     }
     PQclear(r);
     *out = arr;
-    return HK_OK;
+    return arr != NULL ? HK_OK : HK_INTERNAL;
 }
 
 char *hk_store_text_array(const char *const *items, size_t n)

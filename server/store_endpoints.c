@@ -7,6 +7,7 @@
 #include "ids.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define EP_JSON                                                              \
@@ -74,12 +75,11 @@ static char *hex_of(const unsigned char *data, size_t n)
 }
 
 enum hk_result hk_store_endpoint_insert(struct hk_conn *c, const char *tid,
+                                        const char *id,
                                         const struct hk_endpoint_fields *f,
                                         const unsigned char *secret_enc,
                                         size_t secret_len, json_t **out)
 {
-    char id[HK_UUID_STRLEN];
-    hk_uuid7(id);
     char *hex = hex_of(secret_enc, secret_len);
     const char *p[10] = {tid,         id,         f->url,
                          f->description, f->event_types, f->enabled,
@@ -144,6 +144,26 @@ enum hk_result hk_store_endpoint_delete(struct hk_conn *c, const char *tid,
     return rc;
 }
 
+/* The bytes of a hex column value (NULL for SQL NULL); caller frees. */
+static unsigned char *bytes_of_hex(const PGresult *r, int row, int col,
+                                   size_t *len)
+{
+    *len = 0;
+    if (PQgetisnull(r, row, col))
+        return NULL;
+    const char *hex = PQgetvalue(r, row, col);
+    size_t n = strlen(hex) / 2;
+    unsigned char *buf = hk_malloc(n + 1);
+    for (size_t i = 0; i < n; i++) {
+        unsigned v;
+        if (sscanf(hex + 2 * i, "%2x", &v) != 1)
+            v = 0;
+        buf[i] = (unsigned char)v;
+    }
+    *len = n;
+    return buf;
+}
+
 enum hk_result hk_store_endpoint_secret(struct hk_conn *c, const char *tid,
                                         const char *eid, unsigned char **out,
                                         size_t *outlen)
@@ -158,17 +178,83 @@ enum hk_result hk_store_endpoint_secret(struct hk_conn *c, const char *tid,
         PQclear(r);
         return HK_NOT_FOUND;
     }
-    const char *hex = PQgetvalue(r, 0, 0);
-    size_t n = strlen(hex) / 2;
-    unsigned char *buf = hk_malloc(n + 1);
-    for (size_t i = 0; i < n; i++) {
-        unsigned v;
-        if (sscanf(hex + 2 * i, "%2x", &v) != 1)
-            v = 0;
-        buf[i] = (unsigned char)v;
+    *out = bytes_of_hex(r, 0, 0, outlen);
+    PQclear(r);
+    return HK_OK;
+}
+
+/* ---- re-sealing secrets of the first format (hookd migrate) ---- */
+
+static const char sql_sealed_first[] =
+    "SELECT tenant_id, id, encode(secret_enc, 'hex'),"
+    " encode(prev_secret_enc, 'hex') FROM hookd.endpoints"
+    " WHERE secret_format = 1 AND ($1::uuid IS NULL OR (tenant_id, id) >"
+    " ($1::uuid, $2::uuid)) ORDER BY tenant_id, id LIMIT 200";
+static const char sql_reseal[] =
+    "UPDATE hookd.endpoints SET secret_enc = decode($3, 'hex'),"
+    " prev_secret_enc = decode($4, 'hex'), secret_format = 2"
+    " WHERE tenant_id = $1 AND id = $2 AND secret_format = 1"
+    " AND secret_enc = decode($5, 'hex')"
+    " AND prev_secret_enc IS NOT DISTINCT FROM decode($6, 'hex')";
+
+enum hk_result hk_store_secrets_first_format(struct hk_conn *c,
+                                             const char *after_tid,
+                                             const char *after_eid,
+                                             struct hk_sealed_row **out,
+                                             size_t *n)
+{
+    const char *p[2] = {after_tid, after_eid};
+    PGresult *r;
+    *out = NULL;
+    *n = 0;
+    enum hk_result rc = hk_db_query(c, sql_sealed_first, 2, p, &r);
+    if (rc != HK_OK)
+        return rc;
+    size_t rows = (size_t)PQntuples(r);
+    struct hk_sealed_row *list = hk_calloc(rows + 1, sizeof(*list));
+    for (size_t i = 0; i < rows; i++) {
+        snprintf(list[i].tenant_id, sizeof(list[i].tenant_id), "%s",
+                 PQgetvalue(r, (int)i, 0));
+        snprintf(list[i].endpoint_id, sizeof(list[i].endpoint_id), "%s",
+                 PQgetvalue(r, (int)i, 1));
+        list[i].secret = bytes_of_hex(r, (int)i, 2, &list[i].secret_len);
+        list[i].prev = bytes_of_hex(r, (int)i, 3, &list[i].prev_len);
     }
     PQclear(r);
-    *out = buf;
-    *outlen = n;
+    *out = list;
+    *n = rows;
     return HK_OK;
+}
+
+void hk_store_sealed_rows_free(struct hk_sealed_row *rows, size_t n)
+{
+    for (size_t i = 0; rows != NULL && i < n; i++) {
+        free(rows[i].secret);
+        free(rows[i].prev);
+    }
+    free(rows);
+}
+
+enum hk_result hk_store_secret_reseal(struct hk_conn *c,
+                                      const struct hk_sealed_row *old,
+                                      const unsigned char *secret,
+                                      size_t secret_len,
+                                      const unsigned char *prev,
+                                      size_t prev_len, bool *done)
+{
+    char *hs = hex_of(secret, secret_len);
+    char *hp = prev != NULL ? hex_of(prev, prev_len) : NULL;
+    char *os = hex_of(old->secret, old->secret_len);
+    char *op = old->prev != NULL ? hex_of(old->prev, old->prev_len) : NULL;
+    const char *p[6] = {old->tenant_id, old->endpoint_id, hs, hp, os, op};
+    PGresult *r = NULL;
+    enum hk_result rc = hk_db_query(c, sql_reseal, 6, p, &r);
+    *done = rc == HK_OK && strcmp(PQcmdTuples(r), "1") == 0;
+    if (rc == HK_OK)
+        PQclear(r);
+    free(hs);
+    free(hp);
+    free(os);
+    free(op);
+    return rc;
 }

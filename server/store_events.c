@@ -4,6 +4,7 @@
  * one INSERT ... SELECT of its own), and the read side of events,
  * deliveries and attempts, and replay.
  */
+#include "jsonspan.h"
 #include "store.h"
 #include "ids.h"
 #include "validate.h"
@@ -166,7 +167,8 @@ enum hk_result hk_store_event_ingest(struct hk_conn *c,
     const char *outcome = PQgetvalue(r, 0, 0);
     if (strcmp(outcome, "created") == 0 || strcmp(outcome, "repeated") == 0) {
         *created = outcome[0] == 'c';
-        *out = json_loads(PQgetvalue(r, 0, 1), 0, NULL);
+        *out = hk_json_parse(PQgetvalue(r, 0, 1),
+                             (size_t)PQgetlength(r, 0, 1), 0, NULL);
         rc = *out != NULL ? HK_OK : HK_INTERNAL;
     } else if (strcmp(outcome, "conflict") == 0) {
         rc = HK_CONFLICT;

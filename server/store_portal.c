@@ -4,6 +4,7 @@
  * the delivery statistics behind the portal's charts. Ids are time-ordered
  * (UUIDv7), so "created since t" is a range on the primary key.
  */
+#include "jsonspan.h"
 #include "store.h"
 #include "ids.h"
 
@@ -192,7 +193,8 @@ enum hk_result hk_store_endpoint_test(struct hk_conn *c, const char *tid,
     else if (hk_db_get_int(r, 0, 2) == 0)
         rc = HK_INVALID;
     else
-        *delivery = json_loads(PQgetvalue(r, 0, 4), 0, NULL);
+        *delivery = hk_json_parse(PQgetvalue(r, 0, 4),
+                                  (size_t)PQgetlength(r, 0, 4), 0, NULL);
     if (rc == HK_OK && *delivery == NULL)
         rc = HK_INTERNAL;
     PQclear(r);

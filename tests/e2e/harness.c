@@ -775,7 +775,14 @@ static void reply_finish_body(struct hk_reply *r, struct body_acc *b)
     r->json = NULL;
     if (r->body_len > 0) {
         json_error_t jerr;
-        r->json = json_loadb(r->body, r->body_len, JSON_DECODE_ANY, &jerr);
+        size_t flags = JSON_DECODE_ANY | JSON_ALLOW_NUL;
+        r->json = json_loadb(r->body, r->body_len, flags, &jerr);
+        /* an event's payload may hold integers past 64 bits, which hookd
+         * echoes as sent */
+        if (r->json == NULL &&
+            json_error_code(&jerr) == json_error_numeric_overflow)
+            r->json = json_loadb(r->body, r->body_len,
+                                 flags | JSON_DECODE_INT_AS_REAL, &jerr);
     }
 }
 

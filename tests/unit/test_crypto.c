@@ -199,6 +199,51 @@ static const unsigned char key_b[HK_AES_KEY_LEN] = {
     0xf0, 0x85, 0x7d, 0x77, 0x81, 0x1f, 0x35, 0x2c, 0x07, 0x3b, 0x61,
     0x08, 0xd7, 0x2d, 0x98, 0x10, 0xa3, 0x09, 0x14, 0xdf, 0xf5};
 
+#define AD "01890a5d-ac96-774b-bcce-b302099a8057/01890a5d-ac96-774b-bcce-b302099a8058"
+
+/* A sealed secret opens only with the associated data it was sealed with:
+ * copied to another endpoint's row (or another tenant's), it is refused;
+ * a blob of the first format (no format byte, no associated data) opens
+ * only through hk_open_unbound. */
+static void test_seal_bound_to_its_row(void **state)
+{
+    (void)state;
+    char ad1[HK_SECRET_AD_LEN], ad2[HK_SECRET_AD_LEN], ad3[HK_SECRET_AD_LEN];
+    hk_secret_binding("01890a5d-ac96-774b-bcce-b302099a8057",
+                      "01890a5d-ac96-774b-bcce-b302099a8058", ad1);
+    assert_string_equal(ad1, AD);
+    hk_secret_binding("01890a5d-ac96-774b-bcce-b302099a8057",
+                      "01890a5d-ac96-774b-bcce-b302099a8059", ad2);
+    hk_secret_binding("01890a5d-ac96-774b-bcce-b302099a8056",
+                      "01890a5d-ac96-774b-bcce-b302099a8058", ad3);
+    unsigned char *blob, *out = NULL;
+    size_t bloblen, outlen;
+    hk_seal(key_a, ad1, strlen(ad1), "whsec_x", 7, &blob, &bloblen);
+    assert_int_equal(hk_open(key_a, ad2, strlen(ad2), blob, bloblen, &out,
+                             &outlen),
+                     HK_INVALID);
+    assert_int_equal(hk_open(key_a, ad3, strlen(ad3), blob, bloblen, &out,
+                             &outlen),
+                     HK_INVALID);
+    assert_int_equal(hk_open_unbound(key_a, blob, bloblen, &out, &outlen),
+                     HK_INVALID);
+    assert_int_equal(hk_open_unbound(key_a, blob + 1, bloblen - 1, &out,
+                                     &outlen),
+                     HK_INVALID);
+    assert_null(out);
+    assert_int_equal(hk_open(key_a, ad1, strlen(ad1), blob, bloblen, &out,
+                             &outlen),
+                     HK_OK);
+    assert_memory_equal(out, "whsec_x", 7);
+    free(out);
+    /* a blob of another format byte is refused before any decryption */
+    blob[0] = 1;
+    assert_int_equal(hk_open(key_a, ad1, strlen(ad1), blob, bloblen, &out,
+                             &outlen),
+                     HK_INVALID);
+    free(blob);
+}
+
 static void test_seal_round_trip(void **state)
 {
     (void)state;
@@ -209,14 +254,15 @@ static void test_seal_round_trip(void **state)
         size_t n = strlen(msgs[i]);
         unsigned char *blob = NULL;
         size_t bloblen = 0;
-        hk_seal(key_a, msgs[i], n, &blob, &bloblen);
-        assert_int_equal(bloblen, 12 + n + 16);
+        hk_seal(key_a, AD, strlen(AD), msgs[i], n, &blob, &bloblen);
+        assert_int_equal(bloblen, 1 + 12 + n + 16);
+        assert_int_equal(blob[0], HK_SEAL_FORMAT);
         if (n > 0)
-            assert_memory_not_equal(blob + 12, msgs[i], n);
+            assert_memory_not_equal(blob + 13, msgs[i], n);
 
         unsigned char *out = NULL;
         size_t outlen = 0;
-        assert_int_equal(hk_open(key_a, blob, bloblen, &out, &outlen), HK_OK);
+        assert_int_equal(hk_open(key_a, AD, strlen(AD), blob, bloblen, &out, &outlen), HK_OK);
         assert_int_equal(outlen, n);
         assert_string_equal((char *)out, msgs[i]);
         free(out);
@@ -229,8 +275,8 @@ static void test_seal_fresh_nonce(void **state)
     (void)state;
     unsigned char *b1, *b2;
     size_t n1, n2;
-    hk_seal(key_a, "same", 4, &b1, &n1);
-    hk_seal(key_a, "same", 4, &b2, &n2);
+    hk_seal(key_a, AD, strlen(AD), "same", 4, &b1, &n1);
+    hk_seal(key_a, AD, strlen(AD), "same", 4, &b2, &n2);
     assert_int_equal(n1, n2);
     assert_memory_not_equal(b1, b2, n1);
     free(b1);
@@ -244,16 +290,17 @@ static void test_open_detects_tampering(void **state)
     size_t n = strlen(msg);
     unsigned char *blob;
     size_t bloblen;
-    hk_seal(key_a, msg, n, &blob, &bloblen);
+    hk_seal(key_a, AD, strlen(AD), msg, n, &blob, &bloblen);
 
-    /* Every byte position: nonce (0..11), ciphertext, tag (last 16), and
+    /* Every byte position: format (0), nonce (1..12), ciphertext, tag
+     * (last 16), and
      * for each a low-bit and a high-bit flip. */
     for (size_t i = 0; i < bloblen; i++) {
         for (int bit = 0; bit < 8; bit += 7) {
             blob[i] ^= (unsigned char)(1u << bit);
             unsigned char *out = NULL;
             size_t outlen = 0;
-            if (hk_open(key_a, blob, bloblen, &out, &outlen) != HK_INVALID)
+            if (hk_open(key_a, AD, strlen(AD), blob, bloblen, &out, &outlen) != HK_INVALID)
                 fail_msg("flip of bit %d at byte %zu not detected", bit, i);
             assert_null(out);
             blob[i] ^= (unsigned char)(1u << bit);
@@ -263,16 +310,16 @@ static void test_open_detects_tampering(void **state)
     unsigned char *out = NULL;
     size_t outlen = 0;
     /* Wrong key. */
-    assert_int_equal(hk_open(key_b, blob, bloblen, &out, &outlen), HK_INVALID);
+    assert_int_equal(hk_open(key_b, AD, strlen(AD), blob, bloblen, &out, &outlen), HK_INVALID);
     assert_null(out);
     /* Truncated: one byte short, and shorter than nonce + tag. */
-    assert_int_equal(hk_open(key_a, blob, bloblen - 1, &out, &outlen),
+    assert_int_equal(hk_open(key_a, AD, strlen(AD), blob, bloblen - 1, &out, &outlen),
                      HK_INVALID);
-    assert_int_equal(hk_open(key_a, blob, 27, &out, &outlen), HK_INVALID);
-    assert_int_equal(hk_open(key_a, blob, 0, &out, &outlen), HK_INVALID);
+    assert_int_equal(hk_open(key_a, AD, strlen(AD), blob, 28, &out, &outlen), HK_INVALID);
+    assert_int_equal(hk_open(key_a, AD, strlen(AD), blob, 0, &out, &outlen), HK_INVALID);
     assert_null(out);
     /* The untouched blob still opens. */
-    assert_int_equal(hk_open(key_a, blob, bloblen, &out, &outlen), HK_OK);
+    assert_int_equal(hk_open(key_a, AD, strlen(AD), blob, bloblen, &out, &outlen), HK_OK);
     assert_int_equal(outlen, n);
     assert_memory_equal(out, msg, n);
     free(out);
@@ -351,6 +398,7 @@ int main(void)
         cmocka_unit_test(test_base64_round_trip),
         cmocka_unit_test(test_base64_bad),
         cmocka_unit_test(test_seal_round_trip),
+        cmocka_unit_test(test_seal_bound_to_its_row),
         cmocka_unit_test(test_seal_fresh_nonce),
         cmocka_unit_test(test_open_detects_tampering),
         cmocka_unit_test(test_random),
