@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # bench.sh - `make bench`: how fast hookd is on this machine, next to what
-# the machine itself can do. In one run it starts a private PostgreSQL (fsync
-# and synchronous_commit on, as in production), the sink (tests/bench/sink.c,
+# the machine itself can do. In one run it starts a private PostgreSQL with
+# PostgreSQL's stock settings, as a user's would have them (scripts/pg.sh),
+# the sink (tests/bench/sink.c,
 # a C receiver that answers 204 and records every webhook-id with its arrival
 # time) and hookd, all on 127.0.0.1, and measures:
 #
@@ -16,8 +17,15 @@
 #              drain rate and hookd's peak RSS during the drain
 #   fairness   tenant A's deliveries queued to an endpoint that answers in 1 s
 #              while tenant B sends a steady rate: B's ingest-to-receipt p99
+#   sustained  a steady event rate (SUSTAINED_RATE events/s, default 1,000,
+#              each fanned out to 10 endpoints) for SUSTAINED_SECS (default
+#              120): the deliveries still owed when the load stops, the time
+#              to finish after it, the rate achieved and the CPU per
+#              delivery; run twice, on the stock cluster and then on the same
+#              cluster restarted `tuned` (autovacuum every second, as the
+#              project's clusters had it), the yardstick of the same run
 #
-# ingest, throughput and backlog also report the CPU time hookd, PostgreSQL
+# ingest, throughput, backlog and sustained also report the CPU time hookd, PostgreSQL
 # (and of that, the sessions of hookd's API, claims and records), the sink
 # and the rest spent per item, what the hypervisor took meanwhile (steal),
 # and the machine's idle share: a second table, steadier than rates on a
@@ -57,7 +65,8 @@ case $QUICK in '' | 0) QUICK= ;; *) QUICK=1 ;; esac
 STATEMENTS=${STATEMENTS:-}
 case $STATEMENTS in '' | 0) STATEMENTS= ;; *) STATEMENTS=1 ;; esac
 BENCH_HOOKD=${BENCH_HOOKD:-build/hookd}
-ALL_SCENARIOS=(ingest throughput latency backlog fairness)
+# sustained last: it restarts the cluster tuned for its second half
+ALL_SCENARIOS=(ingest throughput latency backlog fairness sustained)
 
 if [ -n "$SCENARIO" ] && [[ ! " ${ALL_SCENARIOS[*]} " == *" $SCENARIO "* ]]; then
     echo "bench: unknown SCENARIO '$SCENARIO' (one of: ${ALL_SCENARIOS[*]})" >&2
@@ -82,6 +91,7 @@ if [ -n "$QUICK" ]; then
     LAT_RATE=100 LAT_SECS=3
     BACKLOG_EVENTS=500 BACKLOG_ENDPOINTS=10
     FAIR_QUEUED=200 FAIR_RATE=20 FAIR_SECS=3
+    SUS_RATE=50 SUS_SECS=3 SUS_FANOUT=3
     LIMIT=60 # seconds per scenario
 else
     CEIL_HTTP_N=${CEIL_HTTP_N:-200000} CEIL_PG_SECS=${CEIL_PG_SECS:-15}
@@ -90,9 +100,15 @@ else
     LAT_RATE=1000 LAT_SECS=30
     BACKLOG_EVENTS=100000 BACKLOG_ENDPOINTS=10
     FAIR_QUEUED=100000 FAIR_RATE=100 FAIR_SECS=30
+    SUS_RATE=${SUSTAINED_RATE:-1000} SUS_SECS=${SUSTAINED_SECS:-120} SUS_FANOUT=10
     LIMIT=1800
 fi
+for v in SUS_RATE SUS_SECS; do
+    [[ ${!v} =~ ^[1-9][0-9]{0,4}$ ]] || { echo "bench: SUSTAINED_${v#SUS_} must be 1-99999" >&2; exit 2; }
+done
 SINK_CAP=$((BACKLOG_EVENTS * BACKLOG_ENDPOINTS + CEIL_HTTP_N + 100000))
+sus_cap=$((SUS_RATE * SUS_SECS * SUS_FANOUT + 100000))
+[ "$sus_cap" -le "$SINK_CAP" ] || SINK_CAP=$sus_cap
 # How often the script asks the sink whether everything arrived. Rates come
 # from the sink's own first and last arrival times, not from when the script
 # notices, so a full run polls slowly: each poll is a few processes (curl,
@@ -249,6 +265,10 @@ statements() {
                round(mean_exec_time::numeric, 3) AS mean_ms,
                round((shared_blks_hit + shared_blks_read)::numeric
                      / greatest(calls, 1), 1) AS buffers_per_call,
+               jit_functions AS jit_fns,
+               round((jit_generation_time + jit_inlining_time
+                      + jit_optimization_time + jit_emission_time)::numeric)
+                   AS jit_ms,
                left(regexp_replace(query, '\\s+', ' ', 'g'), 90) AS statement
         FROM pg_stat_statements
         ORDER BY total_exec_time DESC LIMIT 15" >"$logs/statements-$1.txt"
@@ -675,9 +695,78 @@ scenario_fairness() {
         b_ingest_to_receipt_ms: $stb.latency_ms}' >"$tmp/result-fairness.json"
 }
 
+# pg_mode MODE: restarts the cluster with scripts/pg.sh's MODE (tuned, or
+# empty for stock) on the same port and folder; $tmp/pg.tuned marks a tuned
+# cluster, so that the loop puts it back to stock after a failure.
+pg_mode() {
+    scripts/pg.sh stop "$tmp/pg" >/dev/null
+    scripts/pg.sh start "$tmp/pg" "$pgport" ${1:+"$1"} >/dev/null
+    if [ "$1" = tuned ]; then touch "$tmp/pg.tuned"; else rm -f "$tmp/pg.tuned"; fi
+}
+
+# The hot tables' row counts and vacuums so far, as JSON: what autovacuum
+# (or hookd) left of the churn when the load stopped.
+table_stats() {
+    "${psql[@]}" -d hookd_bench -At -c "
+        SELECT coalesce(json_object_agg(relname, json_build_object(
+            'live', n_live_tup, 'dead', n_dead_tup, 'vacuums', vacuum_count,
+            'autovacuums', autovacuum_count)), '{}')
+        FROM pg_stat_user_tables
+        WHERE schemaname = 'hookd' AND relname IN ('queue', 'leases', 'deliveries')"
+}
+
+# sustained_phase GROUP: SUS_RATE events/s for SUS_SECS to one tenant with
+# SUS_FANOUT endpoints under /GROUP/; the figures go to $tmp/sus-GROUP.json.
+sustained_phase() {
+    local g=$1 t i lg st c0 cpu t_end got want owed stats
+    setup
+    t=$(make_tenant "bench-sustained-$g")
+    for i in $(seq 0 $((SUS_FANOUT - 1))); do
+        make_endpoint "$t" "/$g/$i" "$ENDPOINT_CONC"
+    done
+    log "sustained ($g): $SUS_RATE events/s x $SUS_FANOUT endpoints for ${SUS_SECS}s"
+    c0=$(cpu_snap)
+    lg=$(loadgen -u "$API/v1/tenants/$t/events" -a "$HOOKD_ADMIN_KEY" -r "$SUS_RATE" -s "$SUS_SECS")
+    t_end=$(date +%s%6N)
+    got=$(sink_count "$g")
+    stats=$(table_stats)
+    check_loadgen "$lg" "sustained ($g)"
+    want=$(($(jq .ok <<<"$lg") * SUS_FANOUT))
+    owed=$((want - got))
+    [ "$owed" -ge 0 ] || owed=0
+    log "sustained ($g): load stopped with $owed of $want deliveries owed"
+    st=$(wait_for "$g" "$want")
+    cpu=$(cpu_json "$c0" "$(cpu_snap)" "$want" "delivery, ingest included")
+    stop_hookd
+    jq -n --argjson lg "$lg" --argjson st "$st" --argjson want "$want" \
+        --argjson owed "$owed" --argjson t_end "$t_end" --argjson cpu "$cpu" \
+        --argjson rate "$SUS_RATE" --argjson fan "$SUS_FANOUT" --argjson secs "$SUS_SECS" \
+        --argjson tables "$stats" '{
+        cpu: $cpu,
+        events_per_s: $rate, endpoints: $fan, seconds: $secs,
+        asked_per_s: ($rate * $fan), sent_per_s: $lg.per_s, late_sends: $lg.late,
+        deliveries: $want, received: $st.total, unique: $st.unique,
+        duplicates: $st.duplicates,
+        owed_at_stop: $owed,
+        finished_after_s: ([($st.last_us - $t_end) / 1e6, 0] | max),
+        deliveries_per_s: $st.per_s,
+        tables_at_stop: $tables}' >"$tmp/sus-$g.json"
+}
+
+# The same load on the stock cluster, then on the cluster restarted tuned;
+# the cluster is stock again at the end.
+scenario_sustained() {
+    sustained_phase stock
+    pg_mode tuned
+    sustained_phase tuned
+    pg_mode ""
+    jq -n --slurpfile s "$tmp/sus-stock.json" --slurpfile t "$tmp/sus-tuned.json" \
+        '{stock: $s[0], tuned: $t[0]}' >"$tmp/result-sustained.json"
+}
+
 # --- run ----------------------------------------------------------------
 
-log "PostgreSQL on 127.0.0.1:$pgport (fsync on, synchronous_commit on), sink on :$sinkport, hookd on :$hport"
+log "PostgreSQL on 127.0.0.1:$pgport (stock settings), sink on :$sinkport, hookd on :$hport"
 scripts/pg.sh start "$tmp/pg" "$pgport" >/dev/null
 if [ -n "$STATEMENTS" ]; then
     # preloaded libraries are read at server start only
@@ -712,6 +801,7 @@ for s in "${scenarios[@]}"; do
     fi
     stop_pidfile "$tmp/rss.pid"
     [ -s "$tmp/sink.pid" ] || start_sink
+    [ -e "$tmp/pg.tuned" ] && pg_mode ""
     if [ "$rc" != 0 ]; then
         failed+=("$s")
         log "$s: FAILED"
@@ -761,7 +851,7 @@ json=$(jq -n \
       settings: {connections: $conns, body_bytes: $body,
                  HOOKD_HTTP_THREADS: $threads, HOOKD_DB_POOL: $pool, HOOKD_MAX_IN_FLIGHT: $inflight,
                  endpoint_max_concurrency: $conc, slow_endpoint_max_concurrency: $slowconc,
-                 postgresql: "fsync on, synchronous_commit on, shared_buffers 256MB, autovacuum_naptime 1s, max_wal_size 4GB"},
+                 postgresql: "stock settings (fsync on, synchronous_commit on, autovacuum_naptime 1min, max_wal_size 1GB, shared_buffers 128MB, max_connections 100); the sustained scenario also on the cluster tuned (autovacuum_naptime 1s, max_wal_size 4GB, shared_buffers 256MB, max_connections 300)"},
       ceilings: {
         measured: "before and after the scenarios; figures are the mean of the two",
         http: {requests_per_s: $h.per_s, at_start: $h.at_start, at_end: $h.at_end,
@@ -782,7 +872,9 @@ json=$(jq -n \
         | (if .backlog.drain_per_s then .backlog += {bound: "raw HTTP req/s",
               ratio: ratio(.backlog.drain_per_s; $h.per_s)} else . end)
         | (if .fairness.b_ingest_to_receipt_ms then .fairness += {bound: "2 commits (ms)",
-              floor_ms: $floor, ratio: ratio(.fairness.b_ingest_to_receipt_ms.p99; $floor)} else . end))
+              floor_ms: $floor, ratio: ratio(.fairness.b_ingest_to_receipt_ms.p99; $floor)} else . end)
+        | (if .sustained.stock then .sustained += {bound: "the tuned cluster, same run",
+              ratio: ratio(.sustained.stock.deliveries_per_s; .sustained.tuned.deliveries_per_s)} else . end))
     }')
 
 if [ -n "$QUICK" ]; then
@@ -816,13 +908,19 @@ table=$(jq -r '
     (if $s.backlog then (if $s.backlog.failed then "| backlog | FAILED | | |" else
       "| backlog | \($s.backlog.deliveries) drained at \(n($s.backlog.drain_per_s))/s, peak RSS \(n($s.backlog.peak_rss_mb)) MB | raw HTTP \(n($c.http.requests_per_s)) req/s | \(r($s.backlog.ratio)) |" end) else empty end),
     (if $s.fairness then (if $s.fairness.failed then "| fairness | FAILED | | |" else
-      "| fairness | B at \($s.fairness.b_offered_per_s)/s behind A'"'"'s \($s.fairness.a_queued) slow: p50 \(n($s.fairness.b_ingest_to_receipt_ms.p50)) ms, p99 \(n($s.fairness.b_ingest_to_receipt_ms.p99)) ms | 2 commits \(n($s.fairness.floor_ms)) ms (p99) | \(r($s.fairness.ratio)) |" end) else empty end)
+      "| fairness | B at \($s.fairness.b_offered_per_s)/s behind A'"'"'s \($s.fairness.a_queued) slow: p50 \(n($s.fairness.b_ingest_to_receipt_ms.p50)) ms, p99 \(n($s.fairness.b_ingest_to_receipt_ms.p99)) ms | 2 commits \(n($s.fairness.floor_ms)) ms (p99) | \(r($s.fairness.ratio)) |" end) else empty end),
+    (if $s.sustained then (if $s.sustained.failed then "| sustained | FAILED | | |" else
+      ($s.sustained.stock) as $k | ($s.sustained.tuned) as $u |
+      "| sustained | \($k.events_per_s)/s x \($k.endpoints) for \($k.seconds) s (\($k.asked_per_s) deliveries/s asked), stock: \($k.owed_at_stop) owed at the stop, done \(n($k.finished_after_s)) s after, \(n($k.deliveries_per_s))/s | tuned: \($u.owed_at_stop) owed, done \(n($u.finished_after_s)) s after, \(n($u.deliveries_per_s))/s | \(r($s.sustained.ratio)) |" end) else empty end)
     ' <<<"$json")
 # Where the CPU went, per item, for the scenarios that measure a rate.
 cputable=$(jq -r '
     .scenarios as $s |
-    [("ingest", "throughput", "backlog") as $k
-     | select($s[$k].cpu != null) | {k: $k} + $s[$k].cpu] as $rows |
+    ([("ingest", "throughput", "backlog") as $k
+      | select($s[$k].cpu != null) | {k: $k} + $s[$k].cpu]
+     + [("stock", "tuned") as $k
+      | select($s.sustained[$k].cpu != null)
+      | {k: "sustained, \($k)"} + $s.sustained[$k].cpu]) as $rows |
     if ($rows | length) == 0 then empty else
     "| scenario | CPU per | hookd | PostgreSQL | of which API · claims · records | sink | the rest | stolen | machine idle |",
     "|---|---|---|---|---|---|---|---|---|",
