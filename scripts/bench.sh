@@ -437,10 +437,10 @@ pgbench_json() {
 # ended (the clients were still connecting) is run once more, four times
 # as long, rather than failing the whole benchmark.
 pgbench_ceiling() {
-    local out=$tmp/$1.out secs=$3 try
+    local out=$tmp/$1.out secs=$3 _
     local pgb=("$PG_BIN/pgbench" -n -M extended -h 127.0.0.1 -p "$pgport" -U postgres
         -f "$tmp/ceiling.sql" -c "$2" -j "$(($2 < 2 ? 1 : 2))")
-    for try in 1 2; do
+    for _ in 1 2; do
         timeout 120 "${pgb[@]}" -T "$secs" bench_ceiling >"$out" 2>&1 ||
             { log "pgbench failed:"; cat "$out" >&2; return 1; }
         grep -q '^tps = ' "$out" && break

@@ -1242,7 +1242,7 @@ enum hk_result hk_dispatcher_start(const struct hk_config *cfg,
         hk_conn_close(d->work);
         free(d);
         curl_global_cleanup();
-        return HK_DB;
+        return HK_INTERNAL;
     }
     pthread_mutex_init(&d->rec_mu, NULL);
     pthread_cond_init(&d->rec_cv, NULL);

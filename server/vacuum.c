@@ -32,7 +32,8 @@
 #define ANALYZE_GAP_MS 10000
 
 struct hk_vacuum {
-    struct hk_conn *conn;
+    char *conninfo;
+    struct hk_conn *conn; /* opened at the first vacuum or analyze */
     pthread_t thread;
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -108,7 +109,10 @@ static void *vacuum_loop(void *arg)
             analyzed = now;
         }
         pthread_mutex_unlock(&v->mu);
-        bool ok = hk_conn_ensure(v->conn) &&
+        if (v->conn == NULL &&
+            hk_conn_open(v->conninfo, "hookd vacuum", &v->conn) != HK_OK)
+            v->conn = NULL;
+        bool ok = v->conn != NULL && hk_conn_ensure(v->conn) &&
                   hk_store_vacuum_hot(v->conn, vacuum, analyze) == HK_OK;
         /* once per outage: the recorder's own errors say the rest */
         if (!ok && !failing)
@@ -125,16 +129,13 @@ enum hk_result hk_vacuum_start(const char *conninfo, struct hk_vacuum **out)
 {
     *out = NULL;
     struct hk_vacuum *v = hk_calloc(1, sizeof(*v));
-    if (hk_conn_open(conninfo, "hookd vacuum", &v->conn) != HK_OK) {
-        free(v);
-        return HK_DB;
-    }
+    v->conninfo = hk_strdup(conninfo);
     pthread_mutex_init(&v->mu, NULL);
     pthread_cond_init(&v->cv, NULL);
     if (pthread_create(&v->thread, NULL, vacuum_loop, v) != 0) {
         pthread_mutex_destroy(&v->mu);
         pthread_cond_destroy(&v->cv);
-        hk_conn_close(v->conn);
+        free(v->conninfo);
         free(v);
         return HK_INTERNAL;
     }
@@ -165,5 +166,6 @@ void hk_vacuum_stop(struct hk_vacuum *v)
     pthread_mutex_destroy(&v->mu);
     pthread_cond_destroy(&v->cv);
     hk_conn_close(v->conn);
+    free(v->conninfo);
     free(v);
 }

@@ -23,8 +23,9 @@
 
 struct hk_vacuum;
 
-/* Opens the vacuum's connection to conninfo and starts its thread. HK_DB
- * (logged) when the database cannot be reached. Free with hk_vacuum_stop. */
+/* Starts the thread; its connection to conninfo is opened when the first
+ * vacuum or analyze is due (a start-up, often a restart after a crash,
+ * waits for one connection less). Free with hk_vacuum_stop. */
 enum hk_result hk_vacuum_start(const char *conninfo,
                                struct hk_vacuum **out) HK_MUST_CHECK;
 /* Counts rows that became dead in the hot tables (one per table for each
