@@ -86,6 +86,7 @@ bench:
 	@scripts/deps.sh
 	@$(MAKE) --no-print-directory -j2 build/hookd $(BENCH_BIN)
 	@SCENARIO='$(SCENARIO)' QUICK='$(QUICK)' STATEMENTS='$(STATEMENTS)' \
+	    SUSTAINED_RATE='$(SUSTAINED_RATE)' SUSTAINED_SECS='$(SUSTAINED_SECS)' \
 	    BENCH_HOOKD='$(BENCH_HOOKD)' BENCH_MIGRATIONS='$(BENCH_MIGRATIONS)' \
 	    CEIL_HTTP_N='$(CEIL_HTTP_N)' CEIL_PG_SECS='$(CEIL_PG_SECS)' scripts/bench.sh
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # bench.sh - `make bench`: how fast hookd is on this machine, next to what
-# the machine itself can do. In one run it starts a private PostgreSQL (fsync
-# and synchronous_commit on, as in production), the sink (tests/bench/sink.c,
+# the machine itself can do. In one run it starts a private PostgreSQL with
+# PostgreSQL's stock settings, as a user's would have them (scripts/pg.sh),
+# the sink (tests/bench/sink.c,
 # a C receiver that answers 204 and records every webhook-id with its arrival
 # time) and hookd, all on 127.0.0.1, and measures:
 #
@@ -31,8 +32,16 @@
 #   handshake  a fast HTTP endpoint's ingest-to-receipt p50/p99 alone, then
 #              again while another endpoint's backlog goes to an HTTPS
 #              receiver that closes every connection
+#   sustained  a steady event rate (SUSTAINED_RATE events/s, default 1,000,
+#              each fanned out to 10 endpoints) for SUSTAINED_SECS (default
+#              120): the deliveries still owed when the load stops, the time
+#              to finish after it, the rate achieved and the CPU per
+#              delivery; run twice, on the stock cluster and then on the same
+#              cluster restarted `tuned` (autovacuum every second, as the
+#              project's clusters had it), the yardstick of the same run
 #
-# ingest, sqlsend, throughput and backlog also report the CPU time hookd, PostgreSQL
+# ingest, sqlsend, throughput, backlog and sustained also report the CPU time hookd,
+# PostgreSQL
 # (and of that, the sessions of hookd's API, claims and records), the sink
 # and the rest spent per item, what the hypervisor took meanwhile (steal),
 # and the machine's idle share: a second table, steadier than rates on a
@@ -75,8 +84,9 @@ case $QUICK in '' | 0) QUICK= ;; *) QUICK=1 ;; esac
 STATEMENTS=${STATEMENTS:-}
 case $STATEMENTS in '' | 0) STATEMENTS= ;; *) STATEMENTS=1 ;; esac
 BENCH_HOOKD=${BENCH_HOOKD:-build/hookd}
+# sustained last: it restarts the cluster tuned for its second half
 ALL_SCENARIOS=(ingest sqlsend throughput tls_throughput latency backlog
-    tls_backlog close tls_close handshake fairness)
+    tls_backlog close tls_close handshake fairness sustained)
 
 read -r -a chosen <<<"$SCENARIO"
 for s in "${chosen[@]}"; do
@@ -107,6 +117,7 @@ if [ -n "$QUICK" ]; then
     FAIR_QUEUED=200 FAIR_RATE=20 FAIR_SECS=3
     CLOSE_EVENTS=100 CLOSE_ENDPOINTS=2
     HS_QUEUED=200 HS_RATE=20 HS_SECS=2
+    SUS_RATE=50 SUS_SECS=3 SUS_FANOUT=3
     LIMIT=60 # seconds per scenario
 else
     CEIL_HTTP_N=${CEIL_HTTP_N:-200000} CEIL_PG_SECS=${CEIL_PG_SECS:-15}
@@ -118,9 +129,15 @@ else
     FAIR_QUEUED=100000 FAIR_RATE=100 FAIR_SECS=30
     CLOSE_EVENTS=${CLOSE_EVENTS:-2000} CLOSE_ENDPOINTS=5
     HS_QUEUED=${HS_QUEUED:-20000} HS_RATE=${HS_RATE:-100} HS_SECS=${HS_SECS:-20}
+    SUS_RATE=${SUSTAINED_RATE:-1000} SUS_SECS=${SUSTAINED_SECS:-120} SUS_FANOUT=10
     LIMIT=1800
 fi
+for v in SUS_RATE SUS_SECS; do
+    [[ ${!v} =~ ^[1-9][0-9]{0,4}$ ]] || { echo "bench: SUSTAINED_${v#SUS_} must be 1-99999" >&2; exit 2; }
+done
 SINK_CAP=$((BACKLOG_EVENTS * BACKLOG_ENDPOINTS + CEIL_HTTP_N + 100000))
+sus_cap=$((SUS_RATE * SUS_SECS * SUS_FANOUT + 100000))
+[ "$sus_cap" -le "$SINK_CAP" ] || SINK_CAP=$sus_cap
 # How often the script asks the sink whether everything arrived. Rates come
 # from the sink's own first and last arrival times, not from when the script
 # notices, so a full run polls slowly: each poll is a few processes (curl,
@@ -298,6 +315,10 @@ statements() {
                round(mean_exec_time::numeric, 3) AS mean_ms,
                round((shared_blks_hit + shared_blks_read)::numeric
                      / greatest(calls, 1), 1) AS buffers_per_call,
+               jit_functions AS jit_fns,
+               round((jit_generation_time + jit_inlining_time
+                      + jit_optimization_time + jit_emission_time)::numeric)
+                   AS jit_ms,
                left(regexp_replace(query, '\\s+', ' ', 'g'), 90) AS statement
         FROM pg_stat_statements
         ORDER BY total_exec_time DESC LIMIT 15" >"$logs/statements-$1.txt"
@@ -466,6 +487,23 @@ pgbench_json() {
     jq -n --argjson tps "$tps" --argjson lat "$lat" '{tps: $tps, latency_ms: $lat}'
 }
 
+# pgbench_ceiling NAME CLIENTS SECS: pgbench's JSON (output in
+# $tmp/NAME.out). A run so short, on a host so busy, that no transaction
+# ended (the clients were still connecting) is run once more, four times
+# as long, rather than failing the whole benchmark.
+pgbench_ceiling() {
+    local out=$tmp/$1.out secs=$3 _
+    local pgb=("$PG_BIN/pgbench" -n -M extended -h 127.0.0.1 -p "$pgport" -U postgres
+        -f "$tmp/ceiling.sql" -c "$2" -j "$(($2 < 2 ? 1 : 2))")
+    for _ in 1 2; do
+        timeout 120 "${pgb[@]}" -T "$secs" bench_ceiling >"$out" 2>&1 ||
+            { log "pgbench failed:"; cat "$out" >&2; return 1; }
+        grep -q '^tps = ' "$out" && break
+        secs=$((secs * 4))
+    done
+    pgbench_json "$out"
+}
+
 ceiling_pg() {
     log "ceiling ($1): raw PostgreSQL, single-row INSERT transactions over $CONNS connections, ${CEIL_PG_SECS}s"
     "${psql[@]}" -d postgres -c 'DROP DATABASE IF EXISTS bench_ceiling WITH (FORCE)' >/dev/null
@@ -476,20 +514,10 @@ ceiling_pg() {
     local row=${BODY//\{\{now_us\}\}/1700000000000000}
     row=${row//\{\{seq\}\}/0}
     printf "INSERT INTO ceiling (payload) VALUES ('%s');\n" "$row" >"$tmp/ceiling.sql"
-    local pgb=("$PG_BIN/pgbench" -n -M extended -h 127.0.0.1 -p "$pgport" -U postgres -f "$tmp/ceiling.sql")
-    local run=(-T "$CEIL_PG_SECS") run1=(-T $(((CEIL_PG_SECS + 1) / 2)))
-    # A quick run counts transactions, not seconds: on a busy host opening
-    # the 32 connections can take longer than the whole run, which then
-    # commits nothing and prints no rate.
-    [ -n "$QUICK" ] && run=(-t 8) run1=(-t 20)
-    timeout 120 "${pgb[@]}" -c "$CONNS" -j 2 "${run[@]}" bench_ceiling >"$tmp/pgbench.out" 2>&1 ||
-        { log "pgbench failed:"; cat "$tmp/pgbench.out" >&2; return 1; }
-    pgbench_json "$tmp/pgbench.out" >"$tmp/ceiling-pg-$1.json"
+    pgbench_ceiling pgbench "$CONNS" "$CEIL_PG_SECS" >"$tmp/ceiling-pg-$1.json"
     # One client: the latency of a single commit, the floor under every
     # event's path (it commits at ingest and again when it is claimed).
-    timeout 60 "${pgb[@]}" -c 1 "${run1[@]}" bench_ceiling >"$tmp/pgbench1.out" 2>&1 ||
-        { log "pgbench failed:"; cat "$tmp/pgbench1.out" >&2; return 1; }
-    pgbench_json "$tmp/pgbench1.out" >"$tmp/ceiling-pg1-$1.json"
+    pgbench_ceiling pgbench1 1 $(((CEIL_PG_SECS + 1) / 2)) >"$tmp/ceiling-pg1-$1.json"
     "${psql[@]}" -d postgres -c 'DROP DATABASE bench_ceiling WITH (FORCE)' >/dev/null
 }
 
@@ -834,9 +862,81 @@ scenario_handshake() {
         >"$tmp/result-handshake.json"
 }
 
+# pg_mode MODE: restarts the cluster with scripts/pg.sh's MODE (tuned, or
+# empty for stock) on the same port and folder; $tmp/pg.tuned marks a tuned
+# cluster, so that the loop puts it back to stock after a failure.
+pg_mode() {
+    scripts/pg.sh stop "$tmp/pg" >/dev/null
+    scripts/pg.sh start "$tmp/pg" "$pgport" ${1:+"$1"} >/dev/null
+    if [ "$1" = tuned ]; then touch "$tmp/pg.tuned"; else rm -f "$tmp/pg.tuned"; fi
+}
+
+# The hot tables' row counts and vacuums so far, as JSON: what autovacuum
+# (or hookd) left of the churn when the load stopped.
+table_stats() {
+    "${psql[@]}" -d hookd_bench -At -c "
+        SELECT coalesce(json_object_agg(relname, json_build_object(
+            'live', n_live_tup, 'dead', n_dead_tup, 'vacuums', vacuum_count,
+            'autovacuums', autovacuum_count)), '{}')
+        FROM pg_stat_user_tables
+        WHERE schemaname = 'hookd' AND relname IN ('queue', 'leases', 'deliveries')"
+}
+
+# sustained_phase GROUP: SUS_RATE events/s for SUS_SECS to one tenant with
+# SUS_FANOUT endpoints under /GROUP/; the figures go to $tmp/sus-GROUP.json.
+sustained_phase() {
+    local g=$1 t i lg st c0 cpu t_end got want owed stats
+    setup
+    t=$(make_tenant "bench-sustained-$g")
+    for i in $(seq 0 $((SUS_FANOUT - 1))); do
+        make_endpoint "$t" "/$g/$i" "$ENDPOINT_CONC"
+    done
+    log "sustained ($g): $SUS_RATE events/s x $SUS_FANOUT endpoints for ${SUS_SECS}s"
+    c0=$(cpu_snap)
+    lg=$(loadgen -u "$API/v1/tenants/$t/events" -a "$HOOKD_ADMIN_KEY" -r "$SUS_RATE" -s "$SUS_SECS")
+    t_end=$(date +%s%6N)
+    got=$(sink_count "$g")
+    stats=$(table_stats)
+    check_loadgen "$lg" "sustained ($g)"
+    want=$(($(jq .ok <<<"$lg") * SUS_FANOUT))
+    owed=$((want - got))
+    [ "$owed" -ge 0 ] || owed=0
+    log "sustained ($g): load stopped with $owed of $want deliveries owed"
+    st=$(wait_for "$g" "$want")
+    cpu=$(cpu_json "$c0" "$(cpu_snap)" "$want" "delivery, ingest included")
+    stop_hookd
+    jq -n --argjson lg "$lg" --argjson st "$st" --argjson want "$want" \
+        --argjson owed "$owed" --argjson t_end "$t_end" --argjson cpu "$cpu" \
+        --argjson rate "$SUS_RATE" --argjson fan "$SUS_FANOUT" --argjson secs "$SUS_SECS" \
+        --argjson tables "$stats" '{
+        cpu: $cpu,
+        events_per_s: $rate, endpoints: $fan, seconds: $secs,
+        asked_per_s: ($rate * $fan), sent_per_s: $lg.per_s, late_sends: $lg.late,
+        deliveries: $want, received: $st.total, unique: $st.unique,
+        duplicates: $st.duplicates,
+        owed_at_stop: $owed,
+        finished_after_s: ([($st.last_us - $t_end) / 1e6, 0] | max),
+        deliveries_per_s: $st.per_s,
+        tables_at_stop: $tables}' >"$tmp/sus-$g.json"
+    # kept in the logs too: a later failure loses the run's results
+    cp "$tmp/sus-$g.json" "$logs/sustained-$g.json"
+    log "sustained ($g): $(jq -r '"done \(.finished_after_s * 10 | round / 10) s after the stop, \(.deliveries_per_s | round) deliveries/s"' "$tmp/sus-$g.json")"
+}
+
+# The same load on the stock cluster, then on the cluster restarted tuned;
+# the cluster is stock again at the end.
+scenario_sustained() {
+    sustained_phase stock
+    pg_mode tuned
+    sustained_phase tuned
+    pg_mode ""
+    jq -n --slurpfile s "$tmp/sus-stock.json" --slurpfile t "$tmp/sus-tuned.json" \
+        '{stock: $s[0], tuned: $t[0]}' >"$tmp/result-sustained.json"
+}
+
 # --- run ----------------------------------------------------------------
 
-log "PostgreSQL on 127.0.0.1:$pgport (fsync on, synchronous_commit on), sink on :$sinkport, hookd on :$hport"
+log "PostgreSQL on 127.0.0.1:$pgport (stock settings), sink on :$sinkport, hookd on :$hport"
 scripts/pg.sh start "$tmp/pg" "$pgport" >/dev/null
 if [ -n "$STATEMENTS" ]; then
     # preloaded libraries are read at server start only
@@ -871,6 +971,7 @@ for s in "${scenarios[@]}"; do
     fi
     stop_pidfile "$tmp/rss.pid"
     [ -s "$tmp/sink.pid" ] || start_sink
+    [ -e "$tmp/pg.tuned" ] && pg_mode ""
     if [ "$rc" != 0 ]; then
         failed+=("$s")
         log "$s: FAILED"
@@ -922,7 +1023,7 @@ json=$(jq -n \
       settings: {connections: $conns, body_bytes: $body,
                  HOOKD_HTTP_THREADS: $threads, HOOKD_DB_POOL: $pool, HOOKD_MAX_IN_FLIGHT: $inflight,
                  endpoint_max_concurrency: $conc, slow_endpoint_max_concurrency: $slowconc,
-                 postgresql: "fsync on, synchronous_commit on, shared_buffers 256MB, autovacuum_naptime 1s, max_wal_size 4GB"},
+                 postgresql: "stock settings (fsync on, synchronous_commit on, autovacuum_naptime 1min, max_wal_size 1GB, shared_buffers 128MB, max_connections 100); the sustained scenario also on the cluster tuned (autovacuum_naptime 1s, max_wal_size 4GB, shared_buffers 256MB, max_connections 300)"},
       ceilings: {
         measured: "before and after the scenarios; figures are the mean of the two",
         http: {requests_per_s: $h.per_s, at_start: $h.at_start, at_end: $h.at_end,
@@ -961,7 +1062,9 @@ json=$(jq -n \
         | (if .handshake.beside_ms then .handshake += {bound: "the same endpoint alone (p99)",
               ratio: ratio(.handshake.beside_ms.p99; .handshake.alone_ms.p99)} else . end)
         | (if .fairness.b_ingest_to_receipt_ms then .fairness += {bound: "2 commits (ms)",
-              floor_ms: $floor, ratio: ratio(.fairness.b_ingest_to_receipt_ms.p99; $floor)} else . end))
+              floor_ms: $floor, ratio: ratio(.fairness.b_ingest_to_receipt_ms.p99; $floor)} else . end)
+        | (if .sustained.stock then .sustained += {bound: "the tuned cluster, same run",
+              ratio: ratio(.sustained.stock.deliveries_per_s; .sustained.tuned.deliveries_per_s)} else . end))
     }')
 
 if [ -n "$QUICK" ]; then
@@ -1007,14 +1110,20 @@ table=$(jq -r '
     (if $s.handshake then (if $s.handshake.failed then "| handshake | FAILED | | |" else
       "| HTTP beside TLS handshakes | at \($s.handshake.offered_per_s)/s: p50 \(n($s.handshake.beside_ms.p50)) ms, p99 \(n($s.handshake.beside_ms.p99)) ms while \($s.handshake.tls_received) of \($s.handshake.tls_queued) went to a closing HTTPS endpoint at \(n($s.handshake.tls_per_s))/s | alone: p50 \(n($s.handshake.alone_ms.p50)) ms, p99 \(n($s.handshake.alone_ms.p99)) ms | \(r($s.handshake.ratio)) |" end) else empty end),
     (if $s.fairness then (if $s.fairness.failed then "| fairness | FAILED | | |" else
-      "| fairness | B at \($s.fairness.b_offered_per_s)/s behind A'"'"'s \($s.fairness.a_queued) slow: p50 \(n($s.fairness.b_ingest_to_receipt_ms.p50)) ms, p99 \(n($s.fairness.b_ingest_to_receipt_ms.p99)) ms | 2 commits \(n($s.fairness.floor_ms)) ms (p99) | \(r($s.fairness.ratio)) |" end) else empty end)
+      "| fairness | B at \($s.fairness.b_offered_per_s)/s behind A'"'"'s \($s.fairness.a_queued) slow: p50 \(n($s.fairness.b_ingest_to_receipt_ms.p50)) ms, p99 \(n($s.fairness.b_ingest_to_receipt_ms.p99)) ms | 2 commits \(n($s.fairness.floor_ms)) ms (p99) | \(r($s.fairness.ratio)) |" end) else empty end),
+    (if $s.sustained then (if $s.sustained.failed then "| sustained | FAILED | | |" else
+      ($s.sustained.stock) as $k | ($s.sustained.tuned) as $u |
+      "| sustained | \($k.events_per_s)/s x \($k.endpoints) for \($k.seconds) s (\($k.asked_per_s) deliveries/s asked), stock: \($k.owed_at_stop) owed at the stop, done \(n($k.finished_after_s)) s after, \(n($k.deliveries_per_s))/s | tuned: \($u.owed_at_stop) owed, done \(n($u.finished_after_s)) s after, \(n($u.deliveries_per_s))/s | \(r($s.sustained.ratio)) |" end) else empty end)
     ' <<<"$json")
 # Where the CPU went, per item, for the scenarios that measure a rate.
 cputable=$(jq -r '
     .scenarios as $s |
-    [("ingest", "sqlsend", "throughput", "tls_throughput", "backlog",
-      "tls_backlog", "close", "tls_close") as $k
-     | select($s[$k].cpu != null) | {k: $k} + $s[$k].cpu] as $rows |
+    ([("ingest", "sqlsend", "throughput", "tls_throughput", "backlog",
+       "tls_backlog", "close", "tls_close") as $k
+      | select($s[$k].cpu != null) | {k: $k} + $s[$k].cpu]
+     + [("stock", "tuned") as $k
+      | select($s.sustained[$k].cpu != null)
+      | {k: "sustained, \($k)"} + $s.sustained[$k].cpu]) as $rows |
     if ($rows | length) == 0 then empty else
     "| scenario | CPU per | hookd | PostgreSQL | of which API · claims · records | sink | the rest | stolen | machine idle |",
     "|---|---|---|---|---|---|---|---|---|",

@@ -1,16 +1,27 @@
 #!/usr/bin/env bash
-# pg.sh - a private PostgreSQL 15 cluster in one folder, for `make run` and
-# `make test`: DIR/pgdata (the cluster), DIR/sock (its unix socket), DIR/pg.log.
-# It listens on 127.0.0.1 only, trusts every local connection as user
-# `postgres`, and is started and stopped by path, never by name.
+# pg.sh - a private PostgreSQL 15 cluster in one folder, for `make run`,
+# `make test` and `make bench`: DIR/pgdata (the cluster), DIR/sock (its unix
+# socket), DIR/pg.log. It listens on 127.0.0.1 only, trusts every local
+# connection as user `postgres`, and is started and stopped by path, never by
+# name.
 #
-#   scripts/pg.sh start DIR PORT [fast]   create if missing, start, wait ready
+#   scripts/pg.sh start DIR PORT [MODE]   create if missing, start, wait ready
 #   scripts/pg.sh stop DIR                stop it if it runs
 #
-# `fast` turns durability off (fsync, synchronous_commit, full_page_writes):
-# only for throwaway test clusters. As root, the cluster belongs to the
-# `postgres` user (initdb refuses root); otherwise to whoever runs this.
-# Sourcing this file defines pg_start and pg_stop without running anything.
+# By default the cluster runs with PostgreSQL's stock settings, as a fresh
+# Debian install or a managed service would (autovacuum every minute, 1 GB
+# of WAL between checkpoints, 100 connections): only the address, the port
+# and the socket folder are set, since those are what let it run beside
+# others. hookd must be fast on such a server, so that is what it is run and
+# tested on. MODE `fast` also turns durability off (fsync,
+# synchronous_commit, full_page_writes): only for throwaway test clusters,
+# where a crash of the machine loses nothing anyone needs. MODE `tuned` adds
+# what hookd's clusters set before hookd kept its own tables lean (autovacuum
+# every second, 4 GB of WAL, 256 MB of shared buffers, 300 connections):
+# only for `make bench`, as the yardstick of the sustained scenario. As
+# root, the cluster belongs to the `postgres` user (initdb refuses root);
+# otherwise to whoever runs this. Sourcing this file defines pg_start and
+# pg_stop without running anything.
 set -euo pipefail
 
 PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
@@ -60,14 +71,15 @@ pg_fail() {
 }
 
 pg_start() {
-    local dir port fast=${3:-} running
-    if [ $# -lt 2 ] || [[ ! $2 =~ ^[0-9]+$ ]] || [[ ! $fast =~ ^(fast)?$ ]]; then
-        echo "usage: pg.sh start DIR PORT [fast]" >&2
+    local dir port mode=${3:-} running fast=
+    if [ $# -lt 2 ] || [[ ! $2 =~ ^[0-9]+$ ]] || [[ ! $mode =~ ^(fast|tuned)?$ ]]; then
+        echo "usage: pg.sh start DIR PORT [fast|tuned]" >&2
         return 2
     fi
     mkdir -p "$1"
     dir=$(realpath "$1")
     port=$2
+    [ "$mode" = fast ] && fast=fast
     pg_prepare_dir "$dir"
 
     running=$(pg_running_port "$dir" || true)
@@ -87,22 +99,19 @@ pg_start() {
         echo "include_if_exists = 'hookd.conf'" >>"$dir/pgdata/postgresql.conf"
     fi
 
-    # Rewritten at every start so that the port and the fast flag follow
-    # the caller; the include above reads it.
+    # Rewritten at every start so that the port and the mode follow the
+    # caller; the include above reads it.
     mkdir -p "$dir/sock"
     {
         echo "listen_addresses = '127.0.0.1'"
         echo "port = $port"
         echo "unix_socket_directories = '$dir/sock'"
-        echo "max_connections = 300"
-        echo "shared_buffers = 256MB"
-        # hookd's queue table churns: let autovacuum look every second
-        # (its per-table thresholds are in migrations/0006_queue_vacuum.sql)
-        echo "autovacuum_naptime = 1s"
-        # every delivery writes a few kB of WAL; with the default 1GB a
-        # busy queue forces a checkpoint every few seconds, and each one
-        # makes the next change of every page write the whole page again
-        echo "max_wal_size = 4GB"
+        if [ "$mode" = tuned ]; then
+            echo "max_connections = 300"
+            echo "shared_buffers = 256MB"
+            echo "autovacuum_naptime = 1s"
+            echo "max_wal_size = 4GB"
+        fi
         if [ "$fast" = fast ]; then
             echo "fsync = off"
             echo "synchronous_commit = off"
@@ -138,7 +147,7 @@ if [ "${BASH_SOURCE[0]}" = "$0" ]; then
     start) pg_start "$@" ;;
     stop) pg_stop "$@" ;;
     *)
-        echo "usage: pg.sh start DIR PORT [fast] | pg.sh stop DIR" >&2
+        echo "usage: pg.sh start DIR PORT [fast|tuned] | pg.sh stop DIR" >&2
         exit 2
         ;;
     esac

@@ -11,6 +11,8 @@
  * and sweeps expired leases.
  * The recorder thread, on its own connection, writes finished attempts in
  * batched statements. So no database round trip ever stalls a transfer.
+ * What the records churn in the queue and leases tables, vacuum.c's
+ * thread vacuums on a fourth connection.
  * Outcomes that cannot be written (database away) are kept and written
  * later; claims pause meanwhile, and leases cover the rest: whatever this
  * process leaves behind, another dispatcher takes back when the lease
@@ -24,6 +26,7 @@
 #include "metrics.h"
 #include "notify.h"
 #include "store.h"
+#include "vacuum.h"
 
 #include <curl/curl.h>
 #include <jansson.h>
@@ -86,6 +89,7 @@ struct hk_dispatcher {
     size_t waiting; /* jobs waiting in lanes */
     struct hk_conn *work;
     struct hk_conn *listen;
+    struct hk_vacuum *vacuum; /* fed by the recorder */
     struct hk_deliver *deliver;
     struct hk_job *live; /* see live_add */
     pthread_t thread;
@@ -834,17 +838,19 @@ static size_t save(struct hk_dispatcher *d, struct hk_job **jobs, size_t n)
     bool *gone = hk_calloc(n, sizeof(*gone));
     for (size_t i = 0; i < n; i++)
         judge(d, jobs[i], &rows[i], &gone[i]);
-    size_t kept = 0;
+    size_t kept = 0, written = 0;
     enum hk_result rc = hk_store_record(d->rec_conn, rows, n);
     if (rc == HK_OK) {
         for (size_t i = 0; i < n; i++)
             saved(d, jobs[i], &rows[i], gone[i]);
+        written = n;
     } else if (rc == HK_INVALID) {
         for (size_t i = 0; i < n; i++) {
             struct hk_job *job = jobs[i];
             rc = hk_store_record(d->rec_conn, &rows[i], 1);
             if (rc == HK_OK) {
                 saved(d, job, &rows[i], gone[i]);
+                written++;
             } else if (rc == HK_INVALID) {
                 hk_log_warn("the database refused an attempt's outcome; "
                             "dropped, the lease will expire",
@@ -857,6 +863,9 @@ static size_t save(struct hk_dispatcher *d, struct hk_job **jobs, size_t n)
     } else {
         kept = n;
     }
+    /* each left a dead lease and a dead (or moved) queue row */
+    if (written > 0)
+        hk_vacuum_churn(d->vacuum, written);
     free(rows);
     free(gone);
     return kept;
@@ -1230,6 +1239,13 @@ enum hk_result hk_dispatcher_start(const struct hk_config *cfg,
         return HK_DB;
     }
     hk_conn_generic_plans(d->rec_conn);
+    if (hk_vacuum_start(cfg->database_url, &d->vacuum) != HK_OK) {
+        hk_conn_close(d->rec_conn);
+        hk_conn_close(d->work);
+        free(d);
+        curl_global_cleanup();
+        return HK_INTERNAL;
+    }
     pthread_mutex_init(&d->rec_mu, NULL);
     pthread_cond_init(&d->rec_cv, NULL);
     pthread_cond_init(&d->cl_cv, NULL);
@@ -1259,6 +1275,7 @@ fail:
     if (recorder)
         stop_recorder(d);
     hk_deliver_free(d->deliver);
+    hk_vacuum_stop(d->vacuum);
     hk_conn_close(d->rec_conn);
     hk_conn_close(d->work);
     pthread_mutex_destroy(&d->rec_mu);
@@ -1303,6 +1320,7 @@ void hk_dispatcher_stop(struct hk_dispatcher *d)
             free(l);
         }
     hk_deliver_free(d->deliver);
+    hk_vacuum_stop(d->vacuum); /* after the recorder, which feeds it */
     hk_conn_close(d->listen);
     hk_conn_close(d->rec_conn);
     hk_conn_close(d->work);

@@ -12,7 +12,10 @@
 
 struct hk_dispatcher;
 
-/* Connects (two connections: work and LISTEN) and starts the thread. */
+/* Connections a dispatcher keeps open: claims, records, LISTEN, vacuum. */
+#define HK_DISPATCHER_CONNECTIONS 4
+
+/* Connects (HK_DISPATCHER_CONNECTIONS) and starts the threads. */
 enum hk_result hk_dispatcher_start(const struct hk_config *cfg,
                                    struct hk_dispatcher **out) HK_MUST_CHECK;
 /* Wakes the thread to claim now (safe from any thread). */

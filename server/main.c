@@ -18,6 +18,7 @@
 #include "log.h"
 #include "migrate.h"
 #include "notify.h"
+#include "pgcheck.h"
 #include "trust.h"
 
 #include <pthread.h>
@@ -161,6 +162,12 @@ static int cmd_run(struct hk_config *cfg, bool api, bool dispatch)
     if (hk_conn_open(cfg->database_url, "hookd migrate", &check) != HK_OK)
         return 1;
     enum hk_result rc = hk_migrate_check(check, migrations_dir());
+    if (rc == HK_OK) {
+        /* the API's pool, its group writers and its notifier */
+        int conns = (api ? cfg->db_pool_size + HK_FANOUT_WRITERS + 1 : 0) +
+                    (dispatch ? HK_DISPATCHER_CONNECTIONS : 0);
+        hk_pgcheck_warn(check, conns);
+    }
     hk_conn_close(check);
     if (rc == HK_CONFLICT) {
         fprintf(stderr, "hookd: the database is not migrated; run "

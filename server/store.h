@@ -352,6 +352,26 @@ enum hk_result hk_store_stopped_endpoints(struct hk_conn *c,
  * away (deleted, or disabled by hookd), as at lease expiry. */
 enum hk_result hk_store_release(struct hk_conn *c, const char *tenant_ids,
                                 const char *delivery_ids) HK_MUST_CHECK;
+/* The current values of the server settings names[0..n) (pg_settings,
+ * so as this session sees them: a database's or a role's own settings
+ * included) into values[0..n), each a heap string the caller frees, NULL
+ * for a name the server does not know. */
+enum hk_result hk_store_server_settings(struct hk_conn *c,
+                                        const char *const *names, size_t n,
+                                        char **values) HK_MUST_CHECK;
+/* Which of hookd's hot tables (the queue and the leases) this session's
+ * role may not vacuum, as "hookd.queue, hookd.leases" (caller frees), or
+ * NULL when it may vacuum both. */
+enum hk_result hk_store_not_vacuumable(struct hk_conn *c,
+                                       char **tables) HK_MUST_CHECK;
+/* Vacuums the dispatcher's hot tables, the queue and the leases (see
+ * vacuum.h), and/or analyzes them (at least one of the two), skipping one
+ * that another vacuum holds at the moment. Not in a transaction: c must
+ * be a connection of its own, outside any. A role that does not own them
+ * gets a warning from the server and changes nothing (pgcheck.h reports
+ * it at start). */
+enum hk_result hk_store_vacuum_hot(struct hk_conn *c, bool vacuum,
+                                   bool analyze) HK_MUST_CHECK;
 /* Deletes attempts older than days, at most 10,000 per call. */
 enum hk_result hk_store_prune_attempts(struct hk_conn *c, int days,
                                        int *n) HK_MUST_CHECK;

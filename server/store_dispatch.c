@@ -310,6 +310,17 @@ static const char sql_prune[] =
     " SELECT ctid FROM hookd.attempts"
     " WHERE started_at < now() - $1::int * interval '1 day' LIMIT 10000))";
 
+/* Not TRUNCATE: giving the table's empty end back to the system takes a
+ * lock that stops every claim and record meanwhile, and a queue that
+ * emptied fills its pages again within seconds; autovacuum still does it
+ * when it passes. */
+static const char sql_vacuum_hot[] =
+    "VACUUM (SKIP_LOCKED, TRUNCATE false) hookd.queue, hookd.leases";
+static const char sql_vacuum_analyze_hot[] =
+    "VACUUM (SKIP_LOCKED, TRUNCATE false, ANALYZE) hookd.queue, hookd.leases";
+static const char sql_analyze_hot[] =
+    "ANALYZE (SKIP_LOCKED) hookd.queue, hookd.leases";
+
 static unsigned nibble(char c)
 {
     if (c >= '0' && c <= '9')
@@ -610,4 +621,13 @@ enum hk_result hk_store_prune_attempts(struct hk_conn *c, int days, int *n)
     snprintf(d, sizeof(d), "%d", days);
     const char *p[1] = {d};
     return exec_count(c, sql_prune, 1, p, n);
+}
+
+enum hk_result hk_store_vacuum_hot(struct hk_conn *c, bool vacuum,
+                                   bool analyze)
+{
+    const char *sql = vacuum ? (analyze ? sql_vacuum_analyze_hot
+                                        : sql_vacuum_hot)
+                             : sql_analyze_hot;
+    return hk_db_exec(c, sql, 0, NULL, NULL);
 }

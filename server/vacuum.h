@@ -1,0 +1,38 @@
+/*
+ * vacuum.h - the dispatcher's own vacuum of its hot tables. Every delivery
+ * sent leaves a dead row in hookd.queue and one in hookd.leases when its
+ * outcome is recorded, and each claim steps over the dead rows at the head
+ * of an endpoint's queue until VACUUM removes them. Autovacuum looks at a
+ * database once a minute on a server with stock settings: at thousands of
+ * deliveries a second, hundreds of thousands of dead rows pile up between
+ * two of its visits, and claims slow down as they do. So the dispatcher
+ * counts the rows its records churn and, once enough have since the last
+ * time, vacuums the two tables itself on a connection and a thread of its
+ * own (VACUUM cannot run inside a transaction, and takes from a few
+ * milliseconds to a second: no claim or record waits for it). It owns that
+ * thread, its connection and the count; the statement is in
+ * store_dispatch.c, and autovacuum keeps everything else (the large tables,
+ * their statistics, giving the queue's empty pages back).
+ */
+#ifndef HK_VACUUM_H
+#define HK_VACUUM_H
+
+#include "common.h"
+
+#include <stddef.h>
+
+struct hk_vacuum;
+
+/* Starts the thread; its connection to conninfo is opened when the first
+ * vacuum or analyze is due (a start-up, often a restart after a crash,
+ * waits for one connection less). Free with hk_vacuum_stop. */
+enum hk_result hk_vacuum_start(const char *conninfo,
+                               struct hk_vacuum **out) HK_MUST_CHECK;
+/* Counts rows that became dead in the hot tables (one per table for each
+ * recorded attempt), and wakes the thread when enough have. Any thread. */
+void hk_vacuum_churn(struct hk_vacuum *v, size_t rows);
+/* Stops the thread, after the vacuum running now if any, and frees v.
+ * NULL is a no-op. */
+void hk_vacuum_stop(struct hk_vacuum *v);
+
+#endif

@@ -1,0 +1,114 @@
+/*
+ * test_vacuum.c - end-to-end tests of the dispatcher's own upkeep of its
+ * hot tables (server/vacuum.c), on the test cluster's stock autovacuum
+ * settings, where autovacuum looks once a minute: hookd analyzes
+ * hookd.queue and hookd.leases as soon as it records attempts, and
+ * vacuums them once its records have left 2,000 dead rows in each.
+ * PostgreSQL's own counters say so: pg_stat_user_tables counts VACUUM and
+ * ANALYZE statements (vacuum_count, analyze_count) apart from autovacuum's.
+ */
+#include "engine_util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static struct hk_srv srv;
+static struct hk_rcv *rcv;
+
+static int group_setup(void **state)
+{
+    (void)state;
+    rcv = hk_rcv_start();
+    if (rcv == NULL)
+        return -1;
+    if (hk_srv_start(&srv, NULL) != 0)
+        return -1;
+    hk_mk_event_type(&srv, "v.tick");
+    return 0;
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    int rc = hk_srv_finish(&srv);
+    hk_rcv_stop(rcv);
+    rcv = NULL;
+    return rc;
+}
+
+/* The counter column (vacuum_count or analyze_count) of hookd.table. */
+static long long counter(const char *column, const char *table)
+{
+    char *sql = hk_fmt("SELECT %s FROM pg_stat_user_tables"
+                       " WHERE schemaname = 'hookd' AND relname = '%s'",
+                       column, table);
+    long long n = hk_sql_int(&srv, sql);
+    free(sql);
+    return n;
+}
+
+/* Waits up to timeout_ms for counter(column, table) to pass before. */
+static bool counter_passes(const char *column, const char *table,
+                           long long before, int timeout_ms)
+{
+    for (int waited = 0; waited <= timeout_ms; waited += 200) {
+        if (counter(column, table) > before)
+            return true;
+        hk_sleep_ms(200);
+    }
+    return false;
+}
+
+static void test_analyzes_once_it_records(void **state)
+{
+    (void)state;
+    char tid[HK_ID_LEN], eid[HK_ID_LEN];
+    long long queue0 = counter("analyze_count", "queue");
+    long long leases0 = counter("analyze_count", "leases");
+    char *key = hk_eng_tenant(&srv, "analyze", tid);
+    char *url = hk_rcv_url(rcv, "/analyze");
+    hk_eng_endpoint(&srv, key, tid, url, "\"event_types\":[\"v.tick\"]", eid);
+    hk_eng_event(&srv, key, tid, "v.tick", "{}", NULL);
+    assert_true(hk_rcv_wait_for_path(rcv, "/analyze", 1, 20000));
+    assert_true(counter_passes("analyze_count", "queue", queue0, 15000));
+    assert_true(counter_passes("analyze_count", "leases", leases0, 15000));
+    free(url);
+    free(key);
+}
+
+#define CHURN_ENDPOINTS 20
+#define CHURN_EVENTS 110 /* 2,200 deliveries: past the 2,000 that vacuum */
+
+static void test_vacuums_after_churn(void **state)
+{
+    (void)state;
+    char tid[HK_ID_LEN], eid[HK_ID_LEN];
+    long long queue0 = counter("vacuum_count", "queue");
+    long long leases0 = counter("vacuum_count", "leases");
+    char *key = hk_eng_tenant(&srv, "churn", tid);
+    for (int i = 0; i < CHURN_ENDPOINTS; i++) {
+        char *url = hk_rcv_url(rcv, "/churn");
+        hk_eng_endpoint(&srv, key, tid, url, "\"event_types\":[\"v.tick\"]",
+                        eid);
+        free(url);
+    }
+    for (int i = 0; i < CHURN_EVENTS; i++)
+        hk_eng_event(&srv, key, tid, "v.tick", "{}", NULL);
+    assert_true(hk_rcv_wait_for_path(rcv, "/churn",
+                                     CHURN_ENDPOINTS * CHURN_EVENTS, 120000));
+    assert_true(counter_passes("vacuum_count", "queue", queue0, 15000));
+    assert_true(counter_passes("vacuum_count", "leases", leases0, 15000));
+    free(key);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_analyzes_once_it_records),
+        cmocka_unit_test(test_vacuums_after_churn),
+    };
+    int rc = cmocka_run_group_tests_name("vacuum", tests, group_setup,
+                                         group_teardown);
+    return hk_exit_code(rc);
+}
