@@ -352,6 +352,12 @@ ALTER TABLE ONLY hookd.attempts ALTER COLUMN response_headers SET STATISTICS 0;
 ALTER TABLE ONLY hookd.attempts ALTER COLUMN response_body SET STATISTICS 0;
 ALTER TABLE ONLY hookd.attempts ALTER COLUMN response_truncated SET STATISTICS 0;
 
+CREATE TABLE hookd.changes (
+    tenant_id uuid NOT NULL,
+    id uuid NOT NULL,
+    delivery_id uuid NOT NULL
+);
+
 CREATE TABLE hookd.deliveries (
     tenant_id uuid NOT NULL,
     id uuid NOT NULL,
@@ -456,6 +462,8 @@ CREATE TABLE hookd.portal_sessions (
     token_hash bytea NOT NULL,
     expires_at timestamp with time zone NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
+    scope text DEFAULT 'write'::text NOT NULL,
+    CONSTRAINT portal_sessions_scope_check CHECK ((scope = ANY (ARRAY['read'::text, 'write'::text]))),
     CONSTRAINT portal_sessions_token_hash_check CHECK ((length(token_hash) = 32))
 );
 
@@ -498,6 +506,9 @@ ALTER TABLE ONLY hookd.api_keys
 ALTER TABLE ONLY hookd.attempts
     ADD CONSTRAINT attempts_pkey PRIMARY KEY (tenant_id, delivery_id, id);
 
+ALTER TABLE ONLY hookd.changes
+    ADD CONSTRAINT changes_pkey PRIMARY KEY (tenant_id, id);
+
 ALTER TABLE ONLY hookd.deliveries
     ADD CONSTRAINT deliveries_pkey PRIMARY KEY (tenant_id, id);
 
@@ -530,6 +541,8 @@ ALTER TABLE ONLY hookd.tenants
 
 CREATE INDEX api_keys_prefix ON hookd.api_keys USING btree (prefix);
 
+CREATE INDEX attempts_recent ON hookd.attempts USING brin (id) WITH (pages_per_range='32');
+
 CREATE INDEX attempts_started_brin ON hookd.attempts USING brin (started_at);
 
 CREATE INDEX deliveries_endpoint ON hookd.deliveries USING btree (tenant_id, endpoint_id, id DESC);
@@ -545,6 +558,8 @@ CREATE UNIQUE INDEX events_idempotency ON hookd.events USING btree (tenant_id, i
 CREATE INDEX events_type ON hookd.events USING btree (tenant_id, event_type, id DESC);
 
 CREATE INDEX portal_sessions_expiry ON hookd.portal_sessions USING btree (expires_at);
+
+CREATE INDEX portal_sessions_list ON hookd.portal_sessions USING btree (tenant_id, id DESC);
 
 CREATE UNIQUE INDEX portal_sessions_token ON hookd.portal_sessions USING btree (token_hash);
 

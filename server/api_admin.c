@@ -132,12 +132,30 @@ void hk_api_me(struct hk_req *req, struct hk_resp *resp)
 {
     if (!hk_req_query_only(req, resp, (const char *const[]){NULL}))
         return;
-    if (req->auth.role == HK_ROLE_ADMIN)
+    if (req->auth.role == HK_ROLE_ADMIN) {
         hk_resp_json(resp, 200, json_pack("{s:s}", "role", "admin"));
-    else
-        hk_resp_json(resp, 200,
-                     json_pack("{s:s, s:s}", "role", "tenant", "tenant_id",
-                               req->auth.tenant_id));
+        return;
+    }
+    struct hk_conn *c = hk_req_db(req, resp);
+    if (c == NULL)
+        return;
+    json_t *tenant;
+    enum hk_result rc = hk_store_tenant_get(c, req->auth.tenant_id, &tenant);
+    if (rc != HK_OK) {
+        hk_resp_result(resp, rc, "tenant");
+        return;
+    }
+    json_t *me = json_pack("{s:s, s:s, s:O}", "role", "tenant", "tenant_id",
+                           req->auth.tenant_id, "tenant_name",
+                           json_object_get(tenant, "name"));
+    json_decref(tenant);
+    if (req->auth.session_id[0] != '\0')
+        json_object_set_new(
+            me, "session",
+            json_pack("{s:s, s:s, s:s}", "id", req->auth.session_id, "scope",
+                      req->auth.read_only ? "read" : "write", "expires_at",
+                      req->auth.session_expires_at));
+    hk_resp_json(resp, 200, me);
 }
 
 /* ---- tenants ---- */
@@ -155,7 +173,7 @@ static bool tenant_fields(json_t *body, struct hk_resp *resp, bool create,
         return false;
     }
     if (*name != NULL && !hk_valid_name(*name, msg, sizeof(msg))) {
-        hk_resp_error(resp, 422, "validation_failed", "name", "name %s",
+        hk_resp_error(resp, 422, "validation_failed", "name", "This name %s",
                       msg);
         return false;
     }
@@ -275,7 +293,7 @@ void hk_api_key_create(struct hk_req *req, struct hk_resp *resp)
     if (!hk_api_opt_string(body, "name", resp, &name))
         goto out;
     if (name == NULL || !hk_valid_name(name, msg, sizeof(msg))) {
-        hk_resp_error(resp, 422, "validation_failed", "name", "name %s",
+        hk_resp_error(resp, 422, "validation_failed", "name", "This name %s",
                       name ? msg : "is required");
         goto out;
     }
@@ -388,7 +406,7 @@ void hk_api_event_type_create(struct hk_req *req, struct hk_resp *resp)
     if (!hk_api_opt_string(body, "name", resp, &name))
         goto out;
     if (name == NULL || !hk_valid_event_type_name(name, msg, sizeof(msg))) {
-        hk_resp_error(resp, 422, "validation_failed", "name", "name %s",
+        hk_resp_error(resp, 422, "validation_failed", "name", "This name %s",
                       name ? msg : "is required");
         goto out;
     }

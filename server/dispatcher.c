@@ -25,6 +25,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "notify.h"
+#include "sign.h"
 #include "store.h"
 #include "vacuum.h"
 
@@ -171,13 +172,7 @@ static char *envelope(const struct hk_claim *c, size_t *len)
 {
     struct hk_buf b;
     hk_buf_init(&b);
-    hk_buf_puts(&b, "{\"type\":\"");
-    hk_buf_puts(&b, c->event_type); /* validated: [A-Za-z0-9_.-] only */
-    hk_buf_puts(&b, "\",\"timestamp\":\"");
-    hk_buf_puts(&b, c->event_time);
-    hk_buf_puts(&b, "\",\"data\":");
-    hk_buf_puts(&b, c->payload);
-    hk_buf_puts(&b, "}");
+    hk_webhook_body(c->event_type, c->event_time, c->payload, &b);
     *len = b.len;
     return hk_buf_steal(&b);
 }
@@ -1011,6 +1006,15 @@ static void sweep(struct hk_dispatcher *d)
         hk_log_warn("endpoints disabled after failing too long", "endpoints",
                     s);
     }
+    /* a session's token no longer works once it expires; its row goes
+     * here rather than on the next request that presents it */
+    if (hk_store_session_purge(d->work, &n) == HK_OK && n > 0) {
+        char s[16];
+        snprintf(s, sizeof(s), "%d", n);
+        hk_log_info("expired portal sessions purged", "sessions", s);
+    }
+    if (hk_store_changes_purge(d->work) != HK_OK)
+        hk_log_warn("cannot purge the change log of the live updates");
 }
 
 /* The claimer thread: claims whenever the dispatcher asks (an ingest or

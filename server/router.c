@@ -16,6 +16,9 @@ const struct hk_route hk_routes[] = {
     {"GET", "/metrics", hk_api_metrics, HK_ACCESS_PUBLIC},
     {"GET", "/openapi.json", hk_api_openapi, HK_ACCESS_PUBLIC},
     {"GET", "/v1/me", hk_api_me, HK_ACCESS_ANY},
+    {"DELETE", "/v1/me/session", hk_api_me_session_delete,
+     HK_ACCESS_SIGN_OUT},
+    {"GET", "/v1/portal/config", hk_api_portal_config, HK_ACCESS_PUBLIC},
 
     {"POST", "/v1/tenants", hk_api_tenant_create, HK_ACCESS_ADMIN},
     {"GET", "/v1/tenants", hk_api_tenant_list, HK_ACCESS_ADMIN},
@@ -28,6 +31,10 @@ const struct hk_route hk_routes[] = {
     {"DELETE", "/v1/tenants/{}/api-keys/{}", hk_api_key_delete,
      HK_ACCESS_ADMIN},
     {"POST", "/v1/tenants/{}/portal-sessions", hk_api_session_create,
+     HK_ACCESS_ADMIN},
+    {"GET", "/v1/tenants/{}/portal-sessions", hk_api_session_list,
+     HK_ACCESS_ADMIN},
+    {"DELETE", "/v1/tenants/{}/portal-sessions/{}", hk_api_session_delete,
      HK_ACCESS_ADMIN},
 
     {"POST", "/v1/event-types", hk_api_event_type_create, HK_ACCESS_ADMIN},
@@ -45,7 +52,7 @@ const struct hk_route hk_routes[] = {
     {"DELETE", "/v1/tenants/{}/endpoints/{}", hk_api_endpoint_delete,
      HK_ACCESS_TENANT},
     {"GET", "/v1/tenants/{}/endpoints/{}/secret", hk_api_endpoint_secret,
-     HK_ACCESS_TENANT},
+     HK_ACCESS_SECRET},
     {"POST", "/v1/tenants/{}/endpoints/{}/secret/rotate",
      hk_api_endpoint_rotate, HK_ACCESS_TENANT},
     {"POST", "/v1/tenants/{}/endpoints/{}/test", hk_api_endpoint_test,
@@ -65,6 +72,7 @@ const struct hk_route hk_routes[] = {
     {"POST", "/v1/tenants/{}/deliveries/{}/replay", hk_api_delivery_replay,
      HK_ACCESS_TENANT},
     {"GET", "/v1/tenants/{}/stats", hk_api_stats, HK_ACCESS_TENANT},
+    {"GET", "/v1/tenants/{}/changes", hk_api_changes, HK_ACCESS_TENANT},
 };
 const size_t hk_routes_len = HK_ARRAY_LEN(hk_routes);
 

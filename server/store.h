@@ -27,6 +27,27 @@
     "(CASE WHEN d.status = 'pending' AND " HK_SQL_LEASED                   \
     " THEN 'sending' ELSE d.status END)"
 
+/* The API's delivery object of the deliveries row d, and its endpoint
+ * object of the endpoints row e. */
+#define HK_SQL_DELIVERY_JSON                                                        \
+    "json_build_object('id', d.id, 'tenant_id', d.tenant_id,"                \
+    " 'event_id', d.event_id, 'endpoint_id', d.endpoint_id,"                 \
+    " 'event_type', d.event_type, 'status', " HK_SQL_DELIVERY_STATUS ","     \
+    " 'attempt_count', d.attempt_count,"                                     \
+    " 'next_attempt_at', hookd.rfc3339(d.next_attempt_at),"                  \
+    " 'last_status_code', d.last_status_code, 'last_error', d.last_error,"   \
+    " 'created_at', hookd.rfc3339(d.created_at),"                            \
+    " 'updated_at', hookd.rfc3339(d.updated_at),"                            \
+    " 'completed_at', hookd.rfc3339(d.completed_at))"
+
+#define HK_SQL_ENDPOINT_JSON                                                              \
+    "json_build_object('id', e.id, 'tenant_id', e.tenant_id, 'url', e.url,"  \
+    " 'description', e.description, 'event_types', to_json(e.event_types),"  \
+    " 'enabled', e.enabled, 'disabled_reason', e.disabled_reason,"           \
+    " 'max_concurrency', e.max_concurrency, 'rate_limit', e.rate_limit,"     \
+    " 'headers', e.headers, 'created_at', hookd.rfc3339(e.created_at),"      \
+    " 'updated_at', hookd.rfc3339(e.updated_at))"
+
 /* Shared helpers: run sql and return the single json column of the first
  * row (HK_NOT_FOUND without rows) or of every row as an array. */
 enum hk_result hk_store_one(struct hk_conn *c, const char *sql, int n,
@@ -220,6 +241,9 @@ struct hk_delivery_filter {
     const char *endpoint_id;
     const char *event_id;
     const char *event_type;
+    const char *created_after;  /* RFC 3339, inclusive */
+    const char *created_before; /* RFC 3339, exclusive */
+    const char *search;         /* a delivery id or an event id */
 };
 enum hk_result hk_store_delivery_list(struct hk_conn *c, const char *tid,
                                       const struct hk_delivery_filter *f,
@@ -228,16 +252,51 @@ enum hk_result hk_store_delivery_list(struct hk_conn *c, const char *tid,
 enum hk_result hk_store_delivery_get(struct hk_conn *c, const char *tid,
                                      const char *did,
                                      json_t **out) HK_MUST_CHECK;
+/* The event type, event time (RFC 3339) and payload of a delivery's
+ * event, appended to the caller's buffers: what its body is made of
+ * (hk_webhook_body). HK_NOT_FOUND without the delivery. */
+enum hk_result hk_store_delivery_event(struct hk_conn *c, const char *tid,
+                                       const char *did, struct hk_buf *type,
+                                       char time[40],
+                                       struct hk_buf *payload) HK_MUST_CHECK;
 /* Oldest first; after is the id of the last attempt seen. */
 enum hk_result hk_store_attempt_list(struct hk_conn *c, const char *tid,
                                      const char *did, const char *after,
                                      int limit, json_t **out) HK_MUST_CHECK;
-/* Puts a finished delivery back to pending, due now, with a fresh retry
- * cycle. HK_CONFLICT when its endpoint is disabled or deleted or the
- * delivery is still pending or sending. */
+/* Makes a delivery due now: a finished one goes back to pending with a
+ * fresh retry cycle, a pending one keeps its cycle and attempt history.
+ * HK_CONFLICT when its endpoint is disabled or deleted, or when it is
+ * being sent (then *sending is true). */
 enum hk_result hk_store_delivery_replay(struct hk_conn *c, const char *tid,
-                                        const char *did,
-                                        json_t **out) HK_MUST_CHECK;
+                                        const char *did, json_t **out,
+                                        bool *sending) HK_MUST_CHECK;
+
+/* How long hookd.changes keeps a row, and so how old a live updates
+ * cursor may be. */
+#define HK_CHANGES_KEEP_S 3600
+/* What changed for the tenant since since_us (µs since the epoch; after,
+ * when not NULL, is the id of the last delivery already seen at exactly
+ * since_us): deliveries in the order of their updated_at, at most limit
+ * (has_more when there were more; last_us and last_id are those of the
+ * last one returned), and endpoints, each in its current state. fresh is
+ * true when one of them changed at or after seen_us; now_us is the
+ * database's clock. The caller frees with hk_changes_cleanup. */
+struct hk_changes {
+    json_t *deliveries;
+    json_t *endpoints;
+    bool has_more;
+    bool fresh;
+    int64_t now_us;
+    int64_t last_us;
+    char last_id[37];
+};
+enum hk_result hk_store_changes(struct hk_conn *c, const char *tid,
+                                int64_t since_us, const char *after,
+                                int64_t seen_us, int limit,
+                                struct hk_changes *out) HK_MUST_CHECK;
+void hk_changes_cleanup(struct hk_changes *ch);
+/* Deletes hookd.changes rows older than HK_CHANGES_KEEP_S. */
+enum hk_result hk_store_changes_purge(struct hk_conn *c) HK_MUST_CHECK;
 
 /* Counts for /metrics: pending+sending rows. */
 enum hk_result hk_store_queue_depth(struct hk_conn *c,
@@ -379,15 +438,33 @@ enum hk_result hk_store_prune_attempts(struct hk_conn *c, int days,
 /* ---- portal sessions, rotation, test events, recover, stats
  * (store_portal.c) ---- */
 
-/* Stores a session token's hash; *expires_at receives its RFC 3339 end. */
+/* Stores a session token's hash with its scope ("read" or "write");
+ * *out is the session object {id, scope, created_at, expires_at}. */
 enum hk_result hk_store_session_insert(struct hk_conn *c, const char *tid,
                                        const unsigned char hash[32],
-                                       int ttl_seconds,
-                                       char expires_at[40]) HK_MUST_CHECK;
-/* The tenant of a live session token (by its hash). */
-enum hk_result hk_store_session_authenticate(struct hk_conn *c,
-                                             const unsigned char hash[32],
-                                             char tid[37]) HK_MUST_CHECK;
+                                       int ttl_seconds, const char *scope,
+                                       json_t **out) HK_MUST_CHECK;
+/* A live (neither expired nor revoked) session, found by its token. */
+struct hk_session {
+    char tenant_id[37];
+    char id[37];
+    bool read_only;
+    char expires_at[40];
+};
+enum hk_result hk_store_session_authenticate(
+    struct hk_conn *c, const unsigned char hash[32],
+    struct hk_session *out) HK_MUST_CHECK;
+/* A tenant's live sessions, newest first; after is a session id. */
+enum hk_result hk_store_session_list(struct hk_conn *c, const char *tid,
+                                     const char *after, int limit,
+                                     json_t **out) HK_MUST_CHECK;
+/* Revokes a session: its token stops working at once. HK_NOT_FOUND when
+ * the tenant has no such session. */
+enum hk_result hk_store_session_delete(struct hk_conn *c, const char *tid,
+                                       const char *sid) HK_MUST_CHECK;
+/* Deletes expired sessions; *n counts them. */
+enum hk_result hk_store_session_purge(struct hk_conn *c,
+                                      int *n) HK_MUST_CHECK;
 /* Moves the current sealed secret to "previous" for 24 hours and stores
  * the new one; *prev_expires_at receives when the old one stops. */
 enum hk_result hk_store_endpoint_rotate(struct hk_conn *c, const char *tid,
@@ -407,10 +484,12 @@ enum hk_result hk_store_endpoint_test(struct hk_conn *c, const char *tid,
 enum hk_result hk_store_endpoint_recover(struct hk_conn *c, const char *tid,
                                          const char *eid, const char *since,
                                          long long *n) HK_MUST_CHECK;
-/* The stats object of docs/api.md for deliveries created since `since`
- * (RFC 3339), optionally of one endpoint; bucket is "hour" or "day". */
+/* The stats object of docs/api.md for deliveries created from `since` to
+ * `until` (RFC 3339), optionally of one endpoint; bucket is "hour" or
+ * "day". */
 enum hk_result hk_store_stats(struct hk_conn *c, const char *tid,
-                              const char *since, const char *endpoint_id,
-                              const char *bucket, json_t **out) HK_MUST_CHECK;
+                              const char *since, const char *until,
+                              const char *endpoint_id, const char *bucket,
+                              json_t **out) HK_MUST_CHECK;
 
 #endif

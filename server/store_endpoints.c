@@ -10,14 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define EP_JSON                                                              \
-    "json_build_object('id', e.id, 'tenant_id', e.tenant_id, 'url', e.url,"  \
-    " 'description', e.description, 'event_types', to_json(e.event_types),"  \
-    " 'enabled', e.enabled, 'disabled_reason', e.disabled_reason,"           \
-    " 'max_concurrency', e.max_concurrency, 'rate_limit', e.rate_limit,"     \
-    " 'headers', e.headers, 'created_at', hookd.rfc3339(e.created_at),"      \
-    " 'updated_at', hookd.rfc3339(e.updated_at))"
-
 static const char sql_ep_insert[] =
     "INSERT INTO hookd.endpoints AS e (tenant_id, id, url, description,"
     " event_types, enabled, max_concurrency, rate_limit, headers, secret_enc)"
@@ -25,13 +17,13 @@ static const char sql_ep_insert[] =
     " COALESCE($6::boolean, true), COALESCE($7::integer, 10), $8::integer,"
     " COALESCE($9::jsonb, '{}'::jsonb), decode($10, 'hex')"
     " FROM hookd.tenants WHERE id = $1"
-    " RETURNING " EP_JSON;
+    " RETURNING " HK_SQL_ENDPOINT_JSON;
 static const char sql_ep_list[] =
-    "SELECT " EP_JSON " FROM hookd.endpoints e WHERE e.tenant_id = $1"
+    "SELECT " HK_SQL_ENDPOINT_JSON " FROM hookd.endpoints e WHERE e.tenant_id = $1"
     " AND e.deleted_at IS NULL AND ($2::uuid IS NULL OR e.id < $2::uuid)"
     " ORDER BY e.id DESC LIMIT $3";
 static const char sql_ep_get[] =
-    "SELECT " EP_JSON " FROM hookd.endpoints e WHERE e.tenant_id = $1"
+    "SELECT " HK_SQL_ENDPOINT_JSON " FROM hookd.endpoints e WHERE e.tenant_id = $1"
     " AND e.id = $2 AND e.deleted_at IS NULL";
 /* Enabling clears the reason it was disabled and the failure clock. */
 static const char sql_ep_update[] =
@@ -47,7 +39,7 @@ static const char sql_ep_update[] =
     " rate_limit = CASE WHEN $10 THEN $8::integer ELSE e.rate_limit END,"
     " headers = COALESCE($9::jsonb, e.headers), updated_at = now()"
     " WHERE e.tenant_id = $1 AND e.id = $2 AND e.deleted_at IS NULL"
-    " RETURNING " EP_JSON;
+    " RETURNING " HK_SQL_ENDPOINT_JSON;
 static const char sql_ep_delete[] =
     "UPDATE hookd.endpoints SET deleted_at = now(), enabled = false,"
     " updated_at = now()"
@@ -55,12 +47,17 @@ static const char sql_ep_delete[] =
 /* Deliveries being sent are left to their outcome, which ends them
  * failed unless it succeeded (store_dispatch.c). */
 static const char sql_ep_fail_pending[] =
-    "UPDATE hookd.deliveries d SET status = 'failed', completed_at = now(),"
-    " updated_at = now(), next_attempt_at = NULL,"
-    " last_error = COALESCE(d.last_error, 'endpoint deleted')"
-    " FROM hookd.queue q WHERE q.tenant_id = $1 AND q.endpoint_id = $2"
-    " AND d.tenant_id = q.tenant_id AND d.id = q.delivery_id"
-    " AND d.status = 'pending' AND NOT " HK_SQL_LEASED;
+    "WITH f AS ("
+    "  UPDATE hookd.deliveries d SET status = 'failed', completed_at = now(),"
+    "  updated_at = now(), next_attempt_at = NULL,"
+    "  last_error = COALESCE(d.last_error, 'endpoint deleted')"
+    "  FROM hookd.queue q WHERE q.tenant_id = $1 AND q.endpoint_id = $2"
+    "  AND d.tenant_id = q.tenant_id AND d.id = q.delivery_id"
+    "  AND d.status = 'pending' AND NOT " HK_SQL_LEASED
+    "  RETURNING d.tenant_id, d.id)"
+    /* logged for the live updates route, as store_dispatch.c does */
+    " INSERT INTO hookd.changes (tenant_id, id, delivery_id)"
+    " SELECT f.tenant_id, hookd.uuid7(), f.id FROM f";
 static const char sql_ep_secret[] =
     "SELECT encode(secret_enc, 'hex') FROM hookd.endpoints"
     " WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL";

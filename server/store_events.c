@@ -19,17 +19,6 @@
     " 'idempotency_key', v.idempotency_key, 'deliveries', v.delivery_count," \
     " 'created_at', hookd.rfc3339(v.created_at))"
 
-#define DELIVERY_JSON                                                        \
-    "json_build_object('id', d.id, 'tenant_id', d.tenant_id,"                \
-    " 'event_id', d.event_id, 'endpoint_id', d.endpoint_id,"                 \
-    " 'event_type', d.event_type, 'status', " HK_SQL_DELIVERY_STATUS ","     \
-    " 'attempt_count', d.attempt_count,"                                     \
-    " 'next_attempt_at', hookd.rfc3339(d.next_attempt_at),"                  \
-    " 'last_status_code', d.last_status_code, 'last_error', d.last_error,"   \
-    " 'created_at', hookd.rfc3339(d.created_at),"                            \
-    " 'updated_at', hookd.rfc3339(d.updated_at),"                            \
-    " 'completed_at', hookd.rfc3339(d.completed_at))"
-
 #define ATTEMPT_JSON                                                         \
     "json_build_object('id', a.id, 'delivery_id', a.delivery_id,"            \
     " 'number', a.number, 'started_at', hookd.rfc3339(a.started_at),"        \
@@ -104,6 +93,22 @@ static const char sql_event_get[] =
     "SELECT " EVENT_JSON " FROM hookd.events v"
     " WHERE v.tenant_id = $1 AND v.id = $2";
 
+/* The filters of a delivery list beyond status and the keyset: endpoint,
+ * event, type, creation time and search, in $3..$5 and $8..$10. The
+ * creation time is also bounded on the id, which is made by the same
+ * ingest statement a moment after its created_at: an id made more than
+ * an hour after created_before belongs to a later delivery, so the walk
+ * down the key starts there rather than at the newest delivery. */
+#define DELIVERY_FILTERS                                                   \
+    " AND ($3::uuid IS NULL OR d.endpoint_id = $3::uuid)"                  \
+    " AND ($4::uuid IS NULL OR d.event_id = $4::uuid)"                     \
+    " AND ($5::text IS NULL OR d.event_type = $5)"                         \
+    " AND ($8::timestamptz IS NULL OR (d.created_at >= $8::timestamptz"    \
+    "  AND d.id >= hookd.uuid7_floor($8::timestamptz)))"                   \
+    " AND ($9::timestamptz IS NULL OR (d.created_at < $9::timestamptz"     \
+    "  AND d.id < hookd.uuid7_floor($9::timestamptz + interval '1 hour')))" \
+    " AND ($10::uuid IS NULL OR d.id = $10::uuid OR d.event_id = $10::uuid)"
+
 /* A tenant's deliveries newest first, by any of the filters. Failed ones
  * come from their partial index (the status filter names the indexed
  * column, and each statement is planned for its values); pending and
@@ -111,44 +116,106 @@ static const char sql_event_get[] =
  * retrying among millions that succeeded since are found without walking
  * those (migrations/0015_queue.sql). */
 static const char sql_delivery_list[] =
-    "SELECT " DELIVERY_JSON " FROM hookd.deliveries d WHERE d.tenant_id = $1"
+    "SELECT " HK_SQL_DELIVERY_JSON " FROM hookd.deliveries d WHERE d.tenant_id = $1"
     " AND ($2::text IS NULL OR d.status = $2)"
-    " AND ($2::text IS DISTINCT FROM 'failed' OR d.failed)"
-    " AND ($3::uuid IS NULL OR d.endpoint_id = $3::uuid)"
-    " AND ($4::uuid IS NULL OR d.event_id = $4::uuid)"
-    " AND ($5::text IS NULL OR d.event_type = $5)"
+    " AND ($2::text IS DISTINCT FROM 'failed' OR d.failed)" DELIVERY_FILTERS
     " AND ($6::uuid IS NULL OR d.id < $6::uuid)"
     " ORDER BY d.id DESC LIMIT $7";
 static const char sql_delivery_list_queued[] =
-    "SELECT " DELIVERY_JSON " FROM hookd.queue q JOIN hookd.deliveries d"
+    "SELECT " HK_SQL_DELIVERY_JSON " FROM hookd.queue q JOIN hookd.deliveries d"
     " ON d.tenant_id = q.tenant_id AND d.id = q.delivery_id"
     " WHERE q.tenant_id = $1 AND d.status = 'pending'"
     " AND (" HK_SQL_LEASED ") = ($2 = 'sending')"
     " AND ($3::uuid IS NULL OR q.endpoint_id = $3::uuid)"
-    " AND ($4::uuid IS NULL OR q.event_id = $4::uuid)"
-    " AND ($5::text IS NULL OR d.event_type = $5)"
+    " AND ($4::uuid IS NULL OR q.event_id = $4::uuid)" DELIVERY_FILTERS
     " AND ($6::uuid IS NULL OR q.delivery_id < $6::uuid)"
     " ORDER BY q.delivery_id DESC LIMIT $7";
 static const char sql_delivery_get[] =
-    "SELECT " DELIVERY_JSON " FROM hookd.deliveries d"
+    "SELECT " HK_SQL_DELIVERY_JSON " FROM hookd.deliveries d"
     " WHERE d.tenant_id = $1 AND d.id = $2";
 static const char sql_attempt_list[] =
     "SELECT " ATTEMPT_JSON " FROM hookd.attempts a"
     " WHERE a.tenant_id = $1 AND a.delivery_id = $2"
     " AND ($3::uuid IS NULL OR a.id > $3::uuid)"
     " ORDER BY a.id LIMIT $4";
+/* What the body sent for a delivery is made of, as the claim reads it
+ * (store_dispatch.c): the event's type, time and payload. */
+static const char sql_delivery_event[] =
+    "SELECT v.event_type, hookd.rfc3339(v.created_at), v.payload"
+    " FROM hookd.deliveries d JOIN hookd.events v"
+    " ON v.tenant_id = d.tenant_id AND v.id = d.event_id"
+    " WHERE d.tenant_id = $1 AND d.id = $2";
 static const char sql_delivery_exists[] =
     "SELECT 1 FROM hookd.deliveries WHERE tenant_id = $1 AND id = $2";
+/* Any delivery but one being sent is due now: a finished one starts a
+ * fresh retry cycle, a pending one ("retry now") keeps its cycle and
+ * history. The change is logged for the live updates route. */
 static const char sql_replay[] =
-    "UPDATE hookd.deliveries AS d SET status = 'pending',"
-    " next_attempt_at = now(), cycle_attempts = 0, completed_at = NULL,"
-    " updated_at = now()"
-    " FROM hookd.endpoints e"
-    " WHERE d.tenant_id = $1 AND d.id = $2"
-    " AND d.status IN ('succeeded', 'failed')"
-    " AND e.tenant_id = d.tenant_id AND e.id = d.endpoint_id"
-    " AND e.enabled AND e.deleted_at IS NULL"
-    " RETURNING " DELIVERY_JSON;
+    "WITH d AS ("
+    "  UPDATE hookd.deliveries AS d SET status = 'pending',"
+    "  next_attempt_at = now(),"
+    "  cycle_attempts = CASE WHEN d.status = 'pending' THEN d.cycle_attempts"
+    "   ELSE 0 END,"
+    "  completed_at = NULL, updated_at = now()"
+    "  FROM hookd.endpoints e"
+    "  WHERE d.tenant_id = $1 AND d.id = $2"
+    "  AND NOT (d.status = 'pending' AND " HK_SQL_LEASED ")"
+    "  AND e.tenant_id = d.tenant_id AND e.id = d.endpoint_id"
+    "  AND e.enabled AND e.deleted_at IS NULL"
+    "  RETURNING d.*),"
+    " c AS ("
+    "  INSERT INTO hookd.changes (tenant_id, id, delivery_id)"
+    "  SELECT d.tenant_id, hookd.uuid7(), d.id FROM d)"
+    " SELECT " HK_SQL_DELIVERY_JSON " FROM d";
+static const char sql_replay_refused[] =
+    "SELECT d.status = 'pending' AND " HK_SQL_LEASED
+    " FROM hookd.deliveries d WHERE d.tenant_id = $1 AND d.id = $2";
+/* What changed for a tenant since a moment ($2, in µs since the epoch;
+ * $3 the id of the last delivery already seen at exactly that moment).
+ * A delivery changes by its creation (found by id range: ids are
+ * time-ordered and made by the inserting statement, after its
+ * created_at and updated_at), by an attempt's outcome (found through the
+ * attempts' ids, made when the outcome is recorded, through their BRIN
+ * index; ten seconds earlier, for a record that took that long to commit
+ * or a clock of hookd's behind the database's) or without an attempt
+ * (hookd.changes). Each candidate then counts by its own updated_at, so
+ * what came back in an earlier answer comes back only when it changed
+ * again. Endpoints are few per tenant: their updated_at is read as is.
+ * Rows: kind ('d' delivery, 'e' endpoint, 'n' the database's now), the
+ * object, its updated_at in µs, its id. */
+static const char sql_changes[] =
+    "WITH p AS ("
+    "  SELECT 'epoch'::timestamptz + $2::bigint * interval '1 microsecond'"
+    "  AS since, $3::uuid AS after),"
+    " cand AS ("
+    "  SELECT d.id FROM hookd.deliveries d, p WHERE d.tenant_id = $1"
+    "  AND d.id >= hookd.uuid7_floor(p.since)"
+    "  UNION SELECT a.delivery_id FROM hookd.attempts a, p"
+    "  WHERE a.tenant_id = $1"
+    "  AND a.id >= hookd.uuid7_floor(p.since - interval '10 seconds')"
+    "  UNION SELECT c.delivery_id FROM hookd.changes c, p"
+    "  WHERE c.tenant_id = $1 AND c.id >= hookd.uuid7_floor(p.since)),"
+    " ch AS MATERIALIZED ("
+    "  SELECT d.* FROM cand JOIN hookd.deliveries d"
+    "  ON d.tenant_id = $1 AND d.id = cand.id, p"
+    "  WHERE d.updated_at > p.since OR (d.updated_at = p.since"
+    "  AND (p.after IS NULL OR d.id > p.after))"
+    "  ORDER BY d.updated_at, d.id LIMIT $4)"
+    " SELECT 'd', " HK_SQL_DELIVERY_JSON ","
+    "  (extract(epoch FROM d.updated_at) * 1000000)::bigint, d.id FROM ch d"
+    " UNION ALL"
+    " SELECT 'e', " HK_SQL_ENDPOINT_JSON ","
+    "  (extract(epoch FROM e.updated_at) * 1000000)::bigint, e.id"
+    " FROM hookd.endpoints e, p WHERE e.tenant_id = $1"
+    " AND e.deleted_at IS NULL AND e.updated_at >= p.since"
+    " UNION ALL"
+    " SELECT 'n', NULL, (extract(epoch FROM now()) * 1000000)::bigint, NULL"
+    " ORDER BY 1, 3, 4";
+static const char sql_changes_purge[] =
+    "DELETE FROM hookd.changes"
+    " WHERE id < hookd.uuid7_floor(now() - interval '" HK_STR(
+        HK_CHANGES_KEEP_S) " seconds')";
+
 /* Pending deliveries, those being sent included: the queue's rows. */
 static const char sql_queue_depth[] = "SELECT count(*) FROM hookd.queue";
 
@@ -177,7 +244,7 @@ enum hk_result hk_store_event_ingest(struct hk_conn *c,
     } else {
         in->refused = strcmp(outcome, "archived") == 0
                           ? "is archived"
-                          : "is not a known event type";
+                          : "is not in the catalogue";
         rc = HK_INVALID;
     }
     PQclear(r);
@@ -258,14 +325,15 @@ enum hk_result hk_store_delivery_list(struct hk_conn *c, const char *tid,
 {
     char lim[16];
     snprintf(lim, sizeof(lim), "%d", limit + 1);
-    const char *p[7] = {tid,         f->status,     f->endpoint_id,
-                        f->event_id, f->event_type, after,
-                        lim};
+    const char *p[10] = {tid,       f->status,         f->endpoint_id,
+                         f->event_id, f->event_type, after,
+                         lim,       f->created_after, f->created_before,
+                         f->search};
     bool queued = f->status != NULL && (strcmp(f->status, "pending") == 0 ||
                                         strcmp(f->status, "sending") == 0);
     return hk_store_many(c, queued ? sql_delivery_list_queued
                                    : sql_delivery_list,
-                         7, p, out);
+                         10, p, out);
 }
 
 enum hk_result hk_store_delivery_get(struct hk_conn *c, const char *tid,
@@ -294,10 +362,32 @@ enum hk_result hk_store_attempt_list(struct hk_conn *c, const char *tid,
     return hk_store_many(c, sql_attempt_list, 4, p, out);
 }
 
-enum hk_result hk_store_delivery_replay(struct hk_conn *c, const char *tid,
-                                        const char *did, json_t **out)
+enum hk_result hk_store_delivery_event(struct hk_conn *c, const char *tid,
+                                       const char *did, struct hk_buf *type,
+                                       char time[40], struct hk_buf *payload)
 {
     const char *p[2] = {tid, did};
+    PGresult *r;
+    enum hk_result rc = hk_db_query(c, sql_delivery_event, 2, p, &r);
+    if (rc != HK_OK)
+        return rc;
+    if (PQntuples(r) == 0) {
+        PQclear(r);
+        return HK_NOT_FOUND;
+    }
+    hk_buf_puts(type, PQgetvalue(r, 0, 0));
+    snprintf(time, 40, "%s", PQgetvalue(r, 0, 1));
+    hk_buf_append(payload, PQgetvalue(r, 0, 2), (size_t)PQgetlength(r, 0, 2));
+    PQclear(r);
+    return HK_OK;
+}
+
+enum hk_result hk_store_delivery_replay(struct hk_conn *c, const char *tid,
+                                        const char *did, json_t **out,
+                                        bool *sending)
+{
+    const char *p[2] = {tid, did};
+    *sending = false;
     enum hk_result rc = hk_store_one(c, sql_replay, 2, p, out);
     if (rc == HK_OK) {
         /* a lost wake-up only delays the replay to the next poll */
@@ -309,12 +399,75 @@ enum hk_result hk_store_delivery_replay(struct hk_conn *c, const char *tid,
         return rc;
     /* Nothing updated: tell a missing delivery from a refused replay. */
     PGresult *r;
-    rc = hk_db_query(c, sql_delivery_exists, 2, p, &r);
+    rc = hk_db_query(c, sql_replay_refused, 2, p, &r);
     if (rc != HK_OK)
         return rc;
     bool exists = PQntuples(r) > 0;
+    *sending = exists && hk_db_get_bool(r, 0, 0);
     PQclear(r);
     return exists ? HK_CONFLICT : HK_NOT_FOUND;
+}
+
+enum hk_result hk_store_changes(struct hk_conn *c, const char *tid,
+                                int64_t since_us, const char *after,
+                                int64_t seen_us, int limit,
+                                struct hk_changes *out)
+{
+    char since[24], lim[16];
+    snprintf(since, sizeof(since), "%lld", (long long)since_us);
+    snprintf(lim, sizeof(lim), "%d", limit + 1);
+    const char *p[4] = {tid, since, after, lim};
+    memset(out, 0, sizeof(*out));
+    PGresult *r;
+    enum hk_result rc = hk_db_query(c, sql_changes, 4, p, &r);
+    if (rc != HK_OK)
+        return rc;
+    out->deliveries = json_array();
+    out->endpoints = json_array();
+    int n = PQntuples(r), nd = 0;
+    for (int i = 0; i < n; i++) {
+        char kind = PQgetvalue(r, i, 0)[0];
+        long long us = strtoll(PQgetvalue(r, i, 2), NULL, 10);
+        if (kind == 'n') {
+            out->now_us = us;
+            continue;
+        }
+        if (kind == 'd' && ++nd > limit) {
+            out->has_more = true;
+            continue;
+        }
+        json_t *obj = json_loads(PQgetvalue(r, i, 1), 0, NULL);
+        if (obj == NULL) {
+            rc = HK_INTERNAL;
+            break;
+        }
+        if (us >= seen_us)
+            out->fresh = true;
+        if (kind == 'd') {
+            json_array_append_new(out->deliveries, obj);
+            out->last_us = us;
+            snprintf(out->last_id, sizeof(out->last_id), "%s",
+                     PQgetvalue(r, i, 3));
+        } else {
+            json_array_append_new(out->endpoints, obj);
+        }
+    }
+    PQclear(r);
+    if (rc != HK_OK)
+        hk_changes_cleanup(out);
+    return rc;
+}
+
+void hk_changes_cleanup(struct hk_changes *ch)
+{
+    json_decref(ch->deliveries);
+    json_decref(ch->endpoints);
+    ch->deliveries = ch->endpoints = NULL;
+}
+
+enum hk_result hk_store_changes_purge(struct hk_conn *c)
+{
+    return hk_db_query(c, sql_changes_purge, 0, NULL, NULL);
 }
 
 enum hk_result hk_store_queue_depth(struct hk_conn *c, long long *depth)

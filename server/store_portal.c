@@ -18,15 +18,31 @@ static void hex32(const unsigned char h[32], char out[65])
         snprintf(out + 2 * i, 3, "%02x", h[i]);
 }
 
+#define SESSION_JSON                                                       \
+    "json_build_object('id', s.id, 'scope', s.scope,"                     \
+    " 'created_at', hookd.rfc3339(s.created_at),"                         \
+    " 'expires_at', hookd.rfc3339(s.expires_at))"
+
 static const char sql_session_insert[] =
-    "INSERT INTO hookd.portal_sessions (tenant_id, id, token_hash, expires_at)"
+    "INSERT INTO hookd.portal_sessions AS s (tenant_id, id, token_hash,"
+    " expires_at, scope)"
     " SELECT $1, $2, decode($3, 'hex'),"
-    " now() + $4::int * interval '1 second'"
+    " now() + $4::int * interval '1 second', $5"
     " FROM hookd.tenants WHERE id = $1"
-    " RETURNING hookd.rfc3339(expires_at)";
+    " RETURNING " SESSION_JSON;
 static const char sql_session_auth[] =
-    "SELECT tenant_id FROM hookd.portal_sessions"
+    "SELECT tenant_id, id, scope = 'read', hookd.rfc3339(expires_at)"
+    " FROM hookd.portal_sessions"
     " WHERE token_hash = decode($1, 'hex') AND expires_at > now()";
+static const char sql_session_list[] =
+    "SELECT " SESSION_JSON " FROM hookd.portal_sessions s"
+    " WHERE s.tenant_id = $1 AND s.expires_at > now()"
+    " AND ($2::uuid IS NULL OR s.id < $2::uuid)"
+    " ORDER BY s.id DESC LIMIT $3";
+static const char sql_session_delete[] =
+    "DELETE FROM hookd.portal_sessions WHERE tenant_id = $1 AND id = $2";
+static const char sql_session_purge[] =
+    "DELETE FROM hookd.portal_sessions WHERE expires_at <= now()";
 static const char sql_rotate[] =
     "UPDATE hookd.endpoints SET prev_secret_enc = secret_enc,"
     " prev_secret_expires_at = now() + interval '24 hours',"
@@ -74,23 +90,45 @@ static const char sql_recover[] =
     "  AND d.id >= hookd.uuid7_floor($3::timestamptz)"
     "  AND d.created_at >= $3::timestamptz AND d.failed"
     "  AND (SELECT enabled FROM ep)"
-    "  RETURNING 1),"
+    "  RETURNING d.tenant_id, d.id),"
+    " c AS ("
+    "  INSERT INTO hookd.changes (tenant_id, id, delivery_id)"
+    "  SELECT r.tenant_id, hookd.uuid7(), r.id FROM r),"
     " n AS (SELECT pg_notify('hookd_work', '') WHERE EXISTS (SELECT 1 FROM r))"
     " SELECT (SELECT count(*) FROM ep), (SELECT bool_and(enabled) FROM ep),"
     "  (SELECT count(*) FROM r), (SELECT count(*) FROM n)";
-/* Totals, buckets (zeros included) and per-endpoint counts in one go. */
+/* Totals, buckets (zeros included), latency and per-endpoint counts in
+ * one go, for deliveries created in [$2, $5). Latency is that of the
+ * attempts of those deliveries, bucketed by when each started; a failed
+ * attempt is one without a 2xx answer. pending counts the tenant's queue
+ * (migrations/0015_queue.sql): every delivery waiting now, whatever its
+ * age. */
 static const char sql_stats[] =
     "WITH d AS ("
     "  SELECT " HK_SQL_DELIVERY_STATUS " AS status, d.endpoint_id,"
-    "  d.created_at FROM hookd.deliveries d"
+    "  d.created_at, d.id FROM hookd.deliveries d"
     "  WHERE d.tenant_id = $1 AND d.id >= hookd.uuid7_floor($2::timestamptz)"
-    "  AND d.created_at >= $2::timestamptz"
+    "  AND d.created_at >= $2::timestamptz AND d.created_at < $5::timestamptz"
     "  AND ($3::uuid IS NULL OR d.endpoint_id = $3::uuid)),"
+    " a AS MATERIALIZED ("
+    "  SELECT d.endpoint_id, a.started_at, a.duration_ms,"
+    "  a.status_code, a.error,"
+    "  (a.error IS NOT NULL OR a.status_code IS NULL"
+    "   OR a.status_code NOT BETWEEN 200 AND 299) AS failed"
+    "  FROM d JOIN hookd.attempts a"
+    "  ON a.tenant_id = $1 AND a.delivery_id = d.id),"
     " b AS ("
     "  SELECT g AS start FROM generate_series(date_trunc($4, $2::timestamptz),"
-    "  now(), ('1 ' || $4)::interval) g)"
+    "  $5::timestamptz - interval '1 microsecond', ('1 ' || $4)::interval) g)"
     " SELECT json_build_object("
-    "  'since', hookd.rfc3339($2::timestamptz), 'until', hookd.rfc3339(now()),"
+    "  'since', hookd.rfc3339($2::timestamptz),"
+    "  'until', hookd.rfc3339($5::timestamptz),"
+    "  'pending', (SELECT count(*) FROM hookd.queue q WHERE q.tenant_id = $1"
+    "   AND ($3::uuid IS NULL OR q.endpoint_id = $3::uuid)),"
+    "  'latency_p50_ms', (SELECT round(percentile_cont(0.5) WITHIN GROUP"
+    "   (ORDER BY a.duration_ms))::int FROM a),"
+    "  'latency_p95_ms', (SELECT round(percentile_cont(0.95) WITHIN GROUP"
+    "   (ORDER BY a.duration_ms))::int FROM a),"
     "  'totals', json_build_object("
     "   'pending', (SELECT count(*) FROM d WHERE status = 'pending'),"
     "   'sending', (SELECT count(*) FROM d WHERE status = 'sending'),"
@@ -101,41 +139,46 @@ static const char sql_stats[] =
     "    'succeeded', (SELECT count(*) FROM d WHERE status = 'succeeded'"
     "      AND date_trunc($4, d.created_at) = b.start),"
     "    'failed', (SELECT count(*) FROM d WHERE status = 'failed'"
-    "      AND date_trunc($4, d.created_at) = b.start)) ORDER BY b.start),"
-    "    '[]'::json) FROM b),"
+    "      AND date_trunc($4, d.created_at) = b.start),"
+    "    'latency_p50_ms', (SELECT round(percentile_cont(0.5) WITHIN GROUP"
+    "      (ORDER BY a.duration_ms))::int FROM a"
+    "      WHERE date_trunc($4, a.started_at) = b.start),"
+    "    'latency_p95_ms', (SELECT round(percentile_cont(0.95) WITHIN GROUP"
+    "      (ORDER BY a.duration_ms))::int FROM a"
+    "      WHERE date_trunc($4, a.started_at) = b.start))"
+    "    ORDER BY b.start), '[]'::json) FROM b),"
     "  'endpoints', (SELECT COALESCE(json_agg(json_build_object("
     "    'endpoint_id', x.endpoint_id, 'succeeded', x.s, 'failed', x.f,"
-    "    'pending', x.p) ORDER BY x.endpoint_id), '[]'::json) FROM ("
+    "    'pending', x.p, 'success_rate', CASE WHEN x.s + x.f > 0"
+    "     THEN round(x.s::numeric / (x.s + x.f), 4) END,"
+    "    'last_failure_at', hookd.rfc3339(lf.started_at),"
+    "    'last_failure_error', CASE WHEN lf.started_at IS NULL THEN NULL"
+    "     ELSE COALESCE(lf.error, 'HTTP ' || lf.status_code) END)"
+    "    ORDER BY x.endpoint_id), '[]'::json) FROM ("
     "    SELECT endpoint_id, count(*) FILTER (WHERE status = 'succeeded') s,"
     "    count(*) FILTER (WHERE status = 'failed') f,"
     "    count(*) FILTER (WHERE status IN ('pending', 'sending')) p"
-    "    FROM d GROUP BY endpoint_id) x))";
+    "    FROM d GROUP BY endpoint_id) x"
+    "    LEFT JOIN LATERAL (SELECT a.started_at, a.error, a.status_code"
+    "     FROM a WHERE a.endpoint_id = x.endpoint_id AND a.failed"
+    "     ORDER BY a.started_at DESC LIMIT 1) lf ON true))";
 
 enum hk_result hk_store_session_insert(struct hk_conn *c, const char *tid,
                                        const unsigned char hash[32],
-                                       int ttl_seconds, char expires_at[40])
+                                       int ttl_seconds, const char *scope,
+                                       json_t **out)
 {
     char id[HK_UUID_STRLEN], hex[65], ttl[16];
     hk_uuid7(id);
     hex32(hash, hex);
     snprintf(ttl, sizeof(ttl), "%d", ttl_seconds);
-    const char *p[4] = {tid, id, hex, ttl};
-    PGresult *r;
-    enum hk_result rc = hk_db_query(c, sql_session_insert, 4, p, &r);
-    if (rc != HK_OK)
-        return rc;
-    if (PQntuples(r) == 0) {
-        PQclear(r);
-        return HK_NOT_FOUND;
-    }
-    snprintf(expires_at, 40, "%s", PQgetvalue(r, 0, 0));
-    PQclear(r);
-    return HK_OK;
+    const char *p[5] = {tid, id, hex, ttl, scope};
+    return hk_store_one(c, sql_session_insert, 5, p, out);
 }
 
 enum hk_result hk_store_session_authenticate(struct hk_conn *c,
                                              const unsigned char hash[32],
-                                             char tid[37])
+                                             struct hk_session *out)
 {
     char hex[65];
     hex32(hash, hex);
@@ -145,10 +188,51 @@ enum hk_result hk_store_session_authenticate(struct hk_conn *c,
     if (rc != HK_OK)
         return rc;
     rc = PQntuples(r) > 0 ? HK_OK : HK_NOT_FOUND;
-    if (rc == HK_OK)
-        snprintf(tid, 37, "%s", PQgetvalue(r, 0, 0));
+    if (rc == HK_OK) {
+        snprintf(out->tenant_id, sizeof(out->tenant_id), "%s",
+                 PQgetvalue(r, 0, 0));
+        snprintf(out->id, sizeof(out->id), "%s", PQgetvalue(r, 0, 1));
+        out->read_only = hk_db_get_bool(r, 0, 2);
+        snprintf(out->expires_at, sizeof(out->expires_at), "%s",
+                 PQgetvalue(r, 0, 3));
+    }
     PQclear(r);
     return rc;
+}
+
+enum hk_result hk_store_session_list(struct hk_conn *c, const char *tid,
+                                     const char *after, int limit,
+                                     json_t **out)
+{
+    char lim[16];
+    snprintf(lim, sizeof(lim), "%d", limit + 1);
+    const char *p[3] = {tid, after, lim};
+    return hk_store_many(c, sql_session_list, 3, p, out);
+}
+
+enum hk_result hk_store_session_delete(struct hk_conn *c, const char *tid,
+                                       const char *sid)
+{
+    const char *p[2] = {tid, sid};
+    PGresult *r;
+    enum hk_result rc = hk_db_query(c, sql_session_delete, 2, p, &r);
+    if (rc != HK_OK)
+        return rc;
+    rc = strcmp(PQcmdTuples(r), "0") == 0 ? HK_NOT_FOUND : HK_OK;
+    PQclear(r);
+    return rc;
+}
+
+enum hk_result hk_store_session_purge(struct hk_conn *c, int *n)
+{
+    PGresult *r;
+    *n = 0;
+    enum hk_result rc = hk_db_query(c, sql_session_purge, 0, NULL, &r);
+    if (rc != HK_OK)
+        return rc;
+    *n = (int)strtol(PQcmdTuples(r), NULL, 10);
+    PQclear(r);
+    return HK_OK;
 }
 
 enum hk_result hk_store_endpoint_rotate(struct hk_conn *c, const char *tid,
@@ -222,9 +306,10 @@ enum hk_result hk_store_endpoint_recover(struct hk_conn *c, const char *tid,
 }
 
 enum hk_result hk_store_stats(struct hk_conn *c, const char *tid,
-                              const char *since, const char *endpoint_id,
-                              const char *bucket, json_t **out)
+                              const char *since, const char *until,
+                              const char *endpoint_id, const char *bucket,
+                              json_t **out)
 {
-    const char *p[4] = {tid, since, endpoint_id, bucket};
-    return hk_store_one(c, sql_stats, 4, p, out);
+    const char *p[5] = {tid, since, endpoint_id, bucket, until};
+    return hk_store_one(c, sql_stats, 5, p, out);
 }

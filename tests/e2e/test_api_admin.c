@@ -1088,6 +1088,8 @@ static void test_openapi_operator_and_endpoint_routes(void **state)
         {"get", "/v1/tenants/{tid}/api-keys"},
         {"delete", "/v1/tenants/{tid}/api-keys/{kid}"},
         {"post", "/v1/tenants/{tid}/portal-sessions"},
+        {"get", "/v1/tenants/{tid}/portal-sessions"},
+        {"delete", "/v1/tenants/{tid}/portal-sessions/{sid}"},
         {"post", "/v1/event-types"},
         {"patch", "/v1/event-types/{name}"},
         {"get", "/v1/event-types"},
@@ -1118,11 +1120,14 @@ static void test_openapi_event_delivery_and_other_routes(void **state)
         {"get", "/v1/tenants/{tid}/deliveries/{did}/attempts"},
         {"post", "/v1/tenants/{tid}/deliveries/{did}/replay"},
         {"get", "/v1/tenants/{tid}/stats"},
+        {"get", "/v1/tenants/{tid}/changes"},
         {"get", "/healthz"},
         {"get", "/readyz"},
         {"get", "/metrics"},
         {"get", "/openapi.json"},
         {"get", "/v1/me"},
+        {"delete", "/v1/me/session"},
+        {"get", "/v1/portal/config"},
     };
     json_t *doc = openapi_doc();
     expect_routes(doc, routes, sizeof routes / sizeof routes[0]);
