@@ -35,6 +35,8 @@ void hk_api_readyz(struct hk_req *req, struct hk_resp *resp);
 void hk_api_metrics(struct hk_req *req, struct hk_resp *resp);
 void hk_api_openapi(struct hk_req *req, struct hk_resp *resp);
 void hk_api_me(struct hk_req *req, struct hk_resp *resp);
+void hk_api_me_session_delete(struct hk_req *req, struct hk_resp *resp);
+void hk_api_portal_config(struct hk_req *req, struct hk_resp *resp);
 
 void hk_api_tenant_create(struct hk_req *req, struct hk_resp *resp);
 void hk_api_tenant_list(struct hk_req *req, struct hk_resp *resp);
@@ -66,6 +68,8 @@ void hk_api_attempt_list(struct hk_req *req, struct hk_resp *resp);
 void hk_api_delivery_replay(struct hk_req *req, struct hk_resp *resp);
 
 void hk_api_session_create(struct hk_req *req, struct hk_resp *resp);
+void hk_api_session_list(struct hk_req *req, struct hk_resp *resp);
+void hk_api_session_delete(struct hk_req *req, struct hk_resp *resp);
 void hk_api_endpoint_rotate(struct hk_req *req, struct hk_resp *resp);
 void hk_api_endpoint_test(struct hk_req *req, struct hk_resp *resp);
 void hk_api_endpoint_recover(struct hk_req *req, struct hk_resp *resp);

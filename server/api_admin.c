@@ -116,12 +116,30 @@ void hk_api_me(struct hk_req *req, struct hk_resp *resp)
 {
     if (!hk_req_query_only(req, resp, (const char *const[]){NULL}))
         return;
-    if (req->auth.role == HK_ROLE_ADMIN)
+    if (req->auth.role == HK_ROLE_ADMIN) {
         hk_resp_json(resp, 200, json_pack("{s:s}", "role", "admin"));
-    else
-        hk_resp_json(resp, 200,
-                     json_pack("{s:s, s:s}", "role", "tenant", "tenant_id",
-                               req->auth.tenant_id));
+        return;
+    }
+    struct hk_conn *c = hk_req_db(req, resp);
+    if (c == NULL)
+        return;
+    json_t *tenant;
+    enum hk_result rc = hk_store_tenant_get(c, req->auth.tenant_id, &tenant);
+    if (rc != HK_OK) {
+        hk_resp_result(resp, rc, "tenant");
+        return;
+    }
+    json_t *me = json_pack("{s:s, s:s, s:O}", "role", "tenant", "tenant_id",
+                           req->auth.tenant_id, "tenant_name",
+                           json_object_get(tenant, "name"));
+    json_decref(tenant);
+    if (req->auth.session_id[0] != '\0')
+        json_object_set_new(
+            me, "session",
+            json_pack("{s:s, s:s, s:s}", "id", req->auth.session_id, "scope",
+                      req->auth.read_only ? "read" : "write", "expires_at",
+                      req->auth.session_expires_at));
+    hk_resp_json(resp, 200, me);
 }
 
 /* ---- tenants ---- */

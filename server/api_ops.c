@@ -61,7 +61,8 @@ static const char *param_name(const char *prev)
         const char *seg, *name;
     } names[] = {{"tenants", "tid"},       {"api-keys", "kid"},
                  {"event-types", "name"},  {"endpoints", "eid"},
-                 {"events", "evid"},       {"deliveries", "did"}};
+                 {"events", "evid"},       {"deliveries", "did"},
+                 {"portal-sessions", "sid"}};
     for (size_t i = 0; i < HK_ARRAY_LEN(names); i++)
         if (strcmp(prev, names[i].seg) == 0)
             return names[i].name;
@@ -109,6 +110,11 @@ static const char *access_text(enum hk_access a)
         return "Any valid token.";
     case HK_ACCESS_ADMIN:
         return "The operator's admin key.";
+    case HK_ACCESS_SECRET:
+        return "The admin key, or a token of this tenant other than a "
+               "read-only portal session.";
+    case HK_ACCESS_SIGN_OUT:
+        return "A portal session token (it ends that session).";
     default:
         return "The admin key, or a token of this tenant.";
     }

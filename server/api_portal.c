@@ -18,7 +18,7 @@
 
 void hk_api_session_create(struct hk_req *req, struct hk_resp *resp)
 {
-    static const char *const fields[] = {"ttl_seconds", NULL};
+    static const char *const fields[] = {"ttl_seconds", "scope", NULL};
     json_t *body;
     if (!hk_req_json(req, resp, fields, true, &body))
         return;
@@ -28,24 +28,39 @@ void hk_api_session_create(struct hk_req *req, struct hk_resp *resp)
         if (!json_is_integer(ttl) || json_integer_value(ttl) < 60 ||
             json_integer_value(ttl) > 86400) {
             hk_resp_error(resp, 422, "validation_failed", "ttl_seconds",
-                          "ttl_seconds must be a whole number from 60 to "
-                          "86400");
+                          "Enter a whole number of seconds from 60 to "
+                          "86400 (24 hours)");
             json_decref(body);
             return;
         }
         secs = json_integer_value(ttl);
     }
+    const char *given;
+    if (!hk_api_opt_string(body, "scope", resp, &given)) {
+        json_decref(body);
+        return;
+    }
+    const char *scope = "write";
+    if (given != NULL && strcmp(given, "read") == 0)
+        scope = "read";
+    else if (given != NULL && strcmp(given, "write") != 0) {
+        hk_resp_error(resp, 422, "validation_failed", "scope",
+                      "Choose \"read\" or \"write\"");
+        json_decref(body);
+        return;
+    }
     json_decref(body);
     struct hk_conn *c = hk_req_db(req, resp);
     if (c == NULL)
         return;
-    char token[SESSION_TOKEN_LEN + 1], expires[40];
+    char token[SESSION_TOKEN_LEN + 1];
     unsigned char hash[HK_SHA256_LEN];
     memcpy(token, "hps_", 4);
     hk_random_token(token + 4, SESSION_TOKEN_LEN - 4);
     hk_sha256(token, SESSION_TOKEN_LEN, hash);
+    json_t *out;
     enum hk_result rc = hk_store_session_insert(c, req->params[0], hash,
-                                                (int)secs, expires);
+                                                (int)secs, scope, &out);
     if (rc != HK_OK) {
         hk_resp_result(resp, rc, "tenant");
         return;
@@ -53,10 +68,72 @@ void hk_api_session_create(struct hk_req *req, struct hk_resp *resp)
     /* the token rides in the fragment, which browsers never send */
     char *url = hk_asprintf("%s/portal/#token=%s", req->app->cfg->public_url,
                             token);
-    hk_resp_json(resp, 201,
-                 json_pack("{s:s, s:s, s:s}", "token", token, "url", url,
-                           "expires_at", expires));
+    json_object_set_new(out, "token", json_string(token));
+    json_object_set_new(out, "url", json_string(url));
     free(url);
+    hk_resp_json(resp, 201, out);
+}
+
+void hk_api_session_list(struct hk_req *req, struct hk_resp *resp)
+{
+    int limit;
+    char after[37];
+    json_t *rows;
+    if (!hk_api_page_params(req, resp, NULL, &limit, after))
+        return;
+    struct hk_conn *c = hk_req_db(req, resp);
+    if (c == NULL || !hk_api_tenant_exists(req, resp, c))
+        return;
+    enum hk_result rc = hk_store_session_list(
+        c, req->params[0], after[0] ? after : NULL, limit, &rows);
+    if (rc != HK_OK)
+        hk_resp_result(resp, rc, "sessions");
+    else
+        hk_api_page_respond(resp, rows, limit, "id");
+}
+
+void hk_api_session_delete(struct hk_req *req, struct hk_resp *resp)
+{
+    struct hk_conn *c = hk_req_db(req, resp);
+    if (c == NULL)
+        return;
+    enum hk_result rc =
+        hk_store_session_delete(c, req->params[0], req->params[1]);
+    if (rc != HK_OK)
+        hk_resp_result(resp, rc, "portal session");
+    else
+        hk_resp_no_content(resp);
+}
+
+void hk_api_me_session_delete(struct hk_req *req, struct hk_resp *resp)
+{
+    if (req->auth.session_id[0] == '\0') {
+        hk_resp_error(resp, 403, "forbidden", NULL,
+                      "only a portal session can sign out; API keys are "
+                      "deleted through their own route");
+        return;
+    }
+    struct hk_conn *c = hk_req_db(req, resp);
+    if (c == NULL)
+        return;
+    enum hk_result rc = hk_store_session_delete(c, req->auth.tenant_id,
+                                                req->auth.session_id);
+    /* signed out twice at once: the session is gone either way */
+    if (rc != HK_OK && rc != HK_NOT_FOUND)
+        hk_resp_result(resp, rc, "portal session");
+    else
+        hk_resp_no_content(resp);
+}
+
+void hk_api_portal_config(struct hk_req *req, struct hk_resp *resp)
+{
+    if (!hk_req_query_only(req, resp, (const char *const[]){NULL}))
+        return;
+    const struct hk_config *cfg = req->app->cfg;
+    hk_resp_json(resp, 200,
+                 json_pack("{s:s, s:s}", "product_name", cfg->portal_name,
+                           "accent_color", cfg->portal_accent));
+    resp->cache_control = "no-cache";
 }
 
 void hk_api_endpoint_rotate(struct hk_req *req, struct hk_resp *resp)

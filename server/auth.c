@@ -2,7 +2,8 @@
  * auth.c - bearer tokens. The admin key is compared through SHA-256 of
  * both sides so the comparison takes the same time whatever the lengths.
  * A portal session token (hps_...) is found by its SHA-256 while it has
- * not expired. A tenant key is found by its prefix and accepted only when the SHA-256
+ * not expired and was not revoked; a "read" session may call every GET
+ * but the endpoint secret's, and sign itself out, nothing else. A tenant key is found by its prefix and accepted only when the SHA-256
  * of the whole key matches the stored hash (constant-time compare in the
  * store); keys are never stored in clear.
  */
@@ -80,8 +81,8 @@ bool hk_auth_check(struct hk_req *req, struct hk_resp *resp,
         struct hk_conn *c = hk_req_db(req, resp);
         if (c == NULL)
             return false;
-        enum hk_result rc =
-            hk_store_session_authenticate(c, hash, req->auth.tenant_id);
+        struct hk_session sess;
+        enum hk_result rc = hk_store_session_authenticate(c, hash, &sess);
         if (rc == HK_DB) {
             hk_resp_result(resp, rc, "session");
             return false;
@@ -92,6 +93,11 @@ bool hk_auth_check(struct hk_req *req, struct hk_resp *resp,
             return false;
         }
         req->auth.role = HK_ROLE_TENANT;
+        memcpy(req->auth.tenant_id, sess.tenant_id, sizeof(sess.tenant_id));
+        memcpy(req->auth.session_id, sess.id, sizeof(sess.id));
+        memcpy(req->auth.session_expires_at, sess.expires_at,
+               sizeof(sess.expires_at));
+        req->auth.read_only = sess.read_only;
     } else {
         unauthorized(resp, "the token is not valid");
         return false;
@@ -102,7 +108,13 @@ bool hk_auth_check(struct hk_req *req, struct hk_resp *resp,
                       "this route needs the operator's admin key");
         return false;
     }
-    if (access == HK_ACCESS_TENANT) {
+    if (req->auth.read_only && access != HK_ACCESS_SIGN_OUT &&
+        (strcmp(req->method, "GET") != 0 || access == HK_ACCESS_SECRET)) {
+        hk_resp_error(resp, 403, "forbidden", NULL,
+                      "this portal session can only read");
+        return false;
+    }
+    if (access == HK_ACCESS_TENANT || access == HK_ACCESS_SECRET) {
         /* a malformed or foreign tenant id looks like a missing one */
         if (req->nparams < 1 || !hk_valid_uuid(req->params[0]) ||
             (req->auth.role == HK_ROLE_TENANT &&

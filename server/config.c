@@ -35,6 +35,11 @@
 #define DEF_LOG_LEVEL "info"
 #define DEF_HTTP_THREADS "16"
 #define DEF_MAX_IN_FLIGHT "256"
+#define DEF_PORTAL_NAME "hookd"
+#define DEF_PORTAL_ACCENT "#4f46e5"
+#define DEF_FRAME_ANCESTORS "'none'"
+#define PORTAL_NAME_MAX 100
+#define FRAME_ANCESTORS_MAX 1024
 
 #define ADMIN_KEY_MIN 16
 #define ADMIN_KEY_MAX 512
@@ -74,6 +79,13 @@ const struct hk_config_doc hk_config_docs[] = {
      "database connections of the API pool"},
     {"HOOKD_MAX_IN_FLIGHT", DEF_MAX_IN_FLIGHT,
      "most delivery requests one dispatcher keeps in flight"},
+    {"HOOKD_PORTAL_NAME", DEF_PORTAL_NAME,
+     "product name the portal shows (1-100 characters)"},
+    {"HOOKD_PORTAL_ACCENT", DEF_PORTAL_ACCENT,
+     "accent colour of the portal, # and 6 hex digits"},
+    {"HOOKD_PORTAL_FRAME_ANCESTORS", DEF_FRAME_ANCESTORS,
+     "who may show the portal in a frame: 'none', or origins like "
+     "https://app.example.com separated by spaces ('self' allowed)"},
 };
 const size_t hk_config_docs_len = HK_ARRAY_LEN(hk_config_docs);
 
@@ -281,6 +293,53 @@ static bool parse_secret_key(struct loader *l, struct hk_config *cfg, bool need)
     return true;
 }
 
+/* One source of a CSP frame-ancestors list as hookd accepts it: 'self',
+ * or scheme://host[:port] where host may start with "*." and the
+ * characters are those of a host name; nothing that could end the header
+ * value or start another directive. */
+static bool frame_source_ok(const char *s, size_t n)
+{
+    if (n == 6 && memcmp(s, "'self'", 6) == 0)
+        return true;
+    const char *sep = memchr(s, ':', n);
+    if (sep == NULL || sep == s || (size_t)(s + n - sep) < 4 ||
+        memcmp(sep, "://", 3) != 0)
+        return false;
+    for (const char *p = s; p < sep; p++)
+        if (strchr("abcdefghijklmnopqrstuvwxyz0123456789+.-", *p) == NULL)
+            return false;
+    const char *host = sep + 3, *end = s + n;
+    if (end - host >= 2 && host[0] == '*' && host[1] == '.')
+        host += 2;
+    if (host == end)
+        return false;
+    for (const char *p = host; p < end; p++)
+        if (strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                   "0123456789.-:[]",
+                   *p) == NULL)
+            return false;
+    return true;
+}
+
+static bool frame_ancestors_ok(const char *v)
+{
+    if (strcmp(v, "'none'") == 0)
+        return true;
+    size_t len = strlen(v);
+    if (len > FRAME_ANCESTORS_MAX)
+        return false;
+    const char *p = v;
+    for (;;) {
+        size_t n = strcspn(p, " ");
+        if (n == 0 || !frame_source_ok(p, n))
+            return false;
+        p += n;
+        if (*p == '\0')
+            return true;
+        p++;
+    }
+}
+
 static bool parse_public_url(struct loader *l, struct hk_config *cfg)
 {
     const char *name = "HOOKD_PUBLIC_URL";
@@ -294,6 +353,34 @@ static bool parse_public_url(struct loader *l, struct hk_config *cfg)
     while (n > (size_t)(slashes - v) && v[n - 1] == '/')
         n--;
     cfg->public_url = hk_strndup(v, n);
+    return true;
+}
+
+static bool parse_portal(struct loader *l, struct hk_config *cfg)
+{
+    const char *name = value(l, "HOOKD_PORTAL_NAME", DEF_PORTAL_NAME);
+    char msg[160];
+    if (!hk_valid_name(name, msg, sizeof(msg)))
+        return bad(l, "HOOKD_PORTAL_NAME", "%s", msg);
+    if (strlen(name) > PORTAL_NAME_MAX)
+        return bad(l, "HOOKD_PORTAL_NAME", "must be at most %d bytes",
+                   PORTAL_NAME_MAX);
+    const char *accent = value(l, "HOOKD_PORTAL_ACCENT", DEF_PORTAL_ACCENT);
+    if (strlen(accent) != 7 || accent[0] != '#' ||
+        strspn(accent + 1, "0123456789abcdefABCDEF") != 6)
+        return bad(l, "HOOKD_PORTAL_ACCENT",
+                   "must be # and 6 hex digits like #4f46e5, got \"%s\"",
+                   accent);
+    const char *fa =
+        value(l, "HOOKD_PORTAL_FRAME_ANCESTORS", DEF_FRAME_ANCESTORS);
+    if (!frame_ancestors_ok(fa))
+        return bad(l, "HOOKD_PORTAL_FRAME_ANCESTORS",
+                   "must be 'none', or origins like https://app.example.com "
+                   "or 'self' separated by single spaces, got \"%s\"",
+                   fa);
+    cfg->portal_name = hk_strdup(name);
+    cfg->portal_accent = hk_strdup(accent);
+    cfg->portal_frame_ancestors = hk_strdup(fa);
     return true;
 }
 
@@ -342,7 +429,8 @@ static bool load_all(struct loader *l, struct hk_config *cfg, bool need_keys)
     snprintf(pool_def, sizeof(pool_def), "%d", cfg->http_threads + 2);
     if (!parse_int(l, "HOOKD_DB_POOL", pool_def, 1, 1024, &cfg->db_pool_size) ||
         !parse_int(l, "HOOKD_MAX_IN_FLIGHT", DEF_MAX_IN_FLIGHT, 1, 100000,
-                   &cfg->max_in_flight))
+                   &cfg->max_in_flight) ||
+        !parse_portal(l, cfg))
         return false;
     return true;
 }
@@ -385,6 +473,9 @@ void hk_config_cleanup(struct hk_config *cfg)
     }
     free(cfg->web_dir);
     free(cfg->public_url);
+    free(cfg->portal_name);
+    free(cfg->portal_accent);
+    free(cfg->portal_frame_ancestors);
     explicit_bzero(cfg, sizeof(*cfg));
 }
 

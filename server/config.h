@@ -29,6 +29,9 @@ struct hk_config {
     int http_threads;               /* HOOKD_HTTP_THREADS, default 4 */
     int db_pool_size;               /* HOOKD_DB_POOL, default http_threads+2 */
     int max_in_flight;              /* HOOKD_MAX_IN_FLIGHT, default 256 */
+    char *portal_name;              /* HOOKD_PORTAL_NAME, default hookd */
+    char *portal_accent;            /* HOOKD_PORTAL_ACCENT, #rrggbb */
+    char *portal_frame_ancestors;   /* HOOKD_PORTAL_FRAME_ANCESTORS */
 };
 
 /* One row per variable, for --help and the README. */

@@ -1000,6 +1000,13 @@ static void sweep(struct hk_dispatcher *d)
         hk_log_warn("endpoints disabled after failing too long", "endpoints",
                     s);
     }
+    /* a session's token no longer works once it expires; its row goes
+     * here rather than on the next request that presents it */
+    if (hk_store_session_purge(d->work, &n) == HK_OK && n > 0) {
+        char s[16];
+        snprintf(s, sizeof(s), "%d", n);
+        hk_log_info("expired portal sessions purged", "sessions", s);
+    }
 }
 
 /* The claimer thread: claims whenever the dispatcher asks (an ingest or

@@ -433,6 +433,16 @@ static enum MHD_Result send_response(struct conn_state *st)
         MHD_add_response_header(r, "Location", resp->location);
     if (resp->cache_control != NULL)
         MHD_add_response_header(r, "Cache-Control", resp->cache_control);
+    /* the portal is framed only where the operator allows it; old
+     * browsers without frame-ancestors get the same "never" */
+    if (strcmp(st->req.route, "/portal/") == 0) {
+        const char *fa = st->req.app->cfg->portal_frame_ancestors;
+        char csp[1100];
+        snprintf(csp, sizeof(csp), "frame-ancestors %s", fa);
+        MHD_add_response_header(r, "Content-Security-Policy", csp);
+        if (strcmp(fa, "'none'") == 0)
+            MHD_add_response_header(r, "X-Frame-Options", "DENY");
+    }
     /* while stopping, a kept-alive connection must not bring more work;
      * after a 413 the unread body makes the connection useless */
     if (atomic_load(&st->http->stopping) || st->too_large)

@@ -25,6 +25,9 @@ struct hk_auth {
     enum hk_role role;
     char tenant_id[37]; /* for HK_ROLE_TENANT */
     char key_id[37];    /* the API key used, if any */
+    char session_id[37]; /* the portal session used, if any ("" if not) */
+    bool read_only;      /* a "read" portal session */
+    char session_expires_at[40];
 };
 
 struct hk_req {

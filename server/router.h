@@ -13,7 +13,9 @@ enum hk_access {
     HK_ACCESS_PUBLIC, /* no token */
     HK_ACCESS_ANY,    /* any valid token */
     HK_ACCESS_ADMIN,  /* the operator's admin key */
-    HK_ACCESS_TENANT  /* admin, or a token of the tenant in the first {} */
+    HK_ACCESS_TENANT, /* admin, or a token of the tenant in the first {} */
+    HK_ACCESS_SECRET, /* as TENANT, but never a "read" portal session */
+    HK_ACCESS_SIGN_OUT /* any valid token; a "read" session included */
 };
 
 struct hk_route {

@@ -328,15 +328,33 @@ enum hk_result hk_store_prune_attempts(struct hk_conn *c, int days,
 /* ---- portal sessions, rotation, test events, recover, stats
  * (store_portal.c) ---- */
 
-/* Stores a session token's hash; *expires_at receives its RFC 3339 end. */
+/* Stores a session token's hash with its scope ("read" or "write");
+ * *out is the session object {id, scope, created_at, expires_at}. */
 enum hk_result hk_store_session_insert(struct hk_conn *c, const char *tid,
                                        const unsigned char hash[32],
-                                       int ttl_seconds,
-                                       char expires_at[40]) HK_MUST_CHECK;
-/* The tenant of a live session token (by its hash). */
-enum hk_result hk_store_session_authenticate(struct hk_conn *c,
-                                             const unsigned char hash[32],
-                                             char tid[37]) HK_MUST_CHECK;
+                                       int ttl_seconds, const char *scope,
+                                       json_t **out) HK_MUST_CHECK;
+/* A live (neither expired nor revoked) session, found by its token. */
+struct hk_session {
+    char tenant_id[37];
+    char id[37];
+    bool read_only;
+    char expires_at[40];
+};
+enum hk_result hk_store_session_authenticate(
+    struct hk_conn *c, const unsigned char hash[32],
+    struct hk_session *out) HK_MUST_CHECK;
+/* A tenant's live sessions, newest first; after is a session id. */
+enum hk_result hk_store_session_list(struct hk_conn *c, const char *tid,
+                                     const char *after, int limit,
+                                     json_t **out) HK_MUST_CHECK;
+/* Revokes a session: its token stops working at once. HK_NOT_FOUND when
+ * the tenant has no such session. */
+enum hk_result hk_store_session_delete(struct hk_conn *c, const char *tid,
+                                       const char *sid) HK_MUST_CHECK;
+/* Deletes expired sessions; *n counts them. */
+enum hk_result hk_store_session_purge(struct hk_conn *c,
+                                      int *n) HK_MUST_CHECK;
 /* Moves the current sealed secret to "previous" for 24 hours and stores
  * the new one; *prev_expires_at receives when the old one stops. */
 enum hk_result hk_store_endpoint_rotate(struct hk_conn *c, const char *tid,

@@ -17,15 +17,31 @@ static void hex32(const unsigned char h[32], char out[65])
         snprintf(out + 2 * i, 3, "%02x", h[i]);
 }
 
+#define SESSION_JSON                                                       \
+    "json_build_object('id', s.id, 'scope', s.scope,"                     \
+    " 'created_at', hookd.rfc3339(s.created_at),"                         \
+    " 'expires_at', hookd.rfc3339(s.expires_at))"
+
 static const char sql_session_insert[] =
-    "INSERT INTO hookd.portal_sessions (tenant_id, id, token_hash, expires_at)"
+    "INSERT INTO hookd.portal_sessions AS s (tenant_id, id, token_hash,"
+    " expires_at, scope)"
     " SELECT $1, $2, decode($3, 'hex'),"
-    " now() + $4::int * interval '1 second'"
+    " now() + $4::int * interval '1 second', $5"
     " FROM hookd.tenants WHERE id = $1"
-    " RETURNING hookd.rfc3339(expires_at)";
+    " RETURNING " SESSION_JSON;
 static const char sql_session_auth[] =
-    "SELECT tenant_id FROM hookd.portal_sessions"
+    "SELECT tenant_id, id, scope = 'read', hookd.rfc3339(expires_at)"
+    " FROM hookd.portal_sessions"
     " WHERE token_hash = decode($1, 'hex') AND expires_at > now()";
+static const char sql_session_list[] =
+    "SELECT " SESSION_JSON " FROM hookd.portal_sessions s"
+    " WHERE s.tenant_id = $1 AND s.expires_at > now()"
+    " AND ($2::uuid IS NULL OR s.id < $2::uuid)"
+    " ORDER BY s.id DESC LIMIT $3";
+static const char sql_session_delete[] =
+    "DELETE FROM hookd.portal_sessions WHERE tenant_id = $1 AND id = $2";
+static const char sql_session_purge[] =
+    "DELETE FROM hookd.portal_sessions WHERE expires_at <= now()";
 static const char sql_rotate[] =
     "UPDATE hookd.endpoints SET prev_secret_enc = secret_enc,"
     " prev_secret_expires_at = now() + interval '24 hours',"
@@ -112,29 +128,20 @@ static const char sql_stats[] =
 
 enum hk_result hk_store_session_insert(struct hk_conn *c, const char *tid,
                                        const unsigned char hash[32],
-                                       int ttl_seconds, char expires_at[40])
+                                       int ttl_seconds, const char *scope,
+                                       json_t **out)
 {
     char id[HK_UUID_STRLEN], hex[65], ttl[16];
     hk_uuid7(id);
     hex32(hash, hex);
     snprintf(ttl, sizeof(ttl), "%d", ttl_seconds);
-    const char *p[4] = {tid, id, hex, ttl};
-    PGresult *r;
-    enum hk_result rc = hk_db_query(c, sql_session_insert, 4, p, &r);
-    if (rc != HK_OK)
-        return rc;
-    if (PQntuples(r) == 0) {
-        PQclear(r);
-        return HK_NOT_FOUND;
-    }
-    snprintf(expires_at, 40, "%s", PQgetvalue(r, 0, 0));
-    PQclear(r);
-    return HK_OK;
+    const char *p[5] = {tid, id, hex, ttl, scope};
+    return hk_store_one(c, sql_session_insert, 5, p, out);
 }
 
 enum hk_result hk_store_session_authenticate(struct hk_conn *c,
                                              const unsigned char hash[32],
-                                             char tid[37])
+                                             struct hk_session *out)
 {
     char hex[65];
     hex32(hash, hex);
@@ -144,10 +151,51 @@ enum hk_result hk_store_session_authenticate(struct hk_conn *c,
     if (rc != HK_OK)
         return rc;
     rc = PQntuples(r) > 0 ? HK_OK : HK_NOT_FOUND;
-    if (rc == HK_OK)
-        snprintf(tid, 37, "%s", PQgetvalue(r, 0, 0));
+    if (rc == HK_OK) {
+        snprintf(out->tenant_id, sizeof(out->tenant_id), "%s",
+                 PQgetvalue(r, 0, 0));
+        snprintf(out->id, sizeof(out->id), "%s", PQgetvalue(r, 0, 1));
+        out->read_only = hk_db_get_bool(r, 0, 2);
+        snprintf(out->expires_at, sizeof(out->expires_at), "%s",
+                 PQgetvalue(r, 0, 3));
+    }
     PQclear(r);
     return rc;
+}
+
+enum hk_result hk_store_session_list(struct hk_conn *c, const char *tid,
+                                     const char *after, int limit,
+                                     json_t **out)
+{
+    char lim[16];
+    snprintf(lim, sizeof(lim), "%d", limit + 1);
+    const char *p[3] = {tid, after, lim};
+    return hk_store_many(c, sql_session_list, 3, p, out);
+}
+
+enum hk_result hk_store_session_delete(struct hk_conn *c, const char *tid,
+                                       const char *sid)
+{
+    const char *p[2] = {tid, sid};
+    PGresult *r;
+    enum hk_result rc = hk_db_query(c, sql_session_delete, 2, p, &r);
+    if (rc != HK_OK)
+        return rc;
+    rc = strcmp(PQcmdTuples(r), "0") == 0 ? HK_NOT_FOUND : HK_OK;
+    PQclear(r);
+    return rc;
+}
+
+enum hk_result hk_store_session_purge(struct hk_conn *c, int *n)
+{
+    PGresult *r;
+    *n = 0;
+    enum hk_result rc = hk_db_query(c, sql_session_purge, 0, NULL, &r);
+    if (rc != HK_OK)
+        return rc;
+    *n = (int)strtol(PQcmdTuples(r), NULL, 10);
+    PQclear(r);
+    return HK_OK;
 }
 
 enum hk_result hk_store_endpoint_rotate(struct hk_conn *c, const char *tid,

@@ -1087,6 +1087,8 @@ static void test_openapi_operator_and_endpoint_routes(void **state)
         {"get", "/v1/tenants/{tid}/api-keys"},
         {"delete", "/v1/tenants/{tid}/api-keys/{kid}"},
         {"post", "/v1/tenants/{tid}/portal-sessions"},
+        {"get", "/v1/tenants/{tid}/portal-sessions"},
+        {"delete", "/v1/tenants/{tid}/portal-sessions/{sid}"},
         {"post", "/v1/event-types"},
         {"patch", "/v1/event-types/{name}"},
         {"get", "/v1/event-types"},
@@ -1122,6 +1124,8 @@ static void test_openapi_event_delivery_and_other_routes(void **state)
         {"get", "/metrics"},
         {"get", "/openapi.json"},
         {"get", "/v1/me"},
+        {"delete", "/v1/me/session"},
+        {"get", "/v1/portal/config"},
     };
     json_t *doc = openapi_doc();
     expect_routes(doc, routes, sizeof routes / sizeof routes[0]);

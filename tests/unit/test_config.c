@@ -95,6 +95,9 @@ static void test_defaults(void **state)
     assert_int_equal(cfg.http_threads, 16);
     assert_int_equal(cfg.db_pool_size, 18);
     assert_int_equal(cfg.max_in_flight, 256);
+    assert_string_equal(cfg.portal_name, "hookd");
+    assert_string_equal(cfg.portal_accent, "#4f46e5");
+    assert_string_equal(cfg.portal_frame_ancestors, "'none'");
     hk_config_cleanup(&cfg);
     assert_null(cfg.database_url);
     hk_config_cleanup(&cfg); /* twice is harmless */
@@ -186,6 +189,12 @@ static void test_accepted_forms(void **state)
         {"HOOKD_LOG_LEVEL", "error"},
         {"HOOKD_DB_POOL", "3"},
         {"HOOKD_WEB_DIR", ""}, /* empty means unset */
+        {"HOOKD_PORTAL_NAME", "Acme Webhooks"},
+        {"HOOKD_PORTAL_ACCENT", "#A1b2C3"},
+        {"HOOKD_PORTAL_FRAME_ANCESTORS", "'self'"},
+        {"HOOKD_PORTAL_FRAME_ANCESTORS", "https://app.example.com"},
+        {"HOOKD_PORTAL_FRAME_ANCESTORS",
+         "'self' https://*.example.com http://localhost:3000"},
     };
     for (size_t i = 0; i < HK_ARRAY_LEN(rows); i++) {
         struct env e;
@@ -267,6 +276,18 @@ static void test_bad_values_name_their_variable(void **state)
         {"HOOKD_DB_POOL", "x"},
         {"HOOKD_MAX_IN_FLIGHT", "0"},
         {"HOOKD_MAX_IN_FLIGHT", "99999999999"},
+        {"HOOKD_PORTAL_ACCENT", "4f46e5"},
+        {"HOOKD_PORTAL_ACCENT", "#4f46e"},
+        {"HOOKD_PORTAL_ACCENT", "#4f46eg"},
+        {"HOOKD_PORTAL_ACCENT", "red"},
+        {"HOOKD_PORTAL_NAME", "two\nlines"},
+        {"HOOKD_PORTAL_FRAME_ANCESTORS", "none"},
+        {"HOOKD_PORTAL_FRAME_ANCESTORS", "'none' https://a.example.com"},
+        {"HOOKD_PORTAL_FRAME_ANCESTORS", "https://a.example.com; script-src *"},
+        {"HOOKD_PORTAL_FRAME_ANCESTORS", "https://a.example.com,https://b"},
+        {"HOOKD_PORTAL_FRAME_ANCESTORS", "app.example.com"},
+        {"HOOKD_PORTAL_FRAME_ANCESTORS", "https://a.example.com  https://b"},
+        {"HOOKD_PORTAL_FRAME_ANCESTORS", "https://"},
     };
     for (size_t i = 0; i < HK_ARRAY_LEN(rows); i++) {
         struct env e;
@@ -363,6 +384,9 @@ static void test_docs(void **state)
         "HOOKD_HTTP_THREADS",
         "HOOKD_DB_POOL",
         "HOOKD_MAX_IN_FLIGHT",
+        "HOOKD_PORTAL_NAME",
+        "HOOKD_PORTAL_ACCENT",
+        "HOOKD_PORTAL_FRAME_ANCESTORS",
     };
     assert_int_equal(hk_config_docs_len, HK_ARRAY_LEN(names));
     for (size_t i = 0; i < HK_ARRAY_LEN(names); i++) {

@@ -1,0 +1,464 @@
+/*
+ * test_portal.c - end-to-end tests of the routes the tenant portal is
+ * built on: portal sessions (scope, listing, revocation, sign-out, purge),
+ * /v1/me, the portal's settings and frame headers, delivery filters,
+ * replay of any delivery, the exact request body of an attempt, the live
+ * updates route and the extended statistics. One hookd (serve) for the
+ * file, with a receiver for its deliveries.
+ */
+#include "engine_util.h"
+#include "harness.h"
+#include "receiver.h"
+#include "router.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static struct hk_srv srv;
+static struct hk_rcv *rcv;
+static char tid[HK_ID_LEN];
+static char *key; /* the tenant's API key */
+
+#define NO_SUCH_ID "01890a5d-ac96-774b-bcce-b302099a8057"
+#define READ_ONLY_MSG "this portal session can only read"
+
+static int group_setup(void **state)
+{
+    (void)state;
+    static const char *const env[] = {
+        "HOOKD_PORTAL_NAME=Acme Webhooks", "HOOKD_PORTAL_ACCENT=#0a7c5a",
+        "HOOKD_HTTP_THREADS=2", NULL};
+    rcv = hk_rcv_start();
+    if (rcv == NULL || hk_srv_start(&srv, env) != 0)
+        return -1;
+    hk_mk_tenant(&srv, "portal", tid);
+    key = hk_mk_api_key(&srv, tid, NULL);
+    hk_mk_event_type(&srv, "invoice.paid");
+    hk_mk_event_type(&srv, "user.signup");
+    return 0;
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    free(key);
+    key = NULL;
+    int rc = hk_srv_finish(&srv);
+    hk_rcv_stop(rcv);
+    return rc;
+}
+
+/* A new portal session of tenant t with body (JSON or NULL); returns its
+ * token (caller frees) and its id in sid (HK_ID_LEN, may be NULL). */
+static char *mk_session(const char *t, const char *body, char *sid)
+{
+    struct hk_reply *r =
+        hk_admin(&srv, "POST", body, "/v1/tenants/%s/portal-sessions", t);
+    hk_expect(r, 201);
+    const char *tok = hk_jstr(r->json, "token");
+    assert_non_null(tok);
+    if (sid != NULL) {
+        assert_non_null(hk_jstr(r->json, "id"));
+        snprintf(sid, HK_ID_LEN, "%s", hk_jstr(r->json, "id"));
+    }
+    char *out = strdup(tok);
+    hk_reply_free(r);
+    return out;
+}
+
+/* ---- sessions --------------------------------------------------------- */
+
+static void test_session_create_scope(void **state)
+{
+    (void)state;
+    struct hk_reply *r = hk_admin(&srv, "POST", "{\"scope\":\"read\"}",
+                                  "/v1/tenants/%s/portal-sessions", tid);
+    hk_expect(r, 201);
+    assert_string_equal(hk_jstr(r->json, "scope"), "read");
+    assert_true(hk_is_uuid7(hk_jstr(r->json, "id")));
+    assert_true(hk_is_rfc3339_ms(hk_jstr(r->json, "created_at")));
+    assert_true(hk_is_rfc3339_ms(hk_jstr(r->json, "expires_at")));
+    assert_non_null(hk_jstr(r->json, "url"));
+    hk_reply_free(r);
+    r = hk_admin(&srv, "POST", NULL, "/v1/tenants/%s/portal-sessions", tid);
+    hk_expect(r, 201);
+    assert_string_equal(hk_jstr(r->json, "scope"), "write");
+    hk_reply_free(r);
+    const char *bad[] = {"{\"scope\":\"admin\"}", "{\"scope\":1}",
+                         "{\"scope\":\"READ\"}"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        r = hk_admin(&srv, "POST", bad[i], "/v1/tenants/%s/portal-sessions",
+                     tid);
+        hk_expect_error(r, 422, "validation_failed", "scope");
+        hk_reply_free(r);
+    }
+}
+
+static void test_me_shapes(void **state)
+{
+    (void)state;
+    struct hk_reply *r = hk_admin(&srv, "GET", NULL, "/v1/me");
+    hk_expect(r, 200);
+    assert_string_equal(hk_jstr(r->json, "role"), "admin");
+    assert_null(hk_jget(r->json, "session"));
+    hk_reply_free(r);
+
+    r = hk_call(&srv, "GET", key, NULL, "/v1/me");
+    hk_expect(r, 200);
+    assert_string_equal(hk_jstr(r->json, "role"), "tenant");
+    assert_string_equal(hk_jstr(r->json, "tenant_id"), tid);
+    assert_string_equal(hk_jstr(r->json, "tenant_name"), "portal");
+    assert_null(hk_jget(r->json, "session"));
+    hk_reply_free(r);
+
+    char sid[HK_ID_LEN];
+    char *tok = mk_session(tid, "{\"scope\":\"read\",\"ttl_seconds\":600}",
+                           sid);
+    r = hk_call(&srv, "GET", tok, NULL, "/v1/me");
+    hk_expect(r, 200);
+    assert_string_equal(hk_jstr(r->json, "role"), "tenant");
+    assert_string_equal(hk_jstr(r->json, "tenant_id"), tid);
+    assert_string_equal(hk_jstr(r->json, "tenant_name"), "portal");
+    assert_string_equal(hk_jstr(r->json, "session.id"), sid);
+    assert_string_equal(hk_jstr(r->json, "session.scope"), "read");
+    assert_true(hk_is_rfc3339_ms(hk_jstr(r->json, "session.expires_at")));
+    hk_reply_free(r);
+    free(tok);
+}
+
+static bool listed(json_t *rows, const char *sid)
+{
+    size_t i;
+    json_t *v;
+    json_array_foreach(rows, i, v)
+    {
+        if (strcmp(hk_jstr(v, "id"), sid) == 0)
+            return true;
+    }
+    return false;
+}
+
+static void test_session_list_and_revoke(void **state)
+{
+    (void)state;
+    char t[HK_ID_LEN], s1[HK_ID_LEN], s2[HK_ID_LEN], s3[HK_ID_LEN];
+    hk_mk_tenant(&srv, "sessions", t);
+    char *a = mk_session(t, NULL, s1);
+    char *b = mk_session(t, "{\"scope\":\"read\"}", s2);
+    char *c = mk_session(t, NULL, s3);
+    /* an expired session is not listed (and no longer works) */
+    char *sql = hk_fmt("UPDATE hookd.portal_sessions SET expires_at ="
+                       " now() - interval '1 second' WHERE id = '%s'",
+                       s3);
+    free(hk_sql(&srv, sql));
+    free(sql);
+    char *path = hk_fmt("/v1/tenants/%s/portal-sessions", t);
+    json_t *rows = hk_list_all(&srv, srv.admin_key, path, 1, NULL);
+    assert_int_equal(json_array_size(rows), 2);
+    /* newest first, never the token */
+    assert_string_equal(hk_jstr(json_array_get(rows, 0), "id"), s2);
+    assert_string_equal(hk_jstr(json_array_get(rows, 0), "scope"), "read");
+    assert_string_equal(hk_jstr(json_array_get(rows, 1), "id"), s1);
+    assert_true(hk_is_rfc3339_ms(hk_jstr(json_array_get(rows, 1),
+                                         "created_at")));
+    assert_true(hk_is_rfc3339_ms(hk_jstr(json_array_get(rows, 1),
+                                         "expires_at")));
+    assert_null(hk_jget(json_array_get(rows, 0), "token"));
+    json_decref(rows);
+    struct hk_reply *r = hk_call(&srv, "GET", c, NULL, "/v1/me");
+    hk_expect_error(r, 401, "unauthorized", NULL);
+    hk_reply_free(r);
+
+    /* operator only */
+    r = hk_call(&srv, "GET", a, NULL, "%s", path);
+    hk_expect_error(r, 403, "forbidden", NULL);
+    hk_reply_free(r);
+    r = hk_call(&srv, "DELETE", a, NULL, "%s/%s", path, s2);
+    hk_expect_error(r, 403, "forbidden", NULL);
+    hk_reply_free(r);
+    r = hk_call(&srv, "GET", key, NULL, "/v1/tenants/%s/portal-sessions",
+                tid);
+    hk_expect_error(r, 403, "forbidden", NULL);
+    hk_reply_free(r);
+
+    /* revoking one stops its token at once; the other keeps working */
+    r = hk_call(&srv, "GET", b, NULL, "/v1/tenants/%s/endpoints", t);
+    hk_expect(r, 200);
+    hk_reply_free(r);
+    r = hk_admin(&srv, "DELETE", NULL, "%s/%s", path, s2);
+    hk_expect(r, 204);
+    hk_reply_free(r);
+    r = hk_call(&srv, "GET", b, NULL, "/v1/tenants/%s/endpoints", t);
+    hk_expect_error(r, 401, "unauthorized", NULL);
+    hk_reply_free(r);
+    r = hk_call(&srv, "GET", a, NULL, "/v1/tenants/%s/endpoints", t);
+    hk_expect(r, 200);
+    hk_reply_free(r);
+    rows = hk_list_all(&srv, srv.admin_key, path, 0, NULL);
+    assert_int_equal(json_array_size(rows), 1);
+    assert_false(listed(rows, s2));
+    json_decref(rows);
+
+    /* unknown, twice, or another tenant's session: 404 */
+    r = hk_admin(&srv, "DELETE", NULL, "%s/%s", path, s2);
+    hk_expect_error(r, 404, "not_found", NULL);
+    hk_reply_free(r);
+    r = hk_admin(&srv, "DELETE", NULL, "%s/" NO_SUCH_ID, path);
+    hk_expect_error(r, 404, "not_found", NULL);
+    hk_reply_free(r);
+    r = hk_admin(&srv, "DELETE", NULL, "/v1/tenants/%s/portal-sessions/%s",
+                 tid, s1);
+    hk_expect_error(r, 404, "not_found", NULL);
+    hk_reply_free(r);
+    r = hk_call(&srv, "GET", a, NULL, "/v1/me");
+    hk_expect(r, 200);
+    hk_reply_free(r);
+    r = hk_admin(&srv, "GET", NULL,
+                 "/v1/tenants/" NO_SUCH_ID "/portal-sessions");
+    hk_expect_error(r, 404, "not_found", NULL);
+    hk_reply_free(r);
+    free(path);
+    free(a);
+    free(b);
+    free(c);
+}
+
+static void test_sign_out(void **state)
+{
+    (void)state;
+    const char *scopes[] = {"{\"scope\":\"write\"}", "{\"scope\":\"read\"}"};
+    for (size_t i = 0; i < 2; i++) {
+        char sid[HK_ID_LEN];
+        char *tok = mk_session(tid, scopes[i], sid);
+        char *other = mk_session(tid, scopes[i], NULL);
+        struct hk_reply *r = hk_call(&srv, "DELETE", tok, NULL,
+                                     "/v1/me/session");
+        hk_expect(r, 204);
+        hk_reply_free(r);
+        r = hk_call(&srv, "GET", tok, NULL, "/v1/me");
+        hk_expect_error(r, 401, "unauthorized", NULL);
+        hk_reply_free(r);
+        r = hk_call(&srv, "DELETE", tok, NULL, "/v1/me/session");
+        hk_expect_error(r, 401, "unauthorized", NULL);
+        hk_reply_free(r);
+        /* only that session ended */
+        r = hk_call(&srv, "GET", other, NULL, "/v1/me");
+        hk_expect(r, 200);
+        hk_reply_free(r);
+        char *sql = hk_fmt("SELECT count(*) FROM hookd.portal_sessions"
+                           " WHERE id = '%s'",
+                           sid);
+        assert_int_equal(hk_sql_int(&srv, sql), 0);
+        free(sql);
+        free(tok);
+        free(other);
+    }
+    struct hk_reply *r = hk_admin(&srv, "DELETE", NULL, "/v1/me/session");
+    hk_expect_error(r, 403, "forbidden", NULL);
+    hk_reply_free(r);
+    r = hk_call(&srv, "DELETE", key, NULL, "/v1/me/session");
+    hk_expect_error(r, 403, "forbidden", NULL);
+    hk_reply_free(r);
+    r = hk_call(&srv, "DELETE", NULL, NULL, "/v1/me/session");
+    hk_expect_error(r, 401, "unauthorized", NULL);
+    hk_reply_free(r);
+}
+
+/* Fills a route pattern with ids that exist: the tenant, then by the
+ * segment before each {}. */
+static char *fill(const char *pattern, const char *eid, const char *evid,
+                  const char *did, const char *sid)
+{
+    char out[512] = "";
+    char prev[64] = "";
+    size_t used = 0;
+    bool first = true;
+    for (const char *p = pattern; *p != '\0';) {
+        if (p[0] == '{' && p[1] == '}') {
+            const char *v = NO_SUCH_ID;
+            if (first)
+                v = tid;
+            else if (strcmp(prev, "endpoints") == 0)
+                v = eid;
+            else if (strcmp(prev, "events") == 0)
+                v = evid;
+            else if (strcmp(prev, "deliveries") == 0)
+                v = did;
+            else if (strcmp(prev, "portal-sessions") == 0)
+                v = sid;
+            else if (strcmp(prev, "event-types") == 0)
+                v = "invoice.paid";
+            first = false;
+            used += (size_t)snprintf(out + used, sizeof out - used, "%s", v);
+            p += 2;
+            continue;
+        }
+        if (*p == '/' && p[1] != '{') {
+            size_t n = strcspn(p + 1, "/");
+            snprintf(prev, sizeof prev, "%.*s", (int)n, p + 1);
+        }
+        out[used++] = *p++;
+        out[used] = '\0';
+    }
+    size_t n = strlen(out);
+    if (n > 8 && strcmp(out + n - 8, "/changes") == 0)
+        return hk_fmt("%s?wait=0", out);
+    return strdup(out);
+}
+
+static void test_read_scope_every_route(void **state)
+{
+    (void)state;
+    char eid[HK_ID_LEN], evid[HK_ID_LEN], did[HK_ID_LEN], sid[HK_ID_LEN];
+    char *url = hk_rcv_url(rcv, "/read-scope");
+    char *body = hk_fmt("{\"url\":\"%s\"}", url);
+    hk_mk_endpoint(&srv, key, tid, body, eid);
+    free(body);
+    free(url);
+    hk_eng_event(&srv, key, tid, "invoice.paid", "{\"n\":1}", evid);
+    hk_eng_delivery_id(&srv, key, tid, evid, eid, did);
+    char *tok = mk_session(tid, "{\"scope\":\"read\"}", sid);
+    int checked_writes = 0, checked_reads = 0;
+    for (size_t i = 0; i < hk_routes_len; i++) {
+        const struct hk_route *rt = &hk_routes[i];
+        if (rt->access == HK_ACCESS_PUBLIC || rt->access == HK_ACCESS_SIGN_OUT)
+            continue;
+        char *path = fill(rt->pattern, eid, evid, did, sid);
+        bool get = strcmp(rt->method, "GET") == 0;
+        struct hk_reply *r = hk_call(&srv, rt->method, tok,
+                                     get ? NULL : "{}", "%s", path);
+        if (rt->access == HK_ACCESS_ADMIN) {
+            hk_expect_error(r, 403, "forbidden", NULL);
+        } else if (!get || rt->access == HK_ACCESS_SECRET) {
+            hk_expect_error(r, 403, "forbidden", NULL);
+            if (strcmp(hk_jstr(r->json, "error.message"), READ_ONLY_MSG) != 0)
+                fail_msg("%s %s: message \"%s\"", rt->method, path,
+                         hk_jstr(r->json, "error.message"));
+            checked_writes++;
+        } else {
+            if (r->status != 200)
+                fail_msg("%s %s answered %ld to a read session: %s",
+                         rt->method, path, r->status, r->body);
+            checked_reads++;
+        }
+        hk_reply_free(r);
+        free(path);
+    }
+    assert_true(checked_writes >= 9);
+    assert_true(checked_reads >= 10);
+    /* nothing was changed by the refused writes */
+    struct hk_reply *r = hk_call(&srv, "GET", key, NULL,
+                                 "/v1/tenants/%s/endpoints/%s", tid, eid);
+    hk_expect(r, 200);
+    assert_true(json_is_true(hk_jget(r->json, "enabled")));
+    hk_reply_free(r);
+    /* a write session may read the secret */
+    char *w = mk_session(tid, NULL, NULL);
+    r = hk_call(&srv, "GET", w, NULL, "/v1/tenants/%s/endpoints/%s/secret",
+                tid, eid);
+    hk_expect(r, 200);
+    hk_reply_free(r);
+    free(w);
+    free(tok);
+}
+
+static void test_expired_sessions_purged(void **state)
+{
+    (void)state;
+    char sid[HK_ID_LEN];
+    char *tok = mk_session(tid, NULL, sid);
+    char *sql = hk_fmt("UPDATE hookd.portal_sessions SET expires_at ="
+                       " now() - interval '1 second' WHERE id = '%s'",
+                       sid);
+    free(hk_sql(&srv, sql));
+    free(sql);
+    sql = hk_fmt("SELECT count(*) FROM hookd.portal_sessions WHERE id = '%s'",
+                 sid);
+    int64_t until = hk_wall_ms() + 15000;
+    while (hk_sql_int(&srv, sql) != 0 && hk_wall_ms() < until)
+        hk_sleep_ms(200);
+    if (hk_sql_int(&srv, sql) != 0)
+        fail_msg("an expired session was not purged within 15 s");
+    free(sql);
+    free(tok);
+}
+
+/* ---- portal settings -------------------------------------------------- */
+
+static void test_portal_config_and_frame_headers(void **state)
+{
+    (void)state;
+    struct hk_reply *r = hk_call(&srv, "GET", NULL, NULL, "/v1/portal/config");
+    hk_expect(r, 200);
+    assert_string_equal(hk_jstr(r->json, "product_name"), "Acme Webhooks");
+    assert_string_equal(hk_jstr(r->json, "accent_color"), "#0a7c5a");
+    hk_reply_free(r);
+    const char *paths[] = {"/portal/", "/portal/index.html", "/portal/nope",
+                           "/portal"};
+    for (size_t i = 0; i < 4; i++) {
+        r = hk_call(&srv, "GET", NULL, NULL, "%s", paths[i]);
+        const char *csp = hk_reply_header(r, "Content-Security-Policy");
+        if (csp == NULL || strcmp(csp, "frame-ancestors 'none'") != 0)
+            fail_msg("GET %s: Content-Security-Policy \"%s\"", paths[i],
+                     csp ? csp : "(none)");
+        assert_non_null(hk_reply_header(r, "X-Frame-Options"));
+        assert_string_equal(hk_reply_header(r, "X-Frame-Options"), "DENY");
+        hk_reply_free(r);
+    }
+    /* the API itself carries neither */
+    r = hk_call(&srv, "GET", NULL, NULL, "/healthz");
+    assert_null(hk_reply_header(r, "Content-Security-Policy"));
+    hk_reply_free(r);
+
+    /* another process with frame ancestors set, and a bad setting */
+    struct hk_srv other = {0};
+    static const char *const env[] = {
+        "HOOKD_PORTAL_FRAME_ANCESTORS=https://app.example.com 'self'", NULL};
+    assert_int_equal(hk_srv_start_peer(&other, &srv, "serve", env), 0);
+    r = hk_call(&other, "GET", NULL, NULL, "/portal/");
+    hk_expect(r, 200);
+    assert_string_equal(hk_reply_header(r, "Content-Security-Policy"),
+                        "frame-ancestors https://app.example.com 'self'");
+    assert_null(hk_reply_header(r, "X-Frame-Options"));
+    hk_reply_free(r);
+    r = hk_call(&other, "GET", NULL, NULL, "/v1/portal/config");
+    assert_string_equal(hk_jstr(r->json, "product_name"), "Acme Webhooks");
+    hk_reply_free(r);
+    assert_int_equal(hk_srv_stop(&other), 0);
+    hk_srv_drop(&other);
+
+    char *out = NULL;
+    static const char *const bad[] = {"HOOKD_PORTAL_ACCENT=blue", NULL};
+    int rc = hk_srv_exec(&srv, (const char *const[]){"serve", NULL}, bad,
+                         &out);
+    assert_int_not_equal(rc, 0);
+    if (out == NULL || strstr(out, "HOOKD_PORTAL_ACCENT") == NULL)
+        fail_msg("a bad accent did not stop start-up naming it: %s",
+                 out ? out : "(no output)");
+    free(out);
+    out = NULL;
+    rc = hk_srv_exec(&srv, (const char *const[]){"--help", NULL}, NULL, &out);
+    assert_int_equal(rc, 0);
+    assert_non_null(strstr(out, "HOOKD_PORTAL_NAME"));
+    assert_non_null(strstr(out, "HOOKD_PORTAL_ACCENT"));
+    assert_non_null(strstr(out, "HOOKD_PORTAL_FRAME_ANCESTORS"));
+    free(out);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_session_create_scope),
+        cmocka_unit_test(test_me_shapes),
+        cmocka_unit_test(test_session_list_and_revoke),
+        cmocka_unit_test(test_sign_out),
+        cmocka_unit_test(test_read_scope_every_route),
+        cmocka_unit_test(test_expired_sessions_purged),
+        cmocka_unit_test(test_portal_config_and_frame_headers),
+    };
+    int rc = cmocka_run_group_tests_name("portal", tests, group_setup,
+                                         group_teardown);
+    return hk_exit_code(rc);
+}
