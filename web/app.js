@@ -1077,7 +1077,8 @@ function recoverFailed(ep) {
 
 function renderFilterOptions() {
   const sel = $('f-endpoint');
-  const want = state.params.get('endpoint') || sel.value;
+  /* the address is the truth: a stale choice must not outlive a link */
+  const want = state.view === 'deliveries' ? state.params.get('endpoint') || '' : sel.value;
   const opts = [h('option', { value: '', text: 'All' })];
   for (const ep of state.endpoints) opts.push(h('option', { value: ep.id, text: shortUrl(ep.url) }));
   if (want && !state.endpointById.has(want)) opts.push(h('option', { value: want, text: `${want.slice(0, 8)}… (deleted)` }));
@@ -1224,7 +1225,8 @@ function rowCells(dl) {
     h('span', { className: 'c-status' }, statusBadge(dl.status)),
     h('span', { className: 'c-type mono', text: dl.event_type }),
     h('span', { className: 'c-endpoint url ellipsis', text: shortUrl(endpointLabel(dl.endpoint_id)), title: endpointLabel(dl.endpoint_id) }),
-    h('span', { className: 'c-attempts num', text: `${dl.attempt_count}`, attrs: { 'aria-label': `${dl.attempt_count} attempts` } }),
+    h('span', { className: 'c-attempts num' }, String(dl.attempt_count),
+      h('span', { className: 'word', text: dl.attempt_count === 1 ? ' attempt' : ' attempts' })),
     h('span', { className: 'c-result' }, lastResult(dl)),
     h('span', { className: 'c-created nowrap' }, timeEl(dl.created_at)),
   ];

@@ -68,7 +68,7 @@ export function eventTypePicker(types, value = []) {
       : h('p', { className: 'group-title', text: 'Other events' });
     if (wildcard) boxes.push(head.querySelector('input'));
     list.append(h('div', { className: 'picker-group', dataset: { group: g } },
-      head, h('div', { className: 'picker-members' }, ...members.map(typeRow))));
+      head, h('div', { className: 'picker-members' }, ...members.sort((a, b) => a.name.localeCompare(b.name)).map(typeRow))));
   }
   const extra = [...chosen].filter((v) => !known.has(v) && !(v.endsWith('.*') && groups.has(v.slice(0, -2))));
   if (extra.length) {
