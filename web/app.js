@@ -35,7 +35,8 @@ const state = {
   endpointById: new Map(),
   endpointsLoaded: false,
   eventTypes: null,
-  dl: { items: [], cursor: null, seq: 0, key: null, loaded: false },
+  dl: { items: [], cursor: null, seq: 0, key: null, loaded: false, f: {} },
+  endpointPage: null,
   detail: { id: null, seq: 0, opener: null },
   events: { items: [], cursor: null, seq: 0 },
   live: { gen: 0, ctrl: null, ok: false },
@@ -322,7 +323,7 @@ async function startSession() {
   $('nav-toggle').hidden = false;
   $('switch-tenant').hidden = !sessionStorage.getItem(OPERATOR_KEY);
   state.endpointsLoaded = false;
-  state.dl = { items: [], cursor: null, seq: 0, key: null, loaded: false };
+  state.dl = { items: [], cursor: null, seq: 0, key: null, loaded: false, f: {} };
   state.events = { items: [], cursor: null, seq: 0 };
   startLive();
   route();
@@ -481,7 +482,7 @@ function route(focus = false) {
   if (view !== 'deliveries') hideDetail();
   if (view === 'home') guard(renderHome);
   else if (view === 'endpoints') guard(renderEndpointsView);
-  else if (view === 'endpoint') guard(() => renderEndpointPage(prev !== 'endpoint'));
+  else if (view === 'endpoint') guard(() => renderEndpointPage(prev !== 'endpoint' || state.endpointPage !== p.get('id')));
   else if (view === 'deliveries') guard(enterDeliveries);
   else if (view === 'events') guard(() => loadEvents(true));
   if (focus) {
@@ -668,7 +669,7 @@ function applyChanges({ deliveries = [], endpoints = [] }) {
     if (state.view === 'home') later('home', renderHome, 400);
   }
   if (deliveries.length) {
-    if (state.view === 'deliveries') mergeDeliveries(deliveries);
+    mergeDeliveries(deliveries);
     if (state.view === 'home') later('home', renderHome, 1500);
     if (state.view === 'endpoint' && deliveries.some((d) => d.endpoint_id === state.params.get('id'))) {
       later('endpoint-health', () => renderEndpointHealth(state.params.get('id')), 1500);
@@ -869,6 +870,7 @@ function upsertEndpoint(ep) {
 
 async function renderEndpointPage(fresh) {
   const id = state.params.get('id');
+  state.endpointPage = id;
   if (fresh) {
     $('endpoint-secret').replaceChildren();
     $('endpoint-charts').replaceChildren();
@@ -1169,7 +1171,8 @@ function applyFilterForm() {
 async function loadDeliveries(reset) {
   const d = state.dl;
   const seq = ++d.seq;
-  const params = { ...apiFilters(filtersFromUrl()), limit: PAGE };
+  const f = filtersFromUrl();
+  const params = { ...apiFilters(f), limit: PAGE };
   if (!reset) params.cursor = d.cursor;
   let page;
   try {
@@ -1186,6 +1189,7 @@ async function loadDeliveries(reset) {
   }
   if (seq !== d.seq) return; /* a newer load replaced this one */
   d.loaded = true;
+  d.f = f;
   if (reset) {
     d.items = page.data;
     d.cursor = page.has_more ? page.next_cursor : null;
@@ -1256,11 +1260,12 @@ const newer = (a, b) => a.created_at > b.created_at || (a.created_at === b.creat
  * so far. The browser's scroll anchoring keeps what the reader looks at
  * still while rows are inserted above it. A delivery whose new status no
  * longer matches a status filter stays until the list is filtered again:
- * rows do not vanish under the reader's eyes. */
+ * rows do not vanish under the reader's eyes. The list is kept up to date
+ * while another view is shown, so coming back shows it current. */
 function mergeDeliveries(changed) {
   const d = state.dl;
   if (!d.loaded) return;
-  const f = filtersFromUrl();
+  const f = d.f;
   const list = $('delivery-list');
   for (const dl of changed) {
     const i = d.items.findIndex((x) => x.id === dl.id);

@@ -16,7 +16,7 @@
  * setting is a failure, never a skip. The server is stopped with SIGTERM and
  * the database dropped whatever happens.
  */
-import { test, before, after } from 'node:test';
+import { test, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
 import { spawn, execFile } from 'node:child_process';
@@ -243,6 +243,9 @@ async function newPage(width, height, opts = {}) {
     ctx.problems.push(`[${tag}] script error: ${e}`);
     fs.appendFileSync(BROWSER_LOG, `[${tag}] pageerror ${e.stack || e}\n`);
   });
+  page.on('response', (r) => {
+    if (r.status() >= 400) fs.appendFileSync(BROWSER_LOG, `[${tag}] ${r.status()} ${r.request().method()} ${r.url().replace(ctx.base, '')}\n`);
+  });
   page.on('console', (m) => {
     const t = m.text();
     fs.appendFileSync(BROWSER_LOG, `[${tag}] console.${m.type()} ${t}\n`);
@@ -354,7 +357,6 @@ async function openSession(page, scope = 'write') {
   const made = await call('POST', tpath('/portal-sessions'), ctx.adminKey, { ttl_seconds: 3600, scope }, 201);
   await page.goto('about:blank');
   await page.goto(made.json.url);
-  await page.locator('#nav').waitFor({ state: 'visible' }).catch(() => {});
   await page.locator('#tenant-name', { hasText: 'Acme Portal Test' }).waitFor();
   return made.json;
 }
@@ -481,6 +483,15 @@ after(async () => {
     await psql(`DROP DATABASE IF EXISTS ${ctx.db} WITH (FORCE)`).catch((e) => problems.push(`drop database: ${e.message}`));
   }
   if (problems.length) throw new Error(problems.join('\n'));
+});
+
+/* The main page after each test, for reading a failure. */
+let testNo = 0;
+afterEach(async () => {
+  testNo++;
+  if (ctx.page && !ctx.page.isClosed()) {
+    await ctx.page.screenshot({ path: path.join(LOG_DIR, `portal-after-${String(testNo).padStart(2, '0')}.png`) }).catch(() => {});
+  }
 });
 
 process.on('exit', () => {
@@ -715,11 +726,14 @@ test('the delivery log is live and keeps the loaded pages and the scroll positio
   const page = ctx.page;
   /* 60 deliveries: more than one page. */
   for (let i = 0; i < 60; i++) await postEvent('invoice.voided', { invoice: `bulk_${i}` });
+  const all = await call('GET', tpath(`/deliveries?endpoint_id=${ctx.ep.gone.id}&limit=250`), ctx.tenantKey, undefined, 200);
+  const n = all.json.data.length;
+  assert.ok(n > 50, `more than a page: ${n}`);
   await page.goto(`${ctx.base}/portal/?view=deliveries&endpoint=${ctx.ep.gone.id}`);
   const rows = page.locator('#delivery-list li');
   await page.waitForFunction(() => document.querySelectorAll('#delivery-list li').length === 50);
   await page.getByRole('button', { name: 'Load more' }).click();
-  await page.waitForFunction(() => document.querySelectorAll('#delivery-list li').length === 62);
+  await page.waitForFunction((want) => document.querySelectorAll('#delivery-list li').length === want, n);
   await page.locator('#live-state.on').waitFor();
   await checkView(page, 'deliveries');
 
@@ -738,7 +752,7 @@ test('the delivery log is live and keeps the loaded pages and the scroll positio
   const [dl] = await deliveriesOf(ev.id);
   await page.locator(`#delivery-list li[data-delivery-id="${dl.id}"]`).waitFor({ state: 'attached' });
   await page.locator(`#delivery-list li[data-delivery-id="${dl.id}"] .badge.status-succeeded`).waitFor({ state: 'attached', timeout: DELIVERY_TIMEOUT_MS });
-  assert.equal(await rows.count(), 63);
+  assert.equal(await rows.count(), n + 1, 'the loaded pages stay');
   assert.equal(await rows.first().getAttribute('data-delivery-id'), dl.id, 'newest first');
   const after = await page.locator(`#delivery-list li[data-delivery-id="${probeId}"]`).boundingBox();
   assert.ok(Math.abs(after.y - before.y) <= 2, `the row under the reader stayed put: ${before.y} → ${after.y}`);
@@ -919,6 +933,25 @@ test('Sign out ends the session on the server', async () => {
   await page.locator('#view-signin').waitFor({ state: 'visible' });
   assert.match(await page.locator('#signin-reason').innerText(), /no longer valid/);
   assert.ok(!fs.readFileSync(ctx.serverLog, 'utf8').includes(made.json.token), 'a session token reached the server log');
+});
+
+test('a sign-in link opens the portal and leaves no token in the address bar; a pasted link works too', async () => {
+  const page = await newPage(1280, 800);
+  await page.goto(`${ctx.base}/portal/?view=endpoints#token=${encodeURIComponent(ctx.tenantKey)}`);
+  await page.locator('#endpoint-list li').first().waitFor();
+  assert.equal(new URL(page.url()).hash, '', `the fragment is gone: ${page.url()}`);
+  assert.equal(urlParams(page).get('view'), 'endpoints', 'the view in the link is kept');
+  await page.locator('#tenant-name', { hasText: 'Acme Portal Test' }).waitFor();
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await page.locator('#view-signin').waitFor({ state: 'visible' });
+  await call('GET', '/v1/me', ctx.tenantKey, undefined, 200); /* an API key is not a session: signing out forgets it here only */
+
+  const made = await call('POST', tpath('/portal-sessions'), ctx.adminKey, { ttl_seconds: 600 }, 201);
+  await page.getByLabel('Sign-in link or token').fill(made.json.url);
+  await page.getByRole('button', { name: 'Open the portal' }).click();
+  await page.locator('#view-home').waitFor({ state: 'visible' });
+  assert.equal(await page.evaluate(() => sessionStorage.getItem('hookd.portal.token')), made.json.token);
+  await page.context().close();
 });
 
 /* ---- 390 px and dark: every view again ---- */
