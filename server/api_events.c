@@ -11,6 +11,7 @@
 #include "fanout.h"
 #include "jsonspan.h"
 #include "metrics.h"
+#include "sign.h"
 #include "store.h"
 #include "validate.h"
 
@@ -178,10 +179,30 @@ static bool uuid_query(struct hk_req *req, struct hk_resp *resp,
     return false;
 }
 
+/* An optional RFC 3339 query value, normalised into buf (40 bytes). */
+static bool time_query(struct hk_req *req, struct hk_resp *resp,
+                       const char *name, char *buf, const char **out)
+{
+    const char *v = hk_req_query(req, name);
+    int64_t ms;
+    *out = NULL;
+    if (v == NULL)
+        return true;
+    if (!hk_parse_time(v, &ms)) {
+        hk_resp_error(resp, 422, "validation_failed", name,
+                      "Enter a date and time like 2026-11-22T10:04:05Z");
+        return false;
+    }
+    hk_format_time(ms, buf, 40);
+    *out = buf;
+    return true;
+}
+
 void hk_api_delivery_list(struct hk_req *req, struct hk_resp *resp)
 {
-    static const char *const extra[] = {"status", "endpoint_id", "event_id",
-                                        "event_type", NULL};
+    static const char *const extra[] = {
+        "status",        "endpoint_id",    "event_id", "event_type",
+        "created_after", "created_before", "search",   NULL};
     int limit;
     char after[37], msg[160];
     json_t *rows;
@@ -208,6 +229,12 @@ void hk_api_delivery_list(struct hk_req *req, struct hk_resp *resp)
                       "event_type %s", msg);
         return;
     }
+    char after_t[40], before_t[40];
+    if (!time_query(req, resp, "created_after", after_t, &f.created_after) ||
+        !time_query(req, resp, "created_before", before_t,
+                    &f.created_before) ||
+        !uuid_query(req, resp, "search", &f.search))
+        return;
     struct hk_conn *c = hk_req_db(req, resp);
     if (c == NULL || !hk_api_tenant_exists(req, resp, c))
         return;
@@ -236,6 +263,36 @@ void hk_api_delivery_get(struct hk_req *req, struct hk_resp *resp)
         hk_resp_json(resp, 200, out);
 }
 
+/* Adds request.method and request.body, the exact body that was sent
+ * (every attempt of a delivery sends the same one), to each attempt. */
+static enum hk_result add_request_body(struct hk_conn *c, const char *tid,
+                                       const char *did, json_t *rows)
+{
+    struct hk_buf type, payload, body;
+    char time[40];
+    hk_buf_init(&type);
+    hk_buf_init(&payload);
+    hk_buf_init(&body);
+    enum hk_result rc =
+        hk_store_delivery_event(c, tid, did, &type, time, &payload);
+    if (rc == HK_OK) {
+        hk_webhook_body(type.data, time, payload.data, &body);
+        size_t i;
+        json_t *a;
+        json_array_foreach(rows, i, a)
+        {
+            json_t *rq = json_object_get(a, "request");
+            json_object_set_new(rq, "method", json_string("POST"));
+            json_object_set_new(rq, "body",
+                                json_stringn(body.data, body.len));
+        }
+    }
+    hk_buf_cleanup(&type);
+    hk_buf_cleanup(&payload);
+    hk_buf_cleanup(&body);
+    return rc;
+}
+
 void hk_api_attempt_list(struct hk_req *req, struct hk_resp *resp)
 {
     int limit;
@@ -250,6 +307,11 @@ void hk_api_attempt_list(struct hk_req *req, struct hk_resp *resp)
     enum hk_result rc =
         hk_store_attempt_list(c, req->params[0], req->params[1],
                               after[0] ? after : NULL, limit, &rows);
+    if (rc == HK_OK && json_array_size(rows) > 0) {
+        rc = add_request_body(c, req->params[0], req->params[1], rows);
+        if (rc != HK_OK)
+            json_decref(rows);
+    }
     if (rc != HK_OK)
         hk_resp_result(resp, rc, "delivery");
     else
@@ -267,12 +329,17 @@ void hk_api_delivery_replay(struct hk_req *req, struct hk_resp *resp)
     struct hk_conn *c = hk_req_db(req, resp);
     if (c == NULL)
         return;
-    enum hk_result rc =
-        hk_store_delivery_replay(c, req->params[0], req->params[1], &out);
-    if (rc == HK_CONFLICT) {
+    bool sending;
+    enum hk_result rc = hk_store_delivery_replay(c, req->params[0],
+                                                 req->params[1], &out,
+                                                 &sending);
+    if (rc == HK_CONFLICT && sending) {
+        hk_resp_error(resp, 409, "conflict", NULL,
+                      "this delivery is being sent now");
+    } else if (rc == HK_CONFLICT) {
         hk_resp_error(resp, 409, "conflict", NULL,
                       "the delivery cannot be replayed: its endpoint is "
-                      "disabled or deleted, or it is still in progress");
+                      "disabled or deleted");
     } else if (rc != HK_OK) {
         hk_resp_result(resp, rc, "delivery");
     } else {

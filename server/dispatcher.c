@@ -23,6 +23,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "notify.h"
+#include "sign.h"
 #include "store.h"
 
 #include <curl/curl.h>
@@ -167,13 +168,7 @@ static char *envelope(const struct hk_claim *c, size_t *len)
 {
     struct hk_buf b;
     hk_buf_init(&b);
-    hk_buf_puts(&b, "{\"type\":\"");
-    hk_buf_puts(&b, c->event_type); /* validated: [A-Za-z0-9_.-] only */
-    hk_buf_puts(&b, "\",\"timestamp\":\"");
-    hk_buf_puts(&b, c->event_time);
-    hk_buf_puts(&b, "\",\"data\":");
-    hk_buf_puts(&b, c->payload);
-    hk_buf_puts(&b, "}");
+    hk_webhook_body(c->event_type, c->event_time, c->payload, &b);
     *len = b.len;
     return hk_buf_steal(&b);
 }

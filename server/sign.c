@@ -124,3 +124,15 @@ bool hk_sign_verify(const char *secret, const char *msg_id, int64_t timestamp,
     }
     return found;
 }
+
+void hk_webhook_body(const char *type, const char *time, const char *payload,
+                     struct hk_buf *b)
+{
+    hk_buf_puts(b, "{\"type\":\"");
+    hk_buf_puts(b, type);
+    hk_buf_puts(b, "\",\"timestamp\":\"");
+    hk_buf_puts(b, time);
+    hk_buf_puts(b, "\",\"data\":");
+    hk_buf_puts(b, payload);
+    hk_buf_puts(b, "}");
+}

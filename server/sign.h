@@ -1,11 +1,21 @@
 /*
- * sign.h - Standard Webhooks v1 signatures and endpoint secrets
- * ("whsec_" + base64 of random bytes). Pure computation over crypto.h.
+ * sign.h - Standard Webhooks v1: the body sent around an event's payload,
+ * signatures and endpoint secrets ("whsec_" + base64 of random bytes).
+ * Pure computation over crypto.h.
  */
 #ifndef HK_SIGN_H
 #define HK_SIGN_H
 
 #include "common.h"
+
+/* Appends the body a receiver gets for an event to b:
+ * {"type":<type>,"timestamp":<time>,"data":<payload>}, with the payload's
+ * exact bytes. type is a validated event type name ([A-Za-z0-9_.-]) and
+ * time the RFC 3339 of the event's creation, so neither needs escaping.
+ * The dispatcher sends this, and the API shows it as an attempt's request
+ * body: one rule for both. */
+void hk_webhook_body(const char *type, const char *time, const char *payload,
+                     struct hk_buf *b);
 
 /* A new endpoint secret: "whsec_" + base64 of 32 random bytes. Heap string. */
 char *hk_secret_generate(void);

@@ -189,6 +189,9 @@ struct hk_delivery_filter {
     const char *endpoint_id;
     const char *event_id;
     const char *event_type;
+    const char *created_after;  /* RFC 3339, inclusive */
+    const char *created_before; /* RFC 3339, exclusive */
+    const char *search;         /* a delivery id or an event id */
 };
 enum hk_result hk_store_delivery_list(struct hk_conn *c, const char *tid,
                                       const struct hk_delivery_filter *f,
@@ -197,16 +200,24 @@ enum hk_result hk_store_delivery_list(struct hk_conn *c, const char *tid,
 enum hk_result hk_store_delivery_get(struct hk_conn *c, const char *tid,
                                      const char *did,
                                      json_t **out) HK_MUST_CHECK;
+/* The event type, event time (RFC 3339) and payload of a delivery's
+ * event, appended to the caller's buffers: what its body is made of
+ * (hk_webhook_body). HK_NOT_FOUND without the delivery. */
+enum hk_result hk_store_delivery_event(struct hk_conn *c, const char *tid,
+                                       const char *did, struct hk_buf *type,
+                                       char time[40],
+                                       struct hk_buf *payload) HK_MUST_CHECK;
 /* Oldest first; after is the id of the last attempt seen. */
 enum hk_result hk_store_attempt_list(struct hk_conn *c, const char *tid,
                                      const char *did, const char *after,
                                      int limit, json_t **out) HK_MUST_CHECK;
-/* Puts a finished delivery back to pending, due now, with a fresh retry
- * cycle. HK_CONFLICT when its endpoint is disabled or deleted or the
- * delivery is still pending or sending. */
+/* Makes a delivery due now: a finished one goes back to pending with a
+ * fresh retry cycle, a pending one keeps its cycle and attempt history.
+ * HK_CONFLICT when its endpoint is disabled or deleted, or when it is
+ * being sent (then *sending is true). */
 enum hk_result hk_store_delivery_replay(struct hk_conn *c, const char *tid,
-                                        const char *did,
-                                        json_t **out) HK_MUST_CHECK;
+                                        const char *did, json_t **out,
+                                        bool *sending) HK_MUST_CHECK;
 
 /* Counts for /metrics: pending+sending rows. */
 enum hk_result hk_store_queue_depth(struct hk_conn *c,

@@ -230,18 +230,25 @@ static const char sql_record[] =
     " WHERE e.tenant_id = s.tenant_id AND e.id = s.endpoint_id"
     " AND e.failing_since IS NULL";
 
+/* Deliveries ended here without an attempt are logged in hookd.changes
+ * for the live updates route (migrations/0017_portal_sessions_changes.sql),
+ * as are those of the sweep and of lease expiry below. */
 static const char sql_disable[] =
     "WITH dis AS ("
     "  UPDATE hookd.endpoints SET enabled = false, disabled_reason = $3,"
     "  updated_at = now()"
-    "  WHERE tenant_id = $1 AND id = $2 AND enabled RETURNING tenant_id, id)"
-    " UPDATE hookd.deliveries d SET status = 'failed', completed_at = now(),"
-    " next_attempt_at = NULL, updated_at = now(),"
-    " last_error = COALESCE(d.last_error, 'endpoint disabled')"
-    " FROM dis JOIN hookd.queue q"
-    "  ON q.tenant_id = dis.tenant_id AND q.endpoint_id = dis.id"
-    " WHERE d.tenant_id = q.tenant_id AND d.id = q.delivery_id"
-    " AND d.status = 'pending' AND NOT " HK_SQL_LEASED;
+    "  WHERE tenant_id = $1 AND id = $2 AND enabled RETURNING tenant_id, id),"
+    " f AS ("
+    "  UPDATE hookd.deliveries d SET status = 'failed', completed_at = now(),"
+    "  next_attempt_at = NULL, updated_at = now(),"
+    "  last_error = COALESCE(d.last_error, 'endpoint disabled')"
+    "  FROM dis JOIN hookd.queue q"
+    "   ON q.tenant_id = dis.tenant_id AND q.endpoint_id = dis.id"
+    "  WHERE d.tenant_id = q.tenant_id AND d.id = q.delivery_id"
+    "  AND d.status = 'pending' AND NOT " HK_SQL_LEASED
+    "  RETURNING d.tenant_id, d.id)"
+    " INSERT INTO hookd.changes (tenant_id, id, delivery_id)"
+    " SELECT f.tenant_id, hookd.uuid7(), f.id FROM f";
 
 static const char sql_disable_failing[] =
     "WITH dis AS ("
@@ -258,7 +265,11 @@ static const char sql_disable_failing[] =
     "  FROM dis JOIN hookd.queue q"
     "   ON q.tenant_id = dis.tenant_id AND q.endpoint_id = dis.id"
     "  WHERE d.tenant_id = q.tenant_id AND d.id = q.delivery_id"
-    "  AND d.status = 'pending' AND NOT " HK_SQL_LEASED ")"
+    "  AND d.status = 'pending' AND NOT " HK_SQL_LEASED
+    "  RETURNING d.tenant_id, d.id),"
+    " g AS ("
+    "  INSERT INTO hookd.changes (tenant_id, id, delivery_id)"
+    "  SELECT f.tenant_id, hookd.uuid7(), f.id FROM f)"
     " SELECT count(*) FROM dis";
 
 /* Work a dead dispatcher left leased is due again once its lease is
@@ -279,12 +290,18 @@ static const char sql_disable_failing[] =
     "  FROM x, hookd.endpoints e"                                          \
     "  WHERE d.tenant_id = x.tenant_id AND d.id = x.delivery_id"           \
     "  AND d.status = 'pending'"                                           \
-    "  AND e.tenant_id = d.tenant_id AND e.id = d.endpoint_id AND " GONE
+    "  AND e.tenant_id = d.tenant_id AND e.id = d.endpoint_id AND " GONE    \
+    "  RETURNING d.tenant_id, d.id"
+/* ...and the log of those (f) for the live updates route */
+#define LOG_FAILED                                                         \
+    "  INSERT INTO hookd.changes (tenant_id, id, delivery_id)"             \
+    "  SELECT f.tenant_id, hookd.uuid7(), f.id FROM f"
 static const char sql_expire[] =
     "WITH x AS ("
     "  DELETE FROM hookd.leases k WHERE k.lease_until < now()"
     "  RETURNING k.tenant_id, k.delivery_id),"
-    " f AS (" FAIL_GONE ")"
+    " f AS (" FAIL_GONE "),"
+    " g AS (" LOG_FAILED ")"
     " SELECT count(*) FROM x";
 
 /* Deliveries this dispatcher leased and never started (it is stopping,
@@ -295,7 +312,9 @@ static const char sql_release[] =
     "  DELETE FROM hookd.leases k"
     "  USING unnest($1::uuid[], $2::uuid[]) AS r(tenant_id, id)"
     "  WHERE k.tenant_id = r.tenant_id AND k.delivery_id = r.id"
-    "  RETURNING k.tenant_id, k.delivery_id)" FAIL_GONE;
+    "  RETURNING k.tenant_id, k.delivery_id),"
+    " f AS (" FAIL_GONE ")" LOG_FAILED;
+#undef LOG_FAILED
 #undef FAIL_GONE
 #undef GONE
 

@@ -54,12 +54,17 @@ static const char sql_ep_delete[] =
 /* Deliveries being sent are left to their outcome, which ends them
  * failed unless it succeeded (store_dispatch.c). */
 static const char sql_ep_fail_pending[] =
-    "UPDATE hookd.deliveries d SET status = 'failed', completed_at = now(),"
-    " updated_at = now(), next_attempt_at = NULL,"
-    " last_error = COALESCE(d.last_error, 'endpoint deleted')"
-    " FROM hookd.queue q WHERE q.tenant_id = $1 AND q.endpoint_id = $2"
-    " AND d.tenant_id = q.tenant_id AND d.id = q.delivery_id"
-    " AND d.status = 'pending' AND NOT " HK_SQL_LEASED;
+    "WITH f AS ("
+    "  UPDATE hookd.deliveries d SET status = 'failed', completed_at = now(),"
+    "  updated_at = now(), next_attempt_at = NULL,"
+    "  last_error = COALESCE(d.last_error, 'endpoint deleted')"
+    "  FROM hookd.queue q WHERE q.tenant_id = $1 AND q.endpoint_id = $2"
+    "  AND d.tenant_id = q.tenant_id AND d.id = q.delivery_id"
+    "  AND d.status = 'pending' AND NOT " HK_SQL_LEASED
+    "  RETURNING d.tenant_id, d.id)"
+    /* logged for the live updates route, as store_dispatch.c does */
+    " INSERT INTO hookd.changes (tenant_id, id, delivery_id)"
+    " SELECT f.tenant_id, hookd.uuid7(), f.id FROM f";
 static const char sql_ep_secret[] =
     "SELECT encode(secret_enc, 'hex') FROM hookd.endpoints"
     " WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL";

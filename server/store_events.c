@@ -120,6 +120,22 @@ static const char sql_event_get[] =
     "SELECT " EVENT_JSON " FROM hookd.events v"
     " WHERE v.tenant_id = $1 AND v.id = $2";
 
+/* The filters of a delivery list beyond status and the keyset: endpoint,
+ * event, type, creation time and search, in $3..$5 and $8..$10. The
+ * creation time is also bounded on the id, which is made by the same
+ * ingest statement a moment after its created_at: an id made more than
+ * an hour after created_before belongs to a later delivery, so the walk
+ * down the key starts there rather than at the newest delivery. */
+#define DELIVERY_FILTERS                                                   \
+    " AND ($3::uuid IS NULL OR d.endpoint_id = $3::uuid)"                  \
+    " AND ($4::uuid IS NULL OR d.event_id = $4::uuid)"                     \
+    " AND ($5::text IS NULL OR d.event_type = $5)"                         \
+    " AND ($8::timestamptz IS NULL OR (d.created_at >= $8::timestamptz"    \
+    "  AND d.id >= hookd.uuid7_floor($8::timestamptz)))"                   \
+    " AND ($9::timestamptz IS NULL OR (d.created_at < $9::timestamptz"     \
+    "  AND d.id < hookd.uuid7_floor($9::timestamptz + interval '1 hour')))" \
+    " AND ($10::uuid IS NULL OR d.id = $10::uuid OR d.event_id = $10::uuid)"
+
 /* A tenant's deliveries newest first, by any of the filters. Failed ones
  * come from their partial index (the status filter names the indexed
  * column, and each statement is planned for its values); pending and
@@ -129,10 +145,7 @@ static const char sql_event_get[] =
 static const char sql_delivery_list[] =
     "SELECT " DELIVERY_JSON " FROM hookd.deliveries d WHERE d.tenant_id = $1"
     " AND ($2::text IS NULL OR d.status = $2)"
-    " AND ($2::text IS DISTINCT FROM 'failed' OR d.failed)"
-    " AND ($3::uuid IS NULL OR d.endpoint_id = $3::uuid)"
-    " AND ($4::uuid IS NULL OR d.event_id = $4::uuid)"
-    " AND ($5::text IS NULL OR d.event_type = $5)"
+    " AND ($2::text IS DISTINCT FROM 'failed' OR d.failed)" DELIVERY_FILTERS
     " AND ($6::uuid IS NULL OR d.id < $6::uuid)"
     " ORDER BY d.id DESC LIMIT $7";
 static const char sql_delivery_list_queued[] =
@@ -141,8 +154,7 @@ static const char sql_delivery_list_queued[] =
     " WHERE q.tenant_id = $1 AND d.status = 'pending'"
     " AND (" HK_SQL_LEASED ") = ($2 = 'sending')"
     " AND ($3::uuid IS NULL OR q.endpoint_id = $3::uuid)"
-    " AND ($4::uuid IS NULL OR q.event_id = $4::uuid)"
-    " AND ($5::text IS NULL OR d.event_type = $5)"
+    " AND ($4::uuid IS NULL OR q.event_id = $4::uuid)" DELIVERY_FILTERS
     " AND ($6::uuid IS NULL OR q.delivery_id < $6::uuid)"
     " ORDER BY q.delivery_id DESC LIMIT $7";
 static const char sql_delivery_get[] =
@@ -153,18 +165,38 @@ static const char sql_attempt_list[] =
     " WHERE a.tenant_id = $1 AND a.delivery_id = $2"
     " AND ($3::uuid IS NULL OR a.id > $3::uuid)"
     " ORDER BY a.id LIMIT $4";
+/* What the body sent for a delivery is made of, as the claim reads it
+ * (store_dispatch.c): the event's type, time and payload. */
+static const char sql_delivery_event[] =
+    "SELECT v.event_type, hookd.rfc3339(v.created_at), v.payload"
+    " FROM hookd.deliveries d JOIN hookd.events v"
+    " ON v.tenant_id = d.tenant_id AND v.id = d.event_id"
+    " WHERE d.tenant_id = $1 AND d.id = $2";
 static const char sql_delivery_exists[] =
     "SELECT 1 FROM hookd.deliveries WHERE tenant_id = $1 AND id = $2";
+/* Any delivery but one being sent is due now: a finished one starts a
+ * fresh retry cycle, a pending one ("retry now") keeps its cycle and
+ * history. The change is logged for the live updates route. */
 static const char sql_replay[] =
-    "UPDATE hookd.deliveries AS d SET status = 'pending',"
-    " next_attempt_at = now(), cycle_attempts = 0, completed_at = NULL,"
-    " updated_at = now()"
-    " FROM hookd.endpoints e"
-    " WHERE d.tenant_id = $1 AND d.id = $2"
-    " AND d.status IN ('succeeded', 'failed')"
-    " AND e.tenant_id = d.tenant_id AND e.id = d.endpoint_id"
-    " AND e.enabled AND e.deleted_at IS NULL"
-    " RETURNING " DELIVERY_JSON;
+    "WITH d AS ("
+    "  UPDATE hookd.deliveries AS d SET status = 'pending',"
+    "  next_attempt_at = now(),"
+    "  cycle_attempts = CASE WHEN d.status = 'pending' THEN d.cycle_attempts"
+    "   ELSE 0 END,"
+    "  completed_at = NULL, updated_at = now()"
+    "  FROM hookd.endpoints e"
+    "  WHERE d.tenant_id = $1 AND d.id = $2"
+    "  AND NOT (d.status = 'pending' AND " HK_SQL_LEASED ")"
+    "  AND e.tenant_id = d.tenant_id AND e.id = d.endpoint_id"
+    "  AND e.enabled AND e.deleted_at IS NULL"
+    "  RETURNING d.*),"
+    " c AS ("
+    "  INSERT INTO hookd.changes (tenant_id, id, delivery_id)"
+    "  SELECT d.tenant_id, hookd.uuid7(), d.id FROM d)"
+    " SELECT " DELIVERY_JSON " FROM d";
+static const char sql_replay_refused[] =
+    "SELECT d.status = 'pending' AND " HK_SQL_LEASED
+    " FROM hookd.deliveries d WHERE d.tenant_id = $1 AND d.id = $2";
 /* Pending deliveries, those being sent included: the queue's rows. */
 static const char sql_queue_depth[] = "SELECT count(*) FROM hookd.queue";
 
@@ -327,14 +359,15 @@ enum hk_result hk_store_delivery_list(struct hk_conn *c, const char *tid,
 {
     char lim[16];
     snprintf(lim, sizeof(lim), "%d", limit + 1);
-    const char *p[7] = {tid,         f->status,     f->endpoint_id,
-                        f->event_id, f->event_type, after,
-                        lim};
+    const char *p[10] = {tid,       f->status,         f->endpoint_id,
+                         f->event_id, f->event_type, after,
+                         lim,       f->created_after, f->created_before,
+                         f->search};
     bool queued = f->status != NULL && (strcmp(f->status, "pending") == 0 ||
                                         strcmp(f->status, "sending") == 0);
     return hk_store_many(c, queued ? sql_delivery_list_queued
                                    : sql_delivery_list,
-                         7, p, out);
+                         10, p, out);
 }
 
 enum hk_result hk_store_delivery_get(struct hk_conn *c, const char *tid,
@@ -363,10 +396,32 @@ enum hk_result hk_store_attempt_list(struct hk_conn *c, const char *tid,
     return hk_store_many(c, sql_attempt_list, 4, p, out);
 }
 
-enum hk_result hk_store_delivery_replay(struct hk_conn *c, const char *tid,
-                                        const char *did, json_t **out)
+enum hk_result hk_store_delivery_event(struct hk_conn *c, const char *tid,
+                                       const char *did, struct hk_buf *type,
+                                       char time[40], struct hk_buf *payload)
 {
     const char *p[2] = {tid, did};
+    PGresult *r;
+    enum hk_result rc = hk_db_query(c, sql_delivery_event, 2, p, &r);
+    if (rc != HK_OK)
+        return rc;
+    if (PQntuples(r) == 0) {
+        PQclear(r);
+        return HK_NOT_FOUND;
+    }
+    hk_buf_puts(type, PQgetvalue(r, 0, 0));
+    snprintf(time, 40, "%s", PQgetvalue(r, 0, 1));
+    hk_buf_append(payload, PQgetvalue(r, 0, 2), (size_t)PQgetlength(r, 0, 2));
+    PQclear(r);
+    return HK_OK;
+}
+
+enum hk_result hk_store_delivery_replay(struct hk_conn *c, const char *tid,
+                                        const char *did, json_t **out,
+                                        bool *sending)
+{
+    const char *p[2] = {tid, did};
+    *sending = false;
     enum hk_result rc = hk_store_one(c, sql_replay, 2, p, out);
     if (rc == HK_OK) {
         /* a lost wake-up only delays the replay to the next poll */
@@ -378,10 +433,11 @@ enum hk_result hk_store_delivery_replay(struct hk_conn *c, const char *tid,
         return rc;
     /* Nothing updated: tell a missing delivery from a refused replay. */
     PGresult *r;
-    rc = hk_db_query(c, sql_delivery_exists, 2, p, &r);
+    rc = hk_db_query(c, sql_replay_refused, 2, p, &r);
     if (rc != HK_OK)
         return rc;
     bool exists = PQntuples(r) > 0;
+    *sending = exists && hk_db_get_bool(r, 0, 0);
     PQclear(r);
     return exists ? HK_CONFLICT : HK_NOT_FOUND;
 }

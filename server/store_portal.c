@@ -89,7 +89,10 @@ static const char sql_recover[] =
     "  AND d.id >= hookd.uuid7_floor($3::timestamptz)"
     "  AND d.created_at >= $3::timestamptz AND d.failed"
     "  AND (SELECT enabled FROM ep)"
-    "  RETURNING 1),"
+    "  RETURNING d.tenant_id, d.id),"
+    " c AS ("
+    "  INSERT INTO hookd.changes (tenant_id, id, delivery_id)"
+    "  SELECT r.tenant_id, hookd.uuid7(), r.id FROM r),"
     " n AS (SELECT pg_notify('hookd_work', '') WHERE EXISTS (SELECT 1 FROM r))"
     " SELECT (SELECT count(*) FROM ep), (SELECT bool_and(enabled) FROM ep),"
     "  (SELECT count(*) FROM r), (SELECT count(*) FROM n)";

@@ -661,6 +661,8 @@ static void test_replay_conflicts(void **state)
     free(q);
     struct hk_reply *r = replay(key, tid, did, NULL);
     hk_expect_error(r, 409, "conflict", NULL);
+    assert_string_equal(hk_jstr(r->json, "error.message"),
+                        "this delivery is being sent now");
     hk_reply_free(r);
     json_decref(hk_eng_wait_status(&srv, key, tid, did, "succeeded", 10000));
 
@@ -678,14 +680,30 @@ static void test_replay_conflicts(void **state)
         fail_msg("after 503 with Retry-After: 120 the next attempt is due "
                  "%lld ms after the first",
                  (long long)(next - started));
+    const char *first = hk_jstr(json_array_get(att, 0), "id");
+    char first_id[HK_ID_LEN];
+    snprintf(first_id, sizeof first_id, "%s", first);
     json_decref(att);
     json_decref(d);
+    /* "retry now": due at once, its attempt history and count kept */
+    int64_t asked = hk_wall_ms();
     r = replay(key, tid, did, NULL);
-    hk_expect_error(r, 409, "conflict", NULL);
+    hk_expect(r, 202);
+    assert_string_equal(hk_jstr(r->json, "status"), "pending");
+    assert_int_equal(hk_jint(r->json, "attempt_count", -1), 1);
+    if (hk_eng_time_ms(hk_jstr(r->json, "next_attempt_at")) > asked + 2000)
+        fail_msg("a pending delivery replayed is due at %s, not now",
+                 hk_jstr(r->json, "next_attempt_at"));
     hk_reply_free(r);
-    d = hk_eng_delivery(&srv, key, tid, did);
-    assert_string_equal(hk_jstr(d, "status"), "pending");
-    assert_int_equal(hk_jint(d, "attempt_count", -1), 1);
+    att = hk_eng_wait_attempts(&srv, key, tid, did, 2, 10000);
+    if (hk_wall_ms() - asked > 10000)
+        fail_msg("the retry came %lld ms after it was asked for",
+                 (long long)(hk_wall_ms() - asked));
+    assert_string_equal(hk_jstr(json_array_get(att, 0), "id"), first_id);
+    assert_int_equal(hk_jint(json_array_get(att, 1), "number", -1), 2);
+    json_decref(att);
+    d = hk_eng_wait_status(&srv, key, tid, did, "pending", 5000);
+    assert_int_equal(hk_jint(d, "attempt_count", -1), 2);
     json_decref(d);
 
     /* disabled endpoint: 409; enabled again: 202 */

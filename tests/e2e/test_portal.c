@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static struct hk_srv srv;
 static struct hk_rcv *rcv;
@@ -447,6 +448,164 @@ static void test_portal_config_and_frame_headers(void **state)
     free(out);
 }
 
+/* ---- deliveries: filters ---------------------------------------------- */
+
+/* The deliveries of the tenant matching query, as ids. */
+static json_t *ids_of(const char *query)
+{
+    char *path = hk_fmt("/v1/tenants/%s/deliveries?%s", tid, query);
+    json_t *rows = hk_list_all(&srv, key, path, 0, NULL);
+    free(path);
+    json_t *ids = json_array();
+    size_t i;
+    json_t *v;
+    json_array_foreach(rows, i, v)
+    {
+        json_array_append_new(ids, json_string(hk_jstr(v, "id")));
+    }
+    json_decref(rows);
+    return ids;
+}
+
+static void expect_ids(const char *query, const char *const *want, size_t n)
+{
+    json_t *ids = ids_of(query);
+    char *got = json_dumps(ids, JSON_COMPACT);
+    bool ok = json_array_size(ids) == n;
+    for (size_t i = 0; ok && i < n; i++)
+        ok = strcmp(json_string_value(json_array_get(ids, i)), want[i]) == 0;
+    if (!ok)
+        fail_msg("deliveries?%s gave %s, want %zu rows starting %s", query,
+                 got, n, n ? want[0] : "-");
+    free(got);
+    json_decref(ids);
+}
+
+static void test_delivery_filters(void **state)
+{
+    (void)state;
+    char eid[HK_ID_LEN], ea[HK_ID_LEN], eb[HK_ID_LEN], da[HK_ID_LEN],
+        db[HK_ID_LEN];
+    char *url = hk_rcv_url(rcv, "/filters");
+    char *body = hk_fmt("{\"url\":\"%s\"}", url);
+    hk_mk_endpoint(&srv, key, tid, body, eid);
+    free(body);
+    free(url);
+    char t0[40], t1[40], t2[40];
+    snprintf(t0, sizeof t0, "%s", "");
+    int64_t m0 = hk_wall_ms() - 1000;
+    hk_sleep_ms(1100);
+    hk_eng_event(&srv, key, tid, "invoice.paid", "{\"a\":1}", ea);
+    hk_sleep_ms(1100);
+    int64_t m1 = hk_wall_ms();
+    hk_sleep_ms(1100);
+    hk_eng_event(&srv, key, tid, "user.signup", "{\"b\":1}", eb);
+    hk_sleep_ms(1100);
+    int64_t m2 = hk_wall_ms();
+    hk_eng_delivery_id(&srv, key, tid, ea, eid, da);
+    hk_eng_delivery_id(&srv, key, tid, eb, eid, db);
+    /* whole seconds in UTC, with Z and with an offset */
+    time_t s0 = (time_t)(m0 / 1000), s1 = (time_t)(m1 / 1000),
+           s2 = (time_t)(m2 / 1000 + 1);
+    struct tm tm;
+    gmtime_r(&s0, &tm);
+    strftime(t0, sizeof t0, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    gmtime_r(&s1, &tm);
+    strftime(t1, sizeof t1, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    s2 += 3600;
+    gmtime_r(&s2, &tm);
+    strftime(t2, sizeof t2, "%Y-%m-%dT%H:%M:%S+01:00", &tm);
+    char *enc2 = hk_urlenc(t2);
+
+    const char *both[] = {db, da}, *a[] = {da}, *b[] = {db};
+    char *q = hk_fmt("endpoint_id=%s", eid);
+    expect_ids(q, both, 2);
+    free(q);
+    q = hk_fmt("endpoint_id=%s&event_type=invoice.paid", eid);
+    expect_ids(q, a, 1);
+    free(q);
+    q = hk_fmt("event_type=user.signup&endpoint_id=%s", eid);
+    expect_ids(q, b, 1);
+    free(q);
+    q = hk_fmt("endpoint_id=%s&created_after=%s", eid, t1);
+    expect_ids(q, b, 1);
+    free(q);
+    q = hk_fmt("endpoint_id=%s&created_before=%s", eid, t1);
+    expect_ids(q, a, 1);
+    free(q);
+    q = hk_fmt("endpoint_id=%s&created_after=%s&created_before=%s", eid, t0,
+               enc2);
+    expect_ids(q, both, 2);
+    free(q);
+    q = hk_fmt("created_after=%s&created_before=%s", t1, t0);
+    expect_ids(q, NULL, 0);
+    free(q);
+    /* search by event id (the webhook-id) or by delivery id */
+    q = hk_fmt("search=%s&endpoint_id=%s", ea, eid);
+    expect_ids(q, a, 1);
+    free(q);
+    q = hk_fmt("search=%s", db);
+    expect_ids(q, b, 1);
+    free(q);
+    q = hk_fmt("search=%s&status=pending&event_type=user.signup", db);
+    json_t *ids = ids_of(q); /* planned through the queue: no crash */
+    json_decref(ids);
+    free(q);
+    q = hk_fmt("search=%s&event_type=invoice.paid", db);
+    expect_ids(q, NULL, 0);
+    free(q);
+    free(enc2);
+
+    static const char *const bad[][2] = {
+        {"search=not-an-id", "search"},
+        {"created_after=yesterday", "created_after"},
+        {"created_before=2026-13-01T00:00:00Z", "created_before"},
+        {"event_type=a..b", "event_type"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        struct hk_reply *r = hk_call(&srv, "GET", key, NULL,
+                                     "/v1/tenants/%s/deliveries?%s", tid,
+                                     bad[i][0]);
+        hk_expect_error(r, 422, "validation_failed", bad[i][1]);
+        hk_reply_free(r);
+    }
+}
+
+/* ---- attempts: the request as sent ------------------------------------ */
+
+static void test_attempt_request_body(void **state)
+{
+    (void)state;
+    char eid[HK_ID_LEN], evid[HK_ID_LEN], did[HK_ID_LEN];
+    char *url = hk_rcv_url(rcv, "/exact-body");
+    char *body = hk_fmt("{\"url\":\"%s\",\"event_types\":[\"user.signup\"]}",
+                        url);
+    hk_mk_endpoint(&srv, key, tid, body, eid);
+    free(body);
+    free(url);
+    /* spacing, key order, escapes and non-ASCII kept as posted */
+    hk_eng_event(&srv, key, tid, "user.signup",
+                 "{ \"z\" : 1,\"a\":[1.50, \"\\u00e9\\n\"], \"name\":\"Zoë\" }",
+                 evid);
+    hk_eng_delivery_id(&srv, key, tid, evid, eid, did);
+    assert_true(hk_rcv_wait_for_path(rcv, "/exact-body", 1, 10000));
+    json_decref(hk_eng_wait_status(&srv, key, tid, did, "succeeded", 10000));
+    const struct hk_rcv_req *got = hk_rcv_get_path(rcv, "/exact-body", 0);
+    assert_non_null(got);
+    json_t *att = hk_eng_attempts(&srv, key, tid, did);
+    assert_int_equal(json_array_size(att), 1);
+    json_t *a = json_array_get(att, 0);
+    assert_string_equal(hk_jstr(a, "request.method"), "POST");
+    json_t *sent = hk_jget(a, "request.body");
+    assert_true(json_is_string(sent));
+    if (json_string_length(sent) != got->body_len ||
+        memcmp(json_string_value(sent), got->body, got->body_len) != 0)
+        fail_msg("request.body\n%s\nis not what the receiver got\n%s",
+                 json_string_value(sent), got->body);
+    assert_non_null(strstr(got->body, "\"Zoë\" }}"));
+    json_decref(att);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -457,6 +616,8 @@ int main(void)
         cmocka_unit_test(test_read_scope_every_route),
         cmocka_unit_test(test_expired_sessions_purged),
         cmocka_unit_test(test_portal_config_and_frame_headers),
+        cmocka_unit_test(test_delivery_filters),
+        cmocka_unit_test(test_attempt_request_body),
     };
     int rc = cmocka_run_group_tests_name("portal", tests, group_setup,
                                          group_teardown);
