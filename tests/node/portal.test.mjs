@@ -799,10 +799,19 @@ test('filters live in the address: a link reproduces the view, reload keeps it',
   await page.locator('#deliveries-empty').waitFor({ state: 'visible' });
   assert.ok(urlParams(page).get('before').startsWith('20'), page.url());
 
-  /* The same link in a fresh tab shows the same view. */
+  /* The link shows the same view again; in a new tab (sessionStorage is
+   * per tab) it asks to sign in first and then shows that view. */
+  await page.goto(`${ctx.base}/portal/?view=events`);
+  await page.goto(link);
+  await page.locator(`#delivery-list li[data-delivery-id="${ctx.failDl.id}"]`).waitFor();
+  assert.equal(await page.locator('#delivery-list li').count(), 1);
   const other = await page.context().newPage();
   other.on('pageerror', (e) => ctx.problems.push(`[1280 tab] script error: ${e}`));
   await other.goto(link);
+  await other.locator('#view-signin').waitFor({ state: 'visible' });
+  const made = await call('POST', tpath('/portal-sessions'), ctx.adminKey, { ttl_seconds: 600 }, 201);
+  await other.getByLabel('Sign-in link or token').fill(made.json.url);
+  await other.getByRole('button', { name: 'Open the portal' }).click();
   await other.locator(`#delivery-list li[data-delivery-id="${ctx.failDl.id}"]`).waitFor();
   assert.equal(await other.locator('#delivery-list li').count(), 1);
   await other.close();
