@@ -74,5 +74,6 @@ void hk_api_endpoint_rotate(struct hk_req *req, struct hk_resp *resp);
 void hk_api_endpoint_test(struct hk_req *req, struct hk_resp *resp);
 void hk_api_endpoint_recover(struct hk_req *req, struct hk_resp *resp);
 void hk_api_stats(struct hk_req *req, struct hk_resp *resp);
+void hk_api_changes(struct hk_req *req, struct hk_resp *resp);
 
 #endif

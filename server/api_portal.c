@@ -308,3 +308,161 @@ void hk_api_stats(struct hk_req *req, struct hk_resp *resp)
     else
         hk_resp_json(resp, 200, out);
 }
+
+/* ---- live updates ---- */
+
+/* How far back each answer looks again before the moment the previous
+ * one was taken: a change is stamped with the start of its transaction
+ * and becomes visible at its commit, so one that committed just after an
+ * answer, stamped just before it, is in the next answer rather than
+ * lost. An object may therefore come back in two consecutive answers. */
+#define CHANGES_OVERLAP_US (5 * 1000 * 1000LL)
+#define CHANGES_LIMIT 250
+#define CHANGES_WAIT_MAX 30
+#define CHANGES_WAIT_DEFAULT 25
+
+/* The opaque cursor: "<seen>.<since>.<after>": what changed at or after
+ * seen (µs) makes a parked request answer; an answer holds what changed
+ * after (since, after) in (updated_at, id) order ("-": no id). */
+struct changes_cursor {
+    int64_t seen_us;
+    int64_t since_us;
+    char after[37];
+};
+
+static bool parse_us(const char *s, size_t n, int64_t *out)
+{
+    if (n == 0 || n > 17)
+        return false;
+    int64_t v = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return false;
+        v = v * 10 + (s[i] - '0');
+    }
+    *out = v;
+    return true;
+}
+
+static bool parse_cursor(const char *s, struct changes_cursor *cur)
+{
+    const char *d1 = strchr(s, '.');
+    const char *d2 = d1 ? strchr(d1 + 1, '.') : NULL;
+    if (d2 == NULL || !parse_us(s, (size_t)(d1 - s), &cur->seen_us) ||
+        !parse_us(d1 + 1, (size_t)(d2 - d1 - 1), &cur->since_us))
+        return false;
+    const char *id = d2 + 1;
+    if (strcmp(id, "-") == 0)
+        cur->after[0] = '\0';
+    else if (hk_valid_uuid(id))
+        snprintf(cur->after, sizeof(cur->after), "%s", id);
+    else
+        return false;
+    int64_t now_us = hk_now_ms() * 1000;
+    /* from this server (whose clock may differ from the database's a
+     * little), and no older than the change log keeps */
+    return cur->since_us <= cur->seen_us &&
+           cur->seen_us <= now_us + 3600LL * 1000000 &&
+           cur->since_us >= now_us - (HK_CHANGES_KEEP_S - 60) * 1000000LL;
+}
+
+static char *format_cursor(const struct changes_cursor *cur)
+{
+    return hk_asprintf("%lld.%lld.%s", (long long)cur->seen_us,
+                       (long long)cur->since_us,
+                       cur->after[0] ? cur->after : "-");
+}
+
+struct changes_wait {
+    char tenant_id[37];
+    int64_t seen_us;
+};
+
+/* The waiter's check: has anything of the tenant changed since seen? */
+static bool changes_ready(void *ctx, struct hk_conn *c)
+{
+    const struct changes_wait *w = ctx;
+    struct hk_changes ch;
+    if (hk_store_changes(c, w->tenant_id, w->seen_us, NULL, w->seen_us, 1,
+                         &ch) != HK_OK)
+        return false;
+    bool ready = ch.fresh || ch.has_more;
+    hk_changes_cleanup(&ch);
+    return ready;
+}
+
+static void changes_answer(struct hk_resp *resp, struct hk_changes *ch,
+                           const struct changes_cursor *next, bool empty)
+{
+    char *cursor = format_cursor(next);
+    json_t *out = json_pack("{s:o, s:o, s:s, s:b}", "deliveries",
+                            empty ? json_array() : json_incref(ch->deliveries),
+                            "endpoints",
+                            empty ? json_array() : json_incref(ch->endpoints),
+                            "cursor", cursor, "has_more", ch->has_more);
+    free(cursor);
+    hk_resp_json(resp, 200, out);
+    resp->cache_control = "no-store";
+}
+
+void hk_api_changes(struct hk_req *req, struct hk_resp *resp)
+{
+    static const char *const allowed[] = {"cursor", "wait", NULL};
+    if (!hk_req_query_only(req, resp, allowed))
+        return;
+    long wait = CHANGES_WAIT_DEFAULT;
+    const char *w = hk_req_query(req, "wait");
+    if (w != NULL) {
+        int64_t v;
+        if (!parse_us(w, strlen(w), &v) || v > CHANGES_WAIT_MAX) {
+            hk_resp_error(resp, 422, "validation_failed", "wait",
+                          "Enter a whole number of seconds from 0 to 30");
+            return;
+        }
+        wait = (long)v;
+    }
+    struct changes_cursor cur;
+    const char *given = hk_req_query(req, "cursor");
+    if (given != NULL && !parse_cursor(given, &cur)) {
+        hk_resp_error(resp, 422, "validation_failed", "cursor",
+                      "This cursor is unknown or too old; start again "
+                      "without one");
+        return;
+    }
+    struct hk_conn *c = hk_req_db(req, resp);
+    if (c == NULL || !hk_api_tenant_exists(req, resp, c))
+        return;
+    struct hk_changes ch;
+    /* without a cursor: nothing yet, and the cursor of now */
+    int64_t since = given ? cur.since_us : INT64_C(253402300799000000);
+    enum hk_result rc = hk_store_changes(
+        c, req->params[0], since, given && cur.after[0] ? cur.after : NULL,
+        given ? cur.seen_us : since, CHANGES_LIMIT, &ch);
+    if (rc != HK_OK) {
+        hk_resp_result(resp, rc, "changes");
+        return;
+    }
+    struct changes_cursor next = {0};
+    if (ch.has_more) {
+        next.seen_us = next.since_us = ch.last_us;
+        snprintf(next.after, sizeof(next.after), "%s", ch.last_id);
+    } else {
+        next.seen_us = ch.now_us;
+        next.since_us = ch.now_us - CHANGES_OVERLAP_US;
+    }
+    if (given == NULL) {
+        changes_answer(resp, &ch, &next, true);
+    } else if (ch.fresh || ch.has_more || wait == 0 || req->park_expired) {
+        changes_answer(resp, &ch, &next, false);
+    } else {
+        /* nothing new: wait for it without holding a thread */
+        if (req->park_deadline == 0)
+            req->park_deadline = hk_mono_ms() + wait * 1000;
+        struct changes_wait *cw = hk_calloc(1, sizeof(*cw));
+        snprintf(cw->tenant_id, sizeof(cw->tenant_id), "%.36s",
+                 req->params[0]);
+        cw->seen_us = cur.seen_us;
+        hk_req_park(req, req->park_deadline, changes_ready, cw);
+    }
+    hk_changes_cleanup(&ch);
+}

@@ -1002,6 +1002,8 @@ static void sweep(struct hk_dispatcher *d)
         snprintf(s, sizeof(s), "%d", n);
         hk_log_info("expired portal sessions purged", "sessions", s);
     }
+    if (hk_store_changes_purge(d->work) != HK_OK)
+        hk_log_warn("cannot purge the change log of the live updates");
 }
 
 /* The claimer thread: claims whenever the dispatcher asks (an ingest or

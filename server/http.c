@@ -50,6 +50,10 @@
  * its arguments were parsed, and libmicrohttpd 0.9.75 then never answered;
  * at 64 KiB 800 of them get their 4xx (test_http_garbage). */
 #define CONNECTION_MEMORY (64 * 1024)
+/* How often the waiter re-checks parked long polls. */
+#define PARK_CHECK_MS 1000
+
+struct conn_state;
 
 struct hk_http {
     struct MHD_Daemon *daemon;
@@ -61,6 +65,13 @@ struct hk_http {
     pthread_mutex_t mu;
     pthread_cond_t idle; /* signalled when active drops to 0 */
     int active;          /* requests between first callback and completion */
+    /* parked long polls, under park_mu; the waiter sleeps on park_cv */
+    pthread_mutex_t park_mu;
+    pthread_cond_t park_cv;
+    struct conn_state *parked;
+    bool park_closed; /* the waiter has stopped: nothing parks any more */
+    pthread_t waiter;
+    bool have_waiter;
 };
 
 struct conn_state {
@@ -72,6 +83,10 @@ struct conn_state {
     int64_t started;
     bool too_large;
     bool answered;
+    /* while parked: what wakes it, and the next in the parked list */
+    hk_park_ready_fn ready;
+    void *park_ctx;
+    struct conn_state *next_parked;
 };
 
 /* ---- response helpers ---- */
@@ -200,6 +215,19 @@ struct hk_conn *hk_req_db(struct hk_req *req, struct hk_resp *resp)
         hk_resp_error(resp, 503, "unavailable", NULL,
                       "the database is unavailable");
     return req->db;
+}
+
+void hk_req_park(struct hk_req *req, int64_t deadline, hk_park_ready_fn ready,
+                 void *ctx)
+{
+    struct conn_state *st = (struct conn_state *)((char *)req -
+                                                  offsetof(struct conn_state,
+                                                           req));
+    free(st->park_ctx);
+    st->park_ctx = ctx;
+    st->ready = ready;
+    req->park_deadline = deadline;
+    req->park_wanted_ = true;
 }
 
 static bool is_json_type(const char *ct)
@@ -401,7 +429,7 @@ static void dispatch(struct conn_state *st)
         !hk_req_query_only(req, resp, (const char *const[]){NULL}))
         return;
     route->fn(req, resp);
-    if (resp->status == 0)
+    if (resp->status == 0 && !req->park_wanted_)
         hk_resp_error(resp, 500, "internal", NULL, "no response");
 }
 
@@ -522,6 +550,101 @@ static enum MHD_Result answer_too_large_now(struct conn_state *st)
     return MHD_NO;
 }
 
+/* Suspends st's connection and puts it on the parked list; false when the
+ * server is stopping (the caller answers at once). The database connection
+ * goes back to the pool while it waits. */
+static bool park(struct conn_state *st)
+{
+    struct hk_http *h = st->http;
+    if (st->req.db != NULL) {
+        hk_db_release(h->app->db, st->req.db);
+        st->req.db = NULL;
+    }
+    pthread_mutex_lock(&h->park_mu);
+    bool ok = !h->park_closed;
+    if (ok) {
+        /* suspended before the waiter can see it, so that it never
+         * resumes a connection that is not suspended */
+        MHD_suspend_connection(st->conn);
+        st->next_parked = h->parked;
+        h->parked = st;
+    }
+    pthread_mutex_unlock(&h->park_mu);
+    return ok;
+}
+
+/* Resumes st (taken off the list by the caller, under park_mu): the
+ * daemon calls on_request again, which calls the handler again. */
+static void unpark(struct conn_state *st, bool expired)
+{
+    st->req.park_expired = expired;
+    st->ready = NULL;
+    MHD_resume_connection(st->conn);
+}
+
+/* The waiter thread: about once a second, resumes the parked requests
+ * whose deadline passed or whose ready check says so. The checks run
+ * without park_mu held (they query the database); a request stays on the
+ * list meanwhile, and nothing else takes it off. */
+static void *wait_loop(void *arg)
+{
+    struct hk_http *h = arg;
+    pthread_mutex_lock(&h->park_mu);
+    while (!h->park_closed) {
+        struct timespec until;
+        clock_gettime(CLOCK_MONOTONIC, &until);
+        until.tv_sec += PARK_CHECK_MS / 1000;
+        pthread_cond_timedwait(&h->park_cv, &h->park_mu, &until);
+        if (h->park_closed || h->parked == NULL)
+            continue;
+        /* copy the list: entries are only removed by this thread */
+        size_t n = 0;
+        for (struct conn_state *p = h->parked; p != NULL; p = p->next_parked)
+            n++;
+        struct conn_state **list = hk_calloc(n, sizeof(*list));
+        bool *wake = hk_calloc(n, sizeof(*wake));
+        n = 0;
+        for (struct conn_state *p = h->parked; p != NULL; p = p->next_parked)
+            list[n++] = p;
+        pthread_mutex_unlock(&h->park_mu);
+
+        int64_t now = hk_mono_ms();
+        struct hk_conn *c = NULL;
+        for (size_t i = 0; i < n; i++) {
+            if (now >= list[i]->req.park_deadline)
+                continue;
+            if (c == NULL)
+                c = hk_db_acquire(h->app->db);
+            if (c != NULL)
+                wake[i] = list[i]->ready(list[i]->park_ctx, c);
+        }
+        if (c != NULL)
+            hk_db_release(h->app->db, c);
+
+        pthread_mutex_lock(&h->park_mu);
+        for (size_t i = 0; i < n; i++) {
+            bool expired = now >= list[i]->req.park_deadline;
+            if (!expired && !wake[i])
+                continue;
+            struct conn_state **pp = &h->parked;
+            while (*pp != list[i])
+                pp = &(*pp)->next_parked;
+            *pp = list[i]->next_parked;
+            unpark(list[i], expired);
+        }
+        free(list);
+        free(wake);
+    }
+    /* stopping: every parked request is answered now */
+    while (h->parked != NULL) {
+        struct conn_state *p = h->parked;
+        h->parked = p->next_parked;
+        unpark(p, true);
+    }
+    pthread_mutex_unlock(&h->park_mu);
+    return NULL;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
                                   const char *url, const char *method,
                                   const char *version, const char *upload,
@@ -580,7 +703,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
         return MHD_YES;
     if (st->req.has_body && st->body.len == 0)
         st->req.has_body = false;
-    dispatch(st);
+    for (;;) {
+        dispatch(st);
+        if (!st->req.park_wanted_)
+            break;
+        st->req.park_wanted_ = false;
+        if (park(st))
+            return MHD_YES;
+        st->req.park_expired = true; /* stopping: answer now */
+    }
     return send_response(st);
 }
 
@@ -610,6 +741,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn,
     free(st->resp.allow);
     free(st->resp.location);
     hk_buf_cleanup(&st->body);
+    free(st->park_ctx);
     free(st);
     *con_cls = NULL;
     pthread_mutex_lock(&h->mu);
@@ -702,7 +834,23 @@ static void free_http(struct hk_http *h)
             close(h->stop_pipe[i]);
     pthread_cond_destroy(&h->idle);
     pthread_mutex_destroy(&h->mu);
+    pthread_cond_destroy(&h->park_cv);
+    pthread_mutex_destroy(&h->park_mu);
     free(h);
+}
+
+/* Ends the waiter, which resumes every parked request first; from here a
+ * request that wants to park is answered at once. */
+static void stop_waiter(struct hk_http *h)
+{
+    if (!h->have_waiter)
+        return;
+    pthread_mutex_lock(&h->park_mu);
+    h->park_closed = true;
+    pthread_cond_signal(&h->park_cv);
+    pthread_mutex_unlock(&h->park_mu);
+    pthread_join(h->waiter, NULL);
+    h->have_waiter = false;
 }
 
 enum hk_result hk_http_start(struct hk_app *app, struct hk_http **out)
@@ -719,6 +867,8 @@ enum hk_result hk_http_start(struct hk_app *app, struct hk_http **out)
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&h->idle, &ca);
+    pthread_mutex_init(&h->park_mu, NULL);
+    pthread_cond_init(&h->park_cv, &ca);
     pthread_condattr_destroy(&ca);
     h->listen_fd = open_listener(cfg);
     if (h->listen_fd < 0) {
@@ -732,7 +882,8 @@ enum hk_result hk_http_start(struct hk_app *app, struct hk_http **out)
     }
     /* No listening socket of MHD's own: the accept thread owns it. */
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
-                     MHD_USE_TURBO | MHD_USE_ITC | MHD_USE_NO_LISTEN_SOCKET;
+                     MHD_USE_TURBO | MHD_USE_ITC | MHD_USE_NO_LISTEN_SOCKET |
+                     MHD_ALLOW_SUSPEND_RESUME;
     h->daemon = MHD_start_daemon(
         flags, 0, NULL, NULL, on_request, h, MHD_OPTION_THREAD_POOL_SIZE,
         (unsigned)cfg->http_threads, MHD_OPTION_NOTIFY_COMPLETED,
@@ -745,8 +896,16 @@ enum hk_result hk_http_start(struct hk_app *app, struct hk_http **out)
         free_http(h);
         return HK_INTERNAL;
     }
+    if (pthread_create(&h->waiter, NULL, wait_loop, h) != 0) {
+        hk_log_error("cannot start the long poll thread");
+        MHD_stop_daemon(h->daemon);
+        free_http(h);
+        return HK_INTERNAL;
+    }
+    h->have_waiter = true;
     if (pthread_create(&h->acceptor, NULL, accept_loop, h) != 0) {
         hk_log_error("cannot start the accept thread");
+        stop_waiter(h);
         MHD_stop_daemon(h->daemon);
         free_http(h);
         return HK_INTERNAL;
@@ -790,6 +949,7 @@ void hk_http_stop(struct hk_http *h, int64_t grace_ms)
     pthread_join(h->acceptor, NULL);
     close(h->listen_fd);
     h->listen_fd = -1;
+    stop_waiter(h);
     if (grace_ms > 0) {
         int left = drain(h, grace_ms);
         if (left > 0) {

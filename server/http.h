@@ -45,6 +45,12 @@ struct hk_req {
     struct hk_auth auth;
     struct hk_conn *db; /* acquired lazily by hk_req_db */
     void *conn_;        /* http.c's connection */
+    /* Long polls (hk_req_park): 0 until the request is first parked,
+     * then its deadline on hk_mono_ms's clock; park_expired is true when
+     * the handler is called again because the deadline passed. */
+    int64_t park_deadline;
+    bool park_expired;
+    bool park_wanted_; /* http.c's */
 };
 
 struct hk_resp {
@@ -88,6 +94,19 @@ struct hk_conn *hk_req_db(struct hk_req *req, struct hk_resp *resp);
  * non-object, 422 for a field not in allowed (NULL-terminated). */
 bool hk_req_json(struct hk_req *req, struct hk_resp *resp,
                  const char *const *allowed, bool optional, json_t **out);
+
+/* Long polls. A handler with nothing to answer yet calls hk_req_park and
+ * returns without a response: the connection is suspended, so no API
+ * thread waits for it, and the request's database connection goes back
+ * to the pool. One waiter thread calls ready(ctx, c) about once a second
+ * with a database connection of its own; when it returns true, or at
+ * deadline (hk_mono_ms's clock), the handler is called again, with
+ * req->park_expired set at the deadline, and answers or parks again.
+ * ctx is the caller's heap memory: http.c frees it (free()) when the
+ * request completes or is parked again. */
+typedef bool (*hk_park_ready_fn)(void *ctx, struct hk_conn *c);
+void hk_req_park(struct hk_req *req, int64_t deadline, hk_park_ready_fn ready,
+                 void *ctx);
 
 /* Response helpers. hk_resp_json takes the reference to body; hk_resp_raw
  * takes b's text as the body (b is left empty), with its content type. */

@@ -72,6 +72,7 @@ const struct hk_route hk_routes[] = {
     {"POST", "/v1/tenants/{}/deliveries/{}/replay", hk_api_delivery_replay,
      HK_ACCESS_TENANT},
     {"GET", "/v1/tenants/{}/stats", hk_api_stats, HK_ACCESS_TENANT},
+    {"GET", "/v1/tenants/{}/changes", hk_api_changes, HK_ACCESS_TENANT},
 };
 const size_t hk_routes_len = HK_ARRAY_LEN(hk_routes);
 

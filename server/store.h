@@ -27,6 +27,27 @@
     "(CASE WHEN d.status = 'pending' AND " HK_SQL_LEASED                   \
     " THEN 'sending' ELSE d.status END)"
 
+/* The API's delivery object of the deliveries row d, and its endpoint
+ * object of the endpoints row e. */
+#define HK_SQL_DELIVERY_JSON                                                        \
+    "json_build_object('id', d.id, 'tenant_id', d.tenant_id,"                \
+    " 'event_id', d.event_id, 'endpoint_id', d.endpoint_id,"                 \
+    " 'event_type', d.event_type, 'status', " HK_SQL_DELIVERY_STATUS ","     \
+    " 'attempt_count', d.attempt_count,"                                     \
+    " 'next_attempt_at', hookd.rfc3339(d.next_attempt_at),"                  \
+    " 'last_status_code', d.last_status_code, 'last_error', d.last_error,"   \
+    " 'created_at', hookd.rfc3339(d.created_at),"                            \
+    " 'updated_at', hookd.rfc3339(d.updated_at),"                            \
+    " 'completed_at', hookd.rfc3339(d.completed_at))"
+
+#define HK_SQL_ENDPOINT_JSON                                                              \
+    "json_build_object('id', e.id, 'tenant_id', e.tenant_id, 'url', e.url,"  \
+    " 'description', e.description, 'event_types', to_json(e.event_types),"  \
+    " 'enabled', e.enabled, 'disabled_reason', e.disabled_reason,"           \
+    " 'max_concurrency', e.max_concurrency, 'rate_limit', e.rate_limit,"     \
+    " 'headers', e.headers, 'created_at', hookd.rfc3339(e.created_at),"      \
+    " 'updated_at', hookd.rfc3339(e.updated_at))"
+
 /* Shared helpers: run sql and return the single json column of the first
  * row (HK_NOT_FOUND without rows) or of every row as an array. */
 enum hk_result hk_store_one(struct hk_conn *c, const char *sql, int n,
@@ -218,6 +239,33 @@ enum hk_result hk_store_attempt_list(struct hk_conn *c, const char *tid,
 enum hk_result hk_store_delivery_replay(struct hk_conn *c, const char *tid,
                                         const char *did, json_t **out,
                                         bool *sending) HK_MUST_CHECK;
+
+/* How long hookd.changes keeps a row, and so how old a live updates
+ * cursor may be. */
+#define HK_CHANGES_KEEP_S 3600
+/* What changed for the tenant since since_us (µs since the epoch; after,
+ * when not NULL, is the id of the last delivery already seen at exactly
+ * since_us): deliveries in the order of their updated_at, at most limit
+ * (has_more when there were more; last_us and last_id are those of the
+ * last one returned), and endpoints, each in its current state. fresh is
+ * true when one of them changed at or after seen_us; now_us is the
+ * database's clock. The caller frees with hk_changes_cleanup. */
+struct hk_changes {
+    json_t *deliveries;
+    json_t *endpoints;
+    bool has_more;
+    bool fresh;
+    int64_t now_us;
+    int64_t last_us;
+    char last_id[37];
+};
+enum hk_result hk_store_changes(struct hk_conn *c, const char *tid,
+                                int64_t since_us, const char *after,
+                                int64_t seen_us, int limit,
+                                struct hk_changes *out) HK_MUST_CHECK;
+void hk_changes_cleanup(struct hk_changes *ch);
+/* Deletes hookd.changes rows older than HK_CHANGES_KEEP_S. */
+enum hk_result hk_store_changes_purge(struct hk_conn *c) HK_MUST_CHECK;
 
 /* Counts for /metrics: pending+sending rows. */
 enum hk_result hk_store_queue_depth(struct hk_conn *c,

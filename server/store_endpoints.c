@@ -9,14 +9,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#define EP_JSON                                                              \
-    "json_build_object('id', e.id, 'tenant_id', e.tenant_id, 'url', e.url,"  \
-    " 'description', e.description, 'event_types', to_json(e.event_types),"  \
-    " 'enabled', e.enabled, 'disabled_reason', e.disabled_reason,"           \
-    " 'max_concurrency', e.max_concurrency, 'rate_limit', e.rate_limit,"     \
-    " 'headers', e.headers, 'created_at', hookd.rfc3339(e.created_at),"      \
-    " 'updated_at', hookd.rfc3339(e.updated_at))"
-
 static const char sql_ep_insert[] =
     "INSERT INTO hookd.endpoints AS e (tenant_id, id, url, description,"
     " event_types, enabled, max_concurrency, rate_limit, headers, secret_enc)"
@@ -24,13 +16,13 @@ static const char sql_ep_insert[] =
     " COALESCE($6::boolean, true), COALESCE($7::integer, 10), $8::integer,"
     " COALESCE($9::jsonb, '{}'::jsonb), decode($10, 'hex')"
     " FROM hookd.tenants WHERE id = $1"
-    " RETURNING " EP_JSON;
+    " RETURNING " HK_SQL_ENDPOINT_JSON;
 static const char sql_ep_list[] =
-    "SELECT " EP_JSON " FROM hookd.endpoints e WHERE e.tenant_id = $1"
+    "SELECT " HK_SQL_ENDPOINT_JSON " FROM hookd.endpoints e WHERE e.tenant_id = $1"
     " AND e.deleted_at IS NULL AND ($2::uuid IS NULL OR e.id < $2::uuid)"
     " ORDER BY e.id DESC LIMIT $3";
 static const char sql_ep_get[] =
-    "SELECT " EP_JSON " FROM hookd.endpoints e WHERE e.tenant_id = $1"
+    "SELECT " HK_SQL_ENDPOINT_JSON " FROM hookd.endpoints e WHERE e.tenant_id = $1"
     " AND e.id = $2 AND e.deleted_at IS NULL";
 /* Enabling clears the reason it was disabled and the failure clock. */
 static const char sql_ep_update[] =
@@ -46,7 +38,7 @@ static const char sql_ep_update[] =
     " rate_limit = CASE WHEN $10 THEN $8::integer ELSE e.rate_limit END,"
     " headers = COALESCE($9::jsonb, e.headers), updated_at = now()"
     " WHERE e.tenant_id = $1 AND e.id = $2 AND e.deleted_at IS NULL"
-    " RETURNING " EP_JSON;
+    " RETURNING " HK_SQL_ENDPOINT_JSON;
 static const char sql_ep_delete[] =
     "UPDATE hookd.endpoints SET deleted_at = now(), enabled = false,"
     " updated_at = now()"

@@ -17,17 +17,6 @@
     " 'idempotency_key', v.idempotency_key, 'deliveries', v.delivery_count," \
     " 'created_at', hookd.rfc3339(v.created_at))"
 
-#define DELIVERY_JSON                                                        \
-    "json_build_object('id', d.id, 'tenant_id', d.tenant_id,"                \
-    " 'event_id', d.event_id, 'endpoint_id', d.endpoint_id,"                 \
-    " 'event_type', d.event_type, 'status', " HK_SQL_DELIVERY_STATUS ","     \
-    " 'attempt_count', d.attempt_count,"                                     \
-    " 'next_attempt_at', hookd.rfc3339(d.next_attempt_at),"                  \
-    " 'last_status_code', d.last_status_code, 'last_error', d.last_error,"   \
-    " 'created_at', hookd.rfc3339(d.created_at),"                            \
-    " 'updated_at', hookd.rfc3339(d.updated_at),"                            \
-    " 'completed_at', hookd.rfc3339(d.completed_at))"
-
 #define ATTEMPT_JSON                                                         \
     "json_build_object('id', a.id, 'delivery_id', a.delivery_id,"            \
     " 'number', a.number, 'started_at', hookd.rfc3339(a.started_at),"        \
@@ -143,13 +132,13 @@ static const char sql_event_get[] =
  * retrying among millions that succeeded since are found without walking
  * those (migrations/0015_queue.sql). */
 static const char sql_delivery_list[] =
-    "SELECT " DELIVERY_JSON " FROM hookd.deliveries d WHERE d.tenant_id = $1"
+    "SELECT " HK_SQL_DELIVERY_JSON " FROM hookd.deliveries d WHERE d.tenant_id = $1"
     " AND ($2::text IS NULL OR d.status = $2)"
     " AND ($2::text IS DISTINCT FROM 'failed' OR d.failed)" DELIVERY_FILTERS
     " AND ($6::uuid IS NULL OR d.id < $6::uuid)"
     " ORDER BY d.id DESC LIMIT $7";
 static const char sql_delivery_list_queued[] =
-    "SELECT " DELIVERY_JSON " FROM hookd.queue q JOIN hookd.deliveries d"
+    "SELECT " HK_SQL_DELIVERY_JSON " FROM hookd.queue q JOIN hookd.deliveries d"
     " ON d.tenant_id = q.tenant_id AND d.id = q.delivery_id"
     " WHERE q.tenant_id = $1 AND d.status = 'pending'"
     " AND (" HK_SQL_LEASED ") = ($2 = 'sending')"
@@ -158,7 +147,7 @@ static const char sql_delivery_list_queued[] =
     " AND ($6::uuid IS NULL OR q.delivery_id < $6::uuid)"
     " ORDER BY q.delivery_id DESC LIMIT $7";
 static const char sql_delivery_get[] =
-    "SELECT " DELIVERY_JSON " FROM hookd.deliveries d"
+    "SELECT " HK_SQL_DELIVERY_JSON " FROM hookd.deliveries d"
     " WHERE d.tenant_id = $1 AND d.id = $2";
 static const char sql_attempt_list[] =
     "SELECT " ATTEMPT_JSON " FROM hookd.attempts a"
@@ -193,10 +182,56 @@ static const char sql_replay[] =
     " c AS ("
     "  INSERT INTO hookd.changes (tenant_id, id, delivery_id)"
     "  SELECT d.tenant_id, hookd.uuid7(), d.id FROM d)"
-    " SELECT " DELIVERY_JSON " FROM d";
+    " SELECT " HK_SQL_DELIVERY_JSON " FROM d";
 static const char sql_replay_refused[] =
     "SELECT d.status = 'pending' AND " HK_SQL_LEASED
     " FROM hookd.deliveries d WHERE d.tenant_id = $1 AND d.id = $2";
+/* What changed for a tenant since a moment ($2, in µs since the epoch;
+ * $3 the id of the last delivery already seen at exactly that moment).
+ * A delivery changes by its creation (found by id range: ids are
+ * time-ordered and made by the inserting statement, after its
+ * created_at and updated_at), by an attempt's outcome (found through the
+ * attempts' ids, made when the outcome is recorded, through their BRIN
+ * index; ten seconds earlier, for a record that took that long to commit
+ * or a clock of hookd's behind the database's) or without an attempt
+ * (hookd.changes). Each candidate then counts by its own updated_at, so
+ * what came back in an earlier answer comes back only when it changed
+ * again. Endpoints are few per tenant: their updated_at is read as is.
+ * Rows: kind ('d' delivery, 'e' endpoint, 'n' the database's now), the
+ * object, its updated_at in µs, its id. */
+static const char sql_changes[] =
+    "WITH p AS ("
+    "  SELECT 'epoch'::timestamptz + $2::bigint * interval '1 microsecond'"
+    "  AS since, $3::uuid AS after),"
+    " cand AS ("
+    "  SELECT d.id FROM hookd.deliveries d, p WHERE d.tenant_id = $1"
+    "  AND d.id >= hookd.uuid7_floor(p.since)"
+    "  UNION SELECT a.delivery_id FROM hookd.attempts a, p"
+    "  WHERE a.tenant_id = $1"
+    "  AND a.id >= hookd.uuid7_floor(p.since - interval '10 seconds')"
+    "  UNION SELECT c.delivery_id FROM hookd.changes c, p"
+    "  WHERE c.tenant_id = $1 AND c.id >= hookd.uuid7_floor(p.since)),"
+    " ch AS MATERIALIZED ("
+    "  SELECT d.* FROM cand JOIN hookd.deliveries d"
+    "  ON d.tenant_id = $1 AND d.id = cand.id, p"
+    "  WHERE d.updated_at > p.since OR (d.updated_at = p.since"
+    "  AND (p.after IS NULL OR d.id > p.after))"
+    "  ORDER BY d.updated_at, d.id LIMIT $4)"
+    " SELECT 'd', " HK_SQL_DELIVERY_JSON ","
+    "  (extract(epoch FROM d.updated_at) * 1000000)::bigint, d.id FROM ch d"
+    " UNION ALL"
+    " SELECT 'e', " HK_SQL_ENDPOINT_JSON ","
+    "  (extract(epoch FROM e.updated_at) * 1000000)::bigint, e.id"
+    " FROM hookd.endpoints e, p WHERE e.tenant_id = $1"
+    " AND e.deleted_at IS NULL AND e.updated_at >= p.since"
+    " UNION ALL"
+    " SELECT 'n', NULL, (extract(epoch FROM now()) * 1000000)::bigint, NULL"
+    " ORDER BY 1, 3, 4";
+static const char sql_changes_purge[] =
+    "DELETE FROM hookd.changes"
+    " WHERE id < hookd.uuid7_floor(now() - interval '" HK_STR(
+        HK_CHANGES_KEEP_S) " seconds')";
+
 /* Pending deliveries, those being sent included: the queue's rows. */
 static const char sql_queue_depth[] = "SELECT count(*) FROM hookd.queue";
 
@@ -440,6 +475,68 @@ enum hk_result hk_store_delivery_replay(struct hk_conn *c, const char *tid,
     *sending = exists && hk_db_get_bool(r, 0, 0);
     PQclear(r);
     return exists ? HK_CONFLICT : HK_NOT_FOUND;
+}
+
+enum hk_result hk_store_changes(struct hk_conn *c, const char *tid,
+                                int64_t since_us, const char *after,
+                                int64_t seen_us, int limit,
+                                struct hk_changes *out)
+{
+    char since[24], lim[16];
+    snprintf(since, sizeof(since), "%lld", (long long)since_us);
+    snprintf(lim, sizeof(lim), "%d", limit + 1);
+    const char *p[4] = {tid, since, after, lim};
+    memset(out, 0, sizeof(*out));
+    PGresult *r;
+    enum hk_result rc = hk_db_query(c, sql_changes, 4, p, &r);
+    if (rc != HK_OK)
+        return rc;
+    out->deliveries = json_array();
+    out->endpoints = json_array();
+    int n = PQntuples(r), nd = 0;
+    for (int i = 0; i < n; i++) {
+        char kind = PQgetvalue(r, i, 0)[0];
+        long long us = strtoll(PQgetvalue(r, i, 2), NULL, 10);
+        if (kind == 'n') {
+            out->now_us = us;
+            continue;
+        }
+        if (kind == 'd' && ++nd > limit) {
+            out->has_more = true;
+            continue;
+        }
+        json_t *obj = json_loads(PQgetvalue(r, i, 1), 0, NULL);
+        if (obj == NULL) {
+            rc = HK_INTERNAL;
+            break;
+        }
+        if (us >= seen_us)
+            out->fresh = true;
+        if (kind == 'd') {
+            json_array_append_new(out->deliveries, obj);
+            out->last_us = us;
+            snprintf(out->last_id, sizeof(out->last_id), "%s",
+                     PQgetvalue(r, i, 3));
+        } else {
+            json_array_append_new(out->endpoints, obj);
+        }
+    }
+    PQclear(r);
+    if (rc != HK_OK)
+        hk_changes_cleanup(out);
+    return rc;
+}
+
+void hk_changes_cleanup(struct hk_changes *ch)
+{
+    json_decref(ch->deliveries);
+    json_decref(ch->endpoints);
+    ch->deliveries = ch->endpoints = NULL;
+}
+
+enum hk_result hk_store_changes_purge(struct hk_conn *c)
+{
+    return hk_db_query(c, sql_changes_purge, 0, NULL, NULL);
 }
 
 enum hk_result hk_store_queue_depth(struct hk_conn *c, long long *depth)

@@ -1119,6 +1119,7 @@ static void test_openapi_event_delivery_and_other_routes(void **state)
         {"get", "/v1/tenants/{tid}/deliveries/{did}/attempts"},
         {"post", "/v1/tenants/{tid}/deliveries/{did}/replay"},
         {"get", "/v1/tenants/{tid}/stats"},
+        {"get", "/v1/tenants/{tid}/changes"},
         {"get", "/healthz"},
         {"get", "/readyz"},
         {"get", "/metrics"},

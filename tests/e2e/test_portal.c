@@ -606,6 +606,281 @@ static void test_attempt_request_body(void **state)
     json_decref(att);
 }
 
+/* ---- live updates ----------------------------------------------------- */
+
+/* GET changes with cursor (NULL: none) and wait; asserts 200 and the
+ * answer's shape. */
+static struct hk_reply *changes(const char *token, const char *cursor,
+                                int wait)
+{
+    char *enc = cursor ? hk_urlenc(cursor) : NULL;
+    struct hk_reply *r =
+        enc ? hk_call(&srv, "GET", token, NULL,
+                      "/v1/tenants/%s/changes?cursor=%s&wait=%d", tid, enc,
+                      wait)
+            : hk_call(&srv, "GET", token, NULL, "/v1/tenants/%s/changes",
+                      tid);
+    free(enc);
+    hk_expect(r, 200);
+    assert_true(json_is_array(hk_jget(r->json, "deliveries")));
+    assert_true(json_is_array(hk_jget(r->json, "endpoints")));
+    assert_true(json_is_boolean(hk_jget(r->json, "has_more")));
+    assert_non_null(hk_jstr(r->json, "cursor"));
+    return r;
+}
+
+static json_t *find_id(json_t *arr, const char *id)
+{
+    size_t i;
+    json_t *v;
+    json_array_foreach(arr, i, v)
+    {
+        if (strcmp(hk_jstr(v, "id"), id) == 0)
+            return v;
+    }
+    return NULL;
+}
+
+/* Follows the feed from *cursor (updated) until the object id shows in
+ * list ("deliveries" or "endpoints") with member key equal to want
+ * (a string, or "true"/"false"); fails after timeout_ms. */
+static void follow_until(const char *token, char **cursor, const char *list,
+                         const char *id, const char *member, const char *want,
+                         int timeout_ms)
+{
+    int64_t until = hk_wall_ms() + timeout_ms;
+    for (;;) {
+        struct hk_reply *r = changes(token, *cursor, 5);
+        free(*cursor);
+        *cursor = strdup(hk_jstr(r->json, "cursor"));
+        json_t *o = find_id(hk_jget(r->json, list), id);
+        json_t *v = o ? json_object_get(o, member) : NULL;
+        bool ok = false;
+        if (json_is_string(v))
+            ok = strcmp(json_string_value(v), want) == 0;
+        else if (json_is_boolean(v))
+            ok = strcmp(want, json_is_true(v) ? "true" : "false") == 0;
+        hk_reply_free(r);
+        if (ok)
+            return;
+        if (hk_wall_ms() > until)
+            fail_msg("the feed did not show %s %s with %s = %s in %d ms", list,
+                     id, member, want, timeout_ms);
+    }
+}
+
+static void test_changes_basics(void **state)
+{
+    (void)state;
+    struct hk_reply *r = changes(key, NULL, 0);
+    assert_int_equal(json_array_size(hk_jget(r->json, "deliveries")), 0);
+    assert_int_equal(json_array_size(hk_jget(r->json, "endpoints")), 0);
+    assert_false(json_is_true(hk_jget(r->json, "has_more")));
+    char *cursor = strdup(hk_jstr(r->json, "cursor"));
+    hk_reply_free(r);
+    /* nothing changed: it waits, then answers empty */
+    hk_sleep_ms(6000); /* past the overlap of the first answer */
+    r = changes(key, cursor, 0);
+    free(cursor);
+    cursor = strdup(hk_jstr(r->json, "cursor"));
+    hk_reply_free(r);
+    int64_t t0 = hk_wall_ms();
+    r = changes(key, cursor, 2);
+    int64_t took = hk_wall_ms() - t0;
+    if (took < 1800)
+        fail_msg("with nothing new the answer came after %lld ms, not 2 s",
+                 (long long)took);
+    assert_int_equal(json_array_size(hk_jget(r->json, "deliveries")), 0);
+    hk_reply_free(r);
+
+    static const char *const bad[][2] = {
+        {"cursor=abc", "cursor"},
+        {"cursor=1.2.3", "cursor"},
+        {"cursor=5.9.-", "cursor"}, /* since after seen */
+        {"cursor=1000.1000.-", "cursor"}, /* far too old */
+        {"wait=31", "wait"},
+        {"wait=-1", "wait"},
+        {"wait=soon", "wait"},
+        {"since=1", "since"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        r = hk_call(&srv, "GET", key, NULL, "/v1/tenants/%s/changes?%s", tid,
+                    bad[i][0]);
+        hk_expect_error(r, 422, "validation_failed", bad[i][1]);
+        hk_reply_free(r);
+    }
+    /* another tenant's feed is not found */
+    r = hk_call(&srv, "GET", key, NULL,
+                "/v1/tenants/" NO_SUCH_ID "/changes?wait=0");
+    hk_expect_error(r, 404, "not_found", NULL);
+    hk_reply_free(r);
+    free(cursor);
+}
+
+struct poll_arg {
+    const char *token;
+    char *cursor;
+    int wait;
+    struct hk_reply *reply;
+    int64_t done_ms;
+};
+
+static void *poll_thread(void *p)
+{
+    struct poll_arg *a = p;
+    char *enc = hk_urlenc(a->cursor);
+    a->reply = hk_call(&srv, "GET", a->token, NULL,
+                       "/v1/tenants/%s/changes?cursor=%s&wait=%d", tid, enc,
+                       a->wait);
+    free(enc);
+    a->done_ms = hk_wall_ms();
+    return NULL;
+}
+
+static char *fresh_cursor(const char *token)
+{
+    struct hk_reply *r = changes(token, NULL, 0);
+    char *c = strdup(hk_jstr(r->json, "cursor"));
+    hk_reply_free(r);
+    return c;
+}
+
+static void test_changes_new_delivery_and_completion(void **state)
+{
+    (void)state;
+    char eid[HK_ID_LEN], evid[HK_ID_LEN], did[HK_ID_LEN];
+    char *tok = mk_session(tid, "{\"scope\":\"read\"}", NULL);
+    char *url = hk_rcv_url(rcv, "/live");
+    char *body = hk_fmt("{\"url\":\"%s\",\"event_types\":[\"invoice.paid\"]}",
+                        url);
+    hk_mk_endpoint(&srv, key, tid, body, eid);
+    free(body);
+    free(url);
+    /* a parked request answers as soon as the delivery is made */
+    struct poll_arg a = {tok, fresh_cursor(tok), 25, NULL, 0};
+    pthread_t th;
+    pthread_create(&th, NULL, poll_thread, &a);
+    hk_sleep_ms(1500);
+    assert_int_equal(a.done_ms, 0); /* still waiting */
+    int64_t sent = hk_wall_ms();
+    static const struct hk_rcv_resp slow = {200, NULL, NULL, 1500, false,
+                                            "/live"};
+    hk_rcv_push(rcv, &slow);
+    hk_eng_event(&srv, key, tid, "invoice.paid", "{\"live\":1}", evid);
+    hk_eng_delivery_id(&srv, key, tid, evid, eid, did);
+    pthread_join(th, NULL);
+    hk_expect(a.reply, 200);
+    if (a.done_ms - sent > 10000)
+        fail_msg("the parked request answered %lld ms after the event",
+                 (long long)(a.done_ms - sent));
+    /* the endpoint made just before may come too; the delivery must */
+    json_t *d = find_id(hk_jget(a.reply->json, "deliveries"), did);
+    if (d == NULL)
+        fail_msg("the new delivery is not in %s", a.reply->body);
+    char *cursor = strdup(hk_jstr(a.reply->json, "cursor"));
+    hk_reply_free(a.reply);
+    free(a.cursor);
+    /* then its completion */
+    follow_until(tok, &cursor, "deliveries", did, "status", "succeeded",
+                 15000);
+    /* a replay (a change without an attempt first) shows too */
+    struct hk_reply *r = hk_call(&srv, "POST", key, NULL,
+                                 "/v1/tenants/%s/deliveries/%s/replay", tid,
+                                 did);
+    hk_expect(r, 202);
+    hk_reply_free(r);
+    json_t *seen = NULL;
+    int64_t until = hk_wall_ms() + 10000;
+    while (seen == NULL && hk_wall_ms() < until) {
+        r = changes(tok, cursor, 5);
+        free(cursor);
+        cursor = strdup(hk_jstr(r->json, "cursor"));
+        json_t *o = find_id(hk_jget(r->json, "deliveries"), did);
+        if (o != NULL)
+            seen = json_incref(o);
+        hk_reply_free(r);
+    }
+    if (seen == NULL)
+        fail_msg("a replayed delivery did not show in the feed");
+    json_decref(seen);
+    free(cursor);
+    free(tok);
+}
+
+static void test_changes_endpoint_disabled_by_410(void **state)
+{
+    (void)state;
+    char eid[HK_ID_LEN], evid[HK_ID_LEN];
+    char *url = hk_rcv_url(rcv, "/gone");
+    char *body = hk_fmt("{\"url\":\"%s\",\"event_types\":[\"user.signup\"]}",
+                        url);
+    hk_mk_endpoint(&srv, key, tid, body, eid);
+    free(body);
+    free(url);
+    struct hk_reply *r = hk_call(&srv, "GET", key, NULL,
+                                 "/v1/tenants/%s/endpoints/%s", tid, eid);
+    char *before = strdup(hk_jstr(r->json, "updated_at"));
+    hk_reply_free(r);
+    char *cursor = fresh_cursor(key);
+    hk_sleep_ms(20);
+    static const struct hk_rcv_resp gone = {410, NULL, "gone", 0, false,
+                                            "/gone"};
+    hk_rcv_push(rcv, &gone);
+    hk_eng_event(&srv, key, tid, "user.signup", "{\"x\":1}", evid);
+    follow_until(key, &cursor, "endpoints", eid, "enabled", "false", 15000);
+    r = hk_call(&srv, "GET", key, NULL, "/v1/tenants/%s/endpoints/%s", tid,
+                eid);
+    assert_false(json_is_true(hk_jget(r->json, "enabled")));
+    if (strcmp(hk_jstr(r->json, "updated_at"), before) <= 0)
+        fail_msg("updated_at did not move when the engine disabled the "
+                 "endpoint: %s then %s",
+                 before, hk_jstr(r->json, "updated_at"));
+    hk_reply_free(r);
+    free(before);
+    free(cursor);
+}
+
+static void test_changes_parked_do_not_block(void **state)
+{
+    (void)state;
+    /* the server has 2 API threads: park three times as many polls */
+    enum { N = 6 };
+    struct poll_arg a[N];
+    pthread_t th[N];
+    char *cursor = fresh_cursor(key);
+    hk_sleep_ms(6000); /* nothing left in the overlap */
+    struct hk_reply *r = changes(key, cursor, 0);
+    free(cursor);
+    cursor = strdup(hk_jstr(r->json, "cursor"));
+    hk_reply_free(r);
+    for (int i = 0; i < N; i++) {
+        a[i] = (struct poll_arg){key, cursor, 12, NULL, 0};
+        pthread_create(&th[i], NULL, poll_thread, &a[i]);
+    }
+    hk_sleep_ms(1500);
+    for (int i = 0; i < N; i++)
+        assert_int_equal(a[i].done_ms, 0);
+    /* other requests are answered while every poll is still parked */
+    hk_expect_alive(&srv);
+    r = hk_call(&srv, "GET", key, NULL, "/v1/tenants/%s/endpoints", tid);
+    hk_expect(r, 200);
+    hk_reply_free(r);
+    r = hk_call(&srv, "GET", key, NULL, "/v1/me");
+    hk_expect(r, 200);
+    hk_reply_free(r);
+    for (int i = 0; i < N; i++)
+        if (a[i].done_ms != 0)
+            fail_msg("a parked poll answered before its time");
+    for (int i = 0; i < N; i++) {
+        pthread_join(th[i], NULL);
+        hk_expect(a[i].reply, 200);
+        assert_int_equal(
+            json_array_size(hk_jget(a[i].reply->json, "deliveries")), 0);
+        hk_reply_free(a[i].reply);
+    }
+    free(cursor);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -618,6 +893,10 @@ int main(void)
         cmocka_unit_test(test_portal_config_and_frame_headers),
         cmocka_unit_test(test_delivery_filters),
         cmocka_unit_test(test_attempt_request_body),
+        cmocka_unit_test(test_changes_basics),
+        cmocka_unit_test(test_changes_new_delivery_and_completion),
+        cmocka_unit_test(test_changes_endpoint_disabled_by_410),
+        cmocka_unit_test(test_changes_parked_do_not_block),
     };
     int rc = cmocka_run_group_tests_name("portal", tests, group_setup,
                                          group_teardown);
