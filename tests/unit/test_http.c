@@ -816,7 +816,8 @@ static const char *param_name(const char *seg, size_t len)
         const char *seg, *name;
     } names[] = {{"tenants", "tid"},      {"api-keys", "kid"},
                  {"event-types", "name"}, {"endpoints", "eid"},
-                 {"events", "evid"},      {"deliveries", "did"}};
+                 {"events", "evid"},      {"deliveries", "did"},
+                 {"portal-sessions", "sid"}};
     for (size_t i = 0; i < HK_ARRAY_LEN(names); i++)
         if (strlen(names[i].seg) == len && strncmp(seg, names[i].seg, len) == 0)
             return names[i].name;
