@@ -634,6 +634,7 @@ function startLive() {
 async function liveLoop(gen, signal) {
   let cursor = null;
   let backoff = 1000;
+  let resync = false;
   while (gen === state.live.gen) {
     try {
       const r = await api('GET', tenantPath('/changes') + query({ cursor, wait: cursor ? LIVE_WAIT_S : 0 }),
@@ -645,15 +646,29 @@ async function liveLoop(gen, signal) {
       state.live.ok = true;
       setLiveState('Live', 'on');
       if (!first) applyChanges(r);
+      else if (resync) resyncView();
+      resync = false;
     } catch (e) {
       if (gen !== state.live.gen || e.status === 401 || e.code === 'aborted') return;
+      if (e.status === 422 && cursor !== null) {
+        /* A cursor the server no longer keeps (older than its change log):
+         * start afresh and read the view again, since changes were missed. */
+        cursor = null;
+        resync = true;
+        continue;
+      }
       state.live.ok = false;
       setLiveState('Live updates paused: reconnecting…', 'off');
-      if (e.status === 422) cursor = null; /* a cursor the server no longer knows: start afresh */
       await new Promise((r) => setTimeout(r, backoff));
       backoff = Math.min(backoff * 2, 30000);
     }
   }
+}
+
+function resyncView() {
+  state.dl.loaded = false;
+  route();
+  if (state.detail.id) guard(refreshDetail);
 }
 
 function applyChanges({ deliveries = [], endpoints = [] }) {
