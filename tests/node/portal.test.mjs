@@ -284,7 +284,12 @@ async function checkView(page, name) {
   const low = await page.evaluate(contrastProblems);
   assert.deepEqual(low, [], `${name} at ${width}: text below WCAG AA contrast`);
   fs.mkdirSync(SHOTS, { recursive: true });
+  /* from the top, so that the sticky bar is drawn where it belongs, then
+   * back where the test was */
+  const y = await page.evaluate(() => window.scrollY);
+  await page.evaluate(() => window.scrollTo(0, 0));
   await page.screenshot({ path: shotPath(name, width + (page.__dark ? '-dark' : '')), fullPage: true });
+  await page.evaluate((top) => window.scrollTo(0, top), y);
 }
 
 /* Runs in the page: every visible text whose colour against the
@@ -872,7 +877,7 @@ test('the delivery panel shows the request as sent; keyboard opens and Escape cl
 test('Retry now on a pending delivery and Replay on a finished one, results live', async () => {
   const page = ctx.page;
   ctx.answers.fail = 200;
-  await page.goto(`${ctx.base}/portal/?view=deliveries&delivery=${ctx.failDl.id}`);
+  await page.goto(`${ctx.base}/portal/?view=deliveries&endpoint=${ctx.ep.fail.id}&delivery=${ctx.failDl.id}`);
   await page.locator('#delivery-detail').waitFor({ state: 'visible' });
   await page.locator('#detail-fields .badge.status-pending').waitFor();
   const retry = page.locator('#detail-replay');
@@ -989,6 +994,7 @@ async function everyView(page, suffix = '') {
   await page.goto(`${ctx.base}/portal/?view=deliveries`);
   await page.locator('#delivery-list li').first().waitFor();
   await checkView(page, sfx('deliveries'));
+  await page.goto(`${ctx.base}/portal/?view=deliveries&endpoint=${ctx.ep.ok.id}`);
   await page.locator(`#delivery-list a[data-delivery-id="${ctx.okDl.id}"]`).click();
   await page.locator('#detail-request pre').first().waitFor();
   await checkView(page, sfx('delivery'));
