@@ -180,9 +180,16 @@ function openDialog({ title, body, submit = 'Save', danger = false, onSubmit, wi
       btn.disabled = false;
     }
   };
+  /* A save may redraw the opener (the endpoint's actions are rebuilt):
+   * focus then goes to the button with the same name in the same place. */
+  const home = opener && opener.closest ? opener.closest('[id]') : null;
+  const homeId = home ? home.id : null;
+  const label = opener ? opener.textContent : '';
   dlg.onclose = () => {
     form.onsubmit = null;
-    if (opener && opener.isConnected && typeof opener.focus === 'function') opener.focus();
+    let back = opener && opener.isConnected ? opener : null;
+    if (!back && homeId && $(homeId)) back = [...$(homeId).querySelectorAll('button, a')].find((b) => b.textContent === label) || null;
+    if (back && typeof back.focus === 'function') back.focus();
   };
   dlg.showModal();
   const first = $('dialog-body').querySelector('input:not([type=hidden]):not([type=radio]), select, textarea, input[type=radio]:checked');
@@ -604,6 +611,20 @@ async function stats(params) {
   return api('GET', tenantPath('/stats') + query(params));
 }
 
+/* An endpoint's success rate in a stats answer: the server's, or the same
+ * figure from its counts. */
+function successRate(st) {
+  if (st.success_rate !== undefined) return st.success_rate;
+  const settled = (st.succeeded || 0) + (st.failed || 0);
+  return settled ? st.succeeded / settled : null;
+}
+
+/* Does this stats answer carry latency and last failures? (A server
+ * without them leaves the keys out; the portal then leaves those figures
+ * out rather than show them as missing.) */
+const hasLatency = (s) => 'latency_p50_ms' in s;
+const hasLastFailure = (s) => (s.endpoints || []).some((e) => 'last_failure_at' in e);
+
 /* ---- live updates ---- */
 
 function stopLive() {
@@ -708,7 +729,7 @@ async function renderHome() {
     tile('Succeeded', String(s.totals.succeeded || 0)),
     tile('Failed', String(s.totals.failed || 0), s.totals.failed ? 'alert' : ''),
     tile('Success rate', fmtRate(rate)),
-    tile('Latency p50 / p95', `${fmtMs(s.latency_p50_ms)} / ${fmtMs(s.latency_p95_ms)}`));
+    hasLatency(s) ? tile('Latency p50 / p95', `${fmtMs(s.latency_p50_ms)} / ${fmtMs(s.latency_p95_ms)}`) : null);
   $('home-chart').replaceChildren(volumeChart(s.buckets || [], { hourly: true, title: 'Deliveries per hour, last 24 hours' }));
 
   const disabled = state.endpoints.filter((e) => !e.enabled);
@@ -727,9 +748,9 @@ async function renderHome() {
         h('div', { className: 'small' }, enabledBadge(e),
           !e.enabled && e.disabled_reason ? h('span', { className: 'reason', text: ` ${e.disabled_reason}` }) : null)),
       h('div', { className: 'health-figures' },
-        h('div', {}, h('span', { className: 'small muted', text: 'Success rate ' }), h('strong', { className: 'rate', text: fmtRate(st.success_rate) })),
+        h('div', {}, h('span', { className: 'small muted', text: 'Success rate ' }), h('strong', { className: 'rate', text: fmtRate(successRate(st)) })),
         h('div', {}, h('span', { className: 'small muted', text: 'Waiting ' }), h('strong', { text: String(st.pending || 0) })),
-        h('div', { className: 'last-failure' },
+        !hasLastFailure(s) ? null : h('div', { className: 'last-failure' },
           h('span', { className: 'small muted', text: 'Last failure ' }),
           st.last_failure_at
             ? h('span', {}, h('span', { text: fmtAgo(st.last_failure_at), title: st.last_failure_at }), ' ',
@@ -957,19 +978,19 @@ async function renderEndpointHealth(id) {
     h('dt', { text: 'Status' }),
     h('dd', { dataset: { k: 'status' } }, ep ? enabledBadge(ep) : '',
       ep && !ep.enabled && ep.disabled_reason ? h('div', { className: 'reason small', text: ep.disabled_reason }) : ''),
-    ...field('Success rate, 24 h', h('strong', { className: 'rate', text: fmtRate(mine.success_rate) }),
+    ...field('Success rate, 24 h', h('strong', { className: 'rate', text: fmtRate(successRate(mine)) }),
       h('span', { className: 'small muted', text: ` (${mine.succeeded || 0} succeeded, ${mine.failed || 0} failed)` })),
     ...field('Waiting', String(mine.pending || 0)),
-    ...field('Last failure', mine.last_failure_at
+    ...(!hasLastFailure(day) ? [] : field('Last failure', mine.last_failure_at
       ? h('span', {}, timeEl(mine.last_failure_at), ' ', h('span', { className: 'error-text', text: mine.last_failure_error || '' }))
-      : 'none in 24 h'));
+      : 'none in 24 h')));
   const s = chartStats || day;
   const hourly = range === '24h';
   $('endpoint-charts').replaceChildren(
     h('div', {}, h('h3', { text: hourly ? 'Deliveries per hour' : 'Deliveries per day' }),
       volumeChart(s.buckets || [], { hourly, title: hourly ? 'Deliveries per hour, last 24 hours' : 'Deliveries per day, last 7 days' })),
-    h('div', {}, h('h3', { text: 'Latency' }),
-      latencyChart(s.buckets || [], { hourly, p50: s.latency_p50_ms, p95: s.latency_p95_ms })));
+    hasLatency(s) ? h('div', {}, h('h3', { text: 'Latency' }),
+      latencyChart(s.buckets || [], { hourly, p50: s.latency_p50_ms, p95: s.latency_p95_ms })) : null);
 }
 
 /* The secret card: hidden until asked for; rotate shows the new key and
