@@ -157,7 +157,7 @@ static bool tenant_fields(json_t *body, struct hk_resp *resp, bool create,
         return false;
     }
     if (*name != NULL && !hk_valid_name(*name, msg, sizeof(msg))) {
-        hk_resp_error(resp, 422, "validation_failed", "name", "name %s",
+        hk_resp_error(resp, 422, "validation_failed", "name", "This name %s",
                       msg);
         return false;
     }
@@ -275,7 +275,7 @@ void hk_api_key_create(struct hk_req *req, struct hk_resp *resp)
     if (!hk_api_opt_string(body, "name", resp, &name))
         goto out;
     if (name == NULL || !hk_valid_name(name, msg, sizeof(msg))) {
-        hk_resp_error(resp, 422, "validation_failed", "name", "name %s",
+        hk_resp_error(resp, 422, "validation_failed", "name", "This name %s",
                       name ? msg : "is required");
         goto out;
     }
@@ -386,7 +386,7 @@ void hk_api_event_type_create(struct hk_req *req, struct hk_resp *resp)
     if (!hk_api_opt_string(body, "name", resp, &name))
         goto out;
     if (name == NULL || !hk_valid_event_type_name(name, msg, sizeof(msg))) {
-        hk_resp_error(resp, 422, "validation_failed", "name", "name %s",
+        hk_resp_error(resp, 422, "validation_failed", "name", "This name %s",
                       name ? msg : "is required");
         goto out;
     }

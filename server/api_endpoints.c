@@ -34,9 +34,15 @@ static void fields_cleanup(struct ep_input *in)
     free(in->headers);
 }
 
+/* A 422 for field. msg is a sentence of its own (it starts with a capital
+ * letter), or what the field "must be", which then gets a plain subject
+ * rather than the field's name as a code word. */
 static bool invalid(struct hk_resp *resp, const char *field, const char *msg)
 {
-    hk_resp_error(resp, 422, "validation_failed", field, "%s %s", field, msg);
+    if (msg[0] >= 'A' && msg[0] <= 'Z')
+        hk_resp_error(resp, 422, "validation_failed", field, "%s", msg);
+    else
+        hk_resp_error(resp, 422, "validation_failed", field, "This %s", msg);
     return false;
 }
 
@@ -56,8 +62,12 @@ static bool parse_event_types(struct hk_conn *c, json_t *v,
         if (!json_is_string(e))
             return invalid(resp, field, "must be a string");
         items[i] = json_string_value(e);
-        if (!hk_valid_event_type_filter(items[i], msg, sizeof(msg)))
-            return invalid(resp, field, msg);
+        /* the picker shows this beside the list: name what was typed */
+        if (!hk_valid_event_type_filter(items[i], msg, sizeof(msg))) {
+            hk_resp_error(resp, 422, "validation_failed", "event_types",
+                          "No event type matches \"%.128s\"", items[i]);
+            return false;
+        }
     }
     in->event_types = hk_store_text_array(items, n);
     json_t *unknown;
@@ -69,7 +79,7 @@ static bool parse_event_types(struct hk_conn *c, json_t *v,
     }
     if (json_array_size(unknown) > 0) {
         hk_resp_error(resp, 422, "validation_failed", "event_types",
-                      "unknown event type: %s",
+                      "No event type matches \"%.128s\"",
                       json_string_value(json_array_get(unknown, 0)));
         json_decref(unknown);
         return false;

@@ -66,7 +66,7 @@ void hk_api_event_create(struct hk_req *req, struct hk_resp *resp)
         goto out;
     if (type == NULL || !hk_valid_event_type_name(type, msg, sizeof(msg))) {
         hk_resp_error(resp, 422, "validation_failed", "event_type",
-                      "event_type %s", type ? msg : "is required");
+                      "This event type %s", type ? msg : "is required");
         goto out;
     }
     if (json_object_get(body, "payload") == NULL ||
@@ -104,7 +104,7 @@ void hk_api_event_create(struct hk_req *req, struct hk_resp *resp)
                       "request");
     } else if (rc == HK_INVALID && in.refused != NULL) {
         hk_resp_error(resp, 422, "validation_failed", "event_type",
-                      "event_type %s", in.refused);
+                      "This event type %s", in.refused);
     } else if (rc != HK_OK) {
         hk_resp_result(resp, rc, "tenant");
     } else {
@@ -137,7 +137,7 @@ void hk_api_event_list(struct hk_req *req, struct hk_resp *resp)
     const char *type = hk_req_query(req, "event_type");
     if (type != NULL && !hk_valid_event_type_name(type, msg, sizeof(msg))) {
         hk_resp_error(resp, 422, "validation_failed", "event_type",
-                      "event_type %s", msg);
+                      "This event type %s", msg);
         return;
     }
     struct hk_conn *c = hk_req_db(req, resp);
@@ -226,7 +226,7 @@ void hk_api_delivery_list(struct hk_req *req, struct hk_resp *resp)
     if (f.event_type != NULL &&
         !hk_valid_event_type_name(f.event_type, msg, sizeof(msg))) {
         hk_resp_error(resp, 422, "validation_failed", "event_type",
-                      "event_type %s", msg);
+                      "This event type %s", msg);
         return;
     }
     char after_t[40], before_t[40];

@@ -192,7 +192,7 @@ void hk_api_endpoint_test(struct hk_req *req, struct hk_resp *resp)
         type = "hookd.ping";
     if (!hk_valid_event_type_name(type, msg, sizeof(msg))) {
         hk_resp_error(resp, 422, "validation_failed", "event_type",
-                      "event_type %s", msg);
+                      "This event type %s", msg);
         json_decref(body);
         return;
     }
@@ -229,9 +229,7 @@ static bool time_value(const char *v, const char *field,
     if (v != NULL && hk_parse_time(v, ms))
         return true;
     hk_resp_error(resp, 422, "validation_failed", field,
-                  "%s must be an RFC 3339 time like "
-                  "2026-11-22T10:04:05.123Z",
-                  field);
+                  "Enter a date and time like 2026-11-22T10:04:05Z");
     return false;
 }
 
@@ -271,38 +269,49 @@ void hk_api_endpoint_recover(struct hk_req *req, struct hk_resp *resp)
 
 void hk_api_stats(struct hk_req *req, struct hk_resp *resp)
 {
-    static const char *const allowed[] = {"since", "endpoint_id", NULL};
+    static const char *const allowed[] = {"since", "until", "endpoint_id",
+                                          NULL};
     if (!hk_req_query_only(req, resp, allowed))
         return;
-    int64_t now = hk_now_ms(), since_ms = now - 24 * 3600 * 1000LL;
+    int64_t now = hk_now_ms(), until_ms = now,
+            since_ms = now - 24 * 3600 * 1000LL;
     const char *since = hk_req_query(req, "since");
-    if (since != NULL && !time_value(since, "since", resp, &since_ms))
+    const char *until = hk_req_query(req, "until");
+    if ((since != NULL && !time_value(since, "since", resp, &since_ms)) ||
+        (until != NULL && !time_value(until, "until", resp, &until_ms)))
         return;
     if (since_ms > now) {
         hk_resp_error(resp, 422, "validation_failed", "since",
-                      "since must not be in the future");
+                      "Choose a start that is not in the future");
+        return;
+    }
+    if (until_ms <= since_ms) {
+        hk_resp_error(resp, 422, "validation_failed", "until",
+                      "Choose an end after the start");
         return;
     }
     if (now - since_ms > 366LL * 24 * 3600 * 1000) {
         hk_resp_error(resp, 422, "validation_failed", "since",
-                      "since must be within the last 366 days");
+                      "Choose a start within the last 366 days");
         return;
     }
     const char *eid = hk_req_query(req, "endpoint_id");
     if (eid != NULL && !hk_valid_uuid(eid)) {
         hk_resp_error(resp, 422, "validation_failed", "endpoint_id",
-                      "endpoint_id must be an id");
+                      "This is not an endpoint id");
         return;
     }
     struct hk_conn *c = hk_req_db(req, resp);
     if (c == NULL || !hk_api_tenant_exists(req, resp, c))
         return;
-    char when[40];
-    hk_format_time(since_ms, when, sizeof(when));
-    const char *bucket = now - since_ms <= 48LL * 3600 * 1000 ? "hour" : "day";
+    char from[40], to[40];
+    hk_format_time(since_ms, from, sizeof(from));
+    hk_format_time(until_ms, to, sizeof(to));
+    const char *bucket =
+        until_ms - since_ms <= 48LL * 3600 * 1000 ? "hour" : "day";
     json_t *out;
     enum hk_result rc =
-        hk_store_stats(c, req->params[0], when, eid, bucket, &out);
+        hk_store_stats(c, req->params[0], from, to, eid, bucket, &out);
     if (rc != HK_OK)
         hk_resp_result(resp, rc, "stats");
     else

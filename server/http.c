@@ -712,6 +712,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
             return MHD_YES;
         st->req.park_expired = true; /* stopping: answer now */
     }
+    /* The answer is made: the database connection goes back now, not when
+     * the answer has been sent. A thread whose connections wait to finish
+     * sending (many long polls resumed at once, say) must never wait for
+     * a connection that one of them holds. */
+    if (st->req.db != NULL) {
+        hk_db_release(h->app->db, st->req.db);
+        st->req.db = NULL;
+    }
     return send_response(st);
 }
 

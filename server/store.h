@@ -433,10 +433,12 @@ enum hk_result hk_store_endpoint_test(struct hk_conn *c, const char *tid,
 enum hk_result hk_store_endpoint_recover(struct hk_conn *c, const char *tid,
                                          const char *eid, const char *since,
                                          long long *n) HK_MUST_CHECK;
-/* The stats object of API.md for deliveries created since `since`
- * (RFC 3339), optionally of one endpoint; bucket is "hour" or "day". */
+/* The stats object of API.md for deliveries created from `since` to
+ * `until` (RFC 3339), optionally of one endpoint; bucket is "hour" or
+ * "day". */
 enum hk_result hk_store_stats(struct hk_conn *c, const char *tid,
-                              const char *since, const char *endpoint_id,
-                              const char *bucket, json_t **out) HK_MUST_CHECK;
+                              const char *since, const char *until,
+                              const char *endpoint_id, const char *bucket,
+                              json_t **out) HK_MUST_CHECK;
 
 #endif

@@ -278,7 +278,7 @@ static enum hk_result ingest_refusal(struct hk_conn *c, struct hk_ingest *in)
     rc = hk_db_query(c, sql_et_state, 1, ep, &r);
     if (rc != HK_OK)
         return rc;
-    in->refused = PQntuples(r) == 0 ? "is not a known event type"
+    in->refused = PQntuples(r) == 0 ? "is not in the catalogue"
                                     : "is archived";
     PQclear(r);
     return HK_INVALID;

@@ -96,19 +96,38 @@ static const char sql_recover[] =
     " n AS (SELECT pg_notify('hookd_work', '') WHERE EXISTS (SELECT 1 FROM r))"
     " SELECT (SELECT count(*) FROM ep), (SELECT bool_and(enabled) FROM ep),"
     "  (SELECT count(*) FROM r), (SELECT count(*) FROM n)";
-/* Totals, buckets (zeros included) and per-endpoint counts in one go. */
+/* Totals, buckets (zeros included), latency and per-endpoint counts in
+ * one go, for deliveries created in [$2, $5). Latency is that of the
+ * attempts of those deliveries, bucketed by when each started; a failed
+ * attempt is one without a 2xx answer. pending counts the tenant's queue
+ * (migrations/0015_queue.sql): every delivery waiting now, whatever its
+ * age. */
 static const char sql_stats[] =
     "WITH d AS ("
     "  SELECT " HK_SQL_DELIVERY_STATUS " AS status, d.endpoint_id,"
-    "  d.created_at FROM hookd.deliveries d"
+    "  d.created_at, d.id FROM hookd.deliveries d"
     "  WHERE d.tenant_id = $1 AND d.id >= hookd.uuid7_floor($2::timestamptz)"
-    "  AND d.created_at >= $2::timestamptz"
+    "  AND d.created_at >= $2::timestamptz AND d.created_at < $5::timestamptz"
     "  AND ($3::uuid IS NULL OR d.endpoint_id = $3::uuid)),"
+    " a AS MATERIALIZED ("
+    "  SELECT d.endpoint_id, a.started_at, a.duration_ms,"
+    "  a.status_code, a.error,"
+    "  (a.error IS NOT NULL OR a.status_code IS NULL"
+    "   OR a.status_code NOT BETWEEN 200 AND 299) AS failed"
+    "  FROM d JOIN hookd.attempts a"
+    "  ON a.tenant_id = $1 AND a.delivery_id = d.id),"
     " b AS ("
     "  SELECT g AS start FROM generate_series(date_trunc($4, $2::timestamptz),"
-    "  now(), ('1 ' || $4)::interval) g)"
+    "  $5::timestamptz - interval '1 microsecond', ('1 ' || $4)::interval) g)"
     " SELECT json_build_object("
-    "  'since', hookd.rfc3339($2::timestamptz), 'until', hookd.rfc3339(now()),"
+    "  'since', hookd.rfc3339($2::timestamptz),"
+    "  'until', hookd.rfc3339($5::timestamptz),"
+    "  'pending', (SELECT count(*) FROM hookd.queue q WHERE q.tenant_id = $1"
+    "   AND ($3::uuid IS NULL OR q.endpoint_id = $3::uuid)),"
+    "  'latency_p50_ms', (SELECT round(percentile_cont(0.5) WITHIN GROUP"
+    "   (ORDER BY a.duration_ms))::int FROM a),"
+    "  'latency_p95_ms', (SELECT round(percentile_cont(0.95) WITHIN GROUP"
+    "   (ORDER BY a.duration_ms))::int FROM a),"
     "  'totals', json_build_object("
     "   'pending', (SELECT count(*) FROM d WHERE status = 'pending'),"
     "   'sending', (SELECT count(*) FROM d WHERE status = 'sending'),"
@@ -119,15 +138,29 @@ static const char sql_stats[] =
     "    'succeeded', (SELECT count(*) FROM d WHERE status = 'succeeded'"
     "      AND date_trunc($4, d.created_at) = b.start),"
     "    'failed', (SELECT count(*) FROM d WHERE status = 'failed'"
-    "      AND date_trunc($4, d.created_at) = b.start)) ORDER BY b.start),"
-    "    '[]'::json) FROM b),"
+    "      AND date_trunc($4, d.created_at) = b.start),"
+    "    'latency_p50_ms', (SELECT round(percentile_cont(0.5) WITHIN GROUP"
+    "      (ORDER BY a.duration_ms))::int FROM a"
+    "      WHERE date_trunc($4, a.started_at) = b.start),"
+    "    'latency_p95_ms', (SELECT round(percentile_cont(0.95) WITHIN GROUP"
+    "      (ORDER BY a.duration_ms))::int FROM a"
+    "      WHERE date_trunc($4, a.started_at) = b.start))"
+    "    ORDER BY b.start), '[]'::json) FROM b),"
     "  'endpoints', (SELECT COALESCE(json_agg(json_build_object("
     "    'endpoint_id', x.endpoint_id, 'succeeded', x.s, 'failed', x.f,"
-    "    'pending', x.p) ORDER BY x.endpoint_id), '[]'::json) FROM ("
+    "    'pending', x.p, 'success_rate', CASE WHEN x.s + x.f > 0"
+    "     THEN round(x.s::numeric / (x.s + x.f), 4) END,"
+    "    'last_failure_at', hookd.rfc3339(lf.started_at),"
+    "    'last_failure_error', CASE WHEN lf.started_at IS NULL THEN NULL"
+    "     ELSE COALESCE(lf.error, 'HTTP ' || lf.status_code) END)"
+    "    ORDER BY x.endpoint_id), '[]'::json) FROM ("
     "    SELECT endpoint_id, count(*) FILTER (WHERE status = 'succeeded') s,"
     "    count(*) FILTER (WHERE status = 'failed') f,"
     "    count(*) FILTER (WHERE status IN ('pending', 'sending')) p"
-    "    FROM d GROUP BY endpoint_id) x))";
+    "    FROM d GROUP BY endpoint_id) x"
+    "    LEFT JOIN LATERAL (SELECT a.started_at, a.error, a.status_code"
+    "     FROM a WHERE a.endpoint_id = x.endpoint_id AND a.failed"
+    "     ORDER BY a.started_at DESC LIMIT 1) lf ON true))";
 
 enum hk_result hk_store_session_insert(struct hk_conn *c, const char *tid,
                                        const unsigned char hash[32],
@@ -271,9 +304,10 @@ enum hk_result hk_store_endpoint_recover(struct hk_conn *c, const char *tid,
 }
 
 enum hk_result hk_store_stats(struct hk_conn *c, const char *tid,
-                              const char *since, const char *endpoint_id,
-                              const char *bucket, json_t **out)
+                              const char *since, const char *until,
+                              const char *endpoint_id, const char *bucket,
+                              json_t **out)
 {
-    const char *p[4] = {tid, since, endpoint_id, bucket};
-    return hk_store_one(c, sql_stats, 4, p, out);
+    const char *p[5] = {tid, since, endpoint_id, bucket, until};
+    return hk_store_one(c, sql_stats, 5, p, out);
 }

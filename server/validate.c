@@ -146,7 +146,7 @@ static bool host_allowed(const char *host, bool v6, char *msg, size_t msglen)
     char h[256];
     size_t n = strlen(host);
     if (n >= sizeof(h))
-        return fail(msg, msglen, "url host is too long");
+        return fail(msg, msglen, "The URL's host name is too long");
     memcpy(h, host, n + 1);
     if (n > 1 && h[n - 1] == '.')
         h[--n] = '\0';
@@ -155,7 +155,7 @@ static bool host_allowed(const char *host, bool v6, char *msg, size_t msglen)
     if (v6) {
         struct in6_addr a6;
         if (inet_pton(AF_INET6, h, &a6) != 1)
-            return fail(msg, msglen, "url host is not a valid IPv6 address");
+            return fail(msg, msglen, "The URL's host is not a valid IPv6 address");
         (void)hk_netguard_classify_text(h, &cls);
     } else {
         struct in_addr a4;
@@ -179,7 +179,7 @@ static bool host_allowed(const char *host, bool v6, char *msg, size_t msglen)
         }
     }
     if (cls != HK_ADDR_PUBLIC)
-        return fail(msg, msglen, "url host is not a public address (%s)",
+        return fail(msg, msglen, "The URL's host is not a public address (%s)",
                     hk_netguard_class_name(cls));
     return true;
 }
@@ -187,32 +187,35 @@ static bool host_allowed(const char *host, bool v6, char *msg, size_t msglen)
 bool hk_valid_url(const char *s, bool allow_private, char *msg, size_t msglen)
 {
     if (!s || !*s)
-        return fail(msg, msglen, "url must not be empty");
+        return fail(msg, msglen, "Enter an absolute URL starting with http:// or https://");
     size_t n = strlen(s);
     if (n > URL_MAX)
-        return fail(msg, msglen, "url must be at most %d characters", URL_MAX);
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c <= 0x20 || c == 0x7f)
-            return fail(msg, msglen,
-                        "url must not contain spaces or control characters");
-        if (c >= 0x80)
-            return fail(msg, msglen,
-                        "url must be ASCII (percent-encode other characters)");
-    }
+        return fail(msg, msglen, "Shorten the URL to at most %d characters", URL_MAX);
+    /* what is not a URL at all is told so before its characters are */
     const char *p;
     if (strncasecmp(s, "http://", 7) == 0)
         p = s + 7;
     else if (strncasecmp(s, "https://", 8) == 0)
         p = s + 8;
     else
-        return fail(msg, msglen, "url must be an absolute http or https URL");
+        return fail(msg, msglen,
+                    "Enter an absolute URL starting with http:// or https://");
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c <= 0x20 || c == 0x7f)
+            return fail(msg, msglen,
+                        "Remove the spaces and control characters from the "
+                        "URL");
+        if (c >= 0x80)
+            return fail(msg, msglen,
+                        "Percent-encode the URL's non-ASCII characters");
+    }
 
     size_t alen = strcspn(p, "/?#");
     if (memchr(p, '@', alen))
-        return fail(msg, msglen, "url must not contain credentials");
+        return fail(msg, msglen, "Remove the user name and password from the URL");
     if (alen == 0)
-        return fail(msg, msglen, "url must have a host");
+        return fail(msg, msglen, "Add a host name after http:// or https://");
 
     char host[256];
     const char *port = NULL;
@@ -221,10 +224,10 @@ bool hk_valid_url(const char *s, bool allow_private, char *msg, size_t msglen)
     if (p[0] == '[') {
         const char *close = memchr(p, ']', alen);
         if (!close)
-            return fail(msg, msglen, "url host has an unclosed '['");
+            return fail(msg, msglen, "The URL's host has an unclosed '['");
         size_t hl = (size_t)(close - p - 1);
         if (hl == 0 || hl >= sizeof(host))
-            return fail(msg, msglen, "url host is not a valid IPv6 address");
+            return fail(msg, msglen, "The URL's host is not a valid IPv6 address");
         memcpy(host, p + 1, hl);
         host[hl] = '\0';
         v6 = true;
@@ -232,7 +235,7 @@ bool hk_valid_url(const char *s, bool allow_private, char *msg, size_t msglen)
         size_t rest = alen - (size_t)(after - p);
         if (rest > 0) {
             if (*after != ':')
-                return fail(msg, msglen, "url has junk after the host");
+                return fail(msg, msglen, "Remove what follows the URL's host before its path");
             port = after + 1;
             portlen = rest - 1;
         }
@@ -240,13 +243,13 @@ bool hk_valid_url(const char *s, bool allow_private, char *msg, size_t msglen)
         const char *colon = memchr(p, ':', alen);
         size_t hl = colon ? (size_t)(colon - p) : alen;
         if (hl == 0)
-            return fail(msg, msglen, "url must have a host");
+            return fail(msg, msglen, "Add a host name after http:// or https://");
         if (hl >= sizeof(host))
-            return fail(msg, msglen, "url host is too long");
+            return fail(msg, msglen, "The URL's host name is too long");
         for (size_t i = 0; i < hl; i++)
             if (!is_host_char((unsigned char)p[i]))
-                return fail(msg, msglen,
-                            "url host has a character that is not allowed");
+                return fail(msg, msglen, "The URL's host has a character "
+                                         "that is not allowed");
         memcpy(host, p, hl);
         host[hl] = '\0';
         if (colon) {
@@ -256,22 +259,22 @@ bool hk_valid_url(const char *s, bool allow_private, char *msg, size_t msglen)
     }
     if (port) {
         if (portlen == 0 || portlen > 5)
-            return fail(msg, msglen, "url port must be 1 to 65535");
+            return fail(msg, msglen, "Use a port from 1 to 65535");
         long v = 0;
         for (size_t i = 0; i < portlen; i++) {
             if (port[i] < '0' || port[i] > '9')
-                return fail(msg, msglen, "url port must be 1 to 65535");
+                return fail(msg, msglen, "Use a port from 1 to 65535");
             v = v * 10 + (port[i] - '0');
         }
         if (v < 1 || v > 65535)
-            return fail(msg, msglen, "url port must be 1 to 65535");
+            return fail(msg, msglen, "Use a port from 1 to 65535");
     }
     if (!v6 && strspn(host, ".") == strlen(host))
-        return fail(msg, msglen, "url must have a host");
+        return fail(msg, msglen, "Add a host name after http:// or https://");
     if (v6) {
         struct in6_addr a6;
         if (inet_pton(AF_INET6, host, &a6) != 1)
-            return fail(msg, msglen, "url host is not a valid IPv6 address");
+            return fail(msg, msglen, "The URL's host is not a valid IPv6 address");
     }
     if (!allow_private && !host_allowed(host, v6, msg, msglen))
         return false;

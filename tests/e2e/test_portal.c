@@ -757,8 +757,9 @@ static void test_changes_new_delivery_and_completion(void **state)
     free(body);
     free(url);
     /* a parked request answers as soon as the delivery is made */
-    struct poll_arg a = {tok, fresh_cursor(tok), 25, NULL, 0};
-    pthread_t th;
+    static struct poll_arg a;
+    static pthread_t th;
+    a = (struct poll_arg){tok, fresh_cursor(tok), 25, NULL, 0};
     pthread_create(&th, NULL, poll_thread, &a);
     hk_sleep_ms(1500);
     assert_int_equal(a.done_ms, 0); /* still waiting */
@@ -845,8 +846,9 @@ static void test_changes_parked_do_not_block(void **state)
     (void)state;
     /* the server has 2 API threads: park three times as many polls */
     enum { N = 6 };
-    struct poll_arg a[N];
-    pthread_t th[N];
+    /* static: a failed assertion leaves this frame while they run */
+    static struct poll_arg a[N];
+    static pthread_t th[N];
     char *cursor = fresh_cursor(key);
     hk_sleep_ms(6000); /* nothing left in the overlap */
     struct hk_reply *r = changes(key, cursor, 0);
@@ -881,6 +883,159 @@ static void test_changes_parked_do_not_block(void **state)
     free(cursor);
 }
 
+/* ---- stats ------------------------------------------------------------ */
+
+static json_t *stats_endpoint(json_t *st, const char *eid)
+{
+    size_t i;
+    json_t *v;
+    json_array_foreach(hk_jget(st, "endpoints"), i, v)
+    {
+        if (strcmp(hk_jstr(v, "endpoint_id"), eid) == 0)
+            return v;
+    }
+    fail_msg("stats lack endpoint %s", eid);
+    return NULL;
+}
+
+static void test_stats_extended(void **state)
+{
+    (void)state;
+    char t[HK_ID_LEN], ok[HK_ID_LEN], bad[HK_ID_LEN], evid[HK_ID_LEN],
+        d1[HK_ID_LEN], d2[HK_ID_LEN], d3[HK_ID_LEN];
+    char *k = hk_eng_tenant(&srv, "stats", t);
+    char *u1 = hk_rcv_url(rcv, "/stats-ok"), *u2 = hk_rcv_url(rcv, "/stats-bad");
+    char *b1 = hk_fmt("{\"url\":\"%s\",\"event_types\":[\"invoice.paid\"]}",
+                      u1);
+    char *b2 = hk_fmt("{\"url\":\"%s\",\"event_types\":[\"user.signup\"]}",
+                      u2);
+    hk_mk_endpoint(&srv, k, t, b1, ok);
+    hk_mk_endpoint(&srv, k, t, b2, bad);
+    static const struct hk_rcv_resp slow_ok = {200, NULL, NULL, 120, false,
+                                               "/stats-ok"};
+    static const struct hk_rcv_resp boom = {500, NULL, "no", 0, false,
+                                            "/stats-bad"};
+    for (int i = 0; i < 2; i++)
+        hk_rcv_push(rcv, &slow_ok);
+    for (int i = 0; i < 4; i++)
+        hk_rcv_push(rcv, &boom);
+    hk_eng_event(&srv, k, t, "invoice.paid", "{}", evid);
+    hk_eng_delivery_id(&srv, k, t, evid, ok, d1);
+    hk_eng_event(&srv, k, t, "invoice.paid", "{}", evid);
+    hk_eng_delivery_id(&srv, k, t, evid, ok, d2);
+    hk_eng_event(&srv, k, t, "user.signup", "{}", evid);
+    hk_eng_delivery_id(&srv, k, t, evid, bad, d3);
+    json_decref(hk_eng_wait_status(&srv, k, t, d1, "succeeded", 10000));
+    json_decref(hk_eng_wait_status(&srv, k, t, d2, "succeeded", 10000));
+    json_decref(hk_eng_wait_status(&srv, k, t, d3, "failed", 20000));
+
+    char since[40];
+    time_t s0 = time(NULL) - 3 * 3600;
+    struct tm tm;
+    gmtime_r(&s0, &tm);
+    strftime(since, sizeof since, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    struct hk_reply *r = hk_call(&srv, "GET", k, NULL,
+                                 "/v1/tenants/%s/stats?since=%s", t, since);
+    hk_expect(r, 200);
+    json_t *st = r->json;
+    assert_int_equal(hk_jint(st, "totals.succeeded", -1), 2);
+    assert_int_equal(hk_jint(st, "totals.failed", -1), 1);
+    assert_int_equal(hk_jint(st, "pending", -1), 0);
+    long long p50 = hk_jint(st, "latency_p50_ms", -1);
+    long long p95 = hk_jint(st, "latency_p95_ms", -1);
+    if (p50 < 0 || p95 < p50)
+        fail_msg("latency p50 %lld, p95 %lld", p50, p95);
+    /* the slow answers (120 ms) are among the six attempts */
+    if (p95 < 100)
+        fail_msg("latency p95 %lld ms, below the receiver's 120 ms", p95);
+    json_t *buckets = hk_jget(st, "buckets");
+    assert_true(json_array_size(buckets) >= 4);
+    json_t *last = json_array_get(buckets, json_array_size(buckets) - 1);
+    json_t *first = json_array_get(buckets, 0);
+    assert_true(json_is_integer(json_object_get(last, "latency_p50_ms")));
+    assert_true(json_is_integer(json_object_get(last, "latency_p95_ms")));
+    assert_true(json_is_null(json_object_get(first, "latency_p50_ms")));
+    assert_true(json_is_null(json_object_get(first, "latency_p95_ms")));
+    json_t *eo = stats_endpoint(st, ok), *eb = stats_endpoint(st, bad);
+    assert_true(json_number_value(json_object_get(eo, "success_rate")) == 1.0);
+    assert_true(json_is_null(json_object_get(eo, "last_failure_at")));
+    assert_true(json_is_null(json_object_get(eo, "last_failure_error")));
+    assert_true(json_number_value(json_object_get(eb, "success_rate")) == 0.0);
+    assert_true(json_is_number(json_object_get(eb, "success_rate")));
+    assert_true(hk_is_rfc3339_ms(hk_jstr(eb, "last_failure_at")));
+    assert_string_equal(hk_jstr(eb, "last_failure_error"), "HTTP 500");
+    hk_reply_free(r);
+
+    /* until: a range before anything was made is empty */
+    char until[40];
+    time_t s1 = s0 + 3600;
+    gmtime_r(&s1, &tm);
+    strftime(until, sizeof until, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    r = hk_call(&srv, "GET", k, NULL, "/v1/tenants/%s/stats?since=%s&until=%s",
+                t, since, until);
+    hk_expect(r, 200);
+    assert_int_equal(hk_jint(r->json, "totals.succeeded", -1), 0);
+    assert_int_equal(json_array_size(hk_jget(r->json, "endpoints")), 0);
+    assert_true(json_is_null(hk_jget(r->json, "latency_p50_ms")));
+    assert_true(json_array_size(hk_jget(r->json, "buckets")) >= 1);
+    hk_reply_free(r);
+    r = hk_call(&srv, "GET", k, NULL, "/v1/tenants/%s/stats?since=%s&until=%s",
+                t, until, since);
+    hk_expect_error(r, 422, "validation_failed", "until");
+    hk_reply_free(r);
+    r = hk_call(&srv, "GET", k, NULL, "/v1/tenants/%s/stats?until=later", t);
+    hk_expect_error(r, 422, "validation_failed", "until");
+    hk_reply_free(r);
+    free(u1);
+    free(u2);
+    free(b1);
+    free(b2);
+    free(k);
+}
+
+/* ---- error messages --------------------------------------------------- */
+
+static void expect_message(const char *body, const char *field,
+                           const char *message)
+{
+    struct hk_reply *r = hk_call(&srv, "POST", key, body,
+                                 "/v1/tenants/%s/endpoints", tid);
+    hk_expect_error(r, 422, "validation_failed", field);
+    const char *got = hk_jstr(r->json, "error.field");
+    if (strcmp(got, field) != 0)
+        fail_msg("%s: field %s, want %s", body, got, field);
+    if (strcmp(hk_jstr(r->json, "error.message"), message) != 0)
+        fail_msg("%s: message \"%s\", want \"%s\"", body,
+                 hk_jstr(r->json, "error.message"), message);
+    hk_reply_free(r);
+}
+
+static void test_error_messages_in_plain_words(void **state)
+{
+    (void)state;
+    const char *absolute =
+        "Enter an absolute URL starting with http:// or https://";
+    expect_message("{\"url\":\"not a url\"}", "url", absolute);
+    expect_message("{\"url\":\"example.com/hook\"}", "url", absolute);
+    expect_message("{\"url\":\"\"}", "url", absolute);
+    expect_message("{\"url\":\"https://a.example.com/x y\"}", "url",
+                   "Remove the spaces and control characters from the URL");
+    expect_message("{\"url\":\"https://example.com\","
+                   "\"event_types\":[\"invoice.*x\"]}",
+                   "event_types", "No event type matches \"invoice.*x\"");
+    expect_message("{\"url\":\"https://example.com\","
+                   "\"event_types\":[\"user.signup\",\"nope.never\"]}",
+                   "event_types", "No event type matches \"nope.never\"");
+    /* no message repeats its field's name as a code word */
+    struct hk_reply *r = hk_call(&srv, "POST", key,
+                                 "{\"url\":\"https://example.com\","
+                                 "\"max_concurrency\":0}",
+                                 "/v1/tenants/%s/endpoints", tid);
+    hk_expect_error(r, 422, "validation_failed", "max_concurrency");
+    assert_null(strstr(hk_jstr(r->json, "error.message"), "max_concurrency"));
+    hk_reply_free(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -897,6 +1052,8 @@ int main(void)
         cmocka_unit_test(test_changes_new_delivery_and_completion),
         cmocka_unit_test(test_changes_endpoint_disabled_by_410),
         cmocka_unit_test(test_changes_parked_do_not_block),
+        cmocka_unit_test(test_stats_extended),
+        cmocka_unit_test(test_error_messages_in_plain_words),
     };
     int rc = cmocka_run_group_tests_name("portal", tests, group_setup,
                                          group_teardown);
