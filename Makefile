@@ -26,7 +26,7 @@ E2E_BIN  := $(E2E_SRC:tests/e2e/%.c=build/asan/e2e/%)
 BENCH_SRC := $(wildcard tests/bench/*.c)
 BENCH_BIN := $(BENCH_SRC:tests/bench/%.c=build/bench/%)
 
-.PHONY: all deps run stop test bench lint format clean test-build
+.PHONY: all deps run stop test bench schema lint format clean test-build
 
 all: build/hookd
 
@@ -75,6 +75,12 @@ test:
 
 stop:
 	@scripts/pg.sh stop .data/pg
+
+# docs/schema.sql: the schema the migrations produce, checked by make test.
+schema:
+	@scripts/deps.sh
+	@$(MAKE) --no-print-directory build/hookd
+	@scripts/schema.sh
 
 bench:
 	@scripts/deps.sh

@@ -2,7 +2,8 @@
 # deps.sh - installs what hookd needs on Debian 12, and only what is missing:
 # the C toolchain and -dev libraries, PostgreSQL 15, Node.js and npm. Called
 # as `deps.sh test` (by `make test`) it also installs Chromium for the portal's
-# browser tests and the Node packages of tests/package-lock.json. One line on
+# browser tests, Prometheus for promtool (the alert rules' check) and the
+# Node packages of tests/package-lock.json. One line on
 # success; the installer's whole output on failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,7 +20,10 @@ esac
 pkgs=(build-essential pkg-config libmicrohttpd-dev libpq-dev
     libcurl4-openssl-dev libssl-dev libjansson-dev uuid-dev libcmocka-dev
     postgresql-15 postgresql-client-15 curl ca-certificates jq)
-[ "$mode" = test ] && pkgs+=(chromium)
+# promtool (in Debian's prometheus package, 19 MB) checks docs/alerts.yml;
+# where systemd runs, the package also starts a Prometheus server on port
+# 9090 (`systemctl disable --now prometheus` stops it)
+[ "$mode" = test ] && pkgs+=(chromium prometheus)
 
 # Node.js may come from another source than Debian (NodeSource's nodejs
 # bundles npm and conflicts with Debian's npm): the commands are what count.

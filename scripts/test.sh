@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # test.sh - `make test`: runs every test program against a throwaway
 # PostgreSQL cluster, in order: the unit tests, the end-to-end tests, the Node
-# tests, then the quick benchmark. Each program's output goes to the terminal
+# tests, the shell tests (tests/sh), then the quick benchmark. Each
+# program's output goes to the terminal
 # and to build/test-logs/NAME.log; the counts of cmocka and node --test are
 # added up into the last line. TEST=substring runs only the matching programs.
 # Whatever happens, the cluster, the processes started here and the temp
@@ -196,6 +197,9 @@ done
 for t in tests/node/*.test.mjs; do
     NODE_PATH=$PWD/tests/node_modules run "$(basename "$t" .test.mjs)" node \
         node --test --test-reporter=tap "$t"
+done
+for t in tests/sh/test_*.sh; do
+    run "$(basename "$t" .sh)" plain "$t"
 done
 if [ -f scripts/bench.sh ]; then
     QUICK=1 run bench plain make --no-print-directory bench QUICK=1

@@ -1,5 +1,5 @@
 /*
- * api.h - the REST handlers of API.md, one function per route, and the
+ * api.h - the REST handlers of docs/api.md, one function per route, and the
  * helpers they share for pagination and ids. Handlers validate input, call
  * the store and shape JSON; they contain no SQL and no libmicrohttpd.
  */

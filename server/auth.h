@@ -1,7 +1,7 @@
 /*
  * auth.h - who is calling: the operator's admin key or a tenant API key
  * (hk_...), from the Authorization: Bearer header, and whether that caller
- * may use a route. Applies API.md's rules: no or unknown token 401, a
+ * may use a route. Applies docs/api.md's rules: no or unknown token 401, a
  * tenant token on an operator route 403, on another tenant's path 404.
  */
 #ifndef HK_AUTH_H

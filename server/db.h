@@ -88,10 +88,10 @@ void hk_db_rollback(struct hk_conn *c);
  * dimensions and element type, then each element as its length and its
  * bytes), built element by element for hk_db_query_bin. The server then
  * takes each element as it is instead of parsing a text literal, and the
- * builder has no quoting to do: array_in, with uuid_in for each id, was
- * ~5 % of the machine's time while events were posted (the batched
- * statements pass every row as array elements, and each claim passes the
- * ids of the answered requests twice). */
+ * builder has no quoting to do. Parsing text literals (array_in, with
+ * uuid_in for each id) is a cost paid on every element, and the batched
+ * statements pass every row as array elements, while each claim passes the
+ * ids of the answered requests twice. */
 struct hk_pgbin {
     struct hk_buf b;
     unsigned oid; /* the element type */

@@ -280,12 +280,10 @@ static void done_list(struct hk_job *const *jobs, size_t n,
 
 /* Makes d->mine the deliveries of the live jobs and of those claimed but
  * not started yet (still in d->claimed); the claimer adds each claim's
- * own until the next reset. Claims used to send the live jobs alone, as
- * of the moment a claim was asked for: the claimer often runs the next
- * claim while the dispatcher has not yet taken the last one's jobs, and
- * a third of the claims in the throughput scenario then probed the
- * leases of about 100 deliveries they had just taken, three buffer
- * reads each, in both statements. A delivery whose job finished stays in
+ * own until the next reset, because the claimer often runs the next
+ * claim before the dispatcher has taken the last one's jobs: without
+ * them, that claim would probe the leases of the deliveries it had just
+ * taken, in both statements. A delivery whose job finished stays in
  * the list until the next reset: it is either recorded (no longer
  * pending) or in the claim's answered list anyway. One whose lease was
  * given back (its endpoint stopped) is stepped over until then, at most

@@ -4,15 +4,14 @@
  * writes them in one statement, then answers them and takes the next
  * group at once: while it writes, later requests queue up. Were the
  * waiting threads to write in turn instead, each group would wait for the
- * next writer's thread to be woken and scheduled, about a fifth of a
- * group's time on a busy machine. A quiet API adds only the hand-over to
- * the writer and back. Each waiter has its own condition variable, so a
+ * next writer's thread to be woken and scheduled, which on a busy machine
+ * is a large share of a group's time. A quiet API adds only the hand-over
+ * to the writer and back. Each waiter has its own condition variable, so a
  * finished group wakes only its members.
  * Each writer has a database connection of its own, outside the API's
  * pool, that keeps one generic plan of the group statement: on the
- * posters' pool connections each of them planned it again (about 1 ms
- * each) five times before settling and again after every ANALYZE of the
- * tables it writes, a seventh of the statement's time in a busy ingest.
+ * posters' pool connections each one would plan it again, five times
+ * before settling and again after every ANALYZE of the tables it writes.
  * While that connection cannot be made, a group is written on the
  * connection of its first poster, whose thread is waiting and not using
  * it (never on another pool connection: a small pool would deadlock).

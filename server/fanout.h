@@ -14,15 +14,11 @@
 
 struct hk_fanout;
 
-/* Writer threads, so groups hookd writes at once. One: while a group commits, the requests
- * arriving meanwhile gather into the next, which is then twice as large
- * as with two groups in flight. Measured with the database's CPU split by
- * session (`make bench`): PostgreSQL's API sessions spent 81-107 us per
- * ingested event with one group at a time against 112-157 with two (seven
- * pairs, deliveries running beside); events/s moved -11 to +15 % (nine
- * pairs, mean +4 %: the API is not bounded by PostgreSQL's CPU alone),
- * and the latency scenario's p99 was 14.5 and 13.8 ms against 19.2 and
- * 94 ms. More than two had only made each commit wait for the others'. */
+/* Writer threads, so groups hookd writes at once. One: while a group
+ * commits, the requests arriving meanwhile gather into the next, which is
+ * then twice as large as with two groups in flight, and PostgreSQL pays
+ * its per-statement and per-commit cost once for all of them; more writers
+ * only make each commit wait for the others'. */
 #define HK_FANOUT_WRITERS 1
 
 /* What writes one group: hk_store_event_ingest_group's contract. */

@@ -3,7 +3,7 @@
  * It turns each request into a plain struct hk_req (method, path, headers,
  * query, body accumulated under the HOOKD_MAX_BODY cap), authenticates it,
  * routes it through router.c, and renders the struct hk_resp the handler
- * filled, every error in API.md's shape, with X-Request-Id and one access
+ * filled, every error in docs/api.md's shape, with X-Request-Id and one access
  * log line. Handlers never see libmicrohttpd.
  */
 #ifndef HK_HTTP_H

@@ -3,8 +3,15 @@
  * is the version. Each file runs inside one transaction together with the
  * row that records it, so a failed migration leaves nothing behind. A
  * session-level advisory lock serialises concurrent `hookd migrate` runs.
+ * The row keeps the SHA-256 of the file as applied; before applying
+ * anything, every applied file still in the folder must have the same
+ * checksum, since a landed migration is never edited and a changed one
+ * means the folder no longer describes the database. Rows written before
+ * checksums existed get the file's checksum at the next run (trust on
+ * first use).
  */
 #include "migrate.h"
+#include "crypto.h"
 #include "log.h"
 
 #include <dirent.h>
@@ -84,27 +91,108 @@ static const char sql_schema[] = "CREATE SCHEMA IF NOT EXISTS hookd";
 static const char sql_table[] =
     "CREATE TABLE IF NOT EXISTS hookd.schema_migrations ("
     " version integer PRIMARY KEY, name text NOT NULL,"
-    " applied_at timestamptz NOT NULL DEFAULT now())";
+    " applied_at timestamptz NOT NULL DEFAULT now(), checksum text)";
+/* A table made before checksums were recorded lacks the column. */
+static const char sql_checksum_column[] =
+    "ALTER TABLE hookd.schema_migrations ADD COLUMN IF NOT EXISTS checksum text";
+static const char sql_applied[] =
+    "SELECT version, checksum FROM hookd.schema_migrations";
+static const char sql_backfill[] =
+    "UPDATE hookd.schema_migrations SET checksum = $2"
+    " WHERE version = $1 AND checksum IS NULL";
+static const char sql_record[] =
+    "INSERT INTO hookd.schema_migrations (version, name, checksum)"
+    " VALUES ($1, $2, $3)";
 
-static bool is_applied(PGresult *r, int version)
+/* The row of r (version in column 0) recording version, or -1. */
+static int applied_row(PGresult *r, int version)
 {
     for (int i = 0; i < PQntuples(r); i++)
         if (hk_db_get_int(r, i, 0) == version)
-            return true;
-    return false;
+            return i;
+    return -1;
+}
+
+static bool is_applied(PGresult *r, int version)
+{
+    return applied_row(r, version) >= 0;
+}
+
+/* Reads m's file into *sql (caller frees) and its SHA-256 into hex. */
+static enum hk_result read_migration(const char *dir,
+                                     const struct migration *m, char **sql,
+                                     char hex[65])
+{
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/%s", dir, m->name);
+    *sql = read_file(path);
+    if (*sql == NULL) {
+        hk_log_error("cannot read migration", "file", path);
+        return HK_INVALID;
+    }
+    hk_sha256_hex(*sql, strlen(*sql), hex);
+    return HK_OK;
+}
+
+/* Checks every applied migration of list against its recorded checksum,
+ * and records the checksum of those applied before checksums were kept.
+ * HK_CONFLICT (logged, naming each file) when a file has changed since it
+ * was applied; then nothing is recorded. */
+static enum hk_result verify_applied(struct hk_conn *c, const char *dir,
+                                     const struct migration *list, int n,
+                                     PGresult *done)
+{
+    enum hk_result rc = HK_OK;
+    bool *trust = hk_calloc((size_t)(n > 0 ? n : 1), sizeof(*trust));
+    char(*sums)[65] = hk_calloc((size_t)(n > 0 ? n : 1), sizeof(*sums));
+    for (int i = 0; i < n; i++) {
+        int row = applied_row(done, list[i].version);
+        if (row < 0)
+            continue;
+        char *sql;
+        enum hk_result frc = read_migration(dir, &list[i], &sql, sums[i]);
+        free(sql);
+        if (frc != HK_OK) {
+            rc = frc;
+            continue;
+        }
+        const char *recorded = hk_db_get(done, row, 1);
+        if (recorded == NULL) {
+            trust[i] = true;
+        } else if (strcmp(recorded, sums[i]) != 0) {
+            hk_log_error("an applied migration has changed since it was "
+                         "applied; restore the file as it was",
+                         "file", list[i].name, "recorded", recorded, "found",
+                         sums[i]);
+            rc = HK_CONFLICT;
+        }
+    }
+    for (int i = 0; rc == HK_OK && i < n; i++) {
+        if (!trust[i])
+            continue;
+        char ver[16];
+        snprintf(ver, sizeof(ver), "%d", list[i].version);
+        const char *p[2] = {ver, sums[i]};
+        rc = hk_db_exec(c, sql_backfill, 2, p, NULL);
+        if (rc == HK_OK)
+            hk_log_info("checksum of an applied migration recorded as the "
+                        "file is now (trust on first use)",
+                        "file", list[i].name, "checksum", sums[i]);
+    }
+    free(trust);
+    free(sums);
+    return rc;
 }
 
 static enum hk_result apply_one(struct hk_conn *c, const char *dir,
                                 const struct migration *m)
 {
-    char path[4096];
-    snprintf(path, sizeof(path), "%s/%s", dir, m->name);
-    char *sql = read_file(path);
-    if (sql == NULL) {
-        hk_log_error("cannot read migration", "file", path);
-        return HK_INVALID;
-    }
-    enum hk_result rc = hk_db_begin(c);
+    char *sql;
+    char sum[65];
+    enum hk_result rc = read_migration(dir, m, &sql, sum);
+    if (rc != HK_OK)
+        return rc;
+    rc = hk_db_begin(c);
     if (rc == HK_OK) {
         PGresult *r = PQexec(c->pg, sql);
         if (PQresultStatus(r) != PGRES_COMMAND_OK &&
@@ -118,11 +206,8 @@ static enum hk_result apply_one(struct hk_conn *c, const char *dir,
     if (rc == HK_OK) {
         char ver[16];
         snprintf(ver, sizeof(ver), "%d", m->version);
-        const char *p[2] = {ver, m->name};
-        rc = hk_db_exec(c,
-                        "INSERT INTO hookd.schema_migrations (version, name)"
-                        " VALUES ($1, $2)",
-                        2, p, NULL);
+        const char *p[3] = {ver, m->name, sum};
+        rc = hk_db_exec(c, sql_record, 3, p, NULL);
         /* HK_DB is logged by db.c; a conflict is not, and means two files
          * share a number */
         if (rc != HK_OK && rc != HK_DB)
@@ -156,8 +241,11 @@ enum hk_result hk_migrate_run(struct hk_conn *c, const char *dir,
     if (rc == HK_OK)
         rc = hk_db_exec(c, sql_table, 0, NULL, NULL);
     if (rc == HK_OK)
-        rc = hk_db_exec(c, "SELECT version FROM hookd.schema_migrations", 0,
-                        NULL, &done);
+        rc = hk_db_exec(c, sql_checksum_column, 0, NULL, NULL);
+    if (rc == HK_OK)
+        rc = hk_db_exec(c, sql_applied, 0, NULL, &done);
+    if (rc == HK_OK)
+        rc = verify_applied(c, dir, list, n, done);
     for (int i = 0; rc == HK_OK && i < n; i++) {
         if (is_applied(done, list[i].version))
             continue;

@@ -11,7 +11,10 @@
 /* Both functions log every failure they return, except hk_migrate_check's
  * HK_CONFLICT, which is an answer. */
 
-/* Applies every migration in dir not yet recorded; *applied counts them. */
+/* Applies every migration in dir not yet recorded, with its checksum;
+ * *applied counts them. First checks the applied ones still in dir
+ * against their recorded checksums: HK_CONFLICT, applying nothing, when
+ * one has changed (each such file is logged by name). */
 enum hk_result hk_migrate_run(struct hk_conn *c, const char *dir,
                               int *applied) HK_MUST_CHECK;
 /* HK_OK when every migration in dir is recorded; HK_CONFLICT when some

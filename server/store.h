@@ -433,7 +433,7 @@ enum hk_result hk_store_endpoint_test(struct hk_conn *c, const char *tid,
 enum hk_result hk_store_endpoint_recover(struct hk_conn *c, const char *tid,
                                          const char *eid, const char *since,
                                          long long *n) HK_MUST_CHECK;
-/* The stats object of API.md for deliveries created from `since` to
+/* The stats object of docs/api.md for deliveries created from `since` to
  * `until` (RFC 3339), optionally of one endpoint; bucket is "hour" or
  * "day". */
 enum hk_result hk_store_stats(struct hk_conn *c, const char *tid,

@@ -184,7 +184,7 @@ void hk_expect_at(const char *file, int line, const struct hk_reply *r,
     hk_expect_error_at(__FILE__, __LINE__, (r), (status), (code), (field))
 void hk_expect_error_at(const char *file, int line, const struct hk_reply *r,
                         long status, const char *code, const char *field);
-/* Any 4xx with the error shape and X-Request-Id (where API.md leaves
+/* Any 4xx with the error shape and X-Request-Id (where docs/api.md leaves
  * the exact status open; never a 5xx). */
 #define hk_expect_client_error(r)                                              \
     hk_expect_client_error_at(__FILE__, __LINE__, (r))

@@ -1,6 +1,6 @@
 /*
  * test_api_admin.c - end-to-end tests of the operator's side of the API as
- * API.md states it: tenants, API keys, event types, portal sessions,
+ * docs/api.md states it: tenants, API keys, event types, portal sessions,
  * /v1/me, /healthz, /readyz, /openapi.json, cursor pagination, the error
  * shape and X-Request-Id. One hookd (serve) on a fresh database for the
  * whole file; its exit must be clean.
@@ -1071,7 +1071,8 @@ static void expect_routes(json_t *doc, const char *const routes[][2], size_t n)
         }
     }
     if (missing > 0)
-        fail_msg("%d routes of API.md are missing from /openapi.json", missing);
+        fail_msg("%d routes of docs/api.md are missing from /openapi.json",
+                 missing);
 }
 
 static void test_openapi_operator_and_endpoint_routes(void **state)

@@ -1,12 +1,12 @@
 /*
- * test_api_badinput.c - end-to-end tests of hookd against hostile and
- * broken input, as API.md and DESIGN.md require: every such request gets a
- * clear 4xx in the error shape (never a 5xx), changes nothing, and the
- * server still answers afterwards. Broken JSON, wrong content types,
- * oversized bodies (HOOKD_MAX_BODY is 32 KiB here, so that a 10,000-deep
- * array still reaches the parser), malformed ids, unknown fields and query
- * parameters, SQL metacharacters, invalid UTF-8, empty bodies, wrong
- * methods, and garbage at the HTTP level. One hookd (serve) for the file.
+ * test_api_badinput.c - end-to-end tests of hookd against hostile and broken
+ * input, as docs/api.md and docs/design.md require: every such request gets a
+ * clear 4xx in the error shape (never a 5xx), changes nothing, and the server
+ * still answers afterwards. Broken JSON, wrong content types, oversized bodies
+ * (HOOKD_MAX_BODY is 32 KiB here, so that a 10,000-deep array still reaches the
+ * parser), malformed ids, unknown fields and query parameters, SQL
+ * metacharacters, invalid UTF-8, empty bodies, wrong methods, and garbage at
+ * the HTTP level. One hookd (serve) for the file.
  */
 #include "harness.h"
 

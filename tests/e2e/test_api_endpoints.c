@@ -1,6 +1,6 @@
 /*
  * test_api_endpoints.c - end-to-end tests of a tenant's endpoints as
- * API.md states them: create, list, get, patch, delete, the signing secret
+ * docs/api.md states them: create, list, get, patch, delete, the signing secret
  * (whsec_, encrypted at rest), and the validation of every field with its
  * error.field. One hookd (serve) for the file, with one tenant, its API key
  * and a few event types made in the group setup.

@@ -1,11 +1,11 @@
 /*
- * test_api_isolation.c - end-to-end tests of the wall between tenants and
- * of authentication, as API.md and DESIGN.md state them: a tenant token on
- * another tenant's path or object gets 404 on every route and changes
- * nothing; a tenant token on an operator-only route gets 403; no token or
- * an unknown one gets 401; a revoked key stops working at once. One hookd
- * (serve) for the file; tenants A and B each have a key and an endpoint
- * aimed at an in-process receiver, and B has an event and its delivery.
+ * test_api_isolation.c - end-to-end tests of the wall between tenants and of
+ * authentication, as docs/api.md and docs/design.md state them: a tenant token
+ * on another tenant's path or object gets 404 on every route and changes
+ * nothing; a tenant token on an operator-only route gets 403; no token or an
+ * unknown one gets 401; a revoked key stops working at once. One hookd (serve)
+ * for the file; tenants A and B each have a key and an endpoint aimed at an
+ * in-process receiver, and B has an event and its delivery.
  */
 #include "harness.h"
 #include "receiver.h"

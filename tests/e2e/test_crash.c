@@ -1,5 +1,5 @@
 /*
- * test_crash.c - end-to-end tests of "nothing is lost" (DESIGN.md): a
+ * test_crash.c - end-to-end tests of "nothing is lost" (docs/design.md): a
  * steady stream of events to three endpoints while hookd is killed with
  * SIGKILL twice and started again; every event whose POST answered 2xx
  * must reach every matching endpoint (counted by unique webhook-id per

@@ -1,5 +1,5 @@
 /*
- * test_disable.c - end-to-end test of HOOKD_DISABLE_AFTER as DESIGN.md
+ * test_disable.c - end-to-end test of HOOKD_DISABLE_AFTER as docs/design.md
  * states it: an endpoint whose deliveries have all failed for that long is
  * disabled, with the reason recorded, and its pending deliveries end
  * failed; an endpoint that fails and then succeeds, or never fails, stays

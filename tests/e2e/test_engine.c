@@ -1,6 +1,6 @@
 /*
- * test_engine.c - end-to-end tests of the delivery engine as DESIGN.md and
- * API.md state it: fan-out to the matching enabled endpoints only (and the
+ * test_engine.c - end-to-end tests of the delivery engine as docs/design.md and
+ * docs/api.md state it: fan-out to the matching enabled endpoints only (and the
  * edges of the filter rules), the Standard Webhooks envelope with the
  * payload's exact bytes, the headers a receiver gets and their signature,
  * retries on the schedule, exhaustion and replay, Retry-After on 429 and
@@ -272,7 +272,7 @@ static void test_fanout_matches_filters(void **state)
     free(key);
 }
 
-/* The edges of API.md's filter rules, as fan-out (the SQL function
+/* The edges of docs/api.md's filter rules, as fan-out (the SQL function
  * hookd.filter_matches) applies them: "invoice.*" needs "invoice." and
  * something after it, so neither "invoice" nor "invoicex.paid" nor
  * "invoices.paid" match; names are compared byte for byte (case counts,

@@ -1,6 +1,6 @@
 /*
  * test_guard.c - end-to-end tests of the rule that endpoints cannot be
- * aimed inward (DESIGN.md "What must always hold"): with
+ * aimed inward (docs/design.md "What must always hold"): with
  * HOOKD_ALLOW_PRIVATE_TARGETS unset, an endpoint URL whose host is a
  * literal private address is refused at creation (422, field url), and one
  * whose host is a name that resolves to loopback is accepted but never
@@ -76,7 +76,7 @@ static void test_literal_private_hosts_refused(void **state)
 }
 
 /* An endpoint of the tenant whose URL is inward_url. The API may refuse
- * such a URL at creation (API.md allows it for literal addresses, and
+ * such a URL at creation (docs/api.md allows it for literal addresses, and
  * hookd also refuses the reserved name localhost); then the endpoint is
  * made on a public name and its URL changed in the database, as when a
  * name that passed validation later resolves inward (DNS rebinding).

@@ -1,5 +1,5 @@
 /*
- * test_metrics.c - end-to-end tests of GET /metrics as API.md names it:
+ * test_metrics.c - end-to-end tests of GET /metrics as docs/api.md names it:
  * requests by route and status (and their durations by route), events
  * ingested, deliveries by outcome, the attempt latency histogram, queue
  * depth and in-flight requests. Every scrape is parsed as the Prometheus

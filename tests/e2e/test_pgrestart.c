@@ -1,5 +1,5 @@
 /*
- * test_pgrestart.c - end-to-end tests of "nothing is lost" (DESIGN.md)
+ * test_pgrestart.c - end-to-end tests of "nothing is lost" (docs/design.md)
  * when PostgreSQL goes away and comes back: the test run's own cluster is
  * stopped (`scripts/pg.sh stop`, a fast shutdown) and started again on
  * the same port while hookd runs. First while a steady stream of events
@@ -11,7 +11,7 @@
  * to a slow receiver, so that the dispatcher finishes them while it cannot
  * record them: after the restart they must be recorded or sent again, and
  * end `succeeded`. After each restart, once /readyz has answered 200, a
- * burst of concurrent API reads must answer 200, not 503: API.md keeps
+ * burst of concurrent API reads must answer 200, not 503: docs/api.md keeps
  * `unavailable` for a database that cannot be reached (checked last, after
  * the loss checks). One hookd (serve) for the file with
  * HOOKD_REQUEST_TIMEOUT=3s (leases run out after 33 s) and a retry
@@ -294,7 +294,7 @@ static void *burst_reader(void *arg)
 }
 
 /* Once PostgreSQL is back and /readyz has said so, reads of the tenant's
- * deliveries must answer 200: API.md keeps 503 `unavailable` for a
+ * deliveries must answer 200: docs/api.md keeps 503 `unavailable` for a
  * database that cannot be reached. Returns how many answered 503; any
  * other failure fails the test. */
 static int read_burst(const char *key, const char *tid)

@@ -808,8 +808,8 @@ static void test_request_id(void **state)
     reply_cleanup(&r);
 }
 
-/* The OpenAPI name of the {} after a literal segment, as API.md writes
- * it; NULL for a segment API.md does not name. */
+/* The OpenAPI name of the {} after a literal segment, as docs/api.md writes
+ * it; NULL for a segment docs/api.md does not name. */
 static const char *param_name(const char *seg, size_t len)
 {
     static const struct {

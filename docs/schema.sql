@@ -1,0 +1,331 @@
+-- The schema that migrations/ produce on a fresh database: written by
+-- `make schema` (scripts/schema.sh), checked by `make test`. Do not edit.
+
+CREATE SCHEMA hookd;
+
+CREATE FUNCTION hookd.filter_matches(filters text[], t text) RETURNS boolean
+    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+    AS $$
+    SELECT cardinality(filters) = 0 OR EXISTS (
+        SELECT 1 FROM unnest(filters) f
+        WHERE f = '*' OR f = t
+           OR (right(f, 2) = '.*'
+               AND left(t, length(f) - 1) = left(f, length(f) - 1)))
+$$;
+
+CREATE FUNCTION hookd.queue_on_delete() RETURNS trigger
+    LANGUAGE plpgsql
+    SET enable_hashjoin TO 'off'
+    SET enable_mergejoin TO 'off'
+    SET enable_seqscan TO 'off'
+    AS $$
+BEGIN
+    DELETE FROM hookd.queue q USING old_rows o
+        WHERE q.tenant_id = o.tenant_id AND q.delivery_id = o.id;
+    RETURN NULL;
+END $$;
+
+CREATE FUNCTION hookd.queue_on_insert() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    INSERT INTO hookd.queue (tenant_id, delivery_id, endpoint_id, event_id,
+                             next_attempt_at, attempt_count, cycle_attempts)
+        SELECT n.tenant_id, n.id, n.endpoint_id, n.event_id,
+               n.next_attempt_at, n.attempt_count, n.cycle_attempts
+        FROM new_rows n WHERE n.status = 'pending';
+    RETURN NULL;
+END $$;
+
+CREATE FUNCTION hookd.queue_on_update() RETURNS trigger
+    LANGUAGE plpgsql
+    SET enable_hashjoin TO 'off'
+    SET enable_mergejoin TO 'off'
+    SET enable_seqscan TO 'off'
+    AS $$
+BEGIN
+    DELETE FROM hookd.queue q USING new_rows n
+        WHERE q.tenant_id = n.tenant_id AND q.delivery_id = n.id
+        AND n.status <> 'pending';
+    INSERT INTO hookd.queue AS q (tenant_id, delivery_id, endpoint_id,
+                                  event_id, next_attempt_at, attempt_count,
+                                  cycle_attempts)
+        SELECT n.tenant_id, n.id, n.endpoint_id, n.event_id,
+               n.next_attempt_at, n.attempt_count, n.cycle_attempts
+        FROM new_rows n WHERE n.status = 'pending'
+        ON CONFLICT (tenant_id, delivery_id) DO UPDATE
+        SET next_attempt_at = EXCLUDED.next_attempt_at,
+            attempt_count = EXCLUDED.attempt_count,
+            cycle_attempts = EXCLUDED.cycle_attempts;
+    RETURN NULL;
+END $$;
+
+CREATE FUNCTION hookd.rfc3339(t timestamp with time zone) RETURNS text
+    LANGUAGE sql STABLE STRICT PARALLEL SAFE
+    AS $$
+    SELECT to_char(t AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')
+$$;
+
+CREATE FUNCTION hookd.uuid7() RETURNS uuid
+    LANGUAGE sql PARALLEL SAFE
+    AS $$
+    SELECT encode(set_bit(set_bit(overlay(uuid_send(gen_random_uuid())
+        PLACING substring(int8send(floor(extract(epoch FROM clock_timestamp())
+        * 1000)::bigint) FROM 3) FROM 1 FOR 6), 52, 1), 53, 1), 'hex')::uuid
+$$;
+
+CREATE FUNCTION hookd.uuid7_floor(t timestamp with time zone) RETURNS uuid
+    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+    AS $$
+    SELECT (lpad(to_hex(floor(extract(epoch FROM t) * 1000)::bigint), 12, '0')
+            || '70008000000000000000')::uuid
+$$;
+
+CREATE TABLE hookd.api_keys (
+    tenant_id uuid NOT NULL,
+    id uuid NOT NULL,
+    name text NOT NULL,
+    prefix text NOT NULL,
+    key_hash bytea NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    last_used_at timestamp with time zone,
+    CONSTRAINT api_keys_key_hash_check CHECK ((length(key_hash) = 32)),
+    CONSTRAINT api_keys_name_check CHECK (((length(name) >= 1) AND (length(name) <= 200)))
+);
+
+CREATE TABLE hookd.attempts (
+    tenant_id uuid NOT NULL,
+    id uuid NOT NULL,
+    delivery_id uuid NOT NULL,
+    number integer NOT NULL,
+    started_at timestamp with time zone NOT NULL,
+    duration_ms integer NOT NULL,
+    status_code integer,
+    error text,
+    request_url text NOT NULL,
+    request_headers jsonb DEFAULT '{}'::jsonb NOT NULL,
+    response_headers jsonb,
+    response_body text,
+    response_truncated boolean DEFAULT false NOT NULL,
+    CONSTRAINT attempts_duration_ms_check CHECK ((duration_ms >= 0)),
+    CONSTRAINT attempts_number_check CHECK ((number >= 1))
+)
+WITH (autovacuum_vacuum_insert_scale_factor='0.05');
+ALTER TABLE ONLY hookd.attempts ALTER COLUMN tenant_id SET STATISTICS 10;
+ALTER TABLE ONLY hookd.attempts ALTER COLUMN id SET STATISTICS 10;
+ALTER TABLE ONLY hookd.attempts ALTER COLUMN delivery_id SET STATISTICS 10;
+ALTER TABLE ONLY hookd.attempts ALTER COLUMN number SET STATISTICS 10;
+ALTER TABLE ONLY hookd.attempts ALTER COLUMN started_at SET STATISTICS 10;
+ALTER TABLE ONLY hookd.attempts ALTER COLUMN duration_ms SET STATISTICS 0;
+ALTER TABLE ONLY hookd.attempts ALTER COLUMN status_code SET STATISTICS 0;
+ALTER TABLE ONLY hookd.attempts ALTER COLUMN error SET STATISTICS 0;
+ALTER TABLE ONLY hookd.attempts ALTER COLUMN request_url SET STATISTICS 0;
+ALTER TABLE ONLY hookd.attempts ALTER COLUMN request_headers SET STATISTICS 0;
+ALTER TABLE ONLY hookd.attempts ALTER COLUMN response_headers SET STATISTICS 0;
+ALTER TABLE ONLY hookd.attempts ALTER COLUMN response_body SET STATISTICS 0;
+ALTER TABLE ONLY hookd.attempts ALTER COLUMN response_truncated SET STATISTICS 0;
+
+CREATE TABLE hookd.deliveries (
+    tenant_id uuid NOT NULL,
+    id uuid NOT NULL,
+    event_id uuid NOT NULL,
+    endpoint_id uuid NOT NULL,
+    event_type text NOT NULL,
+    status text DEFAULT 'pending'::text NOT NULL,
+    attempt_count integer DEFAULT 0 NOT NULL,
+    cycle_attempts integer DEFAULT 0 NOT NULL,
+    next_attempt_at timestamp with time zone,
+    last_status_code integer,
+    last_error text,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    completed_at timestamp with time zone,
+    failed boolean GENERATED ALWAYS AS ((status = 'failed'::text)) STORED,
+    CONSTRAINT deliveries_check CHECK (((status <> 'pending'::text) OR (next_attempt_at IS NOT NULL))),
+    CONSTRAINT deliveries_status_check CHECK ((status = ANY (ARRAY['pending'::text, 'succeeded'::text, 'failed'::text])))
+)
+WITH (autovacuum_vacuum_scale_factor='0.01', autovacuum_vacuum_threshold='1000', autovacuum_vacuum_insert_scale_factor='0.05', autovacuum_vacuum_cost_delay='0', fillfactor='50');
+ALTER TABLE ONLY hookd.deliveries ALTER COLUMN tenant_id SET STATISTICS 10;
+ALTER TABLE ONLY hookd.deliveries ALTER COLUMN id SET STATISTICS 10;
+ALTER TABLE ONLY hookd.deliveries ALTER COLUMN event_id SET STATISTICS 10;
+ALTER TABLE ONLY hookd.deliveries ALTER COLUMN endpoint_id SET STATISTICS 10;
+ALTER TABLE ONLY hookd.deliveries ALTER COLUMN event_type SET STATISTICS 10;
+ALTER TABLE ONLY hookd.deliveries ALTER COLUMN status SET STATISTICS 10;
+ALTER TABLE ONLY hookd.deliveries ALTER COLUMN attempt_count SET STATISTICS 0;
+ALTER TABLE ONLY hookd.deliveries ALTER COLUMN cycle_attempts SET STATISTICS 0;
+ALTER TABLE ONLY hookd.deliveries ALTER COLUMN next_attempt_at SET STATISTICS 10;
+ALTER TABLE ONLY hookd.deliveries ALTER COLUMN last_status_code SET STATISTICS 0;
+ALTER TABLE ONLY hookd.deliveries ALTER COLUMN last_error SET STATISTICS 0;
+ALTER TABLE ONLY hookd.deliveries ALTER COLUMN created_at SET STATISTICS 10;
+ALTER TABLE ONLY hookd.deliveries ALTER COLUMN updated_at SET STATISTICS 0;
+ALTER TABLE ONLY hookd.deliveries ALTER COLUMN completed_at SET STATISTICS 10;
+ALTER TABLE ONLY hookd.deliveries ALTER COLUMN failed SET STATISTICS 10;
+
+CREATE TABLE hookd.endpoints (
+    tenant_id uuid NOT NULL,
+    id uuid NOT NULL,
+    url text NOT NULL,
+    description text DEFAULT ''::text NOT NULL,
+    event_types text[] DEFAULT '{}'::text[] NOT NULL,
+    enabled boolean DEFAULT true NOT NULL,
+    disabled_reason text,
+    max_concurrency integer DEFAULT 10 NOT NULL,
+    rate_limit integer,
+    headers jsonb DEFAULT '{}'::jsonb NOT NULL,
+    secret_enc bytea NOT NULL,
+    prev_secret_enc bytea,
+    prev_secret_expires_at timestamp with time zone,
+    failing_since timestamp with time zone,
+    deleted_at timestamp with time zone,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT endpoints_max_concurrency_check CHECK (((max_concurrency >= 1) AND (max_concurrency <= 100))),
+    CONSTRAINT endpoints_rate_limit_check CHECK (((rate_limit IS NULL) OR (rate_limit >= 1))),
+    CONSTRAINT endpoints_url_check CHECK ((length(url) <= 2048))
+);
+
+CREATE TABLE hookd.event_types (
+    name text NOT NULL,
+    description text DEFAULT ''::text NOT NULL,
+    example jsonb,
+    archived boolean DEFAULT false NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT event_types_name_check CHECK (((length(name) <= 128) AND (name ~ '^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$'::text)))
+);
+
+CREATE TABLE hookd.events (
+    tenant_id uuid NOT NULL,
+    id uuid NOT NULL,
+    event_type text NOT NULL,
+    payload text NOT NULL,
+    idempotency_key text,
+    request_hash bytea,
+    delivery_count integer DEFAULT 0 NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL
+);
+ALTER TABLE ONLY hookd.events ALTER COLUMN tenant_id SET STATISTICS 10;
+ALTER TABLE ONLY hookd.events ALTER COLUMN id SET STATISTICS 10;
+ALTER TABLE ONLY hookd.events ALTER COLUMN event_type SET STATISTICS 10;
+ALTER TABLE ONLY hookd.events ALTER COLUMN payload SET STATISTICS 0;
+ALTER TABLE ONLY hookd.events ALTER COLUMN idempotency_key SET STATISTICS 10;
+ALTER TABLE ONLY hookd.events ALTER COLUMN request_hash SET STATISTICS 0;
+ALTER TABLE ONLY hookd.events ALTER COLUMN delivery_count SET STATISTICS 0;
+ALTER TABLE ONLY hookd.events ALTER COLUMN created_at SET STATISTICS 10;
+
+CREATE TABLE hookd.leases (
+    tenant_id uuid NOT NULL,
+    endpoint_id uuid NOT NULL,
+    delivery_id uuid NOT NULL,
+    lease_until timestamp with time zone NOT NULL,
+    owner uuid
+)
+WITH (autovacuum_vacuum_scale_factor='0', autovacuum_vacuum_threshold='2000', autovacuum_vacuum_insert_scale_factor='0', autovacuum_vacuum_insert_threshold='2000', autovacuum_vacuum_cost_delay='0');
+
+CREATE TABLE hookd.portal_sessions (
+    tenant_id uuid NOT NULL,
+    id uuid NOT NULL,
+    token_hash bytea NOT NULL,
+    expires_at timestamp with time zone NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT portal_sessions_token_hash_check CHECK ((length(token_hash) = 32))
+);
+
+CREATE TABLE hookd.queue (
+    tenant_id uuid NOT NULL,
+    delivery_id uuid NOT NULL,
+    endpoint_id uuid NOT NULL,
+    event_id uuid NOT NULL,
+    next_attempt_at timestamp with time zone NOT NULL,
+    attempt_count integer NOT NULL,
+    cycle_attempts integer NOT NULL
+)
+WITH (autovacuum_vacuum_scale_factor='0.01', autovacuum_vacuum_threshold='2000', autovacuum_vacuum_insert_scale_factor='0.05', autovacuum_vacuum_cost_delay='0');
+
+CREATE TABLE hookd.schema_migrations (
+    version integer NOT NULL,
+    name text NOT NULL,
+    applied_at timestamp with time zone DEFAULT now() NOT NULL,
+    checksum text
+);
+
+CREATE TABLE hookd.tenants (
+    id uuid NOT NULL,
+    name text NOT NULL,
+    metadata jsonb DEFAULT '{}'::jsonb NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT tenants_metadata_check CHECK ((jsonb_typeof(metadata) = 'object'::text)),
+    CONSTRAINT tenants_name_check CHECK (((length(name) >= 1) AND (length(name) <= 200)))
+);
+
+ALTER TABLE ONLY hookd.api_keys
+    ADD CONSTRAINT api_keys_pkey PRIMARY KEY (tenant_id, id);
+
+ALTER TABLE ONLY hookd.attempts
+    ADD CONSTRAINT attempts_pkey PRIMARY KEY (tenant_id, delivery_id, id);
+
+ALTER TABLE ONLY hookd.deliveries
+    ADD CONSTRAINT deliveries_pkey PRIMARY KEY (tenant_id, id);
+
+ALTER TABLE ONLY hookd.endpoints
+    ADD CONSTRAINT endpoints_pkey PRIMARY KEY (tenant_id, id);
+
+ALTER TABLE ONLY hookd.event_types
+    ADD CONSTRAINT event_types_pkey PRIMARY KEY (name);
+
+ALTER TABLE ONLY hookd.events
+    ADD CONSTRAINT events_pkey PRIMARY KEY (tenant_id, id);
+
+ALTER TABLE ONLY hookd.leases
+    ADD CONSTRAINT leases_pkey PRIMARY KEY (tenant_id, endpoint_id, delivery_id);
+
+ALTER TABLE ONLY hookd.portal_sessions
+    ADD CONSTRAINT portal_sessions_pkey PRIMARY KEY (tenant_id, id);
+
+ALTER TABLE ONLY hookd.queue
+    ADD CONSTRAINT queue_pkey PRIMARY KEY (tenant_id, delivery_id);
+
+ALTER TABLE ONLY hookd.schema_migrations
+    ADD CONSTRAINT schema_migrations_pkey PRIMARY KEY (version);
+
+ALTER TABLE ONLY hookd.tenants
+    ADD CONSTRAINT tenants_pkey PRIMARY KEY (id);
+
+CREATE INDEX api_keys_prefix ON hookd.api_keys USING btree (prefix);
+
+CREATE INDEX attempts_started_brin ON hookd.attempts USING brin (started_at);
+
+CREATE INDEX deliveries_endpoint ON hookd.deliveries USING btree (tenant_id, endpoint_id, id DESC);
+
+CREATE INDEX deliveries_event ON hookd.deliveries USING btree (tenant_id, event_id);
+
+CREATE INDEX deliveries_failed_list ON hookd.deliveries USING btree (tenant_id, id DESC) WHERE failed;
+
+CREATE INDEX endpoints_list ON hookd.endpoints USING btree (tenant_id, id DESC) WHERE (deleted_at IS NULL);
+
+CREATE UNIQUE INDEX events_idempotency ON hookd.events USING btree (tenant_id, idempotency_key) WHERE (idempotency_key IS NOT NULL);
+
+CREATE INDEX events_type ON hookd.events USING btree (tenant_id, event_type, id DESC);
+
+CREATE INDEX portal_sessions_expiry ON hookd.portal_sessions USING btree (expires_at);
+
+CREATE UNIQUE INDEX portal_sessions_token ON hookd.portal_sessions USING btree (token_hash);
+
+CREATE INDEX queue_due ON hookd.queue USING btree (tenant_id, endpoint_id, next_attempt_at);
+
+CREATE TRIGGER deliveries_queue_delete AFTER DELETE ON hookd.deliveries REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION hookd.queue_on_delete();
+
+CREATE TRIGGER deliveries_queue_insert AFTER INSERT ON hookd.deliveries REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION hookd.queue_on_insert();
+
+CREATE TRIGGER deliveries_queue_update AFTER UPDATE ON hookd.deliveries REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION hookd.queue_on_update();
+
+ALTER TABLE ONLY hookd.api_keys
+    ADD CONSTRAINT api_keys_tenant_id_fkey FOREIGN KEY (tenant_id) REFERENCES hookd.tenants(id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY hookd.endpoints
+    ADD CONSTRAINT endpoints_tenant_id_fkey FOREIGN KEY (tenant_id) REFERENCES hookd.tenants(id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY hookd.portal_sessions
+    ADD CONSTRAINT portal_sessions_tenant_id_fkey FOREIGN KEY (tenant_id) REFERENCES hookd.tenants(id) ON DELETE CASCADE;
+
