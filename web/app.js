@@ -724,12 +724,13 @@ async function renderHome() {
   const rate = settled ? s.totals.succeeded / settled : null;
   const tile = (label, value, cls = '') => h('div', { className: `tile card ${cls}` },
     h('div', { className: 'tile-label', text: label }), h('div', { className: 'tile-value', text: value }));
-  $('home-tiles').replaceChildren(
+  $('home-tiles').replaceChildren(...[
     tile('Waiting to be sent', String(s.pending ?? s.totals.pending ?? 0), 'waiting'),
     tile('Succeeded', String(s.totals.succeeded || 0)),
     tile('Failed', String(s.totals.failed || 0), s.totals.failed ? 'alert' : ''),
     tile('Success rate', fmtRate(rate)),
-    hasLatency(s) ? tile('Latency p50 / p95', `${fmtMs(s.latency_p50_ms)} / ${fmtMs(s.latency_p95_ms)}`) : null);
+    hasLatency(s) ? tile('Latency p50 / p95', `${fmtMs(s.latency_p50_ms)} / ${fmtMs(s.latency_p95_ms)}`) : null,
+  ].filter(Boolean));
   $('home-chart').replaceChildren(volumeChart(s.buckets || [], { hourly: true, title: 'Deliveries per hour, last 24 hours' }));
 
   const disabled = state.endpoints.filter((e) => !e.enabled);
@@ -986,11 +987,12 @@ async function renderEndpointHealth(id) {
       : 'none in 24 h')));
   const s = chartStats || day;
   const hourly = range === '24h';
-  $('endpoint-charts').replaceChildren(
+  $('endpoint-charts').replaceChildren(...[
     h('div', {}, h('h3', { text: hourly ? 'Deliveries per hour' : 'Deliveries per day' }),
       volumeChart(s.buckets || [], { hourly, title: hourly ? 'Deliveries per hour, last 24 hours' : 'Deliveries per day, last 7 days' })),
     hasLatency(s) ? h('div', {}, h('h3', { text: 'Latency' }),
-      latencyChart(s.buckets || [], { hourly, p50: s.latency_p50_ms, p95: s.latency_p95_ms })) : null);
+      latencyChart(s.buckets || [], { hourly, p50: s.latency_p50_ms, p95: s.latency_p95_ms })) : null,
+  ].filter(Boolean));
 }
 
 /* The secret card: hidden until asked for; rotate shows the new key and
