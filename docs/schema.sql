@@ -13,6 +13,98 @@ CREATE FUNCTION hookd.filter_matches(filters text[], t text) RETURNS boolean
                AND left(t, length(f) - 1) = left(f, length(f) - 1)))
 $$;
 
+CREATE FUNCTION hookd.ingest_event(p_tenant_id uuid, p_event_type text, p_payload text, p_idempotency_key text, OUT outcome text, OUT id uuid, OUT deliveries integer, OUT created_at timestamp with time zone) RETURNS record
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+DECLARE
+    type_state text;
+    prior record;
+    segments text[];
+    patterns text[];
+    prefix text := '';
+BEGIN
+    -- Twice at most: an insert that meets the same key, committed by
+    -- another transaction since the first look, finds it on the second
+    -- (under REPEATABLE READ, PostgreSQL raises a serialization failure
+    -- instead, for the caller to retry).
+    FOR pass IN 1..2 LOOP
+        IF p_idempotency_key IS NOT NULL THEN
+            SELECT v.id, v.event_type, v.payload, v.delivery_count,
+                   v.created_at
+            INTO prior
+            FROM hookd.events v
+            WHERE v.tenant_id = p_tenant_id
+            AND v.idempotency_key = p_idempotency_key;
+            IF FOUND THEN
+                outcome := CASE WHEN prior.event_type = p_event_type
+                                AND prior.payload = p_payload
+                           THEN 'repeated' ELSE 'conflict' END;
+                id := prior.id;
+                deliveries := prior.delivery_count;
+                created_at := prior.created_at;
+                RETURN;
+            END IF;
+        END IF;
+        -- The tenant's row is locked as a deletion of the tenant waits for
+        -- (0011_events_fk.sql).
+        SELECT CASE WHEN et.name IS NULL THEN 'unknown_type'
+                    WHEN et.archived THEN 'archived' END
+        INTO type_state
+        FROM hookd.tenants t
+        LEFT JOIN hookd.event_types et ON et.name = p_event_type
+        WHERE t.id = p_tenant_id
+        FOR KEY SHARE OF t;
+        IF NOT FOUND THEN
+            outcome := 'no_tenant';
+            RETURN;
+        ELSIF type_state IS NOT NULL THEN
+            outcome := type_state;
+            RETURN;
+        END IF;
+        -- The filter entries that match the type: "*", the name, and
+        -- "a.*" for each dotted prefix "a." of it (hk_event_type_patterns
+        -- in C, for the API's grouped ingest); an endpoint matches when
+        -- its list is empty or shares one.
+        IF patterns IS NULL THEN
+            segments := string_to_array(p_event_type, '.');
+            patterns := ARRAY['*', p_event_type];
+            FOR i IN 1..cardinality(segments) - 1 LOOP
+                prefix := prefix || segments[i] || '.';
+                patterns := patterns || (prefix || '*');
+            END LOOP;
+        END IF;
+        WITH ep AS (
+            SELECT e.tenant_id, e.id FROM hookd.endpoints e
+            WHERE e.tenant_id = p_tenant_id AND e.enabled
+            AND e.deleted_at IS NULL
+            AND (cardinality(e.event_types) = 0 OR e.event_types && patterns)),
+        v AS (
+            INSERT INTO hookd.events (tenant_id, id, event_type, payload,
+                                      idempotency_key, delivery_count)
+            SELECT p_tenant_id, hookd.uuid7(), p_event_type, p_payload,
+                   p_idempotency_key, (SELECT count(*) FROM ep)
+            ON CONFLICT (tenant_id, idempotency_key)
+                WHERE idempotency_key IS NOT NULL DO NOTHING
+            RETURNING *),
+        d AS (
+            INSERT INTO hookd.deliveries (tenant_id, id, event_id,
+                                          endpoint_id, event_type,
+                                          next_attempt_at)
+            SELECT ep.tenant_id, hookd.uuid7(), v.id, ep.id, v.event_type,
+                   v.created_at
+            FROM ep, v)
+        SELECT v.id, v.delivery_count, v.created_at
+        INTO id, deliveries, created_at FROM v;
+        IF FOUND THEN
+            outcome := 'created';
+            RETURN;
+        END IF;
+    END LOOP;
+    RAISE EXCEPTION 'idempotency_key % was being used by another transaction',
+        p_idempotency_key USING ERRCODE = 'serialization_failure';
+END $$;
+
 CREATE FUNCTION hookd.queue_on_delete() RETURNS trigger
     LANGUAGE plpgsql
     SET enable_hashjoin TO 'off'
@@ -65,6 +157,141 @@ CREATE FUNCTION hookd.rfc3339(t timestamp with time zone) RETURNS text
     AS $$
     SELECT to_char(t AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')
 $$;
+
+CREATE FUNCTION hookd.send_checked(p_tenant_id uuid, p_event_type text, p_payload text, p_idempotency_key text, p_max_bytes bigint, p_pos bigint, OUT id uuid, OUT deliveries integer) RETURNS record
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $_$
+DECLARE
+    suffix text := CASE WHEN p_pos IS NULL THEN ''
+                        ELSE 's[' || p_pos || ']' END;
+    r record;
+    why text;
+    why_detail text;
+BEGIN
+    IF p_tenant_id IS NULL THEN
+        RAISE EXCEPTION 'tenant_id% must not be null', suffix
+            USING ERRCODE = 'null_value_not_allowed';
+    ELSIF p_event_type IS NULL THEN
+        RAISE EXCEPTION 'event_type% must not be null', suffix
+            USING ERRCODE = 'null_value_not_allowed';
+    ELSIF p_payload IS NULL THEN
+        RAISE EXCEPTION 'payload% must not be null', suffix
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF octet_length(p_payload) > p_max_bytes THEN
+        RAISE EXCEPTION 'payload% is % bytes, more than the limit of % bytes',
+            suffix, octet_length(p_payload), p_max_bytes
+            USING ERRCODE = 'program_limit_exceeded',
+            HINT = 'The limit is hookd.settings max_payload_bytes.';
+    END IF;
+    -- json, not jsonb: json checks the syntax and keeps nothing, so
+    -- whatever the API accepts passes ("\u0000", numbers beyond any
+    -- binary type), and the text stored is the text given.
+    BEGIN
+        PERFORM p_payload::json;
+    EXCEPTION WHEN data_exception OR statement_too_complex THEN
+        GET STACKED DIAGNOSTICS why = MESSAGE_TEXT,
+                                why_detail = PG_EXCEPTION_DETAIL;
+        RAISE EXCEPTION 'payload% is not valid JSON', suffix
+            USING ERRCODE = 'invalid_text_representation',
+            DETAIL = concat_ws(': ', why, NULLIF(why_detail, ''));
+    END;
+    IF p_idempotency_key IS NOT NULL
+       AND p_idempotency_key !~ '^[\x20-\x7e]{1,255}$' THEN
+        RAISE EXCEPTION 'idempotency_key% must be 1 to 255 printable ASCII '
+            'characters', suffix
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    SELECT * INTO r FROM hookd.ingest_event(p_tenant_id, p_event_type,
+                                            p_payload, p_idempotency_key);
+    CASE r.outcome
+    WHEN 'created', 'repeated' THEN
+        id := r.id;
+        deliveries := CASE WHEN r.outcome = 'created' THEN r.deliveries
+                           ELSE 0 END;
+    WHEN 'conflict' THEN
+        RAISE EXCEPTION 'idempotency_key% % was used with another event type '
+            'or payload', suffix, p_idempotency_key
+            USING ERRCODE = 'unique_violation',
+            DETAIL = 'The event sent with this key is ' || r.id || '.';
+    WHEN 'no_tenant' THEN
+        RAISE EXCEPTION 'tenant_id% % is not a tenant', suffix, p_tenant_id
+            USING ERRCODE = 'foreign_key_violation';
+    WHEN 'unknown_type' THEN
+        RAISE EXCEPTION 'event_type% % is not a known event type', suffix,
+            left(p_event_type, 200)
+            USING ERRCODE = 'foreign_key_violation';
+    ELSE
+        RAISE EXCEPTION 'event_type% % is archived', suffix, p_event_type
+            USING ERRCODE = 'object_not_in_prerequisite_state';
+    END CASE;
+END $_$;
+
+CREATE FUNCTION hookd.send_event(tenant_id uuid, event_type text, payload text, idempotency_key text DEFAULT NULL::text) RETURNS uuid
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+DECLARE
+    max_bytes bigint;
+    wake bigint;
+    r record;
+BEGIN
+    SELECT max(s.value) FILTER (WHERE s.name = 'max_payload_bytes'),
+           max(s.value) FILTER (WHERE s.name = 'wake_dispatchers')
+    INTO max_bytes, wake FROM hookd.settings s;
+    SELECT * INTO r FROM hookd.send_checked(
+        send_event.tenant_id, send_event.event_type, send_event.payload,
+        send_event.idempotency_key, max_bytes, NULL);
+    IF r.deliveries > 0 AND wake IS DISTINCT FROM 0 THEN
+        PERFORM pg_notify('hookd_work', 'hookd.send_event');
+    END IF;
+    RETURN r.id;
+END $$;
+
+CREATE FUNCTION hookd.send_events(tenant_ids uuid[], event_types text[], payloads text[], idempotency_keys text[] DEFAULT NULL::text[]) RETURNS uuid[]
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+DECLARE
+    n integer := cardinality(tenant_ids);
+    max_bytes bigint;
+    wake bigint;
+    ids uuid[] := '{}';
+    woke boolean := false;
+    e record;
+    r record;
+BEGIN
+    IF tenant_ids IS NULL OR event_types IS NULL OR payloads IS NULL THEN
+        RAISE EXCEPTION 'tenant_ids, event_types and payloads must not be null'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF cardinality(event_types) <> n OR cardinality(payloads) <> n
+       OR cardinality(idempotency_keys) <> n THEN
+        RAISE EXCEPTION 'tenant_ids, event_types, payloads and '
+            'idempotency_keys must have the same number of elements '
+            '(%, %, %, %)', n, cardinality(event_types),
+            cardinality(payloads), COALESCE(cardinality(idempotency_keys), n)
+            USING ERRCODE = 'array_subscript_error';
+    END IF;
+    SELECT max(s.value) FILTER (WHERE s.name = 'max_payload_bytes'),
+           max(s.value) FILTER (WHERE s.name = 'wake_dispatchers')
+    INTO max_bytes, wake FROM hookd.settings s;
+    FOR e IN
+        SELECT * FROM unnest(tenant_ids, event_types, payloads,
+            COALESCE(idempotency_keys, array_fill(NULL::text, ARRAY[n])))
+            WITH ORDINALITY AS a(tenant_id, event_type, payload, key, pos)
+    LOOP
+        SELECT * INTO r FROM hookd.send_checked(
+            e.tenant_id, e.event_type, e.payload, e.key, max_bytes, e.pos);
+        ids := ids || r.id;
+        woke := woke OR r.deliveries > 0;
+    END LOOP;
+    IF woke AND wake IS DISTINCT FROM 0 THEN
+        PERFORM pg_notify('hookd_work', 'hookd.send_event');
+    END IF;
+    RETURN ids;
+END $$;
 
 CREATE FUNCTION hookd.uuid7() RETURNS uuid
     LANGUAGE sql PARALLEL SAFE
@@ -124,6 +351,12 @@ ALTER TABLE ONLY hookd.attempts ALTER COLUMN request_headers SET STATISTICS 0;
 ALTER TABLE ONLY hookd.attempts ALTER COLUMN response_headers SET STATISTICS 0;
 ALTER TABLE ONLY hookd.attempts ALTER COLUMN response_body SET STATISTICS 0;
 ALTER TABLE ONLY hookd.attempts ALTER COLUMN response_truncated SET STATISTICS 0;
+
+CREATE TABLE hookd.changes (
+    tenant_id uuid NOT NULL,
+    id uuid NOT NULL,
+    delivery_id uuid NOT NULL
+);
 
 CREATE TABLE hookd.deliveries (
     tenant_id uuid NOT NULL,
@@ -228,6 +461,8 @@ CREATE TABLE hookd.portal_sessions (
     token_hash bytea NOT NULL,
     expires_at timestamp with time zone NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
+    scope text DEFAULT 'write'::text NOT NULL,
+    CONSTRAINT portal_sessions_scope_check CHECK ((scope = ANY (ARRAY['read'::text, 'write'::text]))),
     CONSTRAINT portal_sessions_token_hash_check CHECK ((length(token_hash) = 32))
 );
 
@@ -249,6 +484,11 @@ CREATE TABLE hookd.schema_migrations (
     checksum text
 );
 
+CREATE TABLE hookd.settings (
+    name text NOT NULL,
+    value bigint NOT NULL
+);
+
 CREATE TABLE hookd.tenants (
     id uuid NOT NULL,
     name text NOT NULL,
@@ -264,6 +504,9 @@ ALTER TABLE ONLY hookd.api_keys
 
 ALTER TABLE ONLY hookd.attempts
     ADD CONSTRAINT attempts_pkey PRIMARY KEY (tenant_id, delivery_id, id);
+
+ALTER TABLE ONLY hookd.changes
+    ADD CONSTRAINT changes_pkey PRIMARY KEY (tenant_id, id);
 
 ALTER TABLE ONLY hookd.deliveries
     ADD CONSTRAINT deliveries_pkey PRIMARY KEY (tenant_id, id);
@@ -289,10 +532,15 @@ ALTER TABLE ONLY hookd.queue
 ALTER TABLE ONLY hookd.schema_migrations
     ADD CONSTRAINT schema_migrations_pkey PRIMARY KEY (version);
 
+ALTER TABLE ONLY hookd.settings
+    ADD CONSTRAINT settings_pkey PRIMARY KEY (name);
+
 ALTER TABLE ONLY hookd.tenants
     ADD CONSTRAINT tenants_pkey PRIMARY KEY (id);
 
 CREATE INDEX api_keys_prefix ON hookd.api_keys USING btree (prefix);
+
+CREATE INDEX attempts_recent ON hookd.attempts USING brin (id) WITH (pages_per_range='32');
 
 CREATE INDEX attempts_started_brin ON hookd.attempts USING brin (started_at);
 
@@ -309,6 +557,8 @@ CREATE UNIQUE INDEX events_idempotency ON hookd.events USING btree (tenant_id, i
 CREATE INDEX events_type ON hookd.events USING btree (tenant_id, event_type, id DESC);
 
 CREATE INDEX portal_sessions_expiry ON hookd.portal_sessions USING btree (expires_at);
+
+CREATE INDEX portal_sessions_list ON hookd.portal_sessions USING btree (tenant_id, id DESC);
 
 CREATE UNIQUE INDEX portal_sessions_token ON hookd.portal_sessions USING btree (token_hash);
 

@@ -10,6 +10,9 @@
 #              the same body per transaction; both over the same connections,
 #              before the scenarios and again after them (ratios use the mean)
 #   ingest     single-event POSTs, one matching endpoint: events/s, API p50/p99
+#   sqlsend    the same events sent with hookd.send_event, one per
+#              transaction, over as many pgbench clients: events/s, as a
+#              ratio to the ingest scenario's of the same run
 #   throughput events x 10 endpoints: deliveries/s from first to last receipt
 #   latency    a fixed event rate: ingest-to-receipt p50/p99/max
 #   backlog    deliveries queued while the sink is down, then it comes up:
@@ -17,7 +20,7 @@
 #   fairness   tenant A's deliveries queued to an endpoint that answers in 1 s
 #              while tenant B sends a steady rate: B's ingest-to-receipt p99
 #
-# ingest, throughput and backlog also report the CPU time hookd, PostgreSQL
+# ingest, sqlsend, throughput and backlog also report the CPU time hookd, PostgreSQL
 # (and of that, the sessions of hookd's API, claims and records), the sink
 # and the rest spent per item, what the hypervisor took meanwhile (steal),
 # and the machine's idle share: a second table, steadier than rates on a
@@ -25,7 +28,8 @@
 #
 # Every scenario gets a fresh database and a fresh hookd, checks that every
 # event arrived (duplicates are counted apart), and has a hard time limit.
-# SCENARIO=name runs one; QUICK=1 runs all with tiny counts (this is what
+# SCENARIO=name runs one (SCENARIO="ingest sqlsend" a few, in that order,
+# for figures of one run to compare); QUICK=1 runs all with tiny counts (this is what
 # `make test` runs: it checks only that every event arrived, never a speed).
 # Results: a table on stdout, and JSON in tests/bench/results.json (a full run
 # of every scenario), build/bench/results-NAME.json (a full run of one) or
@@ -57,12 +61,15 @@ case $QUICK in '' | 0) QUICK= ;; *) QUICK=1 ;; esac
 STATEMENTS=${STATEMENTS:-}
 case $STATEMENTS in '' | 0) STATEMENTS= ;; *) STATEMENTS=1 ;; esac
 BENCH_HOOKD=${BENCH_HOOKD:-build/hookd}
-ALL_SCENARIOS=(ingest throughput latency backlog fairness)
+ALL_SCENARIOS=(ingest sqlsend throughput latency backlog fairness)
 
-if [ -n "$SCENARIO" ] && [[ ! " ${ALL_SCENARIOS[*]} " == *" $SCENARIO "* ]]; then
-    echo "bench: unknown SCENARIO '$SCENARIO' (one of: ${ALL_SCENARIOS[*]})" >&2
-    exit 2
-fi
+read -r -a chosen <<<"$SCENARIO"
+for s in "${chosen[@]}"; do
+    if [[ ! " ${ALL_SCENARIOS[*]} " == *" $s "* ]]; then
+        echo "bench: unknown SCENARIO '$s' (one of: ${ALL_SCENARIOS[*]})" >&2
+        exit 2
+    fi
+done
 for b in "$BENCH_HOOKD" build/bench/sink build/bench/loadgen; do
     [ -x "$b" ] || { echo "bench: $b is missing; use 'make bench'" >&2; exit 1; }
 done
@@ -78,6 +85,7 @@ SLOW_CONC=50      # max_concurrency of tenant A's slow endpoint
 if [ -n "$QUICK" ]; then
     CEIL_HTTP_N=5000 CEIL_PG_SECS=2
     INGEST_N=500
+    SQLSEND_RUN=(-t 4) # transactions per client: any machine does some
     TP_EVENTS=200 TP_ENDPOINTS=3
     LAT_RATE=100 LAT_SECS=3
     BACKLOG_EVENTS=500 BACKLOG_ENDPOINTS=10
@@ -86,6 +94,7 @@ if [ -n "$QUICK" ]; then
 else
     CEIL_HTTP_N=${CEIL_HTTP_N:-200000} CEIL_PG_SECS=${CEIL_PG_SECS:-15}
     INGEST_N=50000
+    SQLSEND_RUN=(-T 20) # seconds
     TP_EVENTS=20000 TP_ENDPOINTS=10
     LAT_RATE=1000 LAT_SECS=30
     BACKLOG_EVENTS=100000 BACKLOG_ENDPOINTS=10
@@ -423,12 +432,17 @@ ceiling_pg() {
     row=${row//\{\{seq\}\}/0}
     printf "INSERT INTO ceiling (payload) VALUES ('%s');\n" "$row" >"$tmp/ceiling.sql"
     local pgb=("$PG_BIN/pgbench" -n -M extended -h 127.0.0.1 -p "$pgport" -U postgres -f "$tmp/ceiling.sql")
-    timeout 120 "${pgb[@]}" -c "$CONNS" -j 2 -T "$CEIL_PG_SECS" bench_ceiling >"$tmp/pgbench.out" 2>&1 ||
+    local run=(-T "$CEIL_PG_SECS") run1=(-T $(((CEIL_PG_SECS + 1) / 2)))
+    # A quick run counts transactions, not seconds: on a busy host opening
+    # the 32 connections can take longer than the whole run, which then
+    # commits nothing and prints no rate.
+    [ -n "$QUICK" ] && run=(-t 8) run1=(-t 20)
+    timeout 120 "${pgb[@]}" -c "$CONNS" -j 2 "${run[@]}" bench_ceiling >"$tmp/pgbench.out" 2>&1 ||
         { log "pgbench failed:"; cat "$tmp/pgbench.out" >&2; return 1; }
     pgbench_json "$tmp/pgbench.out" >"$tmp/ceiling-pg-$1.json"
     # One client: the latency of a single commit, the floor under every
     # event's path (it commits at ingest and again when it is claimed).
-    timeout 60 "${pgb[@]}" -c 1 -T $(((CEIL_PG_SECS + 1) / 2)) bench_ceiling >"$tmp/pgbench1.out" 2>&1 ||
+    timeout 60 "${pgb[@]}" -c 1 "${run1[@]}" bench_ceiling >"$tmp/pgbench1.out" 2>&1 ||
         { log "pgbench failed:"; cat "$tmp/pgbench1.out" >&2; return 1; }
     pgbench_json "$tmp/pgbench1.out" >"$tmp/ceiling-pg1-$1.json"
     "${psql[@]}" -d postgres -c 'DROP DATABASE bench_ceiling WITH (FORCE)' >/dev/null
@@ -559,6 +573,45 @@ scenario_ingest() {
         api_latency_ms: $lg.latency_ms, status: $lg.status,
         received: $st.total, unique: $st.unique, duplicates: $st.duplicates}' \
         >"$tmp/result-ingest.json"
+}
+
+# The ingest scenario's events, sent from SQL: each pgbench client commits
+# one hookd.send_event per transaction, as an application would beside its
+# own writes, for SQLSEND_RUN with the dispatchers woken at each commit
+# (the default) and as long again without (wake_dispatchers 0: PostgreSQL
+# commits one notifying transaction at a time). The payload is the one the
+# POSTs carry (no send time: the sink leaves it out of its latencies).
+scenario_sqlsend() {
+    setup
+    local t payload wake n out st c0 cpu res=()
+    t=$(make_tenant bench-sqlsend)
+    make_endpoint "$t" /sqlsend/0 "$ENDPOINT_CONC"
+    payload=${BODY#*\"payload\":}
+    payload=${payload%\}}
+    payload=${payload//\{\{now_us\}\}/0}
+    payload=${payload//\{\{seq\}\}/0}
+    printf "SELECT hookd.send_event(:tid::uuid, 'bench.event', '%s');\n" "$payload" >"$tmp/sqlsend.sql"
+    for wake in 1 0; do
+        "${psql[@]}" -d hookd_bench -c "UPDATE hookd.settings SET value = $wake WHERE name = 'wake_dispatchers'"
+        log "sqlsend: hookd.send_event transactions over $CONNS connections (pgbench ${SQLSEND_RUN[*]}), wake_dispatchers $wake"
+        c0=$(cpu_snap)
+        timeout "$(left)" "$PG_BIN/pgbench" -n -M extended -h 127.0.0.1 -p "$pgport" -U postgres \
+            -f "$tmp/sqlsend.sql" -D "tid=$t" -c "$CONNS" -j 2 "${SQLSEND_RUN[@]}" hookd_bench \
+            >"$tmp/sqlsend-$wake.out" 2>&1 ||
+            { log "pgbench failed:"; tail -n 20 "$tmp/sqlsend-$wake.out" >&2; return 1; }
+        out=$(pgbench_json "$tmp/sqlsend-$wake.out")
+        n=$(sed -nE 's/^number of transactions actually processed: ([0-9]+).*/\1/p' "$tmp/sqlsend-$wake.out")
+        st=$(wait_for sqlsend "$n")
+        cpu=$(cpu_json "$c0" "$(cpu_snap)" "$(jq .total <<<"$st")" "event sent and delivered")
+        res+=("$(jq -n --argjson out "$out" --argjson st "$st" --argjson cpu "$cpu" '{
+            cpu: $cpu, sent_per_s: $out.tps, transaction_ms: $out.latency_ms,
+            received: $st.total, unique: $st.unique, duplicates: $st.duplicates}')")
+        # each phase counts its own deliveries
+        curl -sf -X POST "$SINK/_reset" >/dev/null
+    done
+    stop_hookd
+    jq -n --argjson on "${res[0]}" --argjson off "${res[1]}" '$on + {cpu: $on.cpu,
+        without_wake_up: $off}' >"$tmp/result-sqlsend.json"
 }
 
 scenario_throughput() {
@@ -693,7 +746,7 @@ ceiling_http start
 ceiling_pg start
 
 scenarios=("${ALL_SCENARIOS[@]}")
-[ -n "$SCENARIO" ] && scenarios=("$SCENARIO")
+[ ${#chosen[@]} -gt 0 ] && scenarios=("${chosen[@]}")
 failed=()
 for s in "${scenarios[@]}"; do
     # A subshell, so that -e stops the scenario at its first failure and
@@ -728,7 +781,9 @@ ceiling_pg end
 cores=$(nproc)
 mem_gb=$(awk '/^MemTotal:/ { printf "%.1f", $2 / 1048576 }' /proc/meminfo)
 cpu=$(sed -nE 's/^model name\s*:\s*//p' /proc/cpuinfo | head -n 1)
-cmd="make bench${SCENARIO:+ SCENARIO=$SCENARIO}${QUICK:+ QUICK=1}${STATEMENTS:+ STATEMENTS=1}"
+scen=$SCENARIO
+[[ $scen == *" "* ]] && scen="\"$scen\""
+cmd="make bench${SCENARIO:+ SCENARIO=$scen}${QUICK:+ QUICK=1}${STATEMENTS:+ STATEMENTS=1}"
 results=$(
     for s in "${scenarios[@]}"; do
         jq -c --arg s "$s" '{($s): .}' "$tmp/result-$s.json"
@@ -775,6 +830,10 @@ json=$(jq -n \
       scenarios: ($sc
         | (if .ingest.accepted_per_s then .ingest += {bound: "postgres tx/s",
               ratio: ratio(.ingest.accepted_per_s; $p.tps)} else . end)
+        | (if .sqlsend.sent_per_s then .sqlsend += {bound: "API ingest events/s",
+              ratio: ratio(.sqlsend.sent_per_s; .ingest.accepted_per_s),
+              ratio_without_wake_up: ratio(.sqlsend.without_wake_up.sent_per_s;
+                                           .ingest.accepted_per_s)} else . end)
         | (if .throughput.deliveries_per_s then .throughput += {bound: "raw HTTP req/s",
               ratio: ratio(.throughput.deliveries_per_s; $h.per_s)} else . end)
         | (if .latency.ingest_to_receipt_ms then .latency += {bound: "2 commits (ms)",
@@ -790,7 +849,7 @@ if [ -n "$QUICK" ]; then
 elif [ -n "$STATEMENTS" ]; then
     out=build/bench/results-statements.json
 elif [ -n "$SCENARIO" ]; then
-    out=build/bench/results-$SCENARIO.json
+    out=build/bench/results-${SCENARIO// /+}.json
 else
     out=tests/bench/results.json
 fi
@@ -809,6 +868,8 @@ table=$(jq -r '
     "| ceiling: raw PostgreSQL | \(n($c.postgres.tx_per_s)) tx/s (\(n($c.postgres.at_start)) before, \(n($c.postgres.at_end)) after; 1 client: \(n($c.postgres.single_client_commit_ms)) ms a commit) | | |",
     (if $s.ingest then (if $s.ingest.failed then "| ingest | FAILED | | |" else
       "| ingest | \(n($s.ingest.accepted_per_s)) events/s, API p50 \(n($s.ingest.api_latency_ms.p50)) ms, p99 \(n($s.ingest.api_latency_ms.p99)) ms | PostgreSQL \(n($c.postgres.tx_per_s)) tx/s | \(r($s.ingest.ratio)) |" end) else empty end),
+    (if $s.sqlsend then (if $s.sqlsend.failed then "| sqlsend | FAILED | | |" else
+      "| sqlsend | \(n($s.sqlsend.sent_per_s)) events/s through hookd.send_event, \(n($s.sqlsend.transaction_ms)) ms a transaction; without wake-ups \(n($s.sqlsend.without_wake_up.sent_per_s)) events/s (ratio \(r($s.sqlsend.ratio_without_wake_up))) | API ingest \(n($s.ingest.accepted_per_s)) events/s | \(r($s.sqlsend.ratio)) |" end) else empty end),
     (if $s.throughput then (if $s.throughput.failed then "| throughput | FAILED | | |" else
       "| throughput | \(n($s.throughput.deliveries_per_s)) deliveries/s (\($s.throughput.unique) of \($s.throughput.deliveries), \($s.throughput.duplicates) duplicates) | raw HTTP \(n($c.http.requests_per_s)) req/s | \(r($s.throughput.ratio)) |" end) else empty end),
     (if $s.latency then (if $s.latency.failed then "| latency | FAILED | | |" else
@@ -821,7 +882,7 @@ table=$(jq -r '
 # Where the CPU went, per item, for the scenarios that measure a rate.
 cputable=$(jq -r '
     .scenarios as $s |
-    [("ingest", "throughput", "backlog") as $k
+    [("ingest", "sqlsend", "throughput", "backlog") as $k
      | select($s[$k].cpu != null) | {k: $k} + $s[$k].cpu] as $rows |
     if ($rows | length) == 0 then empty else
     "| scenario | CPU per | hookd | PostgreSQL | of which API · claims · records | sink | the rest | stolen | machine idle |",

@@ -7,7 +7,6 @@
  */
 #include "api.h"
 #include "app.h"
-#include "crypto.h"
 #include "fanout.h"
 #include "jsonspan.h"
 #include "metrics.h"
@@ -85,23 +84,18 @@ void hk_api_event_create(struct hk_req *req, struct hk_resp *resp)
     struct hk_conn *c = hk_req_db(req, resp);
     if (c == NULL)
         goto out;
-    /* the request's hash tells a retry from a reuse of its key */
-    unsigned char hash[HK_SHA256_LEN];
-    if (key != NULL)
-        hk_sha256(req->body, req->body_len, hash);
     char *payload = hk_strndup(req->body + ps, pe - ps);
     struct hk_ingest in = {.tenant_id = req->params[0],
                            .event_type = type,
                            .payload = payload,
-                           .idempotency_key = key,
-                           .request_hash = key != NULL ? hash : NULL};
+                           .idempotency_key = key};
     bool created;
     enum hk_result rc =
         hk_fanout_ingest(req->app->fanout, c, &in, &out, &created);
     if (rc == HK_CONFLICT) {
         hk_resp_error(resp, 409, "conflict", "Idempotency-Key",
-                      "this Idempotency-Key was used with a different "
-                      "request");
+                      "this Idempotency-Key was used with another "
+                      "event_type or payload");
     } else if (rc == HK_INVALID && in.refused != NULL) {
         hk_resp_error(resp, 422, "validation_failed", "event_type",
                       "This event type %s", in.refused);

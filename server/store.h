@@ -164,7 +164,6 @@ struct hk_ingest {
     const char *event_type;
     const char *payload;          /* exact JSON text of the payload */
     const char *idempotency_key;  /* or NULL */
-    const unsigned char *request_hash; /* 32 bytes when a key is given */
     const char *refused; /* set on HK_INVALID: why the type is refused */
     bool woken; /* its group woke the dispatchers (fanout.c) */
     /* Set when a group wrote it (hk_fanout_ingest's out is then NULL):
@@ -174,10 +173,11 @@ struct hk_ingest {
     char created_at[40];
     long deliveries;
 };
-/* Inserts the event and its fan-out deliveries in one statement (the
- * caller wakes the dispatchers). *created is false when the idempotency key was
- * seen before with the same request (out is then the first event);
- * HK_CONFLICT when it was seen with a different request; HK_NOT_FOUND
+/* Inserts the event and its fan-out deliveries with hookd.ingest_event,
+ * the ingest hookd.send_event shares (the caller wakes the dispatchers).
+ * *created is false when the idempotency key was seen before with the
+ * same event type and payload (out is then the first event);
+ * HK_CONFLICT when it was seen with another type or payload; HK_NOT_FOUND
  * without the tenant; HK_INVALID with in->refused set when the event type
  * is unknown or archived. */
 enum hk_result hk_store_event_ingest(struct hk_conn *c,

@@ -1,6 +1,7 @@
 /*
- * store_events.c - the ingest transaction (event row plus its fan-out as
- * one INSERT ... SELECT, then NOTIFY), and the read side of events,
+ * store_events.c - ingest (one event through hookd.ingest_event, which
+ * hookd.send_event shares; a group of events without idempotency keys in
+ * one INSERT ... SELECT of its own), and the read side of events,
  * deliveries and attempts, and replay.
  */
 #include "store.h"
@@ -26,34 +27,23 @@
     "'headers', a.response_headers, 'body', a.response_body,"                \
     " 'truncated', a.response_truncated))"
 
-/* The event and every matching delivery in one statement, and one round
- * trip: both inserts see the same snapshot of endpoints, so the stored
- * count is exact; nothing is written when the tenant is missing or the
- * type is unknown or archived. $7 lists the filter entries that match the
- * type (hk_event_type_patterns), so matching is one array overlap per
- * endpoint rather than a call of hookd.filter_matches. No NOTIFY here: it
- * would serialise the commits (the caller wakes dispatchers, notify.c). */
+/* One event through hookd.ingest_event, the ingest that hookd.send_event
+ * shares (migrations/0018_send_event.sql): the idempotency key, the
+ * tenant and event type checks and the fan-out are its rules. The answer
+ * is rendered from the request's own values and what the function
+ * returns, which for a repeated key are the first event's: the same key
+ * is only ever repeated with the same type and payload. The function
+ * sends no NOTIFY: the caller wakes dispatchers (notify.c). */
 static const char sql_ingest[] =
-    "WITH ok AS ("
-    "  SELECT 1 FROM hookd.tenants t, hookd.event_types et"
-    "  WHERE t.id = $1 AND et.name = $3 AND NOT et.archived"
-    "  FOR KEY SHARE OF t),"
-    " ep AS ("
-    "  SELECT e.tenant_id, e.id FROM hookd.endpoints e"
-    "  WHERE e.tenant_id = $1 AND e.enabled AND e.deleted_at IS NULL"
-    "  AND (cardinality(e.event_types) = 0 OR e.event_types && $7::text[])),"
-    " v AS ("
-    "  INSERT INTO hookd.events (tenant_id, id, event_type, payload,"
-    "  idempotency_key, request_hash, delivery_count)"
-    "  SELECT $1, $2, $3, $4, $5, decode($6, 'hex'), (SELECT count(*) FROM ep)"
-    "  FROM ok RETURNING *),"
-    " d AS ("
-    "  INSERT INTO hookd.deliveries (tenant_id, id, event_id, endpoint_id,"
-    "  event_type, next_attempt_at)"
-    "  SELECT ep.tenant_id, hookd.uuid7(), v.id, ep.id, v.event_type,"
-    "  v.created_at FROM ep, v)"
-    " SELECT " EVENT_JSON " FROM v";
-/* The same for many events at once: the rows travel as parallel arrays
+    "SELECT i.outcome, " EVENT_JSON " FROM"
+    " hookd.ingest_event($1, $2, $3, $4) i, LATERAL ("
+    "  SELECT i.id, $1::uuid AS tenant_id, $2::text AS event_type,"
+    "  $3::text AS payload, $4::text AS idempotency_key,"
+    "  i.deliveries AS delivery_count, i.created_at) v";
+/* Many events without an idempotency key at once, as hookd.ingest_event
+ * would write each of them (the API's hot path, so a statement of its
+ * own; tests/e2e/test_sql_send.c checks that the two write the same
+ * rows): the rows travel as parallel arrays
  * ($5 holds each event's hk_event_type_patterns literal), and each
  * inserted event comes back with its id to find its request by, and what
  * only the database knows (its delivery count and time); the rest of the
@@ -91,14 +81,7 @@ static const char sql_ingest_group[] =
     "  v.event_type, v.created_at FROM ep JOIN v ON v.id = ep.event_id)"
     " SELECT v.id, v.delivery_count, hookd.rfc3339(v.created_at), v.tenant_id"
     " FROM v";
-static const char sql_et_state[] =
-    "SELECT archived FROM hookd.event_types WHERE name = $1";
 static const char sql_notify[] = "NOTIFY hookd_work";
-static const char sql_idem_find[] =
-    "SELECT " EVENT_JSON ", encode(v.request_hash, 'hex') FROM hookd.events v"
-    " WHERE v.tenant_id = $1 AND v.idempotency_key = $2";
-static const char sql_tenant_exists[] =
-    "SELECT 1 FROM hookd.tenants WHERE id = $1";
 
 static const char sql_event_list[] =
     "SELECT " EVENT_JSON " FROM hookd.events v WHERE v.tenant_id = $1"
@@ -235,88 +218,34 @@ static const char sql_changes_purge[] =
 /* Pending deliveries, those being sent included: the queue's rows. */
 static const char sql_queue_depth[] = "SELECT count(*) FROM hookd.queue";
 
-static enum hk_result find_idempotent(struct hk_conn *c,
-                                      const struct hk_ingest *in,
-                                      json_t **out)
-{
-    const char *p[2] = {in->tenant_id, in->idempotency_key};
-    PGresult *r;
-    enum hk_result rc = hk_db_query(c, sql_idem_find, 2, p, &r);
-    if (rc != HK_OK)
-        return rc;
-    if (PQntuples(r) == 0) {
-        PQclear(r);
-        return HK_NOT_FOUND;
-    }
-    char hex[65];
-    for (int i = 0; i < 32; i++)
-        snprintf(hex + 2 * i, 3, "%02x", in->request_hash[i]);
-    const char *stored = PQgetvalue(r, 0, 1);
-    if (strcmp(stored, hex) != 0) {
-        PQclear(r);
-        return HK_CONFLICT;
-    }
-    *out = json_loads(PQgetvalue(r, 0, 0), 0, NULL);
-    PQclear(r);
-    return *out ? HK_OK : HK_INTERNAL;
-}
-
-/* Nothing was inserted: say why (HK_NOT_FOUND for the tenant, HK_INVALID
- * with in->refused for the event type). */
-static enum hk_result ingest_refusal(struct hk_conn *c, struct hk_ingest *in)
-{
-    const char *tp[1] = {in->tenant_id};
-    PGresult *r;
-    enum hk_result rc = hk_db_query(c, sql_tenant_exists, 1, tp, &r);
-    if (rc != HK_OK)
-        return rc;
-    bool tenant = PQntuples(r) > 0;
-    PQclear(r);
-    if (!tenant)
-        return HK_NOT_FOUND;
-    const char *ep[1] = {in->event_type};
-    rc = hk_db_query(c, sql_et_state, 1, ep, &r);
-    if (rc != HK_OK)
-        return rc;
-    in->refused = PQntuples(r) == 0 ? "is not in the catalogue"
-                                    : "is archived";
-    PQclear(r);
-    return HK_INVALID;
-}
-
 enum hk_result hk_store_event_ingest(struct hk_conn *c,
                                      struct hk_ingest *in, json_t **out,
                                      bool *created)
 {
     *out = NULL;
     *created = false;
-    char hex[65] = {0};
-    if (in->idempotency_key != NULL) {
-        for (int i = 0; i < 32; i++)
-            snprintf(hex + 2 * i, 3, "%02x", in->request_hash[i]);
-        enum hk_result rc = find_idempotent(c, in, out);
-        if (rc != HK_NOT_FOUND)
-            return rc;
+    const char *p[4] = {in->tenant_id, in->event_type, in->payload,
+                        in->idempotency_key};
+    PGresult *r;
+    enum hk_result rc = hk_db_query(c, sql_ingest, 4, p, &r);
+    if (rc != HK_OK)
+        return rc;
+    const char *outcome = PQgetvalue(r, 0, 0);
+    if (strcmp(outcome, "created") == 0 || strcmp(outcome, "repeated") == 0) {
+        *created = outcome[0] == 'c';
+        *out = json_loads(PQgetvalue(r, 0, 1), 0, NULL);
+        rc = *out != NULL ? HK_OK : HK_INTERNAL;
+    } else if (strcmp(outcome, "conflict") == 0) {
+        rc = HK_CONFLICT;
+    } else if (strcmp(outcome, "no_tenant") == 0) {
+        rc = HK_NOT_FOUND;
+    } else {
+        in->refused = strcmp(outcome, "archived") == 0
+                          ? "is archived"
+                          : "is not in the catalogue";
+        rc = HK_INVALID;
     }
-    char id[HK_UUID_STRLEN];
-    hk_uuid7(id);
-    struct hk_buf patterns;
-    hk_buf_init(&patterns);
-    hk_event_type_patterns(in->event_type, &patterns);
-    const char *p[7] = {in->tenant_id, id, in->event_type, in->payload,
-                        in->idempotency_key,
-                        in->idempotency_key ? hex : NULL, patterns.data};
-    enum hk_result rc = hk_store_one(c, sql_ingest, 7, p, out);
-    hk_buf_cleanup(&patterns);
-    if (rc == HK_OK) {
-        *created = true;
-        return HK_OK;
-    }
-    if (rc == HK_NOT_FOUND)
-        return ingest_refusal(c, in);
-    /* Lost a race with the same key: answer as the first request did. */
-    if (rc == HK_CONFLICT && in->idempotency_key != NULL)
-        rc = find_idempotent(c, in, out);
+    PQclear(r);
     return rc;
 }
 
