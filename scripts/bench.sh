@@ -19,6 +19,18 @@
 #              drain rate and hookd's peak RSS during the drain
 #   fairness   tenant A's deliveries queued to an endpoint that answers in 1 s
 #              while tenant B sends a steady rate: B's ingest-to-receipt p99
+#   tls_throughput, tls_backlog
+#              throughput and backlog again with the endpoints on the sink's
+#              HTTPS port (keep-alive; a CA made for the run, trusted through
+#              HOOKD_CA_FILE): the rate as a ratio of the HTTP one of the
+#              same run, CPU per delivery beside it
+#   close, tls_close
+#              deliveries to endpoints that close the connection after every
+#              answer, over HTTP and then HTTPS (a TLS handshake for each
+#              delivery, resumed sessions where the sink allows)
+#   handshake  a fast HTTP endpoint's ingest-to-receipt p50/p99 alone, then
+#              again while another endpoint's backlog goes to an HTTPS
+#              receiver that closes every connection
 #
 # ingest, sqlsend, throughput and backlog also report the CPU time hookd, PostgreSQL
 # (and of that, the sessions of hookd's API, claims and records), the sink
@@ -29,7 +41,8 @@
 # Every scenario gets a fresh database and a fresh hookd, checks that every
 # event arrived (duplicates are counted apart), and has a hard time limit.
 # SCENARIO=name runs one (SCENARIO="ingest sqlsend" a few, in that order,
-# for figures of one run to compare); QUICK=1 runs all with tiny counts (this is what
+# for figures of one run to compare, as throughput and tls_throughput);
+# QUICK=1 runs all with tiny counts (this is what
 # `make test` runs: it checks only that every event arrived, never a speed).
 # Results: a table on stdout, and JSON in tests/bench/results.json (a full run
 # of every scenario), build/bench/results-NAME.json (a full run of one) or
@@ -49,7 +62,8 @@
 # build/bench/logs/statements-NAME.txt; such a run's results go to
 # build/bench/results-statements.json, never to tests/bench/results.json.
 # CEIL_HTTP_N=n and CEIL_PG_SECS=s shorten the ceilings of a run made to
-# compare one scenario.
+# compare one scenario, and TP_EVENTS, BACKLOG_EVENTS, CLOSE_EVENTS,
+# HS_QUEUED, HS_RATE and HS_SECS its size.
 set -euo pipefail
 shopt -s inherit_errexit
 cd "$(dirname "$0")/.."
@@ -61,7 +75,8 @@ case $QUICK in '' | 0) QUICK= ;; *) QUICK=1 ;; esac
 STATEMENTS=${STATEMENTS:-}
 case $STATEMENTS in '' | 0) STATEMENTS= ;; *) STATEMENTS=1 ;; esac
 BENCH_HOOKD=${BENCH_HOOKD:-build/hookd}
-ALL_SCENARIOS=(ingest sqlsend throughput latency backlog fairness)
+ALL_SCENARIOS=(ingest sqlsend throughput tls_throughput latency backlog
+    tls_backlog close tls_close handshake fairness)
 
 read -r -a chosen <<<"$SCENARIO"
 for s in "${chosen[@]}"; do
@@ -90,15 +105,19 @@ if [ -n "$QUICK" ]; then
     LAT_RATE=100 LAT_SECS=3
     BACKLOG_EVENTS=500 BACKLOG_ENDPOINTS=10
     FAIR_QUEUED=200 FAIR_RATE=20 FAIR_SECS=3
+    CLOSE_EVENTS=100 CLOSE_ENDPOINTS=2
+    HS_QUEUED=200 HS_RATE=20 HS_SECS=2
     LIMIT=60 # seconds per scenario
 else
     CEIL_HTTP_N=${CEIL_HTTP_N:-200000} CEIL_PG_SECS=${CEIL_PG_SECS:-15}
     INGEST_N=50000
     SQLSEND_RUN=(-T 20) # seconds
-    TP_EVENTS=20000 TP_ENDPOINTS=10
+    TP_EVENTS=${TP_EVENTS:-20000} TP_ENDPOINTS=10
     LAT_RATE=1000 LAT_SECS=30
-    BACKLOG_EVENTS=100000 BACKLOG_ENDPOINTS=10
+    BACKLOG_EVENTS=${BACKLOG_EVENTS:-100000} BACKLOG_ENDPOINTS=10
     FAIR_QUEUED=100000 FAIR_RATE=100 FAIR_SECS=30
+    CLOSE_EVENTS=${CLOSE_EVENTS:-2000} CLOSE_ENDPOINTS=5
+    HS_QUEUED=${HS_QUEUED:-20000} HS_RATE=${HS_RATE:-100} HS_SECS=${HS_SECS:-20}
     LIMIT=1800
 fi
 SINK_CAP=$((BACKLOG_EVENTS * BACKLOG_ENDPOINTS + CEIL_HTTP_N + 100000))
@@ -188,9 +207,11 @@ log() { echo "bench: $*" >&2; }
 pgport=$(free_port)
 sinkport=$(free_port)
 hport=$(free_port)
-while [ "$hport" = "$sinkport" ] || [ "$hport" = "$pgport" ] || [ "$sinkport" = "$pgport" ]; do
+tlsport=$(free_port)
+while [ "$(printf '%s\n' "$pgport" "$sinkport" "$hport" "$tlsport" | sort -u | wc -l)" != 4 ]; do
     sinkport=$(free_port)
     hport=$(free_port)
+    tlsport=$(free_port)
 done
 psql=(env PGOPTIONS='-c client_min_messages=warning' "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1
     -h 127.0.0.1 -p "$pgport" -U postgres)
@@ -206,6 +227,24 @@ export HOOKD_MIGRATIONS_DIR=${BENCH_MIGRATIONS:-$PWD/migrations}
 export HOOKD_WEB_DIR=$PWD/web
 API=http://127.0.0.1:$hport
 SINK=http://127.0.0.1:$sinkport
+# The sink's HTTPS side, by name: SNI and the host name check as for a real
+# receiver. Its certificate (ECDSA P-256, as most receivers' are now)
+# comes from a CA made for this run, which hookd trusts through
+# HOOKD_CA_FILE beside the system's CAs.
+SINK_TLS=https://localhost:$tlsport
+make_certs() {
+    local d=$tmp/tls
+    mkdir -p "$d"
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+        -keyout "$d/ca.key" -out "$d/ca.pem" -days 2 -subj "/CN=hookd bench CA" 2>/dev/null
+    openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+        -keyout "$d/sink.key" -out "$d/sink.csr" -subj "/CN=localhost" 2>/dev/null
+    printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' >"$d/ext.cnf"
+    openssl x509 -req -in "$d/sink.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" -CAcreateserial \
+        -out "$d/sink.pem" -days 2 -extfile "$d/ext.cnf" 2>/dev/null
+}
+make_certs
+export HOOKD_CA_FILE=$tmp/tls/ca.pem
 
 # The event body every POST sends, padded to BODY_BYTES; {{now_us}} is the
 # send time the sink subtracts from the arrival time.
@@ -223,7 +262,8 @@ BODY=$(body_template)
 # --- processes ----------------------------------------------------------
 
 start_sink() {
-    build/bench/sink -p "$sinkport" -t 2 -n "$SINK_CAP" -d 1000 >>"$logs/sink.log" 2>&1 &
+    build/bench/sink -p "$sinkport" -t 2 -n "$SINK_CAP" -d 1000 \
+        -s "$tlsport" -c "$tmp/tls/sink.pem" -k "$tmp/tls/sink.key" >>"$logs/sink.log" 2>&1 &
     echo $! >"$tmp/sink.pid"
     local i
     for i in $(seq 100); do
@@ -333,10 +373,11 @@ api() {
 
 make_event_type() { api POST /v1/event-types '{"name":"bench.event"}' >/dev/null; }
 make_tenant() { api POST /v1/tenants "{\"name\":\"$1\"}" | jq -r .id; }
-# make_endpoint TENANT PATH CONCURRENCY
+# make_endpoint TENANT PATH CONCURRENCY [BASE]: at the sink's HTTP side,
+# or at BASE ($SINK_TLS for its HTTPS side)
 make_endpoint() {
     api POST "/v1/tenants/$1/endpoints" \
-        "{\"url\":\"$SINK$2\",\"event_types\":[\"bench.event\"],\"max_concurrency\":$3}" >/dev/null
+        "{\"url\":\"${4:-$SINK}$2\",\"event_types\":[\"bench.event\"],\"max_concurrency\":$3}" >/dev/null
 }
 
 # --- measuring ----------------------------------------------------------
@@ -614,18 +655,22 @@ scenario_sqlsend() {
         without_wake_up: $off}' >"$tmp/result-sqlsend.json"
 }
 
-scenario_throughput() {
+# throughput_run NAME GROUP EVENTS ENDPOINTS [BASE]: EVENTS events to
+# ENDPOINTS endpoints under /GROUP/ (at BASE, default the sink's HTTP side),
+# rate from first to last receipt, CPU per delivery.
+throughput_run() {
     setup
-    local t i lg st c0 cpu want=$((TP_EVENTS * TP_ENDPOINTS))
-    t=$(make_tenant bench-throughput)
-    for i in $(seq 0 $((TP_ENDPOINTS - 1))); do
-        make_endpoint "$t" "/tp/$i" "$ENDPOINT_CONC"
+    local name=$1 group=$2 events=$3 endpoints=$4 base=${5:-$SINK}
+    local t i lg st c0 cpu want=$((events * endpoints))
+    t=$(make_tenant "bench-$name")
+    for i in $(seq 0 $((endpoints - 1))); do
+        make_endpoint "$t" "/$group/$i" "$ENDPOINT_CONC" "$base"
     done
-    log "throughput: $TP_EVENTS events x $TP_ENDPOINTS endpoints = $want deliveries"
+    log "$name: $events events x $endpoints endpoints = $want deliveries to $base/$group/"
     c0=$(cpu_snap)
-    lg=$(loadgen -u "$API/v1/tenants/$t/events" -a "$HOOKD_ADMIN_KEY" -n "$TP_EVENTS")
-    check_loadgen "$lg" throughput
-    st=$(wait_for tp "$want")
+    lg=$(loadgen -u "$API/v1/tenants/$t/events" -a "$HOOKD_ADMIN_KEY" -n "$events")
+    check_loadgen "$lg" "$name"
+    st=$(wait_for "$group" "$want")
     cpu=$(cpu_json "$c0" "$(cpu_snap)" "$want" "delivery, ingest included")
     stop_hookd
     jq -n --argjson lg "$lg" --argjson st "$st" --argjson want "$want" \
@@ -634,7 +679,18 @@ scenario_throughput() {
         events: $lg.ok, endpoints: ($want / $lg.ok), deliveries: $want,
         received: $st.total, unique: $st.unique, duplicates: $st.duplicates,
         first_to_last_s: $st.span_s, deliveries_per_s: $st.per_s,
-        ingest_per_s: ($lg.ok / $lg.duration_s)}' >"$tmp/result-throughput.json"
+        ingest_per_s: ($lg.ok / $lg.duration_s)}' >"$tmp/result-$name.json"
+}
+
+scenario_throughput() { throughput_run throughput tp "$TP_EVENTS" "$TP_ENDPOINTS"; }
+scenario_tls_throughput() {
+    throughput_run tls_throughput tps "$TP_EVENTS" "$TP_ENDPOINTS" "$SINK_TLS"
+}
+# Receivers that close the connection after every answer (the sink does so
+# under /close…): a new connection, and over HTTPS a handshake, for each.
+scenario_close() { throughput_run close close "$CLOSE_EVENTS" "$CLOSE_ENDPOINTS"; }
+scenario_tls_close() {
+    throughput_run tls_close closes "$CLOSE_EVENTS" "$CLOSE_ENDPOINTS" "$SINK_TLS"
 }
 
 scenario_latency() {
@@ -657,27 +713,30 @@ scenario_latency() {
 # The queue is built by hookd's API role alone while the sink is down, so
 # no attempt is made (and none fails into the retry schedule) before the
 # drain; then the sink comes up and `hookd serve` starts on that backlog.
-scenario_backlog() {
+# backlog_run NAME GROUP [BASE]: the drain to endpoints under /GROUP/ at
+# BASE (default the sink's HTTP side).
+backlog_run() {
+    local name=$1 group=$2 base=${3:-$SINK}
     stop_sink
     fresh_db
     start_hookd api
     make_event_type
     local t i lg st want=$((BACKLOG_EVENTS * BACKLOG_ENDPOINTS)) t0 t1 hwm rss c0 cpu
-    t=$(make_tenant bench-backlog)
+    t=$(make_tenant "bench-$name")
     for i in $(seq 0 $((BACKLOG_ENDPOINTS - 1))); do
-        make_endpoint "$t" "/backlog/$i" "$ENDPOINT_CONC"
+        make_endpoint "$t" "/$group/$i" "$ENDPOINT_CONC" "$base"
     done
-    log "backlog: queueing $BACKLOG_EVENTS events x $BACKLOG_ENDPOINTS endpoints = $want deliveries, sink down"
+    log "$name: queueing $BACKLOG_EVENTS events x $BACKLOG_ENDPOINTS endpoints = $want deliveries to $base/$group/, sink down"
     lg=$(loadgen -u "$API/v1/tenants/$t/events" -a "$HOOKD_ADMIN_KEY" -n "$BACKLOG_EVENTS")
-    check_loadgen "$lg" backlog
+    check_loadgen "$lg" "$name"
     stop_hookd
     start_sink
-    log "backlog: sink up, draining"
+    log "$name: sink up, draining"
     t0=$(date +%s%6N)
     c0=$(cpu_snap) # hookd is not running: all of its time counts
     start_hookd serve
     start_rss_sampler
-    st=$(wait_for backlog "$want")
+    st=$(wait_for "$group" "$want")
     cpu=$(cpu_json "$c0" "$(cpu_snap)" "$want" "delivery")
     t1=$(jq .last_us <<<"$st")
     hwm=$(hookd_peak_rss_kb)
@@ -693,8 +752,11 @@ scenario_backlog() {
         first_to_last_s: $st.span_s, drain_per_s: $st.per_s,
         start_to_last_s: (($t1 - $t0) / 1e6),
         peak_rss_mb: ((if $hwm > $rss then $hwm else $rss end) / 1024)}' \
-        >"$tmp/result-backlog.json"
+        >"$tmp/result-$name.json"
 }
+
+scenario_backlog() { backlog_run backlog backlog; }
+scenario_tls_backlog() { backlog_run tls_backlog tlsbacklog "$SINK_TLS"; }
 
 # A's endpoint (/slow/…) answers after 1 s; A's queue is posted first, then
 # B sends a steady rate to a fast endpoint while A's backlog is being sent.
@@ -726,6 +788,44 @@ scenario_fairness() {
         b_offered_per_s: $rate, b_events: $lgb.ok,
         b_received: $stb.total, b_unique: $stb.unique, duplicates: ($stb.duplicates + $sta.duplicates),
         b_ingest_to_receipt_ms: $stb.latency_ms}' >"$tmp/result-fairness.json"
+}
+
+# A fast HTTP endpoint (/alone/, then /beside/) at a steady rate: first by
+# itself, then while another tenant's backlog goes to an HTTPS endpoint
+# that closes every connection (/closeh/), so that the dispatcher makes a
+# TLS handshake for each of those deliveries meanwhile.
+scenario_handshake() {
+    setup
+    local a b b2 lg1 lg2 lga st1 st2 sta n=$((HS_RATE * HS_SECS))
+    a=$(make_tenant bench-hs-a)
+    b=$(make_tenant bench-hs-b)
+    b2=$(make_tenant bench-hs-b2)
+    make_endpoint "$b" /alone/b "$ENDPOINT_CONC"
+    make_endpoint "$b2" /beside/b "$ENDPOINT_CONC"
+    log "handshake: the HTTP endpoint alone, $HS_RATE events/s for ${HS_SECS}s"
+    lg1=$(loadgen -u "$API/v1/tenants/$b/events" -a "$HOOKD_ADMIN_KEY" -r "$HS_RATE" -s "$HS_SECS")
+    check_loadgen "$lg1" "handshake (alone)"
+    st1=$(wait_for alone "$n")
+    make_endpoint "$a" /closeh/a "$ENDPOINT_CONC" "$SINK_TLS"
+    log "handshake: $HS_QUEUED deliveries queued to an HTTPS endpoint that closes every connection"
+    lga=$(loadgen -u "$API/v1/tenants/$a/events" -a "$HOOKD_ADMIN_KEY" -n "$HS_QUEUED")
+    check_loadgen "$lga" "handshake (closing HTTPS endpoint)"
+    log "handshake: the HTTP endpoint again, beside the handshakes"
+    lg2=$(loadgen -u "$API/v1/tenants/$b2/events" -a "$HOOKD_ADMIN_KEY" -r "$HS_RATE" -s "$HS_SECS")
+    check_loadgen "$lg2" "handshake (beside)"
+    st2=$(wait_for beside "$n")
+    sta=$(sink_stats | jq '.groups.closeh // {total: 0, unique: 0, duplicates: 0, per_s: 0}')
+    if [ -n "$QUICK" ]; then
+        sta=$(wait_for closeh "$HS_QUEUED")
+    fi
+    stop_hookd
+    jq -n --argjson st1 "$st1" --argjson st2 "$st2" --argjson sta "$sta" \
+        --argjson queued "$HS_QUEUED" --argjson rate "$HS_RATE" '{
+        offered_per_s: $rate, tls_queued: $queued, tls_received: $sta.total,
+        tls_per_s: $sta.per_s,
+        duplicates: ($st1.duplicates + $st2.duplicates + $sta.duplicates),
+        alone_ms: $st1.latency_ms, beside_ms: $st2.latency_ms}' \
+        >"$tmp/result-handshake.json"
 }
 
 # --- run ----------------------------------------------------------------
@@ -840,6 +940,20 @@ json=$(jq -n \
               floor_ms: $floor, ratio: ratio(.latency.ingest_to_receipt_ms.p50; $floor)} else . end)
         | (if .backlog.drain_per_s then .backlog += {bound: "raw HTTP req/s",
               ratio: ratio(.backlog.drain_per_s; $h.per_s)} else . end)
+        | (if .tls_throughput.deliveries_per_s then .tls_throughput += {bound: "throughput over HTTP",
+              ratio: ratio(.tls_throughput.deliveries_per_s; .throughput.deliveries_per_s),
+              cpu_ratio: ratio(.tls_throughput.cpu.hookd_us; .throughput.cpu.hookd_us)} else . end)
+        | (if .tls_backlog.drain_per_s then .tls_backlog += {bound: "backlog over HTTP",
+              ratio: ratio(.tls_backlog.drain_per_s; .backlog.drain_per_s),
+              cpu_ratio: ratio(.tls_backlog.cpu.hookd_us; .backlog.cpu.hookd_us),
+              rss_ratio: ratio(.tls_backlog.peak_rss_mb; .backlog.peak_rss_mb)} else . end)
+        | (if .close.deliveries_per_s then .close += {bound: "throughput over HTTP",
+              ratio: ratio(.close.deliveries_per_s; .throughput.deliveries_per_s)} else . end)
+        | (if .tls_close.deliveries_per_s then .tls_close += {bound: "closing receiver over HTTP",
+              ratio: ratio(.tls_close.deliveries_per_s; .close.deliveries_per_s),
+              cpu_ratio: ratio(.tls_close.cpu.hookd_us; .close.cpu.hookd_us)} else . end)
+        | (if .handshake.beside_ms then .handshake += {bound: "the same endpoint alone (p99)",
+              ratio: ratio(.handshake.beside_ms.p99; .handshake.alone_ms.p99)} else . end)
         | (if .fairness.b_ingest_to_receipt_ms then .fairness += {bound: "2 commits (ms)",
               floor_ms: $floor, ratio: ratio(.fairness.b_ingest_to_receipt_ms.p99; $floor)} else . end))
     }')
@@ -872,17 +986,28 @@ table=$(jq -r '
       "| sqlsend | \(n($s.sqlsend.sent_per_s)) events/s through hookd.send_event, \(n($s.sqlsend.transaction_ms)) ms a transaction; without wake-ups \(n($s.sqlsend.without_wake_up.sent_per_s)) events/s (ratio \(r($s.sqlsend.ratio_without_wake_up))) | API ingest \(n($s.ingest.accepted_per_s)) events/s | \(r($s.sqlsend.ratio)) |" end) else empty end),
     (if $s.throughput then (if $s.throughput.failed then "| throughput | FAILED | | |" else
       "| throughput | \(n($s.throughput.deliveries_per_s)) deliveries/s (\($s.throughput.unique) of \($s.throughput.deliveries), \($s.throughput.duplicates) duplicates) | raw HTTP \(n($c.http.requests_per_s)) req/s | \(r($s.throughput.ratio)) |" end) else empty end),
+    (if $s.tls_throughput then (if $s.tls_throughput.failed then "| throughput over HTTPS | FAILED | | |" else
+      "| throughput over HTTPS | \(n($s.tls_throughput.deliveries_per_s)) deliveries/s (\($s.tls_throughput.unique) of \($s.tls_throughput.deliveries)), hookd \(n($s.tls_throughput.cpu.hookd_us)) µs a delivery (\(r($s.tls_throughput.cpu_ratio)) of HTTP'"'"'s) | throughput over HTTP \(n($s.throughput.deliveries_per_s // null))/s | \(r($s.tls_throughput.ratio)) |" end) else empty end),
     (if $s.latency then (if $s.latency.failed then "| latency | FAILED | | |" else
       "| latency | at \($s.latency.offered_per_s)/s: p50 \(n($s.latency.ingest_to_receipt_ms.p50)) ms, p99 \(n($s.latency.ingest_to_receipt_ms.p99)) ms, max \(n($s.latency.ingest_to_receipt_ms.max)) ms | 2 commits \(n($s.latency.floor_ms)) ms (p50) | \(r($s.latency.ratio)) |" end) else empty end),
     (if $s.backlog then (if $s.backlog.failed then "| backlog | FAILED | | |" else
       "| backlog | \($s.backlog.deliveries) drained at \(n($s.backlog.drain_per_s))/s, peak RSS \(n($s.backlog.peak_rss_mb)) MB | raw HTTP \(n($c.http.requests_per_s)) req/s | \(r($s.backlog.ratio)) |" end) else empty end),
+    (if $s.tls_backlog then (if $s.tls_backlog.failed then "| backlog over HTTPS | FAILED | | |" else
+      "| backlog over HTTPS | \($s.tls_backlog.deliveries) drained at \(n($s.tls_backlog.drain_per_s))/s, peak RSS \(n($s.tls_backlog.peak_rss_mb)) MB (\(r($s.tls_backlog.rss_ratio)) of HTTP'"'"'s), hookd \(n($s.tls_backlog.cpu.hookd_us)) µs a delivery (\(r($s.tls_backlog.cpu_ratio)) of HTTP'"'"'s) | backlog over HTTP \(n($s.backlog.drain_per_s // null))/s | \(r($s.tls_backlog.ratio)) |" end) else empty end),
+    (if $s.close then (if $s.close.failed then "| closing receiver, HTTP | FAILED | | |" else
+      "| closing receiver, HTTP | \(n($s.close.deliveries_per_s)) deliveries/s (\($s.close.unique) of \($s.close.deliveries)), hookd \(n($s.close.cpu.hookd_us)) µs a delivery | throughput over HTTP \(n($s.throughput.deliveries_per_s // null))/s | \(r($s.close.ratio)) |" end) else empty end),
+    (if $s.tls_close then (if $s.tls_close.failed then "| closing receiver, HTTPS | FAILED | | |" else
+      "| closing receiver, HTTPS | \(n($s.tls_close.deliveries_per_s)) deliveries/s (\($s.tls_close.unique) of \($s.tls_close.deliveries)), hookd \(n($s.tls_close.cpu.hookd_us)) µs a delivery (\(r($s.tls_close.cpu_ratio)) of HTTP'"'"'s) | closing receiver over HTTP \(n($s.close.deliveries_per_s // null))/s | \(r($s.tls_close.ratio)) |" end) else empty end),
+    (if $s.handshake then (if $s.handshake.failed then "| handshake | FAILED | | |" else
+      "| HTTP beside TLS handshakes | at \($s.handshake.offered_per_s)/s: p50 \(n($s.handshake.beside_ms.p50)) ms, p99 \(n($s.handshake.beside_ms.p99)) ms while \($s.handshake.tls_received) of \($s.handshake.tls_queued) went to a closing HTTPS endpoint at \(n($s.handshake.tls_per_s))/s | alone: p50 \(n($s.handshake.alone_ms.p50)) ms, p99 \(n($s.handshake.alone_ms.p99)) ms | \(r($s.handshake.ratio)) |" end) else empty end),
     (if $s.fairness then (if $s.fairness.failed then "| fairness | FAILED | | |" else
       "| fairness | B at \($s.fairness.b_offered_per_s)/s behind A'"'"'s \($s.fairness.a_queued) slow: p50 \(n($s.fairness.b_ingest_to_receipt_ms.p50)) ms, p99 \(n($s.fairness.b_ingest_to_receipt_ms.p99)) ms | 2 commits \(n($s.fairness.floor_ms)) ms (p99) | \(r($s.fairness.ratio)) |" end) else empty end)
     ' <<<"$json")
 # Where the CPU went, per item, for the scenarios that measure a rate.
 cputable=$(jq -r '
     .scenarios as $s |
-    [("ingest", "sqlsend", "throughput", "backlog") as $k
+    [("ingest", "sqlsend", "throughput", "tls_throughput", "backlog",
+      "tls_backlog", "close", "tls_close") as $k
      | select($s[$k].cpu != null) | {k: $k} + $s[$k].cpu] as $rows |
     if ($rows | length) == 0 then empty else
     "| scenario | CPU per | hookd | PostgreSQL | of which API · claims · records | sink | the rest | stolen | machine idle |",

@@ -86,6 +86,9 @@ const struct hk_config_doc hk_config_docs[] = {
     {"HOOKD_PORTAL_FRAME_ANCESTORS", DEF_FRAME_ANCESTORS,
      "who may show the portal in a frame: 'none', or origins like "
      "https://app.example.com separated by spaces ('self' allowed)"},
+    {"HOOKD_CA_FILE", NULL,
+     "PEM bundle of CA certificates trusted for HTTPS deliveries in "
+     "addition to the system's; read again on SIGHUP"},
 };
 const size_t hk_config_docs_len = HK_ARRAY_LEN(hk_config_docs);
 
@@ -432,6 +435,10 @@ static bool load_all(struct loader *l, struct hk_config *cfg, bool need_keys)
                    &cfg->max_in_flight) ||
         !parse_portal(l, cfg))
         return false;
+    /* Read (and checked) by trust.c at start-up: loading the settings
+     * looks at nothing but the variables. */
+    const char *ca = value(l, "HOOKD_CA_FILE", NULL);
+    cfg->ca_file = ca ? hk_strdup(ca) : NULL;
     return true;
 }
 
@@ -476,6 +483,7 @@ void hk_config_cleanup(struct hk_config *cfg)
     free(cfg->portal_name);
     free(cfg->portal_accent);
     free(cfg->portal_frame_ancestors);
+    free(cfg->ca_file);
     explicit_bzero(cfg, sizeof(*cfg));
 }
 

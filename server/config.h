@@ -32,6 +32,8 @@ struct hk_config {
     char *portal_name;              /* HOOKD_PORTAL_NAME, default hookd */
     char *portal_accent;            /* HOOKD_PORTAL_ACCENT, #rrggbb */
     char *portal_frame_ancestors;   /* HOOKD_PORTAL_FRAME_ANCESTORS */
+    char *ca_file; /* HOOKD_CA_FILE: PEM bundle trusted beside the system's,
+                    * or NULL; read by trust.c at start-up and on SIGHUP */
 };
 
 /* One row per variable, for --help and the README. */

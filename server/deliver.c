@@ -6,7 +6,12 @@
  * with the current Unix second, and is POSTed over HTTP/1.1 without
  * redirects, proxies or Expect: 100-continue. A connect-time guard checks the
  * address curl actually connects to, after DNS, and refuses inward ones
- * unless private targets are allowed. The outcome keeps the status, the
+ * unless private targets are allowed. HTTPS connections verify the
+ * receiver's chain and host name against the process's one shared store of
+ * trusted CAs (trust.c), installed into each connection's TLS context, so
+ * that curl never parses a CA bundle itself; TLS sessions are kept in a
+ * curl share handle, so that any transfer to a host can resume a session
+ * another one made. The outcome keeps the status, the
  * response headers as a JSON object (16 KiB cap), the first 4 KiB of the
  * body as valid UTF-8, timing, the Retry-After of a 429/503 and a human error
  * text. Deciding what an outcome means (success, retry, disable) and storing
@@ -17,6 +22,7 @@
 #include "netguard.h"
 #include "retry.h"
 #include "sign.h"
+#include "trust.h"
 
 #include <arpa/inet.h>
 #include <curl/curl.h>
@@ -63,6 +69,10 @@ struct xfer {
 
 struct hk_deliver {
     CURLM *multi;
+    /* TLS sessions of every transfer of this deliverer (connections are
+     * already shared by the multi handle). Used by this thread only, so it
+     * needs no lock functions. */
+    CURLSH *share;
     struct hk_deliver_opts opts;
     int64_t connect_timeout_ms;
     struct xfer *free_list;
@@ -446,6 +456,17 @@ static curl_socket_t on_open_socket(void *ud, curlsocktype purpose,
     return socket(addr->family, addr->socktype | SOCK_CLOEXEC, addr->protocol);
 }
 
+/* Gives each new TLS connection the shared store of trusted CAs: curl is
+ * told to load no CA file or directory of its own (on Debian it would
+ * parse the whole system bundle again for every connection), and to keep
+ * no cached store, which it would otherwise put in place of this one. */
+static CURLcode on_ssl_ctx(CURL *easy, void *ssl_ctx, void *ud)
+{
+    (void)easy;
+    (void)ud;
+    return hk_trust_install(ssl_ctx) ? CURLE_OK : CURLE_SSL_CACERT_BADFILE;
+}
+
 /* ---- transfers ------------------------------------------------------- */
 
 static struct xfer *xfer_new(struct hk_deliver *d)
@@ -482,6 +503,14 @@ static struct xfer *xfer_new(struct hk_deliver *d)
     curl_easy_setopt(e, CURLOPT_HEADERDATA, x);
     curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, on_open_socket);
     curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, x);
+    curl_easy_setopt(e, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
+    curl_easy_setopt(e, CURLOPT_CAINFO, NULL);
+    curl_easy_setopt(e, CURLOPT_CAPATH, NULL);
+    curl_easy_setopt(e, CURLOPT_CA_CACHE_TIMEOUT, 0L);
+    curl_easy_setopt(e, CURLOPT_SSL_CTX_FUNCTION, on_ssl_ctx);
+    curl_easy_setopt(e, CURLOPT_SHARE, d->share);
     return x;
 }
 
@@ -888,6 +917,12 @@ struct hk_deliver *hk_deliver_new(const struct hk_deliver_opts *opts)
         hk_log_error("out of memory", "where", "curl_multi_init");
         abort();
     }
+    d->share = curl_share_init();
+    if (!d->share) {
+        hk_log_error("out of memory", "where", "curl_share_init");
+        abort();
+    }
+    curl_share_setopt(d->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
     curl_multi_setopt(d->multi, CURLMOPT_MAXCONNECTS, 1024L);
     if (opts->max_host_connections > 0)
         curl_multi_setopt(d->multi, CURLMOPT_MAX_HOST_CONNECTIONS,
@@ -917,6 +952,7 @@ void hk_deliver_free(struct hk_deliver *d)
         xfer_destroy(x);
     }
     curl_multi_cleanup(d->multi);
+    curl_share_cleanup(d->share); /* after every easy handle that used it */
     hk_buf_cleanup(&d->scratch);
     free(d);
     curl_global_cleanup();

@@ -2,8 +2,9 @@
  * main.c - the hookd command: `serve` (API, portal and dispatcher in one
  * process), `api`, `dispatch`, `migrate`, `--help`, `--version`. Reads and
  * checks the settings (every start-up failure is one line on stderr), sets
- * up logging, starts the roles, and waits for SIGTERM or SIGINT to shut
- * them down in order: refuse new connections and let the API requests in
+ * up logging, checks HOOKD_CA_FILE for the roles that deliver, starts the
+ * roles, loads the trusted CAs (and loads them again on SIGHUP), and waits for SIGTERM or SIGINT
+ * to shut them down in order: refuse new connections and let the API requests in
  * flight be answered (up to HOOKD_REQUEST_TIMEOUT), let in-flight
  * deliveries finish and be recorded, close the database.
  */
@@ -17,6 +18,7 @@
 #include "log.h"
 #include "migrate.h"
 #include "notify.h"
+#include "trust.h"
 
 #include <pthread.h>
 #include <signal.h>
@@ -107,14 +109,42 @@ static void wake_all(void *ctx)
         hk_notifier_poke(w->notifier);
 }
 
-/* Blocks the stop signals in every thread, so that main can sigwait. */
+/* Blocks the stop and reload signals in every thread, so that main can
+ * sigwait. */
 static void block_signals(sigset_t *set)
 {
     sigemptyset(set);
     sigaddset(set, SIGTERM);
     sigaddset(set, SIGINT);
+    sigaddset(set, SIGHUP);
     pthread_sigmask(SIG_BLOCK, set, NULL);
     signal(SIGPIPE, SIG_IGN);
+}
+
+/* Says how many CA certificates HTTPS deliveries trust now. */
+static void log_trust(const struct hk_config *cfg, const char *what)
+{
+    size_t total, extra;
+    char t[24], x[24];
+    hk_trust_counts(&total, &extra);
+    snprintf(t, sizeof(t), "%zu", total);
+    snprintf(x, sizeof(x), "%zu", extra);
+    hk_log_info(what, "certificates", t, "from_ca_file", x, "ca_file",
+                cfg->ca_file ? cfg->ca_file : "");
+}
+
+/* Loads the trusted CAs (again on SIGHUP, from the same files) for
+ * connections made from now on; when they cannot be loaded the ones in
+ * use stay. */
+static void load_trust(const struct hk_config *cfg, const char *what)
+{
+    char err[700];
+    if (hk_trust_load(cfg->ca_file, err, sizeof(err)) != HK_OK) {
+        hk_log_error("cannot load the trusted CAs; the ones in use stay",
+                     "error", err);
+        return;
+    }
+    log_trust(cfg, what);
 }
 
 static int cmd_run(struct hk_config *cfg, bool api, bool dispatch)
@@ -170,11 +200,19 @@ static int cmd_run(struct hk_config *cfg, bool api, bool dispatch)
     }
     hk_log_info("started", "role",
                 api && dispatch ? "serve" : (api ? "api" : "dispatch"));
+    /* the system's CAs are parsed here, once the API is answering, rather
+     * than before it starts: on a busy host that takes a while */
+    if (dispatch)
+        load_trust(cfg, "trusted CAs loaded");
     siginfo_t si;
     int sig;
-    do
+    for (;;) {
         sig = sigwaitinfo(&set, &si);
-    while (sig < 0);
+        if (sig == SIGHUP && dispatch)
+            load_trust(cfg, "trusted CAs reloaded");
+        else if (sig == SIGTERM || sig == SIGINT)
+            break;
+    }
     /* who asked: an unexpected stop is then one `ps` away from its cause */
     char from[16];
     snprintf(from, sizeof(from), "%ld", (long)si.si_pid);
@@ -235,8 +273,17 @@ int main(int argc, char **argv)
         return 2;
     }
     hk_log_set_level(cfg.log_level);
+    /* the roles that deliver check HOOKD_CA_FILE before anything starts;
+     * the whole store is loaded once they have started */
+    if ((serve || dispatch) &&
+        hk_trust_check(cfg.ca_file, err, sizeof(err)) != HK_OK) {
+        fprintf(stderr, "hookd: %s\n", err);
+        hk_config_cleanup(&cfg);
+        return 2;
+    }
     int status = migrate ? cmd_migrate(&cfg)
                          : cmd_run(&cfg, serve || api, serve || dispatch);
+    hk_trust_cleanup();
     hk_config_cleanup(&cfg);
     return status;
 }

@@ -9,12 +9,19 @@
  * path, for progress polling), GET /_stats (per group - the first path
  * segment - totals, unique (path, webhook-id) pairs, duplicates, first and
  * last arrival, and ingest-to-receipt latency percentiles) and POST /_reset.
- * It knows nothing of hookd beyond the webhook-id header and the body shape.
+ * With -s it also takes webhooks over HTTPS (OpenSSL, a thread per
+ * connection, keep-alive, HTTP/1.1 without chunked bodies), recorded in the
+ * same table. Under /close, both answer with Connection: close and close
+ * the connection, as receivers behind some load balancers do. It knows
+ * nothing of hookd beyond the webhook-id header and the body shape.
  */
 #include <errno.h>
 #include <inttypes.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <arpa/inet.h>
 #include <pthread.h>
 #include <signal.h>
@@ -25,7 +32,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -67,6 +76,7 @@ static pthread_mutex_t paths_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static int64_t slow_delay_us = 1000000;
 static struct MHD_Response *resp_empty;
+static struct MHD_Response *resp_close; /* 204 with Connection: close */
 
 /* The delay queue: the delay is the same for every request, so arrival
  * order is due order and a FIFO is enough. */
@@ -166,7 +176,8 @@ static int64_t body_sent_us(const char *body, size_t len)
     return v;
 }
 
-static void record(struct MHD_Connection *c, const char *url, struct req *r)
+static void record(const char *url, const char *id, const char *body,
+                   size_t len)
 {
     uint16_t path = path_index(url);
     atomic_fetch_add_explicit(&path_counts[path], 1, memory_order_relaxed);
@@ -177,10 +188,8 @@ static void record(struct MHD_Connection *c, const char *url, struct req *r)
     }
     struct rec *x = &recs[i];
     x->arrival_us = wall_us();
-    x->sent_us = body_sent_us(r->body, r->len);
+    x->sent_us = body_sent_us(body, len);
     x->path = path;
-    const char *id =
-        MHD_lookup_connection_value(c, MHD_HEADER_KIND, "webhook-id");
     x->has_id = id && parse_uuid(id, x->id);
     atomic_store_explicit(&x->done, 1, memory_order_release);
 }
@@ -540,13 +549,18 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
     if (!r->recorded) {
         r->recorded = true;
         if (strcmp(method, "POST") == 0)
-            record(c, url, r);
+            record(url,
+                   MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+                                               "webhook-id"),
+                   r->body, r->len);
     }
     if (r->slow && !r->delayed) {
         delay(c, r);
         return MHD_YES;
     }
-    return MHD_queue_response(c, MHD_HTTP_NO_CONTENT, resp_empty);
+    return MHD_queue_response(c, MHD_HTTP_NO_CONTENT,
+                              strncmp(url, "/close", 6) == 0 ? resp_close
+                                                             : resp_empty);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
@@ -559,12 +573,181 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     *con_cls = NULL;
 }
 
+/* ---- HTTPS ---------------------------------------------------------- */
+
+#define TLS_HEAD_MAX 16384
+
+static SSL_CTX *tls_ctx;
+
+/* The value of header name (lower case) in the header block head..end,
+ * copied into out; false when absent. */
+static bool head_value(const char *head, const char *end, const char *name,
+                       char *out, size_t outlen)
+{
+    size_t nlen = strlen(name);
+    for (const char *p = head; p < end;) {
+        const char *eol = memmem(p, (size_t)(end - p), "\r\n", 2);
+        if (!eol)
+            eol = end;
+        if ((size_t)(eol - p) > nlen && p[nlen] == ':' &&
+            strncasecmp(p, name, nlen) == 0) {
+            const char *v = p + nlen + 1;
+            while (v < eol && (*v == ' ' || *v == '\t'))
+                v++;
+            size_t vlen = (size_t)(eol - v);
+            if (vlen >= outlen)
+                vlen = outlen - 1;
+            memcpy(out, v, vlen);
+            out[vlen] = '\0';
+            return true;
+        }
+        p = eol + 2;
+    }
+    return false;
+}
+
+/* One HTTPS connection: requests one after another until the client
+ * closes, or after the first under /close. */
+static void *tls_conn(void *arg)
+{
+    int fd = (int)(intptr_t)arg;
+    SSL *ssl = SSL_new(tls_ctx);
+    char *buf = malloc(TLS_HEAD_MAX);
+    char *body = malloc(BODY_KEEP);
+    if (!ssl || !buf || !body || SSL_set_fd(ssl, fd) != 1 ||
+        SSL_accept(ssl) != 1)
+        goto out;
+    size_t have = 0;
+    for (;;) {
+        char *hend;
+        while (!(hend = memmem(buf, have, "\r\n\r\n", 4))) {
+            if (have == TLS_HEAD_MAX)
+                goto out;
+            int n = SSL_read(ssl, buf + have, (int)(TLS_HEAD_MAX - have));
+            if (n <= 0)
+                goto out;
+            have += (size_t)n;
+        }
+        size_t hlen = (size_t)(hend + 4 - buf);
+        char method[16] = "", path[MAX_PATH_LEN] = "", num[32], id[64];
+        const char *sp = memchr(buf, ' ', hlen);
+        const char *sp2 = sp ? memchr(sp + 1, ' ', hlen - (size_t)(sp + 1 - buf))
+                             : NULL;
+        if (!sp || !sp2 || (size_t)(sp - buf) >= sizeof(method))
+            goto out;
+        memcpy(method, buf, (size_t)(sp - buf));
+        size_t plen = (size_t)(sp2 - sp - 1);
+        if (plen >= sizeof(path))
+            plen = sizeof(path) - 1;
+        memcpy(path, sp + 1, plen);
+        path[plen] = '\0';
+        size_t clen = 0;
+        if (head_value(buf, hend, "content-length", num, sizeof(num)))
+            clen = strtoul(num, NULL, 10);
+        bool has_id = head_value(buf, hend, "webhook-id", id, sizeof(id));
+        /* the body: what came with the head, then the rest */
+        size_t got = have - hlen < clen ? have - hlen : clen;
+        size_t kept = got < BODY_KEEP ? got : BODY_KEEP;
+        memcpy(body, buf + hlen, kept);
+        size_t left = have - hlen - got; /* the next request's bytes */
+        memmove(buf, buf + hlen + got, left);
+        have = left;
+        while (got < clen) {
+            char chunk[4096];
+            size_t want = clen - got < sizeof(chunk) ? clen - got : sizeof(chunk);
+            int n = SSL_read(ssl, chunk, (int)want);
+            if (n <= 0)
+                goto out;
+            size_t take = kept + (size_t)n <= BODY_KEEP ? (size_t)n
+                                                        : BODY_KEEP - kept;
+            memcpy(body + kept, chunk, take);
+            kept += take;
+            got += (size_t)n;
+        }
+        bool close_after = strncmp(path, "/close", 6) == 0;
+        if (strcmp(method, "POST") == 0 && strncmp(path, "/_", 2) != 0)
+            record(path, has_id ? id : NULL, body, kept);
+        static const char ok[] = "HTTP/1.1 204 No Content\r\n\r\n";
+        static const char ok_close[] =
+            "HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n";
+        const char *ans = close_after ? ok_close : ok;
+        int alen = (int)(close_after ? sizeof(ok_close) : sizeof(ok)) - 1;
+        if (SSL_write(ssl, ans, alen) != alen)
+            goto out;
+        if (close_after) {
+            SSL_shutdown(ssl);
+            goto out;
+        }
+    }
+out:
+    SSL_free(ssl);
+    close(fd);
+    free(buf);
+    free(body);
+    ERR_clear_error();
+    return NULL;
+}
+
+static void *tls_accept(void *arg)
+{
+    int lfd = (int)(intptr_t)arg;
+    pthread_attr_t at;
+    pthread_attr_init(&at);
+    pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+    pthread_attr_setstacksize(&at, 128 * 1024);
+    for (;;) {
+        int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EINTR || errno == ECONNABORTED || errno == EMFILE)
+                continue;
+            return NULL;
+        }
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        pthread_t t;
+        if (pthread_create(&t, &at, tls_conn, (void *)(intptr_t)fd) != 0)
+            close(fd);
+    }
+}
+
+/* Listens for HTTPS on 127.0.0.1:port with the PEM certificate chain and
+ * key; false (with a line on stderr) when it cannot. */
+static bool tls_start(int port, const char *cert, const char *key)
+{
+    tls_ctx = SSL_CTX_new(TLS_server_method());
+    if (!tls_ctx ||
+        SSL_CTX_use_certificate_chain_file(tls_ctx, cert) != 1 ||
+        SSL_CTX_use_PrivateKey_file(tls_ctx, key, SSL_FILETYPE_PEM) != 1) {
+        fprintf(stderr, "sink: cannot use %s and %s: ", cert, key);
+        ERR_print_errors_fp(stderr);
+        return false;
+    }
+    int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int one = 1;
+    setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    struct sockaddr_in sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons((uint16_t)port);
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (lfd < 0 || bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
+        listen(lfd, 4096) != 0) {
+        fprintf(stderr, "sink: cannot listen for HTTPS on 127.0.0.1:%d\n",
+                port);
+        return false;
+    }
+    pthread_t t;
+    return pthread_create(&t, NULL, tls_accept, (void *)(intptr_t)lfd) == 0;
+}
+
 static void usage(void)
 {
     fprintf(stderr,
             "usage: sink -p PORT [-t THREADS] [-n CAPACITY] [-d SLOW_MS]\n"
-            "  answers 204 to every POST (after SLOW_MS under /slow) and\n"
-            "  records it; GET /_count, GET /_stats, POST /_reset\n");
+            "            [-s TLS_PORT -c CERT_PEM -k KEY_PEM]\n"
+            "  answers 204 to every POST (after SLOW_MS under /slow; with\n"
+            "  Connection: close under /close) and records it, also over\n"
+            "  HTTPS on TLS_PORT; GET /_count, GET /_stats, POST /_reset\n");
 }
 
 static long arg_long(const char *s, long lo, long hi)
@@ -581,9 +764,10 @@ static long arg_long(const char *s, long lo, long hi)
 
 int main(int argc, char **argv)
 {
-    int port = 0, threads = 2, opt;
+    int port = 0, threads = 2, opt, tls_port = 0;
+    const char *cert = NULL, *key = NULL;
     long cap = 2000000;
-    while ((opt = getopt(argc, argv, "p:t:n:d:h")) != -1) {
+    while ((opt = getopt(argc, argv, "p:t:n:d:s:c:k:h")) != -1) {
         switch (opt) {
         case 'p':
             port = (int)arg_long(optarg, 1, 65535);
@@ -597,12 +781,21 @@ int main(int argc, char **argv)
         case 'd':
             slow_delay_us = arg_long(optarg, 0, 600000) * 1000;
             break;
+        case 's':
+            tls_port = (int)arg_long(optarg, 1, 65535);
+            break;
+        case 'c':
+            cert = optarg;
+            break;
+        case 'k':
+            key = optarg;
+            break;
         default:
             usage();
             return 2;
         }
     }
-    if (!port) {
+    if (!port || (tls_port && (!cert || !key))) {
         usage();
         return 2;
     }
@@ -641,6 +834,11 @@ int main(int argc, char **argv)
 
     resp_empty = MHD_create_response_from_buffer(0, (void *)"",
                                                  MHD_RESPMEM_PERSISTENT);
+    resp_close = MHD_create_response_from_buffer(0, (void *)"",
+                                                 MHD_RESPMEM_PERSISTENT);
+    MHD_add_response_header(resp_close, MHD_HTTP_HEADER_CONNECTION, "close");
+    if (tls_port && !tls_start(tls_port, cert, key))
+        return 1;
     struct sockaddr_in sa;
     memset(&sa, 0, sizeof(sa));
     sa.sin_family = AF_INET;

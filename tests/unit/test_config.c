@@ -98,6 +98,7 @@ static void test_defaults(void **state)
     assert_string_equal(cfg.portal_name, "hookd");
     assert_string_equal(cfg.portal_accent, "#4f46e5");
     assert_string_equal(cfg.portal_frame_ancestors, "'none'");
+    assert_null(cfg.ca_file); /* the system store alone */
     hk_config_cleanup(&cfg);
     assert_null(cfg.database_url);
     hk_config_cleanup(&cfg); /* twice is harmless */
@@ -135,6 +136,8 @@ static void test_overrides(void **state)
         "8",
         "HOOKD_MAX_IN_FLIGHT",
         "1000",
+        "HOOKD_CA_FILE",
+        "/etc/hookd/internal-ca.pem",
         NULL,
     };
     memcpy(e.pairs, pairs, sizeof(pairs));
@@ -161,6 +164,7 @@ static void test_overrides(void **state)
     assert_int_equal(cfg.http_threads, 8);
     assert_int_equal(cfg.db_pool_size, 10); /* follows the threads */
     assert_int_equal(cfg.max_in_flight, 1000);
+    assert_string_equal(cfg.ca_file, "/etc/hookd/internal-ca.pem");
     hk_config_cleanup(&cfg);
 }
 
@@ -387,6 +391,7 @@ static void test_docs(void **state)
         "HOOKD_PORTAL_NAME",
         "HOOKD_PORTAL_ACCENT",
         "HOOKD_PORTAL_FRAME_ANCESTORS",
+        "HOOKD_CA_FILE",
     };
     assert_int_equal(hk_config_docs_len, HK_ARRAY_LEN(names));
     for (size_t i = 0; i < HK_ARRAY_LEN(names); i++) {
