@@ -845,6 +845,42 @@ static const char *find_response_header(struct xfer *x, const char *name)
     return NULL;
 }
 
+static int64_t info_us(CURL *easy, CURLINFO what)
+{
+    curl_off_t v = 0;
+    if (curl_easy_getinfo(easy, what, &v) != CURLE_OK || v < 0)
+        return 0;
+    return (int64_t)v;
+}
+
+static int64_t phase(int64_t end, int64_t start)
+{
+    return end > start ? end - start : 0;
+}
+
+/* libcurl reports each phase as time since the start of the transfer, and
+ * 0 for a phase that did not happen (a reused connection); the attempt
+ * record shows each phase's own length. */
+static void fill_timings(CURL *easy, struct hk_outcome *o)
+{
+    int64_t dns = info_us(easy, CURLINFO_NAMELOOKUP_TIME_T);
+    int64_t conn = info_us(easy, CURLINFO_CONNECT_TIME_T);
+    int64_t app = info_us(easy, CURLINFO_APPCONNECT_TIME_T);
+    int64_t pre = info_us(easy, CURLINFO_PRETRANSFER_TIME_T);
+    int64_t first = info_us(easy, CURLINFO_STARTTRANSFER_TIME_T);
+
+    o->timings.dns_us = dns;
+    o->timings.connect_us = conn ? phase(conn, dns) : 0;
+    o->timings.tls_us = app ? phase(app, conn) : 0;
+    o->timings.ttfb_us = first ? phase(first, pre) : 0;
+    o->timings.total_us = info_us(easy, CURLINFO_TOTAL_TIME_T);
+
+    char *ip = NULL;
+    o->remote_ip[0] = '\0';
+    if (curl_easy_getinfo(easy, CURLINFO_PRIMARY_IP, &ip) == CURLE_OK && ip)
+        snprintf(o->remote_ip, sizeof(o->remote_ip), "%s", ip);
+}
+
 /* Turns a finished transfer into its job's outcome and queues the job. */
 static void finish(struct hk_deliver *d, struct xfer *x, CURLcode rc)
 {
@@ -855,6 +891,7 @@ static void finish(struct hk_deliver *d, struct xfer *x, CURLcode rc)
 
     curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &status);
     o->duration_ms = dur < 0 ? 0 : (dur > INT32_MAX ? INT32_MAX : (int)dur);
+    fill_timings(x->easy, o);
     if (rc == CURLE_OK && status > 0) {
         o->status_code = (int)status;
         o->error = NULL;

@@ -18,6 +18,17 @@ struct hk_header {
     char *value;
 };
 
+/* Where one attempt's time went, in microseconds, each phase on its own
+ * (not cumulative as libcurl reports them). A phase that did not happen -
+ * a reused connection needs no DNS, TCP or TLS - is 0. */
+struct hk_timings {
+    int64_t dns_us;          /* name resolution */
+    int64_t connect_us;      /* TCP connect */
+    int64_t tls_us;          /* TLS handshake, 0 for plain HTTP */
+    int64_t ttfb_us;         /* request sent until the first response byte */
+    int64_t total_us;        /* the whole attempt as libcurl saw it */
+};
+
 /* What came of one attempt; every heap field is owned by the job. */
 struct hk_outcome {
     int64_t started_at_ms;   /* wall clock when the request started */
@@ -29,6 +40,8 @@ struct hk_outcome {
     char *response_body;     /* valid UTF-8 text, at most 4 KiB; or NULL */
     bool truncated;          /* the body was longer than 4 KiB */
     int64_t retry_after_ms;  /* from Retry-After on 429/503, else -1 */
+    struct hk_timings timings;
+    char remote_ip[46];      /* address connected to, "" when none */
 };
 
 /* One request to make. The dispatcher fills the input part and owns the
