@@ -35,6 +35,7 @@
 #define DEF_LOG_LEVEL "info"
 #define DEF_HTTP_THREADS "16"
 #define DEF_MAX_IN_FLIGHT "256"
+#define DEF_SEND_THREADS "2"
 #define DEF_PORTAL_NAME "hookd"
 #define DEF_PORTAL_ACCENT "#4f46e5"
 #define DEF_FRAME_ANCESTORS "'none'"
@@ -79,6 +80,10 @@ const struct hk_config_doc hk_config_docs[] = {
      "database connections of the API pool"},
     {"HOOKD_MAX_IN_FLIGHT", DEF_MAX_IN_FLIGHT,
      "most delivery requests one dispatcher keeps in flight"},
+    {"HOOKD_SEND_THREADS", DEF_SEND_THREADS,
+     "threads sending deliveries (1-64); with 2 or more, receivers that "
+     "open a new TLS connection for every delivery get threads of their "
+     "own"},
     {"HOOKD_CA_FILE", NULL,
      "PEM bundle of CA certificates trusted for HTTPS deliveries in "
      "addition to the system's; read again on SIGHUP"},
@@ -433,6 +438,8 @@ static bool load_all(struct loader *l, struct hk_config *cfg, bool need_keys)
     if (!parse_int(l, "HOOKD_DB_POOL", pool_def, 1, 1024, &cfg->db_pool_size) ||
         !parse_int(l, "HOOKD_MAX_IN_FLIGHT", DEF_MAX_IN_FLIGHT, 1, 100000,
                    &cfg->max_in_flight) ||
+        !parse_int(l, "HOOKD_SEND_THREADS", DEF_SEND_THREADS, 1, 64,
+                   &cfg->send_threads) ||
         !parse_portal(l, cfg))
         return false;
     /* Read (and checked) by trust.c at start-up: loading the settings

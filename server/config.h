@@ -29,6 +29,7 @@ struct hk_config {
     int http_threads;               /* HOOKD_HTTP_THREADS, default 4 */
     int db_pool_size;               /* HOOKD_DB_POOL, default http_threads+2 */
     int max_in_flight;              /* HOOKD_MAX_IN_FLIGHT, default 256 */
+    int send_threads;               /* HOOKD_SEND_THREADS, default 2 */
     char *ca_file; /* HOOKD_CA_FILE: PEM bundle trusted beside the system's,
                     * or NULL; read by trust.c at start-up and on SIGHUP */
     char *portal_name;              /* HOOKD_PORTAL_NAME, default hookd */

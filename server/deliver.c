@@ -1,21 +1,28 @@
 /*
- * deliver.c - the outbound HTTP engine: one curl multi handle drives every
- * webhook request of a dispatcher on one thread. Each job gets an easy handle
- * from a small free list (connections live in the multi's cache, so
- * keep-alive carries across jobs to the same host), is signed at add time
- * with the current Unix second, and is POSTed over HTTP/1.1 without
- * redirects, proxies or Expect: 100-continue. A connect-time guard checks the
- * address curl actually connects to, after DNS, and refuses inward ones
- * unless private targets are allowed. HTTPS connections verify the
- * receiver's chain and host name against the process's one shared store of
- * trusted CAs (trust.c), installed into each connection's TLS context, so
- * that curl never parses a CA bundle itself; TLS sessions are kept in a
- * curl share handle, so that any transfer to a host can resume a session
- * another one made. The outcome keeps the status, the
- * response headers as a JSON object (16 KiB cap), the first 4 KiB of the
- * body as valid UTF-8, timing, the Retry-After of a 429/503 and a human error
- * text. Deciding what an outcome means (success, retry, disable) and storing
- * it is the dispatcher's business.
+ * deliver.c - the outbound HTTP engine: a few send threads, each driving its
+ * own curl multi handle, carry every webhook request of a dispatcher. The
+ * caller hands jobs over and takes finished ones back on its own thread
+ * (hk_deliver_add, poll, collect); which send thread carries a job is decided
+ * by the receiver's scheme, host and port (its route), so that a host's
+ * keep-alive connections live in one multi handle's cache and its per-host
+ * connection cap holds. Routes whose recent attempts keep opening new TLS
+ * connections (receivers that close after every answer) are moved to send
+ * threads of their own, so that the milliseconds of CPU each handshake costs
+ * never stall the deliveries of receivers that keep their connections alive
+ * (docs/tls.md). Each job gets an easy handle from its thread's free list, is
+ * signed on that thread with the current Unix second, and is POSTed over
+ * HTTP/1.1 without redirects, proxies or Expect: 100-continue. A
+ * connect-time guard checks the address curl actually connects to, after
+ * DNS, and refuses inward ones unless private targets are allowed. HTTPS
+ * connections verify the receiver's chain and host name against the
+ * process's one shared store of trusted CAs (trust.c), installed into each
+ * connection's TLS context, so that curl never parses a CA bundle itself;
+ * TLS sessions are kept in curl share handles, so that a new connection to a
+ * host can resume a session an earlier one made. The outcome keeps the
+ * status, the response headers as a JSON object (16 KiB cap), the first
+ * 4 KiB of the body as valid UTF-8, timing, the Retry-After of a 429/503 and
+ * a human error text. Deciding what an outcome means (success, retry,
+ * disable) and storing it is the dispatcher's business.
  */
 #include "deliver.h"
 #include "log.h"
@@ -28,10 +35,13 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -44,9 +54,28 @@
 #define CONNECT_TIMEOUT_MAX_MS 10000
 #define DEFAULT_TIMEOUT_MS 15000
 
-/* Per-transfer state, bound for life to one easy handle. */
+/* Send threads when the caller does not say, and the most it may ask for. */
+#define DEFAULT_THREADS 2
+#define MAX_THREADS 64
+/* TLS session caches per send thread. libcurl keeps 8 sessions in a share
+ * handle and offers no setting to keep more, so each thread spreads its
+ * routes over this many share handles: up to 8 times as many receivers
+ * resume their sessions instead of verifying the whole chain again. */
+#define SHARES_PER_THREAD 32
+
+/* How a route is judged from its recent attempts (see route_judge). */
+#define ROUTE_WINDOW 64        /* attempts remembered */
+#define ROUTE_MIN_SEEN 16      /* attempts needed before a route moves */
+#define ROUTE_BURST_SLACK 8    /* handshakes beyond its peak concurrency */
+/* Routes unused this long, with nothing in flight, are forgotten. */
+#define ROUTE_IDLE_MS (10 * 60 * 1000)
+#define ROUTE_SWEEP_MS (60 * 1000)
+
+struct sender;
+
+/* Per-transfer state, bound for life to one easy handle of one sender. */
 struct xfer {
-    struct hk_deliver *d;
+    struct sender *s;
     CURL *easy;
     struct hk_job *job;
     struct curl_slist *req_headers;
@@ -67,24 +96,64 @@ struct xfer {
     char guard_msg[192]; /* why the address guard refused, or "" */
 };
 
-struct hk_deliver {
+/* One send thread: its multi handle (and so its connection cache), its TLS
+ * session caches and its transfers are its own; only the inbox is shared,
+ * with the thread that adds jobs. */
+struct sender {
+    struct hk_deliver *d;
+    pthread_t thread;
     CURLM *multi;
-    /* TLS sessions of every transfer of this deliverer (connections are
-     * already shared by the multi handle). Used by this thread only, so it
-     * needs no lock functions. */
-    CURLSH *share;
-    struct hk_deliver_opts opts;
-    int64_t connect_timeout_ms;
+    CURLSH *shares[SHARES_PER_THREAD];
+
+    pthread_mutex_t mu; /* guards inbox and stop */
+    struct hk_job **inbox;
+    size_t ninbox, capinbox;
+    bool stop;
+
+    /* The send thread's own, unlocked. */
     struct xfer *free_list;
     size_t nfree;
     struct xfer *active;
-    size_t in_flight; /* added and not yet collected */
-    /* Finished jobs waiting for collect: a queue in an array. */
+    struct hk_buf scratch; /* header lines and JSON being built */
+};
+
+/* A receiver as connections see it ("https://host:port"), and which send
+ * thread carries its jobs. Kept and judged by the caller's thread only. */
+struct route {
+    struct route *next; /* hash chain */
+    uint64_t hash;
+    char *key;
+    size_t sender;
+    size_t in_flight;  /* its jobs added and not yet collected */
+    size_t peak;       /* most in flight at once since it came to sender */
+    uint64_t recent;   /* bit i: the attempt i collects ago opened TLS */
+    unsigned seen;     /* attempts collected since it came to sender */
+    unsigned handshakes; /* of those, how many opened a TLS connection */
+    int64_t last_used_ms;
+};
+
+struct hk_deliver {
+    struct hk_deliver_opts opts;
+    int64_t connect_timeout_ms;
+    struct sender *senders;
+    size_t nsenders;
+    /* Senders [0, nisolated) carry the routes that keep opening TLS
+     * connections; the others carry the rest. 0 with one sender. */
+    size_t nisolated;
+
+    /* Finished jobs from every sender, waiting for collect: a queue in an
+     * array. wake_fd (an eventfd) becomes readable when the queue stops
+     * being empty and on hk_deliver_wakeup. */
+    pthread_mutex_t done_mu;
     struct hk_job **done;
     size_t done_head, done_len, done_cap;
-    bool done_fresh; /* jobs finished since the last poll returned */
-    /* Scratch for building header lines and JSON; single-threaded. */
-    struct hk_buf scratch;
+    int wake_fd;
+
+    /* The caller's thread only. */
+    size_t in_flight; /* added and not yet collected */
+    struct route **routes;
+    size_t nroutes, route_buckets;
+    int64_t last_sweep_ms;
 };
 
 /* ---- text helpers ---------------------------------------------------- */
@@ -429,7 +498,7 @@ static curl_socket_t on_open_socket(void *ud, curlsocktype purpose,
     struct xfer *x = ud;
     (void)purpose;
 
-    if (!x->d->opts.allow_private) {
+    if (!x->s->d->opts.allow_private) {
         enum hk_addr_class c =
             hk_netguard_classify(&addr->addr, (socklen_t)addr->addrlen);
         if (c != HK_ADDR_PUBLIC) {
@@ -469,19 +538,20 @@ static CURLcode on_ssl_ctx(CURL *easy, void *ssl_ctx, void *ud)
 
 /* ---- transfers ------------------------------------------------------- */
 
-static struct xfer *xfer_new(struct hk_deliver *d)
+static struct xfer *xfer_new(struct sender *s)
 {
+    const struct hk_deliver *d = s->d;
     struct xfer *x = hk_calloc(1, sizeof(*x));
     CURL *e = curl_easy_init();
     if (!e) {
         hk_log_error("out of memory", "where", "curl_easy_init");
         abort();
     }
-    x->d = d;
+    x->s = s;
     x->easy = e;
     hk_buf_init(&x->hdrs);
 
-    /* What stays the same for every request of this deliverer. */
+    /* What stays the same for every request of this sender. */
     curl_easy_setopt(e, CURLOPT_PRIVATE, x);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
@@ -510,7 +580,6 @@ static struct xfer *xfer_new(struct hk_deliver *d)
     curl_easy_setopt(e, CURLOPT_CAPATH, NULL);
     curl_easy_setopt(e, CURLOPT_CA_CACHE_TIMEOUT, 0L);
     curl_easy_setopt(e, CURLOPT_SSL_CTX_FUNCTION, on_ssl_ctx);
-    curl_easy_setopt(e, CURLOPT_SHARE, d->share);
     return x;
 }
 
@@ -522,14 +591,14 @@ static void xfer_destroy(struct xfer *x)
     free(x);
 }
 
-static struct xfer *xfer_get(struct hk_deliver *d)
+static struct xfer *xfer_get(struct sender *s)
 {
-    struct xfer *x = d->free_list;
+    struct xfer *x = s->free_list;
     if (x) {
-        d->free_list = x->next;
-        d->nfree--;
+        s->free_list = x->next;
+        s->nfree--;
     } else {
-        x = xfer_new(d);
+        x = xfer_new(s);
     }
     x->prev = x->next = NULL;
     x->job = NULL;
@@ -546,42 +615,60 @@ static struct xfer *xfer_get(struct hk_deliver *d)
 
 /* Returns a transfer that is no longer in the multi handle to the free
  * list (or frees it when the list is full). */
-static void xfer_put(struct hk_deliver *d, struct xfer *x)
+static void xfer_put(struct sender *s, struct xfer *x)
 {
     curl_slist_free_all(x->req_headers);
     x->req_headers = NULL;
     x->job = NULL;
-    if (d->nfree >= FREE_LIST_MAX) {
+    if (s->nfree >= FREE_LIST_MAX) {
         xfer_destroy(x);
         return;
     }
-    x->next = d->free_list;
-    d->free_list = x;
-    d->nfree++;
+    x->next = s->free_list;
+    s->free_list = x;
+    s->nfree++;
 }
 
-static void active_link(struct hk_deliver *d, struct xfer *x)
+static void active_link(struct sender *s, struct xfer *x)
 {
     x->prev = NULL;
-    x->next = d->active;
-    if (d->active)
-        d->active->prev = x;
-    d->active = x;
+    x->next = s->active;
+    if (s->active)
+        s->active->prev = x;
+    s->active = x;
 }
 
-static void active_unlink(struct hk_deliver *d, struct xfer *x)
+static void active_unlink(struct sender *s, struct xfer *x)
 {
     if (x->prev)
         x->prev->next = x->next;
     else
-        d->active = x->next;
+        s->active = x->next;
     if (x->next)
         x->next->prev = x->prev;
     x->prev = x->next = NULL;
 }
 
+/* Makes a sleeping hk_deliver_poll return; any thread. */
+static void signal_wake(struct hk_deliver *d)
+{
+    uint64_t one = 1;
+    /* A full counter (never, in practice) is as awake as it gets. */
+    if (write(d->wake_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+        hk_log_warn("cannot wake the dispatcher", "error", strerror(errno));
+}
+
+/* The route a job was added on (hk_deliver_add sets it). */
+static const struct route *job_route(const struct hk_job *job)
+{
+    return job->priv_;
+}
+
+/* Queues a finished job for collect; any thread. */
 static void done_push(struct hk_deliver *d, struct hk_job *job)
 {
+    pthread_mutex_lock(&d->done_mu);
+    bool was_empty = d->done_head == d->done_len;
     if (d->done_len == d->done_cap) {
         if (d->done_head > 0) {
             memmove(d->done, d->done + d->done_head,
@@ -595,13 +682,16 @@ static void done_push(struct hk_deliver *d, struct hk_job *job)
         }
     }
     d->done[d->done_len++] = job;
-    d->done_fresh = true;
+    pthread_mutex_unlock(&d->done_mu);
+    /* One signal per empty-to-not-empty change: poll checks the queue
+     * before it sleeps, so a job queued behind others needs none. */
+    if (was_empty)
+        signal_wake(d);
 }
 
 /* Ends a job that never reached the network. */
 static void fail_now(struct hk_deliver *d, struct hk_job *job, const char *why)
 {
-    job->priv_ = NULL;
     job->out.duration_ms = 0;
     job->out.status_code = 0;
     job->out.error = hk_strdup(why);
@@ -612,11 +702,11 @@ static void fail_now(struct hk_deliver *d, struct hk_job *job, const char *why)
 
 /* Adds one request header line and its JSON member (value shown as
  * shown_value, which differs only for redacted headers). */
-static void add_header(struct hk_deliver *d, struct xfer *x,
+static void add_header(struct sender *s, struct xfer *x,
                        struct hk_buf *json, const char *name, const char *value,
                        const char *shown_value)
 {
-    struct hk_buf *line = &d->scratch;
+    struct hk_buf *line = &s->scratch;
     size_t nlen = strlen(name), vlen = strlen(value);
 
     hk_buf_reset(line);
@@ -632,11 +722,12 @@ static void add_header(struct hk_deliver *d, struct xfer *x,
     json_member(json, name, nlen, shown_value, strlen(shown_value));
 }
 
-void hk_deliver_add(struct hk_deliver *d, struct hk_job *job)
+/* Signs job and starts its transfer on sender s's multi handle, or ends it
+ * at once when it cannot be sent. Send thread only. */
+static void start_job(struct sender *s, struct hk_job *job)
 {
-    d->in_flight++;
+    struct hk_deliver *d = s->d;
     outcome_clear(&job->out);
-    job->priv_ = NULL;
     job->out.started_at_ms = hk_now_ms();
 
     int64_t ts = job->out.started_at_ms / 1000;
@@ -660,9 +751,8 @@ void hk_deliver_add(struct hk_deliver *d, struct hk_job *job)
                         "endpoint_id", job->endpoint_id);
     }
 
-    struct xfer *x = xfer_get(d);
+    struct xfer *x = xfer_get(s);
     x->job = job;
-    job->priv_ = x;
 
     struct hk_buf json;
     char tsbuf[24];
@@ -676,13 +766,13 @@ void hk_deliver_add(struct hk_deliver *d, struct hk_job *job)
         sig = both;
     }
 
-    add_header(d, x, &json, "Content-Type", "application/json",
+    add_header(s, x, &json, "Content-Type", "application/json",
                "application/json");
-    add_header(d, x, &json, "User-Agent", "hookd/" HK_VERSION,
+    add_header(s, x, &json, "User-Agent", "hookd/" HK_VERSION,
                "hookd/" HK_VERSION);
-    add_header(d, x, &json, "webhook-id", job->event_id, job->event_id);
-    add_header(d, x, &json, "webhook-timestamp", tsbuf, tsbuf);
-    add_header(d, x, &json, "webhook-signature", sig, sig);
+    add_header(s, x, &json, "webhook-id", job->event_id, job->event_id);
+    add_header(s, x, &json, "webhook-timestamp", tsbuf, tsbuf);
+    add_header(s, x, &json, "webhook-signature", sig, sig);
     free(sig);
     for (size_t i = 0; i < job->nheaders; i++) {
         const struct hk_header *h = &job->headers[i];
@@ -692,7 +782,7 @@ void hk_deliver_add(struct hk_deliver *d, struct hk_job *job)
             continue;
         }
         bool secret = strcasecmp(h->name, "authorization") == 0;
-        add_header(d, x, &json, h->name, h->value,
+        add_header(s, x, &json, h->name, h->value,
                    secret ? "[redacted]" : h->value);
     }
     /* Remove the headers curl would add on its own: the receiver gets
@@ -707,20 +797,24 @@ void hk_deliver_add(struct hk_deliver *d, struct hk_job *job)
     curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
     curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, x->req_headers);
+    /* The route's hash picks the session cache, so that one receiver's
+     * sessions are always in the same one. */
+    curl_easy_setopt(e, CURLOPT_SHARE,
+                     s->shares[job_route(job)->hash % SHARES_PER_THREAD]);
 
     x->start_mono = hk_mono_ms();
-    CURLMcode mc = curl_multi_add_handle(d->multi, e);
+    CURLMcode mc = curl_multi_add_handle(s->multi, e);
     if (mc != CURLM_OK) {
-        xfer_put(d, x);
+        xfer_put(s, x);
         fail_now(d, job, curl_multi_strerror(mc));
         return;
     }
-    active_link(d, x);
+    active_link(s, x);
 }
 
 /* Human text for a failed transfer. status is the response code when a
  * response had started before the failure, else 0. */
-static char *error_text(struct hk_deliver *d, struct xfer *x, CURLcode rc,
+static char *error_text(const struct hk_deliver *d, struct xfer *x, CURLcode rc,
                         long status, int duration_ms)
 {
     const char *detail = x->errbuf[0] ? x->errbuf : curl_easy_strerror(rc);
@@ -790,14 +884,14 @@ static char *error_text(struct hk_deliver *d, struct xfer *x, CURLcode rc,
 
 /* Builds the response headers JSON from the collected pairs, joining the
  * values of a repeated name with ", " in arrival order. */
-static char *response_headers_json(struct hk_deliver *d, struct xfer *x)
+static char *response_headers_json(struct sender *s, struct xfer *x)
 {
     const char *names[RESP_HEADER_COUNT_CAP];
     const char *values[RESP_HEADER_COUNT_CAP];
     int n = 0;
     const char *p = x->hdrs.data;
     const char *end = p ? p + x->hdrs.len : NULL;
-    struct hk_buf *b = &d->scratch;
+    struct hk_buf *b = &s->scratch;
 
     while (p && p < end && n < x->nhdrs) {
         names[n] = p;
@@ -882,7 +976,7 @@ static void fill_timings(CURL *easy, struct hk_outcome *o)
 }
 
 /* Turns a finished transfer into its job's outcome and queues the job. */
-static void finish(struct hk_deliver *d, struct xfer *x, CURLcode rc)
+static void finish(struct sender *s, struct xfer *x, CURLcode rc)
 {
     struct hk_job *job = x->job;
     struct hk_outcome *o = &job->out;
@@ -895,10 +989,10 @@ static void finish(struct hk_deliver *d, struct xfer *x, CURLcode rc)
     if (rc == CURLE_OK && status > 0) {
         o->status_code = (int)status;
         o->error = NULL;
-        o->response_headers = response_headers_json(d, x);
-        hk_buf_reset(&d->scratch);
-        append_text(&d->scratch, x->body, x->body_len, false, x->truncated);
-        o->response_body = hk_strndup(d->scratch.data, d->scratch.len);
+        o->response_headers = response_headers_json(s, x);
+        hk_buf_reset(&s->scratch);
+        append_text(&s->scratch, x->body, x->body_len, false, x->truncated);
+        o->response_body = hk_strndup(s->scratch.data, s->scratch.len);
         o->truncated = x->truncated;
         if (status == 429 || status == 503) {
             const char *ra = find_response_header(x, "retry-after");
@@ -908,31 +1002,294 @@ static void finish(struct hk_deliver *d, struct xfer *x, CURLcode rc)
         /* No complete response: whatever partly arrived is not an answer
          * the receiver finished giving. */
         o->status_code = 0;
-        o->error = error_text(d, x, rc == CURLE_OK ? CURLE_GOT_NOTHING : rc,
-                              status, o->duration_ms);
+        o->error = error_text(s->d, x,
+                              rc == CURLE_OK ? CURLE_GOT_NOTHING : rc, status,
+                              o->duration_ms);
     }
 
-    curl_multi_remove_handle(d->multi, x->easy);
-    active_unlink(d, x);
-    job->priv_ = NULL;
-    xfer_put(d, x);
-    done_push(d, job);
+    curl_multi_remove_handle(s->multi, x->easy);
+    active_unlink(s, x);
+    xfer_put(s, x);
+    done_push(s->d, job);
 }
 
 /* Moves every finished transfer to the done queue. */
-static void harvest(struct hk_deliver *d)
+static void harvest(struct sender *s)
 {
     CURLMsg *m;
     int left;
 
-    while ((m = curl_multi_info_read(d->multi, &left))) {
+    while ((m = curl_multi_info_read(s->multi, &left))) {
         if (m->msg != CURLMSG_DONE)
             continue;
         CURLcode rc = m->data.result;
         char *priv = NULL;
         curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, &priv);
-        finish(d, (struct xfer *)(void *)priv, rc);
+        finish(s, (struct xfer *)(void *)priv, rc);
     }
+}
+
+/* ---- send threads ---------------------------------------------------- */
+
+/* A send thread: starts the jobs handed to it, drives its transfers and
+ * queues each finished job for collect, until told to stop. Jobs still in
+ * its hands then are left for hk_deliver_free. */
+static void *sender_run(void *arg)
+{
+    struct sender *s = arg;
+    struct hk_job **batch = NULL;
+    size_t nbatch = 0, capbatch = 0;
+    int running = 0;
+
+    for (;;) {
+        pthread_mutex_lock(&s->mu);
+        bool stop = s->stop;
+        if (!stop) {
+            /* Swap arrays: the caller fills an empty one meanwhile. */
+            struct hk_job **t = s->inbox;
+            size_t tcap = s->capinbox;
+            nbatch = s->ninbox;
+            s->inbox = batch;
+            s->capinbox = capbatch;
+            s->ninbox = 0;
+            batch = t;
+            capbatch = tcap;
+        }
+        pthread_mutex_unlock(&s->mu);
+        if (stop)
+            break;
+        for (size_t i = 0; i < nbatch; i++)
+            start_job(s, batch[i]);
+        nbatch = 0;
+        curl_multi_perform(s->multi, &running);
+        harvest(s);
+        /* hk_deliver_add and hk_deliver_free wake it with
+         * curl_multi_wakeup; the timeout only bounds the wait. */
+        curl_multi_poll(s->multi, NULL, 0, 1000, NULL);
+        curl_multi_perform(s->multi, &running);
+        harvest(s);
+    }
+    free(batch);
+    return NULL;
+}
+
+static void sender_init(struct sender *s, struct hk_deliver *d)
+{
+    s->d = d;
+    pthread_mutex_init(&s->mu, NULL);
+    hk_buf_init(&s->scratch);
+    s->multi = curl_multi_init();
+    if (!s->multi) {
+        hk_log_error("out of memory", "where", "curl_multi_init");
+        abort();
+    }
+    curl_multi_setopt(s->multi, CURLMOPT_MAXCONNECTS, 1024L);
+    if (d->opts.max_host_connections > 0)
+        curl_multi_setopt(s->multi, CURLMOPT_MAX_HOST_CONNECTIONS,
+                          (long)d->opts.max_host_connections);
+    /* Used by this thread's transfers only, so they need no lock
+     * functions. */
+    for (size_t i = 0; i < SHARES_PER_THREAD; i++) {
+        s->shares[i] = curl_share_init();
+        if (!s->shares[i]) {
+            hk_log_error("out of memory", "where", "curl_share_init");
+            abort();
+        }
+        curl_share_setopt(s->shares[i], CURLSHOPT_SHARE,
+                          CURL_LOCK_DATA_SSL_SESSION);
+    }
+}
+
+/* Frees what a stopped (or never started) send thread still holds. */
+static void sender_cleanup(struct sender *s)
+{
+    while (s->active) {
+        struct xfer *x = s->active;
+        active_unlink(s, x);
+        curl_multi_remove_handle(s->multi, x->easy);
+        hk_job_free(x->job);
+        xfer_destroy(x);
+    }
+    for (size_t i = 0; i < s->ninbox; i++)
+        hk_job_free(s->inbox[i]);
+    free(s->inbox);
+    while (s->free_list) {
+        struct xfer *x = s->free_list;
+        s->free_list = x->next;
+        xfer_destroy(x);
+    }
+    curl_multi_cleanup(s->multi);
+    /* after every easy handle that used them */
+    for (size_t i = 0; i < SHARES_PER_THREAD; i++)
+        curl_share_cleanup(s->shares[i]);
+    hk_buf_cleanup(&s->scratch);
+    pthread_mutex_destroy(&s->mu);
+}
+
+/* ---- routes ---------------------------------------------------------- */
+
+/* FNV-1a: routes are chosen by the receiver, not by anyone's input that
+ * could be made to collide on purpose at scale (an endpoint's URL is set by
+ * its tenant, who gains nothing but slower look-ups of their own). */
+static uint64_t hash_text(const char *p, size_t n)
+{
+    uint64_t h = 14695981039346656037ULL;
+    for (size_t i = 0; i < n; i++) {
+        h ^= (unsigned char)p[i];
+        h *= 1099511628211ULL;
+    }
+    return h;
+}
+
+/* The part of url that names a connection: scheme, host and port,
+ * lower-cased, without user information, path, query or fragment. */
+static void route_key(const char *url, struct hk_buf *out)
+{
+    const char *p = strstr(url, "://");
+    const char *host = p ? p + 3 : url;
+    size_t n = strcspn(host, "/?#");
+    const char *at = memchr(host, '@', n);
+
+    hk_buf_reset(out);
+    if (p)
+        hk_buf_append(out, url, (size_t)(host - url));
+    if (at) {
+        n -= (size_t)(at + 1 - host);
+        host = at + 1;
+    }
+    hk_buf_append(out, host, n);
+    for (size_t i = 0; i < out->len; i++)
+        out->data[i] = ascii_lower(out->data[i]);
+}
+
+/* Send thread for a route that has just come or just moved. */
+static size_t route_place(const struct hk_deliver *d, const struct route *r,
+                          bool isolated)
+{
+    if (d->nisolated == 0)
+        return 0;
+    if (isolated)
+        return (size_t)(r->hash % d->nisolated);
+    return d->nisolated + (size_t)(r->hash % (d->nsenders - d->nisolated));
+}
+
+static void routes_grow(struct hk_deliver *d)
+{
+    size_t nb = d->route_buckets ? d->route_buckets * 2 : 64;
+    struct route **t = hk_calloc(nb, sizeof(*t));
+    for (size_t i = 0; i < d->route_buckets; i++)
+        while (d->routes[i]) {
+            struct route *r = d->routes[i];
+            d->routes[i] = r->next;
+            r->next = t[r->hash % nb];
+            t[r->hash % nb] = r;
+        }
+    free(d->routes);
+    d->routes = t;
+    d->route_buckets = nb;
+}
+
+/* The route of url, made when it is new. */
+static struct route *route_find(struct hk_deliver *d, const char *url)
+{
+    struct hk_buf key;
+    hk_buf_init(&key);
+    route_key(url ? url : "", &key);
+    uint64_t h = hash_text(key.data ? key.data : "", key.len);
+
+    if (d->route_buckets) {
+        for (struct route *r = d->routes[h % d->route_buckets]; r;
+             r = r->next)
+            if (r->hash == h && strcmp(r->key, key.data ? key.data : "") == 0) {
+                hk_buf_cleanup(&key);
+                return r;
+            }
+    }
+    if (d->nroutes >= d->route_buckets)
+        routes_grow(d);
+    struct route *r = hk_calloc(1, sizeof(*r));
+    r->hash = h;
+    r->key = key.data ? hk_buf_steal(&key) : hk_strdup("");
+    r->sender = route_place(d, r, false);
+    r->next = d->routes[h % d->route_buckets];
+    d->routes[h % d->route_buckets] = r;
+    d->nroutes++;
+    hk_buf_cleanup(&key);
+    return r;
+}
+
+/* Forgets routes with nothing in flight that were not used for a while, so
+ * that the table stays the size of the receivers in use. */
+static void routes_sweep(struct hk_deliver *d, int64_t now)
+{
+    d->last_sweep_ms = now;
+    for (size_t i = 0; i < d->route_buckets; i++) {
+        struct route **pp = &d->routes[i];
+        while (*pp) {
+            struct route *r = *pp;
+            if (r->in_flight == 0 && now - r->last_used_ms > ROUTE_IDLE_MS) {
+                *pp = r->next;
+                free(r->key);
+                free(r);
+                d->nroutes--;
+            } else {
+                pp = &r->next;
+            }
+        }
+    }
+}
+
+static unsigned popcount64(uint64_t v)
+{
+    unsigned n = 0;
+    for (; v; v &= v - 1)
+        n++;
+    return n;
+}
+
+/* Notes a finished attempt of route r and moves the route when its recent
+ * attempts say it belongs elsewhere. A receiver that keeps connections
+ * alive opens at most as many as it has requests in flight at once, so
+ * handshakes beyond that peak (with some slack for idle connections it
+ * closed) mean it closes connections: when more than a quarter of its
+ * recent attempts opened a TLS connection, it goes to an isolated sender.
+ * There it comes back once fewer than one in sixteen of its last
+ * ROUTE_WINDOW attempts did. The gap between the two keeps a route from
+ * moving back and forth, which would cost a new connection each time. */
+static void route_judge(struct hk_deliver *d, struct route *r, bool opened_tls)
+{
+    r->recent = (r->recent << 1) | (opened_tls ? 1u : 0u);
+    if (r->seen < UINT32_MAX)
+        r->seen++;
+    if (opened_tls && r->handshakes < UINT32_MAX)
+        r->handshakes++;
+    if (d->nisolated == 0 || r->seen < ROUTE_MIN_SEEN)
+        return;
+
+    unsigned window = r->seen < ROUTE_WINDOW ? r->seen : ROUTE_WINDOW;
+    uint64_t mask = window == 64 ? UINT64_MAX : ((uint64_t)1 << window) - 1;
+    unsigned opened = popcount64(r->recent & mask);
+    bool isolated = r->sender < d->nisolated;
+    bool move;
+
+    if (!isolated)
+        move = r->handshakes > r->peak + ROUTE_BURST_SLACK &&
+               opened * 4 > window;
+    else
+        move = window == ROUTE_WINDOW && opened * 16 < window;
+    if (!move)
+        return;
+    r->sender = route_place(d, r, !isolated);
+    r->recent = 0;
+    r->seen = 0;
+    r->handshakes = 0;
+    r->peak = r->in_flight;
+    hk_log_info(isolated ? "receiver keeps its connections open again; its "
+                           "deliveries share the keep-alive send threads"
+                         : "receiver opens a new TLS connection for most "
+                           "deliveries; its deliveries move to a send "
+                           "thread of their own",
+                "receiver", r->key);
 }
 
 /* ---- deliverer ------------------------------------------------------- */
@@ -948,22 +1305,32 @@ struct hk_deliver *hk_deliver_new(const struct hk_deliver_opts *opts)
     d->connect_timeout_ms = d->opts.timeout_ms < CONNECT_TIMEOUT_MAX_MS
                                 ? d->opts.timeout_ms
                                 : CONNECT_TIMEOUT_MAX_MS;
-    hk_buf_init(&d->scratch);
-    d->multi = curl_multi_init();
-    if (!d->multi) {
-        hk_log_error("out of memory", "where", "curl_multi_init");
+    int n = d->opts.threads > 0 ? d->opts.threads : DEFAULT_THREADS;
+    d->nsenders = (size_t)(n < MAX_THREADS ? n : MAX_THREADS);
+    /* One sender in four (at least one) for receivers that close their
+     * connections: with two, each kind has a thread. */
+    d->nisolated = d->nsenders < 2 ? 0
+                   : d->nsenders / 4 > 1 ? d->nsenders / 4
+                                         : 1;
+    d->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (d->wake_fd < 0) {
+        hk_log_error("cannot create an eventfd", "error", strerror(errno));
         abort();
     }
-    d->share = curl_share_init();
-    if (!d->share) {
-        hk_log_error("out of memory", "where", "curl_share_init");
-        abort();
+    pthread_mutex_init(&d->done_mu, NULL);
+    d->last_sweep_ms = hk_mono_ms();
+    d->senders = hk_calloc(d->nsenders, sizeof(*d->senders));
+    for (size_t i = 0; i < d->nsenders; i++)
+        sender_init(&d->senders[i], d);
+    for (size_t i = 0; i < d->nsenders; i++) {
+        int rc = pthread_create(&d->senders[i].thread, NULL, sender_run,
+                                &d->senders[i]);
+        if (rc != 0) {
+            hk_log_error("cannot start a send thread", "error",
+                         strerror(rc));
+            abort();
+        }
     }
-    curl_share_setopt(d->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
-    curl_multi_setopt(d->multi, CURLMOPT_MAXCONNECTS, 1024L);
-    if (opts->max_host_connections > 0)
-        curl_multi_setopt(d->multi, CURLMOPT_MAX_HOST_CONNECTIONS,
-                          (long)opts->max_host_connections);
     return d;
 }
 
@@ -971,69 +1338,117 @@ void hk_deliver_free(struct hk_deliver *d)
 {
     if (!d)
         return;
-    /* Abandoned jobs, in flight or finished and not collected, go too. */
-    while (d->active) {
-        struct xfer *x = d->active;
-        active_unlink(d, x);
-        curl_multi_remove_handle(d->multi, x->easy);
-        x->job->priv_ = NULL;
-        hk_job_free(x->job);
-        xfer_destroy(x);
+    for (size_t i = 0; i < d->nsenders; i++) {
+        struct sender *s = &d->senders[i];
+        pthread_mutex_lock(&s->mu);
+        s->stop = true;
+        pthread_mutex_unlock(&s->mu);
+        curl_multi_wakeup(s->multi);
     }
+    /* Abandoned jobs, in flight or finished and not collected, go too. */
+    for (size_t i = 0; i < d->nsenders; i++) {
+        pthread_join(d->senders[i].thread, NULL);
+        sender_cleanup(&d->senders[i]);
+    }
+    free(d->senders);
     for (size_t i = d->done_head; i < d->done_len; i++)
         hk_job_free(d->done[i]);
     free(d->done);
-    while (d->free_list) {
-        struct xfer *x = d->free_list;
-        d->free_list = x->next;
-        xfer_destroy(x);
-    }
-    curl_multi_cleanup(d->multi);
-    curl_share_cleanup(d->share); /* after every easy handle that used it */
-    hk_buf_cleanup(&d->scratch);
+    pthread_mutex_destroy(&d->done_mu);
+    for (size_t i = 0; i < d->route_buckets; i++)
+        while (d->routes[i]) {
+            struct route *r = d->routes[i];
+            d->routes[i] = r->next;
+            free(r->key);
+            free(r);
+        }
+    free(d->routes);
+    close(d->wake_fd);
     free(d);
     curl_global_cleanup();
+}
+
+void hk_deliver_add(struct hk_deliver *d, struct hk_job *job)
+{
+    int64_t now = hk_mono_ms();
+    if (now - d->last_sweep_ms > ROUTE_SWEEP_MS)
+        routes_sweep(d, now);
+
+    struct route *r = route_find(d, job->url);
+    r->in_flight++;
+    if (r->in_flight > r->peak)
+        r->peak = r->in_flight;
+    r->last_used_ms = now;
+    job->priv_ = r;
+    d->in_flight++;
+
+    struct sender *s = &d->senders[r->sender];
+    pthread_mutex_lock(&s->mu);
+    if (s->ninbox == s->capinbox) {
+        s->capinbox = s->capinbox ? 2 * s->capinbox : 64;
+        s->inbox = hk_realloc(s->inbox, s->capinbox * sizeof(*s->inbox));
+    }
+    s->inbox[s->ninbox++] = job;
+    bool first = s->ninbox == 1;
+    pthread_mutex_unlock(&s->mu);
+    /* The thread takes the whole inbox at once: one wake-up per batch. */
+    if (first)
+        curl_multi_wakeup(s->multi);
 }
 
 void hk_deliver_poll(struct hk_deliver *d, int extra_fd, int timeout_ms,
                      bool *extra_ready)
 {
-    struct curl_waitfd wfd;
-    unsigned nfds = 0;
-    int running = 0;
+    struct pollfd fds[2];
+    nfds_t nfds = 1;
 
     if (extra_ready)
         *extra_ready = false;
-    curl_multi_perform(d->multi, &running);
-    harvest(d);
-
+    fds[0].fd = d->wake_fd;
+    fds[0].events = POLLIN;
+    fds[0].revents = 0;
     if (extra_fd >= 0) {
-        wfd.fd = extra_fd;
-        wfd.events = CURL_WAIT_POLLIN;
-        wfd.revents = 0;
-        nfds = 1;
+        fds[1].fd = extra_fd;
+        fds[1].events = POLLIN;
+        fds[1].revents = 0;
+        nfds = 2;
     }
-    /* Something finished (here, or at add time without reaching the
-     * network) since the caller last polled: only look at the fds, do not
-     * sleep. */
-    int wait = (d->done_fresh || timeout_ms < 0) ? 0 : timeout_ms;
-    curl_multi_poll(d->multi, nfds ? &wfd : NULL, nfds, wait, NULL);
-    if (nfds && (wfd.revents & CURL_WAIT_POLLIN) && extra_ready)
-        *extra_ready = true;
+    /* Something finished that the caller has not collected: only look at
+     * the fds, do not sleep. */
+    pthread_mutex_lock(&d->done_mu);
+    bool pending = d->done_head < d->done_len;
+    pthread_mutex_unlock(&d->done_mu);
+    int wait = (pending || timeout_ms < 0) ? 0 : timeout_ms;
 
-    curl_multi_perform(d->multi, &running);
-    harvest(d);
-    d->done_fresh = false;
+    if (poll(fds, nfds, wait) > 0) {
+        if (fds[0].revents & POLLIN) {
+            uint64_t v;
+            if (read(d->wake_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+                hk_log_warn("cannot read the dispatcher's wake-up", "error",
+                            strerror(errno));
+        }
+        if (nfds == 2 && (fds[1].revents & POLLIN) && extra_ready)
+            *extra_ready = true;
+    }
 }
 
 size_t hk_deliver_collect(struct hk_deliver *d, struct hk_job **done,
                           size_t max)
 {
     size_t n = 0;
+    pthread_mutex_lock(&d->done_mu);
     while (n < max && d->done_head < d->done_len)
         done[n++] = d->done[d->done_head++];
     if (d->done_head == d->done_len)
         d->done_head = d->done_len = 0;
+    pthread_mutex_unlock(&d->done_mu);
+
+    for (size_t i = 0; i < n; i++) {
+        struct route *r = done[i]->priv_;
+        done[i]->priv_ = NULL;
+        r->in_flight--;
+        route_judge(d, r, done[i]->out.timings.tls_us > 0);
+    }
     d->in_flight -= n;
     return n;
 }
@@ -1045,5 +1460,5 @@ size_t hk_deliver_in_flight(const struct hk_deliver *d)
 
 void hk_deliver_wakeup(struct hk_deliver *d)
 {
-    curl_multi_wakeup(d->multi);
+    signal_wake(d);
 }

@@ -1,10 +1,11 @@
 /*
- * deliver.h - the only user of libcurl: sends signed webhook requests through
- * one curl multi handle, many in flight on one thread with keep-alive,
- * refuses inward addresses at connect time, and collects each outcome
- * (status, headers, first 4 KiB of body, timing, error text). It knows
- * nothing of the database: the dispatcher hands it jobs and takes back
- * finished ones.
+ * deliver.h - the only user of libcurl: sends signed webhook requests on a
+ * few send threads, each a curl multi handle with many requests in flight
+ * and keep-alive, keeps receivers that open a new TLS connection for every
+ * request apart from the others, refuses inward addresses at connect time,
+ * and collects each outcome (status, headers, first 4 KiB of body, timing,
+ * error text). It knows nothing of the database: the dispatcher hands it
+ * jobs and takes back finished ones, on one thread of its own.
  */
 #ifndef HK_DELIVER_H
 #define HK_DELIVER_H
@@ -61,7 +62,7 @@ struct hk_job {
     char *prev_secret;       /* or NULL: also signs during a rotation */
     void *user;              /* for the dispatcher */
     struct hk_outcome out;   /* filled when the job completes */
-    void *priv_;             /* deliver.c's per-transfer state */
+    void *priv_;             /* deliver.c's, from add until collect */
 };
 
 struct hk_job *hk_job_new(void);
@@ -71,12 +72,15 @@ struct hk_deliver_opts {
     int64_t timeout_ms;      /* whole-request timeout */
     bool allow_private;      /* HOOKD_ALLOW_PRIVATE_TARGETS */
     int max_host_connections; /* per host cap inside curl, 0 = none */
+    int threads;             /* HOOKD_SEND_THREADS; 0 = the default, 2 */
 };
 
 struct hk_deliver;
 
-/* Creates the multi handle. Free with hk_deliver_free (waits for nothing:
- * in-flight jobs are abandoned, collect them first). */
+/* Starts the send threads. Free with hk_deliver_free (it stops and joins
+ * them, and waits for no transfer: in-flight jobs are abandoned, collect
+ * them first). Every other function but hk_deliver_wakeup must be called
+ * from one thread, the caller's. */
 struct hk_deliver *hk_deliver_new(const struct hk_deliver_opts *opts);
 void hk_deliver_free(struct hk_deliver *d);
 
@@ -84,9 +88,9 @@ void hk_deliver_free(struct hk_deliver *d);
  * The job belongs to the deliverer until it comes back from collect. */
 void hk_deliver_add(struct hk_deliver *d, struct hk_job *job);
 
-/* Drives transfers and sleeps up to timeout_ms, waking early when a
- * transfer finishes, when extra_fd (or -1) becomes readable (then
- * *extra_ready is set), or when hk_deliver_wakeup is called. */
+/* Sleeps up to timeout_ms (the send threads drive the transfers), waking
+ * early when a transfer finishes, when extra_fd (or -1) becomes readable
+ * (then *extra_ready is set), or when hk_deliver_wakeup is called. */
 void hk_deliver_poll(struct hk_deliver *d, int extra_fd, int timeout_ms,
                      bool *extra_ready);
 

@@ -1257,6 +1257,7 @@ enum hk_result hk_dispatcher_start(const struct hk_config *cfg,
         .timeout_ms = cfg->request_timeout_ms,
         .allow_private = cfg->allow_private_targets,
         .max_host_connections = 0,
+        .threads = cfg->send_threads,
     };
     d->deliver = hk_deliver_new(&opts);
     atomic_store(&d->fresh, true);

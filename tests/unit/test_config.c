@@ -95,6 +95,7 @@ static void test_defaults(void **state)
     assert_int_equal(cfg.http_threads, 16);
     assert_int_equal(cfg.db_pool_size, 18);
     assert_int_equal(cfg.max_in_flight, 256);
+    assert_int_equal(cfg.send_threads, 2);
     assert_null(cfg.ca_file); /* the system store alone */
     assert_string_equal(cfg.portal_name, "hookd");
     assert_string_equal(cfg.portal_accent, "#4f46e5");
@@ -136,6 +137,8 @@ static void test_overrides(void **state)
         "8",
         "HOOKD_MAX_IN_FLIGHT",
         "1000",
+        "HOOKD_SEND_THREADS",
+        "4",
         "HOOKD_CA_FILE",
         "/etc/hookd/internal-ca.pem",
         NULL,
@@ -164,6 +167,7 @@ static void test_overrides(void **state)
     assert_int_equal(cfg.http_threads, 8);
     assert_int_equal(cfg.db_pool_size, 10); /* follows the threads */
     assert_int_equal(cfg.max_in_flight, 1000);
+    assert_int_equal(cfg.send_threads, 4);
     assert_string_equal(cfg.ca_file, "/etc/hookd/internal-ca.pem");
     hk_config_cleanup(&cfg);
 }
@@ -280,6 +284,8 @@ static void test_bad_values_name_their_variable(void **state)
         {"HOOKD_DB_POOL", "x"},
         {"HOOKD_MAX_IN_FLIGHT", "0"},
         {"HOOKD_MAX_IN_FLIGHT", "99999999999"},
+        {"HOOKD_SEND_THREADS", "0"},
+        {"HOOKD_SEND_THREADS", "65"},
         {"HOOKD_PORTAL_ACCENT", "4f46e5"},
         {"HOOKD_PORTAL_ACCENT", "#4f46e"},
         {"HOOKD_PORTAL_ACCENT", "#4f46eg"},
@@ -388,6 +394,7 @@ static void test_docs(void **state)
         "HOOKD_HTTP_THREADS",
         "HOOKD_DB_POOL",
         "HOOKD_MAX_IN_FLIGHT",
+        "HOOKD_SEND_THREADS",
         "HOOKD_CA_FILE",
         "HOOKD_PORTAL_NAME",
         "HOOKD_PORTAL_ACCENT",
