@@ -9,8 +9,11 @@
  * closes every connection still gets every delivery, over resumed TLS
  * sessions; a bundle rewritten and announced with SIGHUP is trusted from
  * then on; and a HOOKD_CA_FILE that cannot be used stops start-up naming
- * the setting. Two hookd (serve): one trusting the private CA from the
- * start, one whose bundle is rotated.
+ * the setting. Many receivers, over HTTP and HTTPS and one that closes
+ * every connection, each get every delivery once, signed, from several
+ * send threads, the closing one moved to a thread of its own. Two hookd
+ * (serve), both with several send threads: one trusting the private CA
+ * from the start, one whose bundle is rotated.
  */
 #include "engine_util.h"
 #include "tlsrcv.h"
@@ -71,9 +74,11 @@ static int group_setup(void **state)
 
     char *env1 = hk_fmt("HOOKD_CA_FILE=%s", ca_file);
     char *env2 = hk_fmt("HOOKD_CA_FILE=%s", rotating_file);
-    const char *const e1[] = {env1, NULL};
+    /* More send threads than the default, so that receivers are spread
+     * over several keep-alive threads beside the isolated one. */
+    const char *const e1[] = {env1, "HOOKD_SEND_THREADS=4", NULL};
     const char *const e2[] = {env2, "HOOKD_RETRY_SCHEDULE=1s,1s,1s,1s,1s,1s,1s,1s",
-                              NULL};
+                              "HOOKD_SEND_THREADS=8", NULL};
     int rc = hk_srv_start(&srv, e1) == 0 && hk_srv_start(&srv2, e2) == 0
                  ? 0
                  : -1;
@@ -263,6 +268,104 @@ static void test_closing_receiver_gets_every_delivery(void **state)
     free(url);
 }
 
+/* Whether s's log has a line holding both a and b. */
+static bool log_has(const struct hk_srv *s, const char *a, const char *b)
+{
+    bool found = false;
+    FILE *log = fopen(s->log_path, "r");
+    char line[4096];
+    while (log != NULL && !found && fgets(line, sizeof(line), log))
+        found = strstr(line, a) != NULL && strstr(line, b) != NULL;
+    if (log != NULL)
+        fclose(log);
+    return found;
+}
+
+/* Nine endpoints of one tenant on six receivers (scheme, host and port:
+ * what decides a delivery's send thread), among them one that closes
+ * every connection, all subscribed to one event type: every endpoint gets
+ * every event exactly once with a signature that verifies, while the
+ * closing receiver is moved to the isolated send thread (and says so in
+ * the log) in the middle of the run. */
+static void test_many_receivers_across_send_threads(void **state)
+{
+    (void)state;
+    enum { EVENTS = 40, KEEP = 8 };
+    static const char *const close_hdr[] = {"Connection: close", NULL};
+    hk_rcv_set_default(rcv, &(struct hk_rcv_resp){200, close_hdr, "ok", 0,
+                                                  false, "/mt/close"});
+    char tid[HK_ID_LEN], eid[KEEP + 1][HK_ID_LEN];
+    char *path[KEEP + 1], *url[KEEP + 1];
+    char *key = hk_eng_tenant(&srv, "tls-many", tid);
+    hk_mk_event_type(&srv, "tls.many");
+    for (int i = 0; i < KEEP; i++) {
+        /* two endpoints on each of localhost and 127.0.0.1, over each of
+         * HTTPS and HTTP: four receivers */
+        const char *host = i % 2 ? "localhost" : "127.0.0.1";
+        path[i] = hk_fmt("/mt/%d", i);
+        url[i] = i % 4 < 2 ? hk_tls_front_url(f_good, host, path[i])
+                           : hk_fmt("http://%s:%d%s", host,
+                                    hk_rcv_port(rcv), path[i]);
+    }
+    path[KEEP] = hk_fmt("/mt/close");
+    url[KEEP] = hk_tls_front_url(f_close, "localhost", path[KEEP]);
+    for (int i = 0; i <= KEEP; i++)
+        hk_eng_endpoint(&srv, key, tid, url[i],
+                        "\"event_types\":[\"tls.many\"],"
+                        "\"max_concurrency\":2",
+                        eid[i]);
+    for (int i = 0; i < EVENTS; i++) {
+        char *payload = hk_fmt("{\"n\":%d}", i);
+        hk_eng_event(&srv, key, tid, "tls.many", payload, NULL);
+        free(payload);
+    }
+    for (int i = 0; i <= KEEP; i++) {
+        if (!hk_rcv_wait_for_path(rcv, path[i], EVENTS, 60000))
+            fail_msg("%s got %zu of %d deliveries", url[i],
+                     hk_rcv_count_path(rcv, path[i]), EVENTS);
+    }
+    /* nothing more arrives: no delivery is sent twice */
+    hk_sleep_ms(500);
+    for (int i = 0; i <= KEEP; i++) {
+        struct hk_eng_ids ids;
+        hk_eng_ids_at(rcv, path[i], &ids);
+        if (ids.n != EVENTS || ids.total != EVENTS)
+            fail_msg("%s: %zu requests, %zu distinct events; want %d of "
+                     "each",
+                     url[i], ids.total, ids.n, EVENTS);
+        hk_eng_ids_free(&ids);
+        char *secret = hk_eng_secret(&srv, key, tid, eid[i]);
+        for (size_t k = 0; k < EVENTS; k++)
+            if (!hk_eng_sig_ok(hk_rcv_get_path(rcv, path[i], k), secret))
+                fail_msg("%s: request %zu's signature does not verify",
+                         url[i], k);
+        free(secret);
+    }
+    char *moved_url = hk_tls_front_url(f_close, "localhost", "");
+    char *moved = hk_fmt("\"%s\"", moved_url);
+    free(moved_url);
+    if (!log_has(&srv, "send thread of their own", moved))
+        fail_msg("no log line says %s was moved to a send thread of its "
+                 "own",
+                 moved);
+    /* the receivers that keep their connections open were not moved */
+    for (int i = 0; i < 2; i++) {
+        char *kept_url = hk_tls_front_url(
+            f_good, i ? "localhost" : "127.0.0.1", "");
+        char *kept = hk_fmt("\"%s\"", kept_url);
+        assert_false(log_has(&srv, "send thread of their own", kept));
+        free(kept);
+        free(kept_url);
+    }
+    hk_expect_alive(&srv);
+    free(moved);
+    for (int i = 0; i <= KEEP; i++) {
+        free(path[i]);
+        free(url[i]);
+    }
+    free(key);
+}
+
 /* The second hookd trusts another CA: the private one's receiver is
  * refused (the system store does not know it either) until the bundle is
  * rewritten with it and hookd is sent SIGHUP. */
@@ -279,6 +382,22 @@ static void test_rotated_bundle_trusted_after_sighup(void **state)
                  err ? err : "(none)");
     json_decref(att);
     assert_int_equal(hk_rcv_count_path(rcv, "/tls/rotated"), 0);
+    /* The store is the process's, not a send thread's: receivers carried
+     * by other threads (each name and port is a receiver of its own),
+     * refused before the reload, trust the new CA after it as well. */
+    enum { MORE = 3 };
+    const char *hosts[MORE] = {"127.0.0.1", "localhost", "127.0.0.1"};
+    struct hk_tls_front *fronts[MORE] = {f_good, f_close, f_close};
+    char tid2[MORE][HK_ID_LEN], eid2[MORE][HK_ID_LEN], did2[MORE][HK_ID_LEN];
+    char *path2[MORE], *key2[MORE];
+    for (int i = 0; i < MORE; i++) {
+        path2[i] = hk_fmt("/tls/rotated/%d", i);
+        char *url2 = hk_tls_front_url(fronts[i], hosts[i], path2[i]);
+        key2[i] = deliver_one(&srv2, url2, tid2[i], eid2[i], did2[i]);
+        json_decref(hk_eng_wait_attempts(&srv2, key2[i], tid2[i], did2[i], 1,
+                                         15000));
+        free(url2);
+    }
 
     const struct hk_tls_id *both[] = {other, ca};
     assert_int_equal(hk_tls_write_bundle(rotating_file, both, 2), 0);
@@ -286,6 +405,13 @@ static void test_rotated_bundle_trusted_after_sighup(void **state)
     json_decref(hk_eng_wait_status(&srv2, key, tid, did, "succeeded", 15000));
     assert_true(hk_rcv_wait_for_path(rcv, "/tls/rotated", 1, 5000));
     hk_expect_alive(&srv2);
+    for (int i = 0; i < MORE; i++) {
+        json_decref(hk_eng_wait_status(&srv2, key2[i], tid2[i], did2[i],
+                                       "succeeded", 15000));
+        assert_true(hk_rcv_wait_for_path(rcv, path2[i], 1, 5000));
+        free(key2[i]);
+        free(path2[i]);
+    }
 
     /* a bundle that no longer loads: hookd says so and goes on with the
      * CAs in use (what it then trusts is test_trust's) */
@@ -371,6 +497,7 @@ int main(void)
         cmocka_unit_test(test_wrong_host_refused_and_retried),
         cmocka_unit_test(test_expired_refused_and_retried),
         cmocka_unit_test(test_closing_receiver_gets_every_delivery),
+        cmocka_unit_test(test_many_receivers_across_send_threads),
         cmocka_unit_test(test_rotated_bundle_trusted_after_sighup),
         cmocka_unit_test(test_unusable_ca_file_stops_startup),
     };

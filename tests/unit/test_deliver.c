@@ -731,6 +731,51 @@ static void test_connection_reuse(void **state)
     hk_deliver_free(d);
 }
 
+/* With several send threads, each receiver (scheme, host and port; the
+ * host's case does not matter) stays on one thread, so its requests reuse
+ * one keep-alive connection however the threads are shared; and jobs to
+ * many receivers at once each come back exactly once. */
+static void test_receivers_keep_connections_across_threads(void **state)
+{
+    (void)state;
+    enum { N = 60, PAR = 300 };
+    struct hk_deliver_opts o = {.timeout_ms = 5000, .allow_private = true,
+                                .threads = 4};
+    struct hk_deliver *d = hk_deliver_new(&o);
+    static const char *const hosts[] = {"127.0.0.1", "localhost",
+                                        "LocalHost"};
+    int conns = rx_connections();
+    for (int i = 0; i < N; i++) {
+        struct hk_job *j = run_one(d, job_for(hosts[i % 3], "/ok"));
+        assert_int_equal(j->out.status_code, 200);
+        hk_job_free(j);
+    }
+    /* two receivers, one connection each (a spare for a connection the
+     * receiver closed) */
+    int used = rx_connections() - conns;
+    assert_true(used >= 2 && used <= 3);
+
+    struct hk_job *jobs[PAR], *done[PAR];
+    int reqs = rx_requests();
+    for (int i = 0; i < PAR; i++) {
+        jobs[i] = job_for(hosts[i % 3], "/ok");
+        jobs[i]->user = &jobs[i];
+        hk_deliver_add(d, jobs[i]);
+    }
+    assert_int_equal(wait_for(d, done, PAR), PAR);
+    assert_int_equal(hk_deliver_in_flight(d), 0);
+    bool seen[PAR] = {false};
+    for (int i = 0; i < PAR; i++) {
+        assert_int_equal(done[i]->out.status_code, 200);
+        ptrdiff_t k = (struct hk_job **)done[i]->user - jobs;
+        assert_true(k >= 0 && k < PAR && jobs[k] == done[i] && !seen[k]);
+        seen[k] = true;
+        hk_job_free(done[i]);
+    }
+    assert_int_equal(rx_requests(), reqs + PAR);
+    hk_deliver_free(d);
+}
+
 struct waker {
     struct hk_deliver *d;
 };
@@ -827,6 +872,7 @@ int main(void)
         cmocka_unit_test(test_unsafe_extra_headers_not_sent),
         cmocka_unit_test(test_many_in_flight),
         cmocka_unit_test(test_connection_reuse),
+        cmocka_unit_test(test_receivers_keep_connections_across_threads),
         cmocka_unit_test(test_poll_wakeups),
         cmocka_unit_test(test_free_abandons_jobs),
     };
