@@ -42,6 +42,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -59,7 +60,7 @@
 #define MAX_THREADS 64
 /* TLS session caches per send thread. libcurl keeps 8 sessions in a share
  * handle and offers no setting to keep more, so each thread spreads its
- * routes over this many share handles: up to 8 times as many receivers
+ * routes over this many share handles: up to 32 times as many receivers
  * resume their sessions instead of verifying the whole chain again. */
 #define SHARES_PER_THREAD 32
 
@@ -70,6 +71,8 @@
 /* Routes unused this long, with nothing in flight, are forgotten. */
 #define ROUTE_IDLE_MS (10 * 60 * 1000)
 #define ROUTE_SWEEP_MS (60 * 1000)
+/* How much lower the isolated send threads' priority is (nice). */
+#define ISOLATED_NICE 10
 
 struct sender;
 
@@ -102,6 +105,7 @@ struct xfer {
 struct sender {
     struct hk_deliver *d;
     pthread_t thread;
+    bool isolated; /* carries receivers that keep opening connections */
     CURLM *multi;
     CURLSH *shares[SHARES_PER_THREAD];
 
@@ -117,7 +121,8 @@ struct sender {
     struct hk_buf scratch; /* header lines and JSON being built */
 };
 
-/* A receiver as connections see it ("https://host:port"), and which send
+/* A receiver as connections see it ("https://host:port", the port when the
+ * URL names one), and which send
  * thread carries its jobs. Kept and judged by the caller's thread only. */
 struct route {
     struct route *next; /* hash chain */
@@ -1041,6 +1046,20 @@ static void *sender_run(void *arg)
     size_t nbatch = 0, capbatch = 0;
     int running = 0;
 
+    /* Where cores are short, the kernel gives them to the keep-alive
+     * threads (and the rest of the host) before the handshakes of
+     * receivers that keep opening connections. Lowering one's own
+     * priority needs no privilege; where it fails, nothing else changes. */
+    if (s->isolated) {
+        id_t tid = (id_t)gettid();
+        errno = 0;
+        int nice_now = getpriority(PRIO_PROCESS, tid);
+        if (errno == 0 &&
+            setpriority(PRIO_PROCESS, tid, nice_now + ISOLATED_NICE) != 0)
+            hk_log_warn("cannot lower the priority of a send thread",
+                        "error", strerror(errno));
+    }
+
     for (;;) {
         pthread_mutex_lock(&s->mu);
         bool stop = s->stop;
@@ -1128,9 +1147,8 @@ static void sender_cleanup(struct sender *s)
 
 /* ---- routes ---------------------------------------------------------- */
 
-/* FNV-1a: routes are chosen by the receiver, not by anyone's input that
- * could be made to collide on purpose at scale (an endpoint's URL is set by
- * its tenant, who gains nothing but slower look-ups of their own). */
+/* FNV-1a. Colliding keys only share a hash chain, a send thread or a
+ * session cache: slower, never wrong. */
 static uint64_t hash_text(const char *p, size_t n)
 {
     uint64_t h = 14695981039346656037ULL;
@@ -1320,8 +1338,10 @@ struct hk_deliver *hk_deliver_new(const struct hk_deliver_opts *opts)
     pthread_mutex_init(&d->done_mu, NULL);
     d->last_sweep_ms = hk_mono_ms();
     d->senders = hk_calloc(d->nsenders, sizeof(*d->senders));
-    for (size_t i = 0; i < d->nsenders; i++)
+    for (size_t i = 0; i < d->nsenders; i++) {
         sender_init(&d->senders[i], d);
+        d->senders[i].isolated = i < d->nisolated;
+    }
     for (size_t i = 0; i < d->nsenders; i++) {
         int rc = pthread_create(&d->senders[i].thread, NULL, sender_run,
                                 &d->senders[i]);
