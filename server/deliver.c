@@ -159,6 +159,7 @@ struct hk_deliver {
     struct route **routes;
     size_t nroutes, route_buckets;
     int64_t last_sweep_ms;
+    struct hk_buf key; /* the route key being looked up */
 };
 
 /* ---- text helpers ---------------------------------------------------- */
@@ -1210,29 +1211,25 @@ static void routes_grow(struct hk_deliver *d)
 /* The route of url, made when it is new. */
 static struct route *route_find(struct hk_deliver *d, const char *url)
 {
-    struct hk_buf key;
-    hk_buf_init(&key);
-    route_key(url ? url : "", &key);
-    uint64_t h = hash_text(key.data ? key.data : "", key.len);
+    route_key(url ? url : "", &d->key);
+    const char *key = d->key.data ? d->key.data : "";
+    uint64_t h = hash_text(key, d->key.len);
 
     if (d->route_buckets) {
         for (struct route *r = d->routes[h % d->route_buckets]; r;
              r = r->next)
-            if (r->hash == h && strcmp(r->key, key.data ? key.data : "") == 0) {
-                hk_buf_cleanup(&key);
+            if (r->hash == h && strcmp(r->key, key) == 0)
                 return r;
-            }
     }
     if (d->nroutes >= d->route_buckets)
         routes_grow(d);
     struct route *r = hk_calloc(1, sizeof(*r));
     r->hash = h;
-    r->key = key.data ? hk_buf_steal(&key) : hk_strdup("");
+    r->key = hk_strdup(key);
     r->sender = route_place(d, r, false);
     r->next = d->routes[h % d->route_buckets];
     d->routes[h % d->route_buckets] = r;
     d->nroutes++;
-    hk_buf_cleanup(&key);
     return r;
 }
 
@@ -1336,6 +1333,7 @@ struct hk_deliver *hk_deliver_new(const struct hk_deliver_opts *opts)
         abort();
     }
     pthread_mutex_init(&d->done_mu, NULL);
+    hk_buf_init(&d->key);
     d->last_sweep_ms = hk_mono_ms();
     d->senders = hk_calloc(d->nsenders, sizeof(*d->senders));
     for (size_t i = 0; i < d->nsenders; i++) {
@@ -1383,6 +1381,7 @@ void hk_deliver_free(struct hk_deliver *d)
             free(r);
         }
     free(d->routes);
+    hk_buf_cleanup(&d->key);
     close(d->wake_fd);
     free(d);
     curl_global_cleanup();
