@@ -13,8 +13,10 @@ LIBS    := -lmicrohttpd -lpq -lcurl -lssl -lcrypto -ljansson -luuid \
 
 SRC      := $(wildcard server/*.c)
 HDR      := $(wildcard server/*.h)
-OBJ      := $(SRC:server/%.c=build/obj/%.o)
-ASAN_OBJ := $(SRC:server/%.c=build/asan/obj/%.o)
+# docs/openapi.json is the API's one description; the build embeds it as a
+# generated C array (od and awk are in every Debian, unlike xxd).
+OBJ      := $(SRC:server/%.c=build/obj/%.o) build/obj/openapi_doc.o
+ASAN_OBJ := $(SRC:server/%.c=build/asan/obj/%.o) build/asan/obj/openapi_doc.o
 LIB_ASAN_OBJ := $(filter-out build/asan/obj/main.o,$(ASAN_OBJ))
 
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
@@ -36,6 +38,21 @@ build/obj/%.o: server/%.c $(HDR) | build/obj
 build/asan/obj/%.o: server/%.c $(HDR) | build/asan/obj
 	$(CC) $(CFLAGS_BASE) -O1 -g $(SAN) -c $< -o $@
 
+build/gen/openapi_doc.c: docs/openapi.json | build/gen
+	@{ echo '/* generated from docs/openapi.json by the Makefile: edit that file */'; \
+	  echo '#include "openapi.h"'; \
+	  echo 'const unsigned char hk_openapi_doc[] = {'; \
+	  od -An -v -tx1 $< | awk '{ for (i = 1; i <= NF; i++) printf "0x%s,", $$i; print "" }'; \
+	  echo '};'; \
+	  echo 'const size_t hk_openapi_doc_len = sizeof(hk_openapi_doc);'; } >$@.tmp
+	@mv $@.tmp $@
+
+build/obj/openapi_doc.o: build/gen/openapi_doc.c server/openapi.h | build/obj
+	$(CC) $(CFLAGS_BASE) $(CFLAGS) -c $< -o $@
+
+build/asan/obj/openapi_doc.o: build/gen/openapi_doc.c server/openapi.h | build/asan/obj
+	$(CC) $(CFLAGS_BASE) -O1 -g $(SAN) -c $< -o $@
+
 build/hookd: $(OBJ)
 	$(CC) $(CFLAGS) -o $@ $(OBJ) $(LIBS)
 
@@ -54,7 +71,7 @@ build/asan/e2e/%: tests/e2e/%.c $(E2E_LIB) $(E2E_HDR) $(LIB_ASAN_OBJ) $(HDR) | b
 build/bench/%: tests/bench/%.c | build/bench
 	$(CC) $(CFLAGS_BASE) $(CFLAGS) -o $@ $< $(LIBS)
 
-build/obj build/asan/obj build/asan/unit build/asan/e2e build/bench:
+build/obj build/asan/obj build/asan/unit build/asan/e2e build/bench build/gen:
 	mkdir -p $@
 
 # Everything the test run needs, built with the sanitizers.
