@@ -10,6 +10,7 @@
 #include "fanout.h"
 #include "jsonspan.h"
 #include "metrics.h"
+#include "ratelimit.h"
 #include "sign.h"
 #include "store.h"
 #include "validate.h"
@@ -51,6 +52,38 @@ static void respond_grouped(struct hk_resp *resp, const struct hk_ingest *in,
     hk_resp_raw(resp, 202, "application/json", &b);
 }
 
+/* The tenant's event rate and payload limit (docs/limits.md): one token
+ * of its bucket per event posted, then the payload's size, as posted,
+ * against the tenant's max_payload_bytes. False after answering. */
+static bool within_limits(struct hk_req *req, struct hk_resp *resp,
+                          struct hk_conn *c, size_t payload_len)
+{
+    if (req->app->rate == NULL)
+        return true;
+    struct hk_rate_grant g;
+    enum hk_result rc = hk_rate_take(req->app->rate, c, req->params[0], &g);
+    if (rc == HK_DENIED) {
+        resp->retry_after = (int)((g.retry_after_ms + 999) / 1000);
+        hk_resp_error(resp, 429, "rate_limited", NULL,
+                      "this tenant posts more events per second than its "
+                      "limit (limits.events_per_second); retry after %d s",
+                      resp->retry_after);
+        return false;
+    }
+    if (rc != HK_OK) {
+        hk_resp_result(resp, rc, "tenant");
+        return false;
+    }
+    if (g.max_payload_bytes > 0 && payload_len > (size_t)g.max_payload_bytes) {
+        hk_resp_error(resp, 413, "payload_too_large", "payload",
+                      "the payload is %zu bytes, larger than this tenant's "
+                      "limit of %ld (limits.max_payload_bytes)",
+                      payload_len, g.max_payload_bytes);
+        return false;
+    }
+    return true;
+}
+
 void hk_api_event_create(struct hk_req *req, struct hk_resp *resp)
 {
     static const char *const fields[] = {"event_type", "payload", NULL};
@@ -82,7 +115,7 @@ void hk_api_event_create(struct hk_req *req, struct hk_resp *resp)
         goto out;
     }
     struct hk_conn *c = hk_req_db(req, resp);
-    if (c == NULL)
+    if (c == NULL || !within_limits(req, resp, c, pe - ps))
         goto out;
     char *payload = hk_strndup(req->body + ps, pe - ps);
     struct hk_ingest in = {.tenant_id = req->params[0],

@@ -510,6 +510,11 @@ static enum MHD_Result send_response(struct conn_state *st)
         MHD_add_response_header(r, "Location", resp->location);
     if (resp->cache_control != NULL)
         MHD_add_response_header(r, "Cache-Control", resp->cache_control);
+    if (resp->retry_after > 0) {
+        char ra[16];
+        snprintf(ra, sizeof(ra), "%d", resp->retry_after);
+        MHD_add_response_header(r, "Retry-After", ra);
+    }
     /* the portal is framed only where the operator allows it; old
      * browsers without frame-ancestors get the same "never" */
     if (strcmp(st->req.route, "/portal/") == 0) {

@@ -76,9 +76,32 @@ enum hk_result hk_store_tenant_list(struct hk_conn *c, const char *after,
                                     int limit, json_t **out) HK_MUST_CHECK;
 enum hk_result hk_store_tenant_get(struct hk_conn *c, const char *tid,
                                    json_t **out) HK_MUST_CHECK;
+/* A tenant's limits to set (docs/limits.md); NULL strings keep the
+ * current value, except that set_max_payload with max_payload_bytes NULL
+ * removes the tenant's own payload limit. */
+struct hk_tenant_limits {
+    const char *max_endpoints;
+    const char *events_per_second;
+    const char *max_payload_bytes;
+    bool set_max_payload;
+};
 enum hk_result hk_store_tenant_update(struct hk_conn *c, const char *tid,
                                       const char *name, const char *metadata,
+                                      const struct hk_tenant_limits *lim,
                                       json_t **out) HK_MUST_CHECK;
+/* What hookd.take_event_tokens answered (ratelimit.c). */
+struct hk_rate_take {
+    long granted;
+    long rate;
+    long max_payload_bytes; /* 0: none of the tenant's own */
+    long wait_ms;
+};
+/* Takes up to want tokens of tenant tid's event-rate bucket; HK_NOT_FOUND
+ * when there is no such tenant. */
+enum hk_result hk_store_tenant_take_tokens(struct hk_conn *c, const char *tid,
+                                           long want,
+                                           struct hk_rate_take *out)
+    HK_MUST_CHECK;
 enum hk_result hk_store_tenant_delete(struct hk_conn *c,
                                       const char *tid) HK_MUST_CHECK;
 
@@ -135,12 +158,15 @@ struct hk_endpoint_fields {
     bool set_rate_limit;     /* on update: rate_limit (maybe NULL) applies */
     const char *headers;     /* JSON object text */
 };
-/* id is made by the caller (hk_uuid7): the secret is sealed to it. */
+/* id is made by the caller (hk_uuid7): the secret is sealed to it.
+ * HK_DENIED when the tenant already has its max_endpoints endpoints (that
+ * limit in *max_endpoints); concurrent inserts for one tenant are
+ * serialised, so the limit holds. */
 enum hk_result hk_store_endpoint_insert(struct hk_conn *c, const char *tid,
                                         const char *id,
                                         const struct hk_endpoint_fields *f,
                                         const unsigned char *secret_enc,
-                                        size_t secret_len,
+                                        size_t secret_len, long *max_endpoints,
                                         json_t **out) HK_MUST_CHECK;
 enum hk_result hk_store_endpoint_list(struct hk_conn *c, const char *tid,
                                       const char *after, int limit,
