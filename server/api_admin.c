@@ -68,6 +68,32 @@ void hk_api_page_respond(struct hk_resp *resp, json_t *rows, int limit,
                            "next_cursor", next));
 }
 
+void hk_api_page_respond_text(struct hk_resp *resp,
+                              const struct hk_text_rows *rows, int limit)
+{
+    bool more = rows->n > (size_t)limit;
+    size_t n = more ? (size_t)limit : rows->n;
+    struct hk_buf b;
+    hk_buf_init(&b);
+    hk_buf_puts(&b, "{\"data\":[");
+    for (size_t i = 0; i < n; i++) {
+        if (i > 0)
+            hk_buf_puts(&b, ",");
+        hk_buf_puts(&b, rows->text[i]);
+    }
+    hk_buf_printf(&b, "],\"has_more\":%s,\"next_cursor\":",
+                  more ? "true" : "false");
+    if (more) {
+        /* a cursor is URL-safe base64: nothing in it needs escaping */
+        char cur[128];
+        hk_cursor_encode(rows->key[n - 1], cur, sizeof(cur));
+        hk_buf_printf(&b, "\"%s\"}", cur);
+    } else {
+        hk_buf_puts(&b, "null}");
+    }
+    hk_resp_raw(resp, 200, "application/json", &b);
+}
+
 bool hk_api_path_id(struct hk_req *req, struct hk_resp *resp, int index,
                     const char *what)
 {

@@ -84,6 +84,31 @@ static bool within_limits(struct hk_req *req, struct hk_resp *resp,
     return true;
 }
 
+/* The answer for an event written alone: the event the store read back,
+ * with the payload as the exact text posted (for a repeated key, the
+ * first event's payload is that same text), not as jansson would print
+ * its numbers again. Takes the reference to ev. */
+static void respond_with_payload(struct hk_resp *resp, int status, json_t *ev,
+                                 const char *payload, size_t payload_len)
+{
+    json_object_del(ev, "payload");
+    char *text = json_dumps(ev, JSON_COMPACT);
+    json_decref(ev);
+    struct hk_buf b;
+    hk_buf_init(&b);
+    /* the object's text without its closing brace, then the payload */
+    size_t n = text != NULL ? strlen(text) : 0;
+    if (n >= 2)
+        hk_buf_append(&b, text, n - 1);
+    else
+        hk_buf_puts(&b, "{");
+    hk_buf_puts(&b, b.len > 1 ? ",\"payload\":" : "\"payload\":");
+    hk_buf_append(&b, payload, payload_len);
+    hk_buf_puts(&b, "}");
+    free(text);
+    hk_resp_raw(resp, status, "application/json", &b);
+}
+
 void hk_api_event_create(struct hk_req *req, struct hk_resp *resp)
 {
     static const char *const fields[] = {"event_type", "payload", NULL};
@@ -144,7 +169,8 @@ void hk_api_event_create(struct hk_req *req, struct hk_resp *resp)
                 req->app->wake(req->app->wake_ctx);
         }
         if (out != NULL)
-            hk_resp_json(resp, created ? 202 : 200, out);
+            respond_with_payload(resp, created ? 202 : 200, out, payload,
+                                 pe - ps);
         else
             respond_grouped(resp, &in, payload, pe - ps);
     }
@@ -158,7 +184,7 @@ void hk_api_event_list(struct hk_req *req, struct hk_resp *resp)
     static const char *const extra[] = {"event_type", NULL};
     int limit;
     char after[37], msg[160];
-    json_t *rows;
+    struct hk_text_rows rows = {0};
     if (!hk_api_page_params(req, resp, extra, &limit, after))
         return;
     const char *type = hk_req_query(req, "event_type");
@@ -175,24 +201,27 @@ void hk_api_event_list(struct hk_req *req, struct hk_resp *resp)
     if (rc != HK_OK)
         hk_resp_result(resp, rc, "events");
     else
-        hk_api_page_respond(resp, rows, limit, "id");
+        hk_api_page_respond_text(resp, &rows, limit);
+    hk_text_rows_cleanup(&rows);
 }
 
 void hk_api_event_get(struct hk_req *req, struct hk_resp *resp)
 {
-    json_t *out;
     if (!hk_api_path_id(req, resp, 1, "event") ||
         !hk_req_query_only(req, resp, (const char *const[]){NULL}))
         return;
     struct hk_conn *c = hk_req_db(req, resp);
     if (c == NULL)
         return;
+    struct hk_buf out;
+    hk_buf_init(&out);
     enum hk_result rc =
         hk_store_event_get(c, req->params[0], req->params[1], &out);
     if (rc != HK_OK)
         hk_resp_result(resp, rc, "event");
     else
-        hk_resp_json(resp, 200, out);
+        hk_resp_raw(resp, 200, "application/json", &out);
+    hk_buf_cleanup(&out);
 }
 
 static bool uuid_query(struct hk_req *req, struct hk_resp *resp,

@@ -55,6 +55,20 @@ enum hk_result hk_store_one(struct hk_conn *c, const char *sql, int n,
 enum hk_result hk_store_many(struct hk_conn *c, const char *sql, int n,
                              const char *const *p,
                              json_t **out) HK_MUST_CHECK;
+/* Rows of JSON text exactly as PostgreSQL rendered them, never parsed
+ * (an event's payload holds whatever numbers its sender wrote, 1e400
+ * included), each with the key a cursor carries. Caller's storage:
+ * hk_text_rows_cleanup frees the rows. */
+struct hk_text_rows {
+    size_t n;
+    char **text;
+    char **key;
+};
+void hk_text_rows_cleanup(struct hk_text_rows *rows);
+/* Runs sql, whose columns are the row's JSON text and its key. */
+enum hk_result hk_store_many_text(struct hk_conn *c, const char *sql, int n,
+                                  const char *const *p,
+                                  struct hk_text_rows *out) HK_MUST_CHECK;
 /* Formats a C string list as a PostgreSQL text[] literal; caller frees. */
 char *hk_store_text_array(const char *const *items, size_t n);
 /* A PostgreSQL text[] literal built element by element, for parameters
@@ -255,12 +269,14 @@ struct hk_ingest_item {
 enum hk_result hk_store_event_ingest_group(struct hk_conn *c,
                                            struct hk_ingest_item *items,
                                            size_t n) HK_MUST_CHECK;
+/* Events as JSON text, the payload as stored (see struct hk_text_rows). */
 enum hk_result hk_store_event_list(struct hk_conn *c, const char *tid,
                                    const char *event_type, const char *after,
-                                   int limit, json_t **out) HK_MUST_CHECK;
+                                   int limit,
+                                   struct hk_text_rows *out) HK_MUST_CHECK;
 enum hk_result hk_store_event_get(struct hk_conn *c, const char *tid,
                                   const char *evid,
-                                  json_t **out) HK_MUST_CHECK;
+                                  struct hk_buf *out) HK_MUST_CHECK;
 
 struct hk_delivery_filter {
     const char *status;

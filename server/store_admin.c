@@ -108,6 +108,39 @@ enum hk_result hk_store_many(struct hk_conn *c, const char *sql, int n,
     return arr != NULL ? HK_OK : HK_INTERNAL;
 }
 
+void hk_text_rows_cleanup(struct hk_text_rows *rows)
+{
+    for (size_t i = 0; i < rows->n; i++) {
+        free(rows->text[i]);
+        free(rows->key[i]);
+    }
+    free(rows->text);
+    free(rows->key);
+    memset(rows, 0, sizeof(*rows));
+}
+
+enum hk_result hk_store_many_text(struct hk_conn *c, const char *sql, int n,
+                                  const char *const *p,
+                                  struct hk_text_rows *out)
+{
+    PGresult *r;
+    memset(out, 0, sizeof(*out));
+    enum hk_result rc = hk_db_query(c, sql, n, p, &r);
+    if (rc != HK_OK)
+        return rc;
+    size_t rows = (size_t)PQntuples(r);
+    out->text = hk_calloc(rows + 1, sizeof(*out->text));
+    out->key = hk_calloc(rows + 1, sizeof(*out->key));
+    for (size_t i = 0; i < rows; i++) {
+        out->text[i] = hk_strndup(PQgetvalue(r, (int)i, 0),
+                                  (size_t)PQgetlength(r, (int)i, 0));
+        out->key[i] = hk_strdup(PQgetvalue(r, (int)i, 1));
+    }
+    out->n = rows;
+    PQclear(r);
+    return HK_OK;
+}
+
 char *hk_store_text_array(const char *const *items, size_t n)
 {
     struct hk_pgarr a;
