@@ -70,3 +70,7 @@ BEGIN
     RETURN NEXT;
 END
 $$;
+
+-- hookd's own, like every function of the schema (0018): a role that may
+-- only send events must not spend a tenant's tokens.
+REVOKE EXECUTE ON FUNCTION hookd.take_event_tokens(uuid, integer) FROM PUBLIC;
