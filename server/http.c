@@ -600,6 +600,14 @@ static struct conn_watch *watch_of(struct MHD_Connection *conn)
     return ci != NULL ? ci->socket_context : NULL;
 }
 
+/* When a request starting now must be in; 0 (none) when the settings
+ * set no HOOKD_CLIENT_TIMEOUT, as for a server built by hand in tests. */
+static int64_t deadline_from_now(const struct hk_http *h)
+{
+    int64_t t = h->app->cfg->client_timeout_ms;
+    return t > 0 ? hk_mono_ms() + t : 0;
+}
+
 /* Starts (on) or stops the clock of the request being read on conn. */
 static void watch_set(struct hk_http *h, struct MHD_Connection *conn, bool on)
 {
@@ -607,7 +615,7 @@ static void watch_set(struct hk_http *h, struct MHD_Connection *conn, bool on)
     if (w == NULL)
         return;
     pthread_mutex_lock(&h->watch_mu);
-    w->deadline = on ? hk_mono_ms() + h->app->cfg->client_timeout_ms : 0;
+    w->deadline = on ? deadline_from_now(h) : 0;
     pthread_mutex_unlock(&h->watch_mu);
 }
 
@@ -626,7 +634,7 @@ static void on_connection(void *cls, struct MHD_Connection *conn,
         struct conn_watch *w = hk_calloc(1, sizeof(*w));
         w->fd = ci->connect_fd;
         pthread_mutex_lock(&h->watch_mu);
-        w->deadline = hk_mono_ms() + h->app->cfg->client_timeout_ms;
+        w->deadline = deadline_from_now(h);
         w->next = h->watched;
         if (w->next != NULL)
             w->next->prev = w;

@@ -246,7 +246,7 @@ static void test_rate_shared_by_processes(void **state)
             hk_expect_error(r, 429, "rate_limited", NULL);
             const char *ra = hk_reply_header(r, "Retry-After");
             assert_non_null(ra);
-            assert_true(atoi(ra) >= 1);
+            assert_true(strtol(ra, NULL, 10) >= 1);
             limited++;
         }
         hk_reply_free(r);
