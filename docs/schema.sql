@@ -293,6 +293,46 @@ BEGIN
     RETURN ids;
 END $$;
 
+CREATE FUNCTION hookd.take_event_tokens(p_tenant uuid, p_want integer) RETURNS TABLE(granted integer, rate integer, max_payload_bytes integer, wait_ms integer)
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    v_rate integer;
+    v_max_payload integer;
+    v_tokens double precision;
+    v_at timestamptz;
+    v_now timestamptz := clock_timestamp();
+    v_granted integer;
+BEGIN
+    SELECT t.events_per_second, t.max_payload_bytes
+      INTO v_rate, v_max_payload
+      FROM hookd.tenants t WHERE t.id = p_tenant;
+    IF NOT FOUND THEN
+        RETURN;
+    END IF;
+    INSERT INTO hookd.tenant_rate (tenant_id, tokens, refilled_at)
+    VALUES (p_tenant, v_rate, v_now)
+    ON CONFLICT (tenant_id) DO NOTHING;
+    SELECT r.tokens, r.refilled_at INTO v_tokens, v_at
+      FROM hookd.tenant_rate r WHERE r.tenant_id = p_tenant FOR UPDATE;
+    v_tokens := least(v_rate::double precision,
+                      v_tokens + v_rate * greatest(0.0,
+                          extract(epoch FROM v_now - v_at)::double precision));
+    v_granted := least(greatest(p_want, 0)::double precision,
+                       floor(v_tokens))::integer;
+    v_tokens := v_tokens - v_granted;
+    UPDATE hookd.tenant_rate SET tokens = v_tokens, refilled_at = v_now
+     WHERE tenant_id = p_tenant;
+    granted := v_granted;
+    rate := v_rate;
+    max_payload_bytes := v_max_payload;
+    wait_ms := CASE WHEN v_granted > 0 THEN 0
+                    ELSE ceil((1.0 - v_tokens) * 1000.0 / v_rate)::integer
+               END;
+    RETURN NEXT;
+END
+$$;
+
 CREATE FUNCTION hookd.uuid7() RETURNS uuid
     LANGUAGE sql PARALLEL SAFE
     AS $$
@@ -490,12 +530,25 @@ CREATE TABLE hookd.settings (
     value bigint NOT NULL
 );
 
+CREATE TABLE hookd.tenant_rate (
+    tenant_id uuid NOT NULL,
+    tokens double precision NOT NULL,
+    refilled_at timestamp with time zone NOT NULL
+)
+WITH (fillfactor='50');
+
 CREATE TABLE hookd.tenants (
     id uuid NOT NULL,
     name text NOT NULL,
     metadata jsonb DEFAULT '{}'::jsonb NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    max_endpoints integer DEFAULT 100 NOT NULL,
+    events_per_second integer DEFAULT 10000 NOT NULL,
+    max_payload_bytes integer,
+    CONSTRAINT tenants_events_per_second_check CHECK (((events_per_second >= 1) AND (events_per_second <= 1000000))),
+    CONSTRAINT tenants_max_endpoints_check CHECK (((max_endpoints >= 0) AND (max_endpoints <= 100000))),
+    CONSTRAINT tenants_max_payload_bytes_check CHECK (((max_payload_bytes >= 1) AND (max_payload_bytes <= 67108864))),
     CONSTRAINT tenants_metadata_check CHECK ((jsonb_typeof(metadata) = 'object'::text)),
     CONSTRAINT tenants_name_check CHECK (((length(name) >= 1) AND (length(name) <= 200)))
 );
@@ -535,6 +588,9 @@ ALTER TABLE ONLY hookd.schema_migrations
 
 ALTER TABLE ONLY hookd.settings
     ADD CONSTRAINT settings_pkey PRIMARY KEY (name);
+
+ALTER TABLE ONLY hookd.tenant_rate
+    ADD CONSTRAINT tenant_rate_pkey PRIMARY KEY (tenant_id);
 
 ALTER TABLE ONLY hookd.tenants
     ADD CONSTRAINT tenants_pkey PRIMARY KEY (id);
@@ -579,4 +635,7 @@ ALTER TABLE ONLY hookd.endpoints
 
 ALTER TABLE ONLY hookd.portal_sessions
     ADD CONSTRAINT portal_sessions_tenant_id_fkey FOREIGN KEY (tenant_id) REFERENCES hookd.tenants(id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY hookd.tenant_rate
+    ADD CONSTRAINT tenant_rate_tenant_id_fkey FOREIGN KEY (tenant_id) REFERENCES hookd.tenants(id) ON DELETE CASCADE;
 

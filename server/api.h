@@ -19,6 +19,11 @@ bool hk_api_page_params(struct hk_req *req, struct hk_resp *resp,
  * member of a row that the cursor carries ("id"). */
 void hk_api_page_respond(struct hk_resp *resp, json_t *rows, int limit,
                          const char *key);
+/* The same from rows of JSON text (struct hk_text_rows), sent as they
+ * are, never parsed; the caller still cleans rows up. */
+struct hk_text_rows;
+void hk_api_page_respond_text(struct hk_resp *resp,
+                              const struct hk_text_rows *rows, int limit);
 /* A path id: 404 unless it is a canonical UUID. */
 bool hk_api_path_id(struct hk_req *req, struct hk_resp *resp, int index,
                     const char *what);

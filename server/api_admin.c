@@ -68,6 +68,32 @@ void hk_api_page_respond(struct hk_resp *resp, json_t *rows, int limit,
                            "next_cursor", next));
 }
 
+void hk_api_page_respond_text(struct hk_resp *resp,
+                              const struct hk_text_rows *rows, int limit)
+{
+    bool more = rows->n > (size_t)limit;
+    size_t n = more ? (size_t)limit : rows->n;
+    struct hk_buf b;
+    hk_buf_init(&b);
+    hk_buf_puts(&b, "{\"data\":[");
+    for (size_t i = 0; i < n; i++) {
+        if (i > 0)
+            hk_buf_puts(&b, ",");
+        hk_buf_puts(&b, rows->text[i]);
+    }
+    hk_buf_printf(&b, "],\"has_more\":%s,\"next_cursor\":",
+                  more ? "true" : "false");
+    if (more) {
+        /* a cursor is URL-safe base64: nothing in it needs escaping */
+        char cur[128];
+        hk_cursor_encode(rows->key[n - 1], cur, sizeof(cur));
+        hk_buf_printf(&b, "\"%s\"}", cur);
+    } else {
+        hk_buf_puts(&b, "null}");
+    }
+    hk_resp_raw(resp, 200, "application/json", &b);
+}
+
 bool hk_api_path_id(struct hk_req *req, struct hk_resp *resp, int index,
                     const char *what)
 {
@@ -243,19 +269,86 @@ void hk_api_tenant_get(struct hk_req *req, struct hk_resp *resp)
         hk_resp_json(resp, 200, out);
 }
 
+/* The text of each limit to set, for hk_store_tenant_update. */
+struct limits_text {
+    char max_endpoints[16], events_per_second[16], max_payload_bytes[16];
+};
+
+/* Reads "limits" of a PATCH body into lim (docs/limits.md says each
+ * limit's range, as the migration's checks do); false after answering. */
+static bool limit_fields(json_t *body, struct hk_resp *resp,
+                         struct hk_tenant_limits *lim, struct limits_text *t)
+{
+    static const struct {
+        const char *key;
+        long lo, hi;
+        bool nullable;
+    } known[] = {{"max_endpoints", 0, 100000, false},
+                 {"events_per_second", 1, 1000000, false},
+                 {"max_payload_bytes", 1, 64L * 1024 * 1024, true}};
+    char *text[] = {t->max_endpoints, t->events_per_second,
+                    t->max_payload_bytes};
+    const char **dest[] = {&lim->max_endpoints, &lim->events_per_second,
+                           &lim->max_payload_bytes};
+    memset(lim, 0, sizeof(*lim));
+    json_t *l = json_object_get(body, "limits");
+    if (l == NULL)
+        return true;
+    if (!json_is_object(l)) {
+        hk_resp_error(resp, 422, "validation_failed", "limits",
+                      "limits must be an object");
+        return false;
+    }
+    const char *key;
+    json_t *v;
+    json_object_foreach(l, key, v)
+    {
+        size_t i = 0;
+        while (i < HK_ARRAY_LEN(known) && strcmp(known[i].key, key) != 0)
+            i++;
+        char field[160];
+        snprintf(field, sizeof(field), "limits.%.128s", key);
+        if (i == HK_ARRAY_LEN(known)) {
+            hk_resp_error(resp, 422, "validation_failed", field,
+                          "unknown field");
+            return false;
+        }
+        if (json_is_null(v) && known[i].nullable) {
+            lim->set_max_payload = true;
+            continue;
+        }
+        if (!json_is_integer(v) || json_integer_value(v) < known[i].lo ||
+            json_integer_value(v) > known[i].hi) {
+            hk_resp_error(resp, 422, "validation_failed", field,
+                          "must be a whole number from %ld to %ld%s",
+                          known[i].lo, known[i].hi,
+                          known[i].nullable ? ", or null" : "");
+            return false;
+        }
+        snprintf(text[i], 16, "%lld", (long long)json_integer_value(v));
+        *dest[i] = text[i];
+        if (known[i].nullable)
+            lim->set_max_payload = true;
+    }
+    return true;
+}
+
 void hk_api_tenant_patch(struct hk_req *req, struct hk_resp *resp)
 {
-    static const char *const fields[] = {"name", "metadata", NULL};
+    static const char *const fields[] = {"name", "metadata", "limits", NULL};
     json_t *body, *out;
     const char *name;
     char *metadata;
+    struct hk_tenant_limits lim;
+    struct limits_text lim_text;
     if (!hk_req_json(req, resp, fields, false, &body))
         return;
-    if (tenant_fields(body, resp, false, &name, &metadata)) {
+    if (limit_fields(body, resp, &lim, &lim_text) &&
+        tenant_fields(body, resp, false, &name, &metadata)) {
         struct hk_conn *c = hk_req_db(req, resp);
         enum hk_result rc =
             c ? hk_store_tenant_update(c, req->params[0], name, metadata,
-                                       &out)
+                                       &lim, &out)
               : HK_DB;
         if (rc == HK_OK)
             hk_resp_json(resp, 200, out);

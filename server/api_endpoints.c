@@ -207,10 +207,17 @@ void hk_api_endpoint_create(struct hk_req *req, struct hk_resp *resp)
         hk_secret_binding(req->params[0], eid, ad);
         hk_seal(req->app->cfg->secret_key, ad, strlen(ad), secret,
                 strlen(secret), &sealed, &sealed_len);
+        long max;
         enum hk_result rc = hk_store_endpoint_insert(
-            c, req->params[0], eid, &in.f, sealed, sealed_len, &out);
+            c, req->params[0], eid, &in.f, sealed, sealed_len, &max, &out);
         if (rc == HK_OK)
             hk_resp_json(resp, 201, out);
+        else if (rc == HK_DENIED)
+            hk_resp_error(resp, 409, "limit_reached", NULL,
+                          "this tenant has its limit of %ld endpoints: "
+                          "delete one, or ask the operator to raise "
+                          "limits.max_endpoints",
+                          max);
         else
             hk_resp_result(resp, rc, "tenant");
         free(sealed);

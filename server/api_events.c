@@ -10,6 +10,7 @@
 #include "fanout.h"
 #include "jsonspan.h"
 #include "metrics.h"
+#include "ratelimit.h"
 #include "sign.h"
 #include "store.h"
 #include "validate.h"
@@ -51,6 +52,63 @@ static void respond_grouped(struct hk_resp *resp, const struct hk_ingest *in,
     hk_resp_raw(resp, 202, "application/json", &b);
 }
 
+/* The tenant's event rate and payload limit (docs/limits.md): one token
+ * of its bucket per event posted, then the payload's size, as posted,
+ * against the tenant's max_payload_bytes. False after answering. */
+static bool within_limits(struct hk_req *req, struct hk_resp *resp,
+                          struct hk_conn *c, size_t payload_len)
+{
+    if (req->app->rate == NULL)
+        return true;
+    struct hk_rate_grant g;
+    enum hk_result rc = hk_rate_take(req->app->rate, c, req->params[0], &g);
+    if (rc == HK_DENIED) {
+        resp->retry_after = (int)((g.retry_after_ms + 999) / 1000);
+        hk_resp_error(resp, 429, "rate_limited", NULL,
+                      "this tenant posts more events per second than its "
+                      "limit (limits.events_per_second); retry after %d s",
+                      resp->retry_after);
+        return false;
+    }
+    if (rc != HK_OK) {
+        hk_resp_result(resp, rc, "tenant");
+        return false;
+    }
+    if (g.max_payload_bytes > 0 && payload_len > (size_t)g.max_payload_bytes) {
+        hk_resp_error(resp, 413, "payload_too_large", "payload",
+                      "the payload is %zu bytes, larger than this tenant's "
+                      "limit of %ld (limits.max_payload_bytes)",
+                      payload_len, g.max_payload_bytes);
+        return false;
+    }
+    return true;
+}
+
+/* The answer for an event written alone: the event the store read back,
+ * with the payload as the exact text posted (for a repeated key, the
+ * first event's payload is that same text), not as jansson would print
+ * its numbers again. Takes the reference to ev. */
+static void respond_with_payload(struct hk_resp *resp, int status, json_t *ev,
+                                 const char *payload, size_t payload_len)
+{
+    json_object_del(ev, "payload");
+    char *text = json_dumps(ev, JSON_COMPACT);
+    json_decref(ev);
+    struct hk_buf b;
+    hk_buf_init(&b);
+    /* the object's text without its closing brace, then the payload */
+    size_t n = text != NULL ? strlen(text) : 0;
+    if (n >= 2)
+        hk_buf_append(&b, text, n - 1);
+    else
+        hk_buf_puts(&b, "{");
+    hk_buf_puts(&b, b.len > 1 ? ",\"payload\":" : "\"payload\":");
+    hk_buf_append(&b, payload, payload_len);
+    hk_buf_puts(&b, "}");
+    free(text);
+    hk_resp_raw(resp, status, "application/json", &b);
+}
+
 void hk_api_event_create(struct hk_req *req, struct hk_resp *resp)
 {
     static const char *const fields[] = {"event_type", "payload", NULL};
@@ -82,7 +140,7 @@ void hk_api_event_create(struct hk_req *req, struct hk_resp *resp)
         goto out;
     }
     struct hk_conn *c = hk_req_db(req, resp);
-    if (c == NULL)
+    if (c == NULL || !within_limits(req, resp, c, pe - ps))
         goto out;
     char *payload = hk_strndup(req->body + ps, pe - ps);
     struct hk_ingest in = {.tenant_id = req->params[0],
@@ -111,7 +169,8 @@ void hk_api_event_create(struct hk_req *req, struct hk_resp *resp)
                 req->app->wake(req->app->wake_ctx);
         }
         if (out != NULL)
-            hk_resp_json(resp, created ? 202 : 200, out);
+            respond_with_payload(resp, created ? 202 : 200, out, payload,
+                                 pe - ps);
         else
             respond_grouped(resp, &in, payload, pe - ps);
     }
@@ -125,7 +184,7 @@ void hk_api_event_list(struct hk_req *req, struct hk_resp *resp)
     static const char *const extra[] = {"event_type", NULL};
     int limit;
     char after[37], msg[160];
-    json_t *rows;
+    struct hk_text_rows rows = {0};
     if (!hk_api_page_params(req, resp, extra, &limit, after))
         return;
     const char *type = hk_req_query(req, "event_type");
@@ -142,24 +201,27 @@ void hk_api_event_list(struct hk_req *req, struct hk_resp *resp)
     if (rc != HK_OK)
         hk_resp_result(resp, rc, "events");
     else
-        hk_api_page_respond(resp, rows, limit, "id");
+        hk_api_page_respond_text(resp, &rows, limit);
+    hk_text_rows_cleanup(&rows);
 }
 
 void hk_api_event_get(struct hk_req *req, struct hk_resp *resp)
 {
-    json_t *out;
     if (!hk_api_path_id(req, resp, 1, "event") ||
         !hk_req_query_only(req, resp, (const char *const[]){NULL}))
         return;
     struct hk_conn *c = hk_req_db(req, resp);
     if (c == NULL)
         return;
+    struct hk_buf out;
+    hk_buf_init(&out);
     enum hk_result rc =
         hk_store_event_get(c, req->params[0], req->params[1], &out);
     if (rc != HK_OK)
         hk_resp_result(resp, rc, "event");
     else
-        hk_resp_json(resp, 200, out);
+        hk_resp_raw(resp, 200, "application/json", &out);
+    hk_buf_cleanup(&out);
 }
 
 static bool uuid_query(struct hk_req *req, struct hk_resp *resp,

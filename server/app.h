@@ -9,6 +9,7 @@
 #include "db.h"
 
 struct hk_fanout;
+struct hk_rate;
 
 struct hk_app {
     struct hk_config *cfg;
@@ -20,6 +21,8 @@ struct hk_app {
     void *wake_ctx;
     /* Groups concurrent ingests into one commit; NULL writes each alone. */
     struct hk_fanout *fanout;
+    /* The tenants' event-rate buckets (ratelimit.h); NULL: no rate limit. */
+    struct hk_rate *rate;
 };
 
 #endif

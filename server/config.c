@@ -29,6 +29,7 @@
 #define DEF_RETRY "5s,5m,30m,2h,5h,10h,10h"
 #define DEF_TIMEOUT "15s"
 #define DEF_MAX_BODY "262144"
+#define DEF_CLIENT_TIMEOUT "30s"
 #define DEF_PUBLIC_URL "http://127.0.0.1:8080"
 #define DEF_DISABLE_AFTER "5d"
 #define DEF_RETENTION "30"
@@ -66,6 +67,9 @@ const struct hk_config_doc hk_config_docs[] = {
      "seconds)"},
     {"HOOKD_MAX_BODY", DEF_MAX_BODY,
      "largest request body accepted, in bytes (k, KiB, M, MiB suffixes)"},
+    {"HOOKD_CLIENT_TIMEOUT", DEF_CLIENT_TIMEOUT,
+     "time a client has to send one whole API request, line, headers and "
+     "body (duration; a bare number is seconds)"},
     {"HOOKD_ALLOW_PRIVATE_TARGETS", "false",
      "allow endpoints on loopback, private and other inward addresses"},
     {"HOOKD_PUBLIC_URL", DEF_PUBLIC_URL,
@@ -416,6 +420,8 @@ static bool load_all(struct loader *l, struct hk_config *cfg, bool need_keys)
                         TIMEOUT_MAX_MS, &cfg->request_timeout_ms) ||
         !parse_size(l, "HOOKD_MAX_BODY", DEF_MAX_BODY, 1, MAX_BODY_LIMIT,
                     &cfg->max_body) ||
+        !parse_duration(l, "HOOKD_CLIENT_TIMEOUT", DEF_CLIENT_TIMEOUT, 1000,
+                        TIMEOUT_MAX_MS, &cfg->client_timeout_ms) ||
         !parse_bool(l, "HOOKD_ALLOW_PRIVATE_TARGETS", "false",
                     &cfg->allow_private_targets) ||
         !parse_public_url(l, cfg) ||

@@ -21,6 +21,7 @@ struct hk_config {
     struct hk_retry_schedule retry; /* HOOKD_RETRY_SCHEDULE */
     int64_t request_timeout_ms;     /* HOOKD_REQUEST_TIMEOUT, default 15s */
     size_t max_body;                /* HOOKD_MAX_BODY, default 256 KiB */
+    int64_t client_timeout_ms; /* HOOKD_CLIENT_TIMEOUT, default 30s; 0: none */
     bool allow_private_targets;     /* HOOKD_ALLOW_PRIVATE_TARGETS */
     char *public_url;               /* HOOKD_PUBLIC_URL */
     int64_t disable_after_ms;       /* HOOKD_DISABLE_AFTER, default 5d */

@@ -8,6 +8,21 @@
  * authenticated and handed to its handler, and the response is rendered
  * with X-Request-Id and logged in one access line.
  *
+ * A request that libmicrohttpd would read in a way hookd cannot vouch for
+ * is refused in the first access-handler call, when the headers are in and
+ * before any body is read: a Transfer-Encoding other than a lone "chunked"
+ * (501), Transfer-Encoding beside Content-Length, or Content-Length headers
+ * that disagree (400); each closes its connection, since where the body
+ * ends is then unknown.
+ *
+ * Every connection is watched from libmicrohttpd's connection-started
+ * notice to its closed notice: a client has HOOKD_CLIENT_TIMEOUT to send a
+ * whole request (line, headers and body), counted from the connection's
+ * start or the end of its previous answer. libmicrohttpd's own timeout
+ * counts only idle time, so a client sending a byte every few seconds
+ * would keep its connection for ever; the watch thread answers such a
+ * request 408 and shuts its socket, and libmicrohttpd then closes it.
+ *
  * The listening socket is ours, not libmicrohttpd's: one accept thread
  * hands each connection to the daemon's pool (MHD_add_connection). A stop
  * closes the socket, so the kernel refuses new connections at once, then
@@ -61,6 +76,18 @@
 
 /* How often the waiter re-checks parked long polls. */
 #define PARK_CHECK_MS 1000
+/* How often the watch thread looks for requests past their deadline: a
+ * slow request is cut between HOOKD_CLIENT_TIMEOUT and this much later. */
+#define WATCH_CHECK_MS 250
+
+/* One per connection, from libmicrohttpd's connection-started notice to its
+ * closed notice (which comes before the socket is closed, so fd is never
+ * another connection's while the watch is listed). Under watch_mu. */
+struct conn_watch {
+    int fd;
+    int64_t deadline; /* monotonic ms; 0 while no request is being read */
+    struct conn_watch *prev, *next;
+};
 
 struct conn_state;
 
@@ -81,6 +108,14 @@ struct hk_http {
     bool park_closed; /* the waiter has stopped: nothing parks any more */
     pthread_t waiter;
     bool have_waiter;
+    /* watched connections, under watch_mu; the watch thread sleeps on
+     * watch_cv */
+    pthread_mutex_t watch_mu;
+    pthread_cond_t watch_cv;
+    struct conn_watch *watched;
+    bool watch_closed;
+    pthread_t watcher;
+    bool have_watcher;
 };
 
 struct conn_state {
@@ -91,6 +126,7 @@ struct conn_state {
     struct MHD_Connection *conn;
     int64_t started;
     bool too_large;
+    bool must_close; /* the body's end is unknown: answer, then close */
     bool answered;
     /* while parked: what wakes it, and the next in the parked list */
     hk_park_ready_fn ready;
@@ -442,10 +478,14 @@ static void dispatch(struct conn_state *st)
         hk_resp_error(resp, 500, "internal", NULL, "no response");
 }
 
+static void watch_set(struct hk_http *h, struct MHD_Connection *conn,
+                      bool on);
+
 static enum MHD_Result send_response(struct conn_state *st)
 {
     struct hk_resp *resp = &st->resp;
     struct MHD_Response *r;
+    watch_set(st->http, st->conn, false);
     if (resp->json != NULL) {
         char *text = json_dumps(resp->json, JSON_COMPACT);
         if (text == NULL)
@@ -470,6 +510,11 @@ static enum MHD_Result send_response(struct conn_state *st)
         MHD_add_response_header(r, "Location", resp->location);
     if (resp->cache_control != NULL)
         MHD_add_response_header(r, "Cache-Control", resp->cache_control);
+    if (resp->retry_after > 0) {
+        char ra[16];
+        snprintf(ra, sizeof(ra), "%d", resp->retry_after);
+        MHD_add_response_header(r, "Retry-After", ra);
+    }
     /* the portal is framed only where the operator allows it; old
      * browsers without frame-ancestors get the same "never" */
     if (strcmp(st->req.route, "/portal/") == 0) {
@@ -481,8 +526,9 @@ static enum MHD_Result send_response(struct conn_state *st)
             MHD_add_response_header(r, "X-Frame-Options", "DENY");
     }
     /* while stopping, a kept-alive connection must not bring more work;
-     * after a 413 the unread body makes the connection useless */
-    if (atomic_load(&st->http->stopping) || st->too_large)
+     * after a 413 or a refused framing the unread body makes the
+     * connection useless */
+    if (atomic_load(&st->http->stopping) || st->too_large || st->must_close)
         MHD_add_response_header(r, "Connection", "close");
     enum MHD_Result ret = MHD_queue_response(st->conn, (unsigned)resp->status,
                                              r);
@@ -520,6 +566,163 @@ static bool send_all(int fd, const char *data, size_t len, int timeout_ms)
     return true;
 }
 
+/* Renders an answer as libmicrohttpd would, for the paths that write on
+ * the socket themselves: status line, Connection: close, the JSON body of
+ * resp (which must hold one) and the request id. */
+static void render_closing_answer(const struct hk_resp *resp,
+                                  const char *request_id, struct hk_buf *out)
+{
+    char *json = json_dumps(resp->json, JSON_COMPACT);
+    char date[64];
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    const char *reason = MHD_get_reason_phrase_for((unsigned)resp->status);
+    hk_buf_printf(out,
+                  "HTTP/1.1 %d %s\r\n"
+                  "Date: %s\r\n"
+                  "Connection: close\r\n"
+                  "Content-Type: application/json\r\n"
+                  "Content-Length: %zu\r\n"
+                  "X-Request-Id: %s\r\n\r\n%s",
+                  resp->status, reason ? reason : "", date,
+                  json ? strlen(json) : 0, request_id, json ? json : "");
+    free(json);
+}
+
+/* ---- the request deadline ---- */
+
+static struct conn_watch *watch_of(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return ci != NULL ? ci->socket_context : NULL;
+}
+
+/* When a request starting now must be in; 0 (none) when the settings
+ * set no HOOKD_CLIENT_TIMEOUT, as for a server built by hand in tests. */
+static int64_t deadline_from_now(const struct hk_http *h)
+{
+    int64_t t = h->app->cfg->client_timeout_ms;
+    return t > 0 ? hk_mono_ms() + t : 0;
+}
+
+/* Starts (on) or stops the clock of the request being read on conn. */
+static void watch_set(struct hk_http *h, struct MHD_Connection *conn, bool on)
+{
+    struct conn_watch *w = watch_of(conn);
+    if (w == NULL)
+        return;
+    pthread_mutex_lock(&h->watch_mu);
+    w->deadline = on ? deadline_from_now(h) : 0;
+    pthread_mutex_unlock(&h->watch_mu);
+}
+
+/* libmicrohttpd's connection notices: a watch per connection, its clock
+ * started with the connection. */
+static void on_connection(void *cls, struct MHD_Connection *conn,
+                          void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    struct hk_http *h = cls;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        if (ci == NULL)
+            return;
+        struct conn_watch *w = hk_calloc(1, sizeof(*w));
+        w->fd = ci->connect_fd;
+        pthread_mutex_lock(&h->watch_mu);
+        w->deadline = deadline_from_now(h);
+        w->next = h->watched;
+        if (w->next != NULL)
+            w->next->prev = w;
+        h->watched = w;
+        pthread_mutex_unlock(&h->watch_mu);
+        *socket_context = w;
+        return;
+    }
+    struct conn_watch *w = *socket_context;
+    if (w == NULL)
+        return;
+    pthread_mutex_lock(&h->watch_mu);
+    if (w->prev != NULL)
+        w->prev->next = w->next;
+    else
+        h->watched = w->next;
+    if (w->next != NULL)
+        w->next->prev = w->prev;
+    pthread_mutex_unlock(&h->watch_mu);
+    free(w);
+    *socket_context = NULL;
+}
+
+/* Answers 408 on a connection whose request is past its deadline and
+ * shuts the socket: libmicrohttpd, reading, sees the end and closes the
+ * connection. Nothing else writes on the socket while a request is being
+ * read; the answer is sent only if the socket takes it at once. Called
+ * under watch_mu, so the connection cannot be closed meanwhile. */
+static void cut_slow_request(struct hk_http *h, int fd)
+{
+    struct hk_resp resp = {0};
+    hk_resp_error(&resp, 408, "request_timeout", NULL,
+                  "the request was not received within %lld ms",
+                  (long long)h->app->cfg->client_timeout_ms);
+    char tok[25], id[32];
+    hk_random_public_token(tok, 24);
+    snprintf(id, sizeof(id), "req_%s", tok);
+    struct hk_buf b;
+    hk_buf_init(&b);
+    render_closing_answer(&resp, id, &b);
+    json_decref(resp.json);
+    (void)send(fd, b.data, b.len, MSG_NOSIGNAL | MSG_DONTWAIT);
+    hk_buf_cleanup(&b);
+    shutdown(fd, SHUT_RDWR);
+    hk_log(HK_LOG_INFO, "request", "route", "unmatched", "status", "408",
+           "request_id", id, "error", "request not received in time",
+           (const char *)NULL);
+}
+
+/* The watch thread: a few times a second, cuts the requests past their
+ * deadline. */
+static void *watch_loop(void *arg)
+{
+    struct hk_http *h = arg;
+    pthread_mutex_lock(&h->watch_mu);
+    while (!h->watch_closed) {
+        struct timespec until;
+        clock_gettime(CLOCK_MONOTONIC, &until);
+        until.tv_nsec += WATCH_CHECK_MS * 1000000L;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&h->watch_cv, &h->watch_mu, &until);
+        int64_t now = hk_mono_ms();
+        for (struct conn_watch *w = h->watched; w != NULL; w = w->next) {
+            if (w->deadline == 0 || now < w->deadline)
+                continue;
+            w->deadline = 0;
+            cut_slow_request(h, w->fd);
+        }
+    }
+    pthread_mutex_unlock(&h->watch_mu);
+    return NULL;
+}
+
+static void stop_watcher(struct hk_http *h)
+{
+    if (!h->have_watcher)
+        return;
+    pthread_mutex_lock(&h->watch_mu);
+    h->watch_closed = true;
+    pthread_cond_signal(&h->watch_cv);
+    pthread_mutex_unlock(&h->watch_mu);
+    pthread_join(h->watcher, NULL);
+    h->have_watcher = false;
+}
+
 /* A chunked body has just passed the cap: answers 413 at once and closes
  * the connection without reading the rest. libmicrohttpd 0.9.75 refuses
  * MHD_queue_response while it hands over upload data, so the answer is
@@ -528,27 +731,11 @@ static bool send_all(int fd, const char *data, size_t len, int timeout_ms)
  * sees the answer end, and MHD_NO has MHD close the connection. */
 static enum MHD_Result answer_too_large_now(struct conn_state *st)
 {
+    watch_set(st->http, st->conn, false);
     set_too_large(st);
-    char *json = json_dumps(st->resp.json, JSON_COMPACT);
-    char date[64];
-    time_t now = time(NULL);
-    struct tm tm;
-    gmtime_r(&now, &tm);
-    strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", &tm);
-    const char *reason = MHD_get_reason_phrase_for(413);
     struct hk_buf b;
     hk_buf_init(&b);
-    hk_buf_printf(&b,
-                  "HTTP/1.1 413 %s\r\n"
-                  "Date: %s\r\n"
-                  "Connection: close\r\n"
-                  "Content-Type: application/json\r\n"
-                  "Content-Length: %zu\r\n"
-                  "X-Request-Id: %s\r\n\r\n%s",
-                  reason ? reason : "Payload Too Large", date,
-                  json ? strlen(json) : 0, st->req.request_id,
-                  json ? json : "");
-    free(json);
+    render_closing_answer(&st->resp, st->req.request_id, &b);
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(st->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
     if (ci != NULL && send_all(ci->connect_fd, b.data, b.len, 1000)) {
@@ -678,6 +865,57 @@ static void *wait_loop(void *arg)
     return NULL;
 }
 
+struct framing {
+    const char *length;   /* the first Content-Length */
+    bool lengths_differ;  /* another one says something else */
+    int encodings;        /* Transfer-Encoding headers */
+};
+
+static enum MHD_Result framing_iter(void *cls, enum MHD_ValueKind kind,
+                                    const char *key, const char *value)
+{
+    (void)kind;
+    struct framing *f = cls;
+    if (strcasecmp(key, "Content-Length") == 0) {
+        if (f->length == NULL)
+            f->length = value;
+        else if (strcmp(f->length, value) != 0)
+            f->lengths_differ = true;
+    } else if (strcasecmp(key, "Transfer-Encoding") == 0) {
+        f->encodings++;
+    }
+    return MHD_YES;
+}
+
+/* Where the body ends, by RFC 9112 section 6: libmicrohttpd 0.9.75 reads
+ * the first Content-Length, and treats any Transfer-Encoding other than
+ * "chunked" as a body running to the end of the connection, so a request
+ * whose framing it would guess at is refused here, before a byte of its
+ * body is read, and its connection closed. True when st holds the answer. */
+static bool framing_refused(struct conn_state *st)
+{
+    struct framing f = {NULL, false, 0};
+    MHD_get_connection_values(st->conn, MHD_HEADER_KIND, framing_iter, &f);
+    const char *te = MHD_lookup_connection_value(st->conn, MHD_HEADER_KIND,
+                                                 "Transfer-Encoding");
+    if (f.lengths_differ) {
+        hk_resp_error(&st->resp, 400, "bad_request", NULL,
+                      "the request has Content-Length headers that differ");
+    } else if (f.encodings > 0 && f.length != NULL) {
+        hk_resp_error(&st->resp, 400, "bad_request", NULL,
+                      "the request has both Transfer-Encoding and "
+                      "Content-Length");
+    } else if (f.encodings > 1 ||
+               (te != NULL && strcasecmp(te, "chunked") != 0)) {
+        hk_resp_error(&st->resp, 501, "not_implemented", NULL,
+                      "Transfer-Encoding may only be chunked");
+    } else {
+        return false;
+    }
+    st->must_close = true;
+    return true;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
                                   const char *url, const char *method,
                                   const char *version, const char *upload,
@@ -711,6 +949,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
                           MAX_QUERY_ARGS);
             return send_response(st);
         }
+        if (framing_refused(st))
+            return send_response(st);
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
                                                      "Content-Length");
         const char *te = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
@@ -741,6 +981,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
     }
     if (st->answered)
         return MHD_YES;
+    /* the whole request is in: what follows is hookd's time, not the
+     * client's */
+    watch_set(h, conn, false);
     if (st->req.has_body && st->body.len == 0)
         st->req.has_body = false;
     for (;;) {
@@ -766,7 +1009,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 static void on_completed(void *cls, struct MHD_Connection *conn,
                          void **con_cls, enum MHD_RequestTerminationCode toe)
 {
-    (void)conn;
     (void)toe;
     struct hk_http *h = cls;
     struct conn_state *st = *con_cls;
@@ -774,6 +1016,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn,
         return;
     if (st->req.db != NULL)
         hk_db_release(h->app->db, st->req.db);
+    /* a kept-alive connection has the same time for its next request */
+    watch_set(h, conn, true);
     int64_t dur = hk_mono_ms() - st->started;
     int status = st->answered ? st->resp.status : 0;
     hk_metrics_request(st->req.route, st->req.method, status, dur);
@@ -884,6 +1128,8 @@ static void free_http(struct hk_http *h)
     pthread_mutex_destroy(&h->mu);
     pthread_cond_destroy(&h->park_cv);
     pthread_mutex_destroy(&h->park_mu);
+    pthread_cond_destroy(&h->watch_cv);
+    pthread_mutex_destroy(&h->watch_mu);
     free(h);
 }
 
@@ -917,6 +1163,8 @@ enum hk_result hk_http_start(struct hk_app *app, struct hk_http **out)
     pthread_cond_init(&h->idle, &ca);
     pthread_mutex_init(&h->park_mu, NULL);
     pthread_cond_init(&h->park_cv, &ca);
+    pthread_mutex_init(&h->watch_mu, NULL);
+    pthread_cond_init(&h->watch_cv, &ca);
     pthread_condattr_destroy(&ca);
     h->listen_fd = open_listener(cfg);
     if (h->listen_fd < 0) {
@@ -939,6 +1187,7 @@ enum hk_result hk_http_start(struct hk_app *app, struct hk_http **out)
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)4096,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY,
         MHD_OPTION_URI_LOG_CALLBACK, on_uri, NULL,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, h,
         MHD_OPTION_END);
     if (h->daemon == NULL) {
         hk_log_error("cannot start the HTTP server");
@@ -952,8 +1201,17 @@ enum hk_result hk_http_start(struct hk_app *app, struct hk_http **out)
         return HK_INTERNAL;
     }
     h->have_waiter = true;
+    if (pthread_create(&h->watcher, NULL, watch_loop, h) != 0) {
+        hk_log_error("cannot start the request deadline thread");
+        stop_waiter(h);
+        MHD_stop_daemon(h->daemon);
+        free_http(h);
+        return HK_INTERNAL;
+    }
+    h->have_watcher = true;
     if (pthread_create(&h->acceptor, NULL, accept_loop, h) != 0) {
         hk_log_error("cannot start the accept thread");
+        stop_watcher(h);
         stop_waiter(h);
         MHD_stop_daemon(h->daemon);
         free_http(h);
@@ -1009,6 +1267,7 @@ void hk_http_stop(struct hk_http *h, int64_t grace_ms)
                         "requests", n);
         }
     }
+    stop_watcher(h);
     MHD_stop_daemon(h->daemon);
     free_http(h);
 }

@@ -62,6 +62,7 @@ struct hk_resp {
     char *allow;         /* Allow header for 405; owned */
     char *location;      /* Location header; owned */
     const char *cache_control;
+    int retry_after;     /* Retry-After header in seconds when > 0 */
 };
 
 typedef void (*hk_handler_fn)(struct hk_req *req, struct hk_resp *resp);

@@ -14,6 +14,7 @@
 #include "db.h"
 #include "dispatcher.h"
 #include "fanout.h"
+#include "ratelimit.h"
 #include "http.h"
 #include "log.h"
 #include "migrate.h"
@@ -196,6 +197,7 @@ static int cmd_run(struct hk_config *cfg, bool api, bool dispatch)
         }
         app.wake = wake_all;
         app.wake_ctx = &wakers;
+        app.rate = hk_rate_new();
         app.fanout =
             hk_fanout_new(hk_store_event_ingest_group, HK_FANOUT_WRITERS,
                           cfg->database_url, wake_all, &wakers);
@@ -239,6 +241,7 @@ out:
      * dispatcher and the notifier, which stop after it */
     hk_http_stop(http, cfg->request_timeout_ms);
     hk_fanout_free(app.fanout);
+    hk_rate_free(app.rate);
     hk_notifier_stop(wakers.notifier);
     hk_dispatcher_stop(wakers.disp);
     hk_db_free(app.db);

@@ -55,6 +55,20 @@ enum hk_result hk_store_one(struct hk_conn *c, const char *sql, int n,
 enum hk_result hk_store_many(struct hk_conn *c, const char *sql, int n,
                              const char *const *p,
                              json_t **out) HK_MUST_CHECK;
+/* Rows of JSON text exactly as PostgreSQL rendered them, never parsed
+ * (an event's payload holds whatever numbers its sender wrote, 1e400
+ * included), each with the key a cursor carries. Caller's storage:
+ * hk_text_rows_cleanup frees the rows. */
+struct hk_text_rows {
+    size_t n;
+    char **text;
+    char **key;
+};
+void hk_text_rows_cleanup(struct hk_text_rows *rows);
+/* Runs sql, whose columns are the row's JSON text and its key. */
+enum hk_result hk_store_many_text(struct hk_conn *c, const char *sql, int n,
+                                  const char *const *p,
+                                  struct hk_text_rows *out) HK_MUST_CHECK;
 /* Formats a C string list as a PostgreSQL text[] literal; caller frees. */
 char *hk_store_text_array(const char *const *items, size_t n);
 /* A PostgreSQL text[] literal built element by element, for parameters
@@ -76,9 +90,32 @@ enum hk_result hk_store_tenant_list(struct hk_conn *c, const char *after,
                                     int limit, json_t **out) HK_MUST_CHECK;
 enum hk_result hk_store_tenant_get(struct hk_conn *c, const char *tid,
                                    json_t **out) HK_MUST_CHECK;
+/* A tenant's limits to set (docs/limits.md); NULL strings keep the
+ * current value, except that set_max_payload with max_payload_bytes NULL
+ * removes the tenant's own payload limit. */
+struct hk_tenant_limits {
+    const char *max_endpoints;
+    const char *events_per_second;
+    const char *max_payload_bytes;
+    bool set_max_payload;
+};
 enum hk_result hk_store_tenant_update(struct hk_conn *c, const char *tid,
                                       const char *name, const char *metadata,
+                                      const struct hk_tenant_limits *lim,
                                       json_t **out) HK_MUST_CHECK;
+/* What hookd.take_event_tokens answered (ratelimit.c). */
+struct hk_rate_take {
+    long granted;
+    long rate;
+    long max_payload_bytes; /* 0: none of the tenant's own */
+    long wait_ms;
+};
+/* Takes up to want tokens of tenant tid's event-rate bucket; HK_NOT_FOUND
+ * when there is no such tenant. */
+enum hk_result hk_store_tenant_take_tokens(struct hk_conn *c, const char *tid,
+                                           long want,
+                                           struct hk_rate_take *out)
+    HK_MUST_CHECK;
 enum hk_result hk_store_tenant_delete(struct hk_conn *c,
                                       const char *tid) HK_MUST_CHECK;
 
@@ -135,12 +172,15 @@ struct hk_endpoint_fields {
     bool set_rate_limit;     /* on update: rate_limit (maybe NULL) applies */
     const char *headers;     /* JSON object text */
 };
-/* id is made by the caller (hk_uuid7): the secret is sealed to it. */
+/* id is made by the caller (hk_uuid7): the secret is sealed to it.
+ * HK_DENIED when the tenant already has its max_endpoints endpoints (that
+ * limit in *max_endpoints); concurrent inserts for one tenant are
+ * serialised, so the limit holds. */
 enum hk_result hk_store_endpoint_insert(struct hk_conn *c, const char *tid,
                                         const char *id,
                                         const struct hk_endpoint_fields *f,
                                         const unsigned char *secret_enc,
-                                        size_t secret_len,
+                                        size_t secret_len, long *max_endpoints,
                                         json_t **out) HK_MUST_CHECK;
 enum hk_result hk_store_endpoint_list(struct hk_conn *c, const char *tid,
                                       const char *after, int limit,
@@ -229,12 +269,14 @@ struct hk_ingest_item {
 enum hk_result hk_store_event_ingest_group(struct hk_conn *c,
                                            struct hk_ingest_item *items,
                                            size_t n) HK_MUST_CHECK;
+/* Events as JSON text, the payload as stored (see struct hk_text_rows). */
 enum hk_result hk_store_event_list(struct hk_conn *c, const char *tid,
                                    const char *event_type, const char *after,
-                                   int limit, json_t **out) HK_MUST_CHECK;
+                                   int limit,
+                                   struct hk_text_rows *out) HK_MUST_CHECK;
 enum hk_result hk_store_event_get(struct hk_conn *c, const char *tid,
                                   const char *evid,
-                                  json_t **out) HK_MUST_CHECK;
+                                  struct hk_buf *out) HK_MUST_CHECK;
 
 struct hk_delivery_filter {
     const char *status;

@@ -10,6 +10,7 @@
 #include "log.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* A json column as jansson reads it. PostgreSQL prints jsonb numbers in
@@ -107,6 +108,39 @@ enum hk_result hk_store_many(struct hk_conn *c, const char *sql, int n,
     return arr != NULL ? HK_OK : HK_INTERNAL;
 }
 
+void hk_text_rows_cleanup(struct hk_text_rows *rows)
+{
+    for (size_t i = 0; i < rows->n; i++) {
+        free(rows->text[i]);
+        free(rows->key[i]);
+    }
+    free(rows->text);
+    free(rows->key);
+    memset(rows, 0, sizeof(*rows));
+}
+
+enum hk_result hk_store_many_text(struct hk_conn *c, const char *sql, int n,
+                                  const char *const *p,
+                                  struct hk_text_rows *out)
+{
+    PGresult *r;
+    memset(out, 0, sizeof(*out));
+    enum hk_result rc = hk_db_query(c, sql, n, p, &r);
+    if (rc != HK_OK)
+        return rc;
+    size_t rows = (size_t)PQntuples(r);
+    out->text = hk_calloc(rows + 1, sizeof(*out->text));
+    out->key = hk_calloc(rows + 1, sizeof(*out->key));
+    for (size_t i = 0; i < rows; i++) {
+        out->text[i] = hk_strndup(PQgetvalue(r, (int)i, 0),
+                                  (size_t)PQgetlength(r, (int)i, 0));
+        out->key[i] = hk_strdup(PQgetvalue(r, (int)i, 1));
+    }
+    out->n = rows;
+    PQclear(r);
+    return HK_OK;
+}
+
 char *hk_store_text_array(const char *const *items, size_t n)
 {
     struct hk_pgarr a;
@@ -125,6 +159,9 @@ static void limit_text(int limit, char out[16])
 
 #define TENANT_JSON                                                         \
     "json_build_object('id', t.id, 'name', t.name, 'metadata', t.metadata," \
+    " 'limits', json_build_object('max_endpoints', t.max_endpoints,"        \
+    "   'events_per_second', t.events_per_second,"                          \
+    "   'max_payload_bytes', t.max_payload_bytes),"                         \
     " 'created_at', hookd.rfc3339(t.created_at),"                           \
     " 'updated_at', hookd.rfc3339(t.updated_at))"
 
@@ -140,8 +177,16 @@ static const char sql_tenant_get[] =
     "SELECT " TENANT_JSON " FROM hookd.tenants t WHERE t.id = $1";
 static const char sql_tenant_update[] =
     "UPDATE hookd.tenants AS t SET name = COALESCE($2, t.name),"
-    " metadata = COALESCE($3::jsonb, t.metadata), updated_at = now()"
+    " metadata = COALESCE($3::jsonb, t.metadata),"
+    " max_endpoints = COALESCE($4::integer, t.max_endpoints),"
+    " events_per_second = COALESCE($5::integer, t.events_per_second),"
+    " max_payload_bytes = CASE WHEN $7::boolean THEN $6::integer"
+    "   ELSE t.max_payload_bytes END,"
+    " updated_at = now()"
     " WHERE t.id = $1 RETURNING " TENANT_JSON;
+static const char sql_tenant_take_tokens[] =
+    "SELECT granted, rate, COALESCE(max_payload_bytes, 0), wait_ms"
+    " FROM hookd.take_event_tokens($1, $2)";
 static const char sql_tenant_delete[] =
     "DELETE FROM hookd.tenants WHERE id = $1";
 /* A tenant's events, deliveries, leases and attempts have no foreign key
@@ -192,10 +237,40 @@ enum hk_result hk_store_tenant_get(struct hk_conn *c, const char *tid,
 
 enum hk_result hk_store_tenant_update(struct hk_conn *c, const char *tid,
                                       const char *name, const char *metadata,
+                                      const struct hk_tenant_limits *lim,
                                       json_t **out)
 {
-    const char *p[3] = {tid, name, metadata};
-    return hk_store_one(c, sql_tenant_update, 3, p, out);
+    const char *p[7] = {tid,
+                        name,
+                        metadata,
+                        lim->max_endpoints,
+                        lim->events_per_second,
+                        lim->max_payload_bytes,
+                        lim->set_max_payload ? "true" : "false"};
+    return hk_store_one(c, sql_tenant_update, 7, p, out);
+}
+
+enum hk_result hk_store_tenant_take_tokens(struct hk_conn *c, const char *tid,
+                                           long want,
+                                           struct hk_rate_take *out)
+{
+    char w[24];
+    snprintf(w, sizeof(w), "%ld", want);
+    const char *p[2] = {tid, w};
+    PGresult *r;
+    enum hk_result rc = hk_db_query(c, sql_tenant_take_tokens, 2, p, &r);
+    if (rc != HK_OK)
+        return rc;
+    if (PQntuples(r) != 1) {
+        PQclear(r);
+        return HK_NOT_FOUND;
+    }
+    out->granted = strtol(PQgetvalue(r, 0, 0), NULL, 10);
+    out->rate = strtol(PQgetvalue(r, 0, 1), NULL, 10);
+    out->max_payload_bytes = strtol(PQgetvalue(r, 0, 2), NULL, 10);
+    out->wait_ms = strtol(PQgetvalue(r, 0, 3), NULL, 10);
+    PQclear(r);
+    return HK_OK;
 }
 
 enum hk_result hk_store_tenant_delete(struct hk_conn *c, const char *tid)

@@ -18,6 +18,13 @@ static const char sql_ep_insert[] =
     " COALESCE($9::jsonb, '{}'::jsonb), decode($10, 'hex')"
     " FROM hookd.tenants WHERE id = $1"
     " RETURNING " HK_SQL_ENDPOINT_JSON;
+/* The tenant's row is locked against other inserts (and updates) until
+ * the insert commits, but not against ingests and other writers that only
+ * reference it (FOR KEY SHARE). */
+static const char sql_ep_room[] =
+    "SELECT t.max_endpoints, (SELECT count(*) FROM hookd.endpoints e"
+    "  WHERE e.tenant_id = t.id AND e.deleted_at IS NULL)"
+    " FROM hookd.tenants t WHERE t.id = $1 FOR NO KEY UPDATE";
 static const char sql_ep_list[] =
     "SELECT " HK_SQL_ENDPOINT_JSON " FROM hookd.endpoints e WHERE e.tenant_id = $1"
     " AND e.deleted_at IS NULL AND ($2::uuid IS NULL OR e.id < $2::uuid)"
@@ -75,14 +82,47 @@ enum hk_result hk_store_endpoint_insert(struct hk_conn *c, const char *tid,
                                         const char *id,
                                         const struct hk_endpoint_fields *f,
                                         const unsigned char *secret_enc,
-                                        size_t secret_len, json_t **out)
+                                        size_t secret_len, long *max_endpoints,
+                                        json_t **out)
 {
-    char *hex = hex_of(secret_enc, secret_len);
-    const char *p[10] = {tid,         id,         f->url,
-                         f->description, f->event_types, f->enabled,
-                         f->max_concurrency, f->rate_limit, f->headers, hex};
-    enum hk_result rc = hk_store_one(c, sql_ep_insert, 10, p, out);
-    free(hex);
+    *out = NULL;
+    *max_endpoints = 0;
+    PGresult *r = NULL;
+    const char *tp[1] = {tid};
+    enum hk_result rc = hk_db_begin(c);
+    if (rc == HK_OK)
+        rc = hk_db_query(c, sql_ep_room, 1, tp, &r);
+    if (rc == HK_OK && PQntuples(r) == 0)
+        rc = HK_NOT_FOUND;
+    if (rc == HK_OK) {
+        *max_endpoints = strtol(PQgetvalue(r, 0, 0), NULL, 10);
+        if (strtol(PQgetvalue(r, 0, 1), NULL, 10) >= *max_endpoints)
+            rc = HK_DENIED;
+    }
+    PQclear(r);
+    if (rc == HK_OK) {
+        char *hex = hex_of(secret_enc, secret_len);
+        const char *p[10] = {tid,
+                             id,
+                             f->url,
+                             f->description,
+                             f->event_types,
+                             f->enabled,
+                             f->max_concurrency,
+                             f->rate_limit,
+                             f->headers,
+                             hex};
+        rc = hk_store_one(c, sql_ep_insert, 10, p, out);
+        free(hex);
+    }
+    if (rc == HK_OK)
+        rc = hk_db_commit(c);
+    else
+        hk_db_rollback(c);
+    if (rc != HK_OK) {
+        json_decref(*out);
+        *out = NULL;
+    }
     return rc;
 }
 

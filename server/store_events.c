@@ -84,8 +84,10 @@ static const char sql_ingest_group[] =
     " FROM v";
 static const char sql_notify[] = "NOTIFY hookd_work";
 
+/* The JSON is the answer's text: payload::json is the payload's text as
+ * stored, which hookd never parses again (hk_text_rows). */
 static const char sql_event_list[] =
-    "SELECT " EVENT_JSON " FROM hookd.events v WHERE v.tenant_id = $1"
+    "SELECT " EVENT_JSON ", v.id FROM hookd.events v WHERE v.tenant_id = $1"
     " AND ($2::text IS NULL OR v.event_type = $2)"
     " AND ($3::uuid IS NULL OR v.id < $3::uuid)"
     " ORDER BY v.id DESC LIMIT $4";
@@ -303,19 +305,29 @@ enum hk_result hk_store_event_ingest_group(struct hk_conn *c,
 
 enum hk_result hk_store_event_list(struct hk_conn *c, const char *tid,
                                    const char *event_type, const char *after,
-                                   int limit, json_t **out)
+                                   int limit, struct hk_text_rows *out)
 {
     char lim[16];
     snprintf(lim, sizeof(lim), "%d", limit + 1);
     const char *p[4] = {tid, event_type, after, lim};
-    return hk_store_many(c, sql_event_list, 4, p, out);
+    return hk_store_many_text(c, sql_event_list, 4, p, out);
 }
 
 enum hk_result hk_store_event_get(struct hk_conn *c, const char *tid,
-                                  const char *evid, json_t **out)
+                                  const char *evid, struct hk_buf *out)
 {
     const char *p[2] = {tid, evid};
-    return hk_store_one(c, sql_event_get, 2, p, out);
+    PGresult *r;
+    enum hk_result rc = hk_db_query(c, sql_event_get, 2, p, &r);
+    if (rc != HK_OK)
+        return rc;
+    if (PQntuples(r) == 0)
+        rc = HK_NOT_FOUND;
+    else
+        hk_buf_append(out, PQgetvalue(r, 0, 0),
+                      (size_t)PQgetlength(r, 0, 0));
+    PQclear(r);
+    return rc;
 }
 
 enum hk_result hk_store_delivery_list(struct hk_conn *c, const char *tid,

@@ -1354,6 +1354,12 @@ static void test_rate_limit_many_endpoints(void **state)
     enum { OTHERS = 1100 };
     char tid[HK_ID_LEN], eid[HK_ID_LEN];
     char *key = hk_eng_tenant(&srv, "rate-limit-many", tid);
+    /* beyond the default of 100 endpoints a tenant may have */
+    struct hk_reply *r =
+        hk_admin(&srv, "PATCH", "{\"limits\":{\"max_endpoints\":2000}}",
+                 "/v1/tenants/%s", tid);
+    hk_expect(r, 200);
+    hk_reply_free(r);
     hk_mk_event_type(&srv, "rl.bulk");
     for (int i = 0; i < OTHERS; i++) {
         char other[HK_ID_LEN];

@@ -179,6 +179,93 @@ static void test_nul_in_payload_delivered(void **state)
     free(key);
 }
 
+/* True when the text holds "payload":<payload>. */
+static void expect_payload_text(const char *what, const char *text,
+                                const char *payload)
+{
+    char *want = hk_fmt("\"payload\":%s", payload);
+    char *want_sp = hk_fmt("\"payload\" : %s", payload);
+    if (strstr(text, want) == NULL && strstr(text, want_sp) == NULL)
+        fail_msg("%s: %s does not hold the payload %s", what, text, payload);
+    free(want);
+    free(want_sp);
+}
+
+/* A payload's numbers are the tenant's data, whatever their size: an
+ * integer of 25 digits, a decimal with a trailing zero and an exponent
+ * as written are read back (alone, listed, and as the answer to a
+ * repeated Idempotency-Key) as the exact text posted, not as jansson
+ * prints a double; and an event sent from SQL with a number beyond a
+ * double's range (1e400, which the API refuses in a request body) reads
+ * back too, where it was a 500. */
+static void test_payload_numbers_read_back_exactly(void **state)
+{
+    (void)state;
+    char tid[HK_ID_LEN], eid[HK_ID_LEN], evid[HK_ID_LEN];
+    char *key = hk_eng_tenant(&srv, "numbers", tid);
+    char *url = hk_rcv_url(rcv, "/numbers");
+    hk_eng_endpoint(&srv, key, tid, url, NULL, eid);
+    free(url);
+    const char *payload = "{\"big\":1234567890123456789012345,"
+                          "\"price\":1.10,\"e\":1E+2,\"list\":[0.5e1, 2]}";
+    hk_eng_event(&srv, key, tid, "hard.one", payload, evid);
+    struct hk_reply *r =
+        hk_call(&srv, "GET", key, NULL, "/v1/tenants/%s/events/%s", tid, evid);
+    hk_expect(r, 200);
+    expect_payload_text("GET of the event", r->body, payload);
+    assert_string_equal(hk_jstr(r->json, "id"), evid);
+    hk_reply_free(r);
+    char *body = hk_fmt("{\"event_type\":\"hard.one\",\"payload\":%s}",
+                        payload);
+    for (int i = 0; i < 2; i++) {
+        r = hk_eng_post_body(&srv, key, tid, body, "numbers-key");
+        hk_expect(r, i == 0 ? 202 : 200);
+        expect_payload_text("a post with a key", r->body, payload);
+        assert_true(hk_is_uuid7(hk_jstr(r->json, "id")));
+        assert_string_equal(hk_jstr(r->json, "idempotency_key"),
+                            "numbers-key");
+        hk_reply_free(r);
+    }
+    free(body);
+
+    const char *huge = "{\"huge\":1e400,\"tiny\":-1E-400}";
+    char *sent = hk_sql(&srv, "SELECT hookd.send_event($1::uuid, $2, $3)",
+                        tid, "hard.one", huge);
+    assert_non_null(sent);
+    if (!hk_rcv_wait_for_path(rcv, "/numbers", 3, 20000))
+        fail_msg("the events were not all delivered");
+    bool delivered = false;
+    for (int i = 0; i < 3; i++) {
+        const struct hk_rcv_req *q = hk_rcv_get_path(rcv, "/numbers", i);
+        delivered = delivered || strstr(q->body, huge) != NULL;
+    }
+    assert_true(delivered);
+    r = hk_call(&srv, "GET", key, NULL, "/v1/tenants/%s/events/%s", tid, sent);
+    hk_expect(r, 200);
+    expect_payload_text("GET of the event sent from SQL", r->body, huge);
+    hk_reply_free(r);
+    /* the list (its text: a JSON reader with doubles cannot hold 1e400) */
+    r = hk_call(&srv, "GET", key, NULL, "/v1/tenants/%s/events?limit=2", tid);
+    hk_expect(r, 200);
+    expect_payload_text("the list of events", r->body, huge);
+    assert_non_null(strstr(r->body, "\"has_more\":true"));
+    const char *cur = strstr(r->body, "\"next_cursor\":\"");
+    assert_non_null(cur);
+    cur += strlen("\"next_cursor\":\"");
+    char *cursor = hk_fmt("%.*s", (int)strcspn(cur, "\""), cur);
+    hk_reply_free(r);
+    r = hk_call(&srv, "GET", key, NULL, "/v1/tenants/%s/events?limit=2&cursor=%s",
+                tid, cursor);
+    hk_expect(r, 200);
+    assert_int_equal(json_array_size(hk_jget(r->json, "data")), 1);
+    assert_false(json_is_true(hk_jget(r->json, "has_more")));
+    assert_true(json_is_null(hk_jget(r->json, "next_cursor")));
+    hk_reply_free(r);
+    free(cursor);
+    free(sent);
+    free(key);
+}
+
 /* A string with \u0000 where hookd needs a C string or a jsonb value is
  * a 422 naming the field, and nothing is written. */
 static void test_nul_refused_where_not_storable(void **state)
@@ -478,6 +565,7 @@ int main(void)
         cmocka_unit_test(test_large_numbers_in_metadata),
         cmocka_unit_test(test_large_numbers_in_example),
         cmocka_unit_test(test_nul_in_payload_delivered),
+        cmocka_unit_test(test_payload_numbers_read_back_exactly),
         cmocka_unit_test(test_nul_refused_where_not_storable),
         cmocka_unit_test(test_dates_out_of_range),
         cmocka_unit_test(test_data_exception_is_invalid),

@@ -87,6 +87,7 @@ static void test_defaults(void **state)
     assert_int_equal(cfg.retry.delay_ms[6], 36000000);
     assert_int_equal(cfg.request_timeout_ms, 15000);
     assert_int_equal(cfg.max_body, 262144);
+    assert_int_equal(cfg.client_timeout_ms, 30000);
     assert_false(cfg.allow_private_targets);
     assert_string_equal(cfg.public_url, "http://127.0.0.1:8080");
     assert_int_equal(cfg.disable_after_ms, 5LL * 24 * 3600 * 1000);
@@ -267,6 +268,8 @@ static void test_bad_values_name_their_variable(void **state)
         {"HOOKD_MAX_BODY", "100MiB"},
         {"HOOKD_MAX_BODY", "12 k"},
         {"HOOKD_MAX_BODY", "99999999999999999999999"},
+        {"HOOKD_CLIENT_TIMEOUT", "500ms"},
+        {"HOOKD_CLIENT_TIMEOUT", "slow"},
         {"HOOKD_ALLOW_PRIVATE_TARGETS", "maybe"},
         {"HOOKD_ALLOW_PRIVATE_TARGETS", "2"},
         {"HOOKD_PUBLIC_URL", "hooks.example.com"},
@@ -386,6 +389,7 @@ static void test_docs(void **state)
         "HOOKD_RETRY_SCHEDULE",
         "HOOKD_REQUEST_TIMEOUT",
         "HOOKD_MAX_BODY",
+        "HOOKD_CLIENT_TIMEOUT",
         "HOOKD_ALLOW_PRIVATE_TARGETS",
         "HOOKD_PUBLIC_URL",
         "HOOKD_DISABLE_AFTER",

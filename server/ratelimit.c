@@ -1,0 +1,132 @@
+/*
+ * ratelimit.c - the local half of each tenant's event-rate bucket: per
+ * tenant, the tokens this process took from the shared bucket in
+ * PostgreSQL and has not spent yet, the tenant's rate and payload limit as
+ * of that take, and, after the database said the bucket is empty, the time
+ * until it will not be (refusals until then ask nobody). The shared half,
+ * the bucket's refill and take, is hookd.take_event_tokens (migration
+ * 0020), called through store_admin.c.
+ *
+ * One entry per tenant that posted since the start, in a hash table under
+ * one mutex; each entry has its own mutex, held while its batch is taken,
+ * so that the threads of one process take one batch at a time for a
+ * tenant and a process never holds more than one batch: across P
+ * processes a tenant's events in any T seconds stay within
+ * rate * (T + 1) + P * batch (the bucket holds one second of the rate).
+ */
+#include "ratelimit.h"
+#include "store.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define BUCKETS 1024
+
+struct entry {
+    char tid[37];
+    pthread_mutex_t mu;
+    long tokens;           /* taken, not spent */
+    int64_t taken_at;      /* hk_mono_ms of the last take */
+    int64_t blocked_until; /* no token in the database until then */
+    long rate;             /* 0 until the first take */
+    long max_payload;
+    struct entry *next;
+};
+
+struct hk_rate {
+    pthread_mutex_t mu;
+    struct entry *buckets[BUCKETS];
+};
+
+struct hk_rate *hk_rate_new(void)
+{
+    struct hk_rate *r = hk_calloc(1, sizeof(*r));
+    pthread_mutex_init(&r->mu, NULL);
+    return r;
+}
+
+void hk_rate_free(struct hk_rate *r)
+{
+    if (r == NULL)
+        return;
+    for (size_t i = 0; i < BUCKETS; i++) {
+        struct entry *e = r->buckets[i];
+        while (e != NULL) {
+            struct entry *next = e->next;
+            pthread_mutex_destroy(&e->mu);
+            free(e);
+            e = next;
+        }
+    }
+    pthread_mutex_destroy(&r->mu);
+    free(r);
+}
+
+int hk_rate_batch(long rate)
+{
+    long b = rate / 50;
+    return b < 1 ? 1 : (int)b;
+}
+
+static struct entry *entry_of(struct hk_rate *r, const char *tid)
+{
+    unsigned h = 2166136261u;
+    for (const char *p = tid; *p != '\0'; p++)
+        h = (h ^ (unsigned char)*p) * 16777619u;
+    pthread_mutex_lock(&r->mu);
+    struct entry **head = &r->buckets[h % BUCKETS];
+    struct entry *e = *head;
+    while (e != NULL && strcmp(e->tid, tid) != 0)
+        e = e->next;
+    if (e == NULL) {
+        e = hk_calloc(1, sizeof(*e));
+        snprintf(e->tid, sizeof(e->tid), "%s", tid);
+        pthread_mutex_init(&e->mu, NULL);
+        e->next = *head;
+        *head = e;
+    }
+    pthread_mutex_unlock(&r->mu);
+    return e;
+}
+
+enum hk_result hk_rate_take(struct hk_rate *r, struct hk_conn *c,
+                            const char *tid, struct hk_rate_grant *g)
+{
+    g->retry_after_ms = 0;
+    g->max_payload_bytes = 0;
+    struct entry *e = entry_of(r, tid);
+    enum hk_result rc = HK_OK;
+    pthread_mutex_lock(&e->mu);
+    int64_t now = hk_mono_ms();
+    if (e->tokens > 0 && now - e->taken_at >= HK_RATE_HOLD_MS)
+        e->tokens = 0;
+    if (e->tokens == 0 && now < e->blocked_until) {
+        g->retry_after_ms = e->blocked_until - now;
+        rc = HK_DENIED;
+        goto out;
+    }
+    if (e->tokens == 0) {
+        struct hk_rate_take t;
+        rc = hk_store_tenant_take_tokens(
+            c, tid, e->rate > 0 ? hk_rate_batch(e->rate) : 1, &t);
+        if (rc != HK_OK)
+            goto out;
+        e->rate = t.rate;
+        e->max_payload = t.max_payload_bytes;
+        e->taken_at = now;
+        e->tokens = t.granted;
+        if (t.granted == 0) {
+            e->blocked_until = now + (t.wait_ms > 0 ? t.wait_ms : 1);
+            g->retry_after_ms = e->blocked_until - now;
+            rc = HK_DENIED;
+            goto out;
+        }
+    }
+    e->tokens--;
+out:
+    g->max_payload_bytes = e->max_payload;
+    pthread_mutex_unlock(&e->mu);
+    return rc;
+}
