@@ -120,7 +120,10 @@ async function call(method, template, opts = {}) {
   const res = await fetch(url, { method: method.toUpperCase(), headers, body: payload,
     signal: AbortSignal.timeout(30000) });
   await check(method, template, res, opts.label || 'request');
-  if (opts.expect !== undefined) {
+  if (Array.isArray(opts.expect)) {
+    assert.ok(opts.expect.includes(res.status),
+      `${method.toUpperCase()} ${template} (${opts.label || 'request'}): want one of ${opts.expect}, got ${res.status}: ${JSON.stringify(res.json)}`);
+  } else if (opts.expect !== undefined) {
     assert.equal(res.status, opts.expect,
       `${method.toUpperCase()} ${template} (${opts.label || 'request'}): want ${opts.expect}, got ${res.status}: ${JSON.stringify(res.json)}`);
   }
@@ -174,6 +177,31 @@ test('docs/openapi.json is a valid OpenAPI 3.1 document, and /openapi.json serve
   assert.equal(await res.text(), DOC_TEXT);
 });
 
+test('every example in the document matches its own schema', () => {
+  const bad = [];
+  const one = (at, media) => {
+    if (!media?.schema || media.example === undefined) return;
+    const v = validatorFor(`${at}/${pointer('schema')}`);
+    if (!v(media.example)) bad.push(`${at}: ${ajv.errorsText(v.errors)}`);
+  };
+  for (const [template, item] of Object.entries(doc.paths)) {
+    for (const method of METHODS) {
+      const op = item[method];
+      if (!op) continue;
+      const base = `#/${pointer('paths', template, method)}`;
+      one(`${base}/${pointer('requestBody', 'content', 'application/json')}`, op.requestBody?.content?.['application/json']);
+      for (const [status, r] of Object.entries(op.responses)) {
+        if (r.$ref) continue;
+        one(`${base}/${pointer('responses', status, 'content', 'application/json')}`, r.content?.['application/json']);
+      }
+    }
+  }
+  for (const [name, r] of Object.entries(doc.components.responses)) {
+    one(`#/${pointer('components', 'responses', name, 'content', 'application/json')}`, r.content?.['application/json']);
+  }
+  assert.deepEqual(bad, [], 'examples that contradict their schema');
+});
+
 test('every operation answers as documented, success and errors', async () => {
   const ids = ctx.ids;
   /* operations */
@@ -188,6 +216,7 @@ test('every operation answers as documented, success and errors', async () => {
   const t = await call('post', '/v1/tenants', { token: admin(), body: { name: 'Contract', metadata: { plan: 'pro' } }, expect: 201 });
   ids.tid = t.json.id;
   const other = await call('post', '/v1/tenants', { token: admin(), body: { name: 'Other' }, expect: 201 });
+  ids.otherTid = other.json.id;
   await call('get', '/v1/tenants', { token: admin(), query: { limit: '1' }, expect: 200 });
   await call('get', '/v1/tenants/{tid}', { token: admin(), expect: 200 });
   await call('patch', '/v1/tenants/{tid}', { token: admin(), body: { name: 'Contract Inc.' }, expect: 200 });
@@ -256,6 +285,22 @@ test('every operation answers as documented, success and errors', async () => {
   const ch = await call('get', '/v1/tenants/{tid}/changes', { token: ctx.readSession, expect: 200, label: 'no cursor' });
   await call('post', '/v1/tenants/{tid}/endpoints/{eid}/test', { token: ctx.key, expect: 202, label: 'no body' });
   await call('get', '/v1/tenants/{tid}/changes', { token: ctx.readSession, query: { cursor: ch.json.cursor, wait: '5' }, expect: 200, label: 'a change' });
+
+  /* a tenant's limits: endpoints, payload size and event rate */
+  await call('patch', '/v1/tenants/{tid}', { token: admin(), ids: { tid: ids.otherTid },
+    body: { limits: { max_endpoints: 1, events_per_second: 1, max_payload_bytes: 64 } }, expect: 200, label: 'its limits' });
+  await call('post', '/v1/tenants/{tid}/endpoints', { token: ctx.otherKey, ids: { tid: ids.otherTid }, body: { url: `${ctx.rx}/ok` }, expect: 201, label: 'the last one its limit allows' });
+  await call('post', '/v1/tenants/{tid}/endpoints', { token: ctx.otherKey, ids: { tid: ids.otherTid }, body: { url: `${ctx.rx}/ok` }, expect: 409, label: 'one over its limit' });
+  await call('post', '/v1/tenants/{tid}/events', { token: ctx.otherKey, ids: { tid: ids.otherTid },
+    body: { event_type: ids.name, payload: { note: 'x'.repeat(100) } }, expect: 413, label: 'a payload over its limit' });
+  let limited = null;
+  for (let i = 0; i < 20 && !limited; i++) {
+    const r = await call('post', '/v1/tenants/{tid}/events', { token: ctx.otherKey, ids: { tid: ids.otherTid },
+      body: { event_type: ids.name, payload: { n: i } }, expect: [202, 429], label: 'posting faster than its rate' });
+    if (r.status === 429) limited = r;
+  }
+  assert.ok(limited, 'posting 20 events at once at 1 event/s was never refused');
+  assert.match(limited.headers.get('retry-after') || '', /^[1-9][0-9]*$/, 'a 429 says when to try again');
 
   /* a gone receiver: the endpoint is disabled, and its replay and
    * recovery conflict */
