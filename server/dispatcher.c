@@ -21,6 +21,7 @@
 #include "dispatcher.h"
 #include "crypto.h"
 #include "deliver.h"
+#include "engine/outcome.h"
 #include "ids.h"
 #include "log.h"
 #include "metrics.h"
@@ -79,6 +80,11 @@ struct lane {
     char endpoint_id[37];
     int max_conc;
     int busy;
+    /* While the endpoint's answers hold its requests in flight below
+     * max_concurrency (engine/outcome.h), the lane stays, empty or not,
+     * and is listed in the dispatcher's limited lanes. */
+    bool adapting;
+    struct hk_adapt adapt;
     struct hk_job **wait; /* a ring of capwait */
     size_t head, nwait, capwait;
 };
@@ -106,6 +112,8 @@ struct hk_dispatcher {
     bool listening;
     struct bucket *buckets;
     size_t nbuckets, capbuckets;
+    struct lane **limited; /* the lanes adapting, see struct lane */
+    size_t nlimited, caplimited;
     /* The recorder: a second thread with its own connection that writes
      * finished attempts while this one claims and sends, so that the two
      * statements of a turn run side by side. rec_mu guards what follows. */
@@ -131,6 +139,10 @@ struct hk_dispatcher {
     bool claim_again; /* a claim was skipped: make it when woken */
     bool cl_stop;
     char *exclude;     /* endpoints with jobs held for their rate limit */
+    /* endpoints whose requests in flight are held below max_concurrency,
+     * and the leases this dispatcher may hold for each (a uuid[] and an
+     * int[] literal, or NULL) */
+    char *cap_ids, *caps;
     /* deliveries this dispatcher holds leases for and has not finished,
      * comma-separated (see mine_reset) */
     struct hk_buf mine;
@@ -217,6 +229,9 @@ struct job_meta {
     int cycle_attempts; /* before this attempt */
     int rate_limit;
     int max_conc;
+    int64_t failing_since_ms; /* the endpoint's at the claim, 0: none */
+    int conc; /* the endpoint's slots after this attempt if it changed them */
+    int stored_conc; /* the endpoint's current_concurrency at the claim */
     /* in the dispatcher's list of live jobs (see live_add) */
     struct hk_job *prev, *next;
     bool live;
@@ -241,6 +256,9 @@ static struct hk_job *job_from_claim(struct hk_dispatcher *d,
     m->cycle_attempts = c->cycle_attempts;
     m->rate_limit = c->rate_limit;
     m->max_conc = c->max_concurrency;
+    m->failing_since_ms = c->failing_since_ms;
+    m->conc = -1;
+    m->stored_conc = c->current_concurrency;
     job->user = m;
     return job;
 }
@@ -415,14 +433,23 @@ static struct hk_job *lane_pop(struct lane *l)
 
 /* Starts the lane's waiting jobs, oldest first, while the endpoint has a
  * free slot here. */
+/* The endpoint's slots in this dispatcher now. */
+static int lane_limit(const struct lane *l)
+{
+    return l->adapting && l->adapt.limit < l->max_conc ? l->adapt.limit
+                                                        : l->max_conc;
+}
+
 static void lane_fill(struct hk_dispatcher *d, struct lane *l)
 {
-    while (l->nwait > 0 && l->busy < l->max_conc) {
+    while (l->nwait > 0 && l->busy < lane_limit(l)) {
         d->waiting--;
         l->busy++;
         start_job(d, lane_pop(l));
     }
 }
+
+static void limited_set(struct hk_dispatcher *d, struct lane *l, bool on);
 
 /* Queues a claimed job in its endpoint's lane and starts what the
  * endpoint's free slots allow, in claim order: a job never overtakes one
@@ -435,8 +462,16 @@ static void submit(struct hk_dispatcher *d, struct hk_job *job)
     struct lane *l = lane_find(d, job->endpoint_id, true, &at);
     live_add(d, job);
     memcpy(l->tenant_id, job->tenant_id, sizeof(l->tenant_id));
+    /* a new lane of an endpoint held below its max (by this process
+     * before, or another) starts where it was held */
+    bool fresh = l->max_conc == 0;
     l->max_conc = m->max_conc;
-    if (l->nwait == 0 && l->busy < l->max_conc) {
+    if (fresh && m->stored_conc > 0 && m->stored_conc < m->max_conc) {
+        hk_adapt_init(&l->adapt, m->stored_conc);
+        limited_set(d, l, true);
+        hk_metrics_endpoint_concurrency(l->endpoint_id, m->stored_conc);
+    }
+    if (l->nwait == 0 && l->busy < lane_limit(l)) {
         l->busy++;
         start_job(d, job); /* nothing older waits: no need to queue it */
         return;
@@ -446,17 +481,89 @@ static void submit(struct hk_dispatcher *d, struct hk_job *job)
     lane_fill(d, l);
 }
 
-/* A request to the endpoint ended: its slot starts the next waiting job;
- * a lane left with nothing is dropped. */
-static void lane_done(struct hk_dispatcher *d, const char *eid)
+static void drop_job(struct hk_dispatcher *d, struct hk_job *j);
+
+/* Gives back the newest waiting jobs beyond what the lane's smaller limit
+ * sends within their leases (HK_LANE_DEPTH rounds of requests): they are
+ * due again at their place in the queue. */
+static void lane_trim(struct hk_dispatcher *d, struct lane *l)
+{
+    int keep = HK_LANE_DEPTH * lane_limit(l) - l->busy;
+    if (keep < 0)
+        keep = 0;
+    if (l->nwait <= (size_t)keep)
+        return;
+    pthread_mutex_lock(&d->rec_mu);
+    while (l->nwait > (size_t)keep) {
+        l->nwait--;
+        d->waiting--;
+        drop_job(d, l->wait[(l->head + l->nwait) % l->capwait]);
+    }
+    pthread_mutex_unlock(&d->rec_mu);
+}
+
+static void limited_set(struct hk_dispatcher *d, struct lane *l, bool on)
+{
+    if (on == l->adapting)
+        return;
+    l->adapting = on;
+    if (on) {
+        if (d->nlimited == d->caplimited) {
+            d->caplimited = d->caplimited ? 2 * d->caplimited : 8;
+            d->limited =
+                hk_realloc(d->limited, d->caplimited * sizeof(*d->limited));
+        }
+        d->limited[d->nlimited++] = l;
+        return;
+    }
+    for (size_t i = 0; i < d->nlimited; i++)
+        if (d->limited[i] == l) {
+            d->limited[i] = d->limited[--d->nlimited];
+            break;
+        }
+}
+
+/* Applies what a finished attempt says of the receiver's capacity
+ * (engine/outcome.h) to its endpoint's slots here; a change is noted on
+ * the job, for the recorder to write on the endpoint. */
+static void lane_adapt(struct hk_dispatcher *d, struct lane *l,
+                       struct hk_job *job)
+{
+    enum hk_pressure p = hk_outcome_pressure(
+        hk_outcome_kind(job->out.status_code, job->out.error));
+    if (p == HK_PRESSURE_HOLD || (p == HK_PRESSURE_GROW && !l->adapting))
+        return;
+    if (!l->adapting) {
+        hk_adapt_init(&l->adapt, l->max_conc);
+        limited_set(d, l, true);
+    }
+    if (!hk_adapt_apply(&l->adapt, p, job->out.started_at_ms, hk_now_ms(),
+                        l->max_conc))
+        return;
+    bool full = l->adapt.limit >= l->max_conc;
+    ((struct job_meta *)job->user)->conc = full ? 0 : l->adapt.limit;
+    hk_metrics_endpoint_concurrency(l->endpoint_id, full ? 0 : l->adapt.limit);
+    if (full)
+        limited_set(d, l, false);
+    else if (p == HK_PRESSURE_SHRINK)
+        lane_trim(d, l);
+}
+
+/* A request to the endpoint ended (job, or NULL for a held job given
+ * back): its answer adapts the endpoint's slots, a free slot starts the
+ * next waiting job, and a lane left with nothing is dropped. */
+static void lane_done(struct hk_dispatcher *d, const char *eid,
+                      struct hk_job *job)
 {
     struct lane **at;
     struct lane *l = lane_find(d, eid, false, &at);
     if (l == NULL)
         return;
     l->busy--;
+    if (job != NULL)
+        lane_adapt(d, l, job);
     lane_fill(d, l);
-    if (l->busy <= 0 && l->nwait == 0) {
+    if (l->busy <= 0 && l->nwait == 0 && !l->adapting) {
         *at = l->next;
         free(l->wait);
         free(l);
@@ -547,7 +654,7 @@ static void lanes_drop_stopped(struct hk_dispatcher *d)
             continue;
         for (size_t k = 0; k < b->nheld; k++) {
             drop_job(d, b->held[k]);
-            lane_done(d, b->endpoint_id); /* a held job had its slot */
+            lane_done(d, b->endpoint_id, NULL); /* a held job had its slot */
         }
         b->nheld = 0;
     }
@@ -629,25 +736,52 @@ static int64_t release_held(struct hk_dispatcher *d)
 }
 
 
-/* Endpoints with held jobs get no new claims until those have started. */
-static char *held_endpoints(const struct hk_dispatcher *d)
+/* Endpoints with held jobs get no new claims until those have started,
+ * nor do those whose requests in flight are held below max_concurrency
+ * and whose lane holds HK_LANE_DEPTH rounds of them already. The other
+ * limited ones are listed with the leases this dispatcher may hold for
+ * each (cap_ids, caps), so that a claim takes no more than their smaller
+ * limit sends within its leases. Called with rec_mu held. */
+static void claim_filters(struct hk_dispatcher *d)
 {
-    struct hk_buf b;
-    bool any = false;
+    struct hk_buf b, ci, cv;
+    bool any = false, capped = false;
     hk_buf_init(&b);
+    hk_buf_init(&ci);
+    hk_buf_init(&cv);
     hk_buf_puts(&b, "{");
+    hk_buf_puts(&ci, "{");
+    hk_buf_puts(&cv, "{");
     for (size_t i = 0; i < d->nbuckets; i++) {
         if (d->buckets[i].nheld == 0)
             continue;
         hk_buf_printf(&b, "%s%s", any ? "," : "", d->buckets[i].endpoint_id);
         any = true;
     }
-    hk_buf_puts(&b, "}");
-    if (!any) {
-        hk_buf_cleanup(&b);
-        return NULL;
+    for (size_t i = 0; i < d->nlimited; i++) {
+        const struct lane *l = d->limited[i];
+        int cap = HK_LANE_DEPTH * lane_limit(l);
+        if (l->busy + (int)l->nwait >= cap) {
+            hk_buf_printf(&b, "%s%s", any ? "," : "", l->endpoint_id);
+            any = true;
+        } else {
+            hk_buf_printf(&ci, "%s%s", capped ? "," : "", l->endpoint_id);
+            hk_buf_printf(&cv, "%s%d", capped ? "," : "", cap);
+            capped = true;
+        }
     }
-    return hk_buf_steal(&b);
+    hk_buf_puts(&b, "}");
+    hk_buf_puts(&ci, "}");
+    hk_buf_puts(&cv, "}");
+    free(d->exclude);
+    free(d->cap_ids);
+    free(d->caps);
+    d->exclude = any ? hk_buf_steal(&b) : NULL;
+    d->cap_ids = capped ? hk_buf_steal(&ci) : NULL;
+    d->caps = capped ? hk_buf_steal(&cv) : NULL;
+    hk_buf_cleanup(&b);
+    hk_buf_cleanup(&ci);
+    hk_buf_cleanup(&cv);
 }
 
 /* ---- claiming ---- */
@@ -678,6 +812,8 @@ static void claim(struct hk_dispatcher *d)
     if (lanes < room)
         room = lanes;
     char *exclude = d->exclude ? hk_strdup(d->exclude) : NULL;
+    char *cap_ids = d->cap_ids ? hk_strdup(d->cap_ids) : NULL;
+    char *caps = d->caps ? hk_strdup(d->caps) : NULL;
     if (room > 0 && done > 0) {
         hk_buf_puts(&ids, "{");
         if (d->writing > 0)
@@ -702,11 +838,14 @@ static void claim(struct hk_dispatcher *d)
         rc = hk_store_claim(d->work, d->owner, room,
                             HK_LANE_DEPTH * d->cfg->request_timeout_ms +
                                 LEASE_SLACK_MS,
-                            exclude, ids.data, mine, &claims, &n, &more);
+                            exclude, cap_ids, caps, ids.data, mine, &claims,
+                            &n, &more);
     /* endpoints left out for their rate limit have work of their own */
     if (rc != HK_OK || exclude != NULL)
         more = true;
     free(exclude);
+    free(cap_ids);
+    free(caps);
     free(mine);
     hk_buf_cleanup(&ids);
     struct hk_job **jobs = NULL;
@@ -752,13 +891,26 @@ static void start_claimed(struct hk_dispatcher *d)
 
 /* ---- outcomes ---- */
 
-/* Decides what a finished attempt means for its delivery. */
+/* Asks engine/outcome.c what a finished attempt means and fills the row
+ * that writes it. */
 static void judge(const struct hk_dispatcher *d, struct hk_job *job,
-                  struct hk_outcome_row *row, bool *gone)
+                  struct hk_outcome_row *row, struct hk_outcome_decision *dec)
 {
     const struct hk_outcome *o = &job->out;
     struct job_meta *m = job->user;
     int cycle = m->cycle_attempts + 1;
+    struct hk_outcome_in in = {
+        .status_code = o->status_code,
+        .error = o->error,
+        .retry_after_ms = o->retry_after_ms,
+        .cycle_attempts = cycle,
+        .schedule = &d->cfg->retry,
+        .jitter = (double)(rand() % 1000000) / 1000000.0,
+        .now_ms = hk_now_ms(),
+        .failing_since_ms = m->failing_since_ms,
+        .disable_after_ms = d->cfg->disable_after_ms,
+    };
+    hk_outcome_decide(&in, dec);
     memset(row, 0, sizeof(*row));
     row->tenant_id = job->tenant_id;
     row->delivery_id = job->delivery_id;
@@ -774,32 +926,19 @@ static void judge(const struct hk_dispatcher *d, struct hk_job *job,
     row->response_headers = o->response_headers;
     row->response_body = o->response_body;
     row->truncated = o->truncated;
-    *gone = false;
-    if (o->status_code >= 200 && o->status_code < 300) {
-        row->new_status = "succeeded";
-        return;
-    }
-    if (o->status_code == 410) {
-        row->new_status = "failed";
-        *gone = true;
-        return;
-    }
-    double rnd = (double)(rand() % 1000000) / 1000000.0;
-    int64_t delay = hk_retry_next_delay(&d->cfg->retry, cycle, rnd);
-    if (delay < 0) {
-        row->new_status = "failed";
-        return;
-    }
-    if (o->retry_after_ms > delay)
-        delay = o->retry_after_ms;
-    row->new_status = "pending";
-    row->next_attempt_ms = hk_now_ms() + delay;
+    row->new_status = hk_outcome_status(dec->next);
+    row->next_attempt_ms = dec->next_attempt_ms;
+    row->stopped_status = hk_outcome_status(dec->next_if_stopped);
+    row->remote_ip = o->remote_ip;
+    row->timings = &o->timings;
+    row->concurrency = m->conc;
 }
 
-/* What follows a written outcome: the retry timer, metrics, a 410's
- * endpoint disabled, the job freed. */
+/* What follows a written outcome: the retry timer, metrics, the endpoint
+ * disabled when the outcome says so, the job freed. */
 static void saved(struct hk_dispatcher *d, struct hk_job *job,
-                  const struct hk_outcome_row *row, bool gone)
+                  const struct hk_outcome_row *row,
+                  const struct hk_outcome_decision *dec)
 {
     /* a few ms late, so the database clock agrees it is due */
     int64_t t = row->next_attempt_ms + 5;
@@ -810,12 +949,16 @@ static void saved(struct hk_dispatcher *d, struct hk_job *job,
     const char *what = row->new_status;
     hk_metrics_attempt(strcmp(what, "pending") == 0 ? "retry" : what,
                        job->out.duration_ms);
-    if (gone && hk_store_endpoint_disable(d->rec_conn, job->tenant_id,
-                                          job->endpoint_id,
-                                          "the endpoint answered 410 Gone") !=
-                    HK_OK)
-        hk_log_warn("could not disable endpoint", "endpoint_id",
-                    job->endpoint_id);
+    if (dec->disable_endpoint) {
+        if (hk_store_endpoint_disable(d->rec_conn, job->tenant_id,
+                                      job->endpoint_id,
+                                      dec->disable_reason) != HK_OK)
+            hk_log_warn("could not disable endpoint", "endpoint_id",
+                        job->endpoint_id);
+        else
+            hk_log_warn("endpoint disabled", "endpoint_id", job->endpoint_id,
+                        "reason", dec->disable_reason);
+    }
     job_release(job);
 }
 
@@ -830,21 +973,21 @@ static size_t save(struct hk_dispatcher *d, struct hk_job **jobs, size_t n)
     if (n == 0 || !hk_conn_ensure(d->rec_conn))
         return n;
     struct hk_outcome_row *rows = hk_calloc(n, sizeof(*rows));
-    bool *gone = hk_calloc(n, sizeof(*gone));
+    struct hk_outcome_decision *dec = hk_calloc(n, sizeof(*dec));
     for (size_t i = 0; i < n; i++)
-        judge(d, jobs[i], &rows[i], &gone[i]);
+        judge(d, jobs[i], &rows[i], &dec[i]);
     size_t kept = 0, written = 0;
     enum hk_result rc = hk_store_record(d->rec_conn, rows, n);
     if (rc == HK_OK) {
         for (size_t i = 0; i < n; i++)
-            saved(d, jobs[i], &rows[i], gone[i]);
+            saved(d, jobs[i], &rows[i], &dec[i]);
         written = n;
     } else if (rc == HK_INVALID) {
         for (size_t i = 0; i < n; i++) {
             struct hk_job *job = jobs[i];
             rc = hk_store_record(d->rec_conn, &rows[i], 1);
             if (rc == HK_OK) {
-                saved(d, job, &rows[i], gone[i]);
+                saved(d, job, &rows[i], &dec[i]);
                 written++;
             } else if (rc == HK_INVALID) {
                 hk_log_warn("the database refused an attempt's outcome; "
@@ -862,7 +1005,7 @@ static size_t save(struct hk_dispatcher *d, struct hk_job **jobs, size_t n)
     if (written > 0)
         hk_vacuum_churn(d->vacuum, written);
     free(rows);
-    free(gone);
+    free(dec);
     return kept;
 }
 
@@ -935,7 +1078,7 @@ static void collect(struct hk_dispatcher *d)
     while ((n = hk_deliver_collect(d->deliver, done, MAX_COLLECT)) > 0) {
         for (size_t i = 0; i < n; i++) {
             live_remove(d, done[i]);
-            lane_done(d, done[i]->endpoint_id);
+            lane_done(d, done[i]->endpoint_id, done[i]);
         }
         pthread_mutex_lock(&d->rec_mu);
         if (d->nunsaved + n > d->capunsaved) {
@@ -997,14 +1140,6 @@ static void sweep(struct hk_dispatcher *d)
         snprintf(s, sizeof(s), "%d", n);
         hk_log_info("expired leases taken back", "deliveries", s);
         atomic_store(&d->fresh, true);
-    }
-    if (hk_store_disable_failing(d->work, d->cfg->disable_after_ms, &n) ==
-            HK_OK &&
-        n > 0) {
-        char s[16];
-        snprintf(s, sizeof(s), "%d", n);
-        hk_log_warn("endpoints disabled after failing too long", "endpoints",
-                    s);
     }
     /* a session's token no longer works once it expires; its row goes
      * here rather than on the next request that presents it */
@@ -1176,8 +1311,7 @@ static void *run(void *arg)
             if (due || fresh || woken) {
                 d->claim_again = false;
                 atomic_store(&d->woken, false);
-                free(d->exclude);
-                d->exclude = held_endpoints(d);
+                claim_filters(d);
                 mine_reset(d);
                 d->want_claim = true;
                 pthread_cond_signal(&d->cl_cv);
@@ -1332,6 +1466,9 @@ void hk_dispatcher_stop(struct hk_dispatcher *d)
     pthread_cond_destroy(&d->rec_cv);
     pthread_cond_destroy(&d->cl_cv);
     free(d->exclude);
+    free(d->cap_ids);
+    free(d->caps);
+    free(d->limited);
     hk_buf_cleanup(&d->mine);
     free(d->claimed);
     hk_buf_cleanup(&d->writing_ids);
