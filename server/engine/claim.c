@@ -21,7 +21,7 @@
  * thread listed and gives back the leases of the jobs it dropped. */
 static void check_lanes(struct hk_dispatcher *d)
 {
-    pthread_mutex_lock(&d->rec_mu);
+    pthread_mutex_lock(&d->claim_mu);
     char *tids = d->check_tids, *eids = d->check_eids;
     d->check_tids = d->check_eids = NULL;
     struct hk_buf drop_t, drop_i;
@@ -33,7 +33,7 @@ static void check_lanes(struct hk_dispatcher *d)
         hk_buf_reset(&d->drop_tids);
         hk_buf_reset(&d->drop_ids);
     }
-    pthread_mutex_unlock(&d->rec_mu);
+    pthread_mutex_unlock(&d->claim_mu);
     char *stopped = NULL;
     if (eids != NULL &&
         hk_store_stopped_endpoints(d->work, tids, eids, &stopped) != HK_OK)
@@ -47,10 +47,10 @@ static void check_lanes(struct hk_dispatcher *d)
     hk_buf_cleanup(&drop_t);
     hk_buf_cleanup(&drop_i);
     if (stopped != NULL) {
-        pthread_mutex_lock(&d->rec_mu);
+        pthread_mutex_lock(&d->claim_mu);
         free(d->stopped);
         d->stopped = stopped;
-        pthread_mutex_unlock(&d->rec_mu);
+        pthread_mutex_unlock(&d->claim_mu);
         hk_deliver_wakeup(d->deliver);
     }
 }
@@ -71,9 +71,9 @@ static void claim(struct hk_dispatcher *d)
 {
     struct hk_buf ids;
     hk_buf_init(&ids);
-    pthread_mutex_lock(&d->rec_mu);
-    size_t busy = d->busy_local + d->nclaimed;
-    size_t done = d->nunsaved + d->writing;
+    pthread_mutex_lock(&d->claim_mu);
+    size_t busy = d->busy_local + hk_jobq_count(&d->claimed);
+    size_t done = hk_jobq_count(&d->outcomes);
     int room = done >= 2 * (size_t)d->cfg->max_in_flight
                    ? 0
                    : d->cfg->max_in_flight - (int)busy;
@@ -85,9 +85,7 @@ static void claim(struct hk_dispatcher *d)
     char *caps = d->caps ? hk_strdup(d->caps) : NULL;
     if (room > 0 && done > 0) {
         hk_buf_puts(&ids, "{");
-        if (d->writing > 0)
-            hk_buf_puts(&ids, d->writing_ids.data);
-        hk_work_ids_append(d->unsaved, d->nunsaved, &ids);
+        hk_jobq_ids(&d->outcomes, &ids);
         hk_buf_puts(&ids, "}");
     }
     char *mine = NULL;
@@ -97,7 +95,7 @@ static void claim(struct hk_dispatcher *d)
         hk_buf_printf(&b, "{%s}", d->mine.data);
         mine = hk_buf_steal(&b);
     }
-    pthread_mutex_unlock(&d->rec_mu);
+    pthread_mutex_unlock(&d->claim_mu);
 
     struct hk_claim *claims = NULL;
     size_t n = 0;
@@ -125,19 +123,12 @@ static void claim(struct hk_dispatcher *d)
     }
     hk_store_claims_free(claims, n);
 
-    pthread_mutex_lock(&d->rec_mu);
-    if (jobs != NULL) {
-        if (d->nclaimed + n > d->capclaimed) {
-            d->capclaimed = (d->nclaimed + n) * 2;
-            d->claimed =
-                hk_realloc(d->claimed, d->capclaimed * sizeof(*d->claimed));
-        }
-        memcpy(d->claimed + d->nclaimed, jobs, n * sizeof(*jobs));
-        d->nclaimed += n;
+    hk_jobq_push(&d->claimed, jobs, n);
+    pthread_mutex_lock(&d->claim_mu);
+    if (jobs != NULL)
         hk_work_ids_append(jobs, n, &d->mine);
-    }
     d->claim_more = more;
-    pthread_mutex_unlock(&d->rec_mu);
+    pthread_mutex_unlock(&d->claim_mu);
     free(jobs);
     /* work left behind: requests that ended meanwhile claim again */
     if (n > 0 || (more && atomic_load(&d->woken)))
@@ -172,19 +163,19 @@ void *hk_claimer_loop(void *arg)
 {
     struct hk_dispatcher *d = arg;
     int64_t last_sweep = 0, last_prune = 0;
-    pthread_mutex_lock(&d->rec_mu);
+    pthread_mutex_lock(&d->claim_mu);
     for (;;) {
         if (!d->want_claim && !d->cl_stop) {
-            struct timespec until = hk_engine_deadline_in(200);
-            pthread_cond_timedwait(&d->cl_cv, &d->rec_mu, &until);
+            struct timespec until = hk_jobq_deadline_in(200);
+            pthread_cond_timedwait(&d->cl_cv, &d->claim_mu, &until);
         }
         if (d->cl_stop)
             break;
-        bool want = d->want_claim && !d->rec_failing;
+        bool want = d->want_claim && !hk_jobq_failing(&d->outcomes);
         if (d->want_claim && !want)
             d->claim_again = true; /* claim once the recorder is back */
         d->want_claim = false;
-        pthread_mutex_unlock(&d->rec_mu);
+        pthread_mutex_unlock(&d->claim_mu);
 
         int64_t now = hk_mono_ms();
         if (now - last_sweep >= SWEEP_MS && hk_conn_ensure(d->work)) {
@@ -202,17 +193,17 @@ void *hk_claimer_loop(void *arg)
             check_lanes(d);
         if (want && hk_conn_ensure(d->work))
             claim(d);
-        pthread_mutex_lock(&d->rec_mu);
+        pthread_mutex_lock(&d->claim_mu);
     }
-    pthread_mutex_unlock(&d->rec_mu);
+    pthread_mutex_unlock(&d->claim_mu);
     return NULL;
 }
 
 void hk_claimer_stop(struct hk_dispatcher *d)
 {
-    pthread_mutex_lock(&d->rec_mu);
+    pthread_mutex_lock(&d->claim_mu);
     d->cl_stop = true;
     pthread_cond_signal(&d->cl_cv);
-    pthread_mutex_unlock(&d->rec_mu);
+    pthread_mutex_unlock(&d->claim_mu);
     pthread_join(d->cl_thread, NULL);
 }

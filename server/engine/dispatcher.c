@@ -13,21 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* CLOCK_REALTIME ms from now, for pthread_cond_timedwait. */
-struct timespec hk_engine_deadline_in(long ms)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_REALTIME, &t);
-    t.tv_sec += ms / 1000;
-    t.tv_nsec += (ms % 1000) * 1000000L;
-    if (t.tv_nsec >= 1000000000L) {
-        t.tv_sec++;
-        t.tv_nsec -= 1000000000L;
-    }
-    return t;
-}
-
-
 enum hk_result hk_dispatcher_start(const struct hk_config *cfg,
                                    struct hk_dispatcher **out)
 {
@@ -58,8 +43,9 @@ enum hk_result hk_dispatcher_start(const struct hk_config *cfg,
         curl_global_cleanup();
         return HK_INTERNAL;
     }
-    pthread_mutex_init(&d->rec_mu, NULL);
-    pthread_cond_init(&d->rec_cv, NULL);
+    pthread_mutex_init(&d->claim_mu, NULL);
+    hk_jobq_init(&d->outcomes);
+    hk_jobq_init(&d->claimed);
     pthread_cond_init(&d->cl_cv, NULL);
     struct hk_deliver_opts opts = {
         .timeout_ms = cfg->request_timeout_ms,
@@ -90,9 +76,10 @@ fail:
     hk_vacuum_stop(d->vacuum);
     hk_conn_close(d->rec_conn);
     hk_conn_close(d->work);
-    pthread_mutex_destroy(&d->rec_mu);
-    pthread_cond_destroy(&d->rec_cv);
+    pthread_mutex_destroy(&d->claim_mu);
     pthread_cond_destroy(&d->cl_cv);
+    hk_jobq_cleanup(&d->outcomes, hk_work_release);
+    hk_jobq_cleanup(&d->claimed, hk_work_release);
     free(d);
     curl_global_cleanup();
     return HK_INTERNAL;
@@ -113,9 +100,8 @@ void hk_dispatcher_stop(struct hk_dispatcher *d)
     hk_deliver_wakeup(d->deliver);
     pthread_join(d->thread, NULL);
     /* what could not be written is left to lease expiry */
-    for (size_t i = 0; i < d->nunsaved; i++)
-        hk_work_release(d->unsaved[i]);
-    free(d->unsaved);
+    hk_jobq_cleanup(&d->outcomes, hk_work_release);
+    hk_jobq_cleanup(&d->claimed, hk_work_release);
     for (size_t i = 0; i < d->nbuckets; i++) {
         for (size_t k = 0; k < d->buckets[i].nheld; k++)
             hk_work_release(d->buckets[i].held[k]);
@@ -136,16 +122,13 @@ void hk_dispatcher_stop(struct hk_dispatcher *d)
     hk_conn_close(d->listen);
     hk_conn_close(d->rec_conn);
     hk_conn_close(d->work);
-    pthread_mutex_destroy(&d->rec_mu);
-    pthread_cond_destroy(&d->rec_cv);
+    pthread_mutex_destroy(&d->claim_mu);
     pthread_cond_destroy(&d->cl_cv);
     free(d->exclude);
     free(d->cap_ids);
     free(d->caps);
     free(d->limited);
     hk_buf_cleanup(&d->mine);
-    free(d->claimed);
-    hk_buf_cleanup(&d->writing_ids);
     hk_buf_cleanup(&d->drop_tids);
     hk_buf_cleanup(&d->drop_ids);
     free(d->check_tids);

@@ -15,6 +15,7 @@
 #include "db.h"
 #include "deliver.h"
 #include "engine/outcome.h"
+#include "engine/queue.h"
 #include "store.h"
 #include "vacuum.h"
 
@@ -90,22 +91,19 @@ struct hk_dispatcher {
     size_t nlimited, caplimited;
     /* The recorder: a second thread with its own connection that writes
      * finished attempts while this one claims and sends, so that the two
-     * statements of a turn run side by side. rec_mu guards what follows. */
+     * statements of a turn run side by side. The sender hands it finished
+     * jobs through `outcomes`, which also holds the batch being written. */
     struct hk_conn *rec_conn;
     pthread_t rec_thread;
-    pthread_mutex_t rec_mu;
-    pthread_cond_t rec_cv;
-    struct hk_job **unsaved; /* outcomes waiting for the recorder */
-    size_t nunsaved, capunsaved;
-    size_t writing;   /* outcomes the recorder is writing now */
-    /* their deliveries, comma-separated, for claims */
-    struct hk_buf writing_ids;
-    bool rec_failing; /* its last write failed: the database is away */
-    bool rec_stop;
+    struct hk_jobq outcomes;
     /* The claimer: a third thread that runs claims (and the housekeeping
-     * sweeps) on the work connection, so that this one never waits for
-     * the database and keeps every transfer moving meanwhile. rec_mu
-     * guards these too. */
+     * sweeps) on the work connection, so that the sender never waits for
+     * the database and keeps every transfer moving meanwhile. It hands
+     * claimed jobs to the sender through `claimed`; claim_mu guards the
+     * rest of what the two exchange, below: the sender's request for a
+     * claim and its inputs, and the claimer's answers about endpoints.
+     * Taken before a queue's own lock, never after. */
+    pthread_mutex_t claim_mu;
     pthread_t cl_thread;
     pthread_cond_t cl_cv;
     bool want_claim; /* set here when slots may be free or work is due */
@@ -130,10 +128,11 @@ struct hk_dispatcher {
     char *stopped;
     struct hk_buf drop_tids, drop_ids;
     int64_t checked_ms; /* sender thread: when lanes were last sent */
-    struct hk_job **claimed; /* claimed, waiting to be started here */
-    size_t nclaimed, capclaimed;
+    /* claimed jobs, from the claimer to the sender */
+    struct hk_jobq claimed;
     /* earliest retry the recorder scheduled (wall ms), 0 for none, so
-     * that short retry delays do not wait for the next poll */
+     * that short retry delays do not wait for the next poll (under
+     * claim_mu too) */
     int64_t next_due_ms;
 };
 
@@ -149,11 +148,6 @@ struct hk_job_meta {
     bool live;
 };
 
-/* ---- dispatcher.c ---- */
-
-/* CLOCK_REALTIME ms from now, for pthread_cond_timedwait. */
-struct timespec hk_engine_deadline_in(long ms);
-
 /* ---- work.c ---- */
 
 /* A job for claim c, with its meta; freed by hk_work_release. */
@@ -166,7 +160,7 @@ void hk_work_live_remove(struct hk_dispatcher *d, struct hk_job *job);
 /* Appends "a,b,c" of the jobs' deliveries to ids. */
 void hk_work_ids_append(struct hk_job *const *jobs, size_t n,
                         struct hk_buf *ids);
-/* Makes d->mine the live and the claimed jobs' deliveries (under rec_mu). */
+/* Makes d->mine the live and the claimed jobs' deliveries (under claim_mu). */
 void hk_work_mine_reset(struct hk_dispatcher *d);
 
 /* ---- limits.c (sender thread) ---- */
@@ -188,9 +182,9 @@ void hk_lanes_done(struct hk_dispatcher *d, const char *eid,
                    struct hk_job *job);
 struct hk_job *hk_lanes_pop(struct hk_lane *l);
 /* Queues a job that will not be sent for the claimer to give back
- * (under rec_mu). */
+ * (under claim_mu). */
 void hk_lanes_drop(struct hk_dispatcher *d, struct hk_job *j);
-/* Under rec_mu: hands the claimer the endpoints to check, drops the jobs
+/* Under claim_mu: hands the claimer the endpoints to check, drops the jobs
  * of those it found stopped, and sets the claim's filters. */
 void hk_lanes_to_check(struct hk_dispatcher *d, int64_t now, size_t held);
 void hk_lanes_drop_stopped(struct hk_dispatcher *d);

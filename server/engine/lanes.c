@@ -116,13 +116,13 @@ static void lane_trim(struct hk_dispatcher *d, struct hk_lane *l)
         keep = 0;
     if (l->nwait <= (size_t)keep)
         return;
-    pthread_mutex_lock(&d->rec_mu);
+    pthread_mutex_lock(&d->claim_mu);
     while (l->nwait > (size_t)keep) {
         l->nwait--;
         d->waiting--;
         hk_lanes_drop(d, l->wait[(l->head + l->nwait) % l->capwait]);
     }
-    pthread_mutex_unlock(&d->rec_mu);
+    pthread_mutex_unlock(&d->claim_mu);
 }
 
 static void limited_set(struct hk_dispatcher *d, struct hk_lane *l, bool on)
@@ -203,7 +203,7 @@ static void check_add(struct hk_buf *t, struct hk_buf *e, const char *tid,
 
 /* Hands the claimer the endpoints that have jobs waiting in their lane or
  * held for their rate limit (held of them), at most every LANE_CHECK_MS
- * and only once it has taken the last list. Called with rec_mu held. */
+ * and only once it has taken the last list. Called with claim_mu held. */
 void hk_lanes_to_check(struct hk_dispatcher *d, int64_t now,
                            size_t held)
 {
@@ -249,7 +249,7 @@ void hk_lanes_drop(struct hk_dispatcher *d, struct hk_job *j)
 
 /* Drops the jobs waiting in the lanes, or held for the rate limits, of the
  * endpoints the claimer found stopped, and queues their deliveries for the
- * claimer to give back. Called with rec_mu held. */
+ * claimer to give back. Called with claim_mu held. */
 void hk_lanes_drop_stopped(struct hk_dispatcher *d)
 {
     if (d->stopped == NULL)
@@ -282,7 +282,7 @@ void hk_lanes_drop_stopped(struct hk_dispatcher *d)
  * and whose lane holds HK_LANE_DEPTH rounds of them already. The other
  * limited ones are listed with the leases this dispatcher may hold for
  * each (cap_ids, caps), so that a claim takes no more than their smaller
- * limit sends within its leases. Called with rec_mu held. */
+ * limit sends within its leases. Called with claim_mu held. */
 void hk_lanes_claim_filters(struct hk_dispatcher *d)
 {
     struct hk_buf b, ci, cv;

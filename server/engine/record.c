@@ -70,10 +70,10 @@ static void saved(struct hk_dispatcher *d, struct hk_job *job,
 {
     /* a few ms late, so the database clock agrees it is due */
     int64_t t = row->next_attempt_ms + 5;
-    pthread_mutex_lock(&d->rec_mu);
+    pthread_mutex_lock(&d->claim_mu);
     if (t > 5 && (d->next_due_ms == 0 || t < d->next_due_ms))
         d->next_due_ms = t;
-    pthread_mutex_unlock(&d->rec_mu);
+    pthread_mutex_unlock(&d->claim_mu);
     const char *what = row->new_status;
     hk_metrics_attempt(strcmp(what, "pending") == 0 ? "retry" : what,
                        job->out.duration_ms);
@@ -138,70 +138,31 @@ static size_t save(struct hk_dispatcher *d, struct hk_job **jobs, size_t n)
 }
 
 /* The recorder thread: takes every waiting outcome, writes them, wakes
- * the dispatcher (their slots are free now), and starts again. While the
+ * the sender (their slots are free now), and starts again. While the
  * database is away it keeps them and tries once a second; claims wait
- * meanwhile. Once stopped it makes one last attempt and leaves the rest
- * to lease expiry. */
+ * meanwhile. Once the queue is closed it writes what is left once and
+ * leaves the rest to lease expiry. */
 void *hk_recorder_loop(void *arg)
 {
     struct hk_dispatcher *d = arg;
-    pthread_mutex_lock(&d->rec_mu);
     for (;;) {
-        while (d->nunsaved == 0 && !d->rec_stop)
-            pthread_cond_wait(&d->rec_cv, &d->rec_mu);
-        if (d->nunsaved == 0)
+        size_t n;
+        struct hk_job **jobs =
+            hk_jobq_take_batch(&d->outcomes, RECORD_BATCH, RECORD_GATHER_MS, &n);
+        if (n == 0)
             break;
-        struct timespec gather = hk_engine_deadline_in(RECORD_GATHER_MS);
-        while (d->nunsaved < RECORD_BATCH && !d->rec_stop && !d->rec_failing &&
-               pthread_cond_timedwait(&d->rec_cv, &d->rec_mu, &gather) == 0)
-            ;
-        struct hk_job **jobs = d->unsaved;
-        size_t n = d->nunsaved;
-        d->unsaved = NULL;
-        d->nunsaved = d->capunsaved = 0;
-        d->writing = n;
-        hk_work_ids_append(jobs, n, &d->writing_ids);
-        pthread_mutex_unlock(&d->rec_mu);
-
         size_t kept = save(d, jobs, n);
-
-        pthread_mutex_lock(&d->rec_mu);
-        d->writing = 0;
-        hk_buf_reset(&d->writing_ids);
-        d->rec_failing = kept > 0;
-        if (kept > 0) {
-            /* back in front of what came meanwhile */
-            size_t total = kept + d->nunsaved;
-            jobs = hk_realloc(jobs, total * sizeof(*jobs));
-            if (d->nunsaved > 0)
-                memcpy(jobs + kept, d->unsaved,
-                       d->nunsaved * sizeof(*jobs));
-            free(d->unsaved);
-            d->unsaved = jobs;
-            d->nunsaved = d->capunsaved = total;
-        } else {
-            free(jobs);
-        }
-        pthread_mutex_unlock(&d->rec_mu);
+        hk_jobq_settle(&d->outcomes, kept);
         atomic_store(&d->woken, true);
         hk_deliver_wakeup(d->deliver);
-        pthread_mutex_lock(&d->rec_mu);
-        if (kept > 0) {
-            if (d->rec_stop)
-                break;
-            struct timespec until = hk_engine_deadline_in(1000);
-            pthread_cond_timedwait(&d->rec_cv, &d->rec_mu, &until);
-        }
+        if (kept > 0 && !hk_jobq_pause(&d->outcomes, 1000))
+            break;
     }
-    pthread_mutex_unlock(&d->rec_mu);
     return NULL;
 }
 
 void hk_recorder_stop(struct hk_dispatcher *d)
 {
-    pthread_mutex_lock(&d->rec_mu);
-    d->rec_stop = true;
-    pthread_cond_signal(&d->rec_cv);
-    pthread_mutex_unlock(&d->rec_mu);
+    hk_jobq_close(&d->outcomes);
     pthread_join(d->rec_thread, NULL);
 }

@@ -23,12 +23,8 @@
 /* Runs on the sender thread: starts what the claimer claimed. */
 static void start_claimed(struct hk_dispatcher *d)
 {
-    pthread_mutex_lock(&d->rec_mu);
-    struct hk_job **jobs = d->claimed;
-    size_t n = d->nclaimed;
-    d->claimed = NULL;
-    d->nclaimed = d->capclaimed = 0;
-    pthread_mutex_unlock(&d->rec_mu);
+    size_t n;
+    struct hk_job **jobs = hk_jobq_take_now(&d->claimed, &n);
     for (size_t i = 0; i < n; i++)
         hk_lanes_submit(d, jobs[i]);
     free(jobs);
@@ -46,27 +42,11 @@ static void collect(struct hk_dispatcher *d)
             hk_work_live_remove(d, done[i]);
             hk_lanes_done(d, done[i]->endpoint_id, done[i]);
         }
-        pthread_mutex_lock(&d->rec_mu);
-        if (d->nunsaved + n > d->capunsaved) {
-            d->capunsaved = (d->nunsaved + n) * 2;
-            d->unsaved =
-                hk_realloc(d->unsaved, d->capunsaved * sizeof(*d->unsaved));
-        }
-        memcpy(d->unsaved + d->nunsaved, done, n * sizeof(*done));
-        d->nunsaved += n;
-        pthread_mutex_unlock(&d->rec_mu);
+        hk_jobq_push(&d->outcomes, done, n);
         atomic_store(&d->woken, true);
     }
 }
 
-/* Tells the recorder there is work. */
-static void kick_recorder(struct hk_dispatcher *d)
-{
-    pthread_mutex_lock(&d->rec_mu);
-    if (d->nunsaved > 0)
-        pthread_cond_signal(&d->rec_cv);
-    pthread_mutex_unlock(&d->rec_mu);
-}
 
 
 static void listen_connect(struct hk_dispatcher *d)
@@ -107,12 +87,14 @@ static void release_unstarted(struct hk_dispatcher *d)
     hk_buf_puts(&t, "{");
     hk_buf_puts(&ids, "{");
     size_t n = 0;
-    for (size_t k = 0; k < d->nclaimed; k++, n++) {
-        hk_buf_printf(&t, "%s%s", n ? "," : "", d->claimed[k]->tenant_id);
-        hk_buf_printf(&ids, "%s%s", n ? "," : "", d->claimed[k]->delivery_id);
-        hk_work_release(d->claimed[k]);
+    size_t nclaimed;
+    struct hk_job **claimed = hk_jobq_take_now(&d->claimed, &nclaimed);
+    for (size_t k = 0; k < nclaimed; k++, n++) {
+        hk_buf_printf(&t, "%s%s", n ? "," : "", claimed[k]->tenant_id);
+        hk_buf_printf(&ids, "%s%s", n ? "," : "", claimed[k]->delivery_id);
+        hk_work_release(claimed[k]);
     }
-    d->nclaimed = 0;
+    free(claimed);
     for (size_t i = 0; i < d->nbuckets; i++) {
         struct hk_bucket *b = &d->buckets[i];
         for (size_t k = 0; k < b->nheld; k++, n++) {
@@ -175,7 +157,7 @@ void *hk_sender_loop(void *arg)
                 listen_connect(d);
             start_claimed(d);
             bool due = now - last_poll >= POLL_MS;
-            pthread_mutex_lock(&d->rec_mu);
+            pthread_mutex_lock(&d->claim_mu);
             if (d->next_due_ms > 0 && hk_now_ms() >= d->next_due_ms) {
                 d->next_due_ms = 0;
                 due = true;
@@ -199,9 +181,8 @@ void *hk_sender_loop(void *arg)
                 if (due)
                     last_poll = now;
             }
-            pthread_mutex_unlock(&d->rec_mu);
+            pthread_mutex_unlock(&d->claim_mu);
         }
-        kick_recorder(d);
         int64_t hold_wait = hk_limits_release_held(d);
         hk_metrics_in_flight((long)hk_deliver_in_flight(d->deliver));
         int timeout = POLL_MS - (int)(hk_mono_ms() - last_poll);
@@ -209,9 +190,9 @@ void *hk_sender_loop(void *arg)
             timeout = 0;
         if (hold_wait >= 0 && hold_wait < timeout)
             timeout = (int)hold_wait;
-        pthread_mutex_lock(&d->rec_mu);
+        pthread_mutex_lock(&d->claim_mu);
         int64_t next_due = d->next_due_ms;
-        pthread_mutex_unlock(&d->rec_mu);
+        pthread_mutex_unlock(&d->claim_mu);
         if (next_due > 0) {
             int64_t until = next_due - hk_now_ms();
             if (until < timeout)

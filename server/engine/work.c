@@ -128,7 +128,7 @@ void hk_work_ids_append(struct hk_job *const *jobs, size_t n,
 }
 
 /* Makes d->mine the deliveries of the live jobs and of those claimed but
- * not started yet (still in d->claimed); the claimer adds each claim's
+ * not started yet (still in the claimed queue); the claimer adds each claim's
  * own until the next reset, because the claimer often runs the next
  * claim before the dispatcher has taken the last one's jobs: without
  * them, that claim would probe the leases of the deliveries it had just
@@ -136,7 +136,7 @@ void hk_work_ids_append(struct hk_job *const *jobs, size_t n,
  * the list until the next reset: it is either recorded (no longer
  * pending) or in the claim's answered list anyway. One whose lease was
  * given back (its endpoint stopped) is stepped over until then, at most
- * until the next poll. Sender thread, under rec_mu. */
+ * until the next poll. Sender thread, under claim_mu. */
 void hk_work_mine_reset(struct hk_dispatcher *d)
 {
     hk_buf_reset(&d->mine);
@@ -146,7 +146,9 @@ void hk_work_mine_reset(struct hk_dispatcher *d)
             hk_buf_puts(&d->mine, ",");
         hk_buf_puts(&d->mine, j->delivery_id);
     }
-    hk_work_ids_append(d->claimed, d->nclaimed, &d->mine);
+    if (d->mine.len > 0)
+        hk_buf_puts(&d->mine, ",");
+    hk_jobq_ids(&d->claimed, &d->mine);
 }
 
 void hk_work_release(struct hk_job *job)
