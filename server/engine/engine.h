@@ -60,6 +60,7 @@ struct hk_lane {
      * and is listed in the dispatcher's limited lanes. */
     bool adapting;
     struct hk_adapt adapt;
+    int64_t idle_ms; /* monotonic ms when it last emptied */
     struct hk_job **wait; /* a ring of capwait */
     size_t head, nwait, capwait;
 };

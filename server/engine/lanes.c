@@ -14,6 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* How long a lane held below its max stays once it holds nothing. */
+#define LANE_IDLE_MS 60000
+
 /* The endpoint's lane (NULL when it has none and create is false), and
  * where the pointer to it is kept, for unlinking. */
 static struct hk_lane *lane_find(struct hk_dispatcher *d, const char *eid,
@@ -95,6 +98,15 @@ void hk_lanes_submit(struct hk_dispatcher *d, struct hk_job *job)
         hk_adapt_init(&l->adapt, m->stored_conc);
         limited_set(d, l, true);
         hk_metrics_endpoint_concurrency(l->endpoint_id, m->stored_conc);
+    }
+    if (l->adapting &&
+        l->busy + (int)l->nwait >= HK_LANE_DEPTH * lane_limit(l)) {
+        /* more than the smaller limit sends within the lease: back to
+         * its place in the queue */
+        pthread_mutex_lock(&d->claim_mu);
+        hk_lanes_drop(d, job);
+        pthread_mutex_unlock(&d->claim_mu);
+        return;
     }
     if (l->nwait == 0 && l->busy < lane_limit(l)) {
         l->busy++;
@@ -186,10 +198,14 @@ void hk_lanes_done(struct hk_dispatcher *d, const char *eid,
     if (job != NULL)
         lane_adapt(d, l, job);
     lane_fill(d, l);
-    if (l->busy <= 0 && l->nwait == 0 && !l->adapting) {
-        *at = l->next;
-        free(l->wait);
-        free(l);
+    if (l->busy <= 0 && l->nwait == 0) {
+        if (!l->adapting) {
+            *at = l->next;
+            free(l->wait);
+            free(l);
+        } else {
+            l->idle_ms = hk_mono_ms();
+        }
     }
 }
 
@@ -299,8 +315,22 @@ void hk_lanes_claim_filters(struct hk_dispatcher *d)
         hk_buf_printf(&b, "%s%s", any ? "," : "", d->buckets[i].endpoint_id);
         any = true;
     }
+    int64_t now = hk_mono_ms();
     for (size_t i = 0; i < d->nlimited; i++) {
-        const struct hk_lane *l = d->limited[i];
+        struct hk_lane *l = d->limited[i];
+        if (l->busy <= 0 && l->nwait == 0 && now - l->idle_ms > LANE_IDLE_MS) {
+            /* idle: its limit waits on the endpoint, where the next lane
+             * for it starts from */
+            struct hk_lane **at;
+            lane_find(d, l->endpoint_id, false, &at);
+            *at = l->next;
+            limited_set(d, l, false);
+            hk_metrics_endpoint_concurrency(l->endpoint_id, 0);
+            free(l->wait);
+            free(l);
+            i--; /* limited_set moved the last lane here */
+            continue;
+        }
         int cap = HK_LANE_DEPTH * lane_limit(l);
         if (l->busy + (int)l->nwait >= cap) {
             hk_buf_printf(&b, "%s%s", any ? "," : "", l->endpoint_id);
