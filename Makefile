@@ -11,8 +11,10 @@ SAN     := -fsanitize=address,undefined -fno-sanitize-recover=all \
 LIBS    := -lmicrohttpd -lpq -lcurl -lssl -lcrypto -ljansson -luuid \
            -lpthread -lm
 
-SRC      := $(wildcard server/*.c)
-HDR      := $(wildcard server/*.h)
+# server/ holds the flat modules, server/engine/ the delivery engine's
+# parts (docs/engine.md); objects keep the same layout under build/.
+SRC      := $(wildcard server/*.c server/engine/*.c)
+HDR      := $(wildcard server/*.h server/engine/*.h)
 # docs/openapi.json is the API's one description; the build embeds it as a
 # generated C array (od and awk are in every Debian, unlike xxd).
 OBJ      := $(SRC:server/%.c=build/obj/%.o) build/obj/openapi_doc.o
@@ -33,9 +35,11 @@ BENCH_BIN := $(BENCH_SRC:tests/bench/%.c=build/bench/%)
 all: build/hookd
 
 build/obj/%.o: server/%.c $(HDR) | build/obj
+	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_BASE) $(CFLAGS) -c $< -o $@
 
 build/asan/obj/%.o: server/%.c $(HDR) | build/asan/obj
+	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_BASE) -O1 -g $(SAN) -c $< -o $@
 
 build/gen/openapi_doc.c: docs/openapi.json | build/gen
@@ -112,7 +116,8 @@ bench:
 # `scripts/deps.sh test`).
 BANNED := strcpy|strcat|sprintf|vsprintf|gets|atoi|atol|atoll|alloca
 lint:
-	@if grep -nE '\b($(BANNED))\s*\(' server/*.c server/*.h tests/*/*.c; then \
+	@if grep -nE '\b($(BANNED))\s*\(' server/*.c server/*.h \
+	    server/engine/*.c server/engine/*.h tests/*/*.c; then \
 	    echo "lint: banned function used (see above)"; exit 1; \
 	fi
 	@command -v shellcheck >/dev/null || \
@@ -121,7 +126,7 @@ lint:
 	@echo "lint: ok"
 
 format:
-	clang-format -i server/*.c server/*.h tests/*/*.c
+	clang-format -i server/*.c server/*.h server/engine/*.[ch] tests/*/*.c
 
 clean:
 	rm -rf build

@@ -374,6 +374,12 @@ CREATE TABLE hookd.attempts (
     response_headers jsonb,
     response_body text,
     response_truncated boolean DEFAULT false NOT NULL,
+    remote_ip text,
+    dns_us integer,
+    connect_us integer,
+    tls_us integer,
+    ttfb_us integer,
+    total_us integer,
     CONSTRAINT attempts_duration_ms_check CHECK ((duration_ms >= 0)),
     CONSTRAINT attempts_number_check CHECK ((number >= 1))
 )
@@ -453,6 +459,8 @@ CREATE TABLE hookd.endpoints (
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     secret_format smallint DEFAULT 2 NOT NULL,
+    current_concurrency integer,
+    CONSTRAINT endpoints_current_concurrency_check CHECK (((current_concurrency IS NULL) OR (current_concurrency >= 1))),
     CONSTRAINT endpoints_max_concurrency_check CHECK (((max_concurrency >= 1) AND (max_concurrency <= 100))),
     CONSTRAINT endpoints_rate_limit_check CHECK (((rate_limit IS NULL) OR (rate_limit >= 1))),
     CONSTRAINT endpoints_url_check CHECK ((length(url) <= 2048))

@@ -129,7 +129,7 @@ void hk_pgbin_cleanup(struct hk_pgbin *a);
 /* hk_db_query with the n (at most HK_PGBIN_MAX_PARAMS) finished arrays of
  * a as its parameters $1..$n; HK_INVALID, with nothing sent, when one of
  * them holds a malformed element. The arrays stay the caller's. */
-#define HK_PGBIN_MAX_PARAMS 24
+#define HK_PGBIN_MAX_PARAMS 32
 enum hk_result hk_db_query_arrays(struct hk_conn *c, const char *sql,
                                   struct hk_pgbin *a, int n,
                                   PGresult **res) HK_MUST_CHECK;

@@ -16,6 +16,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <string.h>
 
 #define MAX_REQ_KEYS 512
@@ -61,6 +62,20 @@ static int64_t att_sum_ms;
 static atomic_llong events_ingested;
 static atomic_llong deliveries_created;
 static atomic_long in_flight;
+
+/* Endpoints whose requests in flight are held below max_concurrency by
+ * their answers (engine/outcome.h), with the current number; an endpoint
+ * back at its max leaves the table. Bounded, so that a run of struggling
+ * endpoints cannot grow the exposition without end: beyond the table's
+ * size, endpoints are left out of it (and still adapt). */
+#define MAX_ADAPTING 256
+struct adapting {
+    char endpoint_id[37];
+    int concurrency;
+};
+static pthread_mutex_t conc_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct adapting adapting[MAX_ADAPTING];
+static int nadapting;
 
 /* The slot of a duration: the first bound it does not pass, or n for
  * beyond the last. */
@@ -150,6 +165,26 @@ void hk_metrics_attempt(const char *outcome, int64_t duration_ms)
 void hk_metrics_in_flight(long n)
 {
     atomic_store(&in_flight, n);
+}
+
+void hk_metrics_endpoint_concurrency(const char *endpoint_id, int n)
+{
+    pthread_mutex_lock(&conc_mu);
+    int i = 0;
+    while (i < nadapting && strcmp(adapting[i].endpoint_id, endpoint_id) != 0)
+        i++;
+    if (n <= 0) {
+        if (i < nadapting)
+            adapting[i] = adapting[--nadapting];
+    } else if (i < nadapting) {
+        adapting[i].concurrency = n;
+    } else if (nadapting < MAX_ADAPTING) {
+        snprintf(adapting[i].endpoint_id, sizeof(adapting[i].endpoint_id),
+                 "%s", endpoint_id);
+        adapting[i].concurrency = n;
+        nadapting++;
+    }
+    pthread_mutex_unlock(&conc_mu);
 }
 
 /* A label value as the text format wants it: backslash, double quote and
@@ -275,6 +310,16 @@ void hk_metrics_render(struct hk_buf *out, long long queue_depth)
                   "# TYPE hookd_in_flight gauge\n"
                   "hookd_in_flight %ld\n",
                   (long)atomic_load(&in_flight));
+    hk_buf_puts(out, "# HELP hookd_endpoint_concurrency Requests in flight an "
+                     "endpoint may have now, for endpoints held below their "
+                     "max_concurrency by 429, 503 or timeouts.\n"
+                     "# TYPE hookd_endpoint_concurrency gauge\n");
+    pthread_mutex_lock(&conc_mu);
+    for (int i = 0; i < nadapting; i++)
+        hk_buf_printf(out,
+                      "hookd_endpoint_concurrency{endpoint_id=\"%s\"} %d\n",
+                      adapting[i].endpoint_id, adapting[i].concurrency);
+    pthread_mutex_unlock(&conc_mu);
     if (queue_depth >= 0)
         hk_buf_printf(out,
                       "# HELP hookd_queue_depth Deliveries pending or "

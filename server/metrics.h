@@ -19,6 +19,10 @@ void hk_metrics_event_ingested(int deliveries);
  * the delivery as ended with that outcome. */
 void hk_metrics_attempt(const char *outcome, int64_t duration_ms);
 void hk_metrics_in_flight(long n);
+/* The requests in flight endpoint_id may have now in this process, when
+ * its answers hold them below max_concurrency; n <= 0 when it is back at
+ * its max (it leaves the series). */
+void hk_metrics_endpoint_concurrency(const char *endpoint_id, int n);
 /* Appends the exposition text; queue_depth < 0 is left out. */
 void hk_metrics_render(struct hk_buf *out, long long queue_depth);
 

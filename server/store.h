@@ -44,7 +44,9 @@
     "json_build_object('id', e.id, 'tenant_id', e.tenant_id, 'url', e.url,"  \
     " 'description', e.description, 'event_types', to_json(e.event_types),"  \
     " 'enabled', e.enabled, 'disabled_reason', e.disabled_reason,"           \
-    " 'max_concurrency', e.max_concurrency, 'rate_limit', e.rate_limit,"     \
+    " 'max_concurrency', e.max_concurrency,"                                  \
+    " 'current_concurrency', LEAST(COALESCE(e.current_concurrency,"          \
+    " e.max_concurrency), e.max_concurrency), 'rate_limit', e.rate_limit,"    \
     " 'headers', e.headers, 'created_at', hookd.rfc3339(e.created_at),"      \
     " 'updated_at', hookd.rfc3339(e.updated_at))"
 
@@ -356,6 +358,10 @@ struct hk_claim {
     int cycle_attempts; /* of those, since the last replay */
     int rate_limit;     /* 0 when none */
     int max_concurrency; /* the endpoint's, at the claim */
+    int64_t failing_since_ms; /* the endpoint's, at the claim; 0: none */
+    /* the endpoint's current_concurrency at the claim, 0 when it is
+     * max_concurrency */
+    int current_concurrency;
     char *url;
     char *headers;      /* JSON object text */
     unsigned char *secret_enc;
@@ -381,7 +387,10 @@ struct hk_claim {
  * to HK_LANE_DEPTH times max_concurrency, and the caller starts no more
  * than max_concurrency of them at once. Endpoints listed in
  * exclude (a uuid[] literal or NULL) are skipped, and so are endpoints
- * another dispatcher is claiming for at the same moment. Writes a lease
+ * another dispatcher is claiming for at the same moment. The endpoints
+ * of cap_ids (a uuid[] literal, or NULL) get no more than the matching
+ * number of caps (an int[] literal) of the caller's leases: their answers
+ * hold their requests in flight below max_concurrency. Writes a lease
  * until now + lease_ms for each, in a transaction of its own. done_ids (a
  * uuid[] literal, or NULL) names the deliveries of the caller's requests
  * that have their answer but whose outcome may not be recorded yet: their
@@ -397,12 +406,14 @@ struct hk_claim {
  * the claim failed). */
 enum hk_result hk_store_claim(struct hk_conn *c, const char *owner,
                               int limit, int64_t lease_ms,
-                              const char *exclude, const char *done_ids,
+                              const char *exclude, const char *cap_ids,
+                              const char *caps, const char *done_ids,
                               const char *live_ids, struct hk_claim **out,
                               size_t *n, bool *more) HK_MUST_CHECK;
 void hk_store_claims_free(struct hk_claim *claims, size_t n);
 
 /* One finished attempt and the state its delivery moves to. */
+struct hk_timings; /* deliver.h */
 struct hk_outcome_row {
     const char *tenant_id;
     const char *delivery_id;
@@ -420,11 +431,19 @@ struct hk_outcome_row {
     bool truncated;
     const char *new_status;     /* pending, succeeded or failed */
     int64_t next_attempt_ms;    /* when pending */
+    /* what the delivery becomes instead when its endpoint was deleted or
+     * disabled while the request was in flight */
+    const char *stopped_status;
+    const char *remote_ip;      /* "" when none */
+    const struct hk_timings *timings; /* microseconds, deliver.h */
+    /* the endpoint's requests in flight after this attempt when it
+     * changed them (0: back to max_concurrency), -1 when unchanged */
+    int concurrency;
 };
-/* Writes attempts and delivery states of a batch in one statement and
- * deletes their leases; a delivery whose endpoint was deleted or disabled
- * meanwhile ends failed.
- * Also keeps each endpoint's failing_since clock. */
+/* Writes attempts and delivery states of a batch in one statement, as
+ * engine/outcome.c decided them, and deletes their leases. Also keeps
+ * each endpoint's failing_since clock (cleared by a success, set by a
+ * batch of failures) and its current_concurrency. */
 enum hk_result hk_store_record(struct hk_conn *c,
                                const struct hk_outcome_row *rows,
                                size_t n) HK_MUST_CHECK;
@@ -432,10 +451,6 @@ enum hk_result hk_store_record(struct hk_conn *c,
 enum hk_result hk_store_endpoint_disable(struct hk_conn *c, const char *tid,
                                          const char *eid,
                                          const char *reason) HK_MUST_CHECK;
-/* Disables endpoints whose deliveries have all failed for longer than
- * after_ms; *n counts them. */
-enum hk_result hk_store_disable_failing(struct hk_conn *c, int64_t after_ms,
-                                        int *n) HK_MUST_CHECK;
 /* Deletes leases that ran out, so that their deliveries are due again
  * (or end failed when their endpoint went away); *n counts them. */
 enum hk_result hk_store_expire_leases(struct hk_conn *c,

@@ -5,6 +5,7 @@
  * unnest() so that one round trip records hundreds of attempts.
  */
 #include "store.h"
+#include "deliver.h"
 #include "ids.h"
 
 #include <stdio.h>
@@ -103,15 +104,19 @@ static const char sql_claim[] =
     "   AND COALESCE(s.others, 0) = 0 THEN " HK_STR(HK_LANE_DEPTH) " ELSE 1"
     "   END * e.max_concurrency - COALESCE(s.mine, 0)"
     "   - COALESCE(s.others, 0),"
-    "   COALESCE(e.rate_limit, 1000000)) AS free"
+    "   COALESCE(e.rate_limit, 1000000),"
+    "   COALESCE(c.cap - COALESCE(s.mine, 0), 1000000)) AS free,"
+    "  e.failing_since, e.current_concurrency"
     "  FROM unnest($3::uuid[], $4::uuid[]) WITH ORDINALITY"
     "   AS l(tenant_id, id, n)"
     "  JOIN hookd.endpoints e ON e.tenant_id = l.tenant_id AND e.id = l.id"
     "  LEFT JOIN held s"
-    "   ON s.tenant_id = e.tenant_id AND s.endpoint_id = e.id),"
+    "   ON s.tenant_id = e.tenant_id AND s.endpoint_id = e.id"
+    "  LEFT JOIN unnest($8::uuid[], $9::int[]) AS c(id, cap) ON c.id = e.id),"
     " picked AS MATERIALIZED ("
     "  SELECT x.*, ep.url, ep.headers, ep.secret_enc, ep.prev_secret_enc,"
-    "  ep.rate_limit, ep.max_concurrency, ep.n, ep.free"
+    "  ep.rate_limit, ep.max_concurrency, ep.n, ep.free, ep.failing_since,"
+    "  ep.current_concurrency"
     "  FROM ep CROSS JOIN LATERAL ("
     "    SELECT d.tenant_id, d.delivery_id AS id, d.event_id, d.endpoint_id,"
     "    d.attempt_count, d.cycle_attempts, d.next_attempt_at"
@@ -136,7 +141,9 @@ static const char sql_claim[] =
     "  d.headers::text, encode(d.secret_enc, 'hex'),"
     "  encode(d.prev_secret_enc, 'hex'),"
     "  v.event_type, v.payload, hookd.rfc3339(v.created_at), d.max_concurrency,"
-    "  d.n, d.free"
+    "  d.n, d.free,"
+    "  COALESCE((extract(epoch FROM d.failing_since) * 1000)::bigint, 0),"
+    "  COALESCE(d.current_concurrency, 0)"
     " FROM picked d"
     " JOIN hookd.events v ON v.tenant_id = d.tenant_id AND v.id = d.event_id"
     " ORDER BY d.next_attempt_at, d.id";
@@ -170,14 +177,19 @@ static const char sql_record[] =
     "  SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::int[],"
     "  $5::bigint[], $6::int[], $7::int[], $8::text[], $9::text[],"
     "  $10::jsonb[], $11::jsonb[], $12::text[], $13::boolean[], $14::text[],"
-    "  $15::bigint[], $16::int[], $17::uuid[])"
+    "  $15::bigint[], $16::int[], $17::uuid[], $18::text[], $19::text[],"
+    "  $20::int[], $21::int[], $22::int[], $23::int[], $24::int[],"
+    "  $25::int[]) WITH ORDINALITY"
     "  AS r(tenant_id, delivery_id, endpoint_id, number, started_ms,"
     "  duration_ms, status_code, error, url, req_headers, resp_headers,"
-    "  resp_body, truncated, new_status, next_ms, cycle, attempt_id)),"
+    "  resp_body, truncated, new_status, next_ms, cycle, attempt_id,"
+    "  stopped_status, remote_ip, dns_us, connect_us, tls_us, ttfb_us,"
+    "  total_us, conc, ord)),"
     " re AS MATERIALIZED ("
     "  SELECT r.tenant_id, r.delivery_id, r.number, r.status_code, r.error,"
-    "  r.new_status, r.next_ms, r.cycle,"
-    "  e.deleted_at IS NULL AND e.enabled AS live"
+    "  r.next_ms, r.cycle,"
+    "  CASE WHEN e.deleted_at IS NULL AND e.enabled THEN r.new_status"
+    "   ELSE r.stopped_status END AS status"
     "  FROM r JOIN hookd.endpoints e"
     "  ON e.tenant_id = r.tenant_id AND e.id = r.endpoint_id),"
     " freed AS ("
@@ -188,16 +200,14 @@ static const char sql_record[] =
     "    AND k2.delivery_id = r.delivery_id) x))),"
     " d AS ("
     "  UPDATE hookd.deliveries d SET"
-    "  status = CASE WHEN r.new_status = 'pending' AND NOT r.live"
-    "   THEN 'failed' ELSE r.new_status END,"
+    "  status = r.status,"
     "  attempt_count = GREATEST(d.attempt_count, r.number),"
     "  cycle_attempts = r.cycle,"
-    "  next_attempt_at = CASE WHEN r.new_status = 'pending' AND r.live"
+    "  next_attempt_at = CASE WHEN r.status = 'pending'"
     "   THEN to_timestamp(r.next_ms / 1000.0) END,"
     "  last_status_code = r.status_code,"
     "  last_error = r.error, updated_at = now(),"
-    "  completed_at = CASE WHEN r.new_status = 'pending' AND r.live"
-    "   THEN NULL ELSE now() END"
+    "  completed_at = CASE WHEN r.status = 'pending' THEN NULL ELSE now() END"
     "  FROM re r"
     "  WHERE d.tenant_id = r.tenant_id AND d.id = r.delivery_id"
     "  AND d.status = 'pending'"
@@ -211,24 +221,31 @@ static const char sql_record[] =
     " a AS ("
     "  INSERT INTO hookd.attempts (tenant_id, id, delivery_id, number,"
     "  started_at, duration_ms, status_code, error, request_url,"
-    "  request_headers, response_headers, response_body, response_truncated)"
+    "  request_headers, response_headers, response_body, response_truncated,"
+    "  remote_ip, dns_us, connect_us, tls_us, ttfb_us, total_us)"
     "  SELECT r.tenant_id, r.attempt_id, r.delivery_id, r.number,"
     "  to_timestamp(r.started_ms / 1000.0), r.duration_ms, r.status_code,"
     "  r.error, r.url, r.req_headers, r.resp_headers, r.resp_body,"
-    "  r.truncated FROM r"
+    "  r.truncated, NULLIF(r.remote_ip, ''), r.dns_us, r.connect_us,"
+    "  r.tls_us, r.ttfb_us, r.total_us FROM r"
     "  WHERE (r.tenant_id, r.delivery_id) IN (SELECT d.tenant_id, d.id FROM d"
     "   UNION ALL SELECT late.tenant_id, late.id FROM late)),"
-    " ok AS ("
-    "  UPDATE hookd.endpoints e SET failing_since = NULL"
-    "  FROM (SELECT DISTINCT tenant_id, endpoint_id FROM r"
-    "   WHERE new_status = 'succeeded') s"
-    "  WHERE e.tenant_id = s.tenant_id AND e.id = s.endpoint_id"
-    "  AND e.failing_since IS NOT NULL)"
-    " UPDATE hookd.endpoints e SET failing_since = now()"
-    " FROM (SELECT tenant_id, endpoint_id FROM r GROUP BY 1, 2"
-    "  HAVING bool_and(new_status <> 'succeeded')) s"
+    " s AS ("
+    "  SELECT r.tenant_id, r.endpoint_id,"
+    "  bool_or(r.new_status = 'succeeded') AS ok,"
+    "  (array_agg(r.conc ORDER BY r.ord DESC)"
+    "   FILTER (WHERE r.conc >= 0))[1] AS conc"
+    "  FROM r GROUP BY 1, 2)"
+    " UPDATE hookd.endpoints e SET"
+    " failing_since = CASE WHEN s.ok THEN NULL"
+    "  ELSE COALESCE(e.failing_since, now()) END,"
+    " current_concurrency = CASE WHEN s.conc IS NULL"
+    "  THEN e.current_concurrency ELSE NULLIF(s.conc, 0) END"
+    " FROM s"
     " WHERE e.tenant_id = s.tenant_id AND e.id = s.endpoint_id"
-    " AND e.failing_since IS NULL";
+    " AND (s.ok = (e.failing_since IS NOT NULL)"
+    "  OR (s.conc IS NOT NULL"
+    "   AND e.current_concurrency IS DISTINCT FROM NULLIF(s.conc, 0)))";
 
 /* Deliveries ended here without an attempt are logged in hookd.changes
  * for the live updates route (migrations/0017_portal_sessions_changes.sql),
@@ -249,28 +266,6 @@ static const char sql_disable[] =
     "  RETURNING d.tenant_id, d.id)"
     " INSERT INTO hookd.changes (tenant_id, id, delivery_id)"
     " SELECT f.tenant_id, hookd.uuid7(), f.id FROM f";
-
-static const char sql_disable_failing[] =
-    "WITH dis AS ("
-    "  UPDATE hookd.endpoints SET enabled = false, updated_at = now(),"
-    "  disabled_reason = 'every delivery failed since '"
-    "   || hookd.rfc3339(failing_since)"
-    "  WHERE enabled AND deleted_at IS NULL AND failing_since IS NOT NULL"
-    "  AND failing_since < now() - $1::bigint * interval '1 millisecond'"
-    "  RETURNING tenant_id, id),"
-    " f AS ("
-    "  UPDATE hookd.deliveries d SET status = 'failed', completed_at = now(),"
-    "  next_attempt_at = NULL, updated_at = now(),"
-    "  last_error = COALESCE(d.last_error, 'endpoint disabled')"
-    "  FROM dis JOIN hookd.queue q"
-    "   ON q.tenant_id = dis.tenant_id AND q.endpoint_id = dis.id"
-    "  WHERE d.tenant_id = q.tenant_id AND d.id = q.delivery_id"
-    "  AND d.status = 'pending' AND NOT " HK_SQL_LEASED
-    "  RETURNING d.tenant_id, d.id),"
-    " g AS ("
-    "  INSERT INTO hookd.changes (tenant_id, id, delivery_id)"
-    "  SELECT f.tenant_id, hookd.uuid7(), f.id FROM f)"
-    " SELECT count(*) FROM dis";
 
 /* Work a dead dispatcher left leased is due again once its lease is
  * deleted here, at its old place in the queue, unless its endpoint went
@@ -387,7 +382,8 @@ static bool work_left(PGresult *r, int locked, int limit)
 
 enum hk_result hk_store_claim(struct hk_conn *c, const char *owner,
                               int limit, int64_t lease_ms,
-                              const char *exclude, const char *done_ids,
+                              const char *exclude, const char *cap_ids,
+                              const char *caps, const char *done_ids,
                               const char *live_ids, struct hk_claim **out,
                               size_t *n, bool *more)
 {
@@ -438,11 +434,12 @@ enum hk_result hk_store_claim(struct hk_conn *c, const char *owner,
     PQclear(r);
     r = NULL;
     if (locked > 0) {
-        const char *p[7] = {lim,      lease, tids.data, eids.data,
-                            done_bin, owner, live_bin};
-        rc = hk_db_query_bin(c, sql_claim, 7, p,
-                             (const int[]){0, 0, 0, 0, done_len, 0, live_len},
-                             (const int[]){0, 0, 0, 0, 1, 0, 1}, &r);
+        const char *p[9] = {lim,   lease,    tids.data, eids.data, done_bin,
+                            owner, live_bin, cap_ids,   caps};
+        rc = hk_db_query_bin(
+            c, sql_claim, 9, p,
+            (const int[]){0, 0, 0, 0, done_len, 0, live_len, 0, 0},
+            (const int[]){0, 0, 0, 0, 1, 0, 1, 0, 0}, &r);
     }
     hk_buf_cleanup(&tids);
     hk_buf_cleanup(&eids);
@@ -486,6 +483,8 @@ enum hk_result hk_store_claim(struct hk_conn *c, const char *owner,
         snprintf(x->event_time, sizeof(x->event_time), "%s",
                  PQgetvalue(r, i, 13));
         x->max_concurrency = hk_db_get_int(r, i, 14);
+        x->failing_since_ms = strtoll(PQgetvalue(r, i, 17), NULL, 10);
+        x->current_concurrency = hk_db_get_int(r, i, 18);
     }
     PQclear(r);
     *out = cl;
@@ -508,14 +507,22 @@ void hk_store_claims_free(struct hk_claim *claims, size_t n)
     free(claims);
 }
 
-#define NCOLS 17
+#define NCOLS 25
 
 /* The element type of each of sql_record's arrays, in order. */
 static const unsigned record_types[NCOLS] = {
     HK_OID_UUID, HK_OID_UUID,  HK_OID_UUID,  HK_OID_INT4, HK_OID_INT8,
     HK_OID_INT4, HK_OID_INT4,  HK_OID_TEXT,  HK_OID_TEXT, HK_OID_JSONB,
     HK_OID_JSONB, HK_OID_TEXT, HK_OID_BOOL,  HK_OID_TEXT, HK_OID_INT8,
-    HK_OID_INT4, HK_OID_UUID};
+    HK_OID_INT4, HK_OID_UUID,  HK_OID_TEXT,  HK_OID_TEXT, HK_OID_INT4,
+    HK_OID_INT4, HK_OID_INT4,  HK_OID_INT4,  HK_OID_INT4, HK_OID_INT4};
+
+/* A phase in µs as the int column holds it; a phase longer than 35
+ * minutes cannot happen under the request timeout's cap. */
+static int32_t us(int64_t v)
+{
+    return v < 0 ? 0 : v > INT32_MAX ? INT32_MAX : (int32_t)v;
+}
 
 enum hk_result hk_store_record(struct hk_conn *c,
                                const struct hk_outcome_row *rows, size_t n)
@@ -547,6 +554,15 @@ enum hk_result hk_store_record(struct hk_conn *c,
         hk_pgbin_int8(&a[14], o->next_attempt_ms);
         hk_pgbin_int4(&a[15], o->cycle_attempts);
         hk_pgbin_uuid(&a[16], id);
+        hk_pgbin_text(&a[17], o->stopped_status);
+        hk_pgbin_text(&a[18], o->remote_ip ? o->remote_ip : "");
+        const struct hk_timings *t = o->timings;
+        hk_pgbin_int4(&a[19], t ? us(t->dns_us) : 0);
+        hk_pgbin_int4(&a[20], t ? us(t->connect_us) : 0);
+        hk_pgbin_int4(&a[21], t ? us(t->tls_us) : 0);
+        hk_pgbin_int4(&a[22], t ? us(t->ttfb_us) : 0);
+        hk_pgbin_int4(&a[23], t ? us(t->total_us) : 0);
+        hk_pgbin_int4(&a[24], o->concurrency);
     }
     enum hk_result rc = hk_db_query_arrays(c, sql_record, a, NCOLS, NULL);
     for (int k = 0; k < NCOLS; k++)
@@ -573,15 +589,6 @@ static enum hk_result query_count(struct hk_conn *c, const char *sql, int np,
     *n = hk_db_get_int(r, 0, 0);
     PQclear(r);
     return HK_OK;
-}
-
-enum hk_result hk_store_disable_failing(struct hk_conn *c, int64_t after_ms,
-                                        int *n)
-{
-    char ms[24];
-    snprintf(ms, sizeof(ms), "%lld", (long long)after_ms);
-    const char *p[1] = {ms};
-    return query_count(c, sql_disable_failing, 1, p, n);
 }
 
 static enum hk_result exec_count(struct hk_conn *c, const char *sql, int np,

@@ -19,6 +19,9 @@
     " 'idempotency_key', v.idempotency_key, 'deliveries', v.delivery_count," \
     " 'created_at', hookd.rfc3339(v.created_at))"
 
+/* An attempt's timings are stored in µs (migrations/0021) and shown in
+ * ms with their fraction; attempts recorded before they were kept show
+ * null. */
 #define ATTEMPT_JSON                                                         \
     "json_build_object('id', a.id, 'delivery_id', a.delivery_id,"            \
     " 'number', a.number, 'started_at', hookd.rfc3339(a.started_at),"        \
@@ -26,7 +29,13 @@
     " 'error', a.error, 'request', json_build_object('url', a.request_url,"  \
     " 'headers', a.request_headers), 'response', json_build_object("         \
     "'headers', a.response_headers, 'body', a.response_body,"                \
-    " 'truncated', a.response_truncated))"
+    " 'truncated', a.response_truncated), 'remote_ip', a.remote_ip,"         \
+    " 'timings', CASE WHEN a.total_us IS NOT NULL THEN json_build_object("   \
+    "'dns_ms', a.dns_us / 1000.0::float8,"                                   \
+    " 'connect_ms', a.connect_us / 1000.0::float8,"                          \
+    " 'tls_ms', a.tls_us / 1000.0::float8,"                                  \
+    " 'ttfb_ms', a.ttfb_us / 1000.0::float8,"                                \
+    " 'total_ms', a.total_us / 1000.0::float8) END)"
 
 /* One event through hookd.ingest_event, the ingest that hookd.send_event
  * shares (migrations/0018_send_event.sql): the idempotency key, the

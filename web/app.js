@@ -1452,6 +1452,19 @@ function renderDetail(dl, attempts, ev) {
   if (opening && window.matchMedia('(max-width: 1000px)').matches) panel.scrollIntoView({ block: 'start' });
 }
 
+/* Where an attempt's time went, phase by phase, and the address it
+ * reached; nothing for attempts recorded before hookd kept them. A phase
+ * that did not happen (a reused connection, plain HTTP's TLS) shows 0. */
+function attemptTimings(a) {
+  const t = a.timings;
+  if (!t && !a.remote_ip) return null;
+  const ms = (v) => (typeof v === 'number' ? `${v < 10 ? v.toFixed(2) : v.toFixed(1)} ms` : '—');
+  const parts = t ? [['DNS', t.dns_ms], ['connect', t.connect_ms], ['TLS', t.tls_ms], ['first byte', t.ttfb_ms], ['total', t.total_ms]] : [];
+  return h('div', { className: 'attempt-timings muted small' },
+    ...parts.map(([k, v]) => h('span', { dataset: { phase: k }, text: `${k} ${ms(v)}` })),
+    a.remote_ip ? h('span', { className: 'remote-ip', text: a.remote_ip }) : null);
+}
+
 function attemptItem(a) {
   const resp = a.response || {};
   const req = a.request || {};
@@ -1467,6 +1480,7 @@ function attemptItem(a) {
       outcome,
       h('span', { className: 'muted small' }, timeEl(a.started_at)),
       h('span', { className: 'muted small', text: a.duration_ms === null || a.duration_ms === undefined ? '' : `${a.duration_ms} ms` })),
+    attemptTimings(a),
     a.error ? h('div', { className: 'error-text', text: a.error }) : null,
     h('div', { className: 'attempt-label' },
       h('span', { text: 'Response body' }),

@@ -414,3 +414,25 @@ void hk_eng_wait_one_waiting(struct hk_srv *s, const char *tid,
                  "waiting in the dispatcher)",
                  leased);
 }
+
+void hk_eng_timings_at(const char *file, int line, json_t *attempt,
+                       double ms[5])
+{
+    static const char *const names[5] = {"dns_ms", "connect_ms", "tls_ms",
+                                         "ttfb_ms", "total_ms"};
+    json_t *t = json_object_get(attempt, "timings");
+    char *text = json_dumps(attempt, JSON_COMPACT);
+    if (!json_is_object(t) || json_object_size(t) != 5)
+        fail_msg("%s:%d: attempt without the five timings: %s", file, line,
+                 text);
+    for (int i = 0; i < 5; i++) {
+        json_t *v = json_object_get(t, names[i]);
+        if (!json_is_number(v) || json_number_value(v) < 0)
+            fail_msg("%s:%d: timings.%s is not a number >= 0: %s", file, line,
+                     names[i], text);
+        ms[i] = json_number_value(v);
+    }
+    if (ms[4] < ms[3])
+        fail_msg("%s:%d: total_ms below ttfb_ms: %s", file, line, text);
+    free(text);
+}

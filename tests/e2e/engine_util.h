@@ -123,4 +123,13 @@ long long hk_eng_leases(struct hk_srv *s, const char *tid, const char *eid);
 void hk_eng_wait_one_waiting(struct hk_srv *s, const char *tid,
                              const char *eid);
 
+/* An attempt's "timings" as the API shows them, checked: an object of
+ * the five phases, each a number >= 0 (dns_ms, connect_ms, tls_ms,
+ * ttfb_ms, total_ms in that order into ms), the total at least the time
+ * to the first byte. Fails the test otherwise. */
+#define hk_eng_timings(attempt, ms)                                            \
+    hk_eng_timings_at(__FILE__, __LINE__, (attempt), (ms))
+void hk_eng_timings_at(const char *file, int line, json_t *attempt,
+                       double ms[5]);
+
 #endif

@@ -89,7 +89,7 @@ static void test_claim_answers_each_delivery_with_its_own(void **state)
     struct hk_claim *cl = NULL;
     size_t n = 0;
     bool more = false;
-    assert_int_equal(hk_store_claim(c, owner, 100, 60000, NULL, NULL, NULL,
+    assert_int_equal(hk_store_claim(c, owner, 100, 60000, NULL, NULL, NULL, NULL, NULL,
                                     &cl, &n, &more),
                      HK_OK);
     assert_int_equal(n, NEP * NEV);
@@ -166,7 +166,7 @@ static void test_claim_answers_each_delivery_with_its_own(void **state)
     hk_store_claims_free(cl, n);
 
     /* every delivery holds a lease now: a second claim finds nothing */
-    assert_int_equal(hk_store_claim(c, owner, 100, 60000, NULL, NULL, NULL,
+    assert_int_equal(hk_store_claim(c, owner, 100, 60000, NULL, NULL, NULL, NULL, NULL,
                                     &cl, &n, &more),
                      HK_OK);
     assert_int_equal(n, 0);

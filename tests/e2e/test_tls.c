@@ -149,6 +149,17 @@ static void test_ca_signed_receiver_gets_signed_delivery(void **state)
     assert_int_equal(hk_jint(json_array_get(att, 0), "status_code", -1), 200);
     json_t *error = hk_jget(json_array_get(att, 0), "error");
     assert_true(error == NULL || json_is_null(error));
+    /* a new connection: the handshake's time is shown on its own, and the
+     * address reached is the front's */
+    double ms[5];
+    hk_eng_timings(json_array_get(att, 0), ms);
+    if (!(ms[2] > 0.0))
+        fail_msg("tls_ms %.3f on an attempt that opened a new HTTPS "
+                 "connection", ms[2]);
+    const char *ip = hk_jstr(json_array_get(att, 0), "remote_ip");
+    if (ip == NULL || (strcmp(ip, "127.0.0.1") != 0 && strcmp(ip, "::1") != 0))
+        fail_msg("remote_ip %s for a receiver on localhost",
+                 ip ? ip : "(none)");
     json_decref(att);
     free(secret);
     free(key);

@@ -883,6 +883,12 @@ test('the delivery panel shows the request as sent; keyboard opens and Escape cl
   assert.equal(await page.evaluate(() => navigator.clipboard.readText()), hit.body, 'copy gives the exact bytes');
   assert.equal(await page.locator('#attempts li.attempt').count(), 1);
   assert.match(await page.locator('#attempts li.attempt').innerText(), /HTTP 204/);
+  /* where the attempt's time went: every phase, TLS 0 over plain HTTP,
+   * and the address reached */
+  const timings = await page.locator('#attempts li.attempt .attempt-timings').innerText();
+  for (const phase of ['DNS', 'connect', 'TLS', 'first byte', 'total']) assert.match(timings, new RegExp(`${phase} \\d+\\.\\d+ ms`), timings);
+  assert.match(timings, /TLS 0\.00 ms/, timings);
+  assert.match(timings, /127\.0\.0\.1/, timings);
   await checkView(page, 'delivery');
 
   await page.keyboard.press('Escape');

@@ -1,0 +1,209 @@
+/*
+ * claim.c - the claimer thread, on the work connection: it claims due
+ * deliveries when the sender asks (work may have come, or slots are
+ * free), hands the jobs to the sender, checks whether the endpoints of
+ * waiting jobs are still enabled, gives back the leases of jobs dropped,
+ * and runs the periodic sweeps (expired leases, expired portal sessions,
+ * the change log, old attempts). The claim's SQL is store_dispatch.c's.
+ */
+#include "engine/engine.h"
+#include "log.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SWEEP_MS 5000
+#define PRUNE_MS (3600 * 1000)
+#define LEASE_SLACK_MS 30000
+
+/* Runs on the claimer thread: looks up the endpoints the dispatcher
+ * thread listed and gives back the leases of the jobs it dropped. */
+static void check_lanes(struct hk_dispatcher *d)
+{
+    pthread_mutex_lock(&d->claim_mu);
+    char *tids = d->check_tids, *eids = d->check_eids;
+    d->check_tids = d->check_eids = NULL;
+    struct hk_buf drop_t, drop_i;
+    hk_buf_init(&drop_t);
+    hk_buf_init(&drop_i);
+    if (d->drop_ids.len > 0) {
+        hk_buf_printf(&drop_t, "{%s}", d->drop_tids.data);
+        hk_buf_printf(&drop_i, "{%s}", d->drop_ids.data);
+        hk_buf_reset(&d->drop_tids);
+        hk_buf_reset(&d->drop_ids);
+    }
+    pthread_mutex_unlock(&d->claim_mu);
+    char *stopped = NULL;
+    if (eids != NULL &&
+        hk_store_stopped_endpoints(d->work, tids, eids, &stopped) != HK_OK)
+        stopped = NULL;
+    if (drop_i.len > 0 &&
+        hk_store_release(d->work, drop_t.data, drop_i.data) != HK_OK)
+        hk_log_warn("could not give back deliveries waiting for an endpoint "
+                    "that was disabled; their leases will expire");
+    free(tids);
+    free(eids);
+    hk_buf_cleanup(&drop_t);
+    hk_buf_cleanup(&drop_i);
+    if (stopped != NULL) {
+        pthread_mutex_lock(&d->claim_mu);
+        free(d->stopped);
+        d->stopped = stopped;
+        pthread_mutex_unlock(&d->claim_mu);
+        hk_deliver_wakeup(d->deliver);
+    }
+}
+
+/* Runs on the claimer thread: claims what the free slots allow and queues
+ * the jobs for the sender thread to start. Requests answered but not
+ * recorded yet (waiting for the recorder, or being written by it) free
+ * their slots at once: the claim is told which deliveries they are. When
+ * the recorder falls twice max_in_flight behind (it gathers up to
+ * RECORD_BATCH while writing as many), claims wait for it. A lane holds
+ * jobs only while its endpoint's slots are all busy, and no more than
+ * (HK_LANE_DEPTH - 1) times them, so the jobs waiting in lanes stay below
+ * max_in_flight; the claim's room keeps them there too, should an
+ * endpoint's max_concurrency be lowered meanwhile. Leases last
+ * HK_LANE_DEPTH request timeouts (and some slack): a job may wait in its
+ * lane for one request's time before its own starts. */
+static void claim(struct hk_dispatcher *d)
+{
+    struct hk_buf ids;
+    hk_buf_init(&ids);
+    pthread_mutex_lock(&d->claim_mu);
+    size_t busy = d->busy_local + hk_jobq_count(&d->claimed);
+    size_t done = hk_jobq_count(&d->outcomes);
+    int room = done >= 2 * (size_t)d->cfg->max_in_flight
+                   ? 0
+                   : d->cfg->max_in_flight - (int)busy;
+    int lanes = d->cfg->max_in_flight - (int)d->waiting_pub;
+    if (lanes < room)
+        room = lanes;
+    char *exclude = d->exclude ? hk_strdup(d->exclude) : NULL;
+    char *cap_ids = d->cap_ids ? hk_strdup(d->cap_ids) : NULL;
+    char *caps = d->caps ? hk_strdup(d->caps) : NULL;
+    if (room > 0 && done > 0) {
+        hk_buf_puts(&ids, "{");
+        hk_jobq_ids(&d->outcomes, &ids);
+        hk_buf_puts(&ids, "}");
+    }
+    char *mine = NULL;
+    if (d->mine.len > 0) {
+        struct hk_buf b;
+        hk_buf_init(&b);
+        hk_buf_printf(&b, "{%s}", d->mine.data);
+        mine = hk_buf_steal(&b);
+    }
+    pthread_mutex_unlock(&d->claim_mu);
+
+    struct hk_claim *claims = NULL;
+    size_t n = 0;
+    enum hk_result rc = HK_OK;
+    bool more = true; /* nothing claimed for want of room: claim again */
+    if (room > 0)
+        rc = hk_store_claim(d->work, d->owner, room,
+                            HK_LANE_DEPTH * d->cfg->request_timeout_ms +
+                                LEASE_SLACK_MS,
+                            exclude, cap_ids, caps, ids.data, mine, &claims,
+                            &n, &more);
+    /* endpoints left out for their rate limit have work of their own */
+    if (rc != HK_OK || exclude != NULL)
+        more = true;
+    free(exclude);
+    free(cap_ids);
+    free(caps);
+    free(mine);
+    hk_buf_cleanup(&ids);
+    struct hk_job **jobs = NULL;
+    if (rc == HK_OK && n > 0) {
+        jobs = hk_calloc(n, sizeof(*jobs));
+        for (size_t i = 0; i < n; i++)
+            jobs[i] = hk_work_from_claim(d, &claims[i]);
+    }
+    hk_store_claims_free(claims, n);
+
+    hk_jobq_push(&d->claimed, jobs, n);
+    pthread_mutex_lock(&d->claim_mu);
+    if (jobs != NULL)
+        hk_work_ids_append(jobs, n, &d->mine);
+    d->claim_more = more;
+    pthread_mutex_unlock(&d->claim_mu);
+    free(jobs);
+    /* work left behind: requests that ended meanwhile claim again */
+    if (n > 0 || (more && atomic_load(&d->woken)))
+        hk_deliver_wakeup(d->deliver);
+}
+
+static void sweep(struct hk_dispatcher *d)
+{
+    int n = 0;
+    if (hk_store_expire_leases(d->work, &n) == HK_OK && n > 0) {
+        char s[16];
+        snprintf(s, sizeof(s), "%d", n);
+        hk_log_info("expired leases taken back", "deliveries", s);
+        atomic_store(&d->fresh, true);
+    }
+    /* a session's token no longer works once it expires; its row goes
+     * here rather than on the next request that presents it */
+    if (hk_store_session_purge(d->work, &n) == HK_OK && n > 0) {
+        char s[16];
+        snprintf(s, sizeof(s), "%d", n);
+        hk_log_info("expired portal sessions purged", "sessions", s);
+    }
+    if (hk_store_changes_purge(d->work) != HK_OK)
+        hk_log_warn("cannot purge the change log of the live updates");
+}
+
+/* The claimer thread: claims whenever the dispatcher asks (an ingest or
+ * a NOTIFY, slots freed while work may be left, a retry come due, the
+ * one-second poll), and sweeps expired
+ * leases and old attempts on the side. */
+void *hk_claimer_loop(void *arg)
+{
+    struct hk_dispatcher *d = arg;
+    int64_t last_sweep = 0, last_prune = 0;
+    pthread_mutex_lock(&d->claim_mu);
+    for (;;) {
+        if (!d->want_claim && !d->cl_stop) {
+            struct timespec until = hk_jobq_deadline_in(200);
+            pthread_cond_timedwait(&d->cl_cv, &d->claim_mu, &until);
+        }
+        if (d->cl_stop)
+            break;
+        bool want = d->want_claim && !hk_jobq_failing(&d->outcomes);
+        if (d->want_claim && !want)
+            d->claim_again = true; /* claim once the recorder is back */
+        d->want_claim = false;
+        pthread_mutex_unlock(&d->claim_mu);
+
+        int64_t now = hk_mono_ms();
+        if (now - last_sweep >= SWEEP_MS && hk_conn_ensure(d->work)) {
+            sweep(d);
+            last_sweep = now;
+        }
+        if (d->cfg->retention_days > 0 && now - last_prune >= PRUNE_MS &&
+            hk_conn_ensure(d->work)) {
+            int n;
+            if (hk_store_prune_attempts(d->work, d->cfg->retention_days,
+                                        &n) == HK_OK)
+                last_prune = now;
+        }
+        if (hk_conn_ensure(d->work))
+            check_lanes(d);
+        if (want && hk_conn_ensure(d->work))
+            claim(d);
+        pthread_mutex_lock(&d->claim_mu);
+    }
+    pthread_mutex_unlock(&d->claim_mu);
+    return NULL;
+}
+
+void hk_claimer_stop(struct hk_dispatcher *d)
+{
+    pthread_mutex_lock(&d->claim_mu);
+    d->cl_stop = true;
+    pthread_cond_signal(&d->cl_cv);
+    pthread_mutex_unlock(&d->claim_mu);
+    pthread_join(d->cl_thread, NULL);
+}

@@ -1,0 +1,202 @@
+/*
+ * engine.h - the parts of the delivery engine and what they share
+ * (docs/engine.md). Each part has its file: work.c (a claimed delivery as
+ * a job), limits.c (rate limits), lanes.c (an endpoint's slots and their
+ * adaptation), claim.c (the claimer thread), send.c (the sender thread,
+ * owner of the curl multi handle), record.c (the recorder thread),
+ * outcome.c (what an outcome means: pure) and dispatcher.c (start and
+ * stop). Only these files include this header; the rest of hookd sees
+ * dispatcher.h.
+ */
+#ifndef HK_ENGINE_ENGINE_H
+#define HK_ENGINE_ENGINE_H
+
+#include "config.h"
+#include "db.h"
+#include "deliver.h"
+#include "engine/outcome.h"
+#include "engine/queue.h"
+#include "store.h"
+#include "vacuum.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <time.h>
+
+/* A rate-limited endpoint's token bucket and the jobs waiting on it. */
+struct hk_bucket {
+    char endpoint_id[37];
+    int rate;
+    double tokens;
+    int64_t refilled_ms;
+    struct hk_job **held;
+    size_t nheld, capheld;
+};
+
+/* An endpoint's slots in this dispatcher: its requests started (or held
+ * for its rate limit) and the claimed jobs waiting, in claim order, for
+ * one of its max_concurrency slots. A claim gives this dispatcher up to
+ * HK_LANE_DEPTH times max_concurrency leases at an endpoint no other
+ * dispatcher is sending to (store.h), so that when a request ends the
+ * next one starts at once instead of after the next claim. Lanes live in
+ * a hash table by endpoint id while they hold anything. Every
+ * LANE_CHECK_MS while jobs wait (in a lane, or held for a rate limit),
+ * the claimer asks the database whether their endpoints are still
+ * enabled; the waiting jobs of one disabled or deleted meanwhile are
+ * dropped and their leases given back, so that at most the requests
+ * already in flight reach it after that. */
+#define LANE_BUCKETS 1024
+
+#define LANE_CHECK_MS 100
+
+struct hk_lane {
+    struct hk_lane *next; /* in its hash chain */
+    char tenant_id[37];
+    char endpoint_id[37];
+    int max_conc;
+    int busy;
+    /* While the endpoint's answers hold its requests in flight below
+     * max_concurrency (engine/outcome.h), the lane stays, empty or not,
+     * and is listed in the dispatcher's limited lanes. */
+    bool adapting;
+    struct hk_adapt adapt;
+    int64_t idle_ms; /* monotonic ms when it last emptied */
+    struct hk_job **wait; /* a ring of capwait */
+    size_t head, nwait, capwait;
+};
+
+struct hk_dispatcher {
+    const struct hk_config *cfg;
+    char owner[37]; /* this dispatcher's id on its leases */
+    struct hk_lane *lanes[LANE_BUCKETS];
+    size_t waiting; /* jobs waiting in lanes */
+    struct hk_conn *work;
+    struct hk_conn *listen;
+    struct hk_vacuum *vacuum; /* fed by the recorder */
+    struct hk_deliver *deliver;
+    struct hk_job *live; /* see live_add */
+    pthread_t thread;
+    atomic_bool stop;
+    /* Set when work may have come (an ingest, a NOTIFY, a lease expired):
+     * the next turn claims. woken is set when a request ends or outcomes
+     * are written: slots are free, and the next turn claims only if the
+     * last claim may have left work behind (claim_more); otherwise no new
+     * claim could find anything until `fresh` is set again, and each
+     * request that ends would cost a claim that finds nothing. */
+    atomic_bool fresh;
+    atomic_bool woken;
+    bool listening;
+    struct hk_bucket *buckets;
+    size_t nbuckets, capbuckets;
+    struct hk_lane **limited; /* the lanes adapting, see struct lane */
+    size_t nlimited, caplimited;
+    /* The recorder: a second thread with its own connection that writes
+     * finished attempts while this one claims and sends, so that the two
+     * statements of a turn run side by side. The sender hands it finished
+     * jobs through `outcomes`, which also holds the batch being written. */
+    struct hk_conn *rec_conn;
+    pthread_t rec_thread;
+    struct hk_jobq outcomes;
+    /* The claimer: a third thread that runs claims (and the housekeeping
+     * sweeps) on the work connection, so that the sender never waits for
+     * the database and keeps every transfer moving meanwhile. It hands
+     * claimed jobs to the sender through `claimed`; claim_mu guards the
+     * rest of what the two exchange, below: the sender's request for a
+     * claim and its inputs, and the claimer's answers about endpoints.
+     * Taken before a queue's own lock, never after. */
+    pthread_mutex_t claim_mu;
+    pthread_t cl_thread;
+    pthread_cond_t cl_cv;
+    bool want_claim; /* set here when slots may be free or work is due */
+    bool claim_more; /* the last claim may have left due work behind */
+    bool claim_again; /* a claim was skipped: make it when woken */
+    bool cl_stop;
+    char *exclude;     /* endpoints with jobs held for their rate limit */
+    /* endpoints whose requests in flight are held below max_concurrency,
+     * and the leases this dispatcher may hold for each (a uuid[] and an
+     * int[] literal, or NULL) */
+    char *cap_ids, *caps;
+    /* deliveries this dispatcher holds leases for and has not finished,
+     * comma-separated (see mine_reset) */
+    struct hk_buf mine;
+    size_t busy_local; /* transfers in flight plus jobs held, published */
+    size_t waiting_pub; /* jobs waiting in lanes, published */
+    /* the lanes' check: endpoints with waiting jobs (two uuid[] literals,
+     * handed to the claimer), those found stopped (handed back), and the
+     * waiting jobs dropped for it, whose leases the claimer gives back
+     * (comma-separated tenant and delivery ids) */
+    char *check_tids, *check_eids;
+    char *stopped;
+    struct hk_buf drop_tids, drop_ids;
+    int64_t checked_ms; /* sender thread: when lanes were last sent */
+    /* claimed jobs, from the claimer to the sender */
+    struct hk_jobq claimed;
+    /* earliest retry the recorder scheduled (wall ms), 0 for none, so
+     * that short retry delays do not wait for the next poll (under
+     * claim_mu too) */
+    int64_t next_due_ms;
+};
+
+struct hk_job_meta {
+    int cycle_attempts; /* before this attempt */
+    int rate_limit;
+    int max_conc;
+    int64_t failing_since_ms; /* the endpoint's at the claim, 0: none */
+    int conc; /* the endpoint's slots after this attempt if it changed them */
+    int stored_conc; /* the endpoint's current_concurrency at the claim */
+    /* in the dispatcher's list of live jobs (see live_add) */
+    struct hk_job *prev, *next;
+    bool live;
+};
+
+/* ---- work.c ---- */
+
+/* A job for claim c, with its meta; freed by hk_work_release. */
+struct hk_job *hk_work_from_claim(struct hk_dispatcher *d,
+                                  const struct hk_claim *c);
+void hk_work_release(struct hk_job *job);
+/* The live list (sender thread only). */
+void hk_work_live_add(struct hk_dispatcher *d, struct hk_job *job);
+void hk_work_live_remove(struct hk_dispatcher *d, struct hk_job *job);
+/* Appends "a,b,c" of the jobs' deliveries to ids. */
+void hk_work_ids_append(struct hk_job *const *jobs, size_t n,
+                        struct hk_buf *ids);
+/* Makes d->mine the live and the claimed jobs' deliveries (under claim_mu). */
+void hk_work_mine_reset(struct hk_dispatcher *d);
+
+/* ---- limits.c (sender thread) ---- */
+
+/* Starts a job now, or holds it until its endpoint's bucket has a token. */
+void hk_limits_start(struct hk_dispatcher *d, struct hk_job *job);
+/* Starts held jobs whose tokens have come; ms until the next may start,
+ * or -1 when nothing is held. */
+int64_t hk_limits_release_held(struct hk_dispatcher *d);
+size_t hk_limits_held_count(const struct hk_dispatcher *d);
+
+/* ---- lanes.c (sender thread) ---- */
+
+/* Queues a claimed job in its endpoint's lane and starts what the
+ * endpoint's slots allow. */
+void hk_lanes_submit(struct hk_dispatcher *d, struct hk_job *job);
+/* A request to eid ended (job, or NULL for a held job given back). */
+void hk_lanes_done(struct hk_dispatcher *d, const char *eid,
+                   struct hk_job *job);
+struct hk_job *hk_lanes_pop(struct hk_lane *l);
+/* Queues a job that will not be sent for the claimer to give back
+ * (under claim_mu). */
+void hk_lanes_drop(struct hk_dispatcher *d, struct hk_job *j);
+/* Under claim_mu: hands the claimer the endpoints to check, drops the jobs
+ * of those it found stopped, and sets the claim's filters. */
+void hk_lanes_to_check(struct hk_dispatcher *d, int64_t now, size_t held);
+void hk_lanes_drop_stopped(struct hk_dispatcher *d);
+void hk_lanes_claim_filters(struct hk_dispatcher *d);
+
+/* ---- claim.c, record.c, send.c: the threads ---- */
+
+void *hk_claimer_loop(void *arg);
+void hk_claimer_stop(struct hk_dispatcher *d);
+void *hk_recorder_loop(void *arg);
+void hk_recorder_stop(struct hk_dispatcher *d);
+void *hk_sender_loop(void *arg);
+
+#endif
