@@ -26,7 +26,26 @@ E2E_BIN  := $(E2E_SRC:tests/e2e/%.c=build/asan/e2e/%)
 BENCH_SRC := $(wildcard tests/bench/*.c)
 BENCH_BIN := $(BENCH_SRC:tests/bench/%.c=build/bench/%)
 
-.PHONY: all deps run stop test bench schema lint format clean test-build
+# libFuzzer targets (tests/fuzz/fuzz_NAME.c, seeds in tests/fuzz/seeds/NAME/)
+# need clang: gcc has no -fsanitize=fuzzer. They link every server object
+# but main.o, built again with clang's coverage instrumentation.
+FUZZ_CC   := clang
+FUZZ_SAN  := -fsanitize=address,undefined -fno-sanitize-recover=all \
+             -fno-omit-frame-pointer
+FUZZ_SRC  := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BIN  := $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/%)
+FUZZ_OBJ  := $(filter-out build/fuzz/obj/main.o,$(SRC:server/%.c=build/fuzz/obj/%.o))
+# `make fuzz` runs each target this many seconds (FUZZ_SECONDS=600 for a
+# longer hunt); `make test` runs each for FUZZ_RUNS inputs instead.
+FUZZ_SECONDS ?= 60
+
+# The ThreadSanitizer build of hookd: `make tsan` runs the end-to-end
+# tests that drive the dispatcher, API and delivery threads against it.
+TSAN_OBJ := $(SRC:server/%.c=build/tsan/obj/%.o)
+TSAN_SAN := -fsanitize=thread -fno-omit-frame-pointer
+
+.PHONY: all deps run stop test bench schema lint format clean test-build \
+        fuzz fuzz-build tsan tsan-build
 
 all: build/hookd
 
@@ -54,11 +73,31 @@ build/asan/e2e/%: tests/e2e/%.c $(E2E_LIB) $(E2E_HDR) $(LIB_ASAN_OBJ) $(HDR) | b
 build/bench/%: tests/bench/%.c | build/bench
 	$(CC) $(CFLAGS_BASE) $(CFLAGS) -o $@ $< $(LIBS)
 
-build/obj build/asan/obj build/asan/unit build/asan/e2e build/bench:
+build/fuzz/obj/%.o: server/%.c $(HDR) | build/fuzz/obj
+	$(FUZZ_CC) $(CFLAGS_BASE) -O1 -g $(FUZZ_SAN) -fsanitize=fuzzer-no-link \
+	    -c $< -o $@
+
+build/fuzz/%: tests/fuzz/%.c tests/fuzz/fuzz.h $(FUZZ_OBJ) $(HDR) | build/fuzz/obj
+	$(FUZZ_CC) $(CFLAGS_BASE) -Itests/fuzz -O1 -g $(FUZZ_SAN) \
+	    -fsanitize=fuzzer -o $@ $< $(FUZZ_OBJ) $(LIBS)
+
+build/tsan/obj/%.o: server/%.c $(HDR) | build/tsan/obj
+	$(CC) $(CFLAGS_BASE) -O1 -g $(TSAN_SAN) -c $< -o $@
+
+build/tsan/hookd: $(TSAN_OBJ)
+	$(CC) $(TSAN_SAN) -o $@ $(TSAN_OBJ) $(LIBS)
+
+build/obj build/asan/obj build/asan/unit build/asan/e2e build/bench \
+build/fuzz/obj build/tsan/obj:
 	mkdir -p $@
 
 # Everything the test run needs, built with the sanitizers.
-test-build: build/hookd build/asan/hookd $(UNIT_BIN) $(E2E_BIN)
+test-build: build/hookd build/asan/hookd $(UNIT_BIN) $(E2E_BIN) \
+            $(FUZZ_BIN) build/tsan/hookd
+
+fuzz-build: $(FUZZ_BIN)
+
+tsan-build: build/tsan/hookd $(E2E_BIN)
 
 deps:
 	@scripts/deps.sh
@@ -72,6 +111,20 @@ test:
 	@scripts/deps.sh test
 	@$(MAKE) --no-print-directory -j2 test-build
 	@scripts/test.sh
+
+# Each fuzz target for FUZZ_SECONDS, growing its corpus in build/fuzz/corpus
+# (the checked-in seeds are read, never written); a crashing input is saved
+# as build/fuzz/crash/NAME-*. See docs/testing.md.
+fuzz:
+	@scripts/deps.sh test
+	@$(MAKE) --no-print-directory -j2 fuzz-build
+	@FUZZ_SECONDS='$(FUZZ_SECONDS)' FUZZ_ONLY='$(FUZZ_ONLY)' scripts/fuzz.sh
+
+# The end-to-end tests of the engine against the ThreadSanitizer build.
+tsan:
+	@scripts/deps.sh test
+	@$(MAKE) --no-print-directory -j2 tsan-build
+	@TSAN_ONLY=1 scripts/test.sh
 
 stop:
 	@scripts/pg.sh stop .data/pg
@@ -104,7 +157,7 @@ lint:
 	@echo "lint: ok"
 
 format:
-	clang-format -i server/*.c server/*.h tests/*/*.c
+	clang-format -i server/*.c server/*.h tests/*/*.c tests/fuzz/*.h
 
 clean:
 	rm -rf build
