@@ -124,7 +124,7 @@ fuzz:
 tsan:
 	@scripts/deps.sh test
 	@$(MAKE) --no-print-directory -j2 tsan-build
-	@TSAN_ONLY=1 scripts/test.sh
+	@TEST=tsan_ TSAN_TESTS='$(TSAN_TESTS)' scripts/test.sh
 
 stop:
 	@scripts/pg.sh stop .data/pg

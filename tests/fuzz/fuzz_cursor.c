@@ -21,8 +21,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (hk_cursor_decode(s, id)) {
         FUZZ_CHECK(hk_valid_uuid(id), "cursor %s decodes to %s", s, id);
         hk_cursor_encode(id, enc, sizeof(enc));
-        FUZZ_CHECK(strcmp(enc, s) == 0, "cursor %s of %s encodes as %s", s,
-                   id, enc);
+        FUZZ_CHECK(strcmp(enc, s) == 0, "cursor %s of %s encodes as %s", s, id,
+                   enc);
     }
     free(s);
     if (size >= 16) {

@@ -4,9 +4,10 @@
  * checked against RFC 8259's grammar by the small recognizer below, and a
  * text the grammar accepts must parse (lone surrogate escapes, keys with
  * \u0000, numbers beyond a double's range and nesting deeper than
- * jansson's limit are the documented exceptions). What parses must survive a dump and a re-parse unchanged, and
- * in an object every short top-level member hk_json_member_span finds must
- * be the exact text of the value the tree holds.
+ * jansson's limit are the documented exceptions). What parses must
+ * survive a dump and a re-parse unchanged, and in an object every short
+ * top-level member hk_json_member_span finds must be the exact text of the
+ * value the tree holds.
  */
 #include "fuzz.h"
 
@@ -264,10 +265,9 @@ static void check_spans(const char *s, size_t n, json_t *obj)
         FUZZ_CHECK(a < b && b <= n, "span [%zu,%zu) of %zu", a, b, n);
         json_error_t err;
         json_t *sub = hk_json_parse(s + a, b - a, JSON_DECODE_ANY, &err);
-        FUZZ_CHECK(sub != NULL, "span of \"%s\" (%.*s) does not parse: %s",
-                   key, (int)(b - a), s + a, err.text);
-        FUZZ_CHECK(json_equal(sub, v), "span of \"%s\" is another value",
-                   key);
+        FUZZ_CHECK(sub != NULL, "span of \"%s\" (%.*s) does not parse: %s", key,
+                   (int)(b - a), s + a, err.text);
+        FUZZ_CHECK(json_equal(sub, v), "span of \"%s\" is another value", key);
         json_decref(sub);
     }
 }
@@ -295,8 +295,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (dump != NULL) {
         /* a real may dump as an integer-looking literal that re-parses as
          * an integer of equal value: compare by re-dumping */
-        json_t *again = hk_json_parse(dump, strlen(dump), JSON_DECODE_ANY,
-                                      &err);
+        json_t *again =
+            hk_json_parse(dump, strlen(dump), JSON_DECODE_ANY, &err);
         FUZZ_CHECK(again != NULL, "own dump does not parse: %s", err.text);
         char *dump2 = json_dumps(again, JSON_ENCODE_ANY | JSON_COMPACT);
         FUZZ_CHECK(dump2 != NULL && strcmp(dump, dump2) == 0,

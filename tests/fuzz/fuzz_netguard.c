@@ -68,8 +68,8 @@ static void check_raw(const uint8_t *v4)
     uint8_t mapped[16] = {0};
     mapped[10] = mapped[11] = 0xff;
     memcpy(mapped + 12, v4, 4);
-    FUZZ_CHECK(of_v6(mapped) == c4, "::ffff:%u.%u.%u.%u classed apart",
-               v4[0], v4[1], v4[2], v4[3]);
+    FUZZ_CHECK(of_v6(mapped) == c4, "::ffff:%u.%u.%u.%u classed apart", v4[0],
+               v4[1], v4[2], v4[3]);
     uint8_t nat64[16] = {0x00, 0x64, 0xff, 0x9b};
     memcpy(nat64 + 12, v4, 4);
     if (c4 != HK_ADDR_PUBLIC)
@@ -114,7 +114,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     enum hk_addr_class c =
         hk_netguard_classify((struct sockaddr *)&ss, (socklen_t)n);
     if (ss.ss_family != AF_INET && ss.ss_family != AF_INET6)
-        FUZZ_CHECK(c == HK_ADDR_RESERVED, "family %d classed %s",
-                   ss.ss_family, hk_netguard_class_name(c));
+        FUZZ_CHECK(c == HK_ADDR_RESERVED, "family %d classed %s", ss.ss_family,
+                   hk_netguard_class_name(c));
     return 0;
 }

@@ -113,8 +113,7 @@ static char *exchange(const char *req, size_t len, size_t *got)
 
 static void check_answer(const char *req, const char *ans, size_t n)
 {
-    FUZZ_CHECK(ans != NULL, "no answer within %d ms to %.300s", ANSWER_MS,
-               req);
+    FUZZ_CHECK(ans != NULL, "no answer within %d ms to %.300s", ANSWER_MS, req);
     int status = 0;
     FUZZ_CHECK(n > 12 && sscanf(ans, "HTTP/1.1 %3d ", &status) == 1,
                "not an HTTP answer: %.200s", ans);

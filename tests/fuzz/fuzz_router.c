@@ -42,8 +42,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char params[HK_MAX_PATH_PARAMS][129];
     int n = -1;
     char allow[256];
-    enum hk_result rc = hk_router_match(method, path, &route, params, &n,
-                                        allow, sizeof(allow));
+    enum hk_result rc =
+        hk_router_match(method, path, &route, params, &n, allow, sizeof(allow));
     if (rc == HK_OK) {
         FUZZ_CHECK(route != NULL && strcmp(route->method, method) == 0,
                    "%s %s matched another method", method, path);
@@ -54,8 +54,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         struct hk_buf b;
         hk_buf_init(&b);
         rebuild(route->pattern, params, n, &b);
-        FUZZ_CHECK(strcmp(b.data, path) == 0, "%s rebuilt as %s", path,
-                   b.data);
+        FUZZ_CHECK(strcmp(b.data, path) == 0, "%s rebuilt as %s", path, b.data);
         hk_buf_cleanup(&b);
     } else if (rc == HK_CONFLICT) {
         FUZZ_CHECK(allow[0] != '\0', "405 without Allow for %s", path);
@@ -67,8 +66,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             char p2[HK_MAX_PATH_PARAMS][129];
             int n2;
             char a2[256];
-            FUZZ_CHECK(hk_router_match(m, path, &r2, p2, &n2, a2,
-                                       sizeof(a2)) == HK_OK,
+            FUZZ_CHECK(hk_router_match(m, path, &r2, p2, &n2, a2, sizeof(a2)) ==
+                           HK_OK,
                        "Allow lists %s, which does not match %s", m, path);
         }
         free(list);

@@ -44,9 +44,9 @@ static void check_secret(const char *secret, const char *header)
     if (ok)
         FUZZ_CHECK(sig != NULL, "a valid secret does not sign");
     if (sig == NULL) {
-        FUZZ_CHECK(!hk_sign_verify(secret, id, ts, body, sizeof(body) - 1,
-                                   header),
-                   "a secret that cannot sign verifies %s", header);
+        FUZZ_CHECK(
+            !hk_sign_verify(secret, id, ts, body, sizeof(body) - 1, header),
+            "a secret that cannot sign verifies %s", header);
         return;
     }
     FUZZ_CHECK(strncmp(sig, "v1,", 3) == 0, "signature %s", sig);
@@ -67,8 +67,7 @@ static void check_secret(const char *secret, const char *header)
         hk_sign_verify(secret, id, ts, body, sizeof(body) - 1, header);
     FUZZ_CHECK(verified == holds, "header \"%s\" %s for %s", header,
                verified ? "verifies" : "is refused", sig);
-    FUZZ_CHECK(!hk_sign_verify(secret, id, ts + 1, body, sizeof(body) - 1,
-                               sig),
+    FUZZ_CHECK(!hk_sign_verify(secret, id, ts + 1, body, sizeof(body) - 1, sig),
                "signature verifies another timestamp");
     free(sig);
 }
@@ -92,8 +91,7 @@ static void check_sealed(const uint8_t *blob, size_t n)
     hk_seal(key, ad, strlen(ad), blob, n, &sealed, &sealed_len);
     FUZZ_CHECK(hk_open(key, ad, strlen(ad), sealed, sealed_len, &out,
                        &outlen) == HK_OK &&
-                   outlen == n && memcmp(out, blob, n) == 0 &&
-                   out[n] == '\0',
+                   outlen == n && memcmp(out, blob, n) == 0 && out[n] == '\0',
                "a sealed secret does not open to itself");
     hk_cleanse_free(out, outlen);
     char other[HK_SECRET_AD_LEN];

@@ -34,8 +34,7 @@ static void check_time(const char *s)
 static void check_retry_after(const char *s, int64_t now)
 {
     int64_t d = hk_retry_after_parse(s, now);
-    FUZZ_CHECK(d == -1 || (d >= 0 && d <= CAP_MS), "%s: %lld", s,
-               (long long)d);
+    FUZZ_CHECK(d == -1 || (d >= 0 && d <= CAP_MS), "%s: %lld", s, (long long)d);
     const char *p = s;
     while (*p == ' ' || *p == '\t')
         p++;
@@ -66,17 +65,16 @@ static void check_imf(int64_t at_s, int64_t now)
     char imf[64];
     static const char *const wd[] = {"Sun", "Mon", "Tue", "Wed",
                                      "Thu", "Fri", "Sat"};
-    static const char *const mon[] = {"Jan", "Feb", "Mar", "Apr",
-                                      "May", "Jun", "Jul", "Aug",
-                                      "Sep", "Oct", "Nov", "Dec"};
+    static const char *const mon[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                      "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
     snprintf(imf, sizeof(imf), "%s, %02d %s %04d %02d:%02d:%02d GMT",
              wd[tm.tm_wday], tm.tm_mday, mon[tm.tm_mon], tm.tm_year + 1900,
              tm.tm_hour, tm.tm_min, tm.tm_sec);
     int64_t d = hk_retry_after_parse(imf, now);
     int64_t want = at_s * 1000 - now;
     want = want < 0 ? 0 : want > CAP_MS ? CAP_MS : want;
-    FUZZ_CHECK(d == want, "%s at now=%lld: %lld, not %lld", imf,
-               (long long)now, (long long)d, (long long)want);
+    FUZZ_CHECK(d == want, "%s at now=%lld: %lld, not %lld", imf, (long long)now,
+               (long long)d, (long long)want);
 }
 
 static void check_schedule(const char *s, double rnd)
@@ -94,8 +92,7 @@ static void check_schedule(const char *s, double rnd)
         int64_t d = hk_retry_next_delay(&r, i + 1, rnd);
         FUZZ_CHECK(d >= (int64_t)(base * 0.9) - 1 &&
                        d <= (int64_t)(base * 1.1) + 1,
-                   "step %lld jittered to %lld", (long long)base,
-                   (long long)d);
+                   "step %lld jittered to %lld", (long long)base, (long long)d);
     }
     FUZZ_CHECK(hk_retry_next_delay(&r, r.n + 1, rnd) == -1,
                "a step past the end");

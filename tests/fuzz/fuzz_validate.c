@@ -41,8 +41,9 @@ static void check_url(const char *s)
     char msg[256];
     bool ok = hk_valid_url(s, false, msg, sizeof(msg));
     bool ok_private = hk_valid_url(s, true, msg, sizeof(msg));
-    FUZZ_CHECK(!ok || ok_private, "refused only when private targets are "
-                                  "allowed: %s",
+    FUZZ_CHECK(!ok || ok_private,
+               "refused only when private targets are "
+               "allowed: %s",
                s);
     if (!ok_private)
         return;
@@ -63,9 +64,8 @@ static void check_url(const char *s)
                "user info accepted in %s", s);
     enum hk_addr_class cls;
     if (ok && is_ip_literal(host, &cls))
-        FUZZ_CHECK(cls == HK_ADDR_PUBLIC,
-                   "URL %s reaches %s, a %s address", s, host,
-                   hk_netguard_class_name(cls));
+        FUZZ_CHECK(cls == HK_ADDR_PUBLIC, "URL %s reaches %s, a %s address", s,
+                   host, hk_netguard_class_name(cls));
     if (ok) {
         size_t n = strlen(host);
         while (n > 0 && host[n - 1] == '.')
@@ -97,10 +97,10 @@ static void check_header(const char *name, const char *value)
     if (hk_valid_header_value(value, msg, sizeof(msg))) {
         FUZZ_CHECK(strlen(value) <= 4096, "value too long");
         for (const char *p = value; *p; p++)
-            FUZZ_CHECK((unsigned char)*p == '\t' ||
-                           ((unsigned char)*p >= 0x20 &&
-                            (unsigned char)*p != 0x7f),
-                       "value byte 0x%02x", (unsigned char)*p);
+            FUZZ_CHECK(
+                (unsigned char)*p == '\t' ||
+                    ((unsigned char)*p >= 0x20 && (unsigned char)*p != 0x7f),
+                "value byte 0x%02x", (unsigned char)*p);
     }
 }
 
@@ -153,8 +153,8 @@ static void check_event_type(const char *s)
     int count = 0;
     for (char *tok = strtok(list + 1, ","); tok; tok = strtok(NULL, ",")) {
         size_t tn = strlen(tok);
-        FUZZ_CHECK(tn >= 2 && tok[0] == '"' && tok[tn - 1] == '"',
-                   "element %s", tok);
+        FUZZ_CHECK(tn >= 2 && tok[0] == '"' && tok[tn - 1] == '"', "element %s",
+                   tok);
         tok[tn - 1] = '\0';
         FUZZ_CHECK(hk_valid_event_type_filter(tok + 1, msg, sizeof(msg)),
                    "pattern %s is not a valid filter", tok + 1);
