@@ -105,6 +105,8 @@ static char *exchange(const char *req, size_t len, size_t *got)
     hk_buf_append(&b, "", 1);
     *got = b.len - 1;
     if (!closed) {
+        fprintf(stderr, "fuzz_query: %zu bytes came before the wait ended: "
+                        "%.200s\n", *got, b.data);
         hk_buf_cleanup(&b);
         return NULL;
     }
