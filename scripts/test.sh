@@ -208,7 +208,7 @@ done
 for t in build/fuzz/fuzz_*; do
     [ -x "$t" ] || continue
     name=$(basename "$t")
-    runs=${FUZZ_RUNS:-20000}
+    runs=${FUZZ_RUNS:-100000}
     [ "$name" = fuzz_query ] && runs=$((runs / 10))
     mkdir -p "$tmp/corpus/$name" build/fuzz/crash
     run "$name" plain "$t" -runs="$runs" -seed="${FUZZ_SEED:-1}" \
