@@ -27,7 +27,7 @@ for t in build/fuzz/fuzz_*; do
     corpus=build/fuzz/corpus/$name
     mkdir -p "$corpus" build/fuzz/crash
     echo "=== $name for ${secs}s"
-    if "$t" -max_total_time="$secs" -max_len=4096 -timeout=10 \
+    if "$t" -max_total_time="$secs" -max_len=4096 -timeout=30 \
         -print_final_stats=1 -artifact_prefix="build/fuzz/crash/$name-" \
         "$corpus" "tests/fuzz/seeds/${name#fuzz_}"; then
         results+=("$name: ok ($(find "$corpus" -type f | wc -l) inputs in its corpus)")

@@ -212,7 +212,7 @@ for t in build/fuzz/fuzz_*; do
     [ "$name" = fuzz_query ] && runs=$((runs / 10))
     mkdir -p "$tmp/corpus/$name" build/fuzz/crash
     run "$name" plain "$t" -runs="$runs" -seed="${FUZZ_SEED:-1}" \
-        -max_len=4096 -timeout=10 -artifact_prefix="build/fuzz/crash/$name-" \
+        -max_len=4096 -timeout=30 -artifact_prefix="build/fuzz/crash/$name-" \
         "$tmp/corpus/$name" "tests/fuzz/seeds/${name#fuzz_}"
 done
 # The tests that drive the dispatcher, the delivery thread and the API
