@@ -193,8 +193,12 @@ json_t *hk_json_parse(const char *s, size_t n, size_t flags,
         err->text[JSON_ERROR_TEXT_LENGTH - 1] = json_error_invalid_syntax;
         snprintf(err->source, sizeof(err->source), "<buffer>");
         err->position = (int)(nul - s);
-        err->line = -1;
-        err->column = -1;
+        err->line = 1;
+        err->column = 1;
+        for (const char *p = s; p < nul; p++) {
+            err->column = *p == '\n' ? 1 : err->column + 1;
+            err->line += *p == '\n';
+        }
         return NULL;
     }
     json_t *j = json_loadb(s, n, flags, err);

@@ -265,6 +265,12 @@ static void test_parse_refuses_raw_nul(void **state)
             fail_msg("body %zu with a NUL byte was accepted", i);
         assert_int_equal(json_error_code(&err), json_error_invalid_syntax);
     }
+    /* the error names where the byte is, as jansson's errors do */
+    json_error_t err;
+    assert_null(hk_json_parse("{\n \"n\": 1\0}", 11, 0, &err));
+    assert_int_equal(err.line, 2);
+    assert_int_equal(err.column, 8);
+    assert_int_equal(err.position, 9);
     /* the escape is fine */
     json_t *j = hk_json_parse("{\"s\":\"a\\u0000b\"}", 16, 0, NULL);
     assert_non_null(j);
