@@ -215,11 +215,12 @@ for t in build/fuzz/fuzz_*; do
         -max_len=4096 -timeout=30 -artifact_prefix="build/fuzz/crash/$name-" \
         "$tmp/corpus/$name" "tests/fuzz/seeds/${name#fuzz_}"
 done
-# The tests that drive the dispatcher, the delivery thread and the API
-# threads together, against hookd built with -fsanitize=thread. Every
-# report goes to a file of its own as the race happens (a hookd killed
-# with -9 leaves its reports too); any report fails the test. The
-# suppressions name only races inside libraries (see the file).
+# The tests that drive the dispatcher, the delivery thread, the API
+# threads and the long-poll waiter together, against hookd built with
+# -fsanitize=thread. Every report goes to a file of its own as the race
+# happens (a hookd killed with -9 leaves its reports too); any report
+# fails the test. The suppressions name only races inside libraries (see
+# the file).
 # shellcheck disable=SC2016 # expanded by the bash that runs it
 tsan_check='dir=$1 rc=0
 shift
@@ -231,8 +232,12 @@ for f in "$dir"/report.*; do
     rc=1
 done
 exit "$rc"'
+# TSAN_TESTS names others, or "all" for every end-to-end test.
 tsan_tests=${TSAN_TESTS:-test_engine test_claim test_crash test_disable \
-test_lifecycle test_tls}
+test_lifecycle test_tls test_portal test_metrics test_sql_send test_pgrestart}
+if [ "$tsan_tests" = all ]; then
+    tsan_tests=$(cd build/asan/e2e && echo test_*)
+fi
 if [ -x build/tsan/hookd ]; then
     for t in $tsan_tests; do
         [ -x "build/asan/e2e/$t" ] || continue
