@@ -42,7 +42,12 @@ FUZZ_SECONDS ?= 60
 # The ThreadSanitizer build of hookd: `make tsan` runs the end-to-end
 # tests that drive the dispatcher, API and delivery threads against it.
 TSAN_OBJ := $(SRC:server/%.c=build/tsan/obj/%.o)
+LIB_TSAN_OBJ := $(filter-out build/tsan/obj/main.o,$(TSAN_OBJ))
 TSAN_SAN := -fsanitize=thread -fno-omit-frame-pointer
+# and the unit tests of the modules that run threads of their own: the
+# HTTP layer (accept thread, pool, long-poll waiter), delivery (the
+# libcurl thread) and ingest grouping
+TSAN_UNIT := $(patsubst %,build/tsan/unit/%,test_http test_deliver test_fanout)
 
 .PHONY: all deps run stop test bench schema lint format clean test-build \
         fuzz fuzz-build tsan tsan-build
@@ -87,17 +92,21 @@ build/tsan/obj/%.o: server/%.c $(HDR) | build/tsan/obj
 build/tsan/hookd: $(TSAN_OBJ)
 	$(CC) $(TSAN_SAN) -o $@ $(TSAN_OBJ) $(LIBS)
 
+build/tsan/unit/%: tests/unit/%.c $(LIB_TSAN_OBJ) $(HDR) | build/tsan/unit
+	$(CC) $(CFLAGS_BASE) -O1 -g $(TSAN_SAN) -o $@ $< $(LIB_TSAN_OBJ) $(LIBS) \
+	    -lcmocka
+
 build/obj build/asan/obj build/asan/unit build/asan/e2e build/bench \
-build/fuzz/obj build/tsan/obj:
+build/fuzz/obj build/tsan/obj build/tsan/unit:
 	mkdir -p $@
 
 # Everything the test run needs, built with the sanitizers.
 test-build: build/hookd build/asan/hookd $(UNIT_BIN) $(E2E_BIN) \
-            $(FUZZ_BIN) build/tsan/hookd
+            $(FUZZ_BIN) build/tsan/hookd $(TSAN_UNIT)
 
 fuzz-build: $(FUZZ_BIN)
 
-tsan-build: build/tsan/hookd $(E2E_BIN)
+tsan-build: build/tsan/hookd $(TSAN_UNIT) $(E2E_BIN)
 
 deps:
 	@scripts/deps.sh
@@ -120,7 +129,8 @@ fuzz:
 	@$(MAKE) --no-print-directory -j2 fuzz-build
 	@FUZZ_SECONDS='$(FUZZ_SECONDS)' FUZZ_ONLY='$(FUZZ_ONLY)' scripts/fuzz.sh
 
-# The end-to-end tests of the engine against the ThreadSanitizer build.
+# The threaded modules' unit tests and the engine's end-to-end tests
+# against the ThreadSanitizer build.
 tsan:
 	@scripts/deps.sh test
 	@$(MAKE) --no-print-directory -j2 tsan-build

@@ -238,6 +238,14 @@ test_lifecycle test_tls test_portal test_metrics test_sql_send test_pgrestart}
 if [ "$tsan_tests" = all ]; then
     tsan_tests=$(cd build/asan/e2e && echo test_*)
 fi
+for t in build/tsan/unit/test_*; do
+    [ -x "$t" ] || continue
+    rm -rf "$tmp/tsan"
+    mkdir -p "$tmp/tsan"
+    TSAN_OPTIONS="log_path=$tmp/tsan/report second_deadlock_stack=1 suppressions=$PWD/tests/tsan.supp" \
+        run "tsan_$(basename "$t")" cmocka bash -c "$tsan_check" tsan_check \
+        "$tmp/tsan" "$t"
+done
 if [ -x build/tsan/hookd ]; then
     for t in $tsan_tests; do
         [ -x "build/asan/e2e/$t" ] || continue
