@@ -30,7 +30,32 @@ E2E_BIN  := $(E2E_SRC:tests/e2e/%.c=build/asan/e2e/%)
 BENCH_SRC := $(wildcard tests/bench/*.c)
 BENCH_BIN := $(BENCH_SRC:tests/bench/%.c=build/bench/%)
 
-.PHONY: all deps run stop test bench schema lint format clean test-build
+# libFuzzer targets (tests/fuzz/fuzz_NAME.c, seeds in tests/fuzz/seeds/NAME/)
+# need clang: gcc has no -fsanitize=fuzzer. They link every server object
+# but main.o, built again with clang's coverage instrumentation.
+FUZZ_CC   := clang
+FUZZ_SAN  := -fsanitize=address,undefined -fno-sanitize-recover=all \
+             -fno-omit-frame-pointer
+FUZZ_SRC  := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BIN  := $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/%)
+FUZZ_OBJ  := $(filter-out build/fuzz/obj/main.o,$(SRC:server/%.c=build/fuzz/obj/%.o)) \
+             build/fuzz/obj/openapi_doc.o
+# `make fuzz` runs each target this many seconds (FUZZ_SECONDS=600 for a
+# longer hunt); `make test` runs each for FUZZ_RUNS inputs instead.
+FUZZ_SECONDS ?= 60
+
+# The ThreadSanitizer build of hookd: `make tsan` runs the end-to-end
+# tests that drive the dispatcher, API and delivery threads against it.
+TSAN_OBJ := $(SRC:server/%.c=build/tsan/obj/%.o) build/tsan/obj/openapi_doc.o
+LIB_TSAN_OBJ := $(filter-out build/tsan/obj/main.o,$(TSAN_OBJ))
+TSAN_SAN := -fsanitize=thread -fno-omit-frame-pointer
+# and the unit tests of the modules that run threads of their own: the
+# HTTP layer (accept thread, pool, long-poll waiter), delivery (the
+# libcurl thread) and ingest grouping
+TSAN_UNIT := $(patsubst %,build/tsan/unit/%,test_http test_deliver test_fanout)
+
+.PHONY: all deps run stop test bench schema lint format clean test-build \
+        fuzz fuzz-build tsan tsan-build
 
 all: build/hookd
 
@@ -57,6 +82,13 @@ build/obj/openapi_doc.o: build/gen/openapi_doc.c server/openapi.h | build/obj
 build/asan/obj/openapi_doc.o: build/gen/openapi_doc.c server/openapi.h | build/asan/obj
 	$(CC) $(CFLAGS_BASE) -O1 -g $(SAN) -c $< -o $@
 
+build/fuzz/obj/openapi_doc.o: build/gen/openapi_doc.c server/openapi.h | build/fuzz/obj
+	$(FUZZ_CC) $(CFLAGS_BASE) -O1 -g $(FUZZ_SAN) -fsanitize=fuzzer-no-link \
+	    -c $< -o $@
+
+build/tsan/obj/openapi_doc.o: build/gen/openapi_doc.c server/openapi.h | build/tsan/obj
+	$(CC) $(CFLAGS_BASE) -O1 -g $(TSAN_SAN) -c $< -o $@
+
 build/hookd: $(OBJ)
 	$(CC) $(CFLAGS) -o $@ $(OBJ) $(LIBS)
 
@@ -75,11 +107,37 @@ build/asan/e2e/%: tests/e2e/%.c $(E2E_LIB) $(E2E_HDR) $(LIB_ASAN_OBJ) $(HDR) | b
 build/bench/%: tests/bench/%.c | build/bench
 	$(CC) $(CFLAGS_BASE) $(CFLAGS) -o $@ $< $(LIBS)
 
-build/obj build/asan/obj build/asan/unit build/asan/e2e build/bench build/gen:
+build/fuzz/obj/%.o: server/%.c $(HDR) | build/fuzz/obj
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(CFLAGS_BASE) -O1 -g $(FUZZ_SAN) -fsanitize=fuzzer-no-link \
+	    -c $< -o $@
+
+build/fuzz/%: tests/fuzz/%.c tests/fuzz/fuzz.h $(FUZZ_OBJ) $(HDR) | build/fuzz/obj
+	$(FUZZ_CC) $(CFLAGS_BASE) -Itests/fuzz -O1 -g $(FUZZ_SAN) \
+	    -fsanitize=fuzzer -o $@ $< $(FUZZ_OBJ) $(LIBS)
+
+build/tsan/obj/%.o: server/%.c $(HDR) | build/tsan/obj
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_BASE) -O1 -g $(TSAN_SAN) -c $< -o $@
+
+build/tsan/hookd: $(TSAN_OBJ)
+	$(CC) $(TSAN_SAN) -o $@ $(TSAN_OBJ) $(LIBS)
+
+build/tsan/unit/%: tests/unit/%.c $(LIB_TSAN_OBJ) $(HDR) | build/tsan/unit
+	$(CC) $(CFLAGS_BASE) -O1 -g $(TSAN_SAN) -o $@ $< $(LIB_TSAN_OBJ) $(LIBS) \
+	    -lcmocka
+
+build/obj build/asan/obj build/asan/unit build/asan/e2e build/bench \
+build/fuzz/obj build/tsan/obj build/tsan/unit build/gen:
 	mkdir -p $@
 
 # Everything the test run needs, built with the sanitizers.
-test-build: build/hookd build/asan/hookd $(UNIT_BIN) $(E2E_BIN)
+test-build: build/hookd build/asan/hookd $(UNIT_BIN) $(E2E_BIN) \
+            $(FUZZ_BIN) build/tsan/hookd $(TSAN_UNIT)
+
+fuzz-build: $(FUZZ_BIN)
+
+tsan-build: build/tsan/hookd $(TSAN_UNIT) $(E2E_BIN)
 
 deps:
 	@scripts/deps.sh
@@ -93,6 +151,21 @@ test:
 	@scripts/deps.sh test
 	@$(MAKE) --no-print-directory -j2 test-build
 	@scripts/test.sh
+
+# Each fuzz target for FUZZ_SECONDS, growing its corpus in build/fuzz/corpus
+# (the checked-in seeds are read, never written); a crashing input is saved
+# as build/fuzz/crash/NAME-*. See docs/testing.md.
+fuzz:
+	@scripts/deps.sh test
+	@$(MAKE) --no-print-directory -j2 fuzz-build
+	@FUZZ_SECONDS='$(FUZZ_SECONDS)' FUZZ_ONLY='$(FUZZ_ONLY)' scripts/fuzz.sh
+
+# The threaded modules' unit tests and the engine's end-to-end tests
+# against the ThreadSanitizer build.
+tsan:
+	@scripts/deps.sh test
+	@$(MAKE) --no-print-directory -j2 tsan-build
+	@TEST=tsan_ TSAN_TESTS='$(TSAN_TESTS)' scripts/test.sh
 
 stop:
 	@scripts/pg.sh stop .data/pg
@@ -126,7 +199,8 @@ lint:
 	@echo "lint: ok"
 
 format:
-	clang-format -i server/*.c server/*.h server/engine/*.[ch] tests/*/*.c
+	clang-format -i server/*.c server/*.h server/engine/*.[ch] tests/*/*.c \
+	    tests/fuzz/*.h
 
 clean:
 	rm -rf build

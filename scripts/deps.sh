@@ -3,8 +3,9 @@
 # the C toolchain and -dev libraries, PostgreSQL 15, Node.js and npm. Called
 # as `deps.sh test` (by `make test`) it also installs Chromium for the portal's
 # browser tests, Prometheus for promtool (the alert rules' check), the
-# script checker of `make lint` (Debian's shellcheck), and the Node
-# packages of tests/package-lock.json. One line on
+# script checker of `make lint` (Debian's shellcheck), clang with the
+# libFuzzer runtime for the fuzz targets, gcc's ThreadSanitizer runtime for
+# `make tsan`, and the Node packages of tests/package-lock.json. One line on
 # success; the installer's whole output on failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,6 +26,10 @@ pkgs=(build-essential pkg-config libmicrohttpd-dev libpq-dev
 # where systemd runs, the package also starts a Prometheus server on port
 # 9090 (`systemctl disable --now prometheus` stops it)
 [ "$mode" = test ] && pkgs+=(chromium prometheus shellcheck)
+# the fuzz targets (tests/fuzz/) need clang: libFuzzer and clang's own
+# sanitizer runtimes are in libclang-rt-14-dev, which clang only
+# recommends. libtsan2 is gcc's ThreadSanitizer runtime (`make tsan`).
+[ "$mode" = test ] && pkgs+=(clang libclang-rt-14-dev libtsan2)
 
 # Node.js may come from another source than Debian (NodeSource's nodejs
 # bundles npm and conflicts with Debian's npm): the commands are what count.

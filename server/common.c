@@ -98,7 +98,8 @@ char *hk_strndup(const char *s, size_t n)
     return p;
 }
 
-static char *vasprintf_heap(const char *fmt, va_list ap)
+__attribute__((format(printf, 1, 0))) static char *
+vasprintf_heap(const char *fmt, va_list ap)
 {
     va_list ap2;
     va_copy(ap2, ap);

@@ -10,6 +10,7 @@
 #include "jsonspan.h"
 
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -181,6 +182,25 @@ json_t *hk_json_parse(const char *s, size_t n, size_t flags,
     if (err == NULL)
         err = &local;
     flags |= JSON_ALLOW_NUL;
+    /* A raw NUL byte is never valid JSON (in a string it must be escaped),
+     * but jansson reads one right after a number as the number's end:
+     * {"n":1<NUL>} would be accepted, and its payload cut short where
+     * PostgreSQL takes it as a C string. */
+    const char *nul = memchr(s, '\0', n);
+    if (nul != NULL) {
+        memset(err, 0, sizeof(*err));
+        snprintf(err->text, sizeof(err->text), "NUL byte in JSON text");
+        err->text[JSON_ERROR_TEXT_LENGTH - 1] = json_error_invalid_syntax;
+        snprintf(err->source, sizeof(err->source), "<buffer>");
+        err->position = (int)(nul - s);
+        err->line = 1;
+        err->column = 1;
+        for (const char *p = s; p < nul; p++) {
+            err->column = *p == '\n' ? 1 : err->column + 1;
+            err->line += *p == '\n';
+        }
+        return NULL;
+    }
     json_t *j = json_loadb(s, n, flags, err);
     if (j != NULL || json_error_code(err) != json_error_numeric_overflow)
         return j;

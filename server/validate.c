@@ -271,6 +271,12 @@ bool hk_valid_url(const char *s, bool allow_private, char *msg, size_t msglen)
     }
     if (!v6 && strspn(host, ".") == strlen(host))
         return fail(msg, msglen, "Add a host name after http:// or https://");
+    /* A host name's labels are never empty (one trailing dot, the root,
+     * is fine): "localhost.." would otherwise pass the localhost check
+     * below. */
+    if (!v6 && (host[0] == '.' || strstr(host, "..") != NULL))
+        return fail(msg, msglen,
+                    "Remove the empty part between dots from the URL's host");
     if (v6) {
         struct in6_addr a6;
         if (inet_pton(AF_INET6, host, &a6) != 1)

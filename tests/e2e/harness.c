@@ -286,7 +286,8 @@ static void build_env(const struct hk_srv *s, const char *const *extra,
 {
     static const char *const pass[] = {"ASAN_OPTIONS",   "UBSAN_OPTIONS",
                                        "LSAN_OPTIONS",   "ASAN_SYMBOLIZER_PATH",
-                                       "HOOKD_TEST_RUN", NULL};
+                                       "TSAN_OPTIONS",   "HOOKD_TEST_RUN",
+                                       NULL};
     const char *path = getenv("PATH");
     env_putf(e, "PATH=%s", path ? path : "/usr/local/bin:/usr/bin:/bin");
     for (size_t i = 0; pass[i] != NULL; i++) {

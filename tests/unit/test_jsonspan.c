@@ -248,6 +248,35 @@ static void test_parse_any_valid(void **state)
     json_decref(j);
 }
 
+/* A raw NUL byte is not JSON anywhere, even where jansson would stop
+ * reading a number at it. */
+static void test_parse_refuses_raw_nul(void **state)
+{
+    (void)state;
+    static const char *const bodies[] = {"{\"n\":1\0,\"m\":2}",
+                                         "{\"n\":18446744073709551616\0}",
+                                         "[1.5\0]", "{\"s\":\"a\0b\"}",
+                                         "{\"n\":1}\0"};
+    static const size_t lens[] = {14, 27, 6, 11, 8};
+    for (size_t i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
+        json_error_t err;
+        json_t *j = hk_json_parse(bodies[i], lens[i], 0, &err);
+        if (j != NULL)
+            fail_msg("body %zu with a NUL byte was accepted", i);
+        assert_int_equal(json_error_code(&err), json_error_invalid_syntax);
+    }
+    /* the error names where the byte is, as jansson's errors do */
+    json_error_t err;
+    assert_null(hk_json_parse("{\n \"n\": 1\0}", 11, 0, &err));
+    assert_int_equal(err.line, 2);
+    assert_int_equal(err.column, 8);
+    assert_int_equal(err.position, 9);
+    /* the escape is fine */
+    json_t *j = hk_json_parse("{\"s\":\"a\\u0000b\"}", 16, 0, NULL);
+    assert_non_null(j);
+    json_decref(j);
+}
+
 int main(void)
 {
     hk_json_init();
@@ -264,6 +293,7 @@ int main(void)
         cmocka_unit_test(test_absent),
         cmocka_unit_test(test_other_names),
         cmocka_unit_test(test_parse_any_valid),
+        cmocka_unit_test(test_parse_refuses_raw_nul),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -144,6 +144,13 @@ static void test_urls_bad(void **state)
         "https://exa%6dple.com/",
         "https://example.com/\xc3\xa9",
         "https://...",
+        /* empty labels: no host name has them, and "localhost.." would
+         * slip past the check for localhost */
+        "http://api.localhost../",
+        "http://localhost../",
+        "http://a..example.com/",
+        "http://.example.com/",
+        "http://127.0.0.1../",
     };
     for (size_t i = 0; i < HK_ARRAY_LEN(bad); i++) {
         msg[0] = '\0';
