@@ -588,8 +588,16 @@ enum hk_result hk_db_query_arrays(struct hk_conn *c, const char *sql,
     int lens[HK_PGBIN_MAX_PARAMS], fmts[HK_PGBIN_MAX_PARAMS];
     if (res != NULL)
         *res = NULL;
-    if (n > HK_PGBIN_MAX_PARAMS)
+    if (n > HK_PGBIN_MAX_PARAMS) {
+        /* A statement with more arrays than this is a programming error:
+         * said loudly, since callers that retry on HK_INTERNAL would
+         * otherwise retry it silently for ever. */
+        char got[16];
+        snprintf(got, sizeof(got), "%d", n);
+        hk_log_error("too many array parameters for one statement",
+                     "arrays", got);
         return HK_INTERNAL;
+    }
     for (int k = 0; k < n; k++) {
         vals[k] = hk_pgbin_done(&a[k], &lens[k]);
         fmts[k] = 1;
