@@ -460,8 +460,10 @@ CREATE TABLE hookd.endpoints (
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     secret_format smallint DEFAULT 2 NOT NULL,
     current_concurrency integer,
+    ordering text DEFAULT 'unordered'::text NOT NULL,
     CONSTRAINT endpoints_current_concurrency_check CHECK (((current_concurrency IS NULL) OR (current_concurrency >= 1))),
     CONSTRAINT endpoints_max_concurrency_check CHECK (((max_concurrency >= 1) AND (max_concurrency <= 100))),
+    CONSTRAINT endpoints_ordering_check CHECK ((ordering = ANY (ARRAY['unordered'::text, 'fifo'::text]))),
     CONSTRAINT endpoints_rate_limit_check CHECK (((rate_limit IS NULL) OR (rate_limit >= 1))),
     CONSTRAINT endpoints_url_check CHECK ((length(url) <= 2048))
 );
