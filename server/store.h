@@ -362,6 +362,7 @@ struct hk_claim {
     /* the endpoint's current_concurrency at the claim, 0 when it is
      * max_concurrency */
     int current_concurrency;
+    bool fifo; /* the endpoint's ordering is fifo */
     char *url;
     char *headers;      /* JSON object text */
     unsigned char *secret_enc;
@@ -444,7 +445,7 @@ struct hk_outcome_row {
  * engine/outcome.c decided them, and deletes their leases. Also keeps
  * each endpoint's failing_since clock (cleared by a success, set by a
  * batch of failures) and its current_concurrency. */
-enum hk_result hk_store_record(struct hk_conn *c,
+enum hk_result hk_store_record(struct hk_conn *c, const char *owner,
                                const struct hk_outcome_row *rows,
                                size_t n) HK_MUST_CHECK;
 /* Disables an endpoint with a reason; its pending deliveries end failed. */
@@ -456,12 +457,39 @@ enum hk_result hk_store_endpoint_disable(struct hk_conn *c, const char *tid,
 enum hk_result hk_store_expire_leases(struct hk_conn *c,
                                       int *n) HK_MUST_CHECK;
 /* Of the endpoints named by two parallel uuid[] literals (tenant, id),
- * the ones that may no longer be sent to: disabled, deleted, or gone with
- * their tenant. *out is "{id,...}" (caller frees), or NULL for none. */
+ * the ones that owner may no longer send to: disabled, deleted, gone with
+ * their tenant, or no longer owned by owner under a live lease.
+ * *out is "{id,...}" (caller frees), or NULL for none. */
 enum hk_result hk_store_stopped_endpoints(struct hk_conn *c,
+                                          const char *owner,
                                           const char *tenant_ids,
                                           const char *endpoint_ids,
                                           char **out) HK_MUST_CHECK;
+/* The endpoints a dispatcher owns (docs/engine.md, "Ownership"). */
+struct hk_owned_ep {
+    char tenant_id[37];
+    char endpoint_id[37];
+};
+struct hk_owned {
+    struct hk_owned_ep *v; /* caller frees */
+    size_t n;
+    int share; /* the endpoints each live dispatcher should own */
+    size_t taken; /* of v, those taken by this round */
+};
+/* The ownership round of dispatcher owner with endpoint leases of
+ * lease_ms: marks it alive, gives up its endpoints without pending work,
+ * renews the rest, takes unowned endpoints with due work up to its fair
+ * share, and answers what it owns now. */
+enum hk_result hk_store_own(struct hk_conn *c, const char *owner,
+                            int64_t lease_ms,
+                            struct hk_owned *out) HK_MUST_CHECK;
+/* Gives up owner's endpoints named by two parallel uuid[] literals. */
+enum hk_result hk_store_yield(struct hk_conn *c, const char *owner,
+                              const char *tenant_ids,
+                              const char *endpoint_ids) HK_MUST_CHECK;
+/* Gives up all of owner's endpoints and its row among the dispatchers. */
+enum hk_result hk_store_disown(struct hk_conn *c,
+                               const char *owner) HK_MUST_CHECK;
 /* Deletes the leases of claimed deliveries that were never sent (the
  * dispatcher is stopping, or their endpoint was disabled or deleted while
  * they waited): they are due again, or end failed when their endpoint went

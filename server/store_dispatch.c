@@ -68,10 +68,22 @@ static const char sql_claim_lock[] =
     "SELECT e.tenant_id, e.id FROM hookd.endpoints e JOIN ("
     "  SELECT c.tenant_id, c.id, random() AS r, row_number() OVER ("
     "   PARTITION BY c.tenant_id ORDER BY random()) AS turn"
-    "  FROM hookd.endpoints c"
-    "  WHERE c.enabled AND c.deleted_at IS NULL"
+    "  FROM hookd.endpoint_owners w JOIN hookd.endpoints c"
+    "  ON c.tenant_id = w.tenant_id AND c.id = w.endpoint_id"
+    "  WHERE w.owner = $5::uuid AND w.lease_until > now()"
+    "  AND c.enabled AND c.deleted_at IS NULL"
     "  AND ($2::uuid[] IS NULL OR NOT (c.id = ANY ($2::uuid[])))"
-    "  AND EXISTS (SELECT 1 FROM (SELECT p.tenant_id, p.endpoint_id,"
+    "  AND CASE WHEN c.ordering = 'fifo' THEN EXISTS (SELECT 1 FROM ("
+    "   SELECT h.tenant_id, h.endpoint_id, h.delivery_id, h.next_attempt_at"
+    "   FROM hookd.queue h"
+    "   WHERE h.tenant_id = c.tenant_id AND h.endpoint_id = c.id"
+    "   ORDER BY h.delivery_id LIMIT 1) q"
+    "   WHERE q.next_attempt_at <= now()"
+    "   AND q.delivery_id NOT IN (SELECT unnest($3::uuid[]))"
+    "   AND NOT EXISTS (SELECT 1 FROM hookd.leases k"
+    "    WHERE k.tenant_id = q.tenant_id AND k.endpoint_id = q.endpoint_id"
+    "    AND k.delivery_id = q.delivery_id))"
+    "  ELSE EXISTS (SELECT 1 FROM (SELECT p.tenant_id, p.endpoint_id,"
     "   p.delivery_id FROM hookd.queue p"
     "   WHERE p.tenant_id = c.tenant_id AND p.endpoint_id = c.id"
     "   AND p.next_attempt_at <= now()"
@@ -80,7 +92,7 @@ static const char sql_claim_lock[] =
     "   ORDER BY p.next_attempt_at LIMIT 301) q"
     "   WHERE NOT EXISTS (SELECT 1 FROM hookd.leases k"
     "    WHERE k.tenant_id = q.tenant_id AND k.endpoint_id = q.endpoint_id"
-    "    AND k.delivery_id = q.delivery_id OFFSET 0))) o"
+    "    AND k.delivery_id = q.delivery_id OFFSET 0)) END) o"
     " ON e.tenant_id = o.tenant_id AND e.id = o.id"
     " ORDER BY o.turn, o.r LIMIT $1"
     " FOR NO KEY UPDATE OF e SKIP LOCKED";
@@ -100,13 +112,14 @@ static const char sql_claim[] =
     "  SELECT e.tenant_id, e.id, l.n, e.url, e.headers, e.secret_enc,"
     "  CASE WHEN e.prev_secret_expires_at > now() THEN e.prev_secret_enc"
     "  END AS prev_secret_enc, e.rate_limit, e.max_concurrency,"
-    "  LEAST(CASE WHEN e.rate_limit IS NULL"
-    "   AND COALESCE(s.others, 0) = 0 THEN " HK_STR(HK_LANE_DEPTH) " ELSE 1"
-    "   END * e.max_concurrency - COALESCE(s.mine, 0)"
+    "  LEAST(CASE WHEN e.ordering = 'fifo' THEN 1"
+    "   WHEN e.rate_limit IS NULL"
+    "   AND COALESCE(s.others, 0) = 0 THEN " HK_STR(HK_LANE_DEPTH)
+    "   * e.max_concurrency ELSE e.max_concurrency END - COALESCE(s.mine, 0)"
     "   - COALESCE(s.others, 0),"
     "   COALESCE(e.rate_limit, 1000000),"
     "   COALESCE(c.cap - COALESCE(s.mine, 0), 1000000)) AS free,"
-    "  e.failing_since, e.current_concurrency"
+    "  e.failing_since, e.current_concurrency, e.ordering = 'fifo' AS fifo"
     "  FROM unnest($3::uuid[], $4::uuid[]) WITH ORDINALITY"
     "   AS l(tenant_id, id, n)"
     "  JOIN hookd.endpoints e ON e.tenant_id = l.tenant_id AND e.id = l.id"
@@ -116,19 +129,32 @@ static const char sql_claim[] =
     " picked AS MATERIALIZED ("
     "  SELECT x.*, ep.url, ep.headers, ep.secret_enc, ep.prev_secret_enc,"
     "  ep.rate_limit, ep.max_concurrency, ep.n, ep.free, ep.failing_since,"
-    "  ep.current_concurrency"
+    "  ep.current_concurrency, ep.fifo"
     "  FROM ep CROSS JOIN LATERAL ("
-    "    SELECT d.tenant_id, d.delivery_id AS id, d.event_id, d.endpoint_id,"
+    "   (SELECT d.tenant_id, d.delivery_id AS id, d.event_id, d.endpoint_id,"
     "    d.attempt_count, d.cycle_attempts, d.next_attempt_at"
     "    FROM hookd.queue d"
-    "    WHERE d.tenant_id = ep.tenant_id AND d.endpoint_id = ep.id"
+    "    WHERE NOT ep.fifo"
+    "    AND d.tenant_id = ep.tenant_id AND d.endpoint_id = ep.id"
     "    AND d.next_attempt_at <= now()"
     "    AND d.delivery_id NOT IN (SELECT answered.id FROM answered)"
     "    AND d.delivery_id NOT IN (SELECT mine.id FROM mine)"
     "    AND NOT EXISTS (SELECT 1 FROM hookd.leases k"
     "     WHERE k.tenant_id = d.tenant_id AND k.endpoint_id = d.endpoint_id"
     "     AND k.delivery_id = d.delivery_id OFFSET 0)"
-    "    ORDER BY d.next_attempt_at LIMIT GREATEST(ep.free, 0)) x"
+    "    ORDER BY d.next_attempt_at LIMIT GREATEST(ep.free, 0))"
+    "   UNION ALL"
+    "   SELECT h.* FROM (SELECT d.tenant_id, d.delivery_id AS id, d.event_id,"
+    "    d.endpoint_id, d.attempt_count, d.cycle_attempts, d.next_attempt_at"
+    "    FROM hookd.queue d"
+    "    WHERE ep.fifo AND d.tenant_id = ep.tenant_id"
+    "    AND d.endpoint_id = ep.id ORDER BY d.delivery_id LIMIT 1) h"
+    "   WHERE ep.free > 0 AND h.next_attempt_at <= now()"
+    "   AND h.id NOT IN (SELECT answered.id FROM answered)"
+    "   AND h.id NOT IN (SELECT mine.id FROM mine)"
+    "   AND NOT EXISTS (SELECT 1 FROM hookd.leases k"
+    "    WHERE k.tenant_id = h.tenant_id AND k.endpoint_id = h.endpoint_id"
+    "    AND k.delivery_id = h.id)) x"
     "  ORDER BY ep.n LIMIT $1),"
     " leased AS ("
     "  INSERT INTO hookd.leases (tenant_id, endpoint_id, delivery_id,"
@@ -143,7 +169,7 @@ static const char sql_claim[] =
     "  v.event_type, v.payload, hookd.rfc3339(v.created_at), d.max_concurrency,"
     "  d.n, d.free,"
     "  COALESCE((extract(epoch FROM d.failing_since) * 1000)::bigint, 0),"
-    "  COALESCE(d.current_concurrency, 0)"
+    "  COALESCE(d.current_concurrency, 0), d.fifo"
     " FROM picked d"
     " JOIN hookd.events v ON v.tenant_id = d.tenant_id AND v.id = d.event_id"
     " ORDER BY d.next_attempt_at, d.id";
@@ -179,15 +205,15 @@ static const char sql_record[] =
     "  $10::jsonb[], $11::jsonb[], $12::text[], $13::boolean[], $14::text[],"
     "  $15::bigint[], $16::int[], $17::uuid[], $18::text[], $19::text[],"
     "  $20::int[], $21::int[], $22::int[], $23::int[], $24::int[],"
-    "  $25::int[]) WITH ORDINALITY"
+    "  $25::int[], $26::uuid[]) WITH ORDINALITY"
     "  AS r(tenant_id, delivery_id, endpoint_id, number, started_ms,"
     "  duration_ms, status_code, error, url, req_headers, resp_headers,"
     "  resp_body, truncated, new_status, next_ms, cycle, attempt_id,"
     "  stopped_status, remote_ip, dns_us, connect_us, tls_us, ttfb_us,"
-    "  total_us, conc, ord)),"
+    "  total_us, conc, owner, ord)),"
     " re AS MATERIALIZED ("
-    "  SELECT r.tenant_id, r.delivery_id, r.number, r.status_code, r.error,"
-    "  r.next_ms, r.cycle,"
+    "  SELECT r.tenant_id, r.delivery_id, r.endpoint_id, r.owner, r.number,"
+    "  r.status_code, r.error, r.next_ms, r.cycle,"
     "  CASE WHEN e.deleted_at IS NULL AND e.enabled THEN r.new_status"
     "   ELSE r.stopped_status END AS status"
     "  FROM r JOIN hookd.endpoints e"
@@ -197,7 +223,8 @@ static const char sql_record[] =
     "   SELECT x.ctid FROM r CROSS JOIN LATERAL ("
     "    SELECT k2.ctid FROM hookd.leases k2"
     "    WHERE k2.tenant_id = r.tenant_id AND k2.endpoint_id = r.endpoint_id"
-    "    AND k2.delivery_id = r.delivery_id) x))),"
+    "    AND k2.delivery_id = r.delivery_id"
+    "    AND k2.owner IS NOT DISTINCT FROM r.owner) x))),"
     " d AS ("
     "  UPDATE hookd.deliveries d SET"
     "  status = r.status,"
@@ -211,6 +238,10 @@ static const char sql_record[] =
     "  FROM re r"
     "  WHERE d.tenant_id = r.tenant_id AND d.id = r.delivery_id"
     "  AND d.status = 'pending'"
+    "  AND NOT EXISTS (SELECT 1 FROM hookd.leases k"
+    "   WHERE k.tenant_id = r.tenant_id AND k.endpoint_id = r.endpoint_id"
+    "   AND k.delivery_id = r.delivery_id"
+    "   AND k.owner IS DISTINCT FROM r.owner)"
     "  RETURNING d.tenant_id, d.id),"
     " late AS ("
     "  SELECT x.tenant_id, x.id FROM r JOIN hookd.deliveries x"
@@ -317,7 +348,102 @@ static const char sql_stopped[] =
     "SELECT l.id FROM unnest($1::uuid[], $2::uuid[]) AS l(tenant_id, id)"
     " WHERE NOT EXISTS (SELECT 1 FROM hookd.endpoints e"
     "  WHERE e.tenant_id = l.tenant_id AND e.id = l.id"
-    "  AND e.enabled AND e.deleted_at IS NULL)";
+    "  AND e.enabled AND e.deleted_at IS NULL)"
+    " OR NOT EXISTS (SELECT 1 FROM hookd.endpoint_owners o"
+    "  WHERE o.tenant_id = l.tenant_id AND o.endpoint_id = l.id"
+    "  AND o.owner = $3::uuid AND o.lease_until > now())";
+
+/* The ownership round (docs/engine.md, "Ownership"), one statement every
+ * second or so from each dispatcher ($1, with endpoint leases of $2 ms):
+ * it marks the dispatcher seen, forgets dispatchers not seen for ten
+ * minutes, gives up the endpoints it owns that have no pending work left
+ * or were disabled or deleted, renews those it keeps once a third of
+ * their lease has passed, and takes endpoints with due work that nobody
+ * holds (never owned, or whose owner let the lease run out) up to its
+ * fair share: the endpoints with due work or a live owner, divided by
+ * the dispatchers seen within a lease, rounded up. Two dispatchers
+ * taking the same endpoint meet on its key, and the second finds the
+ * lease live and takes nothing. The answer is every endpoint the caller
+ * owns now, each with the share: a renewal that lost its row to a
+ * take-over (the lease had run out) does not come back. */
+static const char sql_own[] =
+    "WITH beat AS ("
+    "  INSERT INTO hookd.dispatchers AS w (id, seen_at) VALUES ($1, now())"
+    "  ON CONFLICT (id) DO UPDATE SET seen_at = now()"
+    "  WHERE w.seen_at < now() - interval '500 milliseconds'),"
+    " gone AS ("
+    "  DELETE FROM hookd.dispatchers w"
+    "  WHERE w.seen_at < now() - interval '10 minutes' AND w.id <> $1),"
+    " live AS ("
+    "  SELECT 1 + count(*) AS n FROM hookd.dispatchers w WHERE w.id <> $1"
+    "  AND w.seen_at > now() - $2::bigint * interval '1 millisecond'),"
+    " mine AS MATERIALIZED ("
+    "  SELECT o.tenant_id, o.endpoint_id, o.lease_until,"
+    "  EXISTS (SELECT 1 FROM hookd.endpoints e"
+    "   WHERE e.tenant_id = o.tenant_id AND e.id = o.endpoint_id"
+    "   AND e.enabled AND e.deleted_at IS NULL)"
+    "  AND EXISTS (SELECT 1 FROM hookd.queue q"
+    "   WHERE q.tenant_id = o.tenant_id AND q.endpoint_id = o.endpoint_id)"
+    "  AS keep"
+    "  FROM hookd.endpoint_owners o WHERE o.owner = $1),"
+    " dropped AS ("
+    "  DELETE FROM hookd.endpoint_owners o USING mine m"
+    "  WHERE o.tenant_id = m.tenant_id AND o.endpoint_id = m.endpoint_id"
+    "  AND o.owner = $1 AND NOT m.keep),"
+    " renewed AS ("
+    "  UPDATE hookd.endpoint_owners o"
+    "  SET lease_until = now() + $2::bigint * interval '1 millisecond'"
+    "  FROM mine m"
+    "  WHERE o.tenant_id = m.tenant_id AND o.endpoint_id = m.endpoint_id"
+    "  AND o.owner = $1 AND m.keep"
+    "  AND m.lease_until < now() + $2::bigint * interval '666 microseconds'"
+    "  RETURNING o.tenant_id, o.endpoint_id),"
+    " cand AS ("
+    "  SELECT e.tenant_id, e.id FROM hookd.endpoints e"
+    "  WHERE e.enabled AND e.deleted_at IS NULL"
+    "  AND EXISTS (SELECT 1 FROM hookd.queue q"
+    "   WHERE q.tenant_id = e.tenant_id AND q.endpoint_id = e.id"
+    "   AND q.next_attempt_at <= now())),"
+    " held AS ("
+    "  SELECT o.tenant_id, o.endpoint_id FROM hookd.endpoint_owners o"
+    "  WHERE o.lease_until > now() OR o.owner = $1),"
+    " share AS ("
+    "  SELECT ceil(t.n::numeric / live.n)::int AS s FROM live, ("
+    "   SELECT count(*) AS n FROM (SELECT c.tenant_id, c.id FROM cand c"
+    "    UNION SELECT h.tenant_id, h.endpoint_id FROM held h) u) t),"
+    " taken AS ("
+    "  INSERT INTO hookd.endpoint_owners AS o"
+    "  (tenant_id, endpoint_id, owner, lease_until)"
+    "  SELECT c.tenant_id, c.id, $1,"
+    "  now() + $2::bigint * interval '1 millisecond' FROM cand c"
+    "  WHERE NOT EXISTS (SELECT 1 FROM held h"
+    "   WHERE h.tenant_id = c.tenant_id AND h.endpoint_id = c.id)"
+    "  ORDER BY random()"
+    "  LIMIT GREATEST((SELECT s FROM share)"
+    "   - (SELECT count(*) FROM mine WHERE mine.keep), 0)"
+    "  ON CONFLICT (tenant_id, endpoint_id) DO UPDATE"
+    "  SET owner = EXCLUDED.owner, lease_until = EXCLUDED.lease_until"
+    "  WHERE o.lease_until < now()"
+    "  RETURNING o.tenant_id, o.endpoint_id)"
+    " SELECT x.tenant_id, x.endpoint_id, (SELECT s FROM share), x.taken"
+    " FROM (SELECT m.tenant_id, m.endpoint_id, false AS taken FROM mine m"
+    "  WHERE m.keep"
+    "  AND m.lease_until >= now() + $2::bigint * interval '666 microseconds'"
+    "  UNION ALL SELECT n.tenant_id, n.endpoint_id, false FROM renewed n"
+    "  UNION ALL SELECT t.tenant_id, t.endpoint_id, true FROM taken t) x";
+
+/* Endpoints a dispatcher over its share gives up (it stopped sending to
+ * them a round before), for another to take at once. */
+static const char sql_yield[] =
+    "DELETE FROM hookd.endpoint_owners o"
+    " USING unnest($2::uuid[], $3::uuid[]) AS y(tenant_id, id)"
+    " WHERE o.tenant_id = y.tenant_id AND o.endpoint_id = y.id"
+    " AND o.owner = $1";
+
+/* A dispatcher stopping gives up its endpoints and its place. */
+static const char sql_disown[] =
+    "WITH o AS (DELETE FROM hookd.endpoint_owners WHERE owner = $1)"
+    " DELETE FROM hookd.dispatchers WHERE id = $1";
 
 static const char sql_prune[] =
     "DELETE FROM hookd.attempts WHERE ctid = ANY (ARRAY("
@@ -416,10 +542,10 @@ enum hk_result hk_store_claim(struct hk_conn *c, const char *owner,
     bool in_tx = rc == HK_OK;
     if (rc == HK_OK)
         rc = hk_db_query_bin(
-            c, sql_claim_lock, 4,
-            (const char *const[]){lim, exclude, done_bin, live_bin},
-            (const int[]){0, 0, done_len, live_len},
-            (const int[]){0, 0, 1, 1}, &r);
+            c, sql_claim_lock, 5,
+            (const char *const[]){lim, exclude, done_bin, live_bin, owner},
+            (const int[]){0, 0, done_len, live_len, 0},
+            (const int[]){0, 0, 1, 1, 0}, &r);
     int locked = rc == HK_OK ? PQntuples(r) : 0;
     if (locked > 0) {
         hk_buf_puts(&tids, "{");
@@ -485,6 +611,7 @@ enum hk_result hk_store_claim(struct hk_conn *c, const char *owner,
         x->max_concurrency = hk_db_get_int(r, i, 14);
         x->failing_since_ms = strtoll(PQgetvalue(r, i, 17), NULL, 10);
         x->current_concurrency = hk_db_get_int(r, i, 18);
+        x->fifo = hk_db_get_bool(r, i, 19);
     }
     PQclear(r);
     *out = cl;
@@ -507,7 +634,7 @@ void hk_store_claims_free(struct hk_claim *claims, size_t n)
     free(claims);
 }
 
-#define NCOLS 25
+#define NCOLS 26
 
 /* The element type of each of sql_record's arrays, in order. */
 static const unsigned record_types[NCOLS] = {
@@ -515,7 +642,8 @@ static const unsigned record_types[NCOLS] = {
     HK_OID_INT4, HK_OID_INT4,  HK_OID_TEXT,  HK_OID_TEXT, HK_OID_JSONB,
     HK_OID_JSONB, HK_OID_TEXT, HK_OID_BOOL,  HK_OID_TEXT, HK_OID_INT8,
     HK_OID_INT4, HK_OID_UUID,  HK_OID_TEXT,  HK_OID_TEXT, HK_OID_INT4,
-    HK_OID_INT4, HK_OID_INT4,  HK_OID_INT4,  HK_OID_INT4, HK_OID_INT4};
+    HK_OID_INT4, HK_OID_INT4,  HK_OID_INT4,  HK_OID_INT4, HK_OID_INT4,
+    HK_OID_UUID};
 
 /* A phase in µs as the int column holds it; a phase longer than 35
  * minutes cannot happen under the request timeout's cap. */
@@ -524,7 +652,7 @@ static int32_t us(int64_t v)
     return v < 0 ? 0 : v > INT32_MAX ? INT32_MAX : (int32_t)v;
 }
 
-enum hk_result hk_store_record(struct hk_conn *c,
+enum hk_result hk_store_record(struct hk_conn *c, const char *owner,
                                const struct hk_outcome_row *rows, size_t n)
 {
     struct hk_pgbin a[NCOLS];
@@ -563,6 +691,7 @@ enum hk_result hk_store_record(struct hk_conn *c,
         hk_pgbin_int4(&a[22], t ? us(t->ttfb_us) : 0);
         hk_pgbin_int4(&a[23], t ? us(t->total_us) : 0);
         hk_pgbin_int4(&a[24], o->concurrency);
+        hk_pgbin_uuid(&a[25], owner);
     }
     enum hk_result rc = hk_db_query_arrays(c, sql_record, a, NCOLS, NULL);
     for (int k = 0; k < NCOLS; k++)
@@ -610,14 +739,15 @@ enum hk_result hk_store_expire_leases(struct hk_conn *c, int *n)
 }
 
 enum hk_result hk_store_stopped_endpoints(struct hk_conn *c,
+                                          const char *owner,
                                           const char *tenant_ids,
                                           const char *endpoint_ids,
                                           char **out)
 {
     *out = NULL;
     PGresult *r = NULL;
-    const char *p[2] = {tenant_ids, endpoint_ids};
-    enum hk_result rc = hk_db_query(c, sql_stopped, 2, p, &r);
+    const char *p[3] = {tenant_ids, endpoint_ids, owner};
+    enum hk_result rc = hk_db_query(c, sql_stopped, 3, p, &r);
     if (rc != HK_OK)
         return rc;
     int rows = PQntuples(r);
@@ -656,4 +786,46 @@ enum hk_result hk_store_vacuum_hot(struct hk_conn *c, bool vacuum,
                                         : sql_vacuum_hot)
                              : sql_analyze_hot;
     return hk_db_exec(c, sql, 0, NULL, NULL);
+}
+
+enum hk_result hk_store_own(struct hk_conn *c, const char *owner,
+                            int64_t lease_ms, struct hk_owned *out)
+{
+    char lease[24];
+    snprintf(lease, sizeof(lease), "%lld", (long long)lease_ms);
+    const char *p[2] = {owner, lease};
+    PGresult *r = NULL;
+    memset(out, 0, sizeof(*out));
+    enum hk_result rc = hk_db_query(c, sql_own, 2, p, &r);
+    if (rc != HK_OK)
+        return rc;
+    int rows = PQntuples(r);
+    out->n = (size_t)rows;
+    out->share = rows > 0 ? hk_db_get_int(r, 0, 2) : 0;
+    if (rows > 0)
+        out->v = hk_calloc((size_t)rows, sizeof(*out->v));
+    for (int i = 0; i < rows; i++) {
+        if (hk_db_get_bool(r, i, 3))
+            out->taken++;
+        snprintf(out->v[i].tenant_id, sizeof(out->v[i].tenant_id), "%s",
+                 PQgetvalue(r, i, 0));
+        snprintf(out->v[i].endpoint_id, sizeof(out->v[i].endpoint_id), "%s",
+                 PQgetvalue(r, i, 1));
+    }
+    PQclear(r);
+    return HK_OK;
+}
+
+enum hk_result hk_store_yield(struct hk_conn *c, const char *owner,
+                              const char *tenant_ids,
+                              const char *endpoint_ids)
+{
+    const char *p[3] = {owner, tenant_ids, endpoint_ids};
+    return hk_db_query(c, sql_yield, 3, p, NULL);
+}
+
+enum hk_result hk_store_disown(struct hk_conn *c, const char *owner)
+{
+    const char *p[1] = {owner};
+    return hk_db_query(c, sql_disown, 1, p, NULL);
 }

@@ -17,6 +17,21 @@
 #define PRUNE_MS (3600 * 1000)
 #define LEASE_SLACK_MS 30000
 
+/* Adds ids (a uuid[] literal) to the endpoints whose waiting jobs the
+ * sender drops at its next turn. Called with claim_mu held. */
+static void stopped_add(struct hk_dispatcher *d, const char *ids)
+{
+    if (d->stopped == NULL) {
+        d->stopped = hk_strdup(ids);
+        return;
+    }
+    struct hk_buf b;
+    hk_buf_init(&b);
+    hk_buf_printf(&b, "%s%s", d->stopped, ids); /* read with strstr */
+    free(d->stopped);
+    d->stopped = hk_buf_steal(&b);
+}
+
 /* Runs on the claimer thread: looks up the endpoints the dispatcher
  * thread listed and gives back the leases of the jobs it dropped. */
 static void check_lanes(struct hk_dispatcher *d)
@@ -36,7 +51,8 @@ static void check_lanes(struct hk_dispatcher *d)
     pthread_mutex_unlock(&d->claim_mu);
     char *stopped = NULL;
     if (eids != NULL &&
-        hk_store_stopped_endpoints(d->work, tids, eids, &stopped) != HK_OK)
+        hk_store_stopped_endpoints(d->work, d->owner, tids, eids, &stopped) !=
+            HK_OK)
         stopped = NULL;
     if (drop_i.len > 0 &&
         hk_store_release(d->work, drop_t.data, drop_i.data) != HK_OK)
@@ -48,11 +64,92 @@ static void check_lanes(struct hk_dispatcher *d)
     hk_buf_cleanup(&drop_i);
     if (stopped != NULL) {
         pthread_mutex_lock(&d->claim_mu);
-        free(d->stopped);
-        d->stopped = stopped;
+        stopped_add(d, stopped);
         pthread_mutex_unlock(&d->claim_mu);
+        free(stopped);
         hk_deliver_wakeup(d->deliver);
     }
+}
+
+/* The claim's exclude list: the endpoints the sender asked to leave out
+ * (a uuid[] literal, or NULL) and those being given up. */
+static char *exclude_with_yield(const struct hk_dispatcher *d,
+                                const char *exclude)
+{
+    if (d->yield_eids == NULL)
+        return exclude ? hk_strdup(exclude) : NULL;
+    if (exclude == NULL)
+        return hk_strdup(d->yield_eids);
+    struct hk_buf b;
+    hk_buf_init(&b);
+    /* "{a,b}" and "{c}" make "{a,b,c}" */
+    hk_buf_printf(&b, "%.*s,%s", (int)strlen(exclude) - 1, exclude,
+                  d->yield_eids + 1);
+    return hk_buf_steal(&b);
+}
+
+/* "{a,b,...}" of the endpoints v[from..n) (tenants, or ids). */
+static char *owned_list(const struct hk_owned *o, size_t from, bool tenants)
+{
+    struct hk_buf b;
+    hk_buf_init(&b);
+    hk_buf_puts(&b, "{");
+    for (size_t i = from; i < o->n; i++)
+        hk_buf_printf(&b, "%s%s", i > from ? "," : "",
+                      tenants ? o->v[i].tenant_id : o->v[i].endpoint_id);
+    hk_buf_puts(&b, "}");
+    return hk_buf_steal(&b);
+}
+
+/* Runs on the claimer thread: the ownership round (docs/engine.md,
+ * "Ownership"). First the endpoints handed to the sender to give up a
+ * round ago are given up; then the round renews, drops and takes, and
+ * tells the sender until when the leases are live. A dispatcher owning
+ * more than its share and one gives up the excess in two steps: the
+ * sender drops their waiting jobs and takes no more of theirs now, and
+ * their rows go a round later, so that the next owner's first request
+ * never meets one this dispatcher was still starting. Returns whether
+ * the round took endpoints (a claim should follow). */
+static bool own(struct hk_dispatcher *d, int64_t now)
+{
+    if (d->yield_eids != NULL && now - d->yield_ms >= OWN_ROUND_MS &&
+        hk_store_yield(d->work, d->owner, d->yield_tids, d->yield_eids) ==
+            HK_OK) {
+        pthread_mutex_lock(&d->claim_mu);
+        free(d->yielding);
+        d->yielding = NULL;
+        pthread_mutex_unlock(&d->claim_mu);
+        free(d->yield_tids);
+        free(d->yield_eids);
+        d->yield_tids = d->yield_eids = NULL;
+    }
+    d->owned_at_ms = now;
+    struct hk_owned o;
+    if (hk_store_own(d->work, d->owner, OWN_LEASE_MS, &o) != HK_OK)
+        return false;
+    atomic_store(&d->own_valid_ms,
+                 now + OWN_LEASE_MS * 2 / 3 - OWN_MARGIN_MS);
+    d->nowned = o.n;
+    if (d->yield_eids == NULL && o.share > 0 && o.n > (size_t)o.share + 1) {
+        /* the last of the answer: the ones taken last are among them */
+        d->yield_tids = owned_list(&o, (size_t)o.share, true);
+        d->yield_eids = owned_list(&o, (size_t)o.share, false);
+        d->yield_ms = now;
+        pthread_mutex_lock(&d->claim_mu);
+        free(d->yielding);
+        d->yielding = hk_strdup(d->yield_eids);
+        /* their waiting jobs are dropped as if the endpoints had stopped */
+        stopped_add(d, d->yield_eids);
+        pthread_mutex_unlock(&d->claim_mu);
+        char s[16];
+        snprintf(s, sizeof(s), "%zu", o.n - (size_t)o.share);
+        hk_log_info("giving endpoints up to other dispatchers", "endpoints",
+                    s);
+        hk_deliver_wakeup(d->deliver);
+    }
+    bool taken = o.taken > 0;
+    free(o.v);
+    return taken;
 }
 
 /* Runs on the claimer thread: claims what the free slots allow and queues
@@ -80,7 +177,7 @@ static void claim(struct hk_dispatcher *d)
     int lanes = d->cfg->max_in_flight - (int)d->waiting_pub;
     if (lanes < room)
         room = lanes;
-    char *exclude = d->exclude ? hk_strdup(d->exclude) : NULL;
+    char *exclude = exclude_with_yield(d, d->exclude);
     char *cap_ids = d->cap_ids ? hk_strdup(d->cap_ids) : NULL;
     char *caps = d->caps ? hk_strdup(d->caps) : NULL;
     if (room > 0 && done > 0) {
@@ -189,6 +286,10 @@ void *hk_claimer_loop(void *arg)
                                         &n) == HK_OK)
                 last_prune = now;
         }
+        if ((now - d->owned_at_ms >= OWN_ROUND_MS ||
+             (want && now - d->owned_at_ms >= OWN_ROUND_MIN_MS)) &&
+            hk_conn_ensure(d->work) && own(d, now))
+            want = true;
         if (hk_conn_ensure(d->work))
             check_lanes(d);
         if (want && hk_conn_ensure(d->work))

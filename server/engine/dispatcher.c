@@ -100,6 +100,11 @@ void hk_dispatcher_stop(struct hk_dispatcher *d)
     atomic_store(&d->stop, true);
     hk_deliver_wakeup(d->deliver);
     pthread_join(d->thread, NULL);
+    /* its endpoints go to the other dispatchers now rather than when
+     * their leases run out */
+    if (hk_conn_ensure(d->work) && hk_store_disown(d->work, d->owner) != HK_OK)
+        hk_log_warn("could not give up this dispatcher's endpoints; others "
+                    "take them when their leases run out");
     /* what could not be written is left to lease expiry */
     hk_jobq_cleanup(&d->outcomes, hk_work_release);
     hk_jobq_cleanup(&d->claimed, hk_work_release);
@@ -135,6 +140,9 @@ void hk_dispatcher_stop(struct hk_dispatcher *d)
     free(d->check_tids);
     free(d->check_eids);
     free(d->stopped);
+    free(d->yielding);
+    free(d->yield_tids);
+    free(d->yield_eids);
     free(d);
     curl_global_cleanup();
 }

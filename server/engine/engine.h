@@ -65,9 +65,24 @@ struct hk_lane {
     size_t head, nwait, capwait;
 };
 
+/* Endpoint ownership (docs/engine.md, "Ownership"): the claimer runs the
+ * ownership round every OWN_ROUND_MS, and before a claim when the last
+ * round is OWN_ROUND_MIN_MS old, so that an endpoint that just got work
+ * is taken at once. Endpoint leases last OWN_LEASE_MS and are renewed
+ * once a third of it has passed; a round that succeeded at t leaves every
+ * owned endpoint's lease live until at least t + 2/3 OWN_LEASE_MS, and
+ * the sender starts no request after that less OWN_MARGIN_MS (the clocks
+ * of the host and of PostgreSQL, the statement's own time) unless a later
+ * round succeeded: another dispatcher may take the endpoint once its lease
+ * has run out. */
+#define OWN_LEASE_MS 9000
+#define OWN_ROUND_MS 1000
+#define OWN_ROUND_MIN_MS 200
+#define OWN_MARGIN_MS 1000
+
 struct hk_dispatcher {
     const struct hk_config *cfg;
-    char owner[37]; /* this dispatcher's id on its leases */
+    char owner[37]; /* this dispatcher's id: its leases, its endpoints */
     struct hk_lane *lanes[LANE_BUCKETS];
     size_t waiting; /* jobs waiting in lanes */
     struct hk_conn *work;
@@ -135,6 +150,23 @@ struct hk_dispatcher {
      * that short retry delays do not wait for the next poll (under
      * claim_mu too) */
     int64_t next_due_ms;
+    /* Ownership. The claimer's: when its last round ran, how many
+     * endpoints it owned, and the endpoints it is giving up (two uuid[]
+     * literals, NULL for none) since yield_ms: claims leave them out,
+     * and a round later, once the sender has dropped their waiting jobs,
+     * their rows are deleted for another dispatcher to take. yielding is
+     * the same ids for the sender (under claim_mu), which drops any job
+     * of theirs still coming from an earlier claim. own_valid_ms: the
+     * monotonic ms until which the leases are known live (see
+     * OWN_LEASE_MS); owning is the sender's view of it at its last
+     * turn. */
+    int64_t owned_at_ms;
+    size_t nowned;
+    char *yield_tids, *yield_eids;
+    int64_t yield_ms;
+    char *yielding;
+    atomic_llong own_valid_ms;
+    bool owning;
 };
 
 struct hk_job_meta {
@@ -144,6 +176,7 @@ struct hk_job_meta {
     int64_t failing_since_ms; /* the endpoint's at the claim, 0: none */
     int conc; /* the endpoint's slots after this attempt if it changed them */
     int stored_conc; /* the endpoint's current_concurrency at the claim */
+    bool fifo; /* the endpoint's ordering at the claim */
     /* in the dispatcher's list of live jobs (see live_add) */
     struct hk_job *prev, *next;
     bool live;
@@ -189,6 +222,10 @@ void hk_lanes_drop(struct hk_dispatcher *d, struct hk_job *j);
  * of those it found stopped, and sets the claim's filters. */
 void hk_lanes_to_check(struct hk_dispatcher *d, int64_t now, size_t held);
 void hk_lanes_drop_stopped(struct hk_dispatcher *d);
+/* Whether this dispatcher's endpoint leases are known live now. */
+bool hk_lanes_owning(struct hk_dispatcher *d);
+/* Starts what every lane's free slots allow (the leases are live again). */
+void hk_lanes_fill_all(struct hk_dispatcher *d);
 void hk_lanes_claim_filters(struct hk_dispatcher *d);
 
 /* ---- claim.c, record.c, send.c: the threads ---- */

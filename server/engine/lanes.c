@@ -68,9 +68,14 @@ static int lane_limit(const struct hk_lane *l)
                                                         : l->max_conc;
 }
 
+bool hk_lanes_owning(struct hk_dispatcher *d)
+{
+    return hk_mono_ms() < atomic_load(&d->own_valid_ms);
+}
+
 static void lane_fill(struct hk_dispatcher *d, struct hk_lane *l)
 {
-    while (l->nwait > 0 && l->busy < lane_limit(l)) {
+    while (l->nwait > 0 && l->busy < lane_limit(l) && hk_lanes_owning(d)) {
         d->waiting--;
         l->busy++;
         hk_limits_start(d, hk_lanes_pop(l));
@@ -108,7 +113,7 @@ void hk_lanes_submit(struct hk_dispatcher *d, struct hk_job *job)
         pthread_mutex_unlock(&d->claim_mu);
         return;
     }
-    if (l->nwait == 0 && l->busy < lane_limit(l)) {
+    if (l->nwait == 0 && l->busy < lane_limit(l) && hk_lanes_owning(d)) {
         l->busy++;
         hk_limits_start(d, job); /* nothing older waits: no need to queue it */
         return;
@@ -116,6 +121,13 @@ void hk_lanes_submit(struct hk_dispatcher *d, struct hk_job *job)
     lane_push(l, job);
     d->waiting++;
     lane_fill(d, l);
+}
+
+void hk_lanes_fill_all(struct hk_dispatcher *d)
+{
+    for (size_t i = 0; i < LANE_BUCKETS; i++)
+        for (struct hk_lane *l = d->lanes[i]; l != NULL; l = l->next)
+            lane_fill(d, l);
 }
 
 /* Gives back the newest waiting jobs beyond what the lane's smaller limit

@@ -4,6 +4,14 @@
  * whose slot lanes.c granted starts here at once or waits in its bucket;
  * the sender's loop releases held jobs as tokens come. Buckets are kept
  * only for endpoints sent to in about the last second.
+ *
+ * A bucket holds one token: requests are spaced 1/rate_limit s apart, so
+ * that no one-second window at the receiver sees more than rate_limit of
+ * them (rate_limit + 1 counting both ends); a bucket as deep as the rate
+ * would let a second's worth go at once and as many again within the same
+ * second. The endpoint's owner is the only dispatcher sending to it
+ * (docs/engine.md, "Ownership"), so this holds for the endpoint as a
+ * whole.
  */
 #include "engine/engine.h"
 
@@ -31,7 +39,7 @@ static struct hk_bucket *bucket_for(struct hk_dispatcher *d, const char *eid,
     memset(b, 0, sizeof(*b));
     snprintf(b->endpoint_id, sizeof(b->endpoint_id), "%s", eid);
     b->rate = rate;
-    b->tokens = rate;
+    b->tokens = 1.0;
     b->refilled_ms = hk_mono_ms();
     return b;
 }
@@ -39,7 +47,7 @@ static struct hk_bucket *bucket_for(struct hk_dispatcher *d, const char *eid,
 static void bucket_refill(struct hk_bucket *b, int64_t now)
 {
     double add = (double)(now - b->refilled_ms) * b->rate / 1000.0;
-    b->tokens = b->tokens + add > b->rate ? b->rate : b->tokens + add;
+    b->tokens = b->tokens + add > 1.0 ? 1.0 : b->tokens + add;
     b->refilled_ms = now;
 }
 
@@ -74,7 +82,7 @@ int64_t hk_limits_release_held(struct hk_dispatcher *d)
     for (size_t i = 0; i < d->nbuckets; i++) {
         struct hk_bucket *b = &d->buckets[i];
         bucket_refill(b, now);
-        while (b->nheld == 0 && b->tokens >= b->rate) {
+        while (b->nheld == 0 && b->tokens >= 1.0) {
             free(b->held);
             *b = d->buckets[--d->nbuckets];
             if (i == d->nbuckets)
@@ -82,7 +90,8 @@ int64_t hk_limits_release_held(struct hk_dispatcher *d)
             bucket_refill(b, now);
         }
         size_t started = 0;
-        while (started < b->nheld && b->tokens >= 1.0) {
+        while (started < b->nheld && b->tokens >= 1.0 &&
+               hk_lanes_owning(d)) {
             b->tokens -= 1.0;
             hk_deliver_add(d->deliver, b->held[started++]);
         }
@@ -92,7 +101,12 @@ int64_t hk_limits_release_held(struct hk_dispatcher *d)
             b->nheld -= started;
         }
         if (b->nheld > 0) {
-            int64_t ms = (int64_t)((1.0 - b->tokens) * 1000.0 / b->rate) + 1;
+            /* a token waiting only for the leases to be known live again
+             * is looked at with the lanes' check */
+            int64_t ms = b->tokens >= 1.0
+                             ? LANE_CHECK_MS
+                             : (int64_t)((1.0 - b->tokens) * 1000.0 / b->rate) +
+                                   1;
             if (wait < 0 || ms < wait)
                 wait = ms;
         }

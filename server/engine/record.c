@@ -105,7 +105,11 @@ static size_t save(struct hk_dispatcher *d, struct hk_job **jobs, size_t n)
     for (size_t i = 0; i < n; i++)
         judge(d, jobs[i], &rows[i], &dec[i]);
     size_t kept = 0, written = 0;
-    enum hk_result rc = hk_store_record(d->rec_conn, rows, n);
+    /* a fifo endpoint's next delivery is due once this one is written */
+    bool fifo = false;
+    for (size_t i = 0; i < n && !fifo; i++)
+        fifo = ((struct hk_job_meta *)jobs[i]->user)->fifo;
+    enum hk_result rc = hk_store_record(d->rec_conn, d->owner, rows, n);
     if (rc == HK_OK) {
         for (size_t i = 0; i < n; i++)
             saved(d, jobs[i], &rows[i], &dec[i]);
@@ -113,7 +117,7 @@ static size_t save(struct hk_dispatcher *d, struct hk_job **jobs, size_t n)
     } else if (rc == HK_INVALID) {
         for (size_t i = 0; i < n; i++) {
             struct hk_job *job = jobs[i];
-            rc = hk_store_record(d->rec_conn, &rows[i], 1);
+            rc = hk_store_record(d->rec_conn, d->owner, &rows[i], 1);
             if (rc == HK_OK) {
                 saved(d, job, &rows[i], &dec[i]);
                 written++;
@@ -132,6 +136,8 @@ static size_t save(struct hk_dispatcher *d, struct hk_job **jobs, size_t n)
     /* each left a dead lease and a dead (or moved) queue row */
     if (written > 0)
         hk_vacuum_churn(d->vacuum, written);
+    if (written > 0 && fifo)
+        atomic_store(&d->fresh, true);
     free(rows);
     free(dec);
     return kept;

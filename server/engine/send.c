@@ -25,8 +25,20 @@ static void start_claimed(struct hk_dispatcher *d)
 {
     size_t n;
     struct hk_job **jobs = hk_jobq_take_now(&d->claimed, &n);
+    if (n == 0)
+        return;
+    /* a job claimed before its endpoint was given up is given back */
+    pthread_mutex_lock(&d->claim_mu);
     for (size_t i = 0; i < n; i++)
-        hk_lanes_submit(d, jobs[i]);
+        if (d->yielding != NULL &&
+            strstr(d->yielding, jobs[i]->endpoint_id) != NULL) {
+            hk_lanes_drop(d, jobs[i]);
+            jobs[i] = NULL;
+        }
+    pthread_mutex_unlock(&d->claim_mu);
+    for (size_t i = 0; i < n; i++)
+        if (jobs[i] != NULL)
+            hk_lanes_submit(d, jobs[i]);
     free(jobs);
 }
 
@@ -153,6 +165,11 @@ void *hk_sender_loop(void *arg)
         if (stopping && now > stop_deadline)
             break;
         if (!stopping) {
+            /* the leases are known live again: start what waited */
+            bool owning = hk_lanes_owning(d);
+            if (owning && !d->owning)
+                hk_lanes_fill_all(d);
+            d->owning = owning;
             if (!d->listening && now - last_poll >= POLL_MS)
                 listen_connect(d);
             start_claimed(d);

@@ -82,6 +82,7 @@ struct hk_job *hk_work_from_claim(struct hk_dispatcher *d,
     m->failing_since_ms = c->failing_since_ms;
     m->conc = -1;
     m->stored_conc = c->current_concurrency;
+    m->fifo = c->fifo;
     job->user = m;
     return job;
 }

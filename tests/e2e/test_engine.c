@@ -2154,7 +2154,10 @@ static void test_late_outcome_recorded(void **state)
          .url = "http://127.0.0.1/late/outcome", .request_headers = "{}",
          .new_status = "succeeded"},
     };
-    assert_int_equal(hk_store_record(c, rows, 2), HK_OK);
+    /* a dispatcher that holds no lease on the delivery any more */
+    assert_int_equal(
+        hk_store_record(c, "01a23400-0000-7000-8000-0000000000ff", rows, 2),
+        HK_OK);
     hk_conn_close(c);
 
     /* the late attempt is listed with the first; the delivery stays done */
