@@ -1,8 +1,9 @@
 /*
- * dispatcher.h - the delivery engine's thread: claims due deliveries
- * fairly (per endpoint, within max_concurrency and rate_limit) with
- * FOR UPDATE SKIP LOCKED and a lease, hands them to deliver.c, and writes
- * outcomes (attempt rows, retry times, final states) in batches. Sleeps in
+ * dispatcher.h - the delivery engine (docs/engine.md): owns a fair share
+ * of the endpoints with due work (one dispatcher at a time sends to an
+ * endpoint), claims their due deliveries within max_concurrency and
+ * rate_limit with a lease, hands them to deliver.c, and writes outcomes
+ * (attempt rows, retry times, final states) in batches. Sleeps in
  * curl_multi_poll with the LISTEN socket as an extra descriptor.
  */
 #ifndef HK_DISPATCHER_H

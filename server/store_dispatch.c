@@ -364,8 +364,9 @@ static const char sql_stopped[] =
  * the dispatchers seen within a lease, rounded up. Two dispatchers
  * taking the same endpoint meet on its key, and the second finds the
  * lease live and takes nothing. The answer is every endpoint the caller
- * owns now, each with the share: a renewal that lost its row to a
- * take-over (the lease had run out) does not come back. */
+ * owns now, each with the share (one row of NULLs and the share when it
+ * owns none): a renewal that lost its row to a take-over (the lease had
+ * run out) does not come back. */
 static const char sql_own[] =
     "WITH beat AS ("
     "  INSERT INTO hookd.dispatchers AS w (id, seen_at) VALUES ($1, now())"
@@ -425,12 +426,14 @@ static const char sql_own[] =
     "  SET owner = EXCLUDED.owner, lease_until = EXCLUDED.lease_until"
     "  WHERE o.lease_until < now()"
     "  RETURNING o.tenant_id, o.endpoint_id)"
-    " SELECT x.tenant_id, x.endpoint_id, (SELECT s FROM share), x.taken"
-    " FROM (SELECT m.tenant_id, m.endpoint_id, false AS taken FROM mine m"
+    " SELECT x.tenant_id, x.endpoint_id, share.s, x.taken"
+    " FROM share LEFT JOIN (SELECT m.tenant_id, m.endpoint_id, false AS taken"
+    "  FROM mine m"
     "  WHERE m.keep"
     "  AND m.lease_until >= now() + $2::bigint * interval '666 microseconds'"
     "  UNION ALL SELECT n.tenant_id, n.endpoint_id, false FROM renewed n"
-    "  UNION ALL SELECT t.tenant_id, t.endpoint_id, true FROM taken t) x";
+    "  UNION ALL SELECT t.tenant_id, t.endpoint_id, true FROM taken t) x"
+    " ON true";
 
 /* Endpoints a dispatcher over its share gives up (it stopped sending to
  * them a round before), for another to take at once. */
@@ -800,16 +803,17 @@ enum hk_result hk_store_own(struct hk_conn *c, const char *owner,
     if (rc != HK_OK)
         return rc;
     int rows = PQntuples(r);
-    out->n = (size_t)rows;
     out->share = rows > 0 ? hk_db_get_int(r, 0, 2) : 0;
     if (rows > 0)
         out->v = hk_calloc((size_t)rows, sizeof(*out->v));
     for (int i = 0; i < rows; i++) {
+        if (PQgetisnull(r, i, 0))
+            continue;
         if (hk_db_get_bool(r, i, 3))
             out->taken++;
-        snprintf(out->v[i].tenant_id, sizeof(out->v[i].tenant_id), "%s",
-                 PQgetvalue(r, i, 0));
-        snprintf(out->v[i].endpoint_id, sizeof(out->v[i].endpoint_id), "%s",
+        struct hk_owned_ep *e = &out->v[out->n++];
+        snprintf(e->tenant_id, sizeof(e->tenant_id), "%s", PQgetvalue(r, i, 0));
+        snprintf(e->endpoint_id, sizeof(e->endpoint_id), "%s",
                  PQgetvalue(r, i, 1));
     }
     PQclear(r);

@@ -105,7 +105,7 @@ static char *owned_list(const struct hk_owned *o, size_t from, bool tenants)
  * "Ownership"). First the endpoints handed to the sender to give up a
  * round ago are given up; then the round renews, drops and takes, and
  * tells the sender until when the leases are live. A dispatcher owning
- * more than its share and one gives up the excess in two steps: the
+ * more than its share gives up the excess in two steps: the
  * sender drops their waiting jobs and takes no more of theirs now, and
  * their rows go a round later, so that the next owner's first request
  * never meets one this dispatcher was still starting. Returns whether
@@ -130,7 +130,7 @@ static bool own(struct hk_dispatcher *d, int64_t now)
     atomic_store(&d->own_valid_ms,
                  now + OWN_LEASE_MS * 2 / 3 - OWN_MARGIN_MS);
     d->nowned = o.n;
-    if (d->yield_eids == NULL && o.share > 0 && o.n > (size_t)o.share + 1) {
+    if (d->yield_eids == NULL && o.share > 0 && o.n > (size_t)o.share) {
         /* the last of the answer: the ones taken last are among them */
         d->yield_tids = owned_list(&o, (size_t)o.share, true);
         d->yield_eids = owned_list(&o, (size_t)o.share, false);

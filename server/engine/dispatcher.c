@@ -67,6 +67,8 @@ enum hk_result hk_dispatcher_start(const struct hk_config *cfg,
     if (pthread_create(&d->thread, NULL, hk_sender_loop, d) != 0)
         goto fail;
     *out = d;
+    /* the id on its rows of hookd.dispatchers and hookd.endpoint_owners */
+    hk_log_info("dispatcher started", "dispatcher_id", d->owner);
     return HK_OK;
 fail:
     if (claimer)

@@ -5,7 +5,9 @@
  * delivery claimed comes back with its own endpoint's URL, headers and
  * sealed secrets (the current one, and the previous one only where a
  * rotation left one signing) and its own event's type, payload and time,
- * each exactly once, and holds a lease afterwards.
+ * each exactly once, and holds a lease afterwards. Only the dispatcher
+ * that owns an endpoint claims its deliveries (docs/engine.md,
+ * "Ownership").
  */
 #include "common.h"
 #include "engine_util.h"
@@ -84,13 +86,35 @@ static void test_claim_answers_each_delivery_with_its_own(void **state)
 
     struct hk_conn *c = NULL;
     assert_int_equal(hk_conn_open(srv.db_url, "hookd test", &c), HK_OK);
-    char owner[HK_UUID_STRLEN];
+    char owner[HK_UUID_STRLEN], other[HK_UUID_STRLEN];
     hk_uuid7(owner);
+    hk_uuid7(other);
     struct hk_claim *cl = NULL;
     size_t n = 0;
     bool more = false;
-    assert_int_equal(hk_store_claim(c, owner, 100, 60000, NULL, NULL, NULL, NULL, NULL,
-                                    &cl, &n, &more),
+    /* a dispatcher claims only for the endpoints it owns */
+    assert_int_equal(hk_store_claim(c, owner, 100, 60000, NULL, NULL, NULL,
+                                    NULL, NULL, &cl, &n, &more),
+                     HK_OK);
+    assert_int_equal(n, 0);
+    /* alone, it owns all three: they have due work */
+    struct hk_owned o;
+    assert_int_equal(hk_store_own(c, owner, 60000, &o), HK_OK);
+    assert_int_equal(o.n, NEP);
+    assert_int_equal(o.taken, NEP);
+    free(o.v);
+    /* another dispatcher comes: its fair share is two of three, but
+     * nobody lets go of an endpoint before its lease runs out */
+    assert_int_equal(hk_store_own(c, other, 60000, &o), HK_OK);
+    assert_int_equal(o.n, 0);
+    assert_int_equal(o.share, 2);
+    free(o.v);
+    assert_int_equal(hk_store_claim(c, other, 100, 60000, NULL, NULL, NULL,
+                                    NULL, NULL, &cl, &n, &more),
+                     HK_OK);
+    assert_int_equal(n, 0);
+    assert_int_equal(hk_store_claim(c, owner, 100, 60000, NULL, NULL, NULL,
+                                    NULL, NULL, &cl, &n, &more),
                      HK_OK);
     assert_int_equal(n, NEP * NEV);
 
@@ -180,10 +204,175 @@ static void test_claim_answers_each_delivery_with_its_own(void **state)
     free(key);
 }
 
+/* One ownership round, checked: it answers n endpoints owned, taken of
+ * them newly, and the fair share share. Returns the answer. */
+static struct hk_owned round_of(struct hk_conn *c, const char *who, size_t n,
+                                size_t taken, int share)
+{
+    struct hk_owned o;
+    assert_int_equal(hk_store_own(c, who, 60000, &o), HK_OK);
+    if (o.n != n || o.taken != taken || o.share != share)
+        fail_msg("the round answered %zu owned (%zu taken), share %d; "
+                 "expected %zu (%zu taken), share %d",
+                 o.n, o.taken, o.share, n, taken, share);
+    return o;
+}
+
+/* The lease decisions of the ownership round (docs/engine.md,
+ * "Ownership"), on four endpoints with due work: a lone dispatcher takes
+ * all; a second one's share is two, which the first gives up (the engine
+ * yields the excess) and the second takes; a dispatcher no longer seen
+ * loses its endpoints once their leases run out; endpoints with nothing
+ * pending, and disabled ones, are let go. */
+static void test_ownership_rounds(void **state)
+{
+    (void)state;
+    enum { N = 4 };
+    char tid[HK_ID_LEN], eid[N][HK_ID_LEN];
+    char *key = hk_eng_tenant(&srv, "rounds", tid);
+    /* the other tests' endpoints have no work left to share */
+    free(hk_sql(&srv, "UPDATE hookd.deliveries SET status = 'failed',"
+                      " completed_at = now(), next_attempt_at = NULL"
+                      " WHERE status = 'pending' RETURNING 1"));
+    for (int k = 0; k < N; k++)
+        hk_eng_endpoint(&srv, key, tid, "http://127.0.0.1:9/rounds", NULL,
+                        eid[k]);
+    hk_eng_event(&srv, key, tid, "order.created", "{}", NULL);
+    /* no dispatcher runs here: the rounds below are the only ones */
+    free(hk_sql(&srv, "WITH a AS (DELETE FROM hookd.endpoint_owners)"
+                      " DELETE FROM hookd.dispatchers RETURNING 1"));
+    struct hk_conn *c = NULL;
+    assert_int_equal(hk_conn_open(srv.db_url, "hookd test", &c), HK_OK);
+    char a[HK_UUID_STRLEN], b[HK_UUID_STRLEN];
+    hk_uuid7(a);
+    hk_uuid7(b);
+
+    struct hk_owned o = round_of(c, a, N, N, N);
+    free(o.v);
+    o = round_of(c, b, 0, 0, 2);
+    free(o.v);
+    /* a's next round finds it over its share of two */
+    o = round_of(c, a, N, 0, 2);
+    struct hk_buf ts, es;
+    hk_buf_init(&ts);
+    hk_buf_init(&es);
+    hk_buf_printf(&ts, "{%s,%s}", o.v[2].tenant_id, o.v[3].tenant_id);
+    hk_buf_printf(&es, "{%s,%s}", o.v[2].endpoint_id, o.v[3].endpoint_id);
+    free(o.v);
+    assert_int_equal(hk_store_yield(c, a, ts.data, es.data), HK_OK);
+    hk_buf_cleanup(&ts);
+    hk_buf_cleanup(&es);
+    o = round_of(c, b, 2, 2, 2);
+    free(o.v);
+    o = round_of(c, a, 2, 0, 2);
+    free(o.v);
+
+    /* a dies: no longer seen, its leases run out; b takes its two */
+    free(hk_sql(&srv,
+                "WITH s AS (UPDATE hookd.dispatchers"
+                " SET seen_at = now() - interval '1 minute' WHERE id = $1)"
+                " UPDATE hookd.endpoint_owners"
+                " SET lease_until = now() - interval '1 second'"
+                " WHERE owner = $1 RETURNING 1",
+                a));
+    o = round_of(c, b, N, 2, N);
+    free(o.v);
+    assert_int_equal(hk_sql_int(&srv,
+                                "SELECT count(*) FROM hookd.endpoint_owners"
+                                " WHERE tenant_id = $1 AND owner = $2",
+                                tid, b),
+                     N);
+
+    /* a disabled endpoint is let go, and one with nothing pending */
+    free(hk_sql(&srv,
+                "UPDATE hookd.endpoints SET enabled = false"
+                " WHERE tenant_id = $1 AND id = $2 RETURNING 1",
+                tid, eid[0]));
+    o = round_of(c, b, N - 1, 0, N - 1);
+    free(o.v);
+    free(hk_sql(&srv,
+                "UPDATE hookd.deliveries SET status = 'succeeded',"
+                " completed_at = now(), next_attempt_at = NULL"
+                " WHERE tenant_id = $1 AND endpoint_id = $2 RETURNING 1",
+                tid, eid[1]));
+    o = round_of(c, b, N - 2, 0, N - 2);
+    free(o.v);
+    /* stopping gives up everything */
+    assert_int_equal(hk_store_disown(c, b), HK_OK);
+    assert_int_equal(hk_sql_int(&srv,
+                                "SELECT count(*) FROM hookd.endpoint_owners"
+                                " WHERE owner = $1",
+                                b),
+                     0);
+    hk_conn_close(c);
+    free(key);
+}
+
+/* An outcome from a dispatcher that no longer holds the delivery's lease
+ * (its lease ran out and another dispatcher is sending it again) is
+ * written as an attempt but leaves the delivery, and the other's lease,
+ * alone; the outcome of the one holding the lease is what counts. */
+static void test_late_outcome_of_a_previous_owner(void **state)
+{
+    (void)state;
+    char tid[HK_ID_LEN], eid[HK_ID_LEN], evid[HK_ID_LEN], did[HK_ID_LEN];
+    char *key = hk_eng_tenant(&srv, "previous owner", tid);
+    hk_eng_endpoint(&srv, key, tid, "http://127.0.0.1:9/previous", NULL, eid);
+    hk_eng_event(&srv, key, tid, "order.created", "{}", evid);
+    hk_eng_delivery_id(&srv, key, tid, evid, eid, did);
+    struct hk_conn *c = NULL;
+    assert_int_equal(hk_conn_open(srv.db_url, "hookd test", &c), HK_OK);
+    char now_owner[HK_UUID_STRLEN], before[HK_UUID_STRLEN];
+    hk_uuid7(now_owner);
+    hk_uuid7(before);
+    free(hk_sql(&srv,
+                "INSERT INTO hookd.leases (tenant_id, endpoint_id,"
+                " delivery_id, lease_until, owner)"
+                " VALUES ($1, $2, $3, now() + interval '1 minute', $4)"
+                " RETURNING 1",
+                tid, eid, did, now_owner));
+    struct hk_outcome_row late = {
+        .tenant_id = tid, .delivery_id = did, .endpoint_id = eid,
+        .number = 1, .cycle_attempts = 1, .started_at_ms = hk_now_ms(),
+        .duration_ms = 3, .status_code = 410,
+        .url = "http://127.0.0.1:9/previous", .request_headers = "{}",
+        .response_headers = "{}", .response_body = "late",
+        .new_status = "failed", .stopped_status = "failed",
+        .concurrency = -1};
+    assert_int_equal(hk_store_record(c, before, &late, 1), HK_OK);
+    const char *status = "SELECT status FROM hookd.deliveries"
+                         " WHERE tenant_id = $1 AND id = $2";
+    char *st = hk_sql(&srv, status, tid, did);
+    assert_string_equal(st, "pending");
+    free(st);
+    assert_int_equal(hk_eng_leases(&srv, tid, eid), 1);
+    assert_int_equal(hk_sql_int(&srv,
+                                "SELECT count(*) FROM hookd.attempts"
+                                " WHERE tenant_id = $1 AND delivery_id = $2",
+                                tid, did),
+                     1);
+    /* the current owner's outcome */
+    struct hk_outcome_row now = late;
+    now.number = 2;
+    now.cycle_attempts = 2;
+    now.status_code = 200;
+    now.response_body = "ok";
+    now.new_status = "succeeded";
+    assert_int_equal(hk_store_record(c, now_owner, &now, 1), HK_OK);
+    st = hk_sql(&srv, status, tid, did);
+    assert_string_equal(st, "succeeded");
+    free(st);
+    assert_int_equal(hk_eng_leases(&srv, tid, eid), 0);
+    hk_conn_close(c);
+    free(key);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_claim_answers_each_delivery_with_its_own),
+        cmocka_unit_test(test_ownership_rounds),
+        cmocka_unit_test(test_late_outcome_of_a_previous_owner),
     };
     return hk_exit_code(
         cmocka_run_group_tests(tests, group_setup, group_teardown));
