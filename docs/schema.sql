@@ -440,6 +440,18 @@ ALTER TABLE ONLY hookd.deliveries ALTER COLUMN updated_at SET STATISTICS 0;
 ALTER TABLE ONLY hookd.deliveries ALTER COLUMN completed_at SET STATISTICS 10;
 ALTER TABLE ONLY hookd.deliveries ALTER COLUMN failed SET STATISTICS 10;
 
+CREATE TABLE hookd.dispatchers (
+    id uuid NOT NULL,
+    seen_at timestamp with time zone NOT NULL
+);
+
+CREATE TABLE hookd.endpoint_owners (
+    tenant_id uuid NOT NULL,
+    endpoint_id uuid NOT NULL,
+    owner uuid NOT NULL,
+    lease_until timestamp with time zone NOT NULL
+);
+
 CREATE TABLE hookd.endpoints (
     tenant_id uuid NOT NULL,
     id uuid NOT NULL,
@@ -575,6 +587,12 @@ ALTER TABLE ONLY hookd.changes
 ALTER TABLE ONLY hookd.deliveries
     ADD CONSTRAINT deliveries_pkey PRIMARY KEY (tenant_id, id);
 
+ALTER TABLE ONLY hookd.dispatchers
+    ADD CONSTRAINT dispatchers_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY hookd.endpoint_owners
+    ADD CONSTRAINT endpoint_owners_pkey PRIMARY KEY (tenant_id, endpoint_id);
+
 ALTER TABLE ONLY hookd.endpoints
     ADD CONSTRAINT endpoints_pkey PRIMARY KEY (tenant_id, id);
 
@@ -617,6 +635,8 @@ CREATE INDEX deliveries_event ON hookd.deliveries USING btree (tenant_id, event_
 
 CREATE INDEX deliveries_failed_list ON hookd.deliveries USING btree (tenant_id, id DESC) WHERE failed;
 
+CREATE INDEX endpoint_owners_owner ON hookd.endpoint_owners USING btree (owner);
+
 CREATE INDEX endpoints_list ON hookd.endpoints USING btree (tenant_id, id DESC) WHERE (deleted_at IS NULL);
 
 CREATE UNIQUE INDEX events_idempotency ON hookd.events USING btree (tenant_id, idempotency_key) WHERE (idempotency_key IS NOT NULL);
@@ -630,6 +650,8 @@ CREATE INDEX portal_sessions_list ON hookd.portal_sessions USING btree (tenant_i
 CREATE UNIQUE INDEX portal_sessions_token ON hookd.portal_sessions USING btree (token_hash);
 
 CREATE INDEX queue_due ON hookd.queue USING btree (tenant_id, endpoint_id, next_attempt_at);
+
+CREATE INDEX queue_order ON hookd.queue USING btree (tenant_id, endpoint_id, delivery_id);
 
 CREATE TRIGGER deliveries_queue_delete AFTER DELETE ON hookd.deliveries REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION hookd.queue_on_delete();
 

@@ -240,7 +240,8 @@ done
 exit "$rc"'
 # TSAN_TESTS names others, or "all" for every end-to-end test.
 tsan_tests=${TSAN_TESTS:-test_engine test_claim test_crash test_disable \
-test_lifecycle test_tls test_portal test_metrics test_sql_send test_pgrestart}
+test_lifecycle test_tls test_portal test_metrics test_sql_send test_pgrestart \
+test_owners}
 if [ "$tsan_tests" = all ]; then
     tsan_tests=$(cd build/asan/e2e && echo test_*)
 fi
