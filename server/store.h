@@ -381,8 +381,11 @@ struct hk_claim {
 #define HK_STR_(x) #x
 #define HK_STR(x) HK_STR_(x)
 
-/* Claims up to limit due deliveries, fairly: each enabled endpoint gets at
- * most its free max_concurrency slots (and rate_limit per claim), counted
+/* Claims up to limit due deliveries, fairly, of the enabled endpoints the
+ * caller (owner) owns under a live lease (hk_store_own): each gets at
+ * most its free max_concurrency slots, a fifo endpoint one, the head of
+ * its queue in delivery order, when it is due and nothing of it is
+ * leased or answered (and rate_limit per claim), counted
  * across every dispatcher, visited in random order; an endpoint without a
  * rate_limit where only this caller (owner, its uuid) holds leases gets up
  * to HK_LANE_DEPTH times max_concurrency, and the caller starts no more

@@ -12,7 +12,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* A claim is two statements in one transaction. The first locks the enabled
+/* A claim reads only the endpoints the claiming dispatcher ($5 of the
+ * first statement, $6 of the second) owns under a live lease (sql_own
+ * below, docs/engine.md "Ownership"); a fifo endpoint's due work is the
+ * head of its queue in delivery order (index queue_order), and only when
+ * it holds no lease and has no answer waiting to be recorded: one
+ * request at a time, in order, and a delivery waiting for its retry
+ * holds the ones behind it. For the others:
+ * a claim is two statements in one transaction. The first locks the enabled
  * endpoints that have due work without a lease (looked for among their
  * first 301 due rows, this dispatcher's answered ones aside, see below: an
  * endpoint holds at most 200 counted leases, HK_LANE_DEPTH times the
@@ -407,7 +414,8 @@ static const char sql_own[] =
     "   AND q.next_attempt_at <= now())),"
     " held AS ("
     "  SELECT o.tenant_id, o.endpoint_id FROM hookd.endpoint_owners o"
-    "  WHERE o.lease_until > now() OR o.owner = $1),"
+    "  WHERE o.owner <> $1 AND o.lease_until > now()"
+    "  UNION ALL SELECT m.tenant_id, m.endpoint_id FROM mine m WHERE m.keep),"
     " share AS ("
     "  SELECT ceil(t.n::numeric / live.n)::int AS s FROM live, ("
     "   SELECT count(*) AS n FROM (SELECT c.tenant_id, c.id FROM cand c"

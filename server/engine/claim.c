@@ -1,9 +1,10 @@
 /*
- * claim.c - the claimer thread, on the work connection: it claims due
- * deliveries when the sender asks (work may have come, or slots are
- * free), hands the jobs to the sender, checks whether the endpoints of
- * waiting jobs are still enabled, gives back the leases of jobs dropped,
- * and runs the periodic sweeps (expired leases, expired portal sessions,
+ * claim.c - the claimer thread, on the work connection: it runs the
+ * ownership round (which endpoints this dispatcher sends to), claims due
+ * deliveries of its endpoints when the sender asks (work may have come,
+ * or slots are free), hands the jobs to the sender, checks whether the
+ * endpoints of waiting jobs are still enabled and still its own, gives
+ * back the leases of jobs dropped, and runs the periodic sweeps (expired leases, expired portal sessions,
  * the change log, old attempts). The claim's SQL is store_dispatch.c's.
  */
 #include "engine/engine.h"
