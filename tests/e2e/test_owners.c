@@ -197,9 +197,8 @@ static void test_fifo_in_order_through_retries(void **state)
     /* answers in arrival order: one at a time, so request k is known */
     const struct hk_rcv_resp ok = {200, NULL, NULL, 30, false, "/own/fifo"};
     const struct hk_rcv_resp bad = {500, NULL, NULL, 30, false, "/own/fifo"};
-    const struct hk_rcv_resp script[] = {ok,  ok, bad, bad, ok, ok,
-                                         ok,  ok, bad, ok,  ok, ok,
-                                         ok,  ok, ok};
+    const struct hk_rcv_resp script[] = {ok,  ok, bad, bad, ok, ok, ok, ok,
+                                         bad, ok, ok,  ok,  ok, ok, ok};
     hk_rcv_set_script(rcv, script, sizeof script / sizeof script[0]);
     /* one API process: its ids follow the order of the posts */
     for (int i = 0; i < N; i++) {
@@ -253,8 +252,7 @@ static void test_throttled_endpoint_falls_and_recovers(void **state)
                     " FROM hookd.endpoints WHERE tenant_id = $1 AND id = $2";
     int64_t until = hk_wall_ms() + 20000;
     long long cur;
-    while ((cur = hk_sql_int(&api[0], q, tid, eid)) > 1 &&
-           hk_wall_ms() < until)
+    while ((cur = hk_sql_int(&api[0], q, tid, eid)) > 1 && hk_wall_ms() < until)
         hk_sleep_ms(50);
     if (cur > 1)
         fail_msg("a receiver answering 429 still has %lld requests in "
@@ -275,16 +273,14 @@ static void test_throttled_endpoint_falls_and_recovers(void **state)
     struct hk_rcv_resp fine = {200, NULL, NULL, 20, false, "/own/busy"};
     hk_rcv_set_default(rcv, &fine);
     until = hk_wall_ms() + 30000;
-    for (int round = 0;
-         (cur = hk_sql_int(&api[0], q, tid, eid)) < MAXC &&
-         hk_wall_ms() < until;
+    for (int round = 0; (cur = hk_sql_int(&api[0], q, tid, eid)) < MAXC &&
+                        hk_wall_ms() < until;
          round++) {
         post_n(key, tid, 100 + round * 2 * MAXC, 2 * MAXC);
         hk_sleep_ms(300);
     }
     if (cur < MAXC)
-        fail_msg("requests in flight grew back to %lld of %d only", cur,
-                 MAXC);
+        fail_msg("requests in flight grew back to %lld of %d only", cur, MAXC);
     free(url);
     free(key);
 }
@@ -312,8 +308,7 @@ static void test_kill9_endpoints_taken_over(void **state)
                        " WHERE tenant_id = $1 AND owner = $2"
                        " AND lease_until > now()";
     int64_t until = hk_wall_ms() + 15000;
-    while (hk_sql_int(&api[0], owns, tid, victim) == 0 &&
-           hk_wall_ms() < until)
+    while (hk_sql_int(&api[0], owns, tid, victim) == 0 && hk_wall_ms() < until)
         hk_sleep_ms(20);
     long long had = hk_sql_int(&api[0], owns, tid, victim);
     hk_srv_kill9(&disp[0]);
