@@ -631,6 +631,8 @@ CREATE UNIQUE INDEX portal_sessions_token ON hookd.portal_sessions USING btree (
 
 CREATE INDEX queue_due ON hookd.queue USING btree (tenant_id, endpoint_id, next_attempt_at);
 
+CREATE INDEX queue_endpoint_head ON hookd.queue USING btree (tenant_id, endpoint_id, delivery_id);
+
 CREATE TRIGGER deliveries_queue_delete AFTER DELETE ON hookd.deliveries REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION hookd.queue_on_delete();
 
 CREATE TRIGGER deliveries_queue_insert AFTER INSERT ON hookd.deliveries REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION hookd.queue_on_insert();
