@@ -199,9 +199,6 @@ static const char sql_skip[] =
 static const char sql_delivery_status[] =
     "SELECT " HK_SQL_DELIVERY_STATUS
     " FROM hookd.deliveries d WHERE d.tenant_id = $1 AND d.id = $2";
-static const char sql_replay_refused[] =
-    "SELECT d.status = 'pending' AND " HK_SQL_LEASED
-    " FROM hookd.deliveries d WHERE d.tenant_id = $1 AND d.id = $2";
 /* What changed for a tenant since a moment ($2, in µs since the epoch;
  * $3 the id of the last delivery already seen at exactly that moment).
  * A delivery changes by its creation (found by id range: ids are
@@ -424,6 +421,24 @@ enum hk_result hk_store_delivery_event(struct hk_conn *c, const char *tid,
     return HK_OK;
 }
 
+/* After a replay or a skip that changed nothing: HK_CONFLICT with the
+ * delivery's status as the API shows it (p: tenant id, delivery id), or
+ * HK_NOT_FOUND when the tenant has no such delivery. */
+static enum hk_result delivery_status(struct hk_conn *c, const char *const *p,
+                                      char status[16])
+{
+    PGresult *r;
+    status[0] = '\0';
+    enum hk_result rc = hk_db_query(c, sql_delivery_status, 2, p, &r);
+    if (rc != HK_OK)
+        return rc;
+    bool exists = PQntuples(r) > 0;
+    if (exists)
+        snprintf(status, 16, "%s", PQgetvalue(r, 0, 0));
+    PQclear(r);
+    return exists ? HK_CONFLICT : HK_NOT_FOUND;
+}
+
 enum hk_result hk_store_delivery_replay(struct hk_conn *c, const char *tid,
                                         const char *did, json_t **out,
                                         bool *sending)
@@ -440,14 +455,10 @@ enum hk_result hk_store_delivery_replay(struct hk_conn *c, const char *tid,
     if (rc != HK_NOT_FOUND)
         return rc;
     /* Nothing updated: tell a missing delivery from a refused replay. */
-    PGresult *r;
-    rc = hk_db_query(c, sql_replay_refused, 2, p, &r);
-    if (rc != HK_OK)
-        return rc;
-    bool exists = PQntuples(r) > 0;
-    *sending = exists && hk_db_get_bool(r, 0, 0);
-    PQclear(r);
-    return exists ? HK_CONFLICT : HK_NOT_FOUND;
+    char status[16];
+    rc = delivery_status(c, p, status);
+    *sending = rc == HK_CONFLICT && strcmp(status, "sending") == 0;
+    return rc;
 }
 
 enum hk_result hk_store_delivery_skip(struct hk_conn *c, const char *tid,
@@ -466,15 +477,7 @@ enum hk_result hk_store_delivery_skip(struct hk_conn *c, const char *tid,
     }
     if (rc != HK_NOT_FOUND)
         return rc;
-    PGresult *r;
-    rc = hk_db_query(c, sql_delivery_status, 2, p, &r);
-    if (rc != HK_OK)
-        return rc;
-    bool exists = PQntuples(r) > 0;
-    if (exists)
-        snprintf(status, 16, "%s", PQgetvalue(r, 0, 0));
-    PQclear(r);
-    return exists ? HK_CONFLICT : HK_NOT_FOUND;
+    return delivery_status(c, p, status);
 }
 
 enum hk_result hk_store_changes(struct hk_conn *c, const char *tid,
