@@ -75,6 +75,7 @@ void hk_api_delivery_list(struct hk_req *req, struct hk_resp *resp);
 void hk_api_delivery_get(struct hk_req *req, struct hk_resp *resp);
 void hk_api_attempt_list(struct hk_req *req, struct hk_resp *resp);
 void hk_api_delivery_replay(struct hk_req *req, struct hk_resp *resp);
+void hk_api_delivery_skip(struct hk_req *req, struct hk_resp *resp);
 
 void hk_api_session_create(struct hk_req *req, struct hk_resp *resp);
 void hk_api_session_list(struct hk_req *req, struct hk_resp *resp);

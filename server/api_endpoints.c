@@ -176,6 +176,15 @@ static bool parse_fields(struct hk_req *req, struct hk_resp *resp,
     f->set_rate_limit = present;
     if (present && !is_null)
         f->rate_limit = in->rate;
+    json_t *o = json_object_get(body, "ordering");
+    if (o != NULL) {
+        f->ordering = json_string_value(o);
+        if (f->ordering == NULL || hk_json_has_nul(o) ||
+            (strcmp(f->ordering, "unordered") != 0 &&
+             strcmp(f->ordering, "fifo") != 0))
+            return invalid(resp, "ordering",
+                           "Ordering must be \"unordered\" or \"fifo\"");
+    }
     json_t *h = json_object_get(body, "headers");
     if (h != NULL && !parse_headers(h, resp, in))
         return false;
@@ -189,7 +198,7 @@ static bool parse_fields(struct hk_req *req, struct hk_resp *resp,
 
 static const char *const endpoint_fields[] = {
     "url",        "description", "event_types", "enabled", "max_concurrency",
-    "rate_limit", "headers",     NULL};
+    "rate_limit", "headers",     "ordering",    NULL};
 
 void hk_api_endpoint_create(struct hk_req *req, struct hk_resp *resp)
 {

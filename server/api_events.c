@@ -1,6 +1,6 @@
 /*
  * api_events.c - ingest (POST events), the read side of events, deliveries
- * and attempts, and replay. The payload is stored and later sent as the
+ * and attempts, replay and skip. The payload is stored and later sent as the
  * exact bytes the client posted: after jansson has validated the body,
  * jsonspan.c finds the top-level "payload" member in the raw text, so
  * nothing is re-serialised.
@@ -402,5 +402,37 @@ void hk_api_delivery_replay(struct hk_req *req, struct hk_resp *resp)
         if (req->app->wake != NULL)
             req->app->wake(req->app->wake_ctx);
         hk_resp_json(resp, 202, out);
+    }
+}
+
+void hk_api_delivery_skip(struct hk_req *req, struct hk_resp *resp)
+{
+    json_t *body, *out;
+    if (!hk_api_path_id(req, resp, 1, "delivery") ||
+        !hk_req_query_only(req, resp, (const char *const[]){NULL}) ||
+        !hk_req_json(req, resp, (const char *const[]){NULL}, true, &body))
+        return;
+    json_decref(body);
+    struct hk_conn *c = hk_req_db(req, resp);
+    if (c == NULL)
+        return;
+    char status[16];
+    enum hk_result rc = hk_store_delivery_skip(c, req->params[0],
+                                               req->params[1], &out, status);
+    if (rc == HK_CONFLICT && strcmp(status, "sending") == 0) {
+        hk_resp_error(resp, 409, "conflict", NULL,
+                      "this delivery is being sent now: skip it once its "
+                      "attempt has ended, if it is still pending");
+    } else if (rc == HK_CONFLICT) {
+        hk_resp_error(resp, 409, "conflict", NULL,
+                      "only a pending delivery can be skipped; this one "
+                      "has %s",
+                      status);
+    } else if (rc != HK_OK) {
+        hk_resp_result(resp, rc, "delivery");
+    } else {
+        if (req->app->wake != NULL)
+            req->app->wake(req->app->wake_ctx);
+        hk_resp_json(resp, 200, out);
     }
 }

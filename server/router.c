@@ -71,6 +71,8 @@ const struct hk_route hk_routes[] = {
      HK_ACCESS_TENANT},
     {"POST", "/v1/tenants/{}/deliveries/{}/replay", hk_api_delivery_replay,
      HK_ACCESS_TENANT},
+    {"POST", "/v1/tenants/{}/deliveries/{}/skip", hk_api_delivery_skip,
+     HK_ACCESS_TENANT},
     {"GET", "/v1/tenants/{}/stats", hk_api_stats, HK_ACCESS_TENANT},
     {"GET", "/v1/tenants/{}/changes", hk_api_changes, HK_ACCESS_TENANT},
 };

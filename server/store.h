@@ -27,6 +27,32 @@
     "(CASE WHEN d.status = 'pending' AND " HK_SQL_LEASED                   \
     " THEN 'sending' ELSE d.status END)"
 
+/* What a fifo endpoint e waits for (docs/api.md, ordered delivery): its
+ * head, the pending delivery of lowest id, when that head has failed an
+ * attempt and waits for its retry rather than being sent; NULL otherwise
+ * and for every unordered endpoint. The head is one probe of the queue's
+ * (tenant_id, endpoint_id, delivery_id) index
+ * (migrations/0024_queue_endpoint_head.sql), so a list of endpoints costs
+ * one probe per fifo endpoint, not a walk of its backlog. The range on
+ * endpoint_id, checked after the LIMIT, is deliberate: with an equality
+ * the planner may walk the queue's primary key in id order instead,
+ * filtering by endpoint, which reads the tenant's whole queue for an
+ * endpoint that has nothing pending. */
+#define HK_SQL_ENDPOINT_BLOCKED_BY                                         \
+    "(CASE WHEN e.ordering = 'fifo' THEN (SELECT json_build_object("      \
+    " 'delivery_id', d.id, 'event_id', d.event_id,"                      \
+    " 'attempt_count', d.attempt_count,"                                  \
+    " 'next_attempt_at', hookd.rfc3339(d.next_attempt_at),"               \
+    " 'last_status_code', d.last_status_code, 'last_error', d.last_error)" \
+    " FROM (SELECT h.endpoint_id, h.delivery_id FROM hookd.queue h"       \
+    "  WHERE h.tenant_id = e.tenant_id AND h.endpoint_id >= e.id"         \
+    "  ORDER BY h.endpoint_id, h.delivery_id LIMIT 1) head"               \
+    " JOIN hookd.deliveries d ON d.tenant_id = e.tenant_id"               \
+    "  AND d.id = head.delivery_id"                                       \
+    " WHERE head.endpoint_id = e.id"                                      \
+    "  AND d.status = 'pending' AND d.attempt_count > 0"                  \
+    "  AND d.next_attempt_at > now() AND NOT " HK_SQL_LEASED ") END)"
+
 /* The API's delivery object of the deliveries row d, and its endpoint
  * object of the endpoints row e. */
 #define HK_SQL_DELIVERY_JSON                                                        \
@@ -47,7 +73,9 @@
     " 'max_concurrency', e.max_concurrency,"                                  \
     " 'current_concurrency', LEAST(COALESCE(e.current_concurrency,"          \
     " e.max_concurrency), e.max_concurrency), 'rate_limit', e.rate_limit,"    \
-    " 'headers', e.headers, 'created_at', hookd.rfc3339(e.created_at),"      \
+    " 'headers', e.headers, 'ordering', e.ordering,"                          \
+    " 'blocked_by', " HK_SQL_ENDPOINT_BLOCKED_BY ","                          \
+    " 'created_at', hookd.rfc3339(e.created_at),"                            \
     " 'updated_at', hookd.rfc3339(e.updated_at))"
 
 /* Shared helpers: run sql and return the single json column of the first
@@ -173,6 +201,7 @@ struct hk_endpoint_fields {
     const char *rate_limit;  /* NULL to keep; see set_rate_limit */
     bool set_rate_limit;     /* on update: rate_limit (maybe NULL) applies */
     const char *headers;     /* JSON object text */
+    const char *ordering;    /* "unordered" or "fifo" */
 };
 /* id is made by the caller (hk_uuid7): the secret is sealed to it.
  * HK_DENIED when the tenant already has its max_endpoints endpoints (that
@@ -314,6 +343,14 @@ enum hk_result hk_store_attempt_list(struct hk_conn *c, const char *tid,
 enum hk_result hk_store_delivery_replay(struct hk_conn *c, const char *tid,
                                         const char *did, json_t **out,
                                         bool *sending) HK_MUST_CHECK;
+
+/* Ends a pending delivery that is not being sent as failed, with
+ * last_error "skipped", and answers it. HK_CONFLICT when it is being sent
+ * or has finished (status then holds "sending", "succeeded" or "failed"),
+ * HK_NOT_FOUND when the tenant has no such delivery. */
+enum hk_result hk_store_delivery_skip(struct hk_conn *c, const char *tid,
+                                      const char *did, json_t **out,
+                                      char status[16]) HK_MUST_CHECK;
 
 /* How long hookd.changes keeps a row, and so how old a live updates
  * cursor may be. */

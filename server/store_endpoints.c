@@ -12,10 +12,12 @@
 
 static const char sql_ep_insert[] =
     "INSERT INTO hookd.endpoints AS e (tenant_id, id, url, description,"
-    " event_types, enabled, max_concurrency, rate_limit, headers, secret_enc)"
+    " event_types, enabled, max_concurrency, rate_limit, headers, secret_enc,"
+    " ordering)"
     " SELECT $1, $2, $3, COALESCE($4, ''), COALESCE($5::text[], '{}'),"
     " COALESCE($6::boolean, true), COALESCE($7::integer, 10), $8::integer,"
-    " COALESCE($9::jsonb, '{}'::jsonb), decode($10, 'hex')"
+    " COALESCE($9::jsonb, '{}'::jsonb), decode($10, 'hex'),"
+    " COALESCE($11, 'unordered')"
     " FROM hookd.tenants WHERE id = $1"
     " RETURNING " HK_SQL_ENDPOINT_JSON;
 /* The tenant's row is locked against other inserts (and updates) until
@@ -44,7 +46,8 @@ static const char sql_ep_update[] =
     "   ELSE e.failing_since END,"
     " max_concurrency = COALESCE($7::integer, e.max_concurrency),"
     " rate_limit = CASE WHEN $10 THEN $8::integer ELSE e.rate_limit END,"
-    " headers = COALESCE($9::jsonb, e.headers), updated_at = now()"
+    " headers = COALESCE($9::jsonb, e.headers),"
+    " ordering = COALESCE($11, e.ordering), updated_at = now()"
     " WHERE e.tenant_id = $1 AND e.id = $2 AND e.deleted_at IS NULL"
     " RETURNING " HK_SQL_ENDPOINT_JSON;
 static const char sql_ep_delete[] =
@@ -102,7 +105,7 @@ enum hk_result hk_store_endpoint_insert(struct hk_conn *c, const char *tid,
     PQclear(r);
     if (rc == HK_OK) {
         char *hex = hex_of(secret_enc, secret_len);
-        const char *p[10] = {tid,
+        const char *p[11] = {tid,
                              id,
                              f->url,
                              f->description,
@@ -111,8 +114,9 @@ enum hk_result hk_store_endpoint_insert(struct hk_conn *c, const char *tid,
                              f->max_concurrency,
                              f->rate_limit,
                              f->headers,
-                             hex};
-        rc = hk_store_one(c, sql_ep_insert, 10, p, out);
+                             hex,
+                             f->ordering};
+        rc = hk_store_one(c, sql_ep_insert, 11, p, out);
         free(hex);
     }
     if (rc == HK_OK)
@@ -148,7 +152,7 @@ enum hk_result hk_store_endpoint_update(struct hk_conn *c, const char *tid,
                                         const struct hk_endpoint_fields *f,
                                         json_t **out)
 {
-    const char *p[10] = {tid,
+    const char *p[11] = {tid,
                          eid,
                          f->url,
                          f->description,
@@ -157,8 +161,9 @@ enum hk_result hk_store_endpoint_update(struct hk_conn *c, const char *tid,
                          f->max_concurrency,
                          f->rate_limit,
                          f->headers,
-                         f->set_rate_limit ? "true" : "false"};
-    return hk_store_one(c, sql_ep_update, 10, p, out);
+                         f->set_rate_limit ? "true" : "false",
+                         f->ordering};
+    return hk_store_one(c, sql_ep_update, 11, p, out);
 }
 
 enum hk_result hk_store_endpoint_delete(struct hk_conn *c, const char *tid,

@@ -2,7 +2,7 @@
  * store_events.c - ingest (one event through hookd.ingest_event, which
  * hookd.send_event shares; a group of events without idempotency keys in
  * one INSERT ... SELECT of its own), and the read side of events,
- * deliveries and attempts, and replay.
+ * deliveries and attempts, replay and skip.
  */
 #include "jsonspan.h"
 #include "store.h"
@@ -178,8 +178,26 @@ static const char sql_replay[] =
     "  INSERT INTO hookd.changes (tenant_id, id, delivery_id)"
     "  SELECT d.tenant_id, hookd.uuid7(), d.id FROM d)"
     " SELECT " HK_SQL_DELIVERY_JSON " FROM d";
-static const char sql_replay_refused[] =
-    "SELECT d.status = 'pending' AND " HK_SQL_LEASED
+/* A pending delivery not being sent ends failed without another attempt
+ * (docs/api.md, skip), so that a fifo endpoint's next delivery may go;
+ * its attempts and last status code stay as they were. The change is
+ * logged for the live updates route. */
+static const char sql_skip[] =
+    "WITH d AS ("
+    "  UPDATE hookd.deliveries AS d SET status = 'failed',"
+    "  next_attempt_at = NULL, completed_at = now(), updated_at = now(),"
+    "  last_error = 'skipped'"
+    "  WHERE d.tenant_id = $1 AND d.id = $2 AND d.status = 'pending'"
+    "  AND NOT " HK_SQL_LEASED
+    "  RETURNING d.*),"
+    " c AS ("
+    "  INSERT INTO hookd.changes (tenant_id, id, delivery_id)"
+    "  SELECT d.tenant_id, hookd.uuid7(), d.id FROM d)"
+    " SELECT " HK_SQL_DELIVERY_JSON " FROM d";
+/* Why a replay or a skip changed nothing: the delivery's status as the
+ * API shows it (no row: no such delivery of the tenant). */
+static const char sql_delivery_status[] =
+    "SELECT " HK_SQL_DELIVERY_STATUS
     " FROM hookd.deliveries d WHERE d.tenant_id = $1 AND d.id = $2";
 /* What changed for a tenant since a moment ($2, in µs since the epoch;
  * $3 the id of the last delivery already seen at exactly that moment).
@@ -403,6 +421,24 @@ enum hk_result hk_store_delivery_event(struct hk_conn *c, const char *tid,
     return HK_OK;
 }
 
+/* After a replay or a skip that changed nothing: HK_CONFLICT with the
+ * delivery's status as the API shows it (p: tenant id, delivery id), or
+ * HK_NOT_FOUND when the tenant has no such delivery. */
+static enum hk_result delivery_status(struct hk_conn *c, const char *const *p,
+                                      char status[16])
+{
+    PGresult *r;
+    status[0] = '\0';
+    enum hk_result rc = hk_db_query(c, sql_delivery_status, 2, p, &r);
+    if (rc != HK_OK)
+        return rc;
+    bool exists = PQntuples(r) > 0;
+    if (exists)
+        snprintf(status, 16, "%s", PQgetvalue(r, 0, 0));
+    PQclear(r);
+    return exists ? HK_CONFLICT : HK_NOT_FOUND;
+}
+
 enum hk_result hk_store_delivery_replay(struct hk_conn *c, const char *tid,
                                         const char *did, json_t **out,
                                         bool *sending)
@@ -419,14 +455,29 @@ enum hk_result hk_store_delivery_replay(struct hk_conn *c, const char *tid,
     if (rc != HK_NOT_FOUND)
         return rc;
     /* Nothing updated: tell a missing delivery from a refused replay. */
-    PGresult *r;
-    rc = hk_db_query(c, sql_replay_refused, 2, p, &r);
-    if (rc != HK_OK)
+    char status[16];
+    rc = delivery_status(c, p, status);
+    *sending = rc == HK_CONFLICT && strcmp(status, "sending") == 0;
+    return rc;
+}
+
+enum hk_result hk_store_delivery_skip(struct hk_conn *c, const char *tid,
+                                      const char *did, json_t **out,
+                                      char status[16])
+{
+    const char *p[2] = {tid, did};
+    status[0] = '\0';
+    enum hk_result rc = hk_store_one(c, sql_skip, 2, p, out);
+    if (rc == HK_OK) {
+        /* a fifo endpoint's next delivery may go now; a lost wake-up only
+         * delays it to the next poll */
+        enum hk_result nrc = hk_db_query(c, sql_notify, 0, NULL, NULL);
+        (void)nrc;
+        return HK_OK;
+    }
+    if (rc != HK_NOT_FOUND)
         return rc;
-    bool exists = PQntuples(r) > 0;
-    *sending = exists && hk_db_get_bool(r, 0, 0);
-    PQclear(r);
-    return exists ? HK_CONFLICT : HK_NOT_FOUND;
+    return delivery_status(c, p, status);
 }
 
 enum hk_result hk_store_changes(struct hk_conn *c, const char *tid,

@@ -709,6 +709,7 @@ function applyChanges({ deliveries = [], endpoints = [] }) {
     if (state.view === 'home') later('home', renderHome, 1500);
     if (state.view === 'endpoint' && deliveries.some((d) => d.endpoint_id === state.params.get('id'))) {
       later('endpoint-health', () => renderEndpointHealth(state.params.get('id')), 1500);
+      later('endpoint-head', () => guard(refreshEndpointHead), 200);
     }
     if (state.detail.id && deliveries.some((d) => d.id === state.detail.id)) later('detail', refreshDetail, 150);
   }
@@ -823,11 +824,21 @@ async function endpointForm(ep) {
       text: 'Add header',
       on: { click: () => addHeaderRow().querySelector('input').focus() },
     }));
+  const fifo = !!(ep && ep.ordering === 'fifo');
+  const orderRadio = (value, checked, label) => h('label', { className: 'check' },
+    h('input', { type: 'radio', name: 'ordering', value, checked }), h('span', { text: label }));
+  const orderingField = h('fieldset', { className: 'ordering-field', dataset: { field: 'ordering' } },
+    h('legend', { text: 'Delivery order' }),
+    h('div', { className: 'picker-mode' },
+      orderRadio('unordered', !fifo, 'Any order, several at once'),
+      orderRadio('fifo', fifo, 'In order, one at a time')),
+    h('span', { className: 'hint', text: 'In order sends one delivery at a time, in the order the events were created, whatever the max concurrency: a delivery waiting for a retry holds the ones behind it until it succeeds or you skip it.' }));
   const body = [
     input('url', { type: 'url', value: ep ? ep.url : '', placeholder: 'https://example.com/webhooks', required: true }, 'URL'),
     input('description', { type: 'text', value: (ep && ep.description) || '' }, 'Description (optional)'),
     picker.el,
     headers,
+    orderingField,
     h('div', { className: 'form-row' },
       input('max_concurrency', { type: 'number', min: 1, max: 100, value: ep ? ep.max_concurrency : 10 }, 'Max concurrency',
         'Requests in flight at once, 1–100'),
@@ -856,6 +867,7 @@ async function endpointForm(ep) {
       event_types: picker.value(),
       headers: hdrs,
       rate_limit: rl === '' ? null : Number(rl),
+      ordering: f.ordering.value === 'fifo' ? 'fifo' : 'unordered',
     };
     if (mc !== '') out.max_concurrency = Number(mc);
     if (!ep && out.rate_limit === null) delete out.rate_limit;
@@ -946,6 +958,7 @@ function renderEndpointHead(ep) {
   }
   actions.push(h('a', { className: 'button secondary', href: `?view=deliveries&endpoint=${ep.id}`, text: 'View deliveries' }));
   $('endpoint-actions').replaceChildren(...actions);
+  renderBlocked(ep);
   const headers = Object.entries(ep.headers || {});
   $('endpoint-details').replaceChildren(
     ...field('URL', h('span', { className: 'url', text: ep.url })),
@@ -954,7 +967,8 @@ function renderEndpointHead(ep) {
     ...field('Extra headers', headers.length
       ? h('pre', { className: 'inline-pre', text: headers.map(([k, v]) => `${k}: ${v}`).join('\n') })
       : h('span', { className: 'muted', text: 'none' })),
-    ...field('Max concurrency', String(ep.max_concurrency)),
+    ...field('Delivery order', ep.ordering === 'fifo' ? 'In order, one at a time' : 'Any order'),
+    ...field('Max concurrency', concurrencyText(ep)),
     ...field('Rate limit', ep.rate_limit ? `${ep.rate_limit} per second` : 'No limit'),
     ...field('Created', timeEl(ep.created_at)),
     ...field('Updated', timeEl(ep.updated_at)),
@@ -962,6 +976,99 @@ function renderEndpointHead(ep) {
   const status = $('endpoint-health').querySelector('[data-k=status]');
   if (status) status.replaceChildren(enabledBadge(ep), !ep.enabled && ep.disabled_reason ? h('div', { className: 'reason small', text: ep.disabled_reason }) : '');
   $('endpoint-secret-card').hidden = !canWrite();
+}
+
+/* What the endpoint may have in flight: a fifo endpoint one at a time;
+ * another its max_concurrency, or less while its receiver struggles
+ * (current_concurrency, lowered by 429, 503 and timeouts). */
+function concurrencyText(ep) {
+  if (ep.ordering === 'fifo') return `1 at a time, in order (${ep.max_concurrency} at once in any order)`;
+  const cur = ep.current_concurrency;
+  if (typeof cur === 'number' && cur < ep.max_concurrency) {
+    return h('span', {},
+      h('strong', { className: 'throttled', text: `Sending ${cur} at once of max ${ep.max_concurrency}` }),
+      h('span', { className: 'small muted block', text: 'Lowered after answers of 429 or 503, or timeouts; it grows back as requests succeed.' }));
+  }
+  return `${ep.max_concurrency} at once`;
+}
+
+/* The banner of a fifo endpoint held behind a delivery waiting for its
+ * retry, with what it is waiting for and the two ways past it. */
+function renderBlocked(ep) {
+  const box = $('endpoint-blocked');
+  const b = ep.blocked_by;
+  if (!b) {
+    box.hidden = true;
+    box.replaceChildren();
+    return;
+  }
+  const why = b.last_status_code !== null && b.last_status_code !== undefined
+    ? `its last attempt got HTTP ${b.last_status_code}`
+    : `its last attempt failed: ${b.last_error || 'no answer'}`;
+  const link = h('a', { className: 'id', href: `?view=deliveries&endpoint=${ep.id}&delivery=${b.delivery_id}`, text: b.delivery_id });
+  const act = (text, fn, cls) => h('button', { type: 'button', className: cls, text, on: { click: () => guard(() => fn(b)) } });
+  box.replaceChildren(
+    h('p', { className: 'blocked-text' },
+      h('strong', { text: 'Blocked behind delivery ' }), link,
+      h('span', { text: ` (attempt ${b.attempt_count}; ${why}; next try ` }), timeEl(b.next_attempt_at), h('span', { text: ').' })),
+    h('p', { className: 'small', text: 'Deliveries to this endpoint go in order, so the ones after it wait. Retry it now, or skip it to let the rest go.' }),
+    canWrite() ? h('div', { className: 'blocked-actions' },
+      act('Retry it now', retryBlocking, 'button small'),
+      act('Skip it', skipBlocking, 'button small danger-outline')) : null);
+  box.hidden = false;
+}
+
+async function retryBlocking(b) {
+  try {
+    await api('POST', tenantPath(`/deliveries/${encodeURIComponent(b.delivery_id)}/replay`));
+    showMessage('Retrying it now: the endpoint moves on when it succeeds.', 'success');
+  } catch (e) {
+    if (e.status !== 409) throw e;
+    showMessage(`Not retried: ${e.message}`);
+  }
+  await refreshEndpointHead();
+}
+
+/* Asks first: a skipped delivery is not sent again unless replayed. */
+function confirmSkip(deliveryId, after) {
+  openDialog({
+    title: 'Skip this delivery?',
+    body: [h('p', {}, 'Delivery ', h('span', { className: 'id', text: deliveryId }),
+      ' ends failed now, marked "skipped", and is not sent again unless you replay it. Deliveries behind it on an in-order endpoint go next.')],
+    submit: 'Skip delivery',
+    danger: true,
+    onSubmit: async () => {
+      try {
+        await api('POST', tenantPath(`/deliveries/${encodeURIComponent(deliveryId)}/skip`));
+        showMessage('Skipped.', 'success');
+      } catch (e) {
+        if (e.status !== 409) throw e;
+        showMessage(`Not skipped: ${e.message}`);
+      }
+      await after();
+    },
+  });
+}
+
+function skipBlocking(b) {
+  confirmSkip(b.delivery_id, refreshEndpointHead);
+}
+
+/* Reads the open endpoint again: whether it is blocked follows its
+ * deliveries, which live updates report, not the endpoint itself. */
+async function refreshEndpointHead() {
+  const id = state.params.get('id');
+  if (state.view !== 'endpoint' || !id) return;
+  let ep;
+  try {
+    ep = await api('GET', tenantPath(`/endpoints/${encodeURIComponent(id)}`));
+  } catch (e) {
+    if (e.status === 404) return;
+    throw e;
+  }
+  if (state.view !== 'endpoint' || state.params.get('id') !== id) return;
+  upsertEndpoint(ep);
+  renderEndpointHead(ep);
 }
 
 async function renderEndpointHealth(id) {
@@ -1422,6 +1529,10 @@ function renderDetail(dl, attempts, ev) {
   replay.textContent = dl.status === 'pending' ? 'Retry now' : 'Replay';
   replay.disabled = dl.status === 'sending';
   replay.title = dl.status === 'sending' ? 'It is being sent right now' : dl.status === 'pending' ? 'Send it now instead of waiting for the next retry' : 'Send this event to the endpoint again';
+  const skip = $('detail-skip');
+  skip.hidden = !canWrite() || (dl.status !== 'pending' && dl.status !== 'sending');
+  skip.disabled = dl.status === 'sending';
+  skip.title = dl.status === 'sending' ? 'It is being sent right now' : 'End it failed without another attempt';
 
   const last = attempts[attempts.length - 1];
   const req = last && last.request ? last.request : null;
@@ -1453,13 +1564,15 @@ function renderDetail(dl, attempts, ev) {
 }
 
 /* Where an attempt's time went, phase by phase, and the address it
- * reached; nothing for attempts recorded before hookd kept them. A phase
- * that did not happen (a reused connection, plain HTTP's TLS) shows 0. */
+ * reached; nothing for attempts recorded before hookd kept them. TLS shows
+ * only when a handshake took place (not over plain HTTP, nor on a reused
+ * connection); another phase that did not happen shows 0. */
 function attemptTimings(a) {
   const t = a.timings;
   if (!t && !a.remote_ip) return null;
   const ms = (v) => (typeof v === 'number' ? `${v < 10 ? v.toFixed(2) : v.toFixed(1)} ms` : '—');
-  const parts = t ? [['DNS', t.dns_ms], ['connect', t.connect_ms], ['TLS', t.tls_ms], ['first byte', t.ttfb_ms], ['total', t.total_ms]] : [];
+  const parts = t ? [['DNS', t.dns_ms], ['connect', t.connect_ms], ['TLS', t.tls_ms], ['first byte', t.ttfb_ms], ['total', t.total_ms]]
+    .filter(([k, v]) => k !== 'TLS' || (typeof v === 'number' && v > 0)) : [];
   return h('div', { className: 'attempt-timings muted small' },
     ...parts.map(([k, v]) => h('span', { dataset: { phase: k }, text: `${k} ${ms(v)}` })),
     a.remote_ip ? h('span', { className: 'remote-ip', text: a.remote_ip }) : null);
@@ -1512,6 +1625,11 @@ async function replayDelivery() {
     }
   }
   await refreshDetail();
+}
+
+function skipDelivery() {
+  const id = state.detail.id;
+  if (id) confirmSkip(id, refreshDetail);
 }
 
 /* ---- events ---- */
@@ -1586,6 +1704,7 @@ function wire() {
     }
   });
   $('detail-replay').addEventListener('click', () => guard(replayDelivery));
+  $('detail-skip').addEventListener('click', () => guard(skipDelivery));
   $('events-more').addEventListener('click', () => guard(() => loadEvents(false)));
 
   $('dialog-close').addEventListener('click', () => $('dialog').close());

@@ -68,14 +68,15 @@ export function latencyChart(buckets, { hourly = true, p50 = null, p95 = null } 
   const max = Math.max(1, ...vals);
   const n = Math.max(1, buckets.length);
   const slot = W / n;
-  /* A bucket alone between gaps is drawn as a short dash: a path of one
-   * point draws nothing. */
+  /* A bucket alone between gaps is drawn as a dot: a segment of no length
+   * with round caps, which the stroke draws as a circle in screen space
+   * however the chart is stretched (a path of one point draws nothing). */
   const line = (key, cls) => {
     const parts = [];
     let pts = [];
     const flush = () => {
-      if (pts.length === 1) pts = [[pts[0][0] - 4, pts[0][1]], [pts[0][0] + 4, pts[0][1]]];
-      if (pts.length) parts.push(pts.map(([x, y], i) => `${i ? 'L' : 'M'}${x.toFixed(2)} ${y.toFixed(2)}`).join(' '));
+      if (pts.length === 1) parts.push({ d: `M${pts[0][0].toFixed(2)} ${pts[0][1].toFixed(2)} l0 0`, dot: true });
+      else if (pts.length) parts.push({ d: pts.map(([x, y], i) => `${i ? 'L' : 'M'}${x.toFixed(2)} ${y.toFixed(2)}`).join(' ') });
       pts = [];
     };
     buckets.forEach((b, i) => {
@@ -87,7 +88,7 @@ export function latencyChart(buckets, { hourly = true, p50 = null, p95 = null } 
       pts.push([i * slot + slot / 2, H - 2 - (v / max) * (H - 8)]);
     });
     flush();
-    return parts.map((d) => svg('path', { d, class: `line ${cls}`, 'vector-effect': 'non-scaling-stroke' }));
+    return parts.map(({ d, dot }) => svg('path', { d, class: `line ${cls}${dot ? ' dot' : ''}`, 'vector-effect': 'non-scaling-stroke' }));
   };
   const label = `Latency: p50 ${fmtMs(p50)}, p95 ${fmtMs(p95)} over the range; the highest bucket ${vals.length ? fmtMs(max) : 'none'}.`;
   return h('figure', { className: 'chart' },

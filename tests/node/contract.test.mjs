@@ -148,7 +148,7 @@ before(async () => {
     req.on('data', (c) => chunks.push(c));
     req.on('end', () => {
       ctx.hits.push({ url: req.url, headers: req.headers, body: Buffer.concat(chunks).toString() });
-      const status = req.url === '/gone' ? 410 : 204;
+      const status = req.url === '/gone' ? 410 : req.url === '/fail' ? 500 : 204;
       res.writeHead(status);
       res.end();
     });
@@ -312,6 +312,36 @@ test('every operation answers as documented, success and errors', async () => {
   });
   await call('post', '/v1/tenants/{tid}/deliveries/{did}/replay', { token: ctx.key, ids: { did: gt.json.id }, expect: 409, label: 'its endpoint is disabled' });
   await call('post', '/v1/tenants/{tid}/endpoints/{eid}/recover', { token: ctx.key, ids: { eid: g.json.id }, body: { since: '2020-01-01T00:00:00Z' }, expect: 409, label: 'the endpoint is disabled' });
+
+  /* ordered delivery: a fifo endpoint whose receiver fails shows the
+   * delivery it waits behind; skipping that delivery ends it, and a
+   * delivery that is not pending cannot be skipped */
+  await call('post', '/v1/tenants/{tid}/endpoints', { token: ctx.key, body: { url: `${ctx.rx}/fail`, ordering: 'lifo' }, expect: 422, label: 'an unknown ordering' });
+  const f = await call('post', '/v1/tenants/{tid}/endpoints', { token: ctx.key, body: { url: `${ctx.rx}/fail`, ordering: 'fifo' }, expect: 201, label: 'a fifo endpoint' });
+  assert.equal(f.json.ordering, 'fifo');
+  assert.equal(f.json.blocked_by, null);
+  await call('patch', '/v1/tenants/{tid}/endpoints/{eid}', { token: ctx.key, ids: { eid: f.json.id }, body: { ordering: 'unordered' }, expect: 200, label: 'back to unordered' });
+  await call('patch', '/v1/tenants/{tid}/endpoints/{eid}', { token: ctx.key, ids: { eid: f.json.id }, body: { ordering: 'FIFO' }, expect: 422, label: 'an ordering in capitals' });
+  const fp = await call('patch', '/v1/tenants/{tid}/endpoints/{eid}', { token: ctx.key, ids: { eid: f.json.id }, body: { ordering: 'fifo' }, expect: 200, label: 'fifo again' });
+  assert.equal(fp.json.ordering, 'fifo');
+  const ft = await call('post', '/v1/tenants/{tid}/endpoints/{eid}/test', { token: ctx.key, ids: { eid: f.json.id }, expect: 202, label: 'to the failing fifo receiver' });
+  const blocked = await waitFor('the fifo endpoint to be blocked', async () => {
+    const r = await call('get', '/v1/tenants/{tid}/endpoints', { token: ctx.readSession, expect: 200, label: 'with a blocked endpoint' });
+    return r.json.data.find((x) => x.id === f.json.id)?.blocked_by;
+  });
+  assert.equal(blocked.delivery_id, ft.json.id);
+  assert.equal(blocked.last_status_code, 500);
+  const sk = await call('post', '/v1/tenants/{tid}/deliveries/{did}/skip', { token: ctx.writeSession, ids: { did: ft.json.id }, expect: 200, label: 'the delivery it waits behind' });
+  assert.equal(sk.json.status, 'failed');
+  assert.equal(sk.json.last_error, 'skipped');
+  await call('post', '/v1/tenants/{tid}/deliveries/{did}/skip', { token: ctx.key, ids: { did: ft.json.id }, expect: 409, label: 'a delivery that has failed' });
+  await waitFor('the replayed delivery to succeed again', async () => {
+    const r = await call('get', '/v1/tenants/{tid}/deliveries/{did}', { token: ctx.key, expect: 200 });
+    return r.json.status === 'succeeded';
+  });
+  await call('post', '/v1/tenants/{tid}/deliveries/{did}/skip', { token: ctx.key, expect: 409, label: 'a delivery that succeeded' });
+  const unblocked = await call('get', '/v1/tenants/{tid}/endpoints/{eid}', { token: ctx.key, ids: { eid: f.json.id }, expect: 200, label: 'after the skip' });
+  assert.equal(unblocked.json.blocked_by, null);
 
   /* the documented errors every operation can give, from the document */
   const big = JSON.stringify({ name: 'x'.repeat(300 * 1024) });
