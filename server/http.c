@@ -488,7 +488,7 @@ static enum MHD_Result send_response(struct conn_state *st)
     struct MHD_Response *r;
     (void)watch_set(st->http, st->conn, false);
     if (resp->json != NULL) {
-        char *text = json_dumps(resp->json, JSON_COMPACT);
+        char *text = hk_json_dumps(resp->json, JSON_COMPACT);
         if (text == NULL)
             text = hk_strdup("{}");
         r = MHD_create_response_from_buffer(strlen(text), text,
@@ -573,7 +573,7 @@ static bool send_all(int fd, const char *data, size_t len, int timeout_ms)
 static void render_closing_answer(const struct hk_resp *resp,
                                   const char *request_id, struct hk_buf *out)
 {
-    char *json = json_dumps(resp->json, JSON_COMPACT);
+    char *json = hk_json_dumps(resp->json, JSON_COMPACT);
     char date[64];
     time_t now = time(NULL);
     struct tm tm;
