@@ -127,7 +127,7 @@ bool hk_api_opt_string(json_t *body, const char *key, struct hk_resp *resp,
 
 bool hk_api_jsonb_storable(json_t *v, const char *key, struct hk_resp *resp)
 {
-    if (v == NULL || !hk_json_has_nul(v))
+    if (v == NULL || hk_json_jsonb_storable(v))
         return true;
     hk_resp_error(resp, 422, "validation_failed", key,
                   "%s must not contain \\u0000 in a string", key);
@@ -149,7 +149,7 @@ bool hk_api_tenant_exists(struct hk_req *req, struct hk_resp *resp,
 
 static char *dump_or_null(json_t *v)
 {
-    return v ? json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+    return v ? hk_json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
 }
 
 /* ---- /v1/me ---- */

@@ -92,7 +92,7 @@ static void respond_with_payload(struct hk_resp *resp, int status, json_t *ev,
                                  const char *payload, size_t payload_len)
 {
     json_object_del(ev, "payload");
-    char *text = json_dumps(ev, JSON_COMPACT);
+    char *text = hk_json_dumps(ev, JSON_COMPACT);
     json_decref(ev);
     struct hk_buf b;
     hk_buf_init(&b);

@@ -86,6 +86,7 @@
 struct conn_watch {
     int fd;
     int64_t deadline; /* monotonic ms; 0 while no request is being read */
+    bool cut;         /* answered 408 and shut: nothing more is served */
     struct conn_watch *prev, *next;
 };
 
@@ -478,16 +479,16 @@ static void dispatch(struct conn_state *st)
         hk_resp_error(resp, 500, "internal", NULL, "no response");
 }
 
-static void watch_set(struct hk_http *h, struct MHD_Connection *conn,
+static bool watch_set(struct hk_http *h, struct MHD_Connection *conn,
                       bool on);
 
 static enum MHD_Result send_response(struct conn_state *st)
 {
     struct hk_resp *resp = &st->resp;
     struct MHD_Response *r;
-    watch_set(st->http, st->conn, false);
+    (void)watch_set(st->http, st->conn, false);
     if (resp->json != NULL) {
-        char *text = json_dumps(resp->json, JSON_COMPACT);
+        char *text = hk_json_dumps(resp->json, JSON_COMPACT);
         if (text == NULL)
             text = hk_strdup("{}");
         r = MHD_create_response_from_buffer(strlen(text), text,
@@ -572,7 +573,7 @@ static bool send_all(int fd, const char *data, size_t len, int timeout_ms)
 static void render_closing_answer(const struct hk_resp *resp,
                                   const char *request_id, struct hk_buf *out)
 {
-    char *json = json_dumps(resp->json, JSON_COMPACT);
+    char *json = hk_json_dumps(resp->json, JSON_COMPACT);
     char date[64];
     time_t now = time(NULL);
     struct tm tm;
@@ -608,15 +609,21 @@ static int64_t deadline_from_now(const struct hk_http *h)
     return t > 0 ? hk_mono_ms() + t : 0;
 }
 
-/* Starts (on) or stops the clock of the request being read on conn. */
-static void watch_set(struct hk_http *h, struct MHD_Connection *conn, bool on)
+/* Starts (on) or stops the clock of the request being read on conn.
+ * Returns false when the watch thread has already cut the request: the
+ * client has its 408, so the request must not be served. The check and
+ * the stop are one step under watch_mu, so a request is either cut or
+ * served, never both. */
+static bool watch_set(struct hk_http *h, struct MHD_Connection *conn, bool on)
 {
     struct conn_watch *w = watch_of(conn);
     if (w == NULL)
-        return;
+        return true;
     pthread_mutex_lock(&h->watch_mu);
-    w->deadline = on ? deadline_from_now(h) : 0;
+    bool live = !w->cut;
+    w->deadline = on && live ? deadline_from_now(h) : 0;
     pthread_mutex_unlock(&h->watch_mu);
+    return live;
 }
 
 /* libmicrohttpd's connection notices: a watch per connection, its clock
@@ -662,7 +669,9 @@ static void on_connection(void *cls, struct MHD_Connection *conn,
  * shuts the socket: libmicrohttpd, reading, sees the end and closes the
  * connection. Nothing else writes on the socket while a request is being
  * read; the answer is sent only if the socket takes it at once. Called
- * under watch_mu, so the connection cannot be closed meanwhile. */
+ * under watch_mu, so the connection cannot be closed meanwhile, and with
+ * the watch marked cut, so that an API thread which has just read the
+ * whole request does not serve it after all (watch_set). */
 static void cut_slow_request(struct hk_http *h, int fd)
 {
     struct hk_resp resp = {0};
@@ -704,6 +713,7 @@ static void *watch_loop(void *arg)
             if (w->deadline == 0 || now < w->deadline)
                 continue;
             w->deadline = 0;
+            w->cut = true;
             cut_slow_request(h, w->fd);
         }
     }
@@ -731,7 +741,8 @@ static void stop_watcher(struct hk_http *h)
  * sees the answer end, and MHD_NO has MHD close the connection. */
 static enum MHD_Result answer_too_large_now(struct conn_state *st)
 {
-    watch_set(st->http, st->conn, false);
+    if (!watch_set(st->http, st->conn, false))
+        return MHD_NO;
     set_too_large(st);
     struct hk_buf b;
     hk_buf_init(&b);
@@ -982,8 +993,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
     if (st->answered)
         return MHD_YES;
     /* the whole request is in: what follows is hookd's time, not the
-     * client's */
-    watch_set(h, conn, false);
+     * client's. A request the watch thread cut a moment ago is not
+     * served: its client was told 408 and may send it again. */
+    if (!watch_set(h, conn, false)) {
+        hk_resp_error(&st->resp, 408, "request_timeout", NULL,
+                      "the request was not received in time");
+        st->answered = true;
+        return MHD_NO;
+    }
     if (st->req.has_body && st->body.len == 0)
         st->req.has_body = false;
     for (;;) {
@@ -1017,7 +1034,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn,
     if (st->req.db != NULL)
         hk_db_release(h->app->db, st->req.db);
     /* a kept-alive connection has the same time for its next request */
-    watch_set(h, conn, true);
+    (void)watch_set(h, conn, true);
     int64_t dur = hk_mono_ms() - st->started;
     int status = st->answered ? st->resp.status : 0;
     hk_metrics_request(st->req.route, st->req.method, status, dur);

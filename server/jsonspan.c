@@ -5,10 +5,22 @@
  * it trusts that the text was already validated and never recurses, so
  * depth costs nothing. hk_json_parse is the one way hookd parses JSON it
  * did not build itself (request bodies, rows from PostgreSQL), so that a
- * valid text is never refused for jansson's sake.
+ * valid text is never refused for jansson's sake; hk_json_dumps is the
+ * one way hookd writes such a tree again.
+ *
+ * A number beyond a double (1e400, a 400-digit integer) has no jansson
+ * value: it is carried through the tree as a string holding its exact
+ * text behind a marker (a NUL and a tag drawn at random when the process
+ * starts, so that no client string can pass for one), and hk_json_dumps
+ * writes it back as that number. Code that reads a number (a limit, a
+ * count) sees a string and refuses it like any other non-number.
  */
 #include "jsonspan.h"
+#include "crypto.h"
 
+#include <errno.h>
+#include <math.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -139,9 +151,75 @@ static bool int_overflows(const char *s, size_t n)
     return memcmp(s + d, lim, 19) > 0;
 }
 
+/* The marker before a big number's text: NUL, a random tag, ':'. In JSON
+ * text the NUL is the escape \u0000. */
+#define TAG_LEN 16
+static char number_tag[TAG_LEN + 1];
+static pthread_once_t number_tag_once = PTHREAD_ONCE_INIT;
+
+static void draw_number_tag(void)
+{
+    hk_random_public_token(number_tag, TAG_LEN);
+    number_tag[TAG_LEN] = '\0';
+}
+
+static const char *big_number_tag(void)
+{
+    pthread_once(&number_tag_once, draw_number_tag);
+    return number_tag;
+}
+
+static size_t skip_digits(const char *s, size_t i, size_t n)
+{
+    while (i < n && s[i] >= '0' && s[i] <= '9')
+        i++;
+    return i;
+}
+
+/* true when s[0..n) is exactly one JSON number literal. */
+static bool is_number_literal(const char *s, size_t n)
+{
+    size_t i = n > 0 && s[0] == '-' ? 1 : 0;
+    if (i >= n || s[i] < '0' || s[i] > '9')
+        return false;
+    i = s[i] == '0' ? i + 1 : skip_digits(s, i, n);
+    if (i < n && s[i] == '.') {
+        size_t d = i + 1;
+        i = skip_digits(s, d, n);
+        if (i == d)
+            return false;
+    }
+    if (i < n && (s[i] == 'e' || s[i] == 'E')) {
+        i++;
+        if (i < n && (s[i] == '+' || s[i] == '-'))
+            i++;
+        size_t d = i;
+        i = skip_digits(s, d, n);
+        if (i == d)
+            return false;
+    }
+    return i == n;
+}
+
+/* true when the number literal s[0..n) is beyond what a double holds. */
+static bool beyond_double(const char *s, size_t n)
+{
+    char tmp[64];
+    char *copy = n < sizeof(tmp) ? tmp : hk_malloc(n + 1);
+    memcpy(copy, s, n);
+    copy[n] = '\0';
+    errno = 0;
+    double d = strtod(copy, NULL);
+    bool huge = errno == ERANGE && isinf(d);
+    if (copy != tmp)
+        free(copy);
+    return huge;
+}
+
 /* A copy of s[0..n) in which every integer literal outside int64_t gets a
- * ".0", so that jansson reads it as a real. Strings are copied as they
- * are. */
+ * ".0", so that jansson reads it as a real, and every number beyond a
+ * double becomes a marked string holding its text. Strings are copied as
+ * they are. */
 static char *widen_integers(const char *s, size_t n, size_t *len)
 {
     struct hk_buf b;
@@ -158,14 +236,29 @@ static char *widen_integers(const char *s, size_t n, size_t *len)
             size_t e = i + 1;
             while (e < n && s[e] >= '0' && s[e] <= '9')
                 e++;
-            hk_buf_append(&b, s + i, e - i);
-            bool fraction = e < n && strchr(".eE", s[e]) != NULL;
-            if (!fraction && int_overflows(s + i, e - i))
-                hk_buf_append(&b, ".0", 2);
+            size_t int_end = e;
+            /* the rest of a real, as the grammar has it: a fraction, an
+             * exponent with its sign; what follows is the next token */
+            if (e < n && s[e] == '.')
+                e = skip_digits(s, e + 1, n);
+            if (e < n && (s[e] == 'e' || s[e] == 'E')) {
+                e++;
+                if (e < n && (s[e] == '+' || s[e] == '-'))
+                    e++;
+                e = skip_digits(s, e, n);
+            }
+            if (is_number_literal(s + i, e - i) &&
+                beyond_double(s + i, e - i)) {
+                hk_buf_printf(&b, "\"\\u0000%s:", big_number_tag());
+                hk_buf_append(&b, s + i, e - i);
+                hk_buf_puts(&b, "\"");
+            } else {
+                hk_buf_append(&b, s + i, int_end - i);
+                if (int_end == e && int_overflows(s + i, e - i))
+                    hk_buf_append(&b, ".0", 2);
+                hk_buf_append(&b, s + int_end, e - int_end);
+            }
             i = e;
-            /* the rest of a real (fraction, exponent) is copied as it is */
-            while (i < n && strchr(".eE+-0123456789", s[i]) != NULL)
-                hk_buf_append(&b, s + i++, 1);
             continue;
         }
         hk_buf_append(&b, s + i, 1);
@@ -209,6 +302,78 @@ json_t *hk_json_parse(const char *s, size_t n, size_t flags,
     j = json_loadb(wide, len, flags, err);
     free(wide);
     return j;
+}
+
+/* true when v is a big number carried as a marked string. */
+static bool is_big_number(const json_t *v)
+{
+    if (!json_is_string(v))
+        return false;
+    const char *t = big_number_tag();
+    const char *sv = json_string_value(v);
+    size_t n = json_string_length(v);
+    return n > TAG_LEN + 2 && sv[0] == '\0' &&
+           memcmp(sv + 1, t, TAG_LEN) == 0 && sv[TAG_LEN + 1] == ':' &&
+           is_number_literal(sv + TAG_LEN + 2, n - TAG_LEN - 2);
+}
+
+bool hk_json_jsonb_storable(const json_t *v)
+{
+    if (is_big_number(v))
+        return true;
+    if (json_is_string(v))
+        return memchr(json_string_value(v), '\0', json_string_length(v)) ==
+               NULL;
+    if (json_is_array(v)) {
+        for (size_t i = 0; i < json_array_size(v); i++)
+            if (!hk_json_jsonb_storable(json_array_get(v, i)))
+                return false;
+        return true;
+    }
+    const char *key;
+    json_t *val;
+    json_object_foreach((json_t *)v, key, val)
+    {
+        if (!hk_json_jsonb_storable(val))
+            return false;
+    }
+    return true;
+}
+
+char *hk_json_dumps(const json_t *v, size_t flags)
+{
+    char *text = json_dumps(v, flags);
+    if (text == NULL)
+        return NULL;
+    char marker[TAG_LEN + 16];
+    snprintf(marker, sizeof(marker), "\\u0000%s:", big_number_tag());
+    if (strstr(text, marker) == NULL)
+        return text;
+    /* every string that is a marked number becomes that number; the
+     * text is walked string by string, so that a marker is only ever
+     * looked for at the start of a string */
+    size_t mlen = strlen(marker), n = strlen(text);
+    struct hk_buf b;
+    hk_buf_init(&b);
+    size_t i = 0;
+    while (i < n) {
+        if (text[i] != '"') {
+            hk_buf_append(&b, text + i, 1);
+            i++;
+            continue;
+        }
+        size_t e = skip_string(text, i, n);
+        const char *in = text + i + 1;
+        size_t in_len = e - i - 2;
+        if (in_len > mlen && memcmp(in, marker, mlen) == 0 &&
+            is_number_literal(in + mlen, in_len - mlen))
+            hk_buf_append(&b, in + mlen, in_len - mlen);
+        else
+            hk_buf_append(&b, text + i, e - i);
+        i = e;
+    }
+    free(text);
+    return hk_buf_steal(&b);
 }
 
 bool hk_json_has_nul(const json_t *v)

@@ -10,6 +10,14 @@
  * some 950 parameters once was). CR and LF in the input become '%' so
  * that it stays in the request line: headers are not what this target
  * explores.
+ *
+ * libFuzzer's -timeout arms a SIGALRM every timeout/2 + 1 seconds, and it
+ * lands on this thread, most often while it waits for an answer: a wait
+ * that gave up on EINTR once reported an answered request as "no
+ * answer" (the server threads idle, the answer on its way). The waits
+ * here go on after a signal, and a thread of this target interrupts them
+ * with SIGUSR2 every few milliseconds, so that a wait that does not is
+ * caught in the first hundred inputs rather than by chance.
  */
 #include "fuzz.h"
 
@@ -21,8 +29,12 @@
 #include <arpa/inet.h>
 #include <jansson.h>
 #include <netinet/in.h>
+#include <errno.h>
 #include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 /* An answer takes a millisecond; an unanswered request waits for
@@ -30,6 +42,8 @@
  * machine busy with other work (fuzz.sh and test.sh give each input 30 s
  * before libFuzzer calls it a timeout). */
 #define ANSWER_MS 20000
+/* How often the interrupting thread signals the fuzzing thread. */
+#define INTERRUPT_MS 5
 
 static struct hk_config cfg;
 static struct hk_app app;
@@ -49,6 +63,41 @@ static int free_port(void)
     return ntohs(a.sin_port);
 }
 
+static void on_interrupt(int sig)
+{
+    (void)sig;
+}
+
+/* Signals the fuzzing thread every INTERRUPT_MS, as libFuzzer's timer
+ * does now and then: every blocking call of exchange must go on after
+ * it. */
+static void *interrupt_loop(void *arg)
+{
+    pthread_t target = *(pthread_t *)arg;
+    struct timespec pause = {0, INTERRUPT_MS * 1000000L};
+    for (;;) {
+        nanosleep(&pause, NULL);
+        pthread_kill(target, SIGUSR2);
+    }
+    return NULL;
+}
+
+static void start_interrupts(void)
+{
+    static pthread_t self;
+    /* no SA_RESTART: poll and recv fail with EINTR, as under SIGALRM */
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_interrupt;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGUSR2, &sa, NULL);
+    self = pthread_self();
+    pthread_t t;
+    if (pthread_create(&t, NULL, interrupt_loop, &self) != 0)
+        abort();
+    pthread_detach(t);
+}
+
 static void start(void)
 {
     hk_json_init();
@@ -63,8 +112,10 @@ static void start(void)
     app.cfg = &cfg;
     for (int attempt = 0; attempt < 10; attempt++) {
         cfg.listen_port = free_port();
-        if (hk_http_start(&app, &http) == HK_OK)
+        if (hk_http_start(&app, &http) == HK_OK) {
+            start_interrupts();
             return;
+        }
     }
     fprintf(stderr, "fuzz_query: the HTTP layer does not start\n");
     abort();
@@ -79,10 +130,21 @@ static char *exchange(const char *req, size_t len, size_t *got)
     a.sin_family = AF_INET;
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     a.sin_port = htons((uint16_t)cfg.listen_port);
-    if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0)
+    /* a connect cut by a signal goes on in the background: wait for it */
+    int rc = fd < 0 ? -1 : connect(fd, (struct sockaddr *)&a, sizeof(a));
+    while (rc != 0 && (errno == EINTR || errno == EALREADY)) {
+        struct pollfd p = {fd, POLLOUT, 0};
+        (void)poll(&p, 1, 1000);
+        rc = connect(fd, (struct sockaddr *)&a, sizeof(a));
+        if (rc != 0 && errno == EISCONN)
+            rc = 0;
+    }
+    if (rc != 0)
         abort();
     for (size_t off = 0; off < len;) {
         ssize_t w = send(fd, req + off, len - off, MSG_NOSIGNAL);
+        if (w < 0 && errno == EINTR)
+            continue;
         if (w <= 0)
             break; /* answered and closed before the rest was read */
         off += (size_t)w;
@@ -94,10 +156,17 @@ static char *exchange(const char *req, size_t len, size_t *got)
     while (!closed) {
         int64_t left = deadline - hk_mono_ms();
         struct pollfd p = {fd, POLLIN, 0};
-        if (left <= 0 || poll(&p, 1, (int)left) <= 0)
+        if (left <= 0)
+            break;
+        int ready = poll(&p, 1, (int)left);
+        if (ready < 0 && errno == EINTR)
+            continue;
+        if (ready <= 0)
             break;
         char chunk[4096];
         ssize_t r = recv(fd, chunk, sizeof(chunk), 0);
+        if (r < 0 && errno == EINTR)
+            continue;
         if (r <= 0)
             closed = true;
         else

@@ -220,7 +220,7 @@ static void test_parse_any_valid(void **state)
         "\"zeros\":-0000000000000000000001,\"real\":1e400000000000000000000,"
         "\"s\":\"99999999999999999999\\\"\\u0000\",\"f\":123456789012345678901.5}";
     json_t *j = hk_json_parse(text, strlen(text), 0, &err);
-    assert_null(j); /* 1e400... is a real beyond double: still refused */
+    assert_null(j); /* -00...01: a leading zero is not JSON */
     text = "{\"max\":9223372036854775807,\"min\":-9223372036854775808,"
            "\"over\":9223372036854775808,\"under\":-9223372036854775809,"
            "\"s\":\"99999999999999999999\\\"\\u0000\","
@@ -277,6 +277,59 @@ static void test_parse_refuses_raw_nul(void **state)
     json_decref(j);
 }
 
+/* A number beyond a double (1e400, a 400-digit integer, either sign) is
+ * read, is no number to code that wants one, is no C string, may go in a
+ * jsonb column, and is written back by hk_json_dumps as its exact text,
+ * wherever it sits; numbers a double holds are untouched. */
+static void test_beyond_double_kept(void **state)
+{
+    (void)state;
+    char digits[401];
+    memset(digits, '7', 400);
+    digits[400] = '\0';
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    fprintf(f, "{\"a\":1e400,\"b\":[-1.5E+999,%s,2],\"c\":{\"d\":-%s},"
+               "\"s\":\"1e400\",\"n\":2.5}",
+            digits, digits);
+    fclose(f);
+    json_error_t err;
+    json_t *j = hk_json_parse(text, len, JSON_REJECT_DUPLICATES, &err);
+    if (j == NULL)
+        fail_msg("refused: %s", err.text);
+    assert_false(json_is_number(json_object_get(j, "a")));
+    assert_false(json_is_integer(json_object_get(j, "a")));
+    assert_true(hk_json_has_nul(json_object_get(j, "a")));
+    assert_true(hk_json_jsonb_storable(j));
+    assert_true(json_is_real(json_object_get(j, "n")));
+    char *out = hk_json_dumps(j, JSON_COMPACT);
+    char *want = NULL;
+    f = open_memstream(&want, &len);
+    fprintf(f, "{\"a\":1e400,\"b\":[-1.5E+999,%s,2],\"c\":{\"d\":-%s},"
+               "\"s\":\"1e400\",\"n\":2.5}",
+            digits, digits);
+    fclose(f);
+    assert_string_equal(out, want);
+    free(out);
+    free(want);
+    json_decref(j);
+    /* a client's string cannot pass for such a number: the marker's tag
+     * is drawn at random, and a string with \u0000 stays refused */
+    const char *forged = "{\"m\":\"\\u0000:1e400\"}";
+    j = hk_json_parse(forged, strlen(forged), 0, &err);
+    assert_non_null(j);
+    assert_false(hk_json_jsonb_storable(j));
+    out = hk_json_dumps(j, JSON_COMPACT);
+    assert_string_equal(out, "{\"m\":\"\\u0000:1e400\"}");
+    free(out);
+    json_decref(j);
+    /* invalid text around a huge number is still refused */
+    const char *bad = "{\"a\":1e400,}";
+    assert_null(hk_json_parse(bad, strlen(bad), 0, &err));
+    free(text);
+}
+
 int main(void)
 {
     hk_json_init();
@@ -293,6 +346,7 @@ int main(void)
         cmocka_unit_test(test_absent),
         cmocka_unit_test(test_other_names),
         cmocka_unit_test(test_parse_any_valid),
+        cmocka_unit_test(test_beyond_double_kept),
         cmocka_unit_test(test_parse_refuses_raw_nul),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
