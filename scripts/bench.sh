@@ -842,9 +842,11 @@ scenario_fairness() {
 # collecting the answer, lined up by webhook-id (the event's id) from three
 # clocks of this host: the sink's records, the events' rows and hookd's
 # debug-level "attempt timeline" lines ($tmp/timeline.jsonl). The parts:
-#   api          sent -> the event's transaction began (the API's own time)
-#   to_claim     -> the claim that brought it returned (commit, wake-up,
-#                   the claim statement)
+#   api          sent -> the event's transaction began (the API's own
+#                   time, the tenant's rate-limit take included)
+#   to_claim     -> the claim that brought it began (the ingest's commit,
+#                   the wake-up, the claimer finishing the claim before)
+#   claim        -> that claim returned (the claim statement)
 #   to_send      -> handed to a send thread (the claimed queue, the lane)
 #   send_queue   -> the send thread signed it and gave it to libcurl
 #   to_receiver  -> it arrived at the sink (libcurl, the network, the
@@ -862,7 +864,7 @@ hs_parts() {
         --slurpfile t "$tmp/timeline.jsonl" '
         def pct(p): sort | if length == 0 then null
             else .[(p * (length - 1) + 0.5) | floor] / 1000 end;
-        ["end_to_end", "api", "to_claim", "to_send", "send_queue", "to_receiver",
+        ["end_to_end", "api", "to_claim", "claim", "to_send", "send_queue", "to_receiver",
          "answer", "collect", "connect", "ttfb"] as $parts
         | ($c[0] // [] | map({key: .[0], value: .[1]}) | from_entries) as $made
         | (reduce $t[] as $x ({}; if .[$x.event_id] then . else .[$x.event_id] = $x end)) as $tl
@@ -870,7 +872,8 @@ hs_parts() {
            | select($x != null and $made[$id] != null and $sent > 0)
            | ($x | with_entries(select(.key | endswith("_us")) | .value |= tonumber)) as $u
            | {end_to_end: ($arr - $sent), api: ($made[$id] - $sent),
-              to_claim: ($u.claimed_us - $made[$id]), to_send: ($u.added_us - $u.claimed_us),
+              to_claim: ($u.claim_began_us - $made[$id]),
+              claim: ($u.claimed_us - $u.claim_began_us), to_send: ($u.added_us - $u.claimed_us),
               send_queue: ($u.started_us - $u.added_us), to_receiver: ($arr - $u.started_us),
               answer: ($u.answered_us - $arr), collect: ($u.collected_us - $u.answered_us),
               connect: ($u.connect_us + $u.tls_us), ttfb: $u.ttfb_us}] as $rows
@@ -924,13 +927,15 @@ scenario_handshake() {
     pa=$(hs_parts alone)
     pb=$(hs_parts beside)
     jq -n --argjson st1 "$st1" --argjson st2 "$st2" --argjson sta "$sta" --argjson pa "$pa" \
-        --argjson pb "$pb" --argjson queued "$HS_QUEUED" --argjson rate "$HS_RATE" \
+        --argjson pb "$pb" --argjson lg1 "$lg1" --argjson lg2 "$lg2" \
+        --argjson queued "$HS_QUEUED" --argjson rate "$HS_RATE" \
         --arg flood "$HS_FLOOD" --argjson nice "$SINK_TLS_NICE" '{
         offered_per_s: $rate, flood: $flood, sink_tls_nice: $nice,
         tls_queued: $queued, tls_received: $sta.total,
         tls_per_s: $sta.per_s,
         duplicates: ($st1.duplicates + $st2.duplicates + $sta.duplicates),
         alone_ms: $st1.latency_ms, beside_ms: $st2.latency_ms,
+        alone_api_ms: $lg1.latency_ms, beside_api_ms: $lg2.latency_ms,
         alone_parts_ms: $pa, beside_parts_ms: $pb}' \
         >"$tmp/result-handshake.json"
 }

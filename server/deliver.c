@@ -371,9 +371,7 @@ static void outcome_clear(struct hk_outcome *o)
     o->retry_after_ms = -1;
 }
 
-/* Wall clock in Unix microseconds: the trace's times are compared with
- * other processes' (a receiver's arrival time), so not the monotonic one. */
-static int64_t wall_us(void)
+int64_t hk_trace_now_us(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
@@ -384,7 +382,7 @@ struct hk_job *hk_job_new(void)
 {
     struct hk_job *job = hk_calloc(1, sizeof(*job));
     job->out.retry_after_ms = -1;
-    job->trace.made_us = wall_us();
+    job->trace.made_us = hk_trace_now_us();
     return job;
 }
 
@@ -684,7 +682,7 @@ static const struct route *job_route(const struct hk_job *job)
 /* Queues a finished job for collect; any thread. */
 static void done_push(struct hk_deliver *d, struct hk_job *job)
 {
-    job->trace.answered_us = wall_us();
+    job->trace.answered_us = hk_trace_now_us();
     pthread_mutex_lock(&d->done_mu);
     bool was_empty = d->done_head == d->done_len;
     if (d->done_len == d->done_cap) {
@@ -747,7 +745,7 @@ static void start_job(struct sender *s, struct hk_job *job)
     struct hk_deliver *d = s->d;
     outcome_clear(&job->out);
     job->out.started_at_ms = hk_now_ms();
-    job->trace.started_us = wall_us();
+    job->trace.started_us = hk_trace_now_us();
 
     int64_t ts = job->out.started_at_ms / 1000;
     const char *body = job->body ? job->body : "";
@@ -1413,7 +1411,7 @@ void hk_deliver_add(struct hk_deliver *d, struct hk_job *job)
     r->last_used_ms = now;
     job->priv_ = r;
     d->in_flight++;
-    job->trace.added_us = wall_us();
+    job->trace.added_us = hk_trace_now_us();
 
     struct sender *s = &d->senders[r->sender];
     pthread_mutex_lock(&s->mu);
@@ -1474,19 +1472,20 @@ static void log_timeline(const struct hk_deliver *d, const struct hk_job *job,
 {
     const struct hk_trace *t = &job->trace;
     const struct hk_timings *p = &job->out.timings;
-    char v[11][24];
-    int64_t nums[] = {t->made_us,    t->added_us,     t->started_us,
-                      t->answered_us, wall_us(),      p->dns_us,
-                      p->connect_us, p->tls_us,       p->ttfb_us,
-                      p->total_us,   (int64_t)r->sender};
+    char v[12][24];
+    int64_t nums[] = {t->claim_began_us, t->made_us,    t->added_us,
+                      t->started_us,     t->answered_us, hk_trace_now_us(),
+                      p->dns_us,         p->connect_us, p->tls_us,
+                      p->ttfb_us,        p->total_us,   (int64_t)r->sender};
     for (size_t i = 0; i < HK_ARRAY_LEN(nums); i++)
         snprintf(v[i], sizeof(v[i]), "%lld", (long long)nums[i]);
     hk_log_debug("attempt timeline", "delivery_id", job->delivery_id,
                  "event_id", job->event_id, "endpoint_id", job->endpoint_id,
-                 "claimed_us", v[0], "added_us", v[1], "started_us", v[2],
-                 "answered_us", v[3], "collected_us", v[4], "dns_us", v[5],
-                 "connect_us", v[6], "tls_us", v[7], "ttfb_us", v[8],
-                 "total_us", v[9], "send_thread", v[10], "isolated",
+                 "claim_began_us", v[0], "claimed_us", v[1], "added_us", v[2],
+                 "started_us", v[3], "answered_us", v[4], "collected_us", v[5],
+                 "dns_us", v[6], "connect_us", v[7], "tls_us", v[8],
+                 "ttfb_us", v[9], "total_us", v[10], "send_thread", v[11],
+                 "isolated",
                  d->senders[r->sender].isolated ? "1" : "0");
 }
 

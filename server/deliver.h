@@ -46,12 +46,13 @@ struct hk_outcome {
 };
 
 /* When one attempt passed each hand, wall clock in Unix microseconds (0
- * for a step not reached): made when the claim that brought it returned,
- * added when the dispatcher handed it to a send thread, started when
+ * for a step not reached): the claim that brought it began (set by the
+ * claimer) and returned (made), added when the dispatcher handed it to a send thread, started when
  * that thread signed it and gave it to libcurl, answered when libcurl
  * finished with it. With the attempt's timings, the debug log's "attempt
  * timeline" line shows where a delivery's latency went (docs/tls.md). */
 struct hk_trace {
+    int64_t claim_began_us;
     int64_t made_us;
     int64_t added_us;
     int64_t started_us;
@@ -80,6 +81,10 @@ struct hk_job {
 };
 
 struct hk_job *hk_job_new(void);
+
+/* The trace's clock: wall clock in Unix microseconds, comparable with
+ * other processes' (a receiver's arrival time). */
+int64_t hk_trace_now_us(void);
 void hk_job_free(struct hk_job *job);
 
 struct hk_deliver_opts {
