@@ -897,7 +897,7 @@ scenario_handshake() {
     touch "$logs/hookd.log"
     from=$(($(wc -l <"$logs/hookd.log") + 1))
     setup
-    local a b b2 lg1 lg2 lga st1 st2 sta pa pb n=$((HS_RATE * HS_SECS)) flood=$SINK_TLS
+    local a b b2 lg1 lg2 lga st1 st2 sta pa pb c0 t0 cpu1 cpu2 n=$((HS_RATE * HS_SECS)) flood=$SINK_TLS
     [ "$HS_FLOOD" = http ] && flood=$SINK
     a=$(make_tenant bench-hs-a)
     b=$(make_tenant bench-hs-b)
@@ -905,7 +905,10 @@ scenario_handshake() {
     make_endpoint "$b" /alone/b "$ENDPOINT_CONC"
     make_endpoint "$b2" /beside/b "$ENDPOINT_CONC"
     log "handshake: the HTTP endpoint alone, $HS_RATE events/s for ${HS_SECS}s"
+    c0=$(cpu_snap)
+    t0=$(date +%s%3N)
     lg1=$(loadgen -u "$API/v1/tenants/$b/events" -a "$HOOKD_ADMIN_KEY" -r "$HS_RATE" -s "$HS_SECS")
+    cpu1=$(cpu_json "$c0" "$(cpu_snap)" "$(($(date +%s%3N) - t0))" "millisecond of the phase")
     check_loadgen "$lg1" "handshake (alone)"
     st1=$(wait_for alone "$n")
     make_endpoint "$a" /closeh/a "$ENDPOINT_CONC" "$flood"
@@ -913,7 +916,10 @@ scenario_handshake() {
     lga=$(loadgen -u "$API/v1/tenants/$a/events" -a "$HOOKD_ADMIN_KEY" -n "$HS_QUEUED")
     check_loadgen "$lga" "handshake (closing $HS_FLOOD endpoint)"
     log "handshake: the HTTP endpoint again, beside the handshakes"
+    c0=$(cpu_snap)
+    t0=$(date +%s%3N)
     lg2=$(loadgen -u "$API/v1/tenants/$b2/events" -a "$HOOKD_ADMIN_KEY" -r "$HS_RATE" -s "$HS_SECS")
+    cpu2=$(cpu_json "$c0" "$(cpu_snap)" "$(($(date +%s%3N) - t0))" "millisecond of the phase")
     check_loadgen "$lg2" "handshake (beside)"
     st2=$(wait_for beside "$n")
     sta=$(sink_stats | jq '.groups.closeh // {total: 0, unique: 0, duplicates: 0, per_s: 0}')
@@ -928,6 +934,7 @@ scenario_handshake() {
     pb=$(hs_parts beside)
     jq -n --argjson st1 "$st1" --argjson st2 "$st2" --argjson sta "$sta" --argjson pa "$pa" \
         --argjson pb "$pb" --argjson lg1 "$lg1" --argjson lg2 "$lg2" \
+        --argjson cpu1 "$cpu1" --argjson cpu2 "$cpu2" \
         --argjson queued "$HS_QUEUED" --argjson rate "$HS_RATE" \
         --arg flood "$HS_FLOOD" --argjson nice "$SINK_TLS_NICE" '{
         offered_per_s: $rate, flood: $flood, sink_tls_nice: $nice,
@@ -936,7 +943,8 @@ scenario_handshake() {
         duplicates: ($st1.duplicates + $st2.duplicates + $sta.duplicates),
         alone_ms: $st1.latency_ms, beside_ms: $st2.latency_ms,
         alone_api_ms: $lg1.latency_ms, beside_api_ms: $lg2.latency_ms,
-        alone_parts_ms: $pa, beside_parts_ms: $pb}' \
+        alone_parts_ms: $pa, beside_parts_ms: $pb,
+        alone_cpu: $cpu1, beside_cpu: $cpu2}' \
         >"$tmp/result-handshake.json"
 }
 
@@ -1217,7 +1225,10 @@ partstable=$(jq -r '
     "| fast endpoint, ms | alone p50 | alone p99 | beside p50 | beside p99 | beside: the slowest 1 % (\($h.beside_parts_ms.slowest) of \($h.beside_parts_ms.n)), median |",
     "|---|---|---|---|---|---|",
     ([$h.alone_parts_ms.parts, $h.beside_parts_ms.parts] | transpose[]
-     | "| \(.[1].part) | \(n(.[0].p50)) | \(n(.[0].p99)) | \(n(.[1].p50)) | \(n(.[1].p99)) | \(n(.[1].slowest_p50)) |")
+     | "| \(.[1].part) | \(n(.[0].p50)) | \(n(.[0].p99)) | \(n(.[1].p50)) | \(n(.[1].p99)) | \(n(.[1].slowest_p50)) |"),
+    ("| cores busy: hookd · PostgreSQL · sink · the rest · stolen; machine idle |"
+     + ([$h.alone_cpu, $h.beside_cpu] | map(if . == null then " - | - |" else
+        " \(n(.hookd_us / 1000)) · \(n(.postgres_us / 1000)) · \(n(.sink_us / 1000)) · \(n(.rest_us / 1000)) · \(n(.steal_us / 1000)); \(n(.idle_pct)) % | |" end) | add) + " |")
     end' <<<"$json")
 printf '%s\n' "$table" >build/bench/table.md
 if [ -n "$cputable" ]; then
