@@ -940,6 +940,10 @@ scenario_handshake() {
         offered_per_s: $rate, flood: $flood, sink_tls_nice: $nice,
         tls_queued: $queued, tls_received: $sta.total,
         tls_per_s: $sta.per_s,
+        flood_overlap_s: ((([$sta.last_us // 0, $st2.last_us] | min)
+                           - ([$sta.first_us // 0, $st2.first_us] | max)) / 1e6
+                          | if . < 0 then 0 else . end),
+        beside_span_s: $st2.span_s,
         duplicates: ($st1.duplicates + $st2.duplicates + $sta.duplicates),
         alone_ms: $st1.latency_ms, beside_ms: $st2.latency_ms,
         alone_api_ms: $lg1.latency_ms, beside_api_ms: $lg2.latency_ms,
@@ -1194,7 +1198,7 @@ table=$(jq -r '
     (if $s.tls_close then (if $s.tls_close.failed then "| closing receiver, HTTPS | FAILED | | |" else
       "| closing receiver, HTTPS | \(n($s.tls_close.deliveries_per_s)) deliveries/s (\($s.tls_close.unique) of \($s.tls_close.deliveries)), hookd \(n($s.tls_close.cpu.hookd_us)) µs a delivery (\(r($s.tls_close.cpu_ratio)) of HTTP'"'"'s) | closing receiver over HTTP \(n($s.close.deliveries_per_s // null))/s | \(r($s.tls_close.ratio)) |" end) else empty end),
     (if $s.handshake then (if $s.handshake.failed then "| handshake | FAILED | | |" else
-      "| HTTP beside TLS handshakes | at \($s.handshake.offered_per_s)/s: p50 \(n($s.handshake.beside_ms.p50)) ms, p99 \(n($s.handshake.beside_ms.p99)) ms while \($s.handshake.tls_received) of \($s.handshake.tls_queued) went to a closing \(($s.handshake.flood // "https") | ascii_upcase) endpoint at \(n($s.handshake.tls_per_s))/s\(if ($s.handshake.sink_tls_nice // 0) > 0 then " (sink'"'"'s HTTPS at nice \($s.handshake.sink_tls_nice))" else "" end) | alone: p50 \(n($s.handshake.alone_ms.p50)) ms, p99 \(n($s.handshake.alone_ms.p99)) ms | \(r($s.handshake.ratio)) |" end) else empty end),
+      "| HTTP beside TLS handshakes | at \($s.handshake.offered_per_s)/s: p50 \(n($s.handshake.beside_ms.p50)) ms, p99 \(n($s.handshake.beside_ms.p99)) ms while \($s.handshake.tls_received) of \($s.handshake.tls_queued) went to a closing \(($s.handshake.flood // "https") | ascii_upcase) endpoint at \(n($s.handshake.tls_per_s))/s for \(n($s.handshake.flood_overlap_s)) of its \(n($s.handshake.beside_span_s)) s\(if ($s.handshake.sink_tls_nice // 0) > 0 then " (sink'"'"'s HTTPS at nice \($s.handshake.sink_tls_nice))" else "" end) | alone: p50 \(n($s.handshake.alone_ms.p50)) ms, p99 \(n($s.handshake.alone_ms.p99)) ms | \(r($s.handshake.ratio)) |" end) else empty end),
     (if $s.fairness then (if $s.fairness.failed then "| fairness | FAILED | | |" else
       "| fairness | B at \($s.fairness.b_offered_per_s)/s behind A'"'"'s \($s.fairness.a_queued) slow: p50 \(n($s.fairness.b_ingest_to_receipt_ms.p50)) ms, p99 \(n($s.fairness.b_ingest_to_receipt_ms.p99)) ms | 2 commits \(n($s.fairness.floor_ms)) ms (p99) | \(r($s.fairness.ratio)) |" end) else empty end),
     (if $s.sustained then (if $s.sustained.failed then "| sustained | FAILED | | |" else
