@@ -31,7 +31,15 @@
 #              delivery, resumed sessions where the sink allows)
 #   handshake  a fast HTTP endpoint's ingest-to-receipt p50/p99 alone, then
 #              again while another endpoint's backlog goes to an HTTPS
-#              receiver that closes every connection
+#              receiver that closes every connection; and where each of the
+#              fast endpoint's deliveries spent its time (hookd's debug
+#              log's attempt timeline beside the sink's arrival times and
+#              the events' rows): p50, p99 and the median among the slowest
+#              1 % of each part. HS_FLOOD=http sends the flood to the
+#              sink's HTTP side instead (a new TCP connection per delivery,
+#              no TLS), SINK_TLS_NICE=n lowers the priority of the sink's
+#              HTTPS threads by n: the host's share of the tail beside
+#              hookd's
 #   sustained  a steady event rate (SUSTAINED_RATE events/s, default 1,000,
 #              each fanned out to 10 endpoints) for SUSTAINED_SECS (default
 #              120): the deliveries still owed when the load stops, the time
@@ -84,6 +92,10 @@ case $QUICK in '' | 0) QUICK= ;; *) QUICK=1 ;; esac
 STATEMENTS=${STATEMENTS:-}
 case $STATEMENTS in '' | 0) STATEMENTS= ;; *) STATEMENTS=1 ;; esac
 BENCH_HOOKD=${BENCH_HOOKD:-build/hookd}
+HS_FLOOD=${HS_FLOOD:-https}
+case $HS_FLOOD in http | https) ;; *) echo "bench: HS_FLOOD must be http or https" >&2; exit 2 ;; esac
+SINK_TLS_NICE=${SINK_TLS_NICE:-0}
+[[ $SINK_TLS_NICE =~ ^([0-9]|1[0-9])$ ]] || { echo "bench: SINK_TLS_NICE must be 0-19" >&2; exit 2; }
 # sustained last: it restarts the cluster tuned for its second half
 ALL_SCENARIOS=(ingest sqlsend throughput tls_throughput latency backlog
     tls_backlog close tls_close handshake fairness sustained)
@@ -280,7 +292,8 @@ BODY=$(body_template)
 
 start_sink() {
     build/bench/sink -p "$sinkport" -t 2 -n "$SINK_CAP" -d 1000 \
-        -s "$tlsport" -c "$tmp/tls/sink.pem" -k "$tmp/tls/sink.key" >>"$logs/sink.log" 2>&1 &
+        -s "$tlsport" -c "$tmp/tls/sink.pem" -k "$tmp/tls/sink.key" -N "$SINK_TLS_NICE" \
+        >>"$logs/sink.log" 2>&1 &
     echo $! >"$tmp/sink.pid"
     local i
     for i in $(seq 100); do
@@ -824,28 +837,97 @@ scenario_fairness() {
         b_ingest_to_receipt_ms: $stb.latency_ms}' >"$tmp/result-fairness.json"
 }
 
+# hs_parts GROUP: where the time of each delivery under /GROUP/ went,
+# from the load generator's send to the sink's arrival and on to hookd's
+# collecting the answer, lined up by webhook-id (the event's id) from three
+# clocks of this host: the sink's records, the events' rows and hookd's
+# debug-level "attempt timeline" lines ($tmp/timeline.jsonl). The parts:
+#   api          sent -> the event's transaction began (the API's own
+#                   time, the tenant's rate-limit take included)
+#   to_claim     -> the claim that brought it began (the ingest's commit,
+#                   the wake-up, the claimer finishing the claim before)
+#   claim        -> that claim returned (the claim statement)
+#   to_send      -> handed to a send thread (the claimed queue, the lane)
+#   send_queue   -> the send thread signed it and gave it to libcurl
+#   to_receiver  -> it arrived at the sink (libcurl, the network, the
+#                   sink's reading)
+#   answer       -> libcurl had the answer (the sink's answering, the way
+#                   back, the send thread's noticing)
+#   collect      -> the dispatcher took the finished attempt
+# end_to_end is the scenario's latency (sent -> arrival), the sum of the
+# first five; connect (TCP and TLS) and ttfb are libcurl's own phases of
+# the same attempts. Each part: p50, p99, and its median among the slowest
+# 1 % by end_to_end (where the tail sits). In milliseconds.
+hs_parts() {
+    curl -sf --max-time 60 "$SINK/_records?group=$1" >"$tmp/records-$1.json"
+    jq -n --slurpfile r "$tmp/records-$1.json" --slurpfile c "$tmp/created.json" \
+        --slurpfile t "$tmp/timeline.jsonl" '
+        def pct(p): sort | if length == 0 then null
+            else .[(p * (length - 1) + 0.5) | floor] / 1000 end;
+        ["end_to_end", "api", "to_claim", "claim", "to_send", "send_queue", "to_receiver",
+         "answer", "collect", "connect", "ttfb"] as $parts
+        | ($c[0] // [] | map({key: .[0], value: .[1]}) | from_entries) as $made
+        | (reduce $t[] as $x ({}; if .[$x.event_id] then . else .[$x.event_id] = $x end)) as $tl
+        | [$r[0][] | . as [$id, $sent, $arr] | ($tl[$id] // null) as $x
+           | select($x != null and $made[$id] != null and $sent > 0)
+           | ($x | with_entries(select(.key | endswith("_us")) | .value |= tonumber)) as $u
+           | {end_to_end: ($arr - $sent), api: ($made[$id] - $sent),
+              to_claim: ($u.claim_began_us - $made[$id]),
+              claim: ($u.claimed_us - $u.claim_began_us), to_send: ($u.added_us - $u.claimed_us),
+              send_queue: ($u.started_us - $u.added_us), to_receiver: ($arr - $u.started_us),
+              answer: ($u.answered_us - $arr), collect: ($u.collected_us - $u.answered_us),
+              connect: ($u.connect_us + $u.tls_us), ttfb: $u.ttfb_us}] as $rows
+        | ($rows | map(.end_to_end) | sort | .[((length - 1) * 0.99) | floor] // 0) as $cut
+        | ($rows | map(select(.end_to_end >= $cut))) as $slow
+        | {n: ($rows | length), slowest: ($slow | length),
+           parts: [$parts[] as $k | {part: $k, p50: ($rows | map(.[$k]) | pct(0.5)),
+                    p99: ($rows | map(.[$k]) | pct(0.99)),
+                    slowest_p50: ($slow | map(.[$k]) | pct(0.5))}]}'
+}
+
 # A fast HTTP endpoint (/alone/, then /beside/) at a steady rate: first by
-# itself, then while another tenant's backlog goes to an HTTPS endpoint
-# that closes every connection (/closeh/), so that the dispatcher makes a
-# TLS handshake for each of those deliveries meanwhile.
+# itself, then while another tenant's backlog (queued meanwhile by the API
+# role) goes to an HTTPS endpoint
+# that closes every connection (/closeh/; the sink's HTTP side with
+# HS_FLOOD=http), so that the dispatcher makes a TLS handshake (or a TCP
+# connection) for each of those deliveries meanwhile. hookd logs at debug
+# level here, for the attempt timelines hs_parts reads.
 scenario_handshake() {
+    export HOOKD_LOG_LEVEL=debug
+    local from
+    touch "$logs/hookd.log"
+    from=$(($(wc -l <"$logs/hookd.log") + 1))
     setup
-    local a b b2 lg1 lg2 lga st1 st2 sta n=$((HS_RATE * HS_SECS))
+    local a b b2 lg1 lg2 lga st1 st2 sta pa pb c0 t0 cpu1 cpu2 n=$((HS_RATE * HS_SECS)) flood=$SINK_TLS
+    [ "$HS_FLOOD" = http ] && flood=$SINK
     a=$(make_tenant bench-hs-a)
     b=$(make_tenant bench-hs-b)
     b2=$(make_tenant bench-hs-b2)
     make_endpoint "$b" /alone/b "$ENDPOINT_CONC"
     make_endpoint "$b2" /beside/b "$ENDPOINT_CONC"
     log "handshake: the HTTP endpoint alone, $HS_RATE events/s for ${HS_SECS}s"
+    c0=$(cpu_snap)
+    t0=$(date +%s%3N)
     lg1=$(loadgen -u "$API/v1/tenants/$b/events" -a "$HOOKD_ADMIN_KEY" -r "$HS_RATE" -s "$HS_SECS")
+    cpu1=$(cpu_json "$c0" "$(cpu_snap)" "$(($(date +%s%3N) - t0))" "millisecond of the phase")
     check_loadgen "$lg1" "handshake (alone)"
     st1=$(wait_for alone "$n")
-    make_endpoint "$a" /closeh/a "$ENDPOINT_CONC" "$SINK_TLS"
-    log "handshake: $HS_QUEUED deliveries queued to an HTTPS endpoint that closes every connection"
+    # The closing receiver's queue is built by the API role alone, so that
+    # it is all still owed when the fast endpoint's second phase starts
+    # (over plain HTTP it would drain as fast as it is posted).
+    stop_hookd
+    start_hookd api
+    make_endpoint "$a" /closeh/a "$ENDPOINT_CONC" "$flood"
+    log "handshake: $HS_QUEUED deliveries queued to an $HS_FLOOD endpoint that closes every connection"
     lga=$(loadgen -u "$API/v1/tenants/$a/events" -a "$HOOKD_ADMIN_KEY" -n "$HS_QUEUED")
-    check_loadgen "$lga" "handshake (closing HTTPS endpoint)"
+    check_loadgen "$lga" "handshake (closing $HS_FLOOD endpoint)"
+    stop_hookd
+    start_hookd serve
     log "handshake: the HTTP endpoint again, beside the handshakes"
+    c0=$(cpu_snap)
+    t0=$(date +%s%3N)
     lg2=$(loadgen -u "$API/v1/tenants/$b2/events" -a "$HOOKD_ADMIN_KEY" -r "$HS_RATE" -s "$HS_SECS")
+    cpu2=$(cpu_json "$c0" "$(cpu_snap)" "$(($(date +%s%3N) - t0))" "millisecond of the phase")
     check_loadgen "$lg2" "handshake (beside)"
     st2=$(wait_for beside "$n")
     sta=$(sink_stats | jq '.groups.closeh // {total: 0, unique: 0, duplicates: 0, per_s: 0}')
@@ -853,12 +935,28 @@ scenario_handshake() {
         sta=$(wait_for closeh "$HS_QUEUED")
     fi
     stop_hookd
-    jq -n --argjson st1 "$st1" --argjson st2 "$st2" --argjson sta "$sta" \
-        --argjson queued "$HS_QUEUED" --argjson rate "$HS_RATE" '{
-        offered_per_s: $rate, tls_queued: $queued, tls_received: $sta.total,
+    tail -n "+$from" "$logs/hookd.log" | grep -F '"msg":"attempt timeline"' >"$tmp/timeline.jsonl" || true
+    "${psql[@]}" -d hookd_bench -At -c "SELECT coalesce(json_agg(json_build_array(id,
+        (extract(epoch FROM created_at) * 1000000)::bigint)), '[]') FROM hookd.events" >"$tmp/created.json"
+    pa=$(hs_parts alone)
+    pb=$(hs_parts beside)
+    jq -n --argjson st1 "$st1" --argjson st2 "$st2" --argjson sta "$sta" --argjson pa "$pa" \
+        --argjson pb "$pb" --argjson lg1 "$lg1" --argjson lg2 "$lg2" \
+        --argjson cpu1 "$cpu1" --argjson cpu2 "$cpu2" \
+        --argjson queued "$HS_QUEUED" --argjson rate "$HS_RATE" \
+        --arg flood "$HS_FLOOD" --argjson nice "$SINK_TLS_NICE" '{
+        offered_per_s: $rate, flood: $flood, sink_tls_nice: $nice,
+        tls_queued: $queued, tls_received: $sta.total,
         tls_per_s: $sta.per_s,
+        flood_overlap_s: ((([$sta.last_us // 0, $st2.last_us] | min)
+                           - ([$sta.first_us // 0, $st2.first_us] | max)) / 1e6
+                          | if . < 0 then 0 else . end),
+        beside_span_s: $st2.span_s,
         duplicates: ($st1.duplicates + $st2.duplicates + $sta.duplicates),
-        alone_ms: $st1.latency_ms, beside_ms: $st2.latency_ms}' \
+        alone_ms: $st1.latency_ms, beside_ms: $st2.latency_ms,
+        alone_api_ms: $lg1.latency_ms, beside_api_ms: $lg2.latency_ms,
+        alone_parts_ms: $pa, beside_parts_ms: $pb,
+        alone_cpu: $cpu1, beside_cpu: $cpu2}' \
         >"$tmp/result-handshake.json"
 }
 
@@ -1108,7 +1206,7 @@ table=$(jq -r '
     (if $s.tls_close then (if $s.tls_close.failed then "| closing receiver, HTTPS | FAILED | | |" else
       "| closing receiver, HTTPS | \(n($s.tls_close.deliveries_per_s)) deliveries/s (\($s.tls_close.unique) of \($s.tls_close.deliveries)), hookd \(n($s.tls_close.cpu.hookd_us)) µs a delivery (\(r($s.tls_close.cpu_ratio)) of HTTP'"'"'s) | closing receiver over HTTP \(n($s.close.deliveries_per_s // null))/s | \(r($s.tls_close.ratio)) |" end) else empty end),
     (if $s.handshake then (if $s.handshake.failed then "| handshake | FAILED | | |" else
-      "| HTTP beside TLS handshakes | at \($s.handshake.offered_per_s)/s: p50 \(n($s.handshake.beside_ms.p50)) ms, p99 \(n($s.handshake.beside_ms.p99)) ms while \($s.handshake.tls_received) of \($s.handshake.tls_queued) went to a closing HTTPS endpoint at \(n($s.handshake.tls_per_s))/s | alone: p50 \(n($s.handshake.alone_ms.p50)) ms, p99 \(n($s.handshake.alone_ms.p99)) ms | \(r($s.handshake.ratio)) |" end) else empty end),
+      "| HTTP beside TLS handshakes | at \($s.handshake.offered_per_s)/s: p50 \(n($s.handshake.beside_ms.p50)) ms, p99 \(n($s.handshake.beside_ms.p99)) ms while \($s.handshake.tls_received) of \($s.handshake.tls_queued) went to a closing \(($s.handshake.flood // "https") | ascii_upcase) endpoint at \(n($s.handshake.tls_per_s))/s for \(n($s.handshake.flood_overlap_s)) of its \(n($s.handshake.beside_span_s)) s\(if ($s.handshake.sink_tls_nice // 0) > 0 then " (sink'"'"'s HTTPS at nice \($s.handshake.sink_tls_nice))" else "" end) | alone: p50 \(n($s.handshake.alone_ms.p50)) ms, p99 \(n($s.handshake.alone_ms.p99)) ms | \(r($s.handshake.ratio)) |" end) else empty end),
     (if $s.fairness then (if $s.fairness.failed then "| fairness | FAILED | | |" else
       "| fairness | B at \($s.fairness.b_offered_per_s)/s behind A'"'"'s \($s.fairness.a_queued) slow: p50 \(n($s.fairness.b_ingest_to_receipt_ms.p50)) ms, p99 \(n($s.fairness.b_ingest_to_receipt_ms.p99)) ms | 2 commits \(n($s.fairness.floor_ms)) ms (p99) | \(r($s.fairness.ratio)) |" end) else empty end),
     (if $s.sustained then (if $s.sustained.failed then "| sustained | FAILED | | |" else
@@ -1129,10 +1227,29 @@ cputable=$(jq -r '
     "|---|---|---|---|---|---|---|---|---|",
     ($rows[] | "| \(.k) | \(.per) | \(.hookd_us) µs | \(.postgres_us) µs | \(.postgres_parts_us.api) · \(.postgres_parts_us.claims) · \(.postgres_parts_us.records) µs | \(.sink_us) µs | \(.rest_us) µs | \(.steal_us) µs | \(.idle_pct) % |")
     end' <<<"$json")
+# Where the fast endpoint's deliveries of the handshake scenario spent
+# their time (hs_parts), alone and beside the closing receiver.
+partstable=$(jq -r '
+    def n(x): if x == null then "-" elif x >= 100 then (x | round | tostring)
+              else ((x * 100 | round) / 100 | tostring) end;
+    .scenarios.handshake as $h |
+    if ($h.beside_parts_ms.parts // null) == null then empty else
+    "| fast endpoint, ms | alone p50 | alone p99 | beside p50 | beside p99 | beside: the slowest 1 % (\($h.beside_parts_ms.slowest) of \($h.beside_parts_ms.n)), median |",
+    "|---|---|---|---|---|---|",
+    ([$h.alone_parts_ms.parts, $h.beside_parts_ms.parts] | transpose[]
+     | "| \(.[1].part) | \(n(.[0].p50)) | \(n(.[0].p99)) | \(n(.[1].p50)) | \(n(.[1].p99)) | \(n(.[1].slowest_p50)) |"),
+    ("| cores busy: hookd · PostgreSQL · sink · the rest · stolen; machine idle |"
+     + ([$h.alone_cpu, $h.beside_cpu] | map(if . == null then " - | - |" else
+        " \(n(.hookd_us / 1000)) · \(n(.postgres_us / 1000)) · \(n(.sink_us / 1000)) · \(n(.rest_us / 1000)) · \(n(.steal_us / 1000)); \(n(.idle_pct)) % | |" end) | add) + " |")
+    end' <<<"$json")
 printf '%s\n' "$table" >build/bench/table.md
 if [ -n "$cputable" ]; then
     table=$(printf '%s\n\n%s' "$table" "$cputable")
     printf '\n%s\n' "$cputable" >>build/bench/table.md
+fi
+if [ -n "$partstable" ]; then
+    table=$(printf '%s\n\n%s' "$table" "$partstable")
+    printf '\n%s\n' "$partstable" >>build/bench/table.md
 fi
 
 echo

@@ -44,6 +44,7 @@
 #include <sys/eventfd.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 /* Idle easy handles kept for reuse; beyond this they are cleaned up. */
@@ -370,10 +371,18 @@ static void outcome_clear(struct hk_outcome *o)
     o->retry_after_ms = -1;
 }
 
+int64_t hk_trace_now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
 struct hk_job *hk_job_new(void)
 {
     struct hk_job *job = hk_calloc(1, sizeof(*job));
     job->out.retry_after_ms = -1;
+    job->trace.made_us = hk_trace_now_us();
     return job;
 }
 
@@ -673,6 +682,7 @@ static const struct route *job_route(const struct hk_job *job)
 /* Queues a finished job for collect; any thread. */
 static void done_push(struct hk_deliver *d, struct hk_job *job)
 {
+    job->trace.answered_us = hk_trace_now_us();
     pthread_mutex_lock(&d->done_mu);
     bool was_empty = d->done_head == d->done_len;
     if (d->done_len == d->done_cap) {
@@ -735,6 +745,7 @@ static void start_job(struct sender *s, struct hk_job *job)
     struct hk_deliver *d = s->d;
     outcome_clear(&job->out);
     job->out.started_at_ms = hk_now_ms();
+    job->trace.started_us = hk_trace_now_us();
 
     int64_t ts = job->out.started_at_ms / 1000;
     const char *body = job->body ? job->body : "";
@@ -1400,6 +1411,7 @@ void hk_deliver_add(struct hk_deliver *d, struct hk_job *job)
     r->last_used_ms = now;
     job->priv_ = r;
     d->in_flight++;
+    job->trace.added_us = hk_trace_now_us();
 
     struct sender *s = &d->senders[r->sender];
     pthread_mutex_lock(&s->mu);
@@ -1451,6 +1463,32 @@ void hk_deliver_poll(struct hk_deliver *d, int extra_fd, int timeout_ms,
     }
 }
 
+/* The debug log's line for one finished attempt: each hand it passed
+ * (struct hk_trace), libcurl's phases, and the send thread that carried
+ * it, so that an operator can tell a delivery that waited for its claim
+ * from one that waited for a send thread or for the receiver. */
+static void log_timeline(const struct hk_deliver *d, const struct hk_job *job,
+                         const struct route *r)
+{
+    const struct hk_trace *t = &job->trace;
+    const struct hk_timings *p = &job->out.timings;
+    char v[12][24];
+    int64_t nums[] = {t->claim_began_us, t->made_us,    t->added_us,
+                      t->started_us,     t->answered_us, hk_trace_now_us(),
+                      p->dns_us,         p->connect_us, p->tls_us,
+                      p->ttfb_us,        p->total_us,   (int64_t)r->sender};
+    for (size_t i = 0; i < HK_ARRAY_LEN(nums); i++)
+        snprintf(v[i], sizeof(v[i]), "%lld", (long long)nums[i]);
+    hk_log_debug("attempt timeline", "delivery_id", job->delivery_id,
+                 "event_id", job->event_id, "endpoint_id", job->endpoint_id,
+                 "claim_began_us", v[0], "claimed_us", v[1], "added_us", v[2],
+                 "started_us", v[3], "answered_us", v[4], "collected_us", v[5],
+                 "dns_us", v[6], "connect_us", v[7], "tls_us", v[8],
+                 "ttfb_us", v[9], "total_us", v[10], "send_thread", v[11],
+                 "isolated",
+                 d->senders[r->sender].isolated ? "1" : "0");
+}
+
 size_t hk_deliver_collect(struct hk_deliver *d, struct hk_job **done,
                           size_t max)
 {
@@ -1462,9 +1500,12 @@ size_t hk_deliver_collect(struct hk_deliver *d, struct hk_job **done,
         d->done_head = d->done_len = 0;
     pthread_mutex_unlock(&d->done_mu);
 
+    bool timeline = hk_log_enabled(HK_LOG_DEBUG);
     for (size_t i = 0; i < n; i++) {
         struct route *r = done[i]->priv_;
         done[i]->priv_ = NULL;
+        if (timeline)
+            log_timeline(d, done[i], r);
         r->in_flight--;
         route_judge(d, r, done[i]->out.timings.tls_us > 0);
     }

@@ -45,6 +45,20 @@ struct hk_outcome {
     char remote_ip[46];      /* address connected to, "" when none */
 };
 
+/* When one attempt passed each hand, wall clock in Unix microseconds (0
+ * for a step not reached): the claim that brought it began (set by the
+ * claimer) and returned (made), added when the dispatcher handed it to a send thread, started when
+ * that thread signed it and gave it to libcurl, answered when libcurl
+ * finished with it. With the attempt's timings, the debug log's "attempt
+ * timeline" line shows where a delivery's latency went (docs/tls.md). */
+struct hk_trace {
+    int64_t claim_began_us;
+    int64_t made_us;
+    int64_t added_us;
+    int64_t started_us;
+    int64_t answered_us;
+};
+
 /* One request to make. The dispatcher fills the input part and owns the
  * struct; hk_job_free releases the struct and every heap field. */
 struct hk_job {
@@ -62,10 +76,15 @@ struct hk_job {
     char *prev_secret;       /* or NULL: also signs during a rotation */
     void *user;              /* for the dispatcher */
     struct hk_outcome out;   /* filled when the job completes */
+    struct hk_trace trace;   /* filled by deliver.c on the way */
     void *priv_;             /* deliver.c's, from add until collect */
 };
 
 struct hk_job *hk_job_new(void);
+
+/* The trace's clock: wall clock in Unix microseconds, comparable with
+ * other processes' (a receiver's arrival time). */
+int64_t hk_trace_now_us(void);
 void hk_job_free(struct hk_job *job);
 
 struct hk_deliver_opts {
@@ -94,7 +113,8 @@ void hk_deliver_add(struct hk_deliver *d, struct hk_job *job);
 void hk_deliver_poll(struct hk_deliver *d, int extra_fd, int timeout_ms,
                      bool *extra_ready);
 
-/* Moves up to max finished jobs into done[]; returns how many. */
+/* Moves up to max finished jobs into done[]; returns how many. At debug
+ * log level each is logged as an "attempt timeline" line. */
 size_t hk_deliver_collect(struct hk_deliver *d, struct hk_job **done,
                           size_t max);
 

@@ -24,6 +24,11 @@ void hk_log_set_level(enum hk_log_level l)
     atomic_store(&min_level, (int)l);
 }
 
+bool hk_log_enabled(enum hk_log_level l)
+{
+    return (int)l >= atomic_load(&min_level);
+}
+
 bool hk_log_parse_level(const char *s, enum hk_log_level *out)
 {
     if (!s)

@@ -10,6 +10,9 @@
 enum hk_log_level { HK_LOG_DEBUG, HK_LOG_INFO, HK_LOG_WARN, HK_LOG_ERROR };
 
 void hk_log_set_level(enum hk_log_level l);
+/* Whether a message of level l would be written: for callers that would
+ * format values only to have them dropped. */
+bool hk_log_enabled(enum hk_log_level l);
 bool hk_log_parse_level(const char *s, enum hk_log_level *out);
 /* msg is a fixed text; the variadic part is pairs of (const char *key,
  * const char *value) ended by NULL. Values are JSON-escaped. */

@@ -199,6 +199,7 @@ static void claim(struct hk_dispatcher *d)
     size_t n = 0;
     enum hk_result rc = HK_OK;
     bool more = true; /* nothing claimed for want of room: claim again */
+    int64_t began_us = hk_trace_now_us();
     if (room > 0)
         rc = hk_store_claim(d->work, d->owner, room,
                             HK_LANE_DEPTH * d->cfg->request_timeout_ms +
@@ -216,8 +217,10 @@ static void claim(struct hk_dispatcher *d)
     struct hk_job **jobs = NULL;
     if (rc == HK_OK && n > 0) {
         jobs = hk_calloc(n, sizeof(*jobs));
-        for (size_t i = 0; i < n; i++)
+        for (size_t i = 0; i < n; i++) {
             jobs[i] = hk_work_from_claim(d, &claims[i]);
+            jobs[i]->trace.claim_began_us = began_us;
+        }
     }
     hk_store_claims_free(claims, n);
 

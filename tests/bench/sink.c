@@ -8,7 +8,10 @@
  * interface reports what arrived: GET /_count (cheap running totals per
  * path, for progress polling), GET /_stats (per group - the first path
  * segment - totals, unique (path, webhook-id) pairs, duplicates, first and
- * last arrival, and ingest-to-receipt latency percentiles) and POST /_reset.
+ * last arrival, and ingest-to-receipt latency percentiles), GET
+ * /_records?group=G (every request of one group that carried a webhook-id:
+ * the id, the send time and the arrival time, for the benchmark to line up
+ * with hookd's own timeline of each delivery) and POST /_reset.
  * With -s it also takes webhooks over HTTPS (OpenSSL, a thread per
  * connection, keep-alive, HTTP/1.1 without chunked bodies), recorded in the
  * same table. Under /close, both answer with Connection: close and close
@@ -75,6 +78,7 @@ static atomic_int npaths;
 static pthread_mutex_t paths_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static int64_t slow_delay_us = 1000000;
+static int tls_nice; /* -N: added to each HTTPS connection thread's nice */
 static struct MHD_Response *resp_empty;
 static struct MHD_Response *resp_close; /* 204 with Connection: close */
 
@@ -493,6 +497,48 @@ static enum MHD_Result answer_stats(struct MHD_Connection *c)
     return send_json(c, o.s, o.len);
 }
 
+/* GET /_records?group=G: [["webhook-id",sent_us,arrival_us],...] for
+ * every request of group G that carried a webhook-id, in arrival order
+ * (a duplicate appears as often as it arrived). */
+static enum MHD_Result answer_records(struct MHD_Connection *c)
+{
+    const char *want =
+        MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "group");
+    if (!want)
+        return MHD_queue_response(c, MHD_HTTP_BAD_REQUEST, resp_empty);
+    size_t n = atomic_load(&rec_next);
+    if (n > rec_cap)
+        n = rec_cap;
+    int np = atomic_load_explicit(&npaths, memory_order_acquire);
+    bool in_group[MAX_PATHS];
+    for (int i = 0; i < np; i++) {
+        char g[MAX_PATH_LEN];
+        group_name(paths[i], g, sizeof(g));
+        in_group[i] = strcmp(g, want) == 0;
+    }
+
+    struct out o;
+    out_init(&o);
+    out_add(&o, "[");
+    bool first = true;
+    for (size_t i = 0; i < n; i++) {
+        struct rec *x = &recs[i];
+        if (!atomic_load_explicit(&x->done, memory_order_acquire) ||
+            x->path >= np || !in_group[x->path] || !x->has_id)
+            continue;
+        const unsigned char *u = x->id;
+        out_add(&o,
+                "%s[\"%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-"
+                "%02x%02x%02x%02x%02x%02x\",%" PRId64 ",%" PRId64 "]",
+                first ? "" : ",", u[0], u[1], u[2], u[3], u[4], u[5], u[6],
+                u[7], u[8], u[9], u[10], u[11], u[12], u[13], u[14], u[15],
+                x->sent_us, x->arrival_us);
+        first = false;
+    }
+    out_add(&o, "]\n");
+    return send_json(c, o.s, o.len);
+}
+
 /* Only between runs: nothing may be arriving while the table is cleared. */
 static void reset(void)
 {
@@ -540,6 +586,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
             return answer_count(c);
         if (strcmp(url, "/_stats") == 0)
             return answer_stats(c);
+        if (strcmp(url, "/_records") == 0)
+            return answer_records(c);
         if (strcmp(url, "/_reset") == 0 && strcmp(method, "POST") == 0) {
             reset();
             return MHD_queue_response(c, MHD_HTTP_NO_CONTENT, resp_empty);
@@ -611,6 +659,16 @@ static bool head_value(const char *head, const char *end, const char *name,
 static void *tls_conn(void *arg)
 {
     int fd = (int)(intptr_t)arg;
+    /* -N: the server's side of the handshakes yields the CPU to hookd and
+     * PostgreSQL where cores are short, to tell their share of a latency
+     * from the host's. A failure leaves the thread as it was. */
+    if (tls_nice > 0) {
+        id_t tid = (id_t)gettid();
+        errno = 0;
+        int now = getpriority(PRIO_PROCESS, tid);
+        if (errno == 0)
+            (void)setpriority(PRIO_PROCESS, tid, now + tls_nice);
+    }
     SSL *ssl = SSL_new(tls_ctx);
     char *buf = malloc(TLS_HEAD_MAX);
     char *body = malloc(BODY_KEEP);
@@ -744,10 +802,11 @@ static void usage(void)
 {
     fprintf(stderr,
             "usage: sink -p PORT [-t THREADS] [-n CAPACITY] [-d SLOW_MS]\n"
-            "            [-s TLS_PORT -c CERT_PEM -k KEY_PEM]\n"
+            "            [-s TLS_PORT -c CERT_PEM -k KEY_PEM [-N NICE]]\n"
             "  answers 204 to every POST (after SLOW_MS under /slow; with\n"
             "  Connection: close under /close) and records it, also over\n"
-            "  HTTPS on TLS_PORT; GET /_count, GET /_stats, POST /_reset\n");
+            "  HTTPS on TLS_PORT (its threads NICE lower in priority);\n"
+            "  GET /_count, GET /_stats, GET /_records?group=G, POST /_reset\n");
 }
 
 static long arg_long(const char *s, long lo, long hi)
@@ -767,7 +826,7 @@ int main(int argc, char **argv)
     int port = 0, threads = 2, opt, tls_port = 0;
     const char *cert = NULL, *key = NULL;
     long cap = 2000000;
-    while ((opt = getopt(argc, argv, "p:t:n:d:s:c:k:h")) != -1) {
+    while ((opt = getopt(argc, argv, "p:t:n:d:s:c:k:N:h")) != -1) {
         switch (opt) {
         case 'p':
             port = (int)arg_long(optarg, 1, 65535);
@@ -789,6 +848,9 @@ int main(int argc, char **argv)
             break;
         case 'k':
             key = optarg;
+            break;
+        case 'N':
+            tls_nice = (int)arg_long(optarg, 0, 19);
             break;
         default:
             usage();

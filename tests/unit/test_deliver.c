@@ -4,7 +4,8 @@
  * it gets and answers by path. Covers the exact request a receiver sees and
  * its signatures, status outcomes, redirects not followed, timeouts, body
  * capping and UTF-8 repair, Retry-After, the connect-time address guard,
- * many transfers in flight, keep-alive reuse, and the poll wake-ups.
+ * many transfers in flight, keep-alive reuse, the poll wake-ups, and the
+ * attempt's timeline (struct hk_trace and its debug log line).
  */
 /* cmocka needs these three included before it, in this order. */
 /* clang-format off */
@@ -15,6 +16,7 @@
 /* clang-format on */
 
 #include "deliver.h"
+#include "log.h"
 #include "sign.h"
 
 #include <arpa/inet.h>
@@ -58,6 +60,7 @@ struct receiver {
     int requests;           /* complete requests, every path */
     int connections;        /* TCP connections accepted */
     int target_hits;        /* requests to /target (the redirect's Location) */
+    int64_t arrival_us;     /* wall clock when the last request was whole */
     struct rx_request last; /* the last request outside /target */
 };
 
@@ -119,6 +122,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
 
     pthread_mutex_lock(&rx.mu);
     rx.requests++;
+    rx.arrival_us = hk_trace_now_us();
     if (strcmp(url, "/target") == 0) {
         rx.target_hits++;
     } else {
@@ -838,6 +842,96 @@ static void test_poll_wakeups(void **state)
     hk_deliver_free(d);
 }
 
+/* An attempt's timeline puts each hand it passed in order, around the
+ * moment the receiver had the request, and at debug level it is logged
+ * once, with the attempt's ids and libcurl's phases: what an operator
+ * (and make bench) reads to tell where a delivery's time went. */
+static void test_timeline(void **state)
+{
+    (void)state;
+    struct hk_deliver *d = deliverer(true, 5000);
+    struct hk_job *j = job_for("127.0.0.1", "/ok");
+    snprintf(j->delivery_id, sizeof(j->delivery_id), "%s",
+             "01890a5d-ac96-774b-bcce-b302099a8058");
+    j->trace.claim_began_us = j->trace.made_us - 1000;
+
+    FILE *tmp = tmpfile();
+    assert_non_null(tmp);
+    fflush(stderr);
+    int saved = dup(STDERR_FILENO);
+    assert_true(saved >= 0);
+    assert_true(dup2(fileno(tmp), STDERR_FILENO) >= 0);
+    hk_log_set_level(HK_LOG_DEBUG);
+    j = run_one(d, j);
+    pthread_mutex_lock(&rx.mu);
+    int64_t arrival = rx.arrival_us;
+    pthread_mutex_unlock(&rx.mu);
+    hk_log_set_level(HK_LOG_INFO);
+    /* below debug, nothing */
+    struct hk_job *quiet = run_one(d, job_for("127.0.0.1", "/ok"));
+    fflush(stderr);
+    assert_true(dup2(saved, STDERR_FILENO) >= 0);
+    close(saved);
+
+    const struct hk_trace *t = &j->trace;
+    assert_int_equal(j->out.status_code, 200);
+    assert_true(t->claim_began_us < t->made_us);
+    assert_true(t->made_us <= t->added_us);
+    assert_true(t->added_us <= t->started_us);
+    assert_true(t->started_us <= arrival);
+    assert_true(t->answered_us >= arrival);
+    assert_true(quiet->trace.started_us >= t->answered_us);
+    assert_true(t->answered_us - t->made_us < 5 * 1000000);
+
+    char text[8192];
+    rewind(tmp);
+    size_t n = fread(text, 1, sizeof(text) - 1, tmp);
+    text[n] = '\0';
+    fclose(tmp);
+    int lines = 0;
+    json_t *found = NULL;
+    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+        json_t *o = json_loads(line, 0, NULL);
+        const char *msg = json_string_value(json_object_get(o, "msg"));
+        if (msg && strcmp(msg, "attempt timeline") == 0) {
+            lines++;
+            json_decref(found);
+            found = o;
+        } else {
+            json_decref(o);
+        }
+    }
+    assert_int_equal(lines, 1);
+    assert_string_equal(
+        json_string_value(json_object_get(found, "delivery_id")),
+        j->delivery_id);
+    assert_string_equal(json_string_value(json_object_get(found, "event_id")),
+                        EVENT_ID);
+    static const char *const keys[] = {
+        "claim_began_us", "claimed_us", "added_us", "started_us",
+        "answered_us",    "collected_us"};
+    const int64_t want[] = {t->claim_began_us, t->made_us,    t->added_us,
+                            t->started_us,     t->answered_us, 0};
+    int64_t prev = 0;
+    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+        const char *v = json_string_value(json_object_get(found, keys[i]));
+        assert_non_null(v);
+        int64_t x = strtoll(v, NULL, 10);
+        if (want[i] != 0)
+            assert_true(x == want[i]);
+        assert_true(x >= prev);
+        prev = x;
+    }
+    assert_non_null(json_object_get(found, "ttfb_us"));
+    assert_non_null(json_object_get(found, "total_us"));
+    assert_string_equal(json_string_value(json_object_get(found, "isolated")),
+                        "0");
+    json_decref(found);
+    hk_job_free(j);
+    hk_job_free(quiet);
+    hk_deliver_free(d);
+}
+
 static void test_free_abandons_jobs(void **state)
 {
     (void)state;
@@ -874,6 +968,7 @@ int main(void)
         cmocka_unit_test(test_connection_reuse),
         cmocka_unit_test(test_receivers_keep_connections_across_threads),
         cmocka_unit_test(test_poll_wakeups),
+        cmocka_unit_test(test_timeline),
         cmocka_unit_test(test_free_abandons_jobs),
     };
     return cmocka_run_group_tests(tests, rx_start, rx_stop);
