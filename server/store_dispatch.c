@@ -363,9 +363,11 @@ static const char sql_stopped[] =
 /* The ownership round (docs/engine.md, "Ownership"), one statement every
  * second or so from each dispatcher ($1, with endpoint leases of $2 ms):
  * it marks the dispatcher seen, forgets dispatchers not seen for ten
- * minutes, gives up the endpoints it owns that have no pending work left
- * or were disabled or deleted, renews those it keeps once a third of
- * their lease has passed, and takes endpoints with due work that nobody
+ * minutes, gives up the endpoints it owns that were disabled or deleted,
+ * and those with no pending work left once a third of their lease has
+ * passed (an endpoint that gets events now and then stays with its owner
+ * between them), renews the others once a third of their lease has
+ * passed, and takes endpoints with due work that nobody
  * holds (never owned, or whose owner let the lease run out) up to its
  * fair share: the endpoints with due work or a live owner, divided by
  * the dispatchers seen within a lease, rounded up. Two dispatchers
@@ -390,8 +392,10 @@ static const char sql_own[] =
     "  EXISTS (SELECT 1 FROM hookd.endpoints e"
     "   WHERE e.tenant_id = o.tenant_id AND e.id = o.endpoint_id"
     "   AND e.enabled AND e.deleted_at IS NULL)"
-    "  AND EXISTS (SELECT 1 FROM hookd.queue q"
-    "   WHERE q.tenant_id = o.tenant_id AND q.endpoint_id = o.endpoint_id)"
+    "  AND (o.lease_until >= now()"
+    "    + $2::bigint * interval '666 microseconds'"
+    "   OR EXISTS (SELECT 1 FROM hookd.queue q"
+    "    WHERE q.tenant_id = o.tenant_id AND q.endpoint_id = o.endpoint_id))"
     "  AS keep"
     "  FROM hookd.endpoint_owners o WHERE o.owner = $1),"
     " dropped AS ("

@@ -267,7 +267,12 @@ void *hk_claimer_loop(void *arg)
     pthread_mutex_lock(&d->claim_mu);
     for (;;) {
         if (!d->want_claim && !d->cl_stop) {
-            struct timespec until = hk_jobq_deadline_in(200);
+            int64_t wait = 200;
+            if (d->own_asked) {
+                wait = d->owned_at_ms + OWN_ROUND_MIN_MS - hk_mono_ms();
+                wait = wait < 1 ? 1 : wait > 200 ? 200 : wait;
+            }
+            struct timespec until = hk_jobq_deadline_in((long)wait);
             pthread_cond_timedwait(&d->cl_cv, &d->claim_mu, &until);
         }
         if (d->cl_stop)
@@ -290,10 +295,20 @@ void *hk_claimer_loop(void *arg)
                                         &n) == HK_OK)
                 last_prune = now;
         }
-        if ((now - d->owned_at_ms >= OWN_ROUND_MS ||
-             (want && now - d->owned_at_ms >= OWN_ROUND_MIN_MS)) &&
-            hk_conn_ensure(d->work) && own(d, now))
-            want = true;
+        /* work may have come for an endpoint nobody owns: a round now,
+         * or as soon as the last is OWN_ROUND_MIN_MS old */
+        bool round = now - d->owned_at_ms >= OWN_ROUND_MS;
+        if (want || d->own_asked) {
+            if (now - d->owned_at_ms >= OWN_ROUND_MIN_MS)
+                round = true;
+            else
+                d->own_asked = true;
+        }
+        if (round && hk_conn_ensure(d->work)) {
+            d->own_asked = false;
+            if (own(d, now))
+                want = true;
+        }
         if (hk_conn_ensure(d->work))
             check_lanes(d);
         if (want && hk_conn_ensure(d->work))

@@ -158,15 +158,16 @@ struct hk_dispatcher {
      * the same ids for the sender (under claim_mu), which drops any job
      * of theirs still coming from an earlier claim. own_valid_ms: the
      * monotonic ms until which the leases are known live (see
-     * OWN_LEASE_MS); owning is the sender's view of it at its last
-     * turn. */
+     * OWN_LEASE_MS). */
     int64_t owned_at_ms;
     size_t nowned;
     char *yield_tids, *yield_eids;
     int64_t yield_ms;
     char *yielding;
     atomic_llong own_valid_ms;
-    bool owning;
+    bool held_back; /* sender: a start waited for the leases (see
+                     * hk_lanes_owning) */
+    bool own_asked; /* claimer: a round as soon as OWN_ROUND_MIN_MS allows */
 };
 
 struct hk_job_meta {
@@ -222,7 +223,9 @@ void hk_lanes_drop(struct hk_dispatcher *d, struct hk_job *j);
  * of those it found stopped, and sets the claim's filters. */
 void hk_lanes_to_check(struct hk_dispatcher *d, int64_t now, size_t held);
 void hk_lanes_drop_stopped(struct hk_dispatcher *d);
-/* Whether this dispatcher's endpoint leases are known live now. */
+/* Whether this dispatcher's endpoint leases are known live now; when not,
+ * notes that a start waited (held_back), so that the sender starts what
+ * waited once they are (hk_lanes_fill_all). */
 bool hk_lanes_owning(struct hk_dispatcher *d);
 /* Starts what every lane's free slots allow (the leases are live again). */
 void hk_lanes_fill_all(struct hk_dispatcher *d);

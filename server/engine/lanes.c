@@ -70,7 +70,10 @@ static int lane_limit(const struct hk_lane *l)
 
 bool hk_lanes_owning(struct hk_dispatcher *d)
 {
-    return hk_mono_ms() < atomic_load(&d->own_valid_ms);
+    if (hk_mono_ms() < atomic_load(&d->own_valid_ms))
+        return true;
+    d->held_back = true;
+    return false;
 }
 
 static void lane_fill(struct hk_dispatcher *d, struct hk_lane *l)

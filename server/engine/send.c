@@ -165,11 +165,13 @@ void *hk_sender_loop(void *arg)
         if (stopping && now > stop_deadline)
             break;
         if (!stopping) {
-            /* the leases are known live again: start what waited */
-            bool owning = hk_lanes_owning(d);
-            if (owning && !d->owning)
-                hk_lanes_fill_all(d);
-            d->owning = owning;
+            /* the leases are known live again: start what waited for
+             * them, whichever lane it waits in */
+            if (d->held_back) {
+                d->held_back = false;
+                if (hk_lanes_owning(d))
+                    hk_lanes_fill_all(d);
+            }
             if (!d->listening && now - last_poll >= POLL_MS)
                 listen_connect(d);
             start_claimed(d);

@@ -283,7 +283,9 @@ static void test_ownership_rounds(void **state)
                                 tid, b),
                      N);
 
-    /* a disabled endpoint is let go, and one with nothing pending */
+    /* a disabled endpoint is let go, and one with nothing pending once
+     * its lease would need renewing (until then it stays, for the next
+     * event to find its owner) */
     free(hk_sql(&srv,
                 "UPDATE hookd.endpoints SET enabled = false"
                 " WHERE tenant_id = $1 AND id = $2 RETURNING 1",
@@ -293,6 +295,13 @@ static void test_ownership_rounds(void **state)
     free(hk_sql(&srv,
                 "UPDATE hookd.deliveries SET status = 'succeeded',"
                 " completed_at = now(), next_attempt_at = NULL"
+                " WHERE tenant_id = $1 AND endpoint_id = $2 RETURNING 1",
+                tid, eid[1]));
+    o = round_of(c, b, N - 1, 0, N - 1);
+    free(o.v);
+    free(hk_sql(&srv,
+                "UPDATE hookd.endpoint_owners"
+                " SET lease_until = now() + interval '1 second'"
                 " WHERE tenant_id = $1 AND endpoint_id = $2 RETURNING 1",
                 tid, eid[1]));
     o = round_of(c, b, N - 2, 0, N - 2);
