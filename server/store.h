@@ -32,7 +32,7 @@
  * attempt and waits for its retry rather than being sent; NULL otherwise
  * and for every unordered endpoint. The head is one probe of the queue's
  * (tenant_id, endpoint_id, delivery_id) index
- * (migrations/0024_queue_endpoint_head.sql), so a list of endpoints costs
+ * (queue_order, migrations/0023_endpoint_owners.sql), so a list of endpoints costs
  * one probe per fifo endpoint, not a walk of its backlog. The range on
  * endpoint_id, checked after the LIMIT, is deliberate: with an equality
  * the planner may walk the queue's primary key in id order instead,

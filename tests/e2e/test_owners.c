@@ -188,12 +188,8 @@ static void test_fifo_in_order_through_retries(void **state)
     char tid[HK_ID_LEN], eid[HK_ID_LEN];
     char *key = hk_eng_tenant(&api[0], "owners fifo", tid);
     char *url = hk_rcv_url(rcv, "/own/fifo");
-    hk_eng_endpoint(&api[0], key, tid, url, "\"max_concurrency\":5", eid);
-    /* ordering is set in SQL until the API takes the field */
-    free(hk_sql(&api[0],
-                "UPDATE hookd.endpoints SET ordering = 'fifo'"
-                " WHERE tenant_id = $1 AND id = $2 RETURNING 1",
-                tid, eid));
+    hk_eng_endpoint(&api[0], key, tid, url,
+                    "\"max_concurrency\":5,\"ordering\":\"fifo\"", eid);
     /* answers in arrival order: one at a time, so request k is known */
     const struct hk_rcv_resp ok = {200, NULL, NULL, 30, false, "/own/fifo"};
     const struct hk_rcv_resp bad = {500, NULL, NULL, 30, false, "/own/fifo"};
