@@ -273,7 +273,7 @@ enum hk_result hk_store_tenant_take_tokens(struct hk_conn *c, const char *tid,
     return HK_OK;
 }
 
-enum hk_result hk_store_tenant_delete(struct hk_conn *c, const char *tid)
+static enum hk_result tenant_delete_once(struct hk_conn *c, const char *tid)
 {
     PGresult *r = NULL;
     const char *p[1] = {tid};
@@ -297,6 +297,19 @@ enum hk_result hk_store_tenant_delete(struct hk_conn *c, const char *tid)
     if (rc != HK_OK)
         return rc;
     return gone ? HK_OK : HK_NOT_FOUND;
+}
+
+/* The deletion locks the tenant's endpoints (the cascade) before its
+ * deliveries, while a record in flight locks deliveries before the
+ * endpoint it updates: PostgreSQL may end one of the two as a deadlock.
+ * When the deletion is the one ended, nothing of it was kept, and doing
+ * it again finds the record committed. */
+enum hk_result hk_store_tenant_delete(struct hk_conn *c, const char *tid)
+{
+    enum hk_result rc = HK_DB;
+    for (int tries = 0; tries < 3 && rc == HK_DB; tries++)
+        rc = tenant_delete_once(c, tid);
+    return rc;
 }
 
 /* ---- api keys ---- */
