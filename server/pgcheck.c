@@ -21,14 +21,16 @@ struct need {
 
 static const struct need needs[] = {
     {"autovacuum", "on",
-     "hookd vacuums only its queue and leases; the deliveries, events and "
+     "hookd vacuums only its queue and its endpoints' owners; the "
+     "deliveries, events and "
      "attempts tables, and the statistics their plans are made from, are "
      "left to autovacuum"},
     {"track_counts", "on",
      "without these counts autovacuum cannot tell which tables need it"},
     {"default_transaction_isolation", "read committed",
-     "claims lock endpoints that records update; under a stricter "
-     "isolation both fail with serialization errors under load"},
+     "records and API changes update the same deliveries and endpoints; "
+     "under a stricter isolation they fail with serialization errors "
+     "under load"},
 };
 
 /* The settings read: those above, then these two for max_connections. */

@@ -18,13 +18,16 @@
 
 #include <jansson.h>
 
-/* The status the API shows for the deliveries row d: a pending delivery
- * that holds a lease is being sent (migrations/0013_leases.sql). */
-#define HK_SQL_LEASED                                                     \
-    "EXISTS (SELECT 1 FROM hookd.leases k WHERE k.tenant_id = d.tenant_id" \
-    " AND k.endpoint_id = d.endpoint_id AND k.delivery_id = d.id)"
+/* The status the API shows for the deliveries row d: a pending, due
+ * delivery that its endpoint's owner holds (waiting in its lane, or in
+ * flight) is being sent (migrations/0024_endpoint_holding.sql). */
+#define HK_SQL_SENDING                                                     \
+    "(d.next_attempt_at <= now() AND EXISTS (SELECT 1"                     \
+    " FROM hookd.endpoint_owners k WHERE k.tenant_id = d.tenant_id"        \
+    " AND k.endpoint_id = d.endpoint_id AND k.lease_until > now()"         \
+    " AND d.id = ANY (k.holding)))"
 #define HK_SQL_DELIVERY_STATUS                                            \
-    "(CASE WHEN d.status = 'pending' AND " HK_SQL_LEASED                   \
+    "(CASE WHEN d.status = 'pending' AND " HK_SQL_SENDING                   \
     " THEN 'sending' ELSE d.status END)"
 
 /* What a fifo endpoint e waits for (docs/api.md, ordered delivery): its
@@ -51,7 +54,7 @@
     "  AND d.id = head.delivery_id"                                       \
     " WHERE head.endpoint_id = e.id"                                      \
     "  AND d.status = 'pending' AND d.attempt_count > 0"                  \
-    "  AND d.next_attempt_at > now() AND NOT " HK_SQL_LEASED ") END)"
+    "  AND d.next_attempt_at > now() AND NOT " HK_SQL_SENDING ") END)"
 
 /* The API's delivery object of the deliveries row d, and its endpoint
  * object of the endpoints row e. */
@@ -410,46 +413,40 @@ struct hk_claim {
     char *payload;
     char event_time[40]; /* RFC 3339 of the event's created_at */
 };
-/* How many of an endpoint's max_concurrency a dispatcher may hold leases
- * for while no other dispatcher holds one there: the leases beyond its
- * slots wait in the dispatcher (its lane for the endpoint) and start as
- * its requests end, so a freed slot does not wait for the next claim. */
+/* How many of an endpoint's max_concurrency its owner may hold when the
+ * endpoint has no rate_limit: the deliveries beyond its slots wait in the
+ * owner's lane for the endpoint and start as its requests end, so a freed
+ * slot does not wait for the next claim. */
 #define HK_LANE_DEPTH 2
 #define HK_STR_(x) #x
 #define HK_STR(x) HK_STR_(x)
 
 /* Claims up to limit due deliveries, fairly, of the enabled endpoints the
- * caller (owner) owns under a live lease (hk_store_own): each gets at
- * most its free max_concurrency slots, a fifo endpoint one, the head of
- * its queue in delivery order, when it is due and nothing of it is
- * leased or answered (and rate_limit per claim), counted
- * across every dispatcher, visited in random order; an endpoint without a
- * rate_limit where only this caller (owner, its uuid) holds leases gets up
- * to HK_LANE_DEPTH times max_concurrency, and the caller starts no more
- * than max_concurrency of them at once. Endpoints listed in
- * exclude (a uuid[] literal or NULL) are skipped, and so are endpoints
- * another dispatcher is claiming for at the same moment. The endpoints
- * of cap_ids (a uuid[] literal, or NULL) get no more than the matching
- * number of caps (an int[] literal) of the caller's leases: their answers
- * hold their requests in flight below max_concurrency. Writes a lease
- * until now + lease_ms for each, in a transaction of its own. done_ids (a
- * uuid[] literal, or NULL) names the deliveries of the caller's requests
- * that have their answer but whose outcome may not be recorded yet: their
- * slots are free whether or not the record has committed, and the caller
- * may record them meanwhile. live_ids (a uuid[] literal, or NULL) names
- * the deliveries the caller holds leases for and has not finished: the
- * claim steps over them and done_ids by id, without probing their leases
- * (it still counts the leases of live_ids). *out is an array
- * the caller frees with hk_store_claims_free. *more is false when the
- * claim took every due delivery without a lease that it looked at (none
- * is left until more is ingested, a lease expires or a retry comes due),
- * true when some may be left (an endpoint's slots or limit ran out, or
- * the claim failed). */
+ * caller (owner) owns under a live lease (hk_store_own), visited in turns
+ * by tenant in random order. It only reads: while the caller owns an
+ * endpoint, no other dispatcher claims its deliveries. live_ids (a uuid[]
+ * literal, or NULL) names the deliveries the caller holds and has not
+ * finished, and live_eps their endpoints, in the same order; done_ids (a
+ * uuid[] literal, or NULL) the deliveries of requests that have their
+ * answer but whose outcome may not be recorded yet. The claim steps over
+ * both, and counts the held ones less the answered ones against each
+ * endpoint's slots: max_concurrency (HK_LANE_DEPTH times it without a
+ * rate_limit), rate_limit per claim, and one, the head of its queue in
+ * delivery order, for a fifo endpoint. Endpoints listed in exclude (a
+ * uuid[] literal or NULL) are skipped; those of cap_ids (a uuid[]
+ * literal, or NULL) get no more than the matching number of caps (an
+ * int[] literal) held at once: their answers hold their requests in
+ * flight below max_concurrency. *out is an array the caller frees with
+ * hk_store_claims_free. *more is false when the claim took every due
+ * delivery it could see (none is left until more is ingested, a retry
+ * comes due or slots free up at an endpoint that had none), true when
+ * some may be left (the limit, or an endpoint's slots, ran out, or the
+ * claim failed). */
 enum hk_result hk_store_claim(struct hk_conn *c, const char *owner,
-                              int limit, int64_t lease_ms,
-                              const char *exclude, const char *cap_ids,
-                              const char *caps, const char *done_ids,
-                              const char *live_ids, struct hk_claim **out,
+                              int limit, const char *exclude,
+                              const char *cap_ids, const char *caps,
+                              const char *done_ids, const char *live_ids,
+                              const char *live_eps, struct hk_claim **out,
                               size_t *n, bool *more) HK_MUST_CHECK;
 void hk_store_claims_free(struct hk_claim *claims, size_t n);
 
@@ -482,7 +479,8 @@ struct hk_outcome_row {
     int concurrency;
 };
 /* Writes attempts and delivery states of a batch in one statement, as
- * engine/outcome.c decided them, and deletes their leases. Also keeps
+ * engine/outcome.c decided them, for the endpoints owner still owns (a
+ * late outcome is written as an attempt only). Also keeps
  * each endpoint's failing_since clock (cleared by a success, set by a
  * batch of failures) and its current_concurrency. */
 enum hk_result hk_store_record(struct hk_conn *c, const char *owner,
@@ -492,10 +490,15 @@ enum hk_result hk_store_record(struct hk_conn *c, const char *owner,
 enum hk_result hk_store_endpoint_disable(struct hk_conn *c, const char *tid,
                                          const char *eid,
                                          const char *reason) HK_MUST_CHECK;
-/* Deletes leases that ran out, so that their deliveries are due again
- * (or end failed when their endpoint went away); *n counts them. */
-enum hk_result hk_store_expire_leases(struct hk_conn *c,
-                                      int *n) HK_MUST_CHECK;
+/* Ends failed the pending deliveries of endpoints deleted, or disabled
+ * by hookd, that no live owner holds; *n counts them. */
+enum hk_result hk_store_fail_gone(struct hk_conn *c, int *n) HK_MUST_CHECK;
+/* Writes what owner holds of each endpoint it owns (the API's
+ * "sending"): two uuid[] literals, parallel, of the endpoints and the
+ * deliveries (NULL for none). */
+enum hk_result hk_store_hold(struct hk_conn *c, const char *owner,
+                             const char *endpoint_ids,
+                             const char *delivery_ids) HK_MUST_CHECK;
 /* Of the endpoints named by two parallel uuid[] literals (tenant, id),
  * the ones that owner may no longer send to: disabled, deleted, gone with
  * their tenant, or no longer owned by owner under a live lease.
@@ -530,12 +533,6 @@ enum hk_result hk_store_yield(struct hk_conn *c, const char *owner,
 /* Gives up all of owner's endpoints and its row among the dispatchers. */
 enum hk_result hk_store_disown(struct hk_conn *c,
                                const char *owner) HK_MUST_CHECK;
-/* Deletes the leases of claimed deliveries that were never sent (the
- * dispatcher is stopping, or their endpoint was disabled or deleted while
- * they waited): they are due again, or end failed when their endpoint went
- * away (deleted, or disabled by hookd), as at lease expiry. */
-enum hk_result hk_store_release(struct hk_conn *c, const char *tenant_ids,
-                                const char *delivery_ids) HK_MUST_CHECK;
 /* The current values of the server settings names[0..n) (pg_settings,
  * so as this session sees them: a database's or a role's own settings
  * included) into values[0..n), each a heap string the caller frees, NULL
@@ -543,12 +540,13 @@ enum hk_result hk_store_release(struct hk_conn *c, const char *tenant_ids,
 enum hk_result hk_store_server_settings(struct hk_conn *c,
                                         const char *const *names, size_t n,
                                         char **values) HK_MUST_CHECK;
-/* Which of hookd's hot tables (the queue and the leases) this session's
- * role may not vacuum, as "hookd.queue, hookd.leases" (caller frees), or
- * NULL when it may vacuum both. */
+/* Which of hookd's hot tables (the queue and the endpoints' owners) this
+ * session's role may not vacuum, as "hookd.queue, hookd.endpoint_owners"
+ * (caller frees), or NULL when it may vacuum both. */
 enum hk_result hk_store_not_vacuumable(struct hk_conn *c,
                                        char **tables) HK_MUST_CHECK;
-/* Vacuums the dispatcher's hot tables, the queue and the leases (see
+/* Vacuums the dispatcher's hot tables, the queue and the endpoints'
+ * owners (see
  * vacuum.h), and/or analyzes them (at least one of the two), skipping one
  * that another vacuum holds at the moment. Not in a transaction: c must
  * be a connection of its own, outside any. A role that does not own them

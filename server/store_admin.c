@@ -189,24 +189,22 @@ static const char sql_tenant_take_tokens[] =
     " FROM hookd.take_event_tokens($1, $2)";
 static const char sql_tenant_delete[] =
     "DELETE FROM hookd.tenants WHERE id = $1";
-/* A tenant's events, deliveries, leases and attempts have no foreign key
+/* A tenant's events, deliveries and attempts have no foreign key
  * to the tenant (migrations/0009_deliveries_fk.sql, 0011_events_fk.sql,
- * 0012_attempts_fk.sql, 0013_leases.sql), so they are deleted here, after
+ * 0012_attempts_fk.sql), so they are deleted here, after
  * the tenant's row and in statements of their own, in this order: an
  * ingest writing for the tenant holds a lock on that row until it
  * commits, the delete above waits for it, and the statements after it,
  * with later snapshots, see what it wrote. Records lock the deliveries
  * they change (and each delivery they write an attempt for), so the
- * delete of deliveries waits for them, and the deletes of leases and
- * attempts after it see theirs; a claim holds a lock on the endpoints it
- * writes leases for, which the tenant's deletion (cascading to its
- * endpoints) waits for. */
+ * delete of deliveries waits for them, and the delete of attempts after
+ * it sees theirs. A claim only reads: a request it started just before
+ * the deletion is sent, and its outcome, with no delivery left to attach
+ * to, is dropped. */
 static const char sql_tenant_events_delete[] =
     "DELETE FROM hookd.events WHERE tenant_id = $1";
 static const char sql_tenant_deliveries_delete[] =
     "DELETE FROM hookd.deliveries WHERE tenant_id = $1";
-static const char sql_tenant_leases_delete[] =
-    "DELETE FROM hookd.leases WHERE tenant_id = $1";
 static const char sql_tenant_attempts_delete[] =
     "DELETE FROM hookd.attempts WHERE tenant_id = $1";
 
@@ -286,8 +284,6 @@ static enum hk_result tenant_delete_once(struct hk_conn *c, const char *tid)
         rc = hk_db_query(c, sql_tenant_events_delete, 1, p, NULL);
     if (rc == HK_OK && gone)
         rc = hk_db_query(c, sql_tenant_deliveries_delete, 1, p, NULL);
-    if (rc == HK_OK && gone)
-        rc = hk_db_query(c, sql_tenant_leases_delete, 1, p, NULL);
     if (rc == HK_OK && gone)
         rc = hk_db_query(c, sql_tenant_attempts_delete, 1, p, NULL);
     if (rc == HK_OK)

@@ -12,187 +12,116 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* A claim reads only the endpoints the claiming dispatcher ($5 of the
- * first statement, $6 of the second) owns under a live lease (sql_own
- * below, docs/engine.md "Ownership"); a fifo endpoint's due work is the
- * head of its queue in delivery order (index queue_order), and only when
- * it holds no lease and has no answer waiting to be recorded: one
- * request at a time, in order, and a delivery waiting for its retry
- * holds the ones behind it. For the others:
- * a claim is two statements in one transaction. The first locks the enabled
- * endpoints that have due work without a lease (looked for among their
- * first 301 due rows, this dispatcher's answered ones aside, see below: an
- * endpoint holds at most 200 counted leases, HK_LANE_DEPTH times the
- * largest max_concurrency, and up to 100 more for answered requests waiting
- * to be recorded), skipping those another dispatcher is claiming for at
- * this moment, in turns: one endpoint of every tenant with due work (in
+/* A claim is one read, in no transaction of its own, of the endpoints
+ * the claiming dispatcher ($5) owns under a live lease (sql_own below,
+ * docs/engine.md "Ownership"): no other dispatcher claims their
+ * deliveries, so nothing is locked or written. The claimer says what it
+ * already holds: $4, the deliveries it has claimed and not finished
+ * (waiting in a lane, held for a rate limit, or in flight) with their
+ * endpoints in $6, and $3, the deliveries of requests it has finished
+ * whose outcome may not be recorded yet. The claim steps over both by id
+ * (they are still pending, at the head of their endpoint's queue, until
+ * the recorder writes them), and counts the first list less the second
+ * against each endpoint's slots: max_concurrency (HK_LANE_DEPTH times it
+ * without a rate_limit, the rest waiting in the dispatcher's lane so that
+ * a freed slot does not wait for the next claim), no more than its
+ * rate_limit in one claim, no more than the cap of $7/$8 (the adaptive
+ * limit), and one for a fifo endpoint, whose due work is only the head
+ * of its queue in delivery order (index queue_order). Endpoints of $2 are
+ * left out (jobs held for their rate limit, or being given up).
+ * The endpoints are served in turns: one endpoint of every tenant (in
  * random order), then a second of each, and so on, so that a tenant with
- * many busy endpoints cannot crowd another tenant out of a claim that has
- * little room; the claim fills slots in that order.
- * The second, under those locks and with a snapshot taken after them,
- * counts each endpoint's leases (its requests in flight or waiting in a
- * dispatcher's lane), this dispatcher's ($6) and the others', for all the
- * locked endpoints in one pass over the leases (counted endpoint by
- * endpoint, the plan read the whole table once for each: 10 endpoints
- * made 870 of a claim's 1,370 buffer reads), and claims
- * its free slots: max_concurrency minus that count, and no more than its
- * rate_limit in one claim. An endpoint without a rate_limit where no other
- * dispatcher holds a lease gets HK_LANE_DEPTH times max_concurrency
- * instead: this dispatcher starts max_concurrency of them and keeps the
- * rest waiting for its slots. Another dispatcher then counts at least those
- * leases and claims no more than max_concurrency minus all of them, and the
- * first, seeing the other's leases, no longer claims beyond its slots
- * either, so requests in flight never exceed max_concurrency across
- * dispatchers, and two never fill the same endpoint's slots twice. The
- * endpoint's lock is also what keeps two claims off the same rows: a claim
- * takes due deliveries that hold no lease, oldest first, from the queue
- * (migrations/0015_queue.sql), and writes a lease for each; the queue's
- * rows are only read (migrations/0013_leases.sql), and the deliveries'
- * not at all: the queue row carries what a request needs of its delivery.
- * $5 lists the delivery of each request this dispatcher has finished but
- * perhaps not recorded yet: no longer in flight at the receiver, whatever
- * the table says. They are left out of the count by id (one hashed lookup
- * per lease), so a record committing while this claim runs frees each slot
- * once, never twice, and the recorder never waits for a claim. Both
- * statements step over them, by the same kind of lookup, when they look
- * for due deliveries without a lease, and over the deliveries this
- * dispatcher holds leases for and has not finished (the lock query's $4,
- * the claim's $7): they are still pending, at the head
- * of their endpoint's queue, until the recorder writes them (about 90
- * answered ones at a time for one busy endpoint, and up to HK_LANE_DEPTH
- * times its max_concurrency leased), and probing each one's lease cost
- * three buffer reads, more than half of what a small claim read. The
- * leases of the unfinished ones are still counted.
- * Each delivery picked carries its endpoint's settings from the row the
- * claim counted by, so the result needs no second lookup of the endpoint
- * (joined again by tenant, it could be looked up through all of the
- * tenant's endpoints for each delivery). The deliveries come back oldest
- * first, so that the dispatcher starts each endpoint's in queue order,
- * each with its endpoint's place in the locked list and its free slots at
- * the claim, by which the caller learns whether work may be left (see
- * hk_store_claim). */
-static const char sql_claim_lock[] =
-    "SELECT e.tenant_id, e.id FROM hookd.endpoints e JOIN ("
-    "  SELECT c.tenant_id, c.id, random() AS r, row_number() OVER ("
-    "   PARTITION BY c.tenant_id ORDER BY random()) AS turn"
-    "  FROM hookd.endpoint_owners w JOIN hookd.endpoints c"
-    "  ON c.tenant_id = w.tenant_id AND c.id = w.endpoint_id"
-    "  WHERE w.owner = $5::uuid AND w.lease_until > now()"
-    "  AND c.enabled AND c.deleted_at IS NULL"
-    "  AND ($2::uuid[] IS NULL OR NOT (c.id = ANY ($2::uuid[])))"
-    "  AND CASE WHEN c.ordering = 'fifo' THEN EXISTS (SELECT 1 FROM ("
-    "   SELECT h.tenant_id, h.endpoint_id, h.delivery_id, h.next_attempt_at"
-    "   FROM hookd.queue h"
-    "   WHERE h.tenant_id = c.tenant_id AND h.endpoint_id = c.id"
-    "   ORDER BY h.delivery_id LIMIT 1) q"
-    "   WHERE q.next_attempt_at <= now()"
-    "   AND q.delivery_id NOT IN (SELECT unnest($3::uuid[]))"
-    "   AND NOT EXISTS (SELECT 1 FROM hookd.leases k"
-    "    WHERE k.tenant_id = q.tenant_id AND k.endpoint_id = q.endpoint_id"
-    "    AND k.delivery_id = q.delivery_id))"
-    "  ELSE EXISTS (SELECT 1 FROM (SELECT p.tenant_id, p.endpoint_id,"
-    "   p.delivery_id FROM hookd.queue p"
-    "   WHERE p.tenant_id = c.tenant_id AND p.endpoint_id = c.id"
-    "   AND p.next_attempt_at <= now()"
-    "   AND p.delivery_id NOT IN (SELECT unnest($3::uuid[]))"
-    "   AND p.delivery_id NOT IN (SELECT unnest($4::uuid[]))"
-    "   ORDER BY p.next_attempt_at LIMIT 301) q"
-    "   WHERE NOT EXISTS (SELECT 1 FROM hookd.leases k"
-    "    WHERE k.tenant_id = q.tenant_id AND k.endpoint_id = q.endpoint_id"
-    "    AND k.delivery_id = q.delivery_id OFFSET 0)) END) o"
-    " ON e.tenant_id = o.tenant_id AND e.id = o.id"
-    " ORDER BY o.turn, o.r LIMIT $1"
-    " FOR NO KEY UPDATE OF e SKIP LOCKED";
+ * many busy endpoints cannot crowd another tenant out of a claim that
+ * has little room. Due deliveries come from the queue
+ * (migrations/0015_queue.sql), oldest first, each with its endpoint's
+ * settings, failing_since and current_concurrency from the one lookup of
+ * the endpoint. The first row also says whether work may be left ($1 was
+ * reached, or an endpoint got all of its free slots or had none): with no
+ * delivery picked, it is the only row, its other columns NULL. */
 static const char sql_claim[] =
-    "WITH answered AS (SELECT unnest($5::uuid[]) AS id),"
-    " mine AS (SELECT unnest($7::uuid[]) AS id),"
-    " held AS MATERIALIZED ("
-    "  SELECT s.tenant_id, s.endpoint_id,"
-    "  count(*) FILTER (WHERE s.owner = $6::uuid) AS mine,"
-    "  count(*) FILTER (WHERE s.owner IS DISTINCT FROM $6::uuid) AS others"
-    "  FROM hookd.leases s"
-    "  WHERE (s.tenant_id, s.endpoint_id) IN"
-    "   (SELECT * FROM unnest($3::uuid[], $4::uuid[]))"
-    "  AND s.delivery_id NOT IN (SELECT answered.id FROM answered)"
-    "  GROUP BY s.tenant_id, s.endpoint_id),"
-    " ep AS ("
-    "  SELECT e.tenant_id, e.id, l.n, e.url, e.headers, e.secret_enc,"
+    "WITH answered AS (SELECT unnest($3::uuid[]) AS id),"
+    " mine AS (SELECT unnest($4::uuid[]) AS id),"
+    " hand AS (SELECT h.eid, count(*) AS n"
+    "  FROM unnest($6::uuid[], $4::uuid[]) AS h(eid, id)"
+    "  WHERE h.id NOT IN (SELECT answered.id FROM answered)"
+    "  GROUP BY h.eid),"
+    " ep AS MATERIALIZED ("
+    "  SELECT e.tenant_id, e.id, e.url, e.headers, e.secret_enc,"
     "  CASE WHEN e.prev_secret_expires_at > now() THEN e.prev_secret_enc"
     "  END AS prev_secret_enc, e.rate_limit, e.max_concurrency,"
     "  LEAST(CASE WHEN e.ordering = 'fifo' THEN 1"
-    "   WHEN e.rate_limit IS NULL"
-    "   AND COALESCE(s.others, 0) = 0 THEN " HK_STR(HK_LANE_DEPTH)
-    "   * e.max_concurrency ELSE e.max_concurrency END - COALESCE(s.mine, 0)"
-    "   - COALESCE(s.others, 0),"
+    "   WHEN e.rate_limit IS NULL THEN " HK_STR(HK_LANE_DEPTH)
+    "   * e.max_concurrency ELSE e.max_concurrency END - COALESCE(h.n, 0),"
     "   COALESCE(e.rate_limit, 1000000),"
-    "   COALESCE(c.cap - COALESCE(s.mine, 0), 1000000)) AS free,"
-    "  e.failing_since, e.current_concurrency, e.ordering = 'fifo' AS fifo"
-    "  FROM unnest($3::uuid[], $4::uuid[]) WITH ORDINALITY"
-    "   AS l(tenant_id, id, n)"
-    "  JOIN hookd.endpoints e ON e.tenant_id = l.tenant_id AND e.id = l.id"
-    "  LEFT JOIN held s"
-    "   ON s.tenant_id = e.tenant_id AND s.endpoint_id = e.id"
-    "  LEFT JOIN unnest($8::uuid[], $9::int[]) AS c(id, cap) ON c.id = e.id),"
+    "   COALESCE(c.cap - COALESCE(h.n, 0), 1000000)) AS free,"
+    "  e.failing_since, e.current_concurrency, e.ordering = 'fifo' AS fifo,"
+    "  row_number() OVER (PARTITION BY e.tenant_id ORDER BY random())"
+    "  AS turn, random() AS r"
+    "  FROM hookd.endpoint_owners w JOIN hookd.endpoints e"
+    "  ON e.tenant_id = w.tenant_id AND e.id = w.endpoint_id"
+    "  LEFT JOIN hand h ON h.eid = e.id"
+    "  LEFT JOIN unnest($7::uuid[], $8::int[]) AS c(id, cap) ON c.id = e.id"
+    "  WHERE w.owner = $5::uuid AND w.lease_until > now()"
+    "  AND e.enabled AND e.deleted_at IS NULL"
+    "  AND ($2::uuid[] IS NULL OR NOT (e.id = ANY ($2::uuid[])))),"
     " picked AS MATERIALIZED ("
     "  SELECT x.*, ep.url, ep.headers, ep.secret_enc, ep.prev_secret_enc,"
-    "  ep.rate_limit, ep.max_concurrency, ep.n, ep.free, ep.failing_since,"
+    "  ep.rate_limit, ep.max_concurrency, ep.free, ep.failing_since,"
     "  ep.current_concurrency, ep.fifo"
     "  FROM ep CROSS JOIN LATERAL ("
     "   (SELECT d.tenant_id, d.delivery_id AS id, d.event_id, d.endpoint_id,"
     "    d.attempt_count, d.cycle_attempts, d.next_attempt_at"
     "    FROM hookd.queue d"
-    "    WHERE NOT ep.fifo"
+    "    WHERE NOT ep.fifo AND ep.free > 0"
     "    AND d.tenant_id = ep.tenant_id AND d.endpoint_id = ep.id"
     "    AND d.next_attempt_at <= now()"
     "    AND d.delivery_id NOT IN (SELECT answered.id FROM answered)"
     "    AND d.delivery_id NOT IN (SELECT mine.id FROM mine)"
-    "    AND NOT EXISTS (SELECT 1 FROM hookd.leases k"
-    "     WHERE k.tenant_id = d.tenant_id AND k.endpoint_id = d.endpoint_id"
-    "     AND k.delivery_id = d.delivery_id OFFSET 0)"
     "    ORDER BY d.next_attempt_at LIMIT GREATEST(ep.free, 0))"
     "   UNION ALL"
     "   SELECT h.* FROM (SELECT d.tenant_id, d.delivery_id AS id, d.event_id,"
     "    d.endpoint_id, d.attempt_count, d.cycle_attempts, d.next_attempt_at"
     "    FROM hookd.queue d"
-    "    WHERE ep.fifo AND d.tenant_id = ep.tenant_id"
+    "    WHERE ep.fifo AND ep.free > 0 AND d.tenant_id = ep.tenant_id"
     "    AND d.endpoint_id = ep.id ORDER BY d.delivery_id LIMIT 1) h"
-    "   WHERE ep.free > 0 AND h.next_attempt_at <= now()"
+    "   WHERE h.next_attempt_at <= now()"
     "   AND h.id NOT IN (SELECT answered.id FROM answered)"
-    "   AND h.id NOT IN (SELECT mine.id FROM mine)"
-    "   AND NOT EXISTS (SELECT 1 FROM hookd.leases k"
-    "    WHERE k.tenant_id = h.tenant_id AND k.endpoint_id = h.endpoint_id"
-    "    AND k.delivery_id = h.id)) x"
-    "  ORDER BY ep.n LIMIT $1),"
-    " leased AS ("
-    "  INSERT INTO hookd.leases (tenant_id, endpoint_id, delivery_id,"
-    "  lease_until, owner)"
-    "  SELECT p.tenant_id, p.endpoint_id, p.id,"
-    "  now() + $2::bigint * interval '1 millisecond', $6::uuid"
-    "  FROM picked p)"
+    "   AND h.id NOT IN (SELECT mine.id FROM mine)) x"
+    "  ORDER BY ep.turn, ep.r LIMIT $1),"
+    " more AS ("
+    "  SELECT (SELECT count(*) FROM picked) >= $1"
+    "  OR EXISTS (SELECT 1 FROM ep WHERE ep.free <= 0)"
+    "  OR EXISTS (SELECT 1 FROM picked p GROUP BY p.endpoint_id"
+    "   HAVING count(*) >= min(p.free)) AS left)"
     " SELECT d.tenant_id, d.id, d.event_id, d.endpoint_id,"
     "  d.attempt_count, d.cycle_attempts, COALESCE(d.rate_limit, 0), d.url,"
     "  d.headers::text, encode(d.secret_enc, 'hex'),"
     "  encode(d.prev_secret_enc, 'hex'),"
     "  v.event_type, v.payload, hookd.rfc3339(v.created_at), d.max_concurrency,"
-    "  d.n, d.free,"
+    "  more.left,"
     "  COALESCE((extract(epoch FROM d.failing_since) * 1000)::bigint, 0),"
     "  COALESCE(d.current_concurrency, 0), d.fifo"
-    " FROM picked d"
-    " JOIN hookd.events v ON v.tenant_id = d.tenant_id AND v.id = d.event_id"
+    " FROM more LEFT JOIN (picked d"
+    "  JOIN hookd.events v ON v.tenant_id = d.tenant_id AND v.id = d.event_id)"
+    " ON true"
     " ORDER BY d.next_attempt_at, d.id";
 
-/* The outcomes' leases are deleted: their requests are no longer in
- * flight. A delivery still pending is ours to finish; one whose endpoint
- * went away or was disabled in the meantime is not tried again. An
- * outcome whose delivery is gone (its tenant was deleted while the request
- * was in flight) has nothing to attach to and is dropped. Attempts have
+/* A delivery still pending is ours to finish; one whose endpoint went
+ * away or was disabled in the meantime is not tried again. A late
+ * outcome, whose endpoint another dispatcher owns now (this one lost its
+ * lease, and the new owner may be sending the delivery again), is
+ * written as an attempt but leaves the delivery to the owner. A delivery
+ * ended without an attempt while its request was in flight (skipped, or
+ * its endpoint disabled or deleted) becomes succeeded when that request
+ * succeeded: the receiver has it. An outcome whose delivery is gone (its
+ * tenant was deleted while the request was in flight) has nothing to
+ * attach to and is dropped. Attempts have
  * no foreign key to their delivery (migrations/0012_attempts_fk.sql):
  * an attempt is written only beside a delivery this statement updated,
- * and so locked, or one it locked for the purpose (a late outcome, whose
- * delivery was finished meanwhile by another attempt after the lease
- * expired), so that a deletion of the tenant waits for this statement and
- * then deletes what it wrote. The leases are found one by one through
- * their key, and each delivery by its primary key; the triggers of
+ * and so locked, or one it locked for the purpose (a late outcome), so
+ * that a deletion of the tenant waits for this statement and
+ * then deletes what it wrote. Each delivery is found by its primary key;
+ * the triggers of
  * migrations/0015_queue.sql then delete the queue rows of the deliveries
  * that ended, and move the due time of those to be tried again. No index
  * of deliveries reads what this statement changes, so each delivery's
@@ -222,16 +151,12 @@ static const char sql_record[] =
     "  SELECT r.tenant_id, r.delivery_id, r.endpoint_id, r.owner, r.number,"
     "  r.status_code, r.error, r.next_ms, r.cycle,"
     "  CASE WHEN e.deleted_at IS NULL AND e.enabled THEN r.new_status"
-    "   ELSE r.stopped_status END AS status"
+    "   ELSE r.stopped_status END AS status,"
+    "  o.owner IS NULL OR o.owner = r.owner AS ours"
     "  FROM r JOIN hookd.endpoints e"
-    "  ON e.tenant_id = r.tenant_id AND e.id = r.endpoint_id),"
-    " freed AS ("
-    "  DELETE FROM hookd.leases k WHERE k.ctid = ANY (ARRAY("
-    "   SELECT x.ctid FROM r CROSS JOIN LATERAL ("
-    "    SELECT k2.ctid FROM hookd.leases k2"
-    "    WHERE k2.tenant_id = r.tenant_id AND k2.endpoint_id = r.endpoint_id"
-    "    AND k2.delivery_id = r.delivery_id"
-    "    AND k2.owner IS NOT DISTINCT FROM r.owner) x))),"
+    "  ON e.tenant_id = r.tenant_id AND e.id = r.endpoint_id"
+    "  LEFT JOIN hookd.endpoint_owners o"
+    "  ON o.tenant_id = r.tenant_id AND o.endpoint_id = r.endpoint_id),"
     " d AS ("
     "  UPDATE hookd.deliveries d SET"
     "  status = r.status,"
@@ -244,11 +169,9 @@ static const char sql_record[] =
     "  completed_at = CASE WHEN r.status = 'pending' THEN NULL ELSE now() END"
     "  FROM re r"
     "  WHERE d.tenant_id = r.tenant_id AND d.id = r.delivery_id"
-    "  AND d.status = 'pending'"
-    "  AND NOT EXISTS (SELECT 1 FROM hookd.leases k"
-    "   WHERE k.tenant_id = r.tenant_id AND k.endpoint_id = r.endpoint_id"
-    "   AND k.delivery_id = r.delivery_id"
-    "   AND k.owner IS DISTINCT FROM r.owner)"
+    "  AND r.ours AND (d.status = 'pending'"
+    "   OR (d.status = 'failed' AND r.status = 'succeeded'"
+    "    AND d.attempt_count < r.number))"
     "  RETURNING d.tenant_id, d.id),"
     " late AS ("
     "  SELECT x.tenant_id, x.id FROM r JOIN hookd.deliveries x"
@@ -300,56 +223,51 @@ static const char sql_disable[] =
     "  FROM dis JOIN hookd.queue q"
     "   ON q.tenant_id = dis.tenant_id AND q.endpoint_id = dis.id"
     "  WHERE d.tenant_id = q.tenant_id AND d.id = q.delivery_id"
-    "  AND d.status = 'pending' AND NOT " HK_SQL_LEASED
+    "  AND d.status = 'pending' AND NOT " HK_SQL_SENDING
     "  RETURNING d.tenant_id, d.id)"
     " INSERT INTO hookd.changes (tenant_id, id, delivery_id)"
     " SELECT f.tenant_id, hookd.uuid7(), f.id FROM f";
 
-/* Work a dead dispatcher left leased is due again once its lease is
- * deleted here, at its old place in the queue, unless its endpoint went
- * away meanwhile: deleted, or disabled by hookd (410, failing too long; a
- * reason is then recorded). Those deliveries end failed, as their pending
- * siblings did when it happened; an endpoint disabled by hand keeps them
- * pending until it is enabled again. */
-#define GONE "(e.deleted_at IS NOT NULL" \
-             " OR (NOT e.enabled AND e.disabled_reason IS NOT NULL))"
-/* the deliveries of the leases deleted (x) whose endpoint went away */
-#define FAIL_GONE                                                          \
-    "  UPDATE hookd.deliveries d SET status = 'failed',"                   \
-    "  next_attempt_at = NULL, completed_at = now(),"                      \
-    "  last_error = COALESCE(d.last_error, CASE WHEN e.deleted_at IS NOT"  \
-    "   NULL THEN 'endpoint deleted' ELSE 'endpoint disabled' END),"       \
-    "  updated_at = now()"                                                 \
-    "  FROM x, hookd.endpoints e"                                          \
-    "  WHERE d.tenant_id = x.tenant_id AND d.id = x.delivery_id"           \
-    "  AND d.status = 'pending'"                                           \
-    "  AND e.tenant_id = d.tenant_id AND e.id = d.endpoint_id AND " GONE    \
-    "  RETURNING d.tenant_id, d.id"
-/* ...and the log of those (f) for the live updates route */
-#define LOG_FAILED                                                         \
-    "  INSERT INTO hookd.changes (tenant_id, id, delivery_id)"             \
-    "  SELECT f.tenant_id, hookd.uuid7(), f.id FROM f"
-static const char sql_expire[] =
-    "WITH x AS ("
-    "  DELETE FROM hookd.leases k WHERE k.lease_until < now()"
-    "  RETURNING k.tenant_id, k.delivery_id),"
-    " f AS (" FAIL_GONE "),"
-    " g AS (" LOG_FAILED ")"
-    " SELECT count(*) FROM x";
+/* The pending deliveries of endpoints gone away (deleted, or disabled
+ * by hookd: 410, failing too long; a reason is then recorded) end
+ * failed, as their siblings did when it happened, once no live owner
+ * holds them: those the owner held then, and those of an owner that died
+ * with them. An endpoint disabled by hand keeps them pending until it is
+ * enabled again. The change is logged for the live updates route. */
+static const char sql_gone[] =
+    "WITH f AS ("
+    "  UPDATE hookd.deliveries d SET status = 'failed',"
+    "  next_attempt_at = NULL, completed_at = now(),"
+    "  last_error = COALESCE(d.last_error, CASE WHEN e.deleted_at IS NOT"
+    "   NULL THEN 'endpoint deleted' ELSE 'endpoint disabled' END),"
+    "  updated_at = now()"
+    "  FROM hookd.endpoints e JOIN hookd.queue q"
+    "  ON q.tenant_id = e.tenant_id AND q.endpoint_id = e.id"
+    "  WHERE (e.deleted_at IS NOT NULL"
+    "   OR (NOT e.enabled AND e.disabled_reason IS NOT NULL))"
+    "  AND d.tenant_id = q.tenant_id AND d.id = q.delivery_id"
+    "  AND NOT EXISTS (SELECT 1 FROM hookd.endpoint_owners o"
+    "   WHERE o.tenant_id = e.tenant_id AND o.endpoint_id = e.id"
+    "   AND o.lease_until > now() AND d.id = ANY (o.holding))"
+    "  AND d.status = 'pending'"
+    "  RETURNING d.tenant_id, d.id),"
+    " g AS (INSERT INTO hookd.changes (tenant_id, id, delivery_id)"
+    "  SELECT f.tenant_id, hookd.uuid7(), f.id FROM f)"
+    " SELECT count(*) FROM f";
 
-/* Deliveries this dispatcher leased and never started (it is stopping,
- * or their endpoint was disabled or deleted while they waited) are due
- * again at their old place in the queue, or end failed as at expiry. */
-static const char sql_release[] =
-    "WITH x AS ("
-    "  DELETE FROM hookd.leases k"
-    "  USING unnest($1::uuid[], $2::uuid[]) AS r(tenant_id, id)"
-    "  WHERE k.tenant_id = r.tenant_id AND k.delivery_id = r.id"
-    "  RETURNING k.tenant_id, k.delivery_id),"
-    " f AS (" FAIL_GONE ")" LOG_FAILED;
-#undef LOG_FAILED
-#undef FAIL_GONE
-#undef GONE
+/* What a dispatcher holds of each endpoint it owns ($2, $3: parallel
+ * endpoint and delivery ids), for the API's "sending"; only the rows
+ * that changed are written. */
+static const char sql_hold[] =
+    "WITH h AS (SELECT x.eid, array_agg(x.id ORDER BY x.id) AS ids"
+    "  FROM unnest($2::uuid[], $3::uuid[]) AS x(eid, id) GROUP BY x.eid),"
+    " v AS (SELECT o.tenant_id, o.endpoint_id,"
+    "  COALESCE(h.ids, '{}'::uuid[]) AS ids"
+    "  FROM hookd.endpoint_owners o LEFT JOIN h ON h.eid = o.endpoint_id"
+    "  WHERE o.owner = $1::uuid)"
+    " UPDATE hookd.endpoint_owners o SET holding = v.ids FROM v"
+    " WHERE o.tenant_id = v.tenant_id AND o.endpoint_id = v.endpoint_id"
+    " AND o.owner = $1::uuid AND o.holding <> v.ids";
 
 static const char sql_stopped[] =
     "SELECT l.id FROM unnest($1::uuid[], $2::uuid[]) AS l(tenant_id, id)"
@@ -365,7 +283,8 @@ static const char sql_stopped[] =
  * it marks the dispatcher seen, forgets dispatchers not seen for ten
  * minutes, gives up the endpoints it owns that were disabled or deleted,
  * and those with no pending work left once a third of their lease has
- * passed (an endpoint that gets events now and then stays with its owner
+ * passed, but none while it still holds some of its deliveries (their
+ * requests in flight are recorded under its ownership) (an endpoint that gets events now and then stays with its owner
  * between them), renews the others once a third of their lease has
  * passed, and takes endpoints with due work that nobody
  * holds (never owned, or whose owner let the lease run out) up to its
@@ -389,7 +308,7 @@ static const char sql_own[] =
     "  AND w.seen_at > now() - $2::bigint * interval '1 millisecond'),"
     " mine AS MATERIALIZED ("
     "  SELECT o.tenant_id, o.endpoint_id, o.lease_until,"
-    "  EXISTS (SELECT 1 FROM hookd.endpoints e"
+    "  cardinality(o.holding) > 0 OR EXISTS (SELECT 1 FROM hookd.endpoints e"
     "   WHERE e.tenant_id = o.tenant_id AND e.id = o.endpoint_id"
     "   AND e.enabled AND e.deleted_at IS NULL)"
     "  AND (o.lease_until >= now()"
@@ -470,11 +389,12 @@ static const char sql_prune[] =
  * emptied fills its pages again within seconds; autovacuum still does it
  * when it passes. */
 static const char sql_vacuum_hot[] =
-    "VACUUM (SKIP_LOCKED, TRUNCATE false) hookd.queue, hookd.leases";
+    "VACUUM (SKIP_LOCKED, TRUNCATE false) hookd.queue, hookd.endpoint_owners";
 static const char sql_vacuum_analyze_hot[] =
-    "VACUUM (SKIP_LOCKED, TRUNCATE false, ANALYZE) hookd.queue, hookd.leases";
+    "VACUUM (SKIP_LOCKED, TRUNCATE false, ANALYZE) hookd.queue,"
+    " hookd.endpoint_owners";
 static const char sql_analyze_hot[] =
-    "ANALYZE (SKIP_LOCKED) hookd.queue, hookd.leases";
+    "ANALYZE (SKIP_LOCKED) hookd.queue, hookd.endpoint_owners";
 
 static unsigned nibble(char c)
 {
@@ -496,108 +416,55 @@ static unsigned char *unhex(const char *hex, size_t *len)
     return out;
 }
 
-/* Whether due work may be left after a claim that locked `locked` (> 0)
- * endpoints and picked r's rows: the
- * claim or the lock was cut at limit, or a locked endpoint got all of its
- * free slots (none at all, when it got no row). An endpoint that got fewer
- * rows than it had free slots had no more due work without a lease, as of
- * the claim's snapshot. */
-static bool work_left(PGresult *r, int locked, int limit)
-{
-    int rows = PQntuples(r);
-    if (locked >= limit || rows >= limit)
-        return true;
-    int *got = hk_calloc((size_t)locked, sizeof(*got));
-    bool left = false;
-    for (int i = 0; i < rows && !left; i++) {
-        long k = strtol(PQgetvalue(r, i, 15), NULL, 10) - 1;
-        /* a place out of range cannot be told apart: assume work is left */
-        left = k < 0 || k >= locked || ++got[k] >= hk_db_get_int(r, i, 16);
-    }
-    for (int k = 0; k < locked && !left; k++)
-        if (got[k] == 0)
-            left = true;
-    free(got);
-    return left;
-}
-
 enum hk_result hk_store_claim(struct hk_conn *c, const char *owner,
-                              int limit, int64_t lease_ms,
-                              const char *exclude, const char *cap_ids,
-                              const char *caps, const char *done_ids,
-                              const char *live_ids, struct hk_claim **out,
+                              int limit, const char *exclude,
+                              const char *cap_ids, const char *caps,
+                              const char *done_ids, const char *live_ids,
+                              const char *live_eps, struct hk_claim **out,
                               size_t *n, bool *more)
 {
-    char lim[16], lease[24];
+    char lim[16];
     snprintf(lim, sizeof(lim), "%d", limit);
-    snprintf(lease, sizeof(lease), "%lld", (long long)lease_ms);
     PGresult *r = NULL;
     *out = NULL;
     *n = 0;
     *more = true;
-    /* the locked endpoints as two uuid[] literals */
-    struct hk_buf tids, eids;
-    hk_buf_init(&tids);
-    hk_buf_init(&eids);
-    /* the answered and the unfinished deliveries' ids go in binary form
-     * (see struct hk_pgbin): ~100 of them at each claim when busy. No
-     * list is an empty array, which steps over nothing, as NULL would. */
-    struct hk_pgbin done, live;
+    /* the answered and the held deliveries' ids, and the held ones'
+     * endpoints, go in binary form (see struct hk_pgbin): a few hundred
+     * of them at each claim when busy. No list is an empty array, which
+     * steps over nothing, as NULL would. */
+    struct hk_pgbin done, live, eps;
     hk_pgbin_init(&done, HK_OID_UUID);
     hk_pgbin_init(&live, HK_OID_UUID);
+    hk_pgbin_init(&eps, HK_OID_UUID);
     hk_pgbin_uuid_list(&done, done_ids);
     hk_pgbin_uuid_list(&live, live_ids);
-    int done_len = 0, live_len = 0;
+    hk_pgbin_uuid_list(&eps, live_eps);
+    int done_len = 0, live_len = 0, eps_len = 0;
     const char *done_bin = hk_pgbin_done(&done, &done_len);
     const char *live_bin = hk_pgbin_done(&live, &live_len);
-    /* our own lists: a malformed one is a bug, refused before BEGIN */
-    enum hk_result rc = done_bin != NULL && live_bin != NULL
-                            ? hk_db_begin(c)
-                            : HK_INTERNAL;
-    bool in_tx = rc == HK_OK;
-    if (rc == HK_OK)
+    const char *eps_bin = hk_pgbin_done(&eps, &eps_len);
+    /* our own lists: a malformed one is a bug, refused before the query */
+    enum hk_result rc = HK_INTERNAL;
+    if (done_bin != NULL && live_bin != NULL && eps_bin != NULL)
         rc = hk_db_query_bin(
-            c, sql_claim_lock, 5,
-            (const char *const[]){lim, exclude, done_bin, live_bin, owner},
-            (const int[]){0, 0, done_len, live_len, 0},
-            (const int[]){0, 0, 1, 1, 0}, &r);
-    int locked = rc == HK_OK ? PQntuples(r) : 0;
-    if (locked > 0) {
-        hk_buf_puts(&tids, "{");
-        hk_buf_puts(&eids, "{");
-        for (int i = 0; i < locked; i++) {
-            hk_buf_printf(&tids, "%s%s", i ? "," : "", PQgetvalue(r, i, 0));
-            hk_buf_printf(&eids, "%s%s", i ? "," : "", PQgetvalue(r, i, 1));
-        }
-        hk_buf_puts(&tids, "}");
-        hk_buf_puts(&eids, "}");
-    }
-    PQclear(r);
-    r = NULL;
-    if (locked > 0) {
-        const char *p[9] = {lim,   lease,    tids.data, eids.data, done_bin,
-                            owner, live_bin, cap_ids,   caps};
-        rc = hk_db_query_bin(
-            c, sql_claim, 9, p,
-            (const int[]){0, 0, 0, 0, done_len, 0, live_len, 0, 0},
-            (const int[]){0, 0, 0, 0, 1, 0, 1, 0, 0}, &r);
-    }
-    hk_buf_cleanup(&tids);
-    hk_buf_cleanup(&eids);
+            c, sql_claim, 8,
+            (const char *const[]){lim, exclude, done_bin, live_bin, owner,
+                                  eps_bin, cap_ids, caps},
+            (const int[]){0, 0, done_len, live_len, 0, eps_len, 0, 0},
+            (const int[]){0, 0, 1, 1, 0, 1, 0, 0}, &r);
     hk_pgbin_cleanup(&done);
     hk_pgbin_cleanup(&live);
-    if (rc == HK_OK)
-        rc = hk_db_commit(c);
-    else if (in_tx)
-        hk_db_rollback(c);
-    if (rc == HK_OK && locked == 0)
-        *more = false; /* no endpoint has due work without a lease */
-    if (rc != HK_OK || r == NULL) {
+    hk_pgbin_cleanup(&eps);
+    if (rc != HK_OK) {
         PQclear(r);
         return rc;
     }
     int rows = PQntuples(r);
-    *more = work_left(r, locked, limit);
+    *more = rows > 0 && hk_db_get_bool(r, 0, 15);
+    /* with nothing picked, the one row holds only the flag */
+    if (rows == 1 && PQgetisnull(r, 0, 1))
+        rows = 0;
     if (rows == 0) {
         PQclear(r);
         return HK_OK;
@@ -624,9 +491,9 @@ enum hk_result hk_store_claim(struct hk_conn *c, const char *owner,
         snprintf(x->event_time, sizeof(x->event_time), "%s",
                  PQgetvalue(r, i, 13));
         x->max_concurrency = hk_db_get_int(r, i, 14);
-        x->failing_since_ms = strtoll(PQgetvalue(r, i, 17), NULL, 10);
-        x->current_concurrency = hk_db_get_int(r, i, 18);
-        x->fifo = hk_db_get_bool(r, i, 19);
+        x->failing_since_ms = strtoll(PQgetvalue(r, i, 16), NULL, 10);
+        x->current_concurrency = hk_db_get_int(r, i, 17);
+        x->fifo = hk_db_get_bool(r, i, 18);
     }
     PQclear(r);
     *out = cl;
@@ -748,9 +615,32 @@ static enum hk_result exec_count(struct hk_conn *c, const char *sql, int np,
     return HK_OK;
 }
 
-enum hk_result hk_store_expire_leases(struct hk_conn *c, int *n)
+enum hk_result hk_store_fail_gone(struct hk_conn *c, int *n)
 {
-    return query_count(c, sql_expire, 0, NULL, n);
+    return query_count(c, sql_gone, 0, NULL, n);
+}
+
+enum hk_result hk_store_hold(struct hk_conn *c, const char *owner,
+                             const char *endpoint_ids,
+                             const char *delivery_ids)
+{
+    struct hk_pgbin eps, ids;
+    hk_pgbin_init(&eps, HK_OID_UUID);
+    hk_pgbin_init(&ids, HK_OID_UUID);
+    hk_pgbin_uuid_list(&eps, endpoint_ids);
+    hk_pgbin_uuid_list(&ids, delivery_ids);
+    int eps_len = 0, ids_len = 0;
+    const char *eps_bin = hk_pgbin_done(&eps, &eps_len);
+    const char *ids_bin = hk_pgbin_done(&ids, &ids_len);
+    enum hk_result rc = HK_INTERNAL;
+    if (eps_bin != NULL && ids_bin != NULL)
+        rc = hk_db_query_bin(c, sql_hold, 3,
+                             (const char *const[]){owner, eps_bin, ids_bin},
+                             (const int[]){0, eps_len, ids_len},
+                             (const int[]){0, 1, 1}, NULL);
+    hk_pgbin_cleanup(&eps);
+    hk_pgbin_cleanup(&ids);
+    return rc;
 }
 
 enum hk_result hk_store_stopped_endpoints(struct hk_conn *c,
@@ -777,13 +667,6 @@ enum hk_result hk_store_stopped_endpoints(struct hk_conn *c,
     }
     PQclear(r);
     return HK_OK;
-}
-
-enum hk_result hk_store_release(struct hk_conn *c, const char *tenant_ids,
-                                const char *delivery_ids)
-{
-    const char *p[2] = {tenant_ids, delivery_ids};
-    return hk_db_query(c, sql_release, 2, p, NULL);
 }
 
 enum hk_result hk_store_prune_attempts(struct hk_conn *c, int days, int *n)

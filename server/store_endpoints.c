@@ -63,7 +63,7 @@ static const char sql_ep_fail_pending[] =
     "  last_error = COALESCE(d.last_error, 'endpoint deleted')"
     "  FROM hookd.queue q WHERE q.tenant_id = $1 AND q.endpoint_id = $2"
     "  AND d.tenant_id = q.tenant_id AND d.id = q.delivery_id"
-    "  AND d.status = 'pending' AND NOT " HK_SQL_LEASED
+    "  AND d.status = 'pending' AND NOT " HK_SQL_SENDING
     "  RETURNING d.tenant_id, d.id)"
     /* logged for the live updates route, as store_dispatch.c does */
     " INSERT INTO hookd.changes (tenant_id, id, delivery_id)"

@@ -136,7 +136,7 @@ static const char sql_delivery_list_queued[] =
     "SELECT " HK_SQL_DELIVERY_JSON " FROM hookd.queue q JOIN hookd.deliveries d"
     " ON d.tenant_id = q.tenant_id AND d.id = q.delivery_id"
     " WHERE q.tenant_id = $1 AND d.status = 'pending'"
-    " AND (" HK_SQL_LEASED ") = ($2 = 'sending')"
+    " AND (" HK_SQL_SENDING ") = ($2 = 'sending')"
     " AND ($3::uuid IS NULL OR q.endpoint_id = $3::uuid)"
     " AND ($4::uuid IS NULL OR q.event_id = $4::uuid)" DELIVERY_FILTERS
     " AND ($6::uuid IS NULL OR q.delivery_id < $6::uuid)"
@@ -170,7 +170,7 @@ static const char sql_replay[] =
     "  completed_at = NULL, updated_at = now()"
     "  FROM hookd.endpoints e"
     "  WHERE d.tenant_id = $1 AND d.id = $2"
-    "  AND NOT (d.status = 'pending' AND " HK_SQL_LEASED ")"
+    "  AND NOT (d.status = 'pending' AND " HK_SQL_SENDING ")"
     "  AND e.tenant_id = d.tenant_id AND e.id = d.endpoint_id"
     "  AND e.enabled AND e.deleted_at IS NULL"
     "  RETURNING d.*),"
@@ -188,7 +188,7 @@ static const char sql_skip[] =
     "  next_attempt_at = NULL, completed_at = now(), updated_at = now(),"
     "  last_error = 'skipped'"
     "  WHERE d.tenant_id = $1 AND d.id = $2 AND d.status = 'pending'"
-    "  AND NOT " HK_SQL_LEASED
+    "  AND NOT " HK_SQL_SENDING
     "  RETURNING d.*),"
     " c AS ("
     "  INSERT INTO hookd.changes (tenant_id, id, delivery_id)"

@@ -17,7 +17,7 @@ static const char sql_settings[] =
  * and is true for a superuser. */
 static const char sql_not_vacuumable[] =
     "SELECT c.relname FROM pg_catalog.pg_class c"
-    " WHERE c.oid IN ('hookd.queue'::regclass, 'hookd.leases'::regclass)"
+    " WHERE c.oid IN ('hookd.queue'::regclass, 'hookd.endpoint_owners'::regclass)"
     " AND NOT pg_catalog.pg_has_role(c.relowner, 'USAGE')"
     " AND NOT pg_catalog.pg_has_role((SELECT d.datdba"
     "  FROM pg_catalog.pg_database d"

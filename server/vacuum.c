@@ -1,5 +1,6 @@
 /*
- * vacuum.c - the dispatcher's own vacuum of hookd.queue and hookd.leases
+ * vacuum.c - the dispatcher's own vacuum of hookd.queue and
+ * hookd.endpoint_owners
  * (see vacuum.h for why). Two counts under a mutex, fed by the recorder;
  * a thread that sleeps until one of them makes a vacuum or an analyze due,
  * then runs it on its own connection.
@@ -15,7 +16,7 @@
 
 /* Dead rows in the two tables since the last vacuum that make the next
  * one: as many as autovacuum's per-table thresholds in
- * migrations/0013_leases.sql and 0015_queue.sql. */
+ * migrations/0015_queue.sql. */
 #define VACUUM_ROWS 2000
 /* A vacuum of the two tables reads all of their indexes: when the queue
  * holds a large backlog, that is a few tens of megabytes, so vacuums are
@@ -116,7 +117,7 @@ static void *vacuum_loop(void *arg)
                   hk_store_vacuum_hot(v->conn, vacuum, analyze) == HK_OK;
         /* once per outage: the recorder's own errors say the rest */
         if (!ok && !failing)
-            hk_log_warn("could not vacuum hookd.queue and hookd.leases; "
+            hk_log_warn("could not vacuum hookd.queue and hookd.endpoint_owners; "
                         "autovacuum is left to do it");
         failing = !ok;
         pthread_mutex_lock(&v->mu);

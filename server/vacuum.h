@@ -1,7 +1,8 @@
 /*
  * vacuum.h - the dispatcher's own vacuum of its hot tables. Every delivery
- * sent leaves a dead row in hookd.queue and one in hookd.leases when its
- * outcome is recorded, and each claim steps over the dead rows at the head
+ * sent leaves a dead row in hookd.queue when its outcome is recorded (and
+ * what its owner holds of a busy endpoint, a row of
+ * hookd.endpoint_owners, is rewritten a few times a second), and each claim steps over the dead rows at the head
  * of an endpoint's queue until VACUUM removes them. Autovacuum looks at a
  * database once a minute on a server with stock settings: at thousands of
  * deliveries a second, hundreds of thousands of dead rows pile up between

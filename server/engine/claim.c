@@ -3,9 +3,11 @@
  * ownership round (which endpoints this dispatcher sends to), claims due
  * deliveries of its endpoints when the sender asks (work may have come,
  * or slots are free), hands the jobs to the sender, checks whether the
- * endpoints of waiting jobs are still enabled and still its own, gives
- * back the leases of jobs dropped, and runs the periodic sweeps (expired leases, expired portal sessions,
- * the change log, old attempts). The claim's SQL is store_dispatch.c's.
+ * endpoints of waiting jobs are still enabled and still its own, writes
+ * what it holds of each endpoint for the API's "sending", and runs the
+ * periodic sweeps (deliveries of endpoints gone away, expired portal
+ * sessions, the change log, old attempts). The claim's SQL is
+ * store_dispatch.c's.
  */
 #include "engine/engine.h"
 #include "log.h"
@@ -16,7 +18,11 @@
 
 #define SWEEP_MS 5000
 #define PRUNE_MS (3600 * 1000)
-#define LEASE_SLACK_MS 30000
+/* What the dispatcher holds is written when it changed, at most this
+ * often: the API's "sending" is that late at most. */
+#define HOLD_MS 200
+/* see check_lanes */
+#define GONE_AFTER_MS 500
 
 /* Adds ids (a uuid[] literal) to the endpoints whose waiting jobs the
  * sender drops at its next turn. Called with claim_mu held. */
@@ -34,42 +40,58 @@ static void stopped_add(struct hk_dispatcher *d, const char *ids)
 }
 
 /* Runs on the claimer thread: looks up the endpoints the dispatcher
- * thread listed and gives back the leases of the jobs it dropped. */
+ * thread listed. */
 static void check_lanes(struct hk_dispatcher *d)
 {
     pthread_mutex_lock(&d->claim_mu);
     char *tids = d->check_tids, *eids = d->check_eids;
     d->check_tids = d->check_eids = NULL;
-    struct hk_buf drop_t, drop_i;
-    hk_buf_init(&drop_t);
-    hk_buf_init(&drop_i);
-    if (d->drop_ids.len > 0) {
-        hk_buf_printf(&drop_t, "{%s}", d->drop_tids.data);
-        hk_buf_printf(&drop_i, "{%s}", d->drop_ids.data);
-        hk_buf_reset(&d->drop_tids);
-        hk_buf_reset(&d->drop_ids);
-    }
     pthread_mutex_unlock(&d->claim_mu);
     char *stopped = NULL;
     if (eids != NULL &&
         hk_store_stopped_endpoints(d->work, d->owner, tids, eids, &stopped) !=
             HK_OK)
         stopped = NULL;
-    if (drop_i.len > 0 &&
-        hk_store_release(d->work, drop_t.data, drop_i.data) != HK_OK)
-        hk_log_warn("could not give back deliveries waiting for an endpoint "
-                    "that was disabled; their leases will expire");
     free(tids);
     free(eids);
-    hk_buf_cleanup(&drop_t);
-    hk_buf_cleanup(&drop_i);
     if (stopped != NULL) {
         pthread_mutex_lock(&d->claim_mu);
         stopped_add(d, stopped);
         pthread_mutex_unlock(&d->claim_mu);
         free(stopped);
         hk_deliver_wakeup(d->deliver);
+        /* once the sender has dropped their waiting jobs and what this
+         * dispatcher holds is written again, those of an endpoint gone
+         * away end failed */
+        d->gone_ms = hk_mono_ms() + GONE_AFTER_MS;
     }
+}
+
+/* Runs on the claimer thread: writes what this dispatcher holds of each
+ * endpoint it owns when that changed since the last write (at most every
+ * HOLD_MS), for the API's "sending" (store.h, HK_SQL_SENDING). */
+static void publish_held(struct hk_dispatcher *d, int64_t now)
+{
+    if (now - d->held_ms < HOLD_MS)
+        return;
+    struct hk_buf all;
+    hk_buf_init(&all);
+    pthread_mutex_lock(&d->claim_mu);
+    hk_buf_printf(&all, "{%s}|{%s}", d->mine_eps.data ? d->mine_eps.data : "",
+                  d->mine.data ? d->mine.data : "");
+    pthread_mutex_unlock(&d->claim_mu);
+    if (d->held_pub != NULL && strcmp(d->held_pub, all.data) == 0) {
+        hk_buf_cleanup(&all);
+        return;
+    }
+    char *bar = strchr(all.data, '|');
+    *bar = '\0';
+    enum hk_result rc = hk_store_hold(d->work, d->owner, all.data, bar + 1);
+    *bar = '|';
+    d->held_ms = now;
+    free(d->held_pub);
+    d->held_pub = rc == HK_OK ? hk_buf_steal(&all) : NULL;
+    hk_buf_cleanup(&all);
 }
 
 /* The claim's exclude list: the endpoints the sender asked to leave out
@@ -102,28 +124,117 @@ static char *owned_list(const struct hk_owned *o, size_t from, bool tenants)
     return hk_buf_steal(&b);
 }
 
+/* Splits the endpoints being given up (parallel literals *tids, *eids)
+ * into those this dispatcher still holds something of, left in *tids and
+ * *eids (NULL when none), and the others, returned in *free_tids and
+ * *free_eids (NULL when none): a job waiting, held or in flight (the
+ * sender's last list, mine_eps) or an outcome not recorded yet. */
+static void split_held(struct hk_dispatcher *d, char **tids, char **eids,
+                       char **free_tids, char **free_eids)
+{
+    struct hk_buf held, ids, kt, ke, ft, fe;
+    hk_buf_init(&held);
+    hk_buf_init(&ids);
+    pthread_mutex_lock(&d->claim_mu);
+    hk_buf_puts(&held, d->mine_eps.data ? d->mine_eps.data : "");
+    pthread_mutex_unlock(&d->claim_mu);
+    hk_jobq_ids(&d->outcomes, &ids, &held);
+    hk_buf_cleanup(&ids);
+    hk_buf_init(&kt);
+    hk_buf_init(&ke);
+    hk_buf_init(&ft);
+    hk_buf_init(&fe);
+    const char *t = *tids + 1, *e = *eids + 1;
+    while (*e != '\0' && *e != '}') {
+        size_t tl = strcspn(t, ",}"), el = strcspn(e, ",}");
+        char eid[40];
+        snprintf(eid, sizeof(eid), "%.*s", (int)el, e);
+        bool busy = held.data != NULL && strstr(held.data, eid) != NULL;
+        struct hk_buf *bt = busy ? &kt : &ft, *be = busy ? &ke : &fe;
+        hk_buf_printf(bt, "%s%.*s", bt->len ? "," : "", (int)tl, t);
+        hk_buf_printf(be, "%s%.*s", be->len ? "," : "", (int)el, e);
+        t += tl + (t[tl] == ',');
+        e += el + (e[el] == ',');
+    }
+    hk_buf_cleanup(&held);
+    free(*tids);
+    free(*eids);
+    *tids = *eids = *free_tids = *free_eids = NULL;
+    if (ke.len > 0) {
+        struct hk_buf a, b;
+        hk_buf_init(&a);
+        hk_buf_init(&b);
+        hk_buf_printf(&a, "{%s}", kt.data);
+        hk_buf_printf(&b, "{%s}", ke.data);
+        *tids = hk_buf_steal(&a);
+        *eids = hk_buf_steal(&b);
+    }
+    if (fe.len > 0) {
+        struct hk_buf a, b;
+        hk_buf_init(&a);
+        hk_buf_init(&b);
+        hk_buf_printf(&a, "{%s}", ft.data);
+        hk_buf_printf(&b, "{%s}", fe.data);
+        *free_tids = hk_buf_steal(&a);
+        *free_eids = hk_buf_steal(&b);
+    }
+    hk_buf_cleanup(&kt);
+    hk_buf_cleanup(&ke);
+    hk_buf_cleanup(&ft);
+    hk_buf_cleanup(&fe);
+}
+
+/* Runs on the claimer thread: gives up the endpoints being given up that
+ * this dispatcher holds nothing of any more; the rest wait for their
+ * requests to end and be recorded, so that the next owner, which counts
+ * only its own, never sends beside them. */
+static void yield(struct hk_dispatcher *d)
+{
+    char *ft, *fe;
+    split_held(d, &d->yield_tids, &d->yield_eids, &ft, &fe);
+    if (fe != NULL &&
+        hk_store_yield(d->work, d->owner, ft, fe) != HK_OK) {
+        /* not given up: kept for the next round */
+        if (d->yield_eids == NULL) {
+            d->yield_tids = ft;
+            d->yield_eids = fe;
+            ft = fe = NULL;
+        } else {
+            struct hk_buf a, b;
+            hk_buf_init(&a);
+            hk_buf_init(&b);
+            hk_buf_printf(&a, "%.*s,%s", (int)strlen(d->yield_tids) - 1,
+                          d->yield_tids, ft + 1);
+            hk_buf_printf(&b, "%.*s,%s", (int)strlen(d->yield_eids) - 1,
+                          d->yield_eids, fe + 1);
+            free(d->yield_tids);
+            free(d->yield_eids);
+            d->yield_tids = hk_buf_steal(&a);
+            d->yield_eids = hk_buf_steal(&b);
+        }
+    }
+    free(ft);
+    free(fe);
+    pthread_mutex_lock(&d->claim_mu);
+    free(d->yielding);
+    d->yielding = d->yield_eids ? hk_strdup(d->yield_eids) : NULL;
+    pthread_mutex_unlock(&d->claim_mu);
+}
+
 /* Runs on the claimer thread: the ownership round (docs/engine.md,
  * "Ownership"). First the endpoints handed to the sender to give up a
- * round ago are given up; then the round renews, drops and takes, and
- * tells the sender until when the leases are live. A dispatcher owning
- * more than its share gives up the excess in two steps: the
- * sender drops their waiting jobs and takes no more of theirs now, and
- * their rows go a round later, so that the next owner's first request
- * never meets one this dispatcher was still starting. Returns whether
- * the round took endpoints (a claim should follow). */
+ * round ago or more are given up, those it holds nothing of; then the
+ * round renews, drops and takes, and tells the sender until when the
+ * leases are live. A dispatcher owning more than its share gives up the
+ * excess in two steps: the sender drops their waiting jobs and takes no
+ * more of theirs now, and their rows go once their requests in flight
+ * are recorded, a round later at the earliest, so that the next owner's
+ * first request never meets one this dispatcher was still sending.
+ * Returns whether the round took endpoints (a claim should follow). */
 static bool own(struct hk_dispatcher *d, int64_t now)
 {
-    if (d->yield_eids != NULL && now - d->yield_ms >= OWN_ROUND_MS &&
-        hk_store_yield(d->work, d->owner, d->yield_tids, d->yield_eids) ==
-            HK_OK) {
-        pthread_mutex_lock(&d->claim_mu);
-        free(d->yielding);
-        d->yielding = NULL;
-        pthread_mutex_unlock(&d->claim_mu);
-        free(d->yield_tids);
-        free(d->yield_eids);
-        d->yield_tids = d->yield_eids = NULL;
-    }
+    if (d->yield_eids != NULL && now - d->yield_ms >= OWN_ROUND_MS)
+        yield(d);
     d->owned_at_ms = now;
     struct hk_owned o;
     if (hk_store_own(d->work, d->owner, OWN_LEASE_MS, &o) != HK_OK)
@@ -162,9 +273,7 @@ static bool own(struct hk_dispatcher *d, int64_t now)
  * jobs only while its endpoint's slots are all busy, and no more than
  * (HK_LANE_DEPTH - 1) times them, so the jobs waiting in lanes stay below
  * max_in_flight; the claim's room keeps them there too, should an
- * endpoint's max_concurrency be lowered meanwhile. Leases last
- * HK_LANE_DEPTH request timeouts (and some slack): a job may wait in its
- * lane for one request's time before its own starts. */
+ * endpoint's max_concurrency be lowered meanwhile. */
 static void claim(struct hk_dispatcher *d)
 {
     struct hk_buf ids;
@@ -183,15 +292,17 @@ static void claim(struct hk_dispatcher *d)
     char *caps = d->caps ? hk_strdup(d->caps) : NULL;
     if (room > 0 && done > 0) {
         hk_buf_puts(&ids, "{");
-        hk_jobq_ids(&d->outcomes, &ids);
+        hk_jobq_ids(&d->outcomes, &ids, NULL);
         hk_buf_puts(&ids, "}");
     }
-    char *mine = NULL;
+    char *mine = NULL, *mine_eps = NULL;
     if (d->mine.len > 0) {
         struct hk_buf b;
         hk_buf_init(&b);
         hk_buf_printf(&b, "{%s}", d->mine.data);
         mine = hk_buf_steal(&b);
+        hk_buf_printf(&b, "{%s}", d->mine_eps.data);
+        mine_eps = hk_buf_steal(&b);
     }
     pthread_mutex_unlock(&d->claim_mu);
 
@@ -201,11 +312,8 @@ static void claim(struct hk_dispatcher *d)
     bool more = true; /* nothing claimed for want of room: claim again */
     int64_t began_us = hk_trace_now_us();
     if (room > 0)
-        rc = hk_store_claim(d->work, d->owner, room,
-                            HK_LANE_DEPTH * d->cfg->request_timeout_ms +
-                                LEASE_SLACK_MS,
-                            exclude, cap_ids, caps, ids.data, mine, &claims,
-                            &n, &more);
+        rc = hk_store_claim(d->work, d->owner, room, exclude, cap_ids, caps,
+                            ids.data, mine, mine_eps, &claims, &n, &more);
     /* endpoints left out for their rate limit have work of their own */
     if (rc != HK_OK || exclude != NULL)
         more = true;
@@ -213,6 +321,7 @@ static void claim(struct hk_dispatcher *d)
     free(cap_ids);
     free(caps);
     free(mine);
+    free(mine_eps);
     hk_buf_cleanup(&ids);
     struct hk_job **jobs = NULL;
     if (rc == HK_OK && n > 0) {
@@ -227,7 +336,7 @@ static void claim(struct hk_dispatcher *d)
     hk_jobq_push(&d->claimed, jobs, n);
     pthread_mutex_lock(&d->claim_mu);
     if (jobs != NULL)
-        hk_work_ids_append(jobs, n, &d->mine);
+        hk_work_ids_append(jobs, n, &d->mine, &d->mine_eps);
     d->claim_more = more;
     pthread_mutex_unlock(&d->claim_mu);
     free(jobs);
@@ -239,11 +348,11 @@ static void claim(struct hk_dispatcher *d)
 static void sweep(struct hk_dispatcher *d)
 {
     int n = 0;
-    if (hk_store_expire_leases(d->work, &n) == HK_OK && n > 0) {
+    if (hk_store_fail_gone(d->work, &n) == HK_OK && n > 0) {
         char s[16];
         snprintf(s, sizeof(s), "%d", n);
-        hk_log_info("expired leases taken back", "deliveries", s);
-        atomic_store(&d->fresh, true);
+        hk_log_info("deliveries of endpoints gone away ended failed",
+                    "deliveries", s);
     }
     /* a session's token no longer works once it expires; its row goes
      * here rather than on the next request that presents it */
@@ -258,8 +367,8 @@ static void sweep(struct hk_dispatcher *d)
 
 /* The claimer thread: claims whenever the dispatcher asks (an ingest or
  * a NOTIFY, slots freed while work may be left, a retry come due, the
- * one-second poll), and sweeps expired
- * leases and old attempts on the side. */
+ * one-second poll), and keeps ownership, what it holds and the sweeps on
+ * the side. */
 void *hk_claimer_loop(void *arg)
 {
     struct hk_dispatcher *d = arg;
@@ -284,9 +393,12 @@ void *hk_claimer_loop(void *arg)
         pthread_mutex_unlock(&d->claim_mu);
 
         int64_t now = hk_mono_ms();
-        if (now - last_sweep >= SWEEP_MS && hk_conn_ensure(d->work)) {
+        bool gone = d->gone_ms > 0 && now >= d->gone_ms;
+        if ((now - last_sweep >= SWEEP_MS || gone) &&
+            hk_conn_ensure(d->work)) {
             sweep(d);
             last_sweep = now;
+            d->gone_ms = 0;
         }
         if (d->cfg->retention_days > 0 && now - last_prune >= PRUNE_MS &&
             hk_conn_ensure(d->work)) {
@@ -313,6 +425,8 @@ void *hk_claimer_loop(void *arg)
             check_lanes(d);
         if (want && hk_conn_ensure(d->work))
             claim(d);
+        if (hk_conn_ensure(d->work))
+            publish_held(d, hk_mono_ms());
         pthread_mutex_lock(&d->claim_mu);
     }
     pthread_mutex_unlock(&d->claim_mu);

@@ -2,8 +2,8 @@
  * dispatcher.c - starts and stops the delivery engine (docs/engine.md):
  * its connections (claims, records, LISTEN, vacuum) and its three
  * threads, the sender (send.c), the claimer (claim.c) and the recorder
- * (record.c). Whatever a stopped dispatcher leaves behind, leases cover:
- * another dispatcher takes it back when they run out.
+ * (record.c). Whatever a stopped dispatcher leaves behind is pending in
+ * the database: the endpoints' next owners send it.
  */
 #include "dispatcher.h"
 #include "engine/engine.h"
@@ -107,7 +107,7 @@ void hk_dispatcher_stop(struct hk_dispatcher *d)
     if (hk_conn_ensure(d->work) && hk_store_disown(d->work, d->owner) != HK_OK)
         hk_log_warn("could not give up this dispatcher's endpoints; others "
                     "take them when their leases run out");
-    /* what could not be written is left to lease expiry */
+    /* what could not be written is sent again by the next owner */
     hk_jobq_cleanup(&d->outcomes, hk_work_release);
     hk_jobq_cleanup(&d->claimed, hk_work_release);
     for (size_t i = 0; i < d->nbuckets; i++) {
@@ -137,8 +137,10 @@ void hk_dispatcher_stop(struct hk_dispatcher *d)
     free(d->caps);
     free(d->limited);
     hk_buf_cleanup(&d->mine);
-    hk_buf_cleanup(&d->drop_tids);
-    hk_buf_cleanup(&d->drop_ids);
+    hk_buf_cleanup(&d->mine_eps);
+    hk_buf_cleanup(&d->parked_ids);
+    hk_buf_cleanup(&d->parked_eps);
+    free(d->held_pub);
     free(d->check_tids);
     free(d->check_eids);
     free(d->stopped);

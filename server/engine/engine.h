@@ -35,16 +35,16 @@ struct hk_bucket {
 
 /* An endpoint's slots in this dispatcher: its requests started (or held
  * for its rate limit) and the claimed jobs waiting, in claim order, for
- * one of its max_concurrency slots. A claim gives this dispatcher up to
- * HK_LANE_DEPTH times max_concurrency leases at an endpoint no other
- * dispatcher is sending to (store.h), so that when a request ends the
- * next one starts at once instead of after the next claim. Lanes live in
- * a hash table by endpoint id while they hold anything. Every
- * LANE_CHECK_MS while jobs wait (in a lane, or held for a rate limit),
- * the claimer asks the database whether their endpoints are still
- * enabled; the waiting jobs of one disabled or deleted meanwhile are
- * dropped and their leases given back, so that at most the requests
- * already in flight reach it after that. */
+ * one of its max_concurrency slots. A claim gives the endpoint's owner up
+ * to HK_LANE_DEPTH times max_concurrency deliveries (store.h), so that
+ * when a request ends the next one starts at once instead of after the
+ * next claim. Lanes live in a hash table by endpoint id while they hold
+ * anything. Every LANE_CHECK_MS while jobs wait (in a lane, or held for a
+ * rate limit), the claimer asks the database whether their endpoints are
+ * still enabled and still this dispatcher's; the waiting jobs of one
+ * that is not are dropped (their deliveries are due again for whoever
+ * owns the endpoint), so that at most the requests already in flight
+ * reach it after that. */
 #define LANE_BUCKETS 1024
 
 #define LANE_CHECK_MS 100
@@ -82,7 +82,7 @@ struct hk_lane {
 
 struct hk_dispatcher {
     const struct hk_config *cfg;
-    char owner[37]; /* this dispatcher's id: its leases, its endpoints */
+    char owner[37]; /* this dispatcher's id: its endpoints' owner */
     struct hk_lane *lanes[LANE_BUCKETS];
     size_t waiting; /* jobs waiting in lanes */
     struct hk_conn *work;
@@ -92,7 +92,7 @@ struct hk_dispatcher {
     struct hk_job *live; /* see live_add */
     pthread_t thread;
     atomic_bool stop;
-    /* Set when work may have come (an ingest, a NOTIFY, a lease expired):
+    /* Set when work may have come (an ingest, a NOTIFY, an endpoint taken):
      * the next turn claims. woken is set when a request ends or outcomes
      * are written: slots are free, and the next turn claims only if the
      * last claim may have left work behind (claim_more); otherwise no new
@@ -128,21 +128,25 @@ struct hk_dispatcher {
     bool cl_stop;
     char *exclude;     /* endpoints with jobs held for their rate limit */
     /* endpoints whose requests in flight are held below max_concurrency,
-     * and the leases this dispatcher may hold for each (a uuid[] and an
-     * int[] literal, or NULL) */
+     * and the deliveries this dispatcher may hold for each (a uuid[] and
+     * an int[] literal, or NULL) */
     char *cap_ids, *caps;
-    /* deliveries this dispatcher holds leases for and has not finished,
-     * comma-separated (see mine_reset) */
-    struct hk_buf mine;
+    /* deliveries this dispatcher holds and has not finished, and their
+     * endpoints, in the same order, comma-separated (see mine_reset);
+     * mine_gen is live_gen when they were made, at mine_ms (monotonic) */
+    struct hk_buf mine, mine_eps;
+    unsigned live_gen, mine_gen;
+    int64_t mine_ms;
+    /* deliveries whose outcome the database refused (see record.c),
+     * stepped over by claims until parked_until (monotonic ms) */
+    struct hk_buf parked_ids, parked_eps;
+    int64_t parked_until;
     size_t busy_local; /* transfers in flight plus jobs held, published */
     size_t waiting_pub; /* jobs waiting in lanes, published */
     /* the lanes' check: endpoints with waiting jobs (two uuid[] literals,
-     * handed to the claimer), those found stopped (handed back), and the
-     * waiting jobs dropped for it, whose leases the claimer gives back
-     * (comma-separated tenant and delivery ids) */
+     * handed to the claimer) and those found stopped (handed back) */
     char *check_tids, *check_eids;
     char *stopped;
-    struct hk_buf drop_tids, drop_ids;
     int64_t checked_ms; /* sender thread: when lanes were last sent */
     /* claimed jobs, from the claimer to the sender */
     struct hk_jobq claimed;
@@ -153,12 +157,14 @@ struct hk_dispatcher {
     /* Ownership. The claimer's: when its last round ran, how many
      * endpoints it owned, and the endpoints it is giving up (two uuid[]
      * literals, NULL for none) since yield_ms: claims leave them out,
-     * and a round later, once the sender has dropped their waiting jobs,
-     * their rows are deleted for another dispatcher to take. yielding is
+     * and from a round later, as soon as this dispatcher holds nothing of
+     * one (no job waiting, in flight or waiting to be recorded), its row
+     * is deleted for another dispatcher to take. yielding is
      * the same ids for the sender (under claim_mu), which drops any job
      * of theirs still coming from an earlier claim. own_valid_ms: the
      * monotonic ms until which the leases are known live (see
-     * OWN_LEASE_MS). */
+     * OWN_LEASE_MS). held_pub: the holding lists last written (see
+     * hk_store_hold), "eids|ids". */
     int64_t owned_at_ms;
     size_t nowned;
     char *yield_tids, *yield_eids;
@@ -168,6 +174,11 @@ struct hk_dispatcher {
     bool held_back; /* sender: a start waited for the leases (see
                      * hk_lanes_owning) */
     bool own_asked; /* claimer: a round as soon as OWN_ROUND_MIN_MS allows */
+    char *held_pub;
+    int64_t held_ms;
+    /* claimer: when to look for deliveries of endpoints gone away before
+     * the next sweep (0: none), soon after the lanes' check found some */
+    int64_t gone_ms;
 };
 
 struct hk_job_meta {
@@ -192,11 +203,16 @@ void hk_work_release(struct hk_job *job);
 /* The live list (sender thread only). */
 void hk_work_live_add(struct hk_dispatcher *d, struct hk_job *job);
 void hk_work_live_remove(struct hk_dispatcher *d, struct hk_job *job);
-/* Appends "a,b,c" of the jobs' deliveries to ids. */
+/* Appends "a,b,c" of the jobs' deliveries to ids, and of their
+ * endpoints to eps (NULL: not wanted). */
 void hk_work_ids_append(struct hk_job *const *jobs, size_t n,
-                        struct hk_buf *ids);
-/* Makes d->mine the live and the claimed jobs' deliveries (under claim_mu). */
+                        struct hk_buf *ids, struct hk_buf *eps);
+/* Makes d->mine the live, the claimed and the parked jobs' deliveries,
+ * and d->mine_eps their endpoints (under claim_mu). */
 void hk_work_mine_reset(struct hk_dispatcher *d);
+/* Keeps a job's delivery out of claims for a while: the database refused
+ * its outcome (under claim_mu). */
+void hk_work_park(struct hk_dispatcher *d, const struct hk_job *job);
 
 /* ---- limits.c (sender thread) ---- */
 
@@ -216,8 +232,8 @@ void hk_lanes_submit(struct hk_dispatcher *d, struct hk_job *job);
 void hk_lanes_done(struct hk_dispatcher *d, const char *eid,
                    struct hk_job *job);
 struct hk_job *hk_lanes_pop(struct hk_lane *l);
-/* Queues a job that will not be sent for the claimer to give back
- * (under claim_mu). */
+/* Drops a job that will not be sent: its delivery, still pending and
+ * due, is claimed again by the endpoint's owner (under claim_mu). */
 void hk_lanes_drop(struct hk_dispatcher *d, struct hk_job *j);
 /* Under claim_mu: hands the claimer the endpoints to check, drops the jobs
  * of those it found stopped, and sets the claim's filters. */

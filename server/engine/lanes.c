@@ -109,7 +109,7 @@ void hk_lanes_submit(struct hk_dispatcher *d, struct hk_job *job)
     }
     if (l->adapting &&
         l->busy + (int)l->nwait >= HK_LANE_DEPTH * lane_limit(l)) {
-        /* more than the smaller limit sends within the lease: back to
+        /* more than HK_LANE_DEPTH rounds of the smaller limit: back to
          * its place in the queue */
         pthread_mutex_lock(&d->claim_mu);
         hk_lanes_drop(d, job);
@@ -133,9 +133,8 @@ void hk_lanes_fill_all(struct hk_dispatcher *d)
             lane_fill(d, l);
 }
 
-/* Gives back the newest waiting jobs beyond what the lane's smaller limit
- * sends within their leases (HK_LANE_DEPTH rounds of requests): they are
- * due again at their place in the queue. */
+/* Gives back the newest waiting jobs beyond HK_LANE_DEPTH rounds of the
+ * lane's smaller limit: they are due again at their place in the queue. */
 static void lane_trim(struct hk_dispatcher *d, struct hk_lane *l)
 {
     int keep = HK_LANE_DEPTH * lane_limit(l) - l->busy;
@@ -267,20 +266,16 @@ void hk_lanes_to_check(struct hk_dispatcher *d, int64_t now,
     pthread_cond_signal(&d->cl_cv);
 }
 
-/* Queues a job that will not be sent for the claimer to give back. */
+/* Drops a job that will not be sent: its delivery is pending and due,
+ * and the next claim of the endpoint's owner takes it again. */
 void hk_lanes_drop(struct hk_dispatcher *d, struct hk_job *j)
 {
     hk_work_live_remove(d, j);
-    hk_buf_printf(&d->drop_tids, "%s%s", d->drop_tids.len ? "," : "",
-                  j->tenant_id);
-    hk_buf_printf(&d->drop_ids, "%s%s", d->drop_ids.len ? "," : "",
-                  j->delivery_id);
     hk_work_release(j);
 }
 
 /* Drops the jobs waiting in the lanes, or held for the rate limits, of the
- * endpoints the claimer found stopped, and queues their deliveries for the
- * claimer to give back. Called with claim_mu held. */
+ * endpoints the claimer found stopped. Called with claim_mu held. */
 void hk_lanes_drop_stopped(struct hk_dispatcher *d)
 {
     if (d->stopped == NULL)
@@ -311,9 +306,9 @@ void hk_lanes_drop_stopped(struct hk_dispatcher *d)
 /* Endpoints with held jobs get no new claims until those have started,
  * nor do those whose requests in flight are held below max_concurrency
  * and whose lane holds HK_LANE_DEPTH rounds of them already. The other
- * limited ones are listed with the leases this dispatcher may hold for
- * each (cap_ids, caps), so that a claim takes no more than their smaller
- * limit sends within its leases. Called with claim_mu held. */
+ * limited ones are listed with the deliveries this dispatcher may hold
+ * for each (cap_ids, caps), so that a claim takes no more than
+ * HK_LANE_DEPTH rounds of their smaller limit. Called with claim_mu held. */
 void hk_lanes_claim_filters(struct hk_dispatcher *d)
 {
     struct hk_buf b, ci, cv;

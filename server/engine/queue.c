@@ -9,14 +9,22 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Appends "a,b,c" of the jobs' deliveries to ids. */
+static void list_add(struct hk_buf *b, const char *id)
+{
+    if (b->len > 0 && b->data[b->len - 1] != '{')
+        hk_buf_puts(b, ",");
+    hk_buf_puts(b, id);
+}
+
+/* Appends "a,b,c" of the jobs' deliveries to ids, and of their endpoints
+ * to eps unless NULL. */
 static void append_ids(struct hk_job *const *jobs, size_t n,
-                       struct hk_buf *ids)
+                       struct hk_buf *ids, struct hk_buf *eps)
 {
     for (size_t i = 0; i < n; i++) {
-        if (ids->len > 0 && ids->data[ids->len - 1] != '{')
-            hk_buf_puts(ids, ",");
-        hk_buf_puts(ids, jobs[i]->delivery_id);
+        list_add(ids, jobs[i]->delivery_id);
+        if (eps != NULL)
+            list_add(eps, jobs[i]->endpoint_id);
     }
 }
 
@@ -24,6 +32,7 @@ void hk_jobq_init(struct hk_jobq *q)
 {
     memset(q, 0, sizeof(*q));
     hk_buf_init(&q->taken_ids);
+    hk_buf_init(&q->taken_eps);
     pthread_mutex_init(&q->mu, NULL);
     pthread_cond_init(&q->cv, NULL);
 }
@@ -36,6 +45,7 @@ void hk_jobq_cleanup(struct hk_jobq *q, void (*release)(struct hk_job *))
     free(q->v);
     free(q->taken);
     hk_buf_cleanup(&q->taken_ids);
+    hk_buf_cleanup(&q->taken_eps);
     pthread_mutex_destroy(&q->mu);
     pthread_cond_destroy(&q->cv);
 }
@@ -89,7 +99,7 @@ struct hk_job **hk_jobq_take_batch(struct hk_jobq *q, size_t batch,
            pthread_cond_timedwait(&q->cv, &q->mu, &gather) == 0)
         ;
     q->taken = take_all(q, &q->ntaken);
-    append_ids(q->taken, q->ntaken, &q->taken_ids);
+    append_ids(q->taken, q->ntaken, &q->taken_ids, &q->taken_eps);
     *n = q->ntaken;
     struct hk_job **jobs = q->taken;
     pthread_mutex_unlock(&q->mu);
@@ -103,6 +113,7 @@ void hk_jobq_settle(struct hk_jobq *q, size_t kept)
     q->taken = NULL;
     q->ntaken = 0;
     hk_buf_reset(&q->taken_ids);
+    hk_buf_reset(&q->taken_eps);
     q->failing = kept > 0;
     if (kept > 0) {
         /* back in front of what came meanwhile */
@@ -155,15 +166,15 @@ bool hk_jobq_failing(struct hk_jobq *q)
     return f;
 }
 
-size_t hk_jobq_ids(struct hk_jobq *q, struct hk_buf *ids)
+size_t hk_jobq_ids(struct hk_jobq *q, struct hk_buf *ids, struct hk_buf *eps)
 {
     pthread_mutex_lock(&q->mu);
     if (q->taken_ids.len > 0) {
-        if (ids->len > 0 && ids->data[ids->len - 1] != '{')
-            hk_buf_puts(ids, ",");
-        hk_buf_puts(ids, q->taken_ids.data);
+        list_add(ids, q->taken_ids.data);
+        if (eps != NULL)
+            list_add(eps, q->taken_eps.data);
     }
-    append_ids(q->v, q->n, ids);
+    append_ids(q->v, q->n, ids, eps);
     size_t n = q->n + q->ntaken;
     pthread_mutex_unlock(&q->mu);
     return n;

@@ -21,10 +21,10 @@ struct hk_jobq {
     struct hk_job **v; /* waiting, oldest first */
     size_t n, cap;
     /* the batch being handled, until settled, and its deliveries' ids:
-     * the consumer may free its jobs before it settles */
+     * and endpoints': the consumer may free its jobs before it settles */
     struct hk_job **taken;
     size_t ntaken;
-    struct hk_buf taken_ids;
+    struct hk_buf taken_ids, taken_eps;
     bool failing; /* the last batch could not be handled (database away) */
     bool closed;
 };
@@ -59,8 +59,8 @@ void hk_jobq_close(struct hk_jobq *q);
 size_t hk_jobq_count(struct hk_jobq *q);
 bool hk_jobq_failing(struct hk_jobq *q);
 /* Appends the delivery ids of the jobs waiting and being handled to ids
- * ("a,b,c"); returns how many. */
-size_t hk_jobq_ids(struct hk_jobq *q, struct hk_buf *ids);
+ * ("a,b,c"), and their endpoints' to eps unless NULL; returns how many. */
+size_t hk_jobq_ids(struct hk_jobq *q, struct hk_buf *ids, struct hk_buf *eps);
 
 /* CLOCK_REALTIME ms from now, for pthread_cond_timedwait. */
 struct timespec hk_jobq_deadline_in(long ms);

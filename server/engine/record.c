@@ -93,8 +93,8 @@ static void saved(struct hk_dispatcher *d, struct hk_job *job,
 /* Writes the outcomes jobs[0..n) in one statement. When the database
  * refuses the batch itself (a data error, not a lost connection), they are
  * written one by one and any single one it refuses is logged and dropped,
- * so that one bad row never stops the dispatcher; its delivery's lease
- * expires and it is tried again. Returns how many could not be written
+ * so that one bad row never stops the dispatcher; its delivery stays
+ * pending and is tried again once it is no longer parked (work.c). Returns how many could not be written
  * (the database is away): those are moved to the front of jobs. */
 static size_t save(struct hk_dispatcher *d, struct hk_job **jobs, size_t n)
 {
@@ -123,8 +123,11 @@ static size_t save(struct hk_dispatcher *d, struct hk_job **jobs, size_t n)
                 written++;
             } else if (rc == HK_INVALID) {
                 hk_log_warn("the database refused an attempt's outcome; "
-                            "dropped, the lease will expire",
+                            "dropped, the delivery will be tried again",
                             "delivery_id", job->delivery_id);
+                pthread_mutex_lock(&d->claim_mu);
+                hk_work_park(d, job);
+                pthread_mutex_unlock(&d->claim_mu);
                 hk_work_release(job);
             } else {
                 jobs[kept++] = job;
@@ -133,7 +136,7 @@ static size_t save(struct hk_dispatcher *d, struct hk_job **jobs, size_t n)
     } else {
         kept = n;
     }
-    /* each left a dead lease and a dead (or moved) queue row */
+    /* each left a dead (or moved) queue row */
     if (written > 0)
         hk_vacuum_churn(d->vacuum, written);
     if (written > 0 && fifo)
@@ -147,7 +150,7 @@ static size_t save(struct hk_dispatcher *d, struct hk_job **jobs, size_t n)
  * the sender (their slots are free now), and starts again. While the
  * database is away it keeps them and tries once a second; claims wait
  * meanwhile. Once the queue is closed it writes what is left once and
- * leaves the rest to lease expiry. */
+ * leaves the rest pending, for the endpoints' next owners. */
 void *hk_recorder_loop(void *arg)
 {
     struct hk_dispatcher *d = arg;

@@ -88,30 +88,20 @@ static void listen_drain(struct hk_dispatcher *d)
 }
 
 
-/* Gives back claimed work that was never started: jobs held for their
- * rate limit, and jobs the claimer claimed that were not started yet.
- * Called once the claimer has stopped. */
-static void release_unstarted(struct hk_dispatcher *d)
+/* Frees claimed work that was never started: jobs held for their rate
+ * limit, jobs waiting in lanes, and jobs the claimer claimed that were
+ * not started yet. Their deliveries are pending and due: the endpoints'
+ * next owners send them. Called once the claimer has stopped. */
+static void drop_unstarted(struct hk_dispatcher *d)
 {
-    struct hk_buf t, ids;
-    hk_buf_init(&t);
-    hk_buf_init(&ids);
-    hk_buf_puts(&t, "{");
-    hk_buf_puts(&ids, "{");
-    size_t n = 0;
     size_t nclaimed;
     struct hk_job **claimed = hk_jobq_take_now(&d->claimed, &nclaimed);
-    for (size_t k = 0; k < nclaimed; k++, n++) {
-        hk_buf_printf(&t, "%s%s", n ? "," : "", claimed[k]->tenant_id);
-        hk_buf_printf(&ids, "%s%s", n ? "," : "", claimed[k]->delivery_id);
+    for (size_t k = 0; k < nclaimed; k++)
         hk_work_release(claimed[k]);
-    }
     free(claimed);
     for (size_t i = 0; i < d->nbuckets; i++) {
         struct hk_bucket *b = &d->buckets[i];
-        for (size_t k = 0; k < b->nheld; k++, n++) {
-            hk_buf_printf(&t, "%s%s", n ? "," : "", b->held[k]->tenant_id);
-            hk_buf_printf(&ids, "%s%s", n ? "," : "", b->held[k]->delivery_id);
+        for (size_t k = 0; k < b->nheld; k++) {
             hk_work_live_remove(d, b->held[k]);
             hk_work_release(b->held[k]);
         }
@@ -121,28 +111,10 @@ static void release_unstarted(struct hk_dispatcher *d)
         for (struct hk_lane *l = d->lanes[i]; l != NULL; l = l->next)
             while (l->nwait > 0) {
                 struct hk_job *j = hk_lanes_pop(l);
-                hk_buf_printf(&t, "%s%s", n ? "," : "", j->tenant_id);
-                hk_buf_printf(&ids, "%s%s", n ? "," : "", j->delivery_id);
                 hk_work_live_remove(d, j);
                 hk_work_release(j);
                 d->waiting--;
-                n++;
             }
-    if (d->drop_ids.len > 0) {
-        hk_buf_printf(&t, "%s%s", n ? "," : "", d->drop_tids.data);
-        hk_buf_printf(&ids, "%s%s", n ? "," : "", d->drop_ids.data);
-        hk_buf_reset(&d->drop_tids);
-        hk_buf_reset(&d->drop_ids);
-        n++;
-    }
-    hk_buf_puts(&t, "}");
-    hk_buf_puts(&ids, "}");
-    if (n > 0 && hk_conn_ensure(d->work) &&
-        hk_store_release(d->work, t.data, ids.data) != HK_OK)
-        hk_log_warn("could not release deliveries; their leases will "
-                    "expire");
-    hk_buf_cleanup(&t);
-    hk_buf_cleanup(&ids);
 }
 
 
@@ -158,7 +130,7 @@ void *hk_sender_loop(void *arg)
         if (stopping && stop_deadline == 0) {
             stop_deadline = now + d->cfg->request_timeout_ms + 1000;
             hk_claimer_stop(d);
-            release_unstarted(d);
+            drop_unstarted(d);
         }
         if (stopping && hk_deliver_in_flight(d->deliver) == 0)
             break;
@@ -199,6 +171,10 @@ void *hk_sender_loop(void *arg)
                 pthread_cond_signal(&d->cl_cv);
                 if (due)
                     last_poll = now;
+            } else if (d->live_gen != d->mine_gen &&
+                       now - d->mine_ms >= LANE_CHECK_MS) {
+                /* what the claimer writes as held, and gives up by */
+                hk_work_mine_reset(d);
             }
             pthread_mutex_unlock(&d->claim_mu);
         }

@@ -2,8 +2,8 @@
  * work.c - a claimed delivery as a job deliver.c can send: the Standard
  * Webhooks envelope around the payload, the endpoint's headers and its
  * secrets opened, and the engine's notes on it (struct hk_job_meta). Also the
- * list of the jobs this dispatcher holds leases for and has not finished
- * (the live list), from which claims learn which deliveries to step over.
+ * list of the jobs this dispatcher holds and has not finished (the live
+ * list), from which claims learn which deliveries to step over.
  * What a job becomes after it is sent is record.c's.
  */
 #include "engine/engine.h"
@@ -87,11 +87,12 @@ struct hk_job *hk_work_from_claim(struct hk_dispatcher *d,
     return job;
 }
 
-/* The jobs this dispatcher holds leases for and has not finished (waiting
- * in a lane, held for a rate limit, or in flight), so that claims step
- * over their deliveries by id rather than probing each one's lease: they
- * stand at the head of their endpoint's queue, and a lane holds up to
- * HK_LANE_DEPTH times its max_concurrency. Sender thread only. */
+/* The jobs this dispatcher holds and has not finished (waiting in a
+ * lane, held for a rate limit, or in flight), so that claims step over
+ * their deliveries by id and count them against their endpoints' slots:
+ * they stand at the head of their endpoint's queue, and a lane holds up
+ * to HK_LANE_DEPTH times its max_concurrency. Sender thread only;
+ * live_gen tells the sender when the list changed (see mine_reset). */
 void hk_work_live_add(struct hk_dispatcher *d, struct hk_job *job)
 {
     struct hk_job_meta *m = job->user;
@@ -101,6 +102,7 @@ void hk_work_live_add(struct hk_dispatcher *d, struct hk_job *job)
         ((struct hk_job_meta *)d->live->user)->prev = job;
     d->live = job;
     m->live = true;
+    d->live_gen++;
 }
 
 void hk_work_live_remove(struct hk_dispatcher *d, struct hk_job *job)
@@ -115,41 +117,70 @@ void hk_work_live_remove(struct hk_dispatcher *d, struct hk_job *job)
     if (m->next != NULL)
         ((struct hk_job_meta *)m->next->user)->prev = m->prev;
     m->live = false;
+    d->live_gen++;
 }
 
-/* Appends "a,b,c" of the jobs' deliveries to ids. */
+static void list_add(struct hk_buf *b, const char *id)
+{
+    if (b->len > 0 && b->data[b->len - 1] != '{')
+        hk_buf_puts(b, ",");
+    hk_buf_puts(b, id);
+}
+
 void hk_work_ids_append(struct hk_job *const *jobs, size_t n,
-                      struct hk_buf *ids)
+                        struct hk_buf *ids, struct hk_buf *eps)
 {
     for (size_t i = 0; i < n; i++) {
-        if (ids->len > 0 && ids->data[ids->len - 1] != '{')
-            hk_buf_puts(ids, ",");
-        hk_buf_puts(ids, jobs[i]->delivery_id);
+        list_add(ids, jobs[i]->delivery_id);
+        if (eps != NULL)
+            list_add(eps, jobs[i]->endpoint_id);
     }
 }
 
-/* Makes d->mine the deliveries of the live jobs and of those claimed but
- * not started yet (still in the claimed queue); the claimer adds each claim's
- * own until the next reset, because the claimer often runs the next
- * claim before the dispatcher has taken the last one's jobs: without
- * them, that claim would probe the leases of the deliveries it had just
- * taken, in both statements. A delivery whose job finished stays in
- * the list until the next reset: it is either recorded (no longer
- * pending) or in the claim's answered list anyway. One whose lease was
- * given back (its endpoint stopped) is stepped over until then, at most
- * until the next poll. Sender thread, under claim_mu. */
+/* Makes d->mine the deliveries of the live jobs, of those claimed but
+ * not started yet (still in the claimed queue) and of the parked ones,
+ * and d->mine_eps their endpoints; the claimer adds each claim's own
+ * until the next reset, because it often runs the next claim before the
+ * sender has taken the last one's jobs: without them, that claim would
+ * take the same deliveries again. A delivery whose job finished stays in
+ * the lists until the next reset: it is either recorded (no longer
+ * pending, or not due) or in the claim's answered list anyway. One whose
+ * job was dropped is stepped over until then. Sender thread, under
+ * claim_mu. */
 void hk_work_mine_reset(struct hk_dispatcher *d)
 {
     hk_buf_reset(&d->mine);
+    hk_buf_reset(&d->mine_eps);
     for (struct hk_job *j = d->live; j != NULL;
          j = ((struct hk_job_meta *)j->user)->next) {
-        if (d->mine.len > 0)
-            hk_buf_puts(&d->mine, ",");
-        hk_buf_puts(&d->mine, j->delivery_id);
+        list_add(&d->mine, j->delivery_id);
+        list_add(&d->mine_eps, j->endpoint_id);
     }
-    if (d->mine.len > 0)
-        hk_buf_puts(&d->mine, ",");
-    hk_jobq_ids(&d->claimed, &d->mine);
+    hk_jobq_ids(&d->claimed, &d->mine, &d->mine_eps);
+    int64_t now = hk_mono_ms();
+    if (d->parked_ids.len > 0 && now >= d->parked_until) {
+        hk_buf_reset(&d->parked_ids);
+        hk_buf_reset(&d->parked_eps);
+    }
+    if (d->parked_ids.len > 0) {
+        list_add(&d->mine, d->parked_ids.data);
+        list_add(&d->mine_eps, d->parked_eps.data);
+    }
+    d->mine_gen = d->live_gen;
+    d->mine_ms = now;
+}
+
+/* A delivery whose outcome the database refused stays pending and due:
+ * without this, the next claim would send it again at once, and again
+ * after each refusal. Parked deliveries are stepped over for PARK_MS
+ * from the last one parked. */
+#define PARK_MS 60000
+
+void hk_work_park(struct hk_dispatcher *d, const struct hk_job *job)
+{
+    list_add(&d->parked_ids, job->delivery_id);
+    list_add(&d->parked_eps, job->endpoint_id);
+    d->parked_until = hk_mono_ms() + PARK_MS;
 }
 
 void hk_work_release(struct hk_job *job)

@@ -393,11 +393,16 @@ int hk_eng_run(const char *const *argv, const char *const *extra_env,
     }
 }
 
-long long hk_eng_leases(struct hk_srv *s, const char *tid, const char *eid)
+long long hk_eng_sending(struct hk_srv *s, const char *tid, const char *eid)
 {
     return hk_sql_int(s,
-                      "SELECT count(*) FROM hookd.leases "
-                      "WHERE tenant_id = $1 AND endpoint_id = $2",
+                      "SELECT count(*) FROM hookd.endpoint_owners o"
+                      " CROSS JOIN unnest(o.holding) AS h(id)"
+                      " JOIN hookd.deliveries d"
+                      " ON d.tenant_id = o.tenant_id AND d.id = h.id"
+                      " WHERE o.tenant_id = $1 AND o.endpoint_id = $2"
+                      " AND o.lease_until > now() AND d.status = 'pending'"
+                      " AND d.next_attempt_at <= now()",
                       tid, eid);
 }
 
@@ -406,11 +411,11 @@ void hk_eng_wait_one_waiting(struct hk_srv *s, const char *tid,
 {
     int64_t until = hk_wall_ms() + 5000;
     long long leased;
-    while ((leased = hk_eng_leases(s, tid, eid)) < 2 && hk_wall_ms() < until)
+    while ((leased = hk_eng_sending(s, tid, eid)) < 2 && hk_wall_ms() < until)
         hk_sleep_ms(20);
     if (leased != 2)
         fail_msg("with one request in flight at a max_concurrency 1 "
-                 "endpoint, %lld deliveries are leased; expected 2 (one "
+                 "endpoint, %lld deliveries are sending; expected 2 (one "
                  "waiting in the dispatcher)",
                  leased);
 }

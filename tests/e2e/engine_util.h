@@ -114,11 +114,11 @@ void hk_eng_ids_free(struct hk_eng_ids *ids);
 int hk_eng_run(const char *const *argv, const char *const *extra_env,
                int timeout_ms);
 
-/* Rows of hookd.leases at the endpoint: its requests in flight and the
- * deliveries waiting for a slot in a dispatcher. */
-long long hk_eng_leases(struct hk_srv *s, const char *tid, const char *eid);
+/* The endpoint's deliveries the API shows as sending: its owner's
+ * requests in flight and the deliveries waiting in its lane for a slot. */
+long long hk_eng_sending(struct hk_srv *s, const char *tid, const char *eid);
 /* Waits (up to 5 s) until a max_concurrency 1 endpoint with a request in
- * flight has a second delivery leased, waiting in the dispatcher for its
+ * flight has a second delivery held, waiting in the dispatcher for its
  * slot; fails the test otherwise. */
 void hk_eng_wait_one_waiting(struct hk_srv *s, const char *tid,
                              const char *eid);

@@ -140,7 +140,10 @@ static void test_request_id_on_every_response(void **state)
  * leases table: a database that an earlier hookd left with requests in
  * flight keeps them in flight across the upgrade, and no other delivery
  * gains a lease. The database is migrated to 0012 from a directory that
- * holds only those files, given the three kinds of row, and migrated on. */
+ * holds only those files, given the three kinds of row, and migrated on
+ * to 0023. Migration 0024 then drops the leases (an endpoint's owner
+ * holds its deliveries since): the delivery that was being sent is
+ * pending and due, for the next claim. */
 static void test_migration_moves_leases(void **state)
 {
     (void)state;
@@ -198,10 +201,23 @@ static void test_migration_moves_leases(void **state)
                                " hookd.deliveries WHERE id = $1",
                          sending);
 
-    const char *env[] = {url, NULL};
-    rc = hk_srv_exec(&srv, migrate, env, &out);
+    /* the same directory, now to 0023 */
+    d = opendir(src);
+    assert_non_null(d);
+    while ((de = readdir(d)) != NULL) {
+        long num = strtol(de->d_name, NULL, 10);
+        if (num < 13 || num > 23 || strstr(de->d_name, ".sql") == NULL)
+            continue;
+        char *from = hk_fmt("%s/%s", src, de->d_name);
+        char *to = hk_fmt("%s/%s", dir, de->d_name);
+        assert_int_equal(symlink(from, to), 0);
+        free(from);
+        free(to);
+    }
+    closedir(d);
+    rc = hk_srv_exec(&srv, migrate, env12, &out);
     if (rc != 0)
-        fail_msg("hookd migrate (0013 on) exited %d: %s", rc, out);
+        fail_msg("hookd migrate (0013 to 0023) exited %d: %s", rc, out);
     free(out);
 
     assert_int_equal(hk_sql_int(&old, "SELECT count(*) FROM hookd.leases"), 1);
@@ -225,6 +241,22 @@ static void test_migration_moves_leases(void **state)
     free(leased);
     free(want);
     free(until);
+
+    const char *env[] = {url, NULL};
+    rc = hk_srv_exec(&srv, migrate, env, &out);
+    if (rc != 0)
+        fail_msg("hookd migrate (0024 on) exited %d: %s", rc, out);
+    free(out);
+    assert_int_equal(hk_sql_int(&old, "SELECT count(*) FROM"
+                                      " information_schema.tables"
+                                      " WHERE table_schema = 'hookd'"
+                                      " AND table_name = 'leases'"),
+                     0);
+    assert_int_equal(hk_sql_int(&old, "SELECT count(*) FROM hookd.queue"
+                                      " WHERE delivery_id = $1"
+                                      " AND next_attempt_at <= now()",
+                                sending),
+                     1);
     free(sending);
 
     sql = hk_fmt("DROP DATABASE %s WITH (FORCE)", old.dbname);
@@ -436,8 +468,7 @@ static void test_tenant_delete_cascades(void **state)
     hk_expect(r, 204);
     hk_reply_free(r);
     static const char *const tables[] = {
-        "api_keys", "endpoints", "events", "deliveries", "queue", "leases",
-        NULL};
+        "api_keys", "endpoints", "events", "deliveries", "queue", NULL};
     hk_expect_no_tenant_rows(&srv, tid, tables);
     r = hk_admin(&srv, "GET", NULL, "/v1/tenants/%s/endpoints/%s", tid, eid);
     hk_expect_error(r, 404, "not_found", NULL);

@@ -5,9 +5,9 @@
  * delivery claimed comes back with its own endpoint's URL, headers and
  * sealed secrets (the current one, and the previous one only where a
  * rotation left one signing) and its own event's type, payload and time,
- * each exactly once, and holds a lease afterwards. Only the dispatcher
- * that owns an endpoint claims its deliveries (docs/engine.md,
- * "Ownership").
+ * each exactly once. Only the dispatcher that owns an endpoint claims its
+ * deliveries (docs/engine.md, "Ownership"), and it steps over the ones it
+ * says it holds, which the API then shows as sending.
  */
 #include "common.h"
 #include "engine_util.h"
@@ -93,7 +93,7 @@ static void test_claim_answers_each_delivery_with_its_own(void **state)
     size_t n = 0;
     bool more = false;
     /* a dispatcher claims only for the endpoints it owns */
-    assert_int_equal(hk_store_claim(c, owner, 100, 60000, NULL, NULL, NULL,
+    assert_int_equal(hk_store_claim(c, owner, 100, NULL, NULL, NULL, NULL,
                                     NULL, NULL, &cl, &n, &more),
                      HK_OK);
     assert_int_equal(n, 0);
@@ -109,15 +109,21 @@ static void test_claim_answers_each_delivery_with_its_own(void **state)
     assert_int_equal(o.n, 0);
     assert_int_equal(o.share, 2);
     free(o.v);
-    assert_int_equal(hk_store_claim(c, other, 100, 60000, NULL, NULL, NULL,
+    assert_int_equal(hk_store_claim(c, other, 100, NULL, NULL, NULL, NULL,
                                     NULL, NULL, &cl, &n, &more),
                      HK_OK);
     assert_int_equal(n, 0);
-    assert_int_equal(hk_store_claim(c, owner, 100, 60000, NULL, NULL, NULL,
+    assert_int_equal(hk_store_claim(c, owner, 100, NULL, NULL, NULL, NULL,
                                     NULL, NULL, &cl, &n, &more),
                      HK_OK);
     assert_int_equal(n, NEP * NEV);
 
+    /* what the owner holds, as the engine tells claims and the API */
+    struct hk_buf held_ids, held_eps;
+    hk_buf_init(&held_ids);
+    hk_buf_init(&held_eps);
+    hk_buf_puts(&held_ids, "{");
+    hk_buf_puts(&held_eps, "{");
     bool seen[NEP][NEV] = {{false}};
     for (size_t i = 0; i < n; i++) {
         const struct hk_claim *x = &cl[i];
@@ -132,6 +138,8 @@ static void test_claim_answers_each_delivery_with_its_own(void **state)
         if (seen[k][v])
             fail_msg("endpoint %d, event %d claimed twice", k, v);
         seen[k][v] = true;
+        hk_buf_printf(&held_ids, "%s%s", i ? "," : "", x->delivery_id);
+        hk_buf_printf(&held_eps, "%s%s", i ? "," : "", x->endpoint_id);
         assert_string_equal(x->tenant_id, tid);
         char *did = hk_sql(&srv,
                            "SELECT id FROM hookd.deliveries WHERE tenant_id = "
@@ -189,17 +197,91 @@ static void test_claim_answers_each_delivery_with_its_own(void **state)
     }
     hk_store_claims_free(cl, n);
 
-    /* every delivery holds a lease now: a second claim finds nothing */
-    assert_int_equal(hk_store_claim(c, owner, 100, 60000, NULL, NULL, NULL, NULL, NULL,
-                                    &cl, &n, &more),
+    hk_buf_puts(&held_ids, "}");
+    hk_buf_puts(&held_eps, "}");
+    char *one = hk_sql(&srv,
+                       "SELECT id FROM hookd.deliveries WHERE tenant_id = $1"
+                       " AND endpoint_id = $2 LIMIT 1",
+                       tid, eid[0]);
+
+    /* a claim writes nothing: told nothing, it finds them all again */
+    assert_int_equal(hk_store_claim(c, owner, 100, NULL, NULL, NULL, NULL,
+                                    NULL, NULL, &cl, &n, &more),
+                     HK_OK);
+    assert_int_equal(n, NEP * NEV);
+    hk_store_claims_free(cl, n);
+    /* told what its owner holds, it finds nothing, and knows it */
+    assert_int_equal(hk_store_claim(c, owner, 100, NULL, NULL, NULL, NULL,
+                                    held_ids.data, held_eps.data, &cl, &n,
+                                    &more),
                      HK_OK);
     assert_int_equal(n, 0);
     assert_false(more);
+    /* the same for answers not recorded yet */
+    assert_int_equal(hk_store_claim(c, owner, 100, NULL, NULL, NULL,
+                                    held_ids.data, NULL, NULL, &cl, &n,
+                                    &more),
+                     HK_OK);
+    assert_int_equal(n, 0);
+    /* what it holds counts against max_concurrency (10, twice that
+     * waiting in its lane without a rate_limit): with 20 held at the
+     * first endpoint, none of it comes; the other two give theirs */
+    struct hk_buf ids20, eps20;
+    hk_buf_init(&ids20);
+    hk_buf_init(&eps20);
+    hk_buf_puts(&ids20, "{");
+    hk_buf_puts(&eps20, "{");
+    for (int i = 0; i < 20; i++) {
+        char x[HK_UUID_STRLEN];
+        hk_uuid7(x);
+        hk_buf_printf(&ids20, "%s%s", i ? "," : "", x);
+        hk_buf_printf(&eps20, "%s%s", i ? "," : "", eid[0]);
+    }
+    hk_buf_puts(&ids20, "}");
+    hk_buf_puts(&eps20, "}");
+    assert_int_equal(hk_store_claim(c, owner, 100, NULL, NULL, NULL, NULL,
+                                    ids20.data, eps20.data, &cl, &n, &more),
+                     HK_OK);
+    assert_int_equal(n, (NEP - 1) * NEV);
+    for (size_t i = 0; i < n; i++)
+        assert_string_not_equal(cl[i].endpoint_id, eid[0]);
+    assert_true(more); /* the first endpoint's work is left */
+    hk_store_claims_free(cl, n);
+    hk_buf_cleanup(&ids20);
+    hk_buf_cleanup(&eps20);
+
+    /* the API shows what the owner holds as sending, and only that */
+    struct hk_reply *d =
+        hk_call(&srv, "GET", key, NULL, "/v1/tenants/%s/deliveries/%s", tid,
+                one);
+    hk_expect(d, 200);
+    assert_string_equal(hk_jstr(d->json, "status"), "pending");
+    hk_reply_free(d);
+    assert_int_equal(hk_store_hold(c, owner, held_eps.data, held_ids.data),
+                     HK_OK);
+    d = hk_call(&srv, "GET", key, NULL, "/v1/tenants/%s/deliveries/%s", tid,
+                one);
+    hk_expect(d, 200);
+    assert_string_equal(hk_jstr(d->json, "status"), "sending");
+    hk_reply_free(d);
+    /* another dispatcher cannot write what it does not own */
+    assert_int_equal(hk_store_hold(c, other, NULL, NULL), HK_OK);
     assert_int_equal(hk_sql_int(&srv,
-                                "SELECT count(*) FROM hookd.leases WHERE "
-                                "tenant_id = $1 AND owner = $2",
-                                tid, owner),
-                     NEP * NEV);
+                                "SELECT count(*) FROM hookd.endpoint_owners"
+                                " WHERE tenant_id = $1"
+                                " AND cardinality(holding) = $2",
+                                tid, "4"),
+                     NEP);
+    /* it holds nothing any more: pending again */
+    assert_int_equal(hk_store_hold(c, owner, NULL, NULL), HK_OK);
+    d = hk_call(&srv, "GET", key, NULL, "/v1/tenants/%s/deliveries/%s", tid,
+                one);
+    hk_expect(d, 200);
+    assert_string_equal(hk_jstr(d->json, "status"), "pending");
+    hk_reply_free(d);
+    free(one);
+    hk_buf_cleanup(&held_ids);
+    hk_buf_cleanup(&held_eps);
     hk_conn_close(c);
     free(key);
 }
@@ -317,10 +399,10 @@ static void test_ownership_rounds(void **state)
     free(key);
 }
 
-/* An outcome from a dispatcher that no longer holds the delivery's lease
- * (its lease ran out and another dispatcher is sending it again) is
- * written as an attempt but leaves the delivery, and the other's lease,
- * alone; the outcome of the one holding the lease is what counts. */
+/* An outcome from a dispatcher that no longer owns the delivery's
+ * endpoint (its lease ran out and another dispatcher took the endpoint
+ * and may be sending the delivery again) is written as an attempt but
+ * leaves the delivery alone; the owner's outcome is what counts. */
 static void test_late_outcome_of_a_previous_owner(void **state)
 {
     (void)state;
@@ -335,11 +417,11 @@ static void test_late_outcome_of_a_previous_owner(void **state)
     hk_uuid7(now_owner);
     hk_uuid7(before);
     free(hk_sql(&srv,
-                "INSERT INTO hookd.leases (tenant_id, endpoint_id,"
-                " delivery_id, lease_until, owner)"
-                " VALUES ($1, $2, $3, now() + interval '1 minute', $4)"
+                "INSERT INTO hookd.endpoint_owners (tenant_id, endpoint_id,"
+                " owner, lease_until)"
+                " VALUES ($1, $2, $3, now() + interval '1 minute')"
                 " RETURNING 1",
-                tid, eid, did, now_owner));
+                tid, eid, now_owner));
     struct hk_outcome_row late = {
         .tenant_id = tid, .delivery_id = did, .endpoint_id = eid,
         .number = 1, .cycle_attempts = 1, .started_at_ms = hk_now_ms(),
@@ -354,7 +436,6 @@ static void test_late_outcome_of_a_previous_owner(void **state)
     char *st = hk_sql(&srv, status, tid, did);
     assert_string_equal(st, "pending");
     free(st);
-    assert_int_equal(hk_eng_leases(&srv, tid, eid), 1);
     assert_int_equal(hk_sql_int(&srv,
                                 "SELECT count(*) FROM hookd.attempts"
                                 " WHERE tenant_id = $1 AND delivery_id = $2",
@@ -371,7 +452,58 @@ static void test_late_outcome_of_a_previous_owner(void **state)
     st = hk_sql(&srv, status, tid, did);
     assert_string_equal(st, "succeeded");
     free(st);
-    assert_int_equal(hk_eng_leases(&srv, tid, eid), 0);
+    hk_conn_close(c);
+    free(key);
+}
+
+/* A delivery ended without an attempt while its request was in flight
+ * (skipped here; a disabled or deleted endpoint does the same) becomes
+ * succeeded when that request succeeded: the receiver has it. A failed
+ * request leaves it as it was ended, with the attempt in its history. */
+static void test_outcome_after_the_delivery_ended(void **state)
+{
+    (void)state;
+    char tid[HK_ID_LEN], eid[HK_ID_LEN], evid[HK_ID_LEN], did[2][HK_ID_LEN];
+    char *key = hk_eng_tenant(&srv, "ended in flight", tid);
+    hk_eng_endpoint(&srv, key, tid, "http://127.0.0.1:9/ended", NULL, eid);
+    struct hk_conn *c = NULL;
+    assert_int_equal(hk_conn_open(srv.db_url, "hookd test", &c), HK_OK);
+    char owner[HK_UUID_STRLEN];
+    hk_uuid7(owner);
+    const char *status = "SELECT status || ' ' || COALESCE(last_error, '-')"
+                         " FROM hookd.deliveries"
+                         " WHERE tenant_id = $1 AND id = $2";
+    for (int k = 0; k < 2; k++) {
+        hk_eng_event(&srv, key, tid, "order.created", "{}", evid);
+        hk_eng_delivery_id(&srv, key, tid, evid, eid, did[k]);
+        struct hk_reply *r =
+            hk_call(&srv, "POST", key, "", "/v1/tenants/%s/deliveries/%s/skip",
+                    tid, did[k]);
+        hk_expect(r, 200);
+        hk_reply_free(r);
+        struct hk_outcome_row o = {
+            .tenant_id = tid, .delivery_id = did[k], .endpoint_id = eid,
+            .number = 1, .cycle_attempts = 1, .started_at_ms = hk_now_ms(),
+            .duration_ms = 3, .status_code = k == 0 ? 200 : 500,
+            .url = "http://127.0.0.1:9/ended", .request_headers = "{}",
+            .response_headers = "{}", .response_body = "",
+            .new_status = k == 0 ? "succeeded" : "pending",
+            .stopped_status = k == 0 ? "succeeded" : "failed",
+            .next_attempt_ms = hk_now_ms() + 60000, .concurrency = -1};
+        assert_int_equal(hk_store_record(c, owner, &o, 1), HK_OK);
+        assert_int_equal(hk_sql_int(&srv,
+                                    "SELECT count(*) FROM hookd.attempts"
+                                    " WHERE tenant_id = $1"
+                                    " AND delivery_id = $2",
+                                    tid, did[k]),
+                         1);
+    }
+    char *st = hk_sql(&srv, status, tid, did[0]);
+    assert_string_equal(st, "succeeded -");
+    free(st);
+    st = hk_sql(&srv, status, tid, did[1]);
+    assert_string_equal(st, "failed skipped");
+    free(st);
     hk_conn_close(c);
     free(key);
 }
@@ -382,6 +514,7 @@ int main(void)
         cmocka_unit_test(test_claim_answers_each_delivery_with_its_own),
         cmocka_unit_test(test_ownership_rounds),
         cmocka_unit_test(test_late_outcome_of_a_previous_owner),
+        cmocka_unit_test(test_outcome_after_the_delivery_ended),
     };
     return hk_exit_code(
         cmocka_run_group_tests(tests, group_setup, group_teardown));

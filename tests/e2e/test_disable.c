@@ -190,14 +190,14 @@ static void test_disable_after_failing(void **state)
 }
 
 /* ---- deliveries waiting in the dispatcher ---------------------------------
- * At an endpoint only this hookd sends to, the dispatcher leases up to
+ * At an endpoint this hookd owns, the dispatcher claims up to
  * twice max_concurrency and keeps the extra deliveries waiting for a slot.
  * Disabling or deleting the endpoint stops those too: only the requests
  * already in flight reach it afterwards. */
 
 /* An endpoint with max_concurrency 1 whose receiver answers after 1 s, and
  * three events for it: returns once the first request is at the receiver
- * and a second delivery is leased, waiting in the dispatcher. */
+ * and a second delivery is held, waiting in the dispatcher. */
 static char *one_in_flight_one_waiting(const char *name, const char *path,
                                        char *tid, char *eid)
 {
@@ -225,12 +225,12 @@ static long long pending_of(const char *tid, const char *eid)
                       tid, eid);
 }
 
-/* No lease is left at the endpoint and it has pending deliveries: the
+/* Nothing of the endpoint is sending and it has pending deliveries: the
  * ones the dispatcher had not sent were given back. */
 static void expect_given_back(const char *tid, const char *eid,
                               long long pending)
 {
-    assert_int_equal(hk_eng_leases(&srv, tid, eid), 0);
+    assert_int_equal(hk_eng_sending(&srv, tid, eid), 0);
     assert_int_equal(pending_of(tid, eid), pending);
 }
 
@@ -257,9 +257,9 @@ static void test_disable_stops_waiting_deliveries(void **state)
     hk_expect(r, 200);
     hk_reply_free(r);
     expect_no_more_requests("/dis/wait", "after it was disabled");
-    /* the waiting delivery was given back: pending, without a lease */
+    /* the waiting delivery was given back: pending, not sending */
     expect_given_back(tid, eid, 2);
-    /* enabled again, the two go out now, not when a lease runs out */
+    /* enabled again, the two go out now */
     r = hk_call(&srv, "PATCH", key, "{\"enabled\":true}",
                 "/v1/tenants/%s/endpoints/%s", tid, eid);
     hk_expect(r, 200);
@@ -296,7 +296,7 @@ static void test_delete_stops_waiting_deliveries(void **state)
                                 "AND last_error = 'endpoint deleted'",
                                 tid, eid),
                      2);
-    assert_int_equal(hk_eng_leases(&srv, tid, eid), 0);
+    assert_int_equal(hk_eng_sending(&srv, tid, eid), 0);
     free(key);
 }
 
@@ -316,9 +316,9 @@ static void test_disable_stops_rate_limited_deliveries(void **state)
         hk_eng_event(&srv, key, tid, "d.up", "{}", evid[i]);
     if (!hk_rcv_wait_for_path(rcv, "/dis/held", 1, 10000))
         fail_msg("the first request never arrived");
-    /* the first is recorded; the next is leased, held for a token that
+    /* the first is recorded; the next is claimed, held for a token that
      * comes a second after the first was sent (a claim racing the first
-     * hold may lease one more) */
+     * hold may take one more) */
     int64_t until = hk_wall_ms() + 900;
     long long done = 0, leased = 0;
     while (hk_wall_ms() < until) {
@@ -327,13 +327,13 @@ static void test_disable_stops_rate_limited_deliveries(void **state)
                           "tenant_id = $1 AND endpoint_id = $2 AND "
                           "status = 'succeeded'",
                           tid, eid);
-        leased = hk_eng_leases(&srv, tid, eid);
+        leased = hk_eng_sending(&srv, tid, eid);
         if (done == 1 && leased >= 1)
             break;
         hk_sleep_ms(10);
     }
     if (done != 1 || leased < 1)
-        fail_msg("%lld delivered and %lld leased within 0.9 s of the first "
+        fail_msg("%lld delivered and %lld sending within 0.9 s of the first "
                  "request; expected 1, and at least 1 held for the rate "
                  "limit",
                  done, leased);

@@ -1058,7 +1058,7 @@ static void test_response_body_cap(void **state)
 }
 
 /* At a max_concurrency 1 endpoint the requests go out one at a time in
- * the order the events were sent, also while the dispatcher leases a
+ * the order the events were sent, also while the dispatcher holds a
  * second delivery ahead to wait for the slot. */
 static void test_one_at_a_time_keeps_order(void **state)
 {
@@ -1756,18 +1756,16 @@ static void test_tenant_deleted_in_flight(void **state)
     answer("/tdel/doomed", 200, NULL, NULL, 1000);
     hk_eng_event(&srv, kx, tx, "order.created", "{}", NULL);
     wait_path("/tdel/doomed", 1, 10000);
-    /* its request holds a lease, which goes with the tenant at once, not
+    /* its delivery is sending, and goes with the tenant at once, not
      * when the request ends (the receiver holds it for a second) */
-    assert_int_equal(hk_sql_int(&srv,
-                                "SELECT count(*) FROM hookd.leases"
-                                " WHERE tenant_id = $1",
-                                tx),
-                     1);
+    int64_t until = hk_wall_ms() + 3000;
+    while (hk_eng_sending(&srv, tx, ex) != 1 && hk_wall_ms() < until)
+        hk_sleep_ms(20);
+    assert_int_equal(hk_eng_sending(&srv, tx, ex), 1);
     struct hk_reply *r = hk_admin(&srv, "DELETE", NULL, "/v1/tenants/%s", tx);
     hk_expect(r, 204);
     hk_reply_free(r);
-    static const char *const tables[] = {"deliveries", "queue", "leases",
-                                         NULL};
+    static const char *const tables[] = {"deliveries", "queue", NULL};
     hk_expect_no_tenant_rows(&srv, tx, tables);
     hk_sleep_ms(1500); /* the doomed request has finished by now */
 
@@ -1956,8 +1954,7 @@ static void test_tenant_deleted_while_ingesting(void **state)
     /* let the dispatcher finish whatever it had claimed */
     usleep(500 * 1000);
     static const char *const tables[] = {
-        "events", "deliveries", "queue", "leases", "attempts", "endpoints",
-        NULL};
+        "events", "deliveries", "queue", "attempts", "endpoints", NULL};
     hk_expect_no_tenant_rows(&srv, tid, tables);
     free(key);
 }
@@ -2123,7 +2120,7 @@ static void test_binary_arrays_reach_postgres(void **state)
 }
 
 /* An outcome can reach the record statement after its delivery moved on
- * (its lease was taken back and another attempt finished it): the attempt
+ * (another owner took its endpoint and finished it): the attempt
  * was made, so it is recorded beside the delivery, whose state the late
  * outcome leaves alone. An outcome whose delivery does not exist (its
  * tenant was deleted meanwhile) is dropped without an error. Attempts
@@ -2154,7 +2151,7 @@ static void test_late_outcome_recorded(void **state)
          .url = "http://127.0.0.1/late/outcome", .request_headers = "{}",
          .new_status = "succeeded"},
     };
-    /* a dispatcher that holds no lease on the delivery any more */
+    /* a dispatcher that no longer owns the endpoint */
     assert_int_equal(
         hk_store_record(c, "01a23400-0000-7000-8000-0000000000ff", rows, 2),
         HK_OK);

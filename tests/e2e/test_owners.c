@@ -282,9 +282,9 @@ static void test_throttled_endpoint_falls_and_recovers(void **state)
 }
 
 /* kill -9 of a dispatcher that owns endpoints with work: every event
- * still reaches every endpoint (what it had in flight or waiting comes
- * back when its delivery leases run out), and the other two take its
- * endpoints over when their leases run out. */
+ * still reaches every endpoint: the other two take its endpoints over
+ * when their leases run out (9 s), and send what it had in flight or
+ * waiting again. */
 static void test_kill9_endpoints_taken_over(void **state)
 {
     (void)state;
@@ -316,7 +316,7 @@ static void test_kill9_endpoints_taken_over(void **state)
                  victim);
     /* more work while it is dead: the others must take its endpoints */
     post_n(key, tid, N, N);
-    /* delivery leases: 2 x HOOKD_REQUEST_TIMEOUT + 30 s, swept every 5 s */
+    /* endpoint leases: 9 s */
     const char *pending = "SELECT count(*) FROM hookd.deliveries"
                           " WHERE tenant_id = $1 AND status <> 'succeeded'";
     until = hk_wall_ms() + 60000;

@@ -14,7 +14,7 @@
  * burst of concurrent API reads must answer 200, not 503: docs/api.md keeps
  * `unavailable` for a database that cannot be reached (checked last, after
  * the loss checks). One hookd (serve) for the file with
- * HOOKD_REQUEST_TIMEOUT=3s (leases run out after 33 s) and a retry
+ * HOOKD_REQUEST_TIMEOUT=3s and a retry
  * schedule of seconds. The cluster is shared with the other test
  * programs: every test's teardown starts it again if it is down.
  * scripts/test.sh gives its folder in HOOKD_TEST_PGDIR.
@@ -640,7 +640,7 @@ static void test_pg_down_with_requests_in_flight(void **state)
     assert_int_equal(p.not_arrived, 0);
 
     /* how each delivery got there: its outcome recorded after the
-     * restart (one attempt) or sent again once its lease ran out */
+     * restart (one attempt) or sent again by the endpoint's owner */
     int once = 0, again = 0;
     long long attempts = 0;
     json_t *all = hk_eng_deliveries(&srv, key, tid, NULL);

@@ -2,7 +2,7 @@
  * test_vacuum.c - end-to-end tests of the dispatcher's own upkeep of its
  * hot tables (server/vacuum.c), on the test cluster's stock autovacuum
  * settings, where autovacuum looks once a minute: hookd analyzes
- * hookd.queue and hookd.leases as soon as it records attempts, and
+ * hookd.queue and hookd.endpoint_owners as soon as it records attempts, and
  * vacuums them once its records have left 2,000 dead rows in each.
  * PostgreSQL's own counters say so: pg_stat_user_tables counts VACUUM and
  * ANALYZE statements (vacuum_count, analyze_count) apart from autovacuum's.
@@ -65,14 +65,15 @@ static void test_analyzes_once_it_records(void **state)
     (void)state;
     char tid[HK_ID_LEN], eid[HK_ID_LEN];
     long long queue0 = counter("analyze_count", "queue");
-    long long leases0 = counter("analyze_count", "leases");
+    long long owners0 = counter("analyze_count", "endpoint_owners");
     char *key = hk_eng_tenant(&srv, "analyze", tid);
     char *url = hk_rcv_url(rcv, "/analyze");
     hk_eng_endpoint(&srv, key, tid, url, "\"event_types\":[\"v.tick\"]", eid);
     hk_eng_event(&srv, key, tid, "v.tick", "{}", NULL);
     assert_true(hk_rcv_wait_for_path(rcv, "/analyze", 1, 20000));
     assert_true(counter_passes("analyze_count", "queue", queue0, 15000));
-    assert_true(counter_passes("analyze_count", "leases", leases0, 15000));
+    assert_true(
+        counter_passes("analyze_count", "endpoint_owners", owners0, 15000));
     free(url);
     free(key);
 }
@@ -85,7 +86,7 @@ static void test_vacuums_after_churn(void **state)
     (void)state;
     char tid[HK_ID_LEN], eid[HK_ID_LEN];
     long long queue0 = counter("vacuum_count", "queue");
-    long long leases0 = counter("vacuum_count", "leases");
+    long long owners0 = counter("vacuum_count", "endpoint_owners");
     char *key = hk_eng_tenant(&srv, "churn", tid);
     for (int i = 0; i < CHURN_ENDPOINTS; i++) {
         char *url = hk_rcv_url(rcv, "/churn");
@@ -98,7 +99,8 @@ static void test_vacuums_after_churn(void **state)
     assert_true(hk_rcv_wait_for_path(rcv, "/churn",
                                      CHURN_ENDPOINTS * CHURN_EVENTS, 120000));
     assert_true(counter_passes("vacuum_count", "queue", queue0, 15000));
-    assert_true(counter_passes("vacuum_count", "leases", leases0, 15000));
+    assert_true(
+        counter_passes("vacuum_count", "endpoint_owners", owners0, 15000));
     free(key);
 }
 

@@ -31,7 +31,7 @@ static char *ids_of(struct hk_jobq *q)
 {
     struct hk_buf b;
     hk_buf_init(&b);
-    hk_jobq_ids(q, &b);
+    hk_jobq_ids(q, &b, NULL);
     hk_buf_puts(&b, "");
     return hk_buf_steal(&b);
 }
