@@ -4,10 +4,13 @@
 -- delivery and a record no longer deletes one. What the API shows as
 -- "sending" (a pending delivery the owner holds: waiting in its lane for
 -- a slot, or in flight) is the owner's list below, which the owner
--- rewrites when it changes, a few times a second at most; an owner whose
--- lease ran out holds nothing.
+-- rewrites when it changes, up to 20 times a second; an owner whose
+-- lease ran out holds nothing. A delivery changed after the list was
+-- written (its outcome recorded, or replayed) is no longer the one the
+-- list named.
 ALTER TABLE hookd.endpoint_owners
-    ADD COLUMN holding uuid[] NOT NULL DEFAULT '{}';
+    ADD COLUMN holding uuid[] NOT NULL DEFAULT '{}',
+    ADD COLUMN held_at timestamptz NOT NULL DEFAULT now();
 
 -- The list changes while an endpoint is busy: small rows, vacuumed often.
 ALTER TABLE hookd.endpoint_owners SET (

@@ -20,12 +20,13 @@
 
 /* The status the API shows for the deliveries row d: a pending, due
  * delivery that its endpoint's owner holds (waiting in its lane, or in
- * flight) is being sent (migrations/0024_endpoint_holding.sql). */
+ * flight), unchanged since the owner wrote so, is being sent
+ * (migrations/0024_endpoint_holding.sql). */
 #define HK_SQL_SENDING                                                     \
     "(d.next_attempt_at <= now() AND EXISTS (SELECT 1"                     \
     " FROM hookd.endpoint_owners k WHERE k.tenant_id = d.tenant_id"        \
     " AND k.endpoint_id = d.endpoint_id AND k.lease_until > now()"         \
-    " AND d.id = ANY (k.holding)))"
+    " AND d.id = ANY (k.holding) AND d.updated_at < k.held_at))"
 #define HK_SQL_DELIVERY_STATUS                                            \
     "(CASE WHEN d.status = 'pending' AND " HK_SQL_SENDING                   \
     " THEN 'sending' ELSE d.status END)"

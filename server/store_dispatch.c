@@ -112,8 +112,9 @@ static const char sql_claim[] =
  * lease, and the new owner may be sending the delivery again), is
  * written as an attempt but leaves the delivery to the owner. A delivery
  * ended without an attempt while its request was in flight (skipped, or
- * its endpoint disabled or deleted) becomes succeeded when that request
- * succeeded: the receiver has it. An outcome whose delivery is gone (its
+ * failed with its endpoint's pending deliveries) counts the attempt, and
+ * becomes succeeded when that request succeeded: the receiver has it;
+ * otherwise it keeps why it ended. An outcome whose delivery is gone (its
  * tenant was deleted while the request was in flight) has nothing to
  * attach to and is dropped. Attempts have
  * no foreign key to their delivery (migrations/0012_attempts_fk.sql):
@@ -149,7 +150,7 @@ static const char sql_record[] =
     "  total_us, conc, owner, ord)),"
     " re AS MATERIALIZED ("
     "  SELECT r.tenant_id, r.delivery_id, r.endpoint_id, r.owner, r.number,"
-    "  r.status_code, r.error, r.next_ms, r.cycle,"
+    "  r.status_code, r.error, r.next_ms, r.cycle, r.started_ms,"
     "  CASE WHEN e.deleted_at IS NULL AND e.enabled THEN r.new_status"
     "   ELSE r.stopped_status END AS status,"
     "  o.owner IS NULL OR o.owner = r.owner AS ours"
@@ -159,19 +160,24 @@ static const char sql_record[] =
     "  ON o.tenant_id = r.tenant_id AND o.endpoint_id = r.endpoint_id),"
     " d AS ("
     "  UPDATE hookd.deliveries d SET"
-    "  status = r.status,"
+    "  status = CASE WHEN d.status = 'pending' OR r.status = 'succeeded'"
+    "   THEN r.status ELSE d.status END,"
     "  attempt_count = GREATEST(d.attempt_count, r.number),"
     "  cycle_attempts = r.cycle,"
-    "  next_attempt_at = CASE WHEN r.status = 'pending'"
-    "   THEN to_timestamp(r.next_ms / 1000.0) END,"
+    "  next_attempt_at = CASE WHEN d.status = 'pending'"
+    "   AND r.status = 'pending' THEN to_timestamp(r.next_ms / 1000.0) END,"
     "  last_status_code = r.status_code,"
-    "  last_error = r.error, updated_at = now(),"
-    "  completed_at = CASE WHEN r.status = 'pending' THEN NULL ELSE now() END"
+    "  last_error = CASE WHEN d.status = 'pending' OR r.status = 'succeeded'"
+    "   THEN r.error ELSE d.last_error END, updated_at = now(),"
+    "  completed_at = CASE WHEN d.status <> 'pending'"
+    "   AND r.status <> 'succeeded' THEN d.completed_at"
+    "   WHEN r.status = 'pending' THEN NULL ELSE now() END"
     "  FROM re r"
     "  WHERE d.tenant_id = r.tenant_id AND d.id = r.delivery_id"
     "  AND r.ours AND (d.status = 'pending'"
-    "   OR (d.status = 'failed' AND r.status = 'succeeded'"
-    "    AND d.attempt_count < r.number))"
+    "   OR (d.status = 'failed' AND d.attempt_count < r.number"
+    "    AND d.completed_at >= to_timestamp(r.started_ms / 1000.0)"
+    "     - interval '1 second'))"
     "  RETURNING d.tenant_id, d.id),"
     " late AS ("
     "  SELECT x.tenant_id, x.id FROM r JOIN hookd.deliveries x"
@@ -265,7 +271,8 @@ static const char sql_hold[] =
     "  COALESCE(h.ids, '{}'::uuid[]) AS ids"
     "  FROM hookd.endpoint_owners o LEFT JOIN h ON h.eid = o.endpoint_id"
     "  WHERE o.owner = $1::uuid)"
-    " UPDATE hookd.endpoint_owners o SET holding = v.ids FROM v"
+    " UPDATE hookd.endpoint_owners o SET holding = v.ids, held_at = now()"
+    " FROM v"
     " WHERE o.tenant_id = v.tenant_id AND o.endpoint_id = v.endpoint_id"
     " AND o.owner = $1::uuid AND o.holding <> v.ids";
 

@@ -20,7 +20,7 @@
 #define PRUNE_MS (3600 * 1000)
 /* What the dispatcher holds is written when it changed, at most this
  * often: the API's "sending" is that late at most. */
-#define HOLD_MS 200
+#define HOLD_MS 50
 /* see check_lanes */
 #define GONE_AFTER_MS 500
 
@@ -77,9 +77,15 @@ static void publish_held(struct hk_dispatcher *d, int64_t now)
     struct hk_buf all;
     hk_buf_init(&all);
     pthread_mutex_lock(&d->claim_mu);
-    hk_buf_printf(&all, "{%s}|{%s}", d->mine_eps.data ? d->mine_eps.data : "",
-                  d->mine.data ? d->mine.data : "");
+    bool dirty = d->mine_dirty;
+    d->mine_dirty = false;
+    if (dirty)
+        hk_buf_printf(&all, "{%s}|{%s}",
+                      d->mine_eps.data ? d->mine_eps.data : "",
+                      d->mine.data ? d->mine.data : "");
     pthread_mutex_unlock(&d->claim_mu);
+    if (!dirty)
+        return;
     if (d->held_pub != NULL && strcmp(d->held_pub, all.data) == 0) {
         hk_buf_cleanup(&all);
         return;
@@ -91,6 +97,11 @@ static void publish_held(struct hk_dispatcher *d, int64_t now)
     d->held_ms = now;
     free(d->held_pub);
     d->held_pub = rc == HK_OK ? hk_buf_steal(&all) : NULL;
+    if (rc != HK_OK) {
+        pthread_mutex_lock(&d->claim_mu);
+        d->mine_dirty = true; /* written again at the next turn */
+        pthread_mutex_unlock(&d->claim_mu);
+    }
     hk_buf_cleanup(&all);
 }
 
@@ -335,8 +346,10 @@ static void claim(struct hk_dispatcher *d)
 
     hk_jobq_push(&d->claimed, jobs, n);
     pthread_mutex_lock(&d->claim_mu);
-    if (jobs != NULL)
+    if (jobs != NULL) {
         hk_work_ids_append(jobs, n, &d->mine, &d->mine_eps);
+        d->mine_dirty = true;
+    }
     d->claim_more = more;
     pthread_mutex_unlock(&d->claim_mu);
     free(jobs);
@@ -381,6 +394,8 @@ void *hk_claimer_loop(void *arg)
                 wait = d->owned_at_ms + OWN_ROUND_MIN_MS - hk_mono_ms();
                 wait = wait < 1 ? 1 : wait > 200 ? 200 : wait;
             }
+            if (d->mine_dirty && wait > HOLD_MS)
+                wait = HOLD_MS; /* what it holds is written in time */
             struct timespec until = hk_jobq_deadline_in((long)wait);
             pthread_cond_timedwait(&d->cl_cv, &d->claim_mu, &until);
         }

@@ -135,6 +135,7 @@ struct hk_dispatcher {
      * endpoints, in the same order, comma-separated (see mine_reset);
      * mine_gen is live_gen when they were made, at mine_ms (monotonic) */
     struct hk_buf mine, mine_eps;
+    bool mine_dirty; /* changed since the claimer last wrote them */
     unsigned live_gen, mine_gen;
     int64_t mine_ms;
     /* deliveries whose outcome the database refused (see record.c),

@@ -168,6 +168,7 @@ void hk_work_mine_reset(struct hk_dispatcher *d)
     }
     d->mine_gen = d->live_gen;
     d->mine_ms = now;
+    d->mine_dirty = true;
 }
 
 /* A delivery whose outcome the database refused stays pending and due:
