@@ -449,8 +449,11 @@ CREATE TABLE hookd.endpoint_owners (
     tenant_id uuid NOT NULL,
     endpoint_id uuid NOT NULL,
     owner uuid NOT NULL,
-    lease_until timestamp with time zone NOT NULL
-);
+    lease_until timestamp with time zone NOT NULL,
+    holding uuid[] DEFAULT '{}'::uuid[] NOT NULL,
+    held_at timestamp with time zone DEFAULT now() NOT NULL
+)
+WITH (autovacuum_vacuum_scale_factor='0', autovacuum_vacuum_threshold='200', autovacuum_vacuum_cost_delay='0');
 
 CREATE TABLE hookd.endpoints (
     tenant_id uuid NOT NULL,
@@ -508,15 +511,6 @@ ALTER TABLE ONLY hookd.events ALTER COLUMN idempotency_key SET STATISTICS 10;
 ALTER TABLE ONLY hookd.events ALTER COLUMN request_hash SET STATISTICS 0;
 ALTER TABLE ONLY hookd.events ALTER COLUMN delivery_count SET STATISTICS 0;
 ALTER TABLE ONLY hookd.events ALTER COLUMN created_at SET STATISTICS 10;
-
-CREATE TABLE hookd.leases (
-    tenant_id uuid NOT NULL,
-    endpoint_id uuid NOT NULL,
-    delivery_id uuid NOT NULL,
-    lease_until timestamp with time zone NOT NULL,
-    owner uuid
-)
-WITH (autovacuum_vacuum_scale_factor='0', autovacuum_vacuum_threshold='2000', autovacuum_vacuum_insert_scale_factor='0', autovacuum_vacuum_insert_threshold='2000', autovacuum_vacuum_cost_delay='0');
 
 CREATE TABLE hookd.portal_sessions (
     tenant_id uuid NOT NULL,
@@ -601,9 +595,6 @@ ALTER TABLE ONLY hookd.event_types
 
 ALTER TABLE ONLY hookd.events
     ADD CONSTRAINT events_pkey PRIMARY KEY (tenant_id, id);
-
-ALTER TABLE ONLY hookd.leases
-    ADD CONSTRAINT leases_pkey PRIMARY KEY (tenant_id, endpoint_id, delivery_id);
 
 ALTER TABLE ONLY hookd.portal_sessions
     ADD CONSTRAINT portal_sessions_pkey PRIMARY KEY (tenant_id, id);

@@ -53,9 +53,10 @@ void hk_conn_generic_plans(struct hk_conn *c);
 /* Lets c's commits return before they reach the disk (synchronous_commit
  * off), now and after any reconnect: only for a connection whose writes
  * may be lost in a database crash without losing anything a user relies
- * on. The dispatcher's claims and sweeps are such: a claim lost with its
- * lease means the delivery is pending again and is sent again, which
- * at-least-once delivery allows; ingest and attempt records never use it. */
+ * on. The dispatcher's ownership rounds and sweeps are such: a take of an
+ * endpoint lost with a crash means its deliveries, still pending, are
+ * sent again by its next owner, which at-least-once delivery allows;
+ * ingest and attempt records never use it. */
 void hk_conn_async_commit(struct hk_conn *c);
 /* Re-establishes a broken connection; false if the server is away. */
 bool hk_conn_ensure(struct hk_conn *c);

@@ -2,7 +2,7 @@
  * dispatcher.h - the delivery engine (docs/engine.md): owns a fair share
  * of the endpoints with due work (one dispatcher at a time sends to an
  * endpoint), claims their due deliveries within max_concurrency and
- * rate_limit with a lease, hands them to deliver.c, and writes outcomes
+ * rate_limit, hands them to deliver.c, and writes outcomes
  * (attempt rows, retry times, final states) in batches. Sleeps in
  * curl_multi_poll with the LISTEN socket as an extra descriptor.
  */
@@ -22,8 +22,8 @@ enum hk_result hk_dispatcher_start(const struct hk_config *cfg,
 /* Wakes the thread to claim now (safe from any thread). */
 void hk_dispatcher_wake(void *dispatcher);
 /* Stops claiming, lets in-flight requests finish (up to the request
- * timeout), records them, releases leases of work not started, joins the
- * thread and frees everything. */
+ * timeout), records them, gives up its endpoints (what was not started
+ * is sent by their next owners), joins the thread and frees everything. */
 void hk_dispatcher_stop(struct hk_dispatcher *d);
 
 #endif

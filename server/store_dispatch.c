@@ -1,7 +1,7 @@
 /*
- * store_dispatch.c - the dispatcher's SQL: the fair claim, the batched
- * outcome write, endpoint disabling, lease expiry, release on shutdown and
- * attempt pruning. A batch of outcomes travels as parallel arrays through
+ * store_dispatch.c - the dispatcher's SQL: the ownership round, the fair
+ * claim, the batched outcome write, what an owner holds, endpoint
+ * disabling, the sweep of endpoints gone away and attempt pruning. A batch of outcomes travels as parallel arrays through
  * unnest() so that one round trip records hundreds of attempts.
  */
 #include "store.h"
@@ -87,7 +87,7 @@ static const char sql_claim[] =
     "   WHERE h.next_attempt_at <= now()"
     "   AND h.id NOT IN (SELECT answered.id FROM answered)"
     "   AND h.id NOT IN (SELECT mine.id FROM mine)) x"
-    "  ORDER BY ep.turn, ep.r LIMIT $1),"
+    "  ORDER BY ep.turn, ep.r, x.next_attempt_at LIMIT $1),"
     " more AS ("
     "  SELECT (SELECT count(*) FROM picked) >= $1"
     "  OR EXISTS (SELECT 1 FROM ep WHERE ep.free <= 0)"
@@ -216,7 +216,7 @@ static const char sql_record[] =
 
 /* Deliveries ended here without an attempt are logged in hookd.changes
  * for the live updates route (migrations/0017_portal_sessions_changes.sql),
- * as are those of the sweep and of lease expiry below. */
+ * as are those of the sweep below. */
 static const char sql_disable[] =
     "WITH dis AS ("
     "  UPDATE hookd.endpoints SET enabled = false, disabled_reason = $3,"
@@ -361,7 +361,8 @@ static const char sql_own[] =
     "  LIMIT GREATEST((SELECT s FROM share)"
     "   - (SELECT count(*) FROM mine WHERE mine.keep), 0)"
     "  ON CONFLICT (tenant_id, endpoint_id) DO UPDATE"
-    "  SET owner = EXCLUDED.owner, lease_until = EXCLUDED.lease_until"
+    "  SET owner = EXCLUDED.owner, lease_until = EXCLUDED.lease_until,"
+    "  holding = '{}', held_at = now()"
     "  WHERE o.lease_until < now()"
     "  RETURNING o.tenant_id, o.endpoint_id)"
     " SELECT x.tenant_id, x.endpoint_id, share.s, x.taken"

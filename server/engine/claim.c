@@ -98,6 +98,8 @@ static void publish_held(struct hk_dispatcher *d, int64_t now)
     free(d->held_pub);
     d->held_pub = rc == HK_OK ? hk_buf_steal(&all) : NULL;
     if (rc != HK_OK) {
+        hk_log_warn("could not write the deliveries this dispatcher holds; "
+                    "the API may show them as pending meanwhile");
         pthread_mutex_lock(&d->claim_mu);
         d->mine_dirty = true; /* written again at the next turn */
         pthread_mutex_unlock(&d->claim_mu);

@@ -396,7 +396,17 @@ static void test_skip_while_sending(void **state)
     size_t before = hk_rcv_count_path(rcv, "/slow");
     post_event(21, eid, ev, did);
     assert_true(hk_rcv_wait_for_path(rcv, "/slow", before + 1, 20000));
-    /* the receiver holds the request: the delivery is being sent */
+    /* the receiver holds the request: the delivery is being sent (shown
+     * within 50 ms of the claim) */
+    int64_t shown = hk_wall_ms() + 1000;
+    char *now;
+    while (strcmp(now = delivery_status(did), "sending") != 0 &&
+           hk_wall_ms() < shown) {
+        free(now);
+        hk_sleep_ms(10);
+    }
+    assert_string_equal(now, "sending");
+    free(now);
     struct hk_reply *r = hk_call(&srv, "POST", key, NULL,
                                  "/v1/tenants/%s/deliveries/%s/skip", tid, did);
     hk_expect_error(r, 409, "conflict", NULL);
