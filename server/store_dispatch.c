@@ -126,8 +126,9 @@ static const char sql_claim[] =
  * migrations/0015_queue.sql then delete the queue rows of the deliveries
  * that ended, and move the due time of those to be tried again. No index
  * of deliveries reads what this statement changes, so each delivery's
- * row is rewritten in its own page (a HOT update) when it has room. The
- * endpoints' state is joined to
+ * row is rewritten in its own page (a HOT update) when it has room. Each
+ * endpoint's state and owner are looked up once per batch (ee), not once
+ * per outcome. The endpoints' state is joined to
  * the outcomes first, in a materialized step, so that the delivery lookup
  * can only take its key from the outcome: joined in the same step, the
  * plan made while the table was new and small (the recorder keeps one
@@ -148,16 +149,22 @@ static const char sql_record[] =
     "  resp_body, truncated, new_status, next_ms, cycle, attempt_id,"
     "  stopped_status, remote_ip, dns_us, connect_us, tls_us, ttfb_us,"
     "  total_us, conc, owner, ord)),"
+    " ee AS MATERIALIZED ("
+    "  SELECT x.tenant_id, x.endpoint_id,"
+    "  e.deleted_at IS NULL AND e.enabled AS live,"
+    "  o.owner IS NULL OR o.owner = x.owner AS ours"
+    "  FROM (SELECT DISTINCT r.tenant_id, r.endpoint_id, r.owner FROM r) x"
+    "  JOIN hookd.endpoints e"
+    "  ON e.tenant_id = x.tenant_id AND e.id = x.endpoint_id"
+    "  LEFT JOIN hookd.endpoint_owners o"
+    "  ON o.tenant_id = x.tenant_id AND o.endpoint_id = x.endpoint_id),"
     " re AS MATERIALIZED ("
     "  SELECT r.tenant_id, r.delivery_id, r.endpoint_id, r.owner, r.number,"
     "  r.status_code, r.error, r.next_ms, r.cycle, r.started_ms,"
-    "  CASE WHEN e.deleted_at IS NULL AND e.enabled THEN r.new_status"
-    "   ELSE r.stopped_status END AS status,"
-    "  o.owner IS NULL OR o.owner = r.owner AS ours"
-    "  FROM r JOIN hookd.endpoints e"
-    "  ON e.tenant_id = r.tenant_id AND e.id = r.endpoint_id"
-    "  LEFT JOIN hookd.endpoint_owners o"
-    "  ON o.tenant_id = r.tenant_id AND o.endpoint_id = r.endpoint_id),"
+    "  CASE WHEN ee.live THEN r.new_status"
+    "   ELSE r.stopped_status END AS status, ee.ours"
+    "  FROM r JOIN ee"
+    "  ON ee.tenant_id = r.tenant_id AND ee.endpoint_id = r.endpoint_id),"
     " d AS ("
     "  UPDATE hookd.deliveries d SET"
     "  status = CASE WHEN d.status = 'pending' OR r.status = 'succeeded'"
