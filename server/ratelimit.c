@@ -91,42 +91,86 @@ static struct entry *entry_of(struct hk_rate *r, const char *tid)
     return e;
 }
 
-enum hk_result hk_rate_take(struct hk_rate *r, struct hk_conn *c,
-                            const char *tid, struct hk_rate_grant *g)
+enum hk_result hk_rate_reserve(struct hk_rate *r, const char *tid,
+                               struct hk_rate_ticket *t,
+                               struct hk_rate_grant *g)
 {
     g->retry_after_ms = 0;
     g->max_payload_bytes = 0;
     struct entry *e = entry_of(r, tid);
-    enum hk_result rc = HK_OK;
+    t->entry = e;
+    t->want = 0;
     pthread_mutex_lock(&e->mu);
     int64_t now = hk_mono_ms();
+    t->began_ms = now;
     if (e->tokens > 0 && now - e->taken_at >= HK_RATE_HOLD_MS)
         e->tokens = 0;
     if (e->tokens == 0 && now < e->blocked_until) {
         g->retry_after_ms = e->blocked_until - now;
+        pthread_mutex_unlock(&e->mu);
+        return HK_DENIED;
+    }
+    if (e->tokens == 0) {
+        /* the very first take is one token: it tells the rate */
+        t->want = e->rate > 0 ? hk_rate_batch(e->rate) : 1;
+        return HK_OK; /* e->mu stays locked until settled */
+    }
+    e->tokens--;
+    g->max_payload_bytes = e->max_payload;
+    pthread_mutex_unlock(&e->mu);
+    return HK_OK;
+}
+
+enum hk_result hk_rate_settle(struct hk_rate_ticket *t,
+                              const struct hk_rate_take *took,
+                              struct hk_conn *c, const char *tid,
+                              struct hk_rate_grant *g)
+{
+    struct entry *e = t->entry;
+    struct hk_rate_take now_taken;
+    enum hk_result rc = HK_OK;
+    g->retry_after_ms = 0;
+    g->max_payload_bytes = e->max_payload;
+    if (took == NULL) {
+        rc = hk_store_tenant_take_tokens(c, tid, t->want, &now_taken);
+        if (rc != HK_OK)
+            goto out;
+        took = &now_taken;
+    }
+    e->rate = took->rate;
+    e->max_payload = took->max_payload_bytes;
+    g->max_payload_bytes = e->max_payload;
+    e->taken_at = t->began_ms;
+    e->tokens = took->granted;
+    if (took->granted <= 0) {
+        e->tokens = 0;
+        e->blocked_until =
+            t->began_ms + (took->wait_ms > 0 ? took->wait_ms : 1);
+        g->retry_after_ms = e->blocked_until - t->began_ms;
         rc = HK_DENIED;
         goto out;
     }
-    if (e->tokens == 0) {
-        struct hk_rate_take t;
-        rc = hk_store_tenant_take_tokens(
-            c, tid, e->rate > 0 ? hk_rate_batch(e->rate) : 1, &t);
-        if (rc != HK_OK)
-            goto out;
-        e->rate = t.rate;
-        e->max_payload = t.max_payload_bytes;
-        e->taken_at = now;
-        e->tokens = t.granted;
-        if (t.granted == 0) {
-            e->blocked_until = now + (t.wait_ms > 0 ? t.wait_ms : 1);
-            g->retry_after_ms = e->blocked_until - now;
-            rc = HK_DENIED;
-            goto out;
-        }
-    }
     e->tokens--;
 out:
-    g->max_payload_bytes = e->max_payload;
+    t->want = 0;
     pthread_mutex_unlock(&e->mu);
     return rc;
+}
+
+void hk_rate_cancel(struct hk_rate_ticket *t)
+{
+    if (t->want == 0)
+        return;
+    t->want = 0;
+    pthread_mutex_unlock(&((struct entry *)t->entry)->mu);
+}
+
+enum hk_result hk_rate_take(struct hk_rate *r, struct hk_conn *c,
+                            const char *tid, struct hk_rate_grant *g)
+{
+    struct hk_rate_ticket t;
+    enum hk_result rc = hk_rate_reserve(r, tid, &t, g);
+    if (rc != HK_OK || t.want == 0)
+        return rc;
+    return hk_rate_settle(&t, NULL, c, tid, g);
 }

@@ -11,6 +11,7 @@
 
 #include "common.h"
 #include "db.h"
+#include "store.h"
 
 struct hk_rate;
 
@@ -36,6 +37,37 @@ struct hk_rate_grant {
 enum hk_result hk_rate_take(struct hk_rate *r, struct hk_conn *c,
                             const char *tid,
                             struct hk_rate_grant *g) HK_MUST_CHECK;
+
+/* The same in two steps, so that the batch can be taken by the statement
+ * that writes the event (store.h, hk_ingest's take_want), in its
+ * transaction, instead of in one of its own before it. */
+struct hk_rate_ticket {
+    void *entry;      /* the tenant's, held locked while want > 0 */
+    long want;        /* 0: a token the process held was spent */
+    int64_t began_ms; /* hk_mono_ms when the take began */
+};
+
+/* HK_OK with t->want 0: a token the process held is spent for the event
+ * and g says the tenant's payload limit. HK_OK with t->want > 0: the
+ * process holds none; t->want tokens are to be taken from the database,
+ * and hk_rate_settle or hk_rate_cancel must follow (the tenant's other
+ * events in this process wait until then, so that it never holds more
+ * than one batch). HK_DENIED: over the rate, as hk_rate_take. */
+enum hk_result hk_rate_reserve(struct hk_rate *r, const char *tid,
+                               struct hk_rate_ticket *t,
+                               struct hk_rate_grant *g) HK_MUST_CHECK;
+
+/* Ends a take begun by hk_rate_reserve with what the database answered
+ * (took), or, when nothing took the tokens (took NULL), by taking them now
+ * on c; spends one for the event. Results as hk_rate_take. */
+enum hk_result hk_rate_settle(struct hk_rate_ticket *t,
+                              const struct hk_rate_take *took,
+                              struct hk_conn *c, const char *tid,
+                              struct hk_rate_grant *g) HK_MUST_CHECK;
+
+/* Ends a take begun by hk_rate_reserve whose tokens were not taken (the
+ * statement failed), changing nothing. */
+void hk_rate_cancel(struct hk_rate_ticket *t);
 
 /* Tokens taken from a bucket whose rate is rate (exposed for the tests). */
 int hk_rate_batch(long rate);
