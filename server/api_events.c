@@ -94,14 +94,17 @@ static bool within_limits(struct hk_resp *resp, enum hk_result rc,
 
 /* Writes the event once the tenant's limits allow it. When this process
  * holds a token of the tenant's bucket, one is spent and the event goes
- * in the next group. When it holds none, the batch is taken by the group
+ * in the next group, carrying a take of more tokens when they run low
+ * (ratelimit.h). When it holds none, the batch is taken by the group
  * statement that writes the event, in its transaction: one round trip
  * and one commit, where a take of its own would add both before the
  * event's (an event with an Idempotency-Key, written alone, still takes
  * first). Whatever that statement did not decide (the group failed, the
  * tenant is missing, the type is refused) goes the way of a take of its
  * own, then the event alone, so the answers are those of that way. False
- * after answering; else *rc is hk_fanout_ingest's. */
+ * after answering; else *rc is hk_fanout_ingest's. *take says where the
+ * token came from, and *limited_us (when not 0) is set to when the event
+ * went to be written, for the debug log's timeline. */
 static bool ingest_within_limits(struct hk_req *req, struct hk_resp *resp,
                                  struct hk_conn *c, struct hk_ingest *in,
                                  json_t **out, bool *created,
@@ -113,7 +116,8 @@ static bool ingest_within_limits(struct hk_req *req, struct hk_resp *resp,
     struct hk_rate_grant g = {0};
     const char *tid = req->params[0];
     if (req->app->rate != NULL) {
-        *rc = hk_rate_reserve(req->app->rate, tid, &t, &g);
+        *rc = hk_rate_reserve(req->app->rate, tid,
+                              in->idempotency_key == NULL, &t, &g);
         if (!within_limits(resp, *rc, &g, t.want > 0 ? 0 : in->payload_bytes))
             return false;
     }
@@ -127,11 +131,19 @@ static bool ingest_within_limits(struct hk_req *req, struct hk_resp *resp,
     if (*limited_us != 0)
         *limited_us = wall_us();
     *rc = hk_fanout_ingest(req->app->fanout, c, in, out, created);
-    if (in->take_want == 0)
-        return true;
     in->take_want = 0;
-    if (*rc != HK_OK && *rc != HK_DENIED) {
-        hk_rate_cancel(&t);
+    if (t.want == 0)
+        return true;
+    if (t.want < 0 || (*rc != HK_OK && *rc != HK_DENIED)) {
+        /* a top-up: the event's fate is its own, whatever the take's */
+        if (t.want < 0)
+            *take = "held_topping_up";
+        if (in->taken) {
+            enum hk_result trc = hk_rate_settle(&t, &in->take, c, tid, &g);
+            (void)trc;
+        } else {
+            hk_rate_cancel(&t);
+        }
         return true;
     }
     bool written = *rc == HK_OK;

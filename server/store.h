@@ -270,7 +270,9 @@ struct hk_ingest {
     bool woken; /* its group woke the dispatchers (fanout.c) */
     /* Tokens of the tenant's event-rate bucket to take in the statement
      * that writes the event (ratelimit.h, hk_rate_reserve), so that the
-     * take and the event share one round trip and one commit; 0: none.
+     * take and the event share one round trip and one commit; 0: none;
+     * > 0: the event may be written only with a token granted; < 0: a
+     * top-up of -take_want, the event having spent a token held.
      * payload_bytes is the payload's size as posted, which that statement
      * holds against the tenant's max_payload_bytes. taken: the statement
      * took them, and take is what hookd.take_event_tokens answered. */
@@ -306,12 +308,12 @@ struct hk_ingest_item {
 /* Inserts the events of items[0..n) and the fan-out of each in one
  * statement, so that they share one commit. An item whose tenant is
  * missing or whose type is unknown or archived is left not inserted:
- * hk_store_event_ingest says why. An item with take_want first takes that
- * many tokens of its tenant's bucket, in the same statement (at most one
- * such item per tenant), and is inserted only when a token was granted
- * and its payload is within the tenant's max_payload_bytes; its taken and
- * take say what the take answered. On any error nothing was written and
- * nothing taken. */
+ * hk_store_event_ingest says why. An item with take_want first takes
+ * that many tokens (its absolute value) of its tenant's bucket, in the
+ * same statement (at most one such item per tenant); with take_want > 0
+ * it is inserted only when a token was granted and its payload is within
+ * the tenant's max_payload_bytes; its taken and take say what the take
+ * answered. On any error nothing was written and nothing taken. */
 enum hk_result hk_store_event_ingest_group(struct hk_conn *c,
                                            struct hk_ingest_item *items,
                                            size_t n) HK_MUST_CHECK;

@@ -60,14 +60,15 @@ static const char sql_ingest[] =
  * what only the database knows (its delivery count and time); the rest of
  * the answer is what the request sent (api_events.c renders it), so the
  * payload is neither parsed again nor serialised again.
- * An event whose process holds no token of its tenant's rate bucket
- * carries the batch to take ($6 > 0, at most one event of a tenant):
- * hookd.take_event_tokens runs first, in this statement, tenants in
- * order so that two groups lock their buckets' rows in the same order,
- * and its answer comes back ('t'); that event is written only when a
- * token was granted and its payload's size as posted ($7) is within the
- * tenant's max_payload_bytes. The take commits with the events, and a
- * failed statement takes nothing. */
+ * An event may carry a take of its tenant's rate bucket ($6, at most one
+ * event of a tenant; ratelimit.c): hookd.take_event_tokens runs first, in
+ * this statement, tenants in order so that two groups lock their buckets'
+ * rows in the same order, and its answer comes back ('t'). An event whose
+ * process held no token ($6 > 0) is written only when one was granted and
+ * its payload's size as posted ($7) is within the tenant's
+ * max_payload_bytes; one that spent a token held ($6 < 0, a top-up) is
+ * written either way. The take commits with the events, and a failed
+ * statement takes nothing. */
 static const char sql_ingest_group[] =
     "WITH r AS ("
     "  SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[],"
@@ -75,7 +76,8 @@ static const char sql_ingest_group[] =
     "  AS r(tenant_id, id, event_type, payload, patterns, want, bytes)),"
     " tk AS MATERIALIZED ("
     "  SELECT w.tenant_id, x.granted, x.rate, x.max_payload_bytes, x.wait_ms"
-    "  FROM (SELECT r.tenant_id, max(r.want) AS want FROM r WHERE r.want > 0"
+    "  FROM (SELECT r.tenant_id, max(abs(r.want)) AS want FROM r"
+    "   WHERE r.want <> 0"
     "   GROUP BY 1 ORDER BY 1) w,"
     "  LATERAL hookd.take_event_tokens(w.tenant_id, w.want) x),"
     " t AS ("
@@ -86,7 +88,7 @@ static const char sql_ingest_group[] =
     "  WHERE r.tenant_id IN (SELECT t.id FROM t)"
     "  AND EXISTS (SELECT 1 FROM hookd.event_types et"
     "   WHERE et.name = r.event_type AND NOT et.archived)"
-    "  AND (r.want = 0 OR EXISTS (SELECT 1 FROM tk"
+    "  AND (r.want <= 0 OR EXISTS (SELECT 1 FROM tk"
     "   WHERE tk.tenant_id = r.tenant_id AND tk.granted > 0"
     "   AND (tk.max_payload_bytes IS NULL"
     "    OR r.bytes <= tk.max_payload_bytes)))),"
@@ -310,7 +312,7 @@ static void group_take(PGresult *r, int row, struct hk_ingest_item *items,
     const char *tid = PQgetvalue(r, row, 1);
     for (size_t k = 0; k < n; k++) {
         struct hk_ingest *in = items[k].in;
-        if (in->take_want <= 0 || in->taken ||
+        if (in->take_want == 0 || in->taken ||
             strcasecmp(in->tenant_id, tid) != 0)
             continue;
         in->taken = true;
@@ -347,7 +349,7 @@ enum hk_result hk_store_event_ingest_group(struct hk_conn *c,
         hk_pgbin_text(&a[2], in->event_type);
         hk_pgbin_text(&a[3], in->payload);
         hk_pgbin_text(&a[4], pat.data);
-        hk_pgbin_int4(&a[5], in->take_want > 0 ? (int32_t)in->take_want : 0);
+        hk_pgbin_int4(&a[5], (int32_t)in->take_want);
         hk_pgbin_int4(&a[6], in->payload_bytes > INT32_MAX
                                  ? INT32_MAX
                                  : (int32_t)in->payload_bytes);
