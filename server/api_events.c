@@ -118,8 +118,11 @@ static bool ingest_within_limits(struct hk_req *req, struct hk_resp *resp,
     if (req->app->rate != NULL) {
         *rc = hk_rate_reserve(req->app->rate, tid,
                               in->idempotency_key == NULL, &t, &g);
-        if (!within_limits(resp, *rc, &g, t.want > 0 ? 0 : in->payload_bytes))
+        if (!within_limits(resp, *rc, &g,
+                           t.want > 0 ? 0 : in->payload_bytes)) {
+            hk_rate_cancel(&t); /* a top-up this event was to carry */
             return false;
+        }
     }
     if (t.want > 0 && in->idempotency_key != NULL) {
         *take = "own";

@@ -232,12 +232,42 @@ static void test_first_event_refused(void **state)
     hk_reply_free(r);
 }
 
+/* An event refused for its size after spending a token held may have
+ * been the one to carry the process's next take of the tenant's tokens:
+ * refusing it ends that take, so that once the tokens held are spent the
+ * next event takes more instead of waiting for a take that never comes.
+ * Two events fit (a first token, then a batch of 20 at 1,000/s), then
+ * more refused ones than the batch holds, then one that fits. */
+static void test_refused_event_ends_its_take(void **state)
+{
+    (void)state;
+    char tid[HK_ID_LEN];
+    hk_mk_tenant(&srv, "refused carrier", tid);
+    set_limits(tid, "{\"events_per_second\":1000,\"max_payload_bytes\":20}");
+    for (int i = 0; i < 2; i++) {
+        struct hk_reply *r = post(&srv, tid, "rate.one", "{}", NULL);
+        hk_expect(r, 202);
+        hk_reply_free(r);
+    }
+    for (int i = 0; i < 25; i++) {
+        struct hk_reply *r =
+            post(&srv, tid, "rate.one", "{\"k\":\"0123456789abcdef\"}", NULL);
+        hk_expect_error(r, 413, "payload_too_large", "payload");
+        hk_reply_free(r);
+    }
+    struct hk_reply *r = post(&srv, tid, "rate.one", "{}", NULL);
+    hk_expect(r, 202);
+    hk_reply_free(r);
+    assert_int_equal(events_of(tid), 3);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_rate_holds_with_concurrent_groups),
         cmocka_unit_test(test_idempotent_retry_after_limit),
         cmocka_unit_test(test_first_event_refused),
+        cmocka_unit_test(test_refused_event_ends_its_take),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
