@@ -841,9 +841,15 @@ scenario_fairness() {
 # from the load generator's send to the sink's arrival and on to hookd's
 # collecting the answer, lined up by webhook-id (the event's id) from three
 # clocks of this host: the sink's records, the events' rows and hookd's
-# debug-level "attempt timeline" lines ($tmp/timeline.jsonl). The parts:
+# debug-level "attempt timeline" and "ingest timeline" lines
+# ($tmp/timeline.jsonl, $tmp/ingest.jsonl). The parts:
 #   api          sent -> the event's transaction began (the API's own
-#                   time, the tenant's rate-limit take included)
+#                   time, the tenant's rate-limit take included), made of
+#     to_handler   sent -> hookd's handler began (the request read whole)
+#     limit        -> the tenant's rate let the event go to be written (a
+#                     take of tokens by a statement of its own included)
+#     to_write     -> its transaction began (the hand-over to the group
+#                     writer, the group before it)
 #   to_claim     -> the claim that brought it began (the ingest's commit,
 #                   the wake-up, the claimer finishing the claim before)
 #   claim        -> that claim returned (the claim statement)
@@ -854,24 +860,40 @@ scenario_fairness() {
 #   answer       -> libcurl had the answer (the sink's answering, the way
 #                   back, the send thread's noticing)
 #   collect      -> the dispatcher took the finished attempt
-# end_to_end is the scenario's latency (sent -> arrival), the sum of the
-# first five; connect (TCP and TLS) and ttfb are libcurl's own phases of
-# the same attempts. Each part: p50, p99, and its median among the slowest
-# 1 % by end_to_end (where the tail sits). In milliseconds.
+#   commit       the event's transaction began -> its answer was ready
+#                   (the statement and its synchronous commit)
+# end_to_end is the scenario's latency (sent -> arrival), the sum of api,
+# to_claim, claim, to_send, send_queue and to_receiver; connect (TCP and
+# TLS) and ttfb are libcurl's own phases of the same attempts. Each part:
+# p50, p99, and its median among the slowest 1 % by end_to_end (where the
+# tail sits); then api again for the events whose token the process held
+# and for those that took a batch ("own": a statement of its own before
+# the event's, "with_event": the statement that wrote the event). In
+# milliseconds.
 hs_parts() {
     curl -sf --max-time 60 "$SINK/_records?group=$1" >"$tmp/records-$1.json"
+    cp "$tmp/records-$1.json" "$logs/records-$1.json"
     jq -n --slurpfile r "$tmp/records-$1.json" --slurpfile c "$tmp/created.json" \
-        --slurpfile t "$tmp/timeline.jsonl" '
-        def pct(p): sort | if length == 0 then null
+        --slurpfile t "$tmp/timeline.jsonl" --slurpfile g "$tmp/ingest.jsonl" '
+        def pct(p): map(select(. != null)) | sort | if length == 0 then null
             else .[(p * (length - 1) + 0.5) | floor] / 1000 end;
-        ["end_to_end", "api", "to_claim", "claim", "to_send", "send_queue", "to_receiver",
-         "answer", "collect", "connect", "ttfb"] as $parts
+        ["end_to_end", "api", "to_handler", "limit", "to_write", "to_claim", "claim",
+         "to_send", "send_queue", "to_receiver", "answer", "collect", "commit", "connect",
+         "ttfb"] as $parts
         | ($c[0] // [] | map({key: .[0], value: .[1]}) | from_entries) as $made
         | (reduce $t[] as $x ({}; if .[$x.event_id] then . else .[$x.event_id] = $x end)) as $tl
+        | (reduce $g[] as $x ({}; .[$x.event_id] = $x)) as $ig
         | [$r[0][] | . as [$id, $sent, $arr] | ($tl[$id] // null) as $x
            | select($x != null and $made[$id] != null and $sent > 0)
            | ($x | with_entries(select(.key | endswith("_us")) | .value |= tonumber)) as $u
+           | ($ig[$id] // null) as $i
+           | ($i // {} | with_entries(select(.key | endswith("_us")) | .value |= tonumber)) as $iu
            | {end_to_end: ($arr - $sent), api: ($made[$id] - $sent),
+              to_handler: (if $i then $iu.handler_us - $sent else null end),
+              limit: (if $i then $iu.limited_us - $iu.handler_us else null end),
+              to_write: (if $i then $made[$id] - $iu.limited_us else null end),
+              commit: (if $i then $iu.answered_us - $made[$id] else null end),
+              take: ($i.take // null),
               to_claim: ($u.claim_began_us - $made[$id]),
               claim: ($u.claimed_us - $u.claim_began_us), to_send: ($u.added_us - $u.claimed_us),
               send_queue: ($u.started_us - $u.added_us), to_receiver: ($arr - $u.started_us),
@@ -880,9 +902,13 @@ hs_parts() {
         | ($rows | map(.end_to_end) | sort | .[((length - 1) * 0.99) | floor] // 0) as $cut
         | ($rows | map(select(.end_to_end >= $cut))) as $slow
         | {n: ($rows | length), slowest: ($slow | length),
-           parts: [$parts[] as $k | {part: $k, p50: ($rows | map(.[$k]) | pct(0.5)),
+           parts: ([$parts[] as $k | {part: $k, p50: ($rows | map(.[$k]) | pct(0.5)),
                     p99: ($rows | map(.[$k]) | pct(0.99)),
-                    slowest_p50: ($slow | map(.[$k]) | pct(0.5))}]}'
+                    slowest_p50: ($slow | map(.[$k]) | pct(0.5))}]
+                   + [$rows | map(select(.take != null)) | group_by(.take)[]
+                      | {part: "api, token \(.[0].take) (\(length))",
+                         p50: (map(.api) | pct(0.5)), p99: (map(.api) | pct(0.99)),
+                         slowest_p50: null}])}'
 }
 
 # A fast HTTP endpoint (/alone/, then /beside/) at a steady rate: first by
@@ -936,6 +962,7 @@ scenario_handshake() {
     fi
     stop_hookd
     tail -n "+$from" "$logs/hookd.log" | grep -F '"msg":"attempt timeline"' >"$tmp/timeline.jsonl" || true
+    tail -n "+$from" "$logs/hookd.log" | grep -F '"msg":"ingest timeline"' >"$tmp/ingest.jsonl" || true
     "${psql[@]}" -d hookd_bench -At -c "SELECT coalesce(json_agg(json_build_array(id,
         (extract(epoch FROM created_at) * 1000000)::bigint)), '[]') FROM hookd.events" >"$tmp/created.json"
     pa=$(hs_parts alone)

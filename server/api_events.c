@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static bool valid_idempotency_key(const char *k)
 {
@@ -52,18 +53,24 @@ static void respond_grouped(struct hk_resp *resp, const struct hk_ingest *in,
     hk_resp_raw(resp, 202, "application/json", &b);
 }
 
-/* The tenant's event rate and payload limit (docs/limits.md): one token
- * of its bucket per event posted, then the payload's size, as posted,
- * against the tenant's max_payload_bytes. False after answering. */
-static bool within_limits(struct hk_req *req, struct hk_resp *resp,
-                          struct hk_conn *c, size_t payload_len)
+/* The wall clock in µs, as the attempt timeline's (deliver.c). */
+static int64_t wall_us(void)
 {
-    if (req->app->rate == NULL)
-        return true;
-    struct hk_rate_grant g;
-    enum hk_result rc = hk_rate_take(req->app->rate, c, req->params[0], &g);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* The tenant's event rate and payload limit (docs/limits.md), once a
+ * token of its bucket has been asked for the event (rc, g): over the rate
+ * 429, then the payload's size, as posted, against the tenant's
+ * max_payload_bytes (payload_len 0: not checked yet). False after
+ * answering. */
+static bool within_limits(struct hk_resp *resp, enum hk_result rc,
+                          const struct hk_rate_grant *g, size_t payload_len)
+{
     if (rc == HK_DENIED) {
-        resp->retry_after = (int)((g.retry_after_ms + 999) / 1000);
+        resp->retry_after = (int)((g->retry_after_ms + 999) / 1000);
         hk_resp_error(resp, 429, "rate_limited", NULL,
                       "this tenant posts more events per second than its "
                       "limit (limits.events_per_second); retry after %d s",
@@ -74,13 +81,85 @@ static bool within_limits(struct hk_req *req, struct hk_resp *resp,
         hk_resp_result(resp, rc, "tenant");
         return false;
     }
-    if (g.max_payload_bytes > 0 && payload_len > (size_t)g.max_payload_bytes) {
+    if (g->max_payload_bytes > 0 &&
+        payload_len > (size_t)g->max_payload_bytes) {
         hk_resp_error(resp, 413, "payload_too_large", "payload",
                       "the payload is %zu bytes, larger than this tenant's "
                       "limit of %ld (limits.max_payload_bytes)",
-                      payload_len, g.max_payload_bytes);
+                      payload_len, g->max_payload_bytes);
         return false;
     }
+    return true;
+}
+
+/* Writes the event once the tenant's limits allow it. When this process
+ * holds a token of the tenant's bucket, one is spent and the event goes
+ * in the next group, carrying a take of more tokens when they run low
+ * (ratelimit.h). When it holds none, the batch is taken by the group
+ * statement that writes the event, in its transaction: one round trip
+ * and one commit, where a take of its own would add both before the
+ * event's (an event with an Idempotency-Key, written alone, still takes
+ * first). Whatever that statement did not decide (the group failed, the
+ * tenant is missing, the type is refused) goes the way of a take of its
+ * own, then the event alone, so the answers are those of that way. False
+ * after answering; else *rc is hk_fanout_ingest's. *take says where the
+ * token came from, and *limited_us (when not 0) is set to when the event
+ * went to be written, for the debug log's timeline. */
+static bool ingest_within_limits(struct hk_req *req, struct hk_resp *resp,
+                                 struct hk_conn *c, struct hk_ingest *in,
+                                 json_t **out, bool *created,
+                                 enum hk_result *rc, const char **take,
+                                 int64_t *limited_us)
+{
+    *take = "held";
+    struct hk_rate_ticket t = {0};
+    struct hk_rate_grant g = {0};
+    const char *tid = req->params[0];
+    if (req->app->rate != NULL) {
+        *rc = hk_rate_reserve(req->app->rate, tid,
+                              in->idempotency_key == NULL, &t, &g);
+        if (!within_limits(resp, *rc, &g,
+                           t.want > 0 ? 0 : in->payload_bytes)) {
+            hk_rate_cancel(&t); /* a top-up this event was to carry */
+            return false;
+        }
+    }
+    if (t.want > 0 && in->idempotency_key != NULL) {
+        *take = "own";
+        *rc = hk_rate_settle(&t, NULL, c, tid, &g);
+        if (!within_limits(resp, *rc, &g, in->payload_bytes))
+            return false;
+    }
+    in->take_want = t.want;
+    if (*limited_us != 0)
+        *limited_us = wall_us();
+    *rc = hk_fanout_ingest(req->app->fanout, c, in, out, created);
+    in->take_want = 0;
+    if (t.want == 0)
+        return true;
+    if (t.want < 0 || (*rc != HK_OK && *rc != HK_DENIED)) {
+        /* a top-up: the event's fate is its own, whatever the take's */
+        if (t.want < 0)
+            *take = "held_topping_up";
+        if (in->taken) {
+            enum hk_result trc = hk_rate_settle(&t, &in->take, c, tid, &g);
+            (void)trc;
+        } else {
+            hk_rate_cancel(&t);
+        }
+        return true;
+    }
+    bool written = *rc == HK_OK;
+    *take = in->taken ? "with_event" : "own";
+    *rc = hk_rate_settle(&t, in->taken ? &in->take : NULL, c, tid, &g);
+    if (written) {
+        /* its own statement granted the token it was written with */
+        *rc = HK_OK;
+        return true;
+    }
+    if (!within_limits(resp, *rc, &g, in->payload_bytes))
+        return false;
+    *rc = hk_fanout_ingest(req->app->fanout, c, in, out, created);
     return true;
 }
 
@@ -109,8 +188,28 @@ static void respond_with_payload(struct hk_resp *resp, int status, json_t *ev,
     hk_resp_raw(resp, status, "application/json", &b);
 }
 
+/* The debug log's line for one event written: when its handler began
+ * (the body read), when the tenant's rate let it go to be written (for a
+ * token taken by the statement that writes it: when it went), when its
+ * answer was ready, and where the token it was
+ * written with came from (held by the process, taken by the statement
+ * that wrote it, or by a statement of its own before), so that with the
+ * client's send time and the event's created_at (its transaction's start)
+ * an operator can tell the API's threads from its statements. */
+static void log_ingest_timeline(const char *event_id, int64_t handler_us,
+                                int64_t limited_us, const char *take)
+{
+    char v[3][24];
+    snprintf(v[0], sizeof(v[0]), "%lld", (long long)handler_us);
+    snprintf(v[1], sizeof(v[1]), "%lld", (long long)limited_us);
+    snprintf(v[2], sizeof(v[2]), "%lld", (long long)wall_us());
+    hk_log_debug("ingest timeline", "event_id", event_id, "handler_us", v[0],
+                 "limited_us", v[1], "answered_us", v[2], "take", take);
+}
+
 void hk_api_event_create(struct hk_req *req, struct hk_resp *resp)
 {
+    int64_t handler_us = hk_log_enabled(HK_LOG_DEBUG) ? wall_us() : 0;
     static const char *const fields[] = {"event_type", "payload", NULL};
     json_t *body, *out = NULL;
     char msg[160];
@@ -140,17 +239,22 @@ void hk_api_event_create(struct hk_req *req, struct hk_resp *resp)
         goto out;
     }
     struct hk_conn *c = hk_req_db(req, resp);
-    if (c == NULL || !within_limits(req, resp, c, pe - ps))
+    if (c == NULL)
         goto out;
     char *payload = hk_strndup(req->body + ps, pe - ps);
     struct hk_ingest in = {.tenant_id = req->params[0],
                            .event_type = type,
                            .payload = payload,
+                           .payload_bytes = pe - ps,
                            .idempotency_key = key};
-    bool created;
-    enum hk_result rc =
-        hk_fanout_ingest(req->app->fanout, c, &in, &out, &created);
-    if (rc == HK_CONFLICT) {
+    bool created = false;
+    enum hk_result rc;
+    const char *take;
+    int64_t limited_us = handler_us;
+    if (!ingest_within_limits(req, resp, c, &in, &out, &created, &rc,
+                              &take, &limited_us)) {
+        /* answered */
+    } else if (rc == HK_CONFLICT) {
         hk_resp_error(resp, 409, "conflict", "Idempotency-Key",
                       "this Idempotency-Key was used with another "
                       "event_type or payload");
@@ -168,6 +272,11 @@ void hk_api_event_create(struct hk_req *req, struct hk_resp *resp)
             if (n > 0 && req->app->wake != NULL && !in.woken)
                 req->app->wake(req->app->wake_ctx);
         }
+        if (created && handler_us != 0)
+            log_ingest_timeline(
+                out != NULL ? json_string_value(json_object_get(out, "id"))
+                            : in.id,
+                handler_us, limited_us, take);
         if (out != NULL)
             respond_with_payload(resp, created ? 202 : 200, out, payload,
                                  pe - ps);

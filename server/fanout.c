@@ -174,6 +174,14 @@ enum hk_result hk_fanout_ingest(struct hk_fanout *f, struct hk_conn *c,
                                 struct hk_ingest *in, json_t **out,
                                 bool *created)
 {
+    *out = NULL;
+    *created = false;
+    in->taken = false;
+    /* an event that takes its tokens is only ever written by a group
+     * statement that takes them with it */
+    bool takes = in->take_want > 0;
+    if (takes && (f == NULL || in->idempotency_key != NULL))
+        return HK_DENIED;
     if (f == NULL || in->idempotency_key != NULL)
         return hk_store_event_ingest(c, in, out, created);
 
@@ -183,7 +191,7 @@ enum hk_result hk_fanout_ingest(struct hk_fanout *f, struct hk_conn *c,
     if (f->stop) {
         pthread_mutex_unlock(&f->mu);
         pthread_cond_destroy(&w.cv);
-        return hk_store_event_ingest(c, in, out, created);
+        return takes ? HK_DENIED : hk_store_event_ingest(c, in, out, created);
     }
     if (f->tail != NULL)
         f->tail->next = &w;
@@ -204,6 +212,8 @@ enum hk_result hk_fanout_ingest(struct hk_fanout *f, struct hk_conn *c,
     }
     if (w.rc == HK_DB)
         return HK_DB;
+    if (takes)
+        return HK_DENIED; /* the caller decides with in->taken, in->take */
     /* Refused (unknown tenant or type), or the group as a whole was
      * refused (say a tenant deleted meanwhile): alone, to learn why. */
     return hk_store_event_ingest(c, in, out, created);

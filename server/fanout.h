@@ -46,7 +46,11 @@ void hk_fanout_free(struct hk_fanout *f);
  * not NULL and the event has no idempotency key. c is the caller's own
  * connection, idle while its thread waits for the answer: a group is
  * written on its first poster's when the writer has no connection of its
- * own. */
+ * own. An event with in->take_want is written only by a group statement
+ * that takes its tokens with it (hk_store_event_ingest_group); when its
+ * group did not write it, or it cannot go in a group, nothing of it is
+ * written and the result is HK_DENIED, with in->taken and in->take saying
+ * whether and what that statement took (HK_DB when the group failed). */
 enum hk_result hk_fanout_ingest(struct hk_fanout *f, struct hk_conn *c,
                                 struct hk_ingest *in, json_t **out,
                                 bool *created) HK_MUST_CHECK;

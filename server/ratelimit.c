@@ -8,11 +8,15 @@
  * 0020), called through store_admin.c.
  *
  * One entry per tenant that posted since the start, in a hash table under
- * one mutex; each entry has its own mutex, held while its batch is taken,
- * so that the threads of one process take one batch at a time for a
- * tenant and a process never holds more than one batch: across P
- * processes a tenant's events in any T seconds stay within
- * rate * (T + 1) + P * batch (the bucket holds one second of the rate).
+ * one mutex; each entry has its own mutex and at most one take in flight,
+ * which asks for a batch less what the process holds, so that a process
+ * never holds more than one batch: across P processes a tenant's events
+ * in any T seconds stay within rate * (T + 1) + P * batch (the bucket
+ * holds one second of the rate). The take rides with an event to the
+ * statement that writes it (hk_ingest's take_want): the event that finds
+ * no token, which waits for it, or, before the tokens run low or reach
+ * their hold, an event that spends one of them and so waits for nothing;
+ * the tenant's other events wait only when none is held.
  */
 #include "ratelimit.h"
 #include "store.h"
@@ -27,6 +31,8 @@
 struct entry {
     char tid[37];
     pthread_mutex_t mu;
+    pthread_cond_t taken;  /* signalled when a take in flight ends */
+    bool taking;           /* a take is in flight */
     long tokens;           /* taken, not spent */
     int64_t taken_at;      /* hk_mono_ms of the last take */
     int64_t blocked_until; /* no token in the database until then */
@@ -56,6 +62,7 @@ void hk_rate_free(struct hk_rate *r)
         while (e != NULL) {
             struct entry *next = e->next;
             pthread_mutex_destroy(&e->mu);
+            pthread_cond_destroy(&e->taken);
             free(e);
             e = next;
         }
@@ -84,6 +91,7 @@ static struct entry *entry_of(struct hk_rate *r, const char *tid)
         e = hk_calloc(1, sizeof(*e));
         snprintf(e->tid, sizeof(e->tid), "%s", tid);
         pthread_mutex_init(&e->mu, NULL);
+        pthread_cond_init(&e->taken, NULL);
         e->next = *head;
         *head = e;
     }
@@ -91,42 +99,116 @@ static struct entry *entry_of(struct hk_rate *r, const char *tid)
     return e;
 }
 
-enum hk_result hk_rate_take(struct hk_rate *r, struct hk_conn *c,
-                            const char *tid, struct hk_rate_grant *g)
+enum hk_result hk_rate_reserve(struct hk_rate *r, const char *tid, bool carry,
+                               struct hk_rate_ticket *t,
+                               struct hk_rate_grant *g)
 {
     g->retry_after_ms = 0;
     g->max_payload_bytes = 0;
     struct entry *e = entry_of(r, tid);
-    enum hk_result rc = HK_OK;
+    t->entry = e;
+    t->want = 0;
     pthread_mutex_lock(&e->mu);
     int64_t now = hk_mono_ms();
     if (e->tokens > 0 && now - e->taken_at >= HK_RATE_HOLD_MS)
         e->tokens = 0;
+    /* none held while a take is in flight: its answer says whether there
+     * are any */
+    while (e->tokens == 0 && e->taking) {
+        pthread_cond_wait(&e->taken, &e->mu);
+        now = hk_mono_ms();
+    }
+    t->began_ms = now;
     if (e->tokens == 0 && now < e->blocked_until) {
         g->retry_after_ms = e->blocked_until - now;
+        pthread_mutex_unlock(&e->mu);
+        return HK_DENIED;
+    }
+    if (e->tokens == 0) {
+        /* the very first take is one token: it tells the rate */
+        t->want = e->rate > 0 ? hk_rate_batch(e->rate) : 1;
+        e->taking = true;
+        pthread_mutex_unlock(&e->mu);
+        return HK_OK;
+    }
+    e->tokens--;
+    g->max_payload_bytes = e->max_payload;
+    long batch = hk_rate_batch(e->rate);
+    /* Topped up before they run out or are dropped, by an event that
+     * goes to be written anyway, so that no event of a busy tenant waits
+     * for a take. */
+    if (carry && !e->taking &&
+        (e->tokens * 4 <= batch ||
+         now - e->taken_at >= HK_RATE_HOLD_MS / 2) &&
+        e->tokens < batch) {
+        t->want = -(batch - e->tokens);
+        e->taking = true;
+    }
+    pthread_mutex_unlock(&e->mu);
+    return HK_OK;
+}
+
+enum hk_result hk_rate_settle(struct hk_rate_ticket *t,
+                              const struct hk_rate_take *took,
+                              struct hk_conn *c, const char *tid,
+                              struct hk_rate_grant *g)
+{
+    struct entry *e = t->entry;
+    struct hk_rate_take now_taken;
+    enum hk_result rc = HK_OK;
+    long want = t->want;
+    g->retry_after_ms = 0;
+    if (took == NULL) {
+        rc = hk_store_tenant_take_tokens(c, tid, want < 0 ? -want : want,
+                                         &now_taken);
+        took = &now_taken;
+    }
+    pthread_mutex_lock(&e->mu);
+    g->max_payload_bytes = e->max_payload;
+    if (rc != HK_OK)
+        goto out;
+    e->rate = took->rate;
+    e->max_payload = took->max_payload_bytes;
+    g->max_payload_bytes = e->max_payload;
+    if (want < 0) {
+        /* held and granted are at most a batch together: the take asked
+         * for a batch less what was held then, and some were spent since */
+        if (took->granted > 0) {
+            e->tokens += took->granted;
+            e->taken_at = t->began_ms;
+        } else {
+            e->blocked_until =
+                t->began_ms + (took->wait_ms > 0 ? took->wait_ms : 1);
+        }
+        goto out;
+    }
+    e->taken_at = t->began_ms;
+    e->tokens = took->granted;
+    if (took->granted <= 0) {
+        e->tokens = 0;
+        e->blocked_until =
+            t->began_ms + (took->wait_ms > 0 ? took->wait_ms : 1);
+        g->retry_after_ms = e->blocked_until - t->began_ms;
         rc = HK_DENIED;
         goto out;
     }
-    if (e->tokens == 0) {
-        struct hk_rate_take t;
-        rc = hk_store_tenant_take_tokens(
-            c, tid, e->rate > 0 ? hk_rate_batch(e->rate) : 1, &t);
-        if (rc != HK_OK)
-            goto out;
-        e->rate = t.rate;
-        e->max_payload = t.max_payload_bytes;
-        e->taken_at = now;
-        e->tokens = t.granted;
-        if (t.granted == 0) {
-            e->blocked_until = now + (t.wait_ms > 0 ? t.wait_ms : 1);
-            g->retry_after_ms = e->blocked_until - now;
-            rc = HK_DENIED;
-            goto out;
-        }
-    }
     e->tokens--;
 out:
-    g->max_payload_bytes = e->max_payload;
+    t->want = 0;
+    e->taking = false;
+    pthread_cond_broadcast(&e->taken);
     pthread_mutex_unlock(&e->mu);
     return rc;
+}
+
+void hk_rate_cancel(struct hk_rate_ticket *t)
+{
+    if (t->want == 0)
+        return;
+    struct entry *e = t->entry;
+    t->want = 0;
+    pthread_mutex_lock(&e->mu);
+    e->taking = false;
+    pthread_cond_broadcast(&e->taken);
+    pthread_mutex_unlock(&e->mu);
 }

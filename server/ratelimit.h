@@ -11,6 +11,7 @@
 
 #include "common.h"
 #include "db.h"
+#include "store.h"
 
 struct hk_rate;
 
@@ -29,13 +30,45 @@ struct hk_rate_grant {
  * so that no process spends tokens of a second long past. */
 #define HK_RATE_HOLD_MS 1000
 
-/* Spends one token of tenant tid's bucket for an event, taking a batch
- * from the database on c when the process holds none. HK_OK: spend it;
- * HK_DENIED: over the rate (g->retry_after_ms says for how long);
- * HK_NOT_FOUND: no such tenant; HK_DB: the database failed. */
-enum hk_result hk_rate_take(struct hk_rate *r, struct hk_conn *c,
-                            const char *tid,
-                            struct hk_rate_grant *g) HK_MUST_CHECK;
+/* Spending a token for an event, in two steps, so that a batch is taken
+ * by the statement that writes an event (store.h, hk_ingest's
+ * take_want), in its transaction, rather than in one of its own before it.
+ * One take at a time is in flight per tenant and process, and it takes at
+ * most a batch less what the process holds: a process never holds more
+ * than one batch. */
+struct hk_rate_ticket {
+    void *entry;      /* the tenant's */
+    long want;        /* see hk_rate_reserve */
+    int64_t began_ms; /* hk_mono_ms when the take began */
+};
+
+/* Asks a token of tenant tid's bucket for an event. HK_DENIED: over the
+ * rate (g->retry_after_ms says for how long). HK_OK with t->want:
+ *   0    a token the process held is spent; g says the payload limit;
+ *   < 0  the same, and the event is to carry a take of -want tokens
+ *        (the process's tokens are running low or getting old; only when
+ *        carry is true, for an event written in a group);
+ *   > 0  the process holds none: want tokens are to be taken with the
+ *        event, which may be written only if one was granted.
+ * After want != 0, hk_rate_settle or hk_rate_cancel must follow: until
+ * then the tenant's events in this process that find no token wait. */
+enum hk_result hk_rate_reserve(struct hk_rate *r, const char *tid, bool carry,
+                               struct hk_rate_ticket *t,
+                               struct hk_rate_grant *g) HK_MUST_CHECK;
+
+/* Ends a take with what the database answered (took), or, when nothing
+ * took the tokens (took NULL), by taking them now on c. For want > 0 it
+ * spends one for the event: HK_OK, HK_DENIED (over the rate, none
+ * granted), HK_NOT_FOUND (no such tenant), HK_DB; for want < 0 the
+ * tokens are added to those held and the result is HK_OK. */
+enum hk_result hk_rate_settle(struct hk_rate_ticket *t,
+                              const struct hk_rate_take *took,
+                              struct hk_conn *c, const char *tid,
+                              struct hk_rate_grant *g) HK_MUST_CHECK;
+
+/* Ends a take whose tokens were not taken (its statement failed, or the
+ * event it rode with was written alone), changing nothing. */
+void hk_rate_cancel(struct hk_rate_ticket *t);
 
 /* Tokens taken from a bucket whose rate is rate (exposed for the tests). */
 int hk_rate_batch(long rate);

@@ -272,6 +272,18 @@ struct hk_ingest {
     const char *idempotency_key;  /* or NULL */
     const char *refused; /* set on HK_INVALID: why the type is refused */
     bool woken; /* its group woke the dispatchers (fanout.c) */
+    /* Tokens of the tenant's event-rate bucket to take in the statement
+     * that writes the event (ratelimit.h, hk_rate_reserve), so that the
+     * take and the event share one round trip and one commit; 0: none;
+     * > 0: the event may be written only with a token granted; < 0: a
+     * top-up of -take_want, the event having spent a token held.
+     * payload_bytes is the payload's size as posted, which that statement
+     * holds against the tenant's max_payload_bytes. taken: the statement
+     * took them, and take is what hookd.take_event_tokens answered. */
+    long take_want;
+    size_t payload_bytes;
+    bool taken;
+    struct hk_rate_take take;
     /* Set when a group wrote it (hk_fanout_ingest's out is then NULL):
      * what only the database knew, for the answer (api_events.c) */
     char id[HK_UUID_STRLEN];
@@ -300,7 +312,12 @@ struct hk_ingest_item {
 /* Inserts the events of items[0..n) and the fan-out of each in one
  * statement, so that they share one commit. An item whose tenant is
  * missing or whose type is unknown or archived is left not inserted:
- * hk_store_event_ingest says why. On any error nothing was written. */
+ * hk_store_event_ingest says why. An item with take_want first takes
+ * that many tokens (its absolute value) of its tenant's bucket, in the
+ * same statement (at most one such item per tenant); with take_want > 0
+ * it is inserted only when a token was granted and its payload is within
+ * the tenant's max_payload_bytes; its taken and take say what the take
+ * answered. On any error nothing was written and nothing taken. */
 enum hk_result hk_store_event_ingest_group(struct hk_conn *c,
                                            struct hk_ingest_item *items,
                                            size_t n) HK_MUST_CHECK;

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define EVENT_JSON                                                          \
     "json_build_object('id', v.id, 'tenant_id', v.tenant_id,"               \
@@ -55,14 +56,30 @@ static const char sql_ingest[] =
  * own; tests/e2e/test_sql_send.c checks that the two write the same
  * rows): the rows travel as parallel arrays
  * ($5 holds each event's hk_event_type_patterns literal), and each
- * inserted event comes back with its id to find its request by, and what
- * only the database knows (its delivery count and time); the rest of the
- * answer is what the request sent (api_events.c renders it), so the
- * payload is neither parsed again nor serialised again. */
+ * inserted event comes back ('e') with its id to find its request by, and
+ * what only the database knows (its delivery count and time); the rest of
+ * the answer is what the request sent (api_events.c renders it), so the
+ * payload is neither parsed again nor serialised again.
+ * An event may carry a take of its tenant's rate bucket ($6, at most one
+ * event of a tenant; ratelimit.c): hookd.take_event_tokens runs first, in
+ * this statement, tenants in order so that two groups lock their buckets'
+ * rows in the same order, and its answer comes back ('t'). An event whose
+ * process held no token ($6 > 0) is written only when one was granted and
+ * its payload's size as posted ($7) is within the tenant's
+ * max_payload_bytes; one that spent a token held ($6 < 0, a top-up) is
+ * written either way. The take commits with the events, and a failed
+ * statement takes nothing. */
 static const char sql_ingest_group[] =
     "WITH r AS ("
     "  SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[],"
-    "  $5::text[]) AS r(tenant_id, id, event_type, payload, patterns)),"
+    "  $5::text[], $6::int[], $7::int[])"
+    "  AS r(tenant_id, id, event_type, payload, patterns, want, bytes)),"
+    " tk AS MATERIALIZED ("
+    "  SELECT w.tenant_id, x.granted, x.rate, x.max_payload_bytes, x.wait_ms"
+    "  FROM (SELECT r.tenant_id, max(abs(r.want)) AS want FROM r"
+    "   WHERE r.want <> 0"
+    "   GROUP BY 1 ORDER BY 1) w,"
+    "  LATERAL hookd.take_event_tokens(w.tenant_id, w.want) x),"
     " t AS ("
     "  SELECT t.id FROM hookd.tenants t WHERE t.id = ANY ($1::uuid[])"
     "  FOR KEY SHARE),"
@@ -70,7 +87,11 @@ static const char sql_ingest_group[] =
     "  SELECT r.* FROM r"
     "  WHERE r.tenant_id IN (SELECT t.id FROM t)"
     "  AND EXISTS (SELECT 1 FROM hookd.event_types et"
-    "   WHERE et.name = r.event_type AND NOT et.archived)),"
+    "   WHERE et.name = r.event_type AND NOT et.archived)"
+    "  AND (r.want <= 0 OR EXISTS (SELECT 1 FROM tk"
+    "   WHERE tk.tenant_id = r.tenant_id AND tk.granted > 0"
+    "   AND (tk.max_payload_bytes IS NULL"
+    "    OR r.bytes <= tk.max_payload_bytes)))),"
     " ep AS ("
     "  SELECT ok.id AS event_id, e.tenant_id, e.id AS endpoint_id"
     "  FROM ok JOIN hookd.endpoints e ON e.tenant_id = ok.tenant_id"
@@ -89,8 +110,11 @@ static const char sql_ingest_group[] =
     "  event_type, next_attempt_at)"
     "  SELECT ep.tenant_id, hookd.uuid7(), v.id, ep.endpoint_id,"
     "  v.event_type, v.created_at FROM ep JOIN v ON v.id = ep.event_id)"
-    " SELECT v.id, v.delivery_count, hookd.rfc3339(v.created_at), v.tenant_id"
-    " FROM v";
+    " SELECT 'e', v.id, v.delivery_count, hookd.rfc3339(v.created_at),"
+    " v.tenant_id, NULL::integer, NULL::integer, NULL::integer FROM v"
+    " UNION ALL"
+    " SELECT 't', tk.tenant_id, tk.granted, NULL, NULL, tk.rate,"
+    " COALESCE(tk.max_payload_bytes, 0), tk.wait_ms FROM tk";
 static const char sql_notify[] = "NOTIFY hookd_work";
 
 /* The JSON is the answer's text: payload::json is the payload's text as
@@ -280,21 +304,43 @@ enum hk_result hk_store_event_ingest(struct hk_conn *c,
     return rc;
 }
 
+/* A 't' row of sql_ingest_group: the take of the item of its tenant
+ * that asked for one. */
+static void group_take(PGresult *r, int row, struct hk_ingest_item *items,
+                       size_t n)
+{
+    const char *tid = PQgetvalue(r, row, 1);
+    for (size_t k = 0; k < n; k++) {
+        struct hk_ingest *in = items[k].in;
+        if (in->take_want == 0 || in->taken ||
+            strcasecmp(in->tenant_id, tid) != 0)
+            continue;
+        in->taken = true;
+        in->take.granted = strtol(PQgetvalue(r, row, 2), NULL, 10);
+        in->take.rate = strtol(PQgetvalue(r, row, 5), NULL, 10);
+        in->take.max_payload_bytes = strtol(PQgetvalue(r, row, 6), NULL, 10);
+        in->take.wait_ms = strtol(PQgetvalue(r, row, 7), NULL, 10);
+        return;
+    }
+}
+
 enum hk_result hk_store_event_ingest_group(struct hk_conn *c,
                                            struct hk_ingest_item *items,
                                            size_t n)
 {
-    static const unsigned types[5] = {HK_OID_UUID, HK_OID_UUID, HK_OID_TEXT,
-                                      HK_OID_TEXT, HK_OID_TEXT};
-    struct hk_pgbin a[5];
+    static const unsigned types[7] = {HK_OID_UUID, HK_OID_UUID, HK_OID_TEXT,
+                                      HK_OID_TEXT, HK_OID_TEXT, HK_OID_INT4,
+                                      HK_OID_INT4};
+    struct hk_pgbin a[7];
     struct hk_buf pat;
     char(*ids)[HK_UUID_STRLEN] = hk_calloc(n, sizeof(*ids));
-    for (int k = 0; k < 5; k++)
+    for (int k = 0; k < 7; k++)
         hk_pgbin_init(&a[k], types[k]);
     hk_buf_init(&pat);
     for (size_t i = 0; i < n; i++) {
-        const struct hk_ingest *in = items[i].in;
+        struct hk_ingest *in = items[i].in;
         items[i].inserted = false;
+        in->taken = false;
         hk_uuid7(ids[i]);
         pat.len = 0;
         hk_event_type_patterns(in->event_type, &pat);
@@ -303,28 +349,39 @@ enum hk_result hk_store_event_ingest_group(struct hk_conn *c,
         hk_pgbin_text(&a[2], in->event_type);
         hk_pgbin_text(&a[3], in->payload);
         hk_pgbin_text(&a[4], pat.data);
+        hk_pgbin_int4(&a[5], (int32_t)in->take_want);
+        hk_pgbin_int4(&a[6], in->payload_bytes > INT32_MAX
+                                 ? INT32_MAX
+                                 : (int32_t)in->payload_bytes);
     }
     hk_buf_cleanup(&pat);
     PGresult *r = NULL;
-    enum hk_result rc = hk_db_query_arrays(c, sql_ingest_group, a, 5, &r);
+    enum hk_result rc = hk_db_query_arrays(c, sql_ingest_group, a, 7, &r);
     for (int i = 0; rc == HK_OK && i < PQntuples(r); i++) {
-        const char *id = PQgetvalue(r, i, 0);
+        if (PQgetvalue(r, i, 0)[0] == 't') {
+            group_take(r, i, items, n);
+            continue;
+        }
+        const char *id = PQgetvalue(r, i, 1);
         for (size_t k = 0; k < n; k++) {
             if (items[k].inserted || strcmp(ids[k], id) != 0)
                 continue;
             struct hk_ingest *in = items[k].in;
             items[k].inserted = true;
             snprintf(in->id, sizeof(in->id), "%s", id);
-            in->deliveries = strtol(PQgetvalue(r, i, 1), NULL, 10);
+            in->deliveries = strtol(PQgetvalue(r, i, 2), NULL, 10);
             snprintf(in->created_at, sizeof(in->created_at), "%s",
-                     PQgetvalue(r, i, 2));
+                     PQgetvalue(r, i, 3));
             snprintf(in->stored_tenant_id, sizeof(in->stored_tenant_id),
-                     "%s", PQgetvalue(r, i, 3));
+                     "%s", PQgetvalue(r, i, 4));
             break;
         }
     }
+    if (rc != HK_OK)
+        for (size_t k = 0; k < n; k++)
+            items[k].in->taken = false;
     PQclear(r);
-    for (int k = 0; k < 5; k++)
+    for (int k = 0; k < 7; k++)
         hk_pgbin_cleanup(&a[k]);
     free(ids);
     return rc;
