@@ -53,6 +53,12 @@ function later(key, fn, ms) {
   state.timers.set(key, setTimeout(() => { state.timers.delete(key); guard(fn); }, ms));
 }
 
+/* Runs fn ms after the first call of a burst, however many calls follow
+ * meanwhile: a view that live updates keep changing is still redrawn. */
+function soon(key, fn, ms) {
+  if (!state.timers.has(key)) later(key, fn, ms);
+}
+
 /* ---- branding ---- */
 
 function luminance(hex) {
@@ -708,8 +714,7 @@ function applyChanges({ deliveries = [], endpoints = [] }) {
     mergeDeliveries(deliveries);
     if (state.view === 'home') later('home', renderHome, 1500);
     if (state.view === 'endpoint' && deliveries.some((d) => d.endpoint_id === state.params.get('id'))) {
-      later('endpoint-health', () => renderEndpointHealth(state.params.get('id')), 1500);
-      later('endpoint-head', () => guard(refreshEndpointHead), 200);
+      soon('endpoint-head', refreshEndpointHead, 300);
     }
     if (state.detail.id && deliveries.some((d) => d.id === state.detail.id)) later('detail', refreshDetail, 150);
   }
@@ -935,12 +940,12 @@ async function renderEndpointPage(fresh) {
     }
     throw e;
   }
-  await ensureEndpoints();
+  const [health] = await Promise.all([endpointStats(id), ensureEndpoints()]);
   upsertEndpoint(ep);
   if (state.view !== 'endpoint' || state.params.get('id') !== id) return;
+  renderEndpointHealth(id, health);
   renderEndpointHead(ep);
   if (fresh) renderSecret(ep, null);
-  await renderEndpointHealth(id);
 }
 
 function renderEndpointHead(ep) {
@@ -1054,45 +1059,57 @@ function skipBlocking(b) {
   confirmSkip(b.delivery_id, refreshEndpointHead);
 }
 
-/* Reads the open endpoint again: whether it is blocked follows its
- * deliveries, which live updates report, not the endpoint itself. */
+/* Reads the open endpoint and its figures again, and draws them together:
+ * whether it is blocked follows its deliveries, which live updates report,
+ * not the endpoint itself, and the health panel must tell the same story
+ * as the banner above it. */
 async function refreshEndpointHead() {
   const id = state.params.get('id');
   if (state.view !== 'endpoint' || !id) return;
-  let ep;
+  let ep, health;
   try {
-    ep = await api('GET', tenantPath(`/endpoints/${encodeURIComponent(id)}`));
+    [ep, health] = await Promise.all([api('GET', tenantPath(`/endpoints/${encodeURIComponent(id)}`)), endpointStats(id)]);
   } catch (e) {
     if (e.status === 404) return;
     throw e;
   }
   if (state.view !== 'endpoint' || state.params.get('id') !== id) return;
   upsertEndpoint(ep);
+  renderEndpointHealth(id, health);
   renderEndpointHead(ep);
 }
 
-async function renderEndpointHealth(id) {
+/* The endpoint's figures: the last 24 hours for the health panel, and the
+ * last 7 days too when the charts show them. */
+async function endpointStats(id) {
   const range = state.params.get('range') === '7d' ? '7d' : '24h';
-  for (const b of document.querySelectorAll('#view-endpoint .seg')) b.setAttribute('aria-pressed', String(b.dataset.range === range));
   const now = Date.now();
-  const [day, chartStats] = await Promise.all([
+  const [day, week] = await Promise.all([
     stats({ since: new Date(now - DAY_MS).toISOString(), endpoint_id: id }),
     range === '7d' ? stats({ since: new Date(now - 7 * DAY_MS).toISOString(), endpoint_id: id }) : null,
   ]);
-  if (state.view !== 'endpoint' || state.params.get('id') !== id) return;
+  return { range, day, week };
+}
+
+/* Waiting is every delivery of the endpoint waiting now (the answer's
+ * pending, read from the queue), not only those created in the last 24
+ * hours: a delivery holding an in-order endpoint may be older. */
+function renderEndpointHealth(id, { range, day, week }) {
+  for (const b of document.querySelectorAll('#view-endpoint .seg')) b.setAttribute('aria-pressed', String(b.dataset.range === range));
   const ep = state.endpointById.get(id);
   const mine = (day.endpoints || []).find((x) => x.endpoint_id === id) || {};
+  const waiting = day.pending ?? mine.pending ?? 0;
   $('endpoint-health').replaceChildren(
     h('dt', { text: 'Status' }),
     h('dd', { dataset: { k: 'status' } }, ep ? enabledBadge(ep) : '',
       ep && !ep.enabled && ep.disabled_reason ? h('div', { className: 'reason small', text: ep.disabled_reason }) : ''),
     ...field('Success rate, 24 h', h('strong', { className: 'rate', text: fmtRate(successRate(mine)) }),
       h('span', { className: 'small muted', text: ` (${mine.succeeded || 0} succeeded, ${mine.failed || 0} failed)` })),
-    ...field('Waiting', String(mine.pending || 0)),
+    ...field('Waiting', String(waiting)),
     ...(!hasLastFailure(day) ? [] : field('Last failure', mine.last_failure_at
       ? h('span', {}, timeEl(mine.last_failure_at), ' ', h('span', { className: 'error-text', text: mine.last_failure_error || '' }))
       : 'none in 24 h')));
-  const s = chartStats || day;
+  const s = week || day;
   const hourly = range === '24h';
   $('endpoint-charts').replaceChildren(...[
     h('div', {}, h('h3', { text: hourly ? 'Deliveries per hour' : 'Deliveries per day' }),

@@ -361,6 +361,22 @@ function contrastProblems() {
 }
 
 /* The portal's address as the user sees it, parsed. */
+/* The endpoint page's health panel, as its labels and values, beside the
+ * blocked banner above it: the two must tell the same story the moment the
+ * banner shows (the deliveries held are waiting, the last failure is the
+ * attempt the banner names), not a moment later. minWaiting: how many
+ * deliveries of the endpoint are known to be pending. */
+async function expectHealthAgreesWithBanner(page, minWaiting) {
+  const banner = await page.locator('#endpoint-blocked').innerText();
+  const panel = await page.locator('#endpoint-health').evaluate((dl) => Object.fromEntries(
+    [...dl.querySelectorAll('dt')].map((dt) => [dt.textContent.trim(), dt.nextElementSibling.textContent.trim()])));
+  const why = banner.match(/its last attempt (?:got (HTTP \d+)|failed: ([^;]+));/);
+  assert.ok(why, `the banner gives no reason: ${banner}`);
+  assert.ok(Number(panel.Waiting) >= minWaiting, `Waiting beside a blocked banner: ${JSON.stringify(panel)}`);
+  assert.ok((panel['Last failure'] || '').includes(why[1] || why[2]),
+    `the health panel's last failure is not the banner's (${why[1] || why[2]}): ${JSON.stringify(panel)}`);
+}
+
 function urlParams(page) {
   return new URL(page.url()).searchParams;
 }
@@ -952,6 +968,7 @@ test('an in-order endpoint: the ordering choice, the blocked banner with Skip it
   assert.match(text, /Blocked behind delivery/);
   assert.match(text, /HTTP 500/);
   assert.match(text, /next try/);
+  await expectHealthAgreesWithBanner(page, 2);
   await checkView(page, 'endpoint-blocked');
 
   /* Skip it asks first, ends the first delivery, and the banner moves on
@@ -1104,6 +1121,7 @@ async function everyView(page, suffix = '') {
   await checkView(page, sfx('endpoint'));
   await page.goto(`${ctx.base}/portal/?view=endpoint&id=${ctx.ep.order.id}`);
   await page.locator('#endpoint-blocked a', { hasText: ctx.orderDl.id }).waitFor();
+  await expectHealthAgreesWithBanner(page, 1);
   await checkView(page, sfx('endpoint-blocked'));
   await page.goto(`${ctx.base}/portal/?view=endpoint&id=${ctx.ep.ok.id}`);
   await page.locator('#endpoint-charts svg').first().waitFor();
