@@ -962,7 +962,7 @@ function renderEndpointHead(ep) {
       act(ep.enabled ? 'Disable' : 'Enable', toggleEndpoint), act('Delete', deleteEndpoint, 'button danger-outline'));
   }
   actions.push(h('a', { className: 'button secondary', href: `?view=deliveries&endpoint=${ep.id}`, text: 'View deliveries' }));
-  $('endpoint-actions').replaceChildren(...actions);
+  replaceKeepingFocus($('endpoint-actions'), ...actions);
   renderBlocked(ep);
   const headers = Object.entries(ep.headers || {});
   $('endpoint-details').replaceChildren(
@@ -981,6 +981,18 @@ function renderEndpointHead(ep) {
   const status = $('endpoint-health').querySelector('[data-k=status]');
   if (status) status.replaceChildren(enabledBadge(ep), !ep.enabled && ep.disabled_reason ? h('div', { className: 'reason small', text: ep.disabled_reason }) : '');
   $('endpoint-secret-card').hidden = !canWrite();
+}
+
+/* Replaces el's children; when keyboard focus was on one of its controls,
+ * it moves to the new control of the same name. Live updates redraw the
+ * endpoint's actions and banner while someone may be tabbing through them
+ * or has just closed a dialog opened from them. */
+function replaceKeepingFocus(el, ...children) {
+  const had = el.contains(document.activeElement) ? document.activeElement.textContent : null;
+  el.replaceChildren(...children);
+  if (had === null) return;
+  const same = [...el.querySelectorAll('button, a')].find((b) => b.textContent === had);
+  if (same) same.focus();
 }
 
 /* What the endpoint may have in flight: a fifo endpoint one at a time;
@@ -1012,7 +1024,7 @@ function renderBlocked(ep) {
     : `its last attempt failed: ${b.last_error || 'no answer'}`;
   const link = h('a', { className: 'id', href: `?view=deliveries&endpoint=${ep.id}&delivery=${b.delivery_id}`, text: b.delivery_id });
   const act = (text, fn, cls) => h('button', { type: 'button', className: cls, text, on: { click: () => guard(() => fn(b)) } });
-  box.replaceChildren(
+  replaceKeepingFocus(box,
     h('p', { className: 'blocked-text' },
       h('strong', { text: 'Blocked behind delivery ' }), link,
       h('span', { text: ` (attempt ${b.attempt_count}; ${why}; next try ` }), timeEl(b.next_attempt_at), h('span', { text: ').' })),
