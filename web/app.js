@@ -704,9 +704,11 @@ function applyChanges({ deliveries = [], endpoints = [] }) {
     for (const ep of endpoints) byId.set(ep.id, ep);
     if (state.endpointsLoaded) setEndpoints([...byId.values()].sort((a, b) => (a.created_at < b.created_at ? 1 : -1)));
     if (state.view === 'endpoints') renderEndpointList();
-    if (state.view === 'endpoint') {
-      const mine = endpoints.find((e) => e.id === state.params.get('id'));
-      if (mine) renderEndpointHead(mine);
+    /* The open endpoint is read again with its figures rather than drawn
+     * from the feed: the feed's copy may carry a blocked banner that the
+     * health panel beside it has not counted yet. */
+    if (state.view === 'endpoint' && endpoints.some((e) => e.id === state.params.get('id'))) {
+      soon('endpoint-head', refreshEndpointHead, 300);
     }
     if (state.view === 'home') later('home', renderHome, 400);
   }
