@@ -483,15 +483,35 @@ void hk_api_attempt_list(struct hk_req *req, struct hk_resp *resp)
         hk_api_page_respond(resp, rows, limit, "id");
 }
 
-void hk_api_delivery_replay(struct hk_req *req, struct hk_resp *resp)
+/* What every action on one delivery (replay, skip) reads first: the
+ * delivery id in the path, no query, and no body or an empty JSON object.
+ * Returns the request's database connection, or NULL once the answer is
+ * set. */
+static struct hk_conn *delivery_action(struct hk_req *req, struct hk_resp *resp)
 {
-    json_t *body, *out;
+    json_t *body;
     if (!hk_api_path_id(req, resp, 1, "delivery") ||
         !hk_req_query_only(req, resp, (const char *const[]){NULL}) ||
         !hk_req_json(req, resp, (const char *const[]){NULL}, true, &body))
-        return;
+        return NULL;
     json_decref(body);
-    struct hk_conn *c = hk_req_db(req, resp);
+    return hk_req_db(req, resp);
+}
+
+/* The answer to an action that changed the delivery's place in the queue:
+ * the dispatchers are woken so that they read it again now. */
+static void delivery_acted(struct hk_req *req, struct hk_resp *resp, int status,
+                           json_t *out)
+{
+    if (req->app->wake != NULL)
+        req->app->wake(req->app->wake_ctx);
+    hk_resp_json(resp, status, out);
+}
+
+void hk_api_delivery_replay(struct hk_req *req, struct hk_resp *resp)
+{
+    json_t *out;
+    struct hk_conn *c = delivery_action(req, resp);
     if (c == NULL)
         return;
     bool sending;
@@ -508,21 +528,14 @@ void hk_api_delivery_replay(struct hk_req *req, struct hk_resp *resp)
     } else if (rc != HK_OK) {
         hk_resp_result(resp, rc, "delivery");
     } else {
-        if (req->app->wake != NULL)
-            req->app->wake(req->app->wake_ctx);
-        hk_resp_json(resp, 202, out);
+        delivery_acted(req, resp, 202, out);
     }
 }
 
 void hk_api_delivery_skip(struct hk_req *req, struct hk_resp *resp)
 {
-    json_t *body, *out;
-    if (!hk_api_path_id(req, resp, 1, "delivery") ||
-        !hk_req_query_only(req, resp, (const char *const[]){NULL}) ||
-        !hk_req_json(req, resp, (const char *const[]){NULL}, true, &body))
-        return;
-    json_decref(body);
-    struct hk_conn *c = hk_req_db(req, resp);
+    json_t *out;
+    struct hk_conn *c = delivery_action(req, resp);
     if (c == NULL)
         return;
     char status[16];
@@ -540,8 +553,6 @@ void hk_api_delivery_skip(struct hk_req *req, struct hk_resp *resp)
     } else if (rc != HK_OK) {
         hk_resp_result(resp, rc, "delivery");
     } else {
-        if (req->app->wake != NULL)
-            req->app->wake(req->app->wake_ctx);
-        hk_resp_json(resp, 200, out);
+        delivery_acted(req, resp, 200, out);
     }
 }

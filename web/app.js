@@ -53,6 +53,12 @@ function later(key, fn, ms) {
   state.timers.set(key, setTimeout(() => { state.timers.delete(key); guard(fn); }, ms));
 }
 
+/* Runs fn ms after the first call of a burst, however many calls follow
+ * meanwhile: a view that live updates keep changing is still redrawn. */
+function soon(key, fn, ms) {
+  if (!state.timers.has(key)) later(key, fn, ms);
+}
+
 /* ---- branding ---- */
 
 function luminance(hex) {
@@ -698,9 +704,11 @@ function applyChanges({ deliveries = [], endpoints = [] }) {
     for (const ep of endpoints) byId.set(ep.id, ep);
     if (state.endpointsLoaded) setEndpoints([...byId.values()].sort((a, b) => (a.created_at < b.created_at ? 1 : -1)));
     if (state.view === 'endpoints') renderEndpointList();
-    if (state.view === 'endpoint') {
-      const mine = endpoints.find((e) => e.id === state.params.get('id'));
-      if (mine) renderEndpointHead(mine);
+    /* The open endpoint is read again with its figures rather than drawn
+     * from the feed: the feed's copy may carry a blocked banner that the
+     * health panel beside it has not counted yet. */
+    if (state.view === 'endpoint' && endpoints.some((e) => e.id === state.params.get('id'))) {
+      soon('endpoint-head', refreshEndpointHead, 300);
     }
     if (state.view === 'home') later('home', renderHome, 400);
   }
@@ -708,8 +716,7 @@ function applyChanges({ deliveries = [], endpoints = [] }) {
     mergeDeliveries(deliveries);
     if (state.view === 'home') later('home', renderHome, 1500);
     if (state.view === 'endpoint' && deliveries.some((d) => d.endpoint_id === state.params.get('id'))) {
-      later('endpoint-health', () => renderEndpointHealth(state.params.get('id')), 1500);
-      later('endpoint-head', () => guard(refreshEndpointHead), 200);
+      soon('endpoint-head', refreshEndpointHead, 300);
     }
     if (state.detail.id && deliveries.some((d) => d.id === state.detail.id)) later('detail', refreshDetail, 150);
   }
@@ -935,12 +942,12 @@ async function renderEndpointPage(fresh) {
     }
     throw e;
   }
-  await ensureEndpoints();
+  const [health] = await Promise.all([endpointStats(id), ensureEndpoints()]);
   upsertEndpoint(ep);
   if (state.view !== 'endpoint' || state.params.get('id') !== id) return;
+  renderEndpointHealth(id, health);
   renderEndpointHead(ep);
   if (fresh) renderSecret(ep, null);
-  await renderEndpointHealth(id);
 }
 
 function renderEndpointHead(ep) {
@@ -957,7 +964,7 @@ function renderEndpointHead(ep) {
       act(ep.enabled ? 'Disable' : 'Enable', toggleEndpoint), act('Delete', deleteEndpoint, 'button danger-outline'));
   }
   actions.push(h('a', { className: 'button secondary', href: `?view=deliveries&endpoint=${ep.id}`, text: 'View deliveries' }));
-  $('endpoint-actions').replaceChildren(...actions);
+  replaceKeepingFocus($('endpoint-actions'), ...actions);
   renderBlocked(ep);
   const headers = Object.entries(ep.headers || {});
   $('endpoint-details').replaceChildren(
@@ -976,6 +983,18 @@ function renderEndpointHead(ep) {
   const status = $('endpoint-health').querySelector('[data-k=status]');
   if (status) status.replaceChildren(enabledBadge(ep), !ep.enabled && ep.disabled_reason ? h('div', { className: 'reason small', text: ep.disabled_reason }) : '');
   $('endpoint-secret-card').hidden = !canWrite();
+}
+
+/* Replaces el's children; when keyboard focus was on one of its controls,
+ * it moves to the new control of the same name. Live updates redraw the
+ * endpoint's actions and banner while someone may be tabbing through them
+ * or has just closed a dialog opened from them. */
+function replaceKeepingFocus(el, ...children) {
+  const had = el.contains(document.activeElement) ? document.activeElement.textContent : null;
+  el.replaceChildren(...children);
+  if (had === null) return;
+  const same = [...el.querySelectorAll('button, a')].find((b) => b.textContent === had);
+  if (same) same.focus();
 }
 
 /* What the endpoint may have in flight: a fifo endpoint one at a time;
@@ -1007,7 +1026,7 @@ function renderBlocked(ep) {
     : `its last attempt failed: ${b.last_error || 'no answer'}`;
   const link = h('a', { className: 'id', href: `?view=deliveries&endpoint=${ep.id}&delivery=${b.delivery_id}`, text: b.delivery_id });
   const act = (text, fn, cls) => h('button', { type: 'button', className: cls, text, on: { click: () => guard(() => fn(b)) } });
-  box.replaceChildren(
+  replaceKeepingFocus(box,
     h('p', { className: 'blocked-text' },
       h('strong', { text: 'Blocked behind delivery ' }), link,
       h('span', { text: ` (attempt ${b.attempt_count}; ${why}; next try ` }), timeEl(b.next_attempt_at), h('span', { text: ').' })),
@@ -1054,45 +1073,57 @@ function skipBlocking(b) {
   confirmSkip(b.delivery_id, refreshEndpointHead);
 }
 
-/* Reads the open endpoint again: whether it is blocked follows its
- * deliveries, which live updates report, not the endpoint itself. */
+/* Reads the open endpoint and its figures again, and draws them together:
+ * whether it is blocked follows its deliveries, which live updates report,
+ * not the endpoint itself, and the health panel must tell the same story
+ * as the banner above it. */
 async function refreshEndpointHead() {
   const id = state.params.get('id');
   if (state.view !== 'endpoint' || !id) return;
-  let ep;
+  let ep, health;
   try {
-    ep = await api('GET', tenantPath(`/endpoints/${encodeURIComponent(id)}`));
+    [ep, health] = await Promise.all([api('GET', tenantPath(`/endpoints/${encodeURIComponent(id)}`)), endpointStats(id)]);
   } catch (e) {
     if (e.status === 404) return;
     throw e;
   }
   if (state.view !== 'endpoint' || state.params.get('id') !== id) return;
   upsertEndpoint(ep);
+  renderEndpointHealth(id, health);
   renderEndpointHead(ep);
 }
 
-async function renderEndpointHealth(id) {
+/* The endpoint's figures: the last 24 hours for the health panel, and the
+ * last 7 days too when the charts show them. */
+async function endpointStats(id) {
   const range = state.params.get('range') === '7d' ? '7d' : '24h';
-  for (const b of document.querySelectorAll('#view-endpoint .seg')) b.setAttribute('aria-pressed', String(b.dataset.range === range));
   const now = Date.now();
-  const [day, chartStats] = await Promise.all([
+  const [day, week] = await Promise.all([
     stats({ since: new Date(now - DAY_MS).toISOString(), endpoint_id: id }),
     range === '7d' ? stats({ since: new Date(now - 7 * DAY_MS).toISOString(), endpoint_id: id }) : null,
   ]);
-  if (state.view !== 'endpoint' || state.params.get('id') !== id) return;
+  return { range, day, week };
+}
+
+/* Waiting is every delivery of the endpoint waiting now (the answer's
+ * pending, read from the queue), not only those created in the last 24
+ * hours: a delivery holding an in-order endpoint may be older. */
+function renderEndpointHealth(id, { range, day, week }) {
+  for (const b of document.querySelectorAll('#view-endpoint .seg')) b.setAttribute('aria-pressed', String(b.dataset.range === range));
   const ep = state.endpointById.get(id);
   const mine = (day.endpoints || []).find((x) => x.endpoint_id === id) || {};
+  const waiting = day.pending ?? mine.pending ?? 0;
   $('endpoint-health').replaceChildren(
     h('dt', { text: 'Status' }),
     h('dd', { dataset: { k: 'status' } }, ep ? enabledBadge(ep) : '',
       ep && !ep.enabled && ep.disabled_reason ? h('div', { className: 'reason small', text: ep.disabled_reason }) : ''),
     ...field('Success rate, 24 h', h('strong', { className: 'rate', text: fmtRate(successRate(mine)) }),
       h('span', { className: 'small muted', text: ` (${mine.succeeded || 0} succeeded, ${mine.failed || 0} failed)` })),
-    ...field('Waiting', String(mine.pending || 0)),
+    ...field('Waiting', String(waiting)),
     ...(!hasLastFailure(day) ? [] : field('Last failure', mine.last_failure_at
       ? h('span', {}, timeEl(mine.last_failure_at), ' ', h('span', { className: 'error-text', text: mine.last_failure_error || '' }))
       : 'none in 24 h')));
-  const s = chartStats || day;
+  const s = week || day;
   const hourly = range === '24h';
   $('endpoint-charts').replaceChildren(...[
     h('div', {}, h('h3', { text: hourly ? 'Deliveries per hour' : 'Deliveries per day' }),

@@ -50,6 +50,15 @@ void hk_eng_endpoint(struct hk_srv *s, const char *token, const char *tid,
     free(body);
 }
 
+void hk_eng_rcv_endpoint(struct hk_srv *s, const char *token, const char *tid,
+                         struct hk_rcv *rcv, const char *path,
+                         const char *members, char *eid)
+{
+    char *url = hk_rcv_url(rcv, path);
+    hk_eng_endpoint(s, token, tid, url, members, eid);
+    free(url);
+}
+
 struct hk_reply *hk_eng_post_body(struct hk_srv *s, const char *token,
                                   const char *tid, const char *body,
                                   const char *idem_key)

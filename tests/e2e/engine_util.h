@@ -24,6 +24,11 @@ char *hk_eng_tenant(struct hk_srv *s, const char *name, char *tid);
 void hk_eng_endpoint(struct hk_srv *s, const char *token, const char *tid,
                      const char *url, const char *members, char *eid);
 
+/* The same with the URL of path at receiver rcv. */
+void hk_eng_rcv_endpoint(struct hk_srv *s, const char *token, const char *tid,
+                         struct hk_rcv *rcv, const char *path,
+                         const char *members, char *eid);
+
 /* POSTs body exactly as given to the tenant's events, with an
  * Idempotency-Key header when idem_key is not NULL. Caller frees. */
 struct hk_reply *hk_eng_post_body(struct hk_srv *s, const char *token,

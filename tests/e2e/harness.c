@@ -4,10 +4,13 @@
  * a log file each, waits for them to answer, stops them and reports an
  * unclean exit (an ASan leak report is one). Also the HTTP clients (libcurl
  * easy, and raw sockets for what libcurl will not send), the libpq query
- * helper and the cmocka assertions on API answers. The webhook receiver is
- * receiver.c's.
+ * helper, the cmocka assertions on API answers, the helpers that create
+ * tenants, keys, event types, endpoints and portal sessions, and the group
+ * fixture (hookd, a receiver, event types) most test files start with. The
+ * webhook receiver is receiver.c's.
  */
 #include "harness.h"
+#include "receiver.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -1510,6 +1513,27 @@ static void take_id(struct hk_reply *r, const char *what, char *id)
     copy_str(id, HK_ID_LEN, v);
 }
 
+/* A created credential's string member name (copied: caller frees) and,
+ * when id is not NULL, its id; r is freed. A missing member fails the
+ * test. */
+static char *take_secret(struct hk_reply *r, const char *what,
+                         const char *name, char *id)
+{
+    const char *v = hk_jstr(r->json, name);
+    if (v == NULL) {
+        print_error("%s: the answer has no string \"%s\"\n", what, name);
+        report_reply(r);
+        hk_reply_free(r);
+        fail();
+        return NULL;
+    }
+    char *out = xstrdup(v);
+    if (id != NULL)
+        take_id(r, what, id);
+    hk_reply_free(r);
+    return out;
+}
+
 static char *dump_compact(json_t *j)
 {
     char *s = json_dumps(j, JSON_COMPACT);
@@ -1536,19 +1560,7 @@ char *hk_mk_api_key(struct hk_srv *s, const char *tid, char *kid)
     struct hk_reply *r = hk_admin(s, "POST", "{\"name\":\"e2e key\"}",
                                   "/v1/tenants/%s/api-keys", tid);
     hk_expect(r, 201);
-    const char *key = hk_jstr(r->json, "key");
-    if (key == NULL) {
-        print_error("POST api-keys: the answer has no string \"key\"\n");
-        report_reply(r);
-        hk_reply_free(r);
-        fail();
-        return NULL;
-    }
-    char *out = xstrdup(key);
-    if (kid != NULL)
-        take_id(r, "POST api-keys", kid);
-    hk_reply_free(r);
-    return out;
+    return take_secret(r, "POST api-keys", "key", kid);
 }
 
 void hk_mk_event_type(struct hk_srv *s, const char *name)
@@ -1569,6 +1581,57 @@ void hk_mk_endpoint(struct hk_srv *s, const char *token, const char *tid,
     hk_expect(r, 201);
     take_id(r, "POST endpoints", id);
     hk_reply_free(r);
+}
+
+char *hk_mk_session(struct hk_srv *s, const char *tid, const char *body,
+                    char *sid)
+{
+    struct hk_reply *r =
+        hk_admin(s, "POST", body, "/v1/tenants/%s/portal-sessions", tid);
+    hk_expect(r, 201);
+    return take_secret(r, "POST portal-sessions", "token", sid);
+}
+
+json_t *hk_get_json(struct hk_srv *s, const char *token, const char *path_fmt,
+                    ...)
+{
+    va_list ap;
+    va_start(ap, path_fmt);
+    struct hk_reply *r = vcall(s, "GET", token, NULL, path_fmt, ap);
+    va_end(ap);
+    hk_expect(r, 200);
+    json_t *j = json_incref(r->json);
+    hk_reply_free(r);
+    return j;
+}
+
+/* ---- the group fixture ------------------------------------------------ */
+
+int hk_group_start(struct hk_srv *s, const char *const *extra_env,
+                   struct hk_rcv **rcv, const char *const *types)
+{
+    if (rcv != NULL && (*rcv = hk_rcv_start()) == NULL)
+        return -1;
+    if (hk_srv_start(s, extra_env) != 0) {
+        if (rcv != NULL) {
+            hk_rcv_stop(*rcv);
+            *rcv = NULL;
+        }
+        return -1;
+    }
+    for (size_t i = 0; types != NULL && types[i] != NULL; i++)
+        hk_mk_event_type(s, types[i]);
+    return 0;
+}
+
+int hk_group_finish(struct hk_srv *s, struct hk_rcv **rcv)
+{
+    int rc = hk_srv_finish(s);
+    if (rcv != NULL) {
+        hk_rcv_stop(*rcv);
+        *rcv = NULL;
+    }
+    return rc;
 }
 
 /* ---- lists ---------------------------------------------------------- */

@@ -3,7 +3,9 @@
  * hookd process on a fresh PostgreSQL database (created, migrated, dropped),
  * a libcurl HTTP client that returns status, headers, body and parsed JSON,
  * a raw-socket client for requests libcurl will not send, a libpq helper to
- * look into the database, and cmocka assertions for the API's answers.
+ * look into the database, cmocka assertions for the API's answers, helpers
+ * that create what tests need (tenants, keys, event types, endpoints,
+ * portal sessions), and the group fixture most test files start with.
  * Settings come from the environment the test runner sets: HOOKD_BIN,
  * HOOKD_TEST_PGHOST, HOOKD_TEST_PGPORT, HOOKD_TEST_PGUSER, HOOKD_SOURCE_DIR.
  * Receivers of webhooks live in receiver.h.
@@ -204,6 +206,29 @@ void hk_mk_event_type(struct hk_srv *s, const char *name);
 /* body: the endpoint JSON; token NULL means the admin key. */
 void hk_mk_endpoint(struct hk_srv *s, const char *token, const char *tid,
                     const char *body, char *id);
+
+/* A portal session of tenant tid, made with the admin key and body (JSON
+ * or NULL); asserts 201. Returns its token (caller frees); sid (HK_ID_LEN,
+ * may be NULL) gets its id. */
+char *hk_mk_session(struct hk_srv *s, const char *tid, const char *body,
+                    char *sid);
+
+/* GET of path (printf-formatted) as token, asserting 200. Returns the
+ * answer's JSON (caller json_decref). */
+json_t *hk_get_json(struct hk_srv *s, const char *token, const char *path_fmt,
+                    ...) __attribute__((format(printf, 3, 4)));
+
+/* The group fixture most test files share. hk_group_start starts a
+ * receiver into *rcv (when rcv is not NULL; see receiver.h), then hookd as
+ * hk_srv_start(s, extra_env) does, and creates the event types named in
+ * types (NULL-terminated, or NULL). Returns 0, or -1 after printing why
+ * and stopping the receiver. hk_group_finish is the matching teardown:
+ * hk_srv_finish(s), then the receiver is stopped and *rcv set to NULL (rcv
+ * may be NULL); it returns what hk_srv_finish returned. */
+struct hk_rcv;
+int hk_group_start(struct hk_srv *s, const char *const *extra_env,
+                   struct hk_rcv **rcv, const char *const *types);
+int hk_group_finish(struct hk_srv *s, struct hk_rcv **rcv);
 
 /* Walks a list route page by page (limit per page, 0 for the default),
  * checking the envelope on each page: "data" array, boolean "has_more",

@@ -29,23 +29,14 @@ static int group_setup(void **state)
         "200ms,200ms,200ms,200ms,200ms,200ms,200ms,200ms,200ms,200ms,"
         "200ms,200ms",
         NULL};
-    rcv = hk_rcv_start();
-    if (rcv == NULL)
-        return -1;
-    if (hk_srv_start(&srv, env) != 0)
-        return -1;
-    hk_mk_event_type(&srv, "a.time");
-    hk_mk_event_type(&srv, "a.load");
-    return 0;
+    static const char *const types[] = {"a.time", "a.load", NULL};
+    return hk_group_start(&srv, env, &rcv, types);
 }
 
 static int group_teardown(void **state)
 {
     (void)state;
-    int rc = hk_srv_finish(&srv);
-    hk_rcv_stop(rcv);
-    rcv = NULL;
-    return rc;
+    return hk_group_finish(&srv, &rcv);
 }
 
 static void test_http_attempt_timings(void **state)
@@ -53,8 +44,8 @@ static void test_http_attempt_timings(void **state)
     (void)state;
     char tid[HK_ID_LEN], eid[HK_ID_LEN], evid[HK_ID_LEN], did[HK_ID_LEN];
     char *key = hk_eng_tenant(&srv, "timings", tid);
-    char *url = hk_rcv_url(rcv, "/t/http");
-    hk_eng_endpoint(&srv, key, tid, url, "\"event_types\":[\"a.time\"]", eid);
+    hk_eng_rcv_endpoint(&srv, key, tid, rcv, "/t/http",
+                        "\"event_types\":[\"a.time\"]", eid);
     struct hk_rcv_resp slow = {200, NULL, NULL, 30, false, "/t/http"};
     hk_rcv_set_default(rcv, &slow);
     hk_eng_event(&srv, key, tid, "a.time", "{}", evid);
@@ -92,7 +83,6 @@ static void test_http_attempt_timings(void **state)
     assert_true(json_is_null(json_object_get(a, "remote_ip")));
     assert_true(json_is_null(json_object_get(a, "timings")));
     json_decref(att);
-    free(url);
     free(key);
 }
 
@@ -159,11 +149,10 @@ static void test_throttled_endpoint_shrinks_and_recovers(void **state)
     (void)state;
     char tid[HK_ID_LEN], eid[HK_ID_LEN];
     char *key = hk_eng_tenant(&srv, "adaptive", tid);
-    char *url = hk_rcv_url(rcv, "/a/load");
     char *members = hk_fmt("\"event_types\":[\"a.load\"],"
                            "\"max_concurrency\":%d",
                            MAXC);
-    hk_eng_endpoint(&srv, key, tid, url, members, eid);
+    hk_eng_rcv_endpoint(&srv, key, tid, rcv, "/a/load", members, eid);
     assert_int_equal(current_concurrency(key, tid, eid), MAXC);
 
     /* a receiver that is struggling: 429 after 100 ms to everything */
@@ -207,7 +196,6 @@ static void test_throttled_endpoint_shrinks_and_recovers(void **state)
     assert_true(hk_rcv_max_concurrency_path(rcv, "/a/load") >= 2);
     assert_true(hk_rcv_max_concurrency_path(rcv, "/a/load") <= MAXC);
     free(members);
-    free(url);
     free(key);
 }
 

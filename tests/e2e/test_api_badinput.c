@@ -27,11 +27,11 @@ static int group_setup(void **state)
 {
     (void)state;
     const char *env[] = {"HOOKD_MAX_BODY=32768", NULL};
-    if (hk_srv_start(&srv, env) != 0)
+    static const char *const types[] = {"bad.input", NULL};
+    if (hk_group_start(&srv, env, NULL, types) != 0)
         return -1;
     hk_mk_tenant(&srv, "badinput", tid);
     key = hk_mk_api_key(&srv, tid, NULL);
-    hk_mk_event_type(&srv, "bad.input");
     hk_mk_endpoint(&srv, key, tid,
                    "{\"url\":\"https://example.com/bad\","
                    "\"event_types\":[\"hookd.ping\"]}",
@@ -44,7 +44,7 @@ static int group_teardown(void **state)
     (void)state;
     free(key);
     key = NULL;
-    return hk_srv_finish(&srv);
+    return hk_group_finish(&srv, NULL);
 }
 
 static long long count_tenants(void)

@@ -5,7 +5,7 @@
  * error.field. One hookd (serve) for the file, with one tenant, its API key
  * and a few event types made in the group setup.
  */
-#include "harness.h"
+#include "engine_util.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,13 +20,11 @@ static char *key; /* the tenant's API key */
 static int group_setup(void **state)
 {
     (void)state;
-    if (hk_srv_start(&srv, NULL) != 0)
+    static const char *const types[] = {"invoice.paid", "invoice.created",
+                                        "user.signup", NULL};
+    if (hk_group_start(&srv, NULL, NULL, types) != 0)
         return -1;
-    hk_mk_tenant(&srv, "endpoints", tid);
-    key = hk_mk_api_key(&srv, tid, NULL);
-    hk_mk_event_type(&srv, "invoice.paid");
-    hk_mk_event_type(&srv, "invoice.created");
-    hk_mk_event_type(&srv, "user.signup");
+    key = hk_eng_tenant(&srv, "endpoints", tid);
     return 0;
 }
 
@@ -35,7 +33,7 @@ static int group_teardown(void **state)
     (void)state;
     free(key);
     key = NULL;
-    return hk_srv_finish(&srv);
+    return hk_group_finish(&srv, NULL);
 }
 
 static void expect_time(json_t *obj, const char *k)

@@ -13,8 +13,7 @@
  * stored state. One hookd (serve) with a 30 s retry delay, so that a
  * failed delivery stays blocked for the length of a test, and one receiver.
  */
-#include "harness.h"
-#include "receiver.h"
+#include "engine_util.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,12 +30,10 @@ static int group_setup(void **state)
 {
     (void)state;
     static const char *const env[] = {"HOOKD_RETRY_SCHEDULE=30s,30s,30s", NULL};
-    rcv = hk_rcv_start();
-    if (rcv == NULL || hk_srv_start(&srv, env) != 0)
+    static const char *const types[] = {"order.placed", NULL};
+    if (hk_group_start(&srv, env, &rcv, types) != 0)
         return -1;
-    hk_mk_tenant(&srv, "fifo", tid);
-    key = hk_mk_api_key(&srv, tid, NULL);
-    hk_mk_event_type(&srv, "order.placed");
+    key = hk_eng_tenant(&srv, "fifo", tid);
     return 0;
 }
 
@@ -45,63 +42,39 @@ static int group_teardown(void **state)
     (void)state;
     free(key);
     key = NULL;
-    int rc = hk_srv_finish(&srv);
-    hk_rcv_stop(rcv);
-    return rc;
+    return hk_group_finish(&srv, &rcv);
 }
 
-/* A new endpoint of the tenant at the receiver's path, with ordering
- * (NULL: left out); its id in id. */
-static void mk_endpoint(const char *path, const char *ordering, char *id)
+#define FIFO "\"ordering\":\"fifo\""
+
+/* A new endpoint of the tenant at the receiver's path, with members (such
+ * as FIFO, or NULL); its id in id. */
+static void mk_endpoint(const char *path, const char *members, char *id)
 {
-    char *url = hk_rcv_url(rcv, path);
-    char *body = ordering != NULL
-                     ? hk_jpack("{s:s, s:s}", "url", url, "ordering", ordering)
-                     : hk_jpack("{s:s}", "url", url);
-    hk_mk_endpoint(&srv, key, tid, body, id);
-    free(body);
-    free(url);
+    hk_eng_rcv_endpoint(&srv, key, tid, rcv, path, members, id);
 }
 
 /* Posts an event (every endpoint of the tenant gets it); its id in evid
- * and the id of its delivery to endpoint eid in did. */
+ * and the id of its one delivery to endpoint eid in did. */
 static void post_event(int n, const char *eid, char *evid, char *did)
 {
-    char *body = hk_jpack("{s:s, s:{s:i}}", "event_type", "order.placed",
-                          "payload", "n", n);
-    struct hk_reply *r =
-        hk_call(&srv, "POST", key, body, "/v1/tenants/%s/events", tid);
-    hk_expect(r, 202);
-    snprintf(evid, HK_ID_LEN, "%s", hk_jstr(r->json, "id"));
-    hk_reply_free(r);
-    free(body);
-    r = hk_call(&srv, "GET", key, NULL,
-                "/v1/tenants/%s/deliveries?event_id=%s&endpoint_id=%s", tid,
-                evid, eid);
-    hk_expect(r, 200);
-    assert_int_equal(json_array_size(hk_jget(r->json, "data")), 1);
-    snprintf(did, HK_ID_LEN, "%s", hk_jstr(r->json, "data.0.id"));
-    hk_reply_free(r);
+    char payload[32];
+    snprintf(payload, sizeof payload, "{\"n\":%d}", n);
+    hk_eng_event(&srv, key, tid, "order.placed", payload, evid);
+    hk_eng_delivery_id(&srv, key, tid, evid, eid, did);
 }
 
 /* The endpoint as GET answers it (caller json_decref). */
 static json_t *get_endpoint(const char *eid)
 {
-    struct hk_reply *r = hk_call(&srv, "GET", key, NULL,
-                                 "/v1/tenants/%s/endpoints/%s", tid, eid);
-    hk_expect(r, 200);
-    json_t *e = json_incref(r->json);
-    hk_reply_free(r);
-    return e;
+    return hk_get_json(&srv, key, "/v1/tenants/%s/endpoints/%s", tid, eid);
 }
 
 static char *delivery_status(const char *did)
 {
-    struct hk_reply *r = hk_call(&srv, "GET", key, NULL,
-                                 "/v1/tenants/%s/deliveries/%s", tid, did);
-    hk_expect(r, 200);
-    char *s = strdup(hk_jstr(r->json, "status"));
-    hk_reply_free(r);
+    json_t *d = hk_eng_delivery(&srv, key, tid, did);
+    char *s = strdup(hk_jstr(d, "status"));
+    json_decref(d);
     return s;
 }
 
@@ -176,7 +149,7 @@ static void test_ordering_default_and_patch(void **state)
     hk_reply_free(r);
 
     char fid[HK_ID_LEN];
-    mk_endpoint("/plain", "fifo", fid);
+    mk_endpoint("/plain", FIFO, fid);
     e = get_endpoint(fid);
     assert_string_equal(hk_jstr(e, "ordering"), "fifo");
     json_decref(e);
@@ -189,7 +162,7 @@ static void test_ordering_validation(void **state)
         "\"lifo\"",   "\"FIFO\"",        "\"\"",      "null", "1", "true",
         "[\"fifo\"]", "\"fifo\\u0000\"", "\"fifo \"", NULL};
     char eid[HK_ID_LEN];
-    mk_endpoint("/plain", "fifo", eid);
+    mk_endpoint("/plain", FIFO, eid);
     for (size_t i = 0; bad[i] != NULL; i++) {
         char *body = hk_fmt("{\"url\":\"https://example.com/h\","
                             "\"ordering\":%s}",
@@ -225,9 +198,9 @@ static void test_blocked_then_replayed(void **state)
     const struct hk_rcv_resp fail = {.status = 500, .path = "/replay"};
     hk_rcv_set_default(rcv, &fail);
     char fid[HK_ID_LEN], uid[HK_ID_LEN];
-    mk_endpoint("/replay", "fifo", fid);
+    mk_endpoint("/replay", FIFO, fid);
     /* an unordered endpoint at the same receiver is never blocked */
-    mk_endpoint("/replay", "unordered", uid);
+    mk_endpoint("/replay", "\"ordering\":\"unordered\"", uid);
 
     char ev1[HK_ID_LEN], fd1[HK_ID_LEN], ev2[HK_ID_LEN], fd2[HK_ID_LEN];
     post_event(1, fid, ev1, fd1);
@@ -288,7 +261,7 @@ static void test_skip(void **state)
     const struct hk_rcv_resp fail = {.status = 503, .path = "/skip"};
     hk_rcv_set_default(rcv, &fail);
     char fid[HK_ID_LEN];
-    mk_endpoint("/skip", "fifo", fid);
+    mk_endpoint("/skip", FIFO, fid);
     char ev1[HK_ID_LEN], d1[HK_ID_LEN], ev2[HK_ID_LEN], d2[HK_ID_LEN];
     post_event(11, fid, ev1, d1);
     json_t *e = wait_blocked_by(fid, d1);
@@ -299,21 +272,16 @@ static void test_skip(void **state)
     post_event(12, fid, ev2, d2);
 
     /* a read session may look but not skip */
-    struct hk_reply *r = hk_admin(&srv, "POST", "{\"scope\":\"read\"}",
-                                  "/v1/tenants/%s/portal-sessions", tid);
-    hk_expect(r, 201);
-    char *reader = strdup(hk_jstr(r->json, "token"));
-    hk_reply_free(r);
-    r = hk_call(&srv, "POST", reader, NULL, "/v1/tenants/%s/deliveries/%s/skip",
-                tid, d1);
+    char *reader = hk_mk_session(&srv, tid, "{\"scope\":\"read\"}", NULL);
+    struct hk_reply *r = hk_call(&srv, "POST", reader, NULL,
+                                 "/v1/tenants/%s/deliveries/%s/skip", tid, d1);
     hk_expect_error(r, 403, "forbidden", NULL);
     hk_reply_free(r);
     free(reader);
 
     /* another tenant cannot tell it exists */
     char other[HK_ID_LEN];
-    hk_mk_tenant(&srv, "fifo-other", other);
-    char *okey = hk_mk_api_key(&srv, other, NULL);
+    char *okey = hk_eng_tenant(&srv, "fifo-other", other);
     r = hk_call(&srv, "POST", okey, NULL, "/v1/tenants/%s/deliveries/%s/skip",
                 other, d1);
     hk_expect_error(r, 404, "not_found", NULL);
@@ -412,15 +380,7 @@ static void test_skip_while_sending(void **state)
     hk_expect_error(r, 409, "conflict", NULL);
     assert_non_null(strstr(hk_jstr(r->json, "error.message"), "being sent"));
     hk_reply_free(r);
-    int64_t deadline = hk_wall_ms() + 20000;
-    char *st;
-    while (strcmp(st = delivery_status(did), "succeeded") != 0) {
-        free(st);
-        if (hk_wall_ms() > deadline)
-            fail_msg("the delivery being sent did not succeed");
-        hk_sleep_ms(100);
-    }
-    free(st);
+    json_decref(hk_eng_wait_status(&srv, key, tid, did, "succeeded", 20000));
 }
 
 int main(void)

@@ -7,8 +7,7 @@
  * for the file; tenants A and B each have a key and an endpoint aimed at an
  * in-process receiver, and B has an event and its delivery.
  */
-#include "harness.h"
-#include "receiver.h"
+#include "engine_util.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,26 +24,15 @@ static char evb[HK_ID_LEN], db[HK_ID_LEN]; /* B's event and delivery */
 static int group_setup(void **state)
 {
     (void)state;
-    rcv = hk_rcv_start();
-    if (rcv == NULL)
-        return -1;
-    if (hk_srv_start(&srv, NULL) != 0)
+    static const char *const types[] = {"iso.event", NULL};
+    if (hk_group_start(&srv, NULL, &rcv, types) != 0)
         return -1;
     hk_mk_tenant(&srv, "tenant A", ta);
     hk_mk_tenant(&srv, "tenant B", tb);
     ka = hk_mk_api_key(&srv, ta, kida);
     kb = hk_mk_api_key(&srv, tb, kidb);
-    hk_mk_event_type(&srv, "iso.event");
-    char *url = hk_rcv_url(rcv, "/a");
-    char *body = hk_jpack("{s:s}", "url", url);
-    hk_mk_endpoint(&srv, ka, ta, body, ea);
-    free(body);
-    free(url);
-    url = hk_rcv_url(rcv, "/b");
-    body = hk_jpack("{s:s}", "url", url);
-    hk_mk_endpoint(&srv, kb, tb, body, eb);
-    free(body);
-    free(url);
+    hk_eng_rcv_endpoint(&srv, ka, ta, rcv, "/a", NULL, ea);
+    hk_eng_rcv_endpoint(&srv, kb, tb, rcv, "/b", NULL, eb);
     return 0;
 }
 
@@ -53,9 +41,7 @@ static int group_teardown(void **state)
     (void)state;
     free(ka);
     free(kb);
-    int rc = hk_srv_finish(&srv);
-    hk_rcv_stop(rcv);
-    return rc;
+    return hk_group_finish(&srv, &rcv);
 }
 
 /* B's event and its delivery, made once by the first test that needs
@@ -569,15 +555,9 @@ static void test_own_tenant_allowed(void **state)
 static void test_portal_session_isolation(void **state)
 {
     (void)state;
+    char *tok = hk_mk_session(&srv, ta, "{}", NULL);
     struct hk_reply *r =
-        hk_admin(&srv, "POST", "{}", "/v1/tenants/%s/portal-sessions", ta);
-    hk_expect(r, 201);
-    const char *t = hk_jstr(r->json, "token");
-    assert_non_null(t);
-    char *tok = strdup(t);
-    hk_reply_free(r);
-
-    r = hk_call(&srv, "GET", tok, NULL, "/v1/tenants/%s/endpoints", ta);
+        hk_call(&srv, "GET", tok, NULL, "/v1/tenants/%s/endpoints", ta);
     hk_expect(r, 200);
     hk_reply_free(r);
     struct call calls[8];

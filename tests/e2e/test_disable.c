@@ -31,44 +31,27 @@ static int group_setup(void **state)
         "HOOKD_RETRY_SCHEDULE=1s,1s,1s,1s,1s,1s,1s,1s,1s,1s,1s,1s,1s,1s,1s,"
         "1s,1s,1s,1s,1s",
         NULL};
-    rcv = hk_rcv_start();
-    if (rcv == NULL)
-        return -1;
-    if (hk_srv_start(&srv, env) != 0)
-        return -1;
-    hk_mk_event_type(&srv, "d.down");
-    hk_mk_event_type(&srv, "d.flaky");
-    hk_mk_event_type(&srv, "d.up");
-    return 0;
+    static const char *const types[] = {"d.down", "d.flaky", "d.up", NULL};
+    return hk_group_start(&srv, env, &rcv, types);
 }
 
 static int group_teardown(void **state)
 {
     (void)state;
-    int rc = hk_srv_finish(&srv);
-    hk_rcv_stop(rcv);
-    rcv = NULL;
-    return rc;
+    return hk_group_finish(&srv, &rcv);
 }
 
 static void ep_at(const char *key, const char *tid, const char *path,
                   const char *type, char *eid)
 {
-    char *url = hk_rcv_url(rcv, path);
     char *members = hk_fmt("\"event_types\":[\"%s\"]", type);
-    hk_eng_endpoint(&srv, key, tid, url, members, eid);
+    hk_eng_rcv_endpoint(&srv, key, tid, rcv, path, members, eid);
     free(members);
-    free(url);
 }
 
 static json_t *endpoint(const char *key, const char *tid, const char *eid)
 {
-    struct hk_reply *r = hk_call(&srv, "GET", key, NULL,
-                                 "/v1/tenants/%s/endpoints/%s", tid, eid);
-    hk_expect(r, 200);
-    json_t *j = json_incref(r->json);
-    hk_reply_free(r);
-    return j;
+    return hk_get_json(&srv, key, "/v1/tenants/%s/endpoints/%s", tid, eid);
 }
 
 static void expect_enabled(const char *key, const char *tid, const char *eid,
@@ -202,10 +185,9 @@ static char *one_in_flight_one_waiting(const char *name, const char *path,
                                        char *tid, char *eid)
 {
     char *key = hk_eng_tenant(&srv, name, tid);
-    char *url = hk_rcv_url(rcv, path);
-    hk_eng_endpoint(&srv, key, tid, url,
-                    "\"event_types\":[\"d.up\"],\"max_concurrency\":1", eid);
-    free(url);
+    hk_eng_rcv_endpoint(&srv, key, tid, rcv, path,
+                        "\"event_types\":[\"d.up\"],\"max_concurrency\":1",
+                        eid);
     hk_rcv_set_default(rcv,
                        &(struct hk_rcv_resp){200, NULL, NULL, 1000, false, path});
     for (int i = 0; i < 3; i++)
@@ -308,10 +290,8 @@ static void test_disable_stops_rate_limited_deliveries(void **state)
     enum { N = 4 };
     char tid[HK_ID_LEN], eid[HK_ID_LEN], evid[N][HK_ID_LEN];
     char *key = hk_eng_tenant(&srv, "disable-held", tid);
-    char *url = hk_rcv_url(rcv, "/dis/held");
-    hk_eng_endpoint(&srv, key, tid, url,
-                    "\"event_types\":[\"d.up\"],\"rate_limit\":1", eid);
-    free(url);
+    hk_eng_rcv_endpoint(&srv, key, tid, rcv, "/dis/held",
+                        "\"event_types\":[\"d.up\"],\"rate_limit\":1", eid);
     for (int i = 0; i < N; i++)
         hk_eng_event(&srv, key, tid, "d.up", "{}", evid[i]);
     if (!hk_rcv_wait_for_path(rcv, "/dis/held", 1, 10000))

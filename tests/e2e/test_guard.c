@@ -27,10 +27,7 @@ static int group_setup(void **state)
     static const char *const env[] = {"HOOKD_ALLOW_PRIVATE_TARGETS",
                                       "HOOKD_RETRY_SCHEDULE=1s,1s",
                                       "HOOKD_REQUEST_TIMEOUT=2s", NULL};
-    rcv = hk_rcv_start();
-    if (rcv == NULL)
-        return -1;
-    if (hk_srv_start(&srv, env) != 0)
+    if (hk_group_start(&srv, env, &rcv, NULL) != 0)
         return -1;
     key = hk_eng_tenant(&srv, "guard", tid);
     return 0;
@@ -41,10 +38,7 @@ static int group_teardown(void **state)
     (void)state;
     free(key);
     key = NULL;
-    int rc = hk_srv_finish(&srv);
-    hk_rcv_stop(rcv);
-    rcv = NULL;
-    return rc;
+    return hk_group_finish(&srv, &rcv);
 }
 
 static void test_literal_private_hosts_refused(void **state)

@@ -23,22 +23,14 @@ static struct hk_rcv *rcv;
 static int group_setup(void **state)
 {
     (void)state;
-    rcv = hk_rcv_start();
-    if (rcv == NULL)
-        return -1;
-    if (hk_srv_start(&srv, NULL) != 0)
-        return -1;
-    hk_mk_event_type(&srv, "hard.one");
-    return 0;
+    static const char *const types[] = {"hard.one", NULL};
+    return hk_group_start(&srv, NULL, &rcv, types);
 }
 
 static int group_teardown(void **state)
 {
     (void)state;
-    int rc = hk_srv_finish(&srv);
-    hk_rcv_stop(rcv);
-    rcv = NULL;
-    return rc;
+    return hk_group_finish(&srv, &rcv);
 }
 
 /* true when the list route at path (admin key) holds an item whose field
@@ -139,9 +131,7 @@ static void test_nul_in_payload_delivered(void **state)
     (void)state;
     char tid[HK_ID_LEN], eid[HK_ID_LEN], evid[HK_ID_LEN];
     char *key = hk_eng_tenant(&srv, "nul", tid);
-    char *url = hk_rcv_url(rcv, "/nul");
-    hk_eng_endpoint(&srv, key, tid, url, NULL, eid);
-    free(url);
+    hk_eng_rcv_endpoint(&srv, key, tid, rcv, "/nul", NULL, eid);
     const char *payload =
         "{\"s\":\"a\\u0000b\",\"big\":123456789012345678901234567890}";
     hk_eng_event(&srv, key, tid, "hard.one", payload, evid);
@@ -202,9 +192,7 @@ static void test_payload_numbers_read_back_exactly(void **state)
     (void)state;
     char tid[HK_ID_LEN], eid[HK_ID_LEN], evid[HK_ID_LEN];
     char *key = hk_eng_tenant(&srv, "numbers", tid);
-    char *url = hk_rcv_url(rcv, "/numbers");
-    hk_eng_endpoint(&srv, key, tid, url, NULL, eid);
-    free(url);
+    hk_eng_rcv_endpoint(&srv, key, tid, rcv, "/numbers", NULL, eid);
     const char *payload = "{\"big\":1234567890123456789012345,"
                           "\"price\":1.10,\"e\":1E+2,\"list\":[0.5e1, 2]}";
     hk_eng_event(&srv, key, tid, "hard.one", payload, evid);
@@ -292,9 +280,7 @@ static void test_numbers_beyond_double(void **state)
     zeros[400] = '\0';
     char tid[HK_ID_LEN], eid[HK_ID_LEN];
     char *key = hk_eng_tenant(&srv, "beyond", tid);
-    char *url = hk_rcv_url(rcv, "/beyond");
-    hk_eng_endpoint(&srv, key, tid, url, NULL, eid);
-    free(url);
+    hk_eng_rcv_endpoint(&srv, key, tid, rcv, "/beyond", NULL, eid);
 
     char *payload = hk_fmt("{\"huge\":1e400,\"neg\":-2.5E+999,\"long\":%s}",
                            digits);

@@ -26,25 +26,15 @@ static int group_setup(void **state)
 {
     (void)state;
     static const char *const env[] = {"HOOKD_RETRY_SCHEDULE=1s,1s", NULL};
-    rcv = hk_rcv_start();
-    if (rcv == NULL)
-        return -1;
-    if (hk_srv_start(&srv, env) != 0)
-        return -1;
-    hk_mk_event_type(&srv, "m.good");
-    hk_mk_event_type(&srv, "m.bad");
-    hk_mk_event_type(&srv, "m.flaky");
-    hk_mk_event_type(&srv, "m.slow");
-    return 0;
+    static const char *const types[] = {"m.good", "m.bad", "m.flaky", "m.slow",
+                                        NULL};
+    return hk_group_start(&srv, env, &rcv, types);
 }
 
 static int group_teardown(void **state)
 {
     (void)state;
-    int rc = hk_srv_finish(&srv);
-    hk_rcv_stop(rcv);
-    rcv = NULL;
-    return rc;
+    return hk_group_finish(&srv, &rcv);
 }
 
 /* ---- a parser of the Prometheus text format ------------------------------
@@ -591,9 +581,8 @@ static void test_gauges(void **state)
     (void)state;
     char tid[HK_ID_LEN], eid[HK_ID_LEN], evid[HK_ID_LEN], did[HK_ID_LEN];
     char *key = hk_eng_tenant(&srv, "gauges", tid);
-    char *url = hk_rcv_url(rcv, "/m/slow");
-    hk_eng_endpoint(&srv, key, tid, url, "\"event_types\":[\"m.slow\"]", eid);
-    free(url);
+    hk_eng_rcv_endpoint(&srv, key, tid, rcv, "/m/slow",
+                        "\"event_types\":[\"m.slow\"]", eid);
     struct hk_rcv_resp slow = {200, NULL, NULL, 2000, false, "/m/slow"};
     hk_rcv_push(rcv, &slow);
     hk_eng_event(&srv, key, tid, "m.slow", "{}", evid);
@@ -643,16 +632,12 @@ static void test_counters_follow_traffic(void **state)
     char tid[HK_ID_LEN], good[HK_ID_LEN], bad[HK_ID_LEN], flaky[HK_ID_LEN];
     char ev_good[3][HK_ID_LEN], ev_bad[HK_ID_LEN], ev_flaky[HK_ID_LEN];
     char *key = hk_eng_tenant(&srv, "traffic", tid);
-    char *url = hk_rcv_url(rcv, "/m/good");
-    hk_eng_endpoint(&srv, key, tid, url, "\"event_types\":[\"m.good\"]", good);
-    free(url);
-    url = hk_rcv_url(rcv, "/m/bad");
-    hk_eng_endpoint(&srv, key, tid, url, "\"event_types\":[\"m.bad\"]", bad);
-    free(url);
-    url = hk_rcv_url(rcv, "/m/flaky");
-    hk_eng_endpoint(&srv, key, tid, url, "\"event_types\":[\"m.flaky\"]",
-                    flaky);
-    free(url);
+    hk_eng_rcv_endpoint(&srv, key, tid, rcv, "/m/good",
+                        "\"event_types\":[\"m.good\"]", good);
+    hk_eng_rcv_endpoint(&srv, key, tid, rcv, "/m/bad",
+                        "\"event_types\":[\"m.bad\"]", bad);
+    hk_eng_rcv_endpoint(&srv, key, tid, rcv, "/m/flaky",
+                        "\"event_types\":[\"m.flaky\"]", flaky);
     /* /m/bad answers 500 after 300 ms, always: 3 attempts, then failed;
      * /m/flaky answers 500 once, then 200 */
     struct hk_rcv_resp slow500 = {500, NULL, "no", 300, false, "/m/bad"};

@@ -31,13 +31,10 @@ static int group_setup(void **state)
     static const char *const env[] = {
         "HOOKD_PORTAL_NAME=Acme Webhooks", "HOOKD_PORTAL_ACCENT=#0a7c5a",
         "HOOKD_HTTP_THREADS=2", NULL};
-    rcv = hk_rcv_start();
-    if (rcv == NULL || hk_srv_start(&srv, env) != 0)
+    static const char *const types[] = {"invoice.paid", "user.signup", NULL};
+    if (hk_group_start(&srv, env, &rcv, types) != 0)
         return -1;
-    hk_mk_tenant(&srv, "portal", tid);
-    key = hk_mk_api_key(&srv, tid, NULL);
-    hk_mk_event_type(&srv, "invoice.paid");
-    hk_mk_event_type(&srv, "user.signup");
+    key = hk_eng_tenant(&srv, "portal", tid);
     return 0;
 }
 
@@ -46,27 +43,7 @@ static int group_teardown(void **state)
     (void)state;
     free(key);
     key = NULL;
-    int rc = hk_srv_finish(&srv);
-    hk_rcv_stop(rcv);
-    return rc;
-}
-
-/* A new portal session of tenant t with body (JSON or NULL); returns its
- * token (caller frees) and its id in sid (HK_ID_LEN, may be NULL). */
-static char *mk_session(const char *t, const char *body, char *sid)
-{
-    struct hk_reply *r =
-        hk_admin(&srv, "POST", body, "/v1/tenants/%s/portal-sessions", t);
-    hk_expect(r, 201);
-    const char *tok = hk_jstr(r->json, "token");
-    assert_non_null(tok);
-    if (sid != NULL) {
-        assert_non_null(hk_jstr(r->json, "id"));
-        snprintf(sid, HK_ID_LEN, "%s", hk_jstr(r->json, "id"));
-    }
-    char *out = strdup(tok);
-    hk_reply_free(r);
-    return out;
+    return hk_group_finish(&srv, &rcv);
 }
 
 /* ---- sessions --------------------------------------------------------- */
@@ -115,8 +92,8 @@ static void test_me_shapes(void **state)
     hk_reply_free(r);
 
     char sid[HK_ID_LEN];
-    char *tok = mk_session(tid, "{\"scope\":\"read\",\"ttl_seconds\":600}",
-                           sid);
+    char *tok = hk_mk_session(&srv, tid,
+                              "{\"scope\":\"read\",\"ttl_seconds\":600}", sid);
     r = hk_call(&srv, "GET", tok, NULL, "/v1/me");
     hk_expect(r, 200);
     assert_string_equal(hk_jstr(r->json, "role"), "tenant");
@@ -146,9 +123,9 @@ static void test_session_list_and_revoke(void **state)
     (void)state;
     char t[HK_ID_LEN], s1[HK_ID_LEN], s2[HK_ID_LEN], s3[HK_ID_LEN];
     hk_mk_tenant(&srv, "sessions", t);
-    char *a = mk_session(t, NULL, s1);
-    char *b = mk_session(t, "{\"scope\":\"read\"}", s2);
-    char *c = mk_session(t, NULL, s3);
+    char *a = hk_mk_session(&srv, t, NULL, s1);
+    char *b = hk_mk_session(&srv, t, "{\"scope\":\"read\"}", s2);
+    char *c = hk_mk_session(&srv, t, NULL, s3);
     /* an expired session is not listed (and no longer works) */
     char *sql = hk_fmt("UPDATE hookd.portal_sessions SET expires_at ="
                        " now() - interval '1 second' WHERE id = '%s'",
@@ -232,8 +209,8 @@ static void test_sign_out(void **state)
     const char *scopes[] = {"{\"scope\":\"write\"}", "{\"scope\":\"read\"}"};
     for (size_t i = 0; i < 2; i++) {
         char sid[HK_ID_LEN];
-        char *tok = mk_session(tid, scopes[i], sid);
-        char *other = mk_session(tid, scopes[i], NULL);
+        char *tok = hk_mk_session(&srv, tid, scopes[i], sid);
+        char *other = hk_mk_session(&srv, tid, scopes[i], NULL);
         struct hk_reply *r = hk_call(&srv, "DELETE", tok, NULL,
                                      "/v1/me/session");
         hk_expect(r, 204);
@@ -313,14 +290,10 @@ static void test_read_scope_every_route(void **state)
 {
     (void)state;
     char eid[HK_ID_LEN], evid[HK_ID_LEN], did[HK_ID_LEN], sid[HK_ID_LEN];
-    char *url = hk_rcv_url(rcv, "/read-scope");
-    char *body = hk_fmt("{\"url\":\"%s\"}", url);
-    hk_mk_endpoint(&srv, key, tid, body, eid);
-    free(body);
-    free(url);
+    hk_eng_rcv_endpoint(&srv, key, tid, rcv, "/read-scope", NULL, eid);
     hk_eng_event(&srv, key, tid, "invoice.paid", "{\"n\":1}", evid);
     hk_eng_delivery_id(&srv, key, tid, evid, eid, did);
-    char *tok = mk_session(tid, "{\"scope\":\"read\"}", sid);
+    char *tok = hk_mk_session(&srv, tid, "{\"scope\":\"read\"}", sid);
     int checked_writes = 0, checked_reads = 0;
     for (size_t i = 0; i < hk_routes_len; i++) {
         const struct hk_route *rt = &hk_routes[i];
@@ -356,7 +329,7 @@ static void test_read_scope_every_route(void **state)
     assert_true(json_is_true(hk_jget(r->json, "enabled")));
     hk_reply_free(r);
     /* a write session may read the secret */
-    char *w = mk_session(tid, NULL, NULL);
+    char *w = hk_mk_session(&srv, tid, NULL, NULL);
     r = hk_call(&srv, "GET", w, NULL, "/v1/tenants/%s/endpoints/%s/secret",
                 tid, eid);
     hk_expect(r, 200);
@@ -369,7 +342,7 @@ static void test_expired_sessions_purged(void **state)
 {
     (void)state;
     char sid[HK_ID_LEN];
-    char *tok = mk_session(tid, NULL, sid);
+    char *tok = hk_mk_session(&srv, tid, NULL, sid);
     char *sql = hk_fmt("UPDATE hookd.portal_sessions SET expires_at ="
                        " now() - interval '1 second' WHERE id = '%s'",
                        sid);
@@ -486,11 +459,7 @@ static void test_delivery_filters(void **state)
     (void)state;
     char eid[HK_ID_LEN], ea[HK_ID_LEN], eb[HK_ID_LEN], da[HK_ID_LEN],
         db[HK_ID_LEN];
-    char *url = hk_rcv_url(rcv, "/filters");
-    char *body = hk_fmt("{\"url\":\"%s\"}", url);
-    hk_mk_endpoint(&srv, key, tid, body, eid);
-    free(body);
-    free(url);
+    hk_eng_rcv_endpoint(&srv, key, tid, rcv, "/filters", NULL, eid);
     char t0[40], t1[40], t2[40];
     snprintf(t0, sizeof t0, "%s", "");
     int64_t m0 = hk_wall_ms() - 1000;
@@ -577,12 +546,8 @@ static void test_attempt_request_body(void **state)
 {
     (void)state;
     char eid[HK_ID_LEN], evid[HK_ID_LEN], did[HK_ID_LEN];
-    char *url = hk_rcv_url(rcv, "/exact-body");
-    char *body = hk_fmt("{\"url\":\"%s\",\"event_types\":[\"user.signup\"]}",
-                        url);
-    hk_mk_endpoint(&srv, key, tid, body, eid);
-    free(body);
-    free(url);
+    hk_eng_rcv_endpoint(&srv, key, tid, rcv, "/exact-body",
+                        "\"event_types\":[\"user.signup\"]", eid);
     /* spacing, key order, escapes and non-ASCII kept as posted */
     hk_eng_event(&srv, key, tid, "user.signup",
                  "{ \"z\" : 1,\"a\":[1.50, \"\\u00e9\\n\"], \"name\":\"Zoë\" }",
@@ -749,13 +714,9 @@ static void test_changes_new_delivery_and_completion(void **state)
 {
     (void)state;
     char eid[HK_ID_LEN], evid[HK_ID_LEN], did[HK_ID_LEN];
-    char *tok = mk_session(tid, "{\"scope\":\"read\"}", NULL);
-    char *url = hk_rcv_url(rcv, "/live");
-    char *body = hk_fmt("{\"url\":\"%s\",\"event_types\":[\"invoice.paid\"]}",
-                        url);
-    hk_mk_endpoint(&srv, key, tid, body, eid);
-    free(body);
-    free(url);
+    char *tok = hk_mk_session(&srv, tid, "{\"scope\":\"read\"}", NULL);
+    hk_eng_rcv_endpoint(&srv, key, tid, rcv, "/live",
+                        "\"event_types\":[\"invoice.paid\"]", eid);
     /* a parked request answers as soon as the delivery is made */
     static struct poll_arg a;
     static pthread_t th;
@@ -812,12 +773,8 @@ static void test_changes_endpoint_disabled_by_410(void **state)
 {
     (void)state;
     char eid[HK_ID_LEN], evid[HK_ID_LEN];
-    char *url = hk_rcv_url(rcv, "/gone");
-    char *body = hk_fmt("{\"url\":\"%s\",\"event_types\":[\"user.signup\"]}",
-                        url);
-    hk_mk_endpoint(&srv, key, tid, body, eid);
-    free(body);
-    free(url);
+    hk_eng_rcv_endpoint(&srv, key, tid, rcv, "/gone",
+                        "\"event_types\":[\"user.signup\"]", eid);
     struct hk_reply *r = hk_call(&srv, "GET", key, NULL,
                                  "/v1/tenants/%s/endpoints/%s", tid, eid);
     char *before = strdup(hk_jstr(r->json, "updated_at"));
@@ -904,13 +861,10 @@ static void test_stats_extended(void **state)
     char t[HK_ID_LEN], ok[HK_ID_LEN], bad[HK_ID_LEN], evid[HK_ID_LEN],
         d1[HK_ID_LEN], d2[HK_ID_LEN], d3[HK_ID_LEN];
     char *k = hk_eng_tenant(&srv, "stats", t);
-    char *u1 = hk_rcv_url(rcv, "/stats-ok"), *u2 = hk_rcv_url(rcv, "/stats-bad");
-    char *b1 = hk_fmt("{\"url\":\"%s\",\"event_types\":[\"invoice.paid\"]}",
-                      u1);
-    char *b2 = hk_fmt("{\"url\":\"%s\",\"event_types\":[\"user.signup\"]}",
-                      u2);
-    hk_mk_endpoint(&srv, k, t, b1, ok);
-    hk_mk_endpoint(&srv, k, t, b2, bad);
+    hk_eng_rcv_endpoint(&srv, k, t, rcv, "/stats-ok",
+                        "\"event_types\":[\"invoice.paid\"]", ok);
+    hk_eng_rcv_endpoint(&srv, k, t, rcv, "/stats-bad",
+                        "\"event_types\":[\"user.signup\"]", bad);
     static const struct hk_rcv_resp slow_ok = {200, NULL, NULL, 120, false,
                                                "/stats-ok"};
     static const struct hk_rcv_resp boom = {500, NULL, "no", 0, false,
@@ -986,10 +940,6 @@ static void test_stats_extended(void **state)
     r = hk_call(&srv, "GET", k, NULL, "/v1/tenants/%s/stats?until=later", t);
     hk_expect_error(r, 422, "validation_failed", "until");
     hk_reply_free(r);
-    free(u1);
-    free(u2);
-    free(b1);
-    free(b2);
     free(k);
 }
 

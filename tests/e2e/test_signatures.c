@@ -22,23 +22,14 @@ static struct hk_rcv *rcv;
 static int group_setup(void **state)
 {
     (void)state;
-    rcv = hk_rcv_start();
-    if (rcv == NULL)
-        return -1;
-    if (hk_srv_start(&srv, NULL) != 0)
-        return -1;
-    hk_mk_event_type(&srv, "sig.one");
-    hk_mk_event_type(&srv, "sig.two");
-    return 0;
+    static const char *const types[] = {"sig.one", "sig.two", NULL};
+    return hk_group_start(&srv, NULL, &rcv, types);
 }
 
 static int group_teardown(void **state)
 {
     (void)state;
-    int rc = hk_srv_finish(&srv);
-    hk_rcv_stop(rcv);
-    rcv = NULL;
-    return rc;
+    return hk_group_finish(&srv, &rcv);
 }
 
 /* Appends every request the receiver got at path to arr, with secret (and
@@ -102,12 +93,10 @@ static void test_official_verifier_accepts(void **state)
     (void)state;
     char tid[HK_ID_LEN], ea[HK_ID_LEN], eb[HK_ID_LEN];
     char *key = hk_eng_tenant(&srv, "signatures", tid);
-    char *url = hk_rcv_url(rcv, "/sig/a");
-    hk_eng_endpoint(&srv, key, tid, url, "\"event_types\":[\"*\"]", ea);
-    free(url);
-    url = hk_rcv_url(rcv, "/sig/b?via=query");
-    hk_eng_endpoint(&srv, key, tid, url, "\"event_types\":[\"sig.one\"]", eb);
-    free(url);
+    hk_eng_rcv_endpoint(&srv, key, tid, rcv, "/sig/a",
+                        "\"event_types\":[\"*\"]", ea);
+    hk_eng_rcv_endpoint(&srv, key, tid, rcv, "/sig/b?via=query",
+                        "\"event_types\":[\"sig.one\"]", eb);
     char *sa = hk_eng_secret(&srv, key, tid, ea);
     char *sb = hk_eng_secret(&srv, key, tid, eb);
     assert_string_not_equal(sa, sb);

@@ -19,22 +19,14 @@ static struct hk_rcv *rcv;
 static int group_setup(void **state)
 {
     (void)state;
-    rcv = hk_rcv_start();
-    if (rcv == NULL)
-        return -1;
-    if (hk_srv_start(&srv, NULL) != 0)
-        return -1;
-    hk_mk_event_type(&srv, "v.tick");
-    return 0;
+    static const char *const types[] = {"v.tick", NULL};
+    return hk_group_start(&srv, NULL, &rcv, types);
 }
 
 static int group_teardown(void **state)
 {
     (void)state;
-    int rc = hk_srv_finish(&srv);
-    hk_rcv_stop(rcv);
-    rcv = NULL;
-    return rc;
+    return hk_group_finish(&srv, &rcv);
 }
 
 /* The counter column (vacuum_count or analyze_count) of hookd.table. */
@@ -67,14 +59,13 @@ static void test_analyzes_once_it_records(void **state)
     long long queue0 = counter("analyze_count", "queue");
     long long owners0 = counter("analyze_count", "endpoint_owners");
     char *key = hk_eng_tenant(&srv, "analyze", tid);
-    char *url = hk_rcv_url(rcv, "/analyze");
-    hk_eng_endpoint(&srv, key, tid, url, "\"event_types\":[\"v.tick\"]", eid);
+    hk_eng_rcv_endpoint(&srv, key, tid, rcv, "/analyze",
+                        "\"event_types\":[\"v.tick\"]", eid);
     hk_eng_event(&srv, key, tid, "v.tick", "{}", NULL);
     assert_true(hk_rcv_wait_for_path(rcv, "/analyze", 1, 20000));
     assert_true(counter_passes("analyze_count", "queue", queue0, 15000));
     assert_true(
         counter_passes("analyze_count", "endpoint_owners", owners0, 15000));
-    free(url);
     free(key);
 }
 
@@ -89,10 +80,8 @@ static void test_vacuums_after_churn(void **state)
     long long owners0 = counter("vacuum_count", "endpoint_owners");
     char *key = hk_eng_tenant(&srv, "churn", tid);
     for (int i = 0; i < CHURN_ENDPOINTS; i++) {
-        char *url = hk_rcv_url(rcv, "/churn");
-        hk_eng_endpoint(&srv, key, tid, url, "\"event_types\":[\"v.tick\"]",
-                        eid);
-        free(url);
+        hk_eng_rcv_endpoint(&srv, key, tid, rcv, "/churn",
+                            "\"event_types\":[\"v.tick\"]", eid);
     }
     for (int i = 0; i < CHURN_EVENTS; i++)
         hk_eng_event(&srv, key, tid, "v.tick", "{}", NULL);

@@ -361,6 +361,22 @@ function contrastProblems() {
 }
 
 /* The portal's address as the user sees it, parsed. */
+/* The endpoint page's health panel, as its labels and values, beside the
+ * blocked banner above it: the two must tell the same story the moment the
+ * banner shows (the deliveries held are waiting, the last failure is the
+ * attempt the banner names), not a moment later. minWaiting: how many
+ * deliveries of the endpoint are known to be pending. */
+async function expectHealthAgreesWithBanner(page, minWaiting) {
+  const banner = await page.locator('#endpoint-blocked').innerText();
+  const panel = await page.locator('#endpoint-health').evaluate((dl) => Object.fromEntries(
+    [...dl.querySelectorAll('dt')].map((dt) => [dt.textContent.trim(), dt.nextElementSibling.textContent.trim()])));
+  const why = banner.match(/its last attempt (?:got (HTTP \d+)|failed: ([^;]+));/);
+  assert.ok(why, `the banner gives no reason: ${banner}`);
+  assert.ok(Number(panel.Waiting) >= minWaiting, `Waiting beside a blocked banner: ${JSON.stringify(panel)}`);
+  assert.ok((panel['Last failure'] || '').includes(why[1] || why[2]),
+    `the health panel's last failure is not the banner's (${why[1] || why[2]}): ${JSON.stringify(panel)}`);
+}
+
 function urlParams(page) {
   return new URL(page.url()).searchParams;
 }
@@ -952,6 +968,7 @@ test('an in-order endpoint: the ordering choice, the blocked banner with Skip it
   assert.match(text, /Blocked behind delivery/);
   assert.match(text, /HTTP 500/);
   assert.match(text, /next try/);
+  await expectHealthAgreesWithBanner(page, 2);
   await checkView(page, 'endpoint-blocked');
 
   /* Skip it asks first, ends the first delivery, and the banner moves on
@@ -1104,6 +1121,7 @@ async function everyView(page, suffix = '') {
   await checkView(page, sfx('endpoint'));
   await page.goto(`${ctx.base}/portal/?view=endpoint&id=${ctx.ep.order.id}`);
   await page.locator('#endpoint-blocked a', { hasText: ctx.orderDl.id }).waitFor();
+  await expectHealthAgreesWithBanner(page, 1);
   await checkView(page, sfx('endpoint-blocked'));
   await page.goto(`${ctx.base}/portal/?view=endpoint&id=${ctx.ep.ok.id}`);
   await page.locator('#endpoint-charts svg').first().waitFor();
@@ -1130,6 +1148,8 @@ test('at 390 px every view fits, rows are cards, the nav folds, every action is 
   await page.goto(`${ctx.base}/portal/`);
   await page.locator('#view-signin').waitFor({ state: 'visible' });
   await checkView(page, 'signin');
+  const [first, second] = await page.locator('.signin-grid > .card').evaluateAll((els) => els.map((el) => el.getBoundingClientRect().toJSON()));
+  assert.ok(second.top - first.bottom <= 20, `${second.top - first.bottom} px between the two sign-in cards`);
   await everyView(page);
 
   /* rows are cards: no column header, one card per delivery */
@@ -1138,6 +1158,27 @@ test('at 390 px every view fits, rows are cards, the nav folds, every action is 
   assert.equal(await page.locator('.dl-head').isVisible(), false);
   const box = await page.locator('#delivery-list li').first().boundingBox();
   assert.ok(box.width <= 390 && box.height > 60, `a card: ${JSON.stringify(box)}`);
+
+  /* the home tiles' values keep to one line */
+  await page.goto(`${ctx.base}/portal/?view=home`);
+  await page.locator('#home-tiles .tile').last().waitFor();
+  const wrapped = await page.locator('#home-tiles .tile-value').evaluateAll((els) => {
+    const line = Math.min(...els.map((el) => el.getBoundingClientRect().height));
+    return els.filter((el) => el.getBoundingClientRect().height > 1.5 * line)
+      .map((el) => `${el.previousElementSibling.textContent}: ${el.textContent}`);
+  });
+  assert.deepEqual(wrapped, [], 'home tiles whose value wraps at 390 px');
+
+  /* on an endpoint's page, health comes right after the banner and the
+   * actions, before the details, one card margin apart */
+  await page.goto(`${ctx.base}/portal/?view=endpoint&id=${ctx.ep.order.id}`);
+  await page.locator('#endpoint-blocked a', { hasText: ctx.orderDl.id }).waitFor();
+  const health = await page.locator('.health-card').boundingBox();
+  const details = await page.locator('#endpoint-details').locator('xpath=..').boundingBox();
+  const actions = await page.locator('#endpoint-actions').boundingBox();
+  assert.ok(actions.y < health.y && health.y + health.height <= details.y,
+    `health ${JSON.stringify(health)} is not between the actions ${JSON.stringify(actions)} and the details ${JSON.stringify(details)}`);
+  assert.ok(details.y - (health.y + health.height) <= 20, `${details.y - (health.y + health.height)} px between two cards`);
 
   /* endpoint actions are all on screen */
   await page.goto(`${ctx.base}/portal/?view=endpoint&id=${ctx.ep.ok.id}`);
