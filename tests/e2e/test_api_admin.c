@@ -136,6 +136,29 @@ static void test_request_id_on_every_response(void **state)
     free(tpath);
 }
 
+/* Links migrations first..last of src into dir; returns how many. */
+static int link_migrations(const char *src, const char *dir, long first,
+                           long last)
+{
+    DIR *d = opendir(src);
+    assert_non_null(d);
+    struct dirent *de;
+    int linked = 0;
+    while ((de = readdir(d)) != NULL) {
+        long num = strtol(de->d_name, NULL, 10);
+        if (num < first || num > last || strstr(de->d_name, ".sql") == NULL)
+            continue;
+        char *from = hk_fmt("%s/%s", src, de->d_name);
+        char *to = hk_fmt("%s/%s", dir, de->d_name);
+        assert_int_equal(symlink(from, to), 0);
+        free(from);
+        free(to);
+        linked++;
+    }
+    closedir(d);
+    return linked;
+}
+
 /* Migration 0013 moves each lease of a delivery being sent into the
  * leases table: a database that an earlier hookd left with requests in
  * flight keeps them in flight across the upgrade, and no other delivery
@@ -156,23 +179,7 @@ static void test_migration_moves_leases(void **state)
     char dir[] = "/tmp/hookd-migr-XXXXXX";
     assert_non_null(mkdtemp(dir));
     char *src = hk_fmt("%s/migrations", srv.source_dir);
-    DIR *d = opendir(src);
-    assert_non_null(d);
-    struct dirent *de;
-    int linked = 0;
-    while ((de = readdir(d)) != NULL) {
-        long num = strtol(de->d_name, NULL, 10);
-        if (num < 1 || num > 12 || strstr(de->d_name, ".sql") == NULL)
-            continue;
-        char *from = hk_fmt("%s/%s", src, de->d_name);
-        char *to = hk_fmt("%s/%s", dir, de->d_name);
-        assert_int_equal(symlink(from, to), 0);
-        free(from);
-        free(to);
-        linked++;
-    }
-    closedir(d);
-    assert_int_equal(linked, 12);
+    assert_int_equal(link_migrations(src, dir, 1, 12), 12);
 
     char *url = hk_fmt("HOOKD_DATABASE_URL=postgresql://%s@%s:%s/%s",
                        srv.pg_user, srv.pg_host, srv.pg_port, old.dbname);
@@ -202,19 +209,7 @@ static void test_migration_moves_leases(void **state)
                          sending);
 
     /* the same directory, now to 0023 */
-    d = opendir(src);
-    assert_non_null(d);
-    while ((de = readdir(d)) != NULL) {
-        long num = strtol(de->d_name, NULL, 10);
-        if (num < 13 || num > 23 || strstr(de->d_name, ".sql") == NULL)
-            continue;
-        char *from = hk_fmt("%s/%s", src, de->d_name);
-        char *to = hk_fmt("%s/%s", dir, de->d_name);
-        assert_int_equal(symlink(from, to), 0);
-        free(from);
-        free(to);
-    }
-    closedir(d);
+    assert_int_equal(link_migrations(src, dir, 13, 23), 11);
     rc = hk_srv_exec(&srv, migrate, env12, &out);
     if (rc != 0)
         fail_msg("hookd migrate (0013 to 0023) exited %d: %s", rc, out);
@@ -262,7 +257,8 @@ static void test_migration_moves_leases(void **state)
     sql = hk_fmt("DROP DATABASE %s WITH (FORCE)", old.dbname);
     free(hk_sql(&srv, sql));
     free(sql);
-    d = opendir(dir);
+    DIR *d = opendir(dir);
+    struct dirent *de;
     while (d != NULL && (de = readdir(d)) != NULL) {
         if (de->d_name[0] == '.')
             continue;
