@@ -137,6 +137,17 @@ static char *owned_list(const struct hk_owned *o, size_t from, bool tenants)
     return hk_buf_steal(&b);
 }
 
+/* "{...}" of the comma-separated ids in b, or NULL when it has none. */
+static char *braced(const struct hk_buf *b)
+{
+    if (b->len == 0)
+        return NULL;
+    struct hk_buf out;
+    hk_buf_init(&out);
+    hk_buf_printf(&out, "{%s}", b->data);
+    return hk_buf_steal(&out);
+}
+
 /* Splits the endpoints being given up (parallel literals *tids, *eids)
  * into those this dispatcher still holds something of, left in *tids and
  * *eids (NULL when none), and the others, returned in *free_tids and
@@ -173,24 +184,10 @@ static void split_held(struct hk_dispatcher *d, char **tids, char **eids,
     free(*tids);
     free(*eids);
     *tids = *eids = *free_tids = *free_eids = NULL;
-    if (ke.len > 0) {
-        struct hk_buf a, b;
-        hk_buf_init(&a);
-        hk_buf_init(&b);
-        hk_buf_printf(&a, "{%s}", kt.data);
-        hk_buf_printf(&b, "{%s}", ke.data);
-        *tids = hk_buf_steal(&a);
-        *eids = hk_buf_steal(&b);
-    }
-    if (fe.len > 0) {
-        struct hk_buf a, b;
-        hk_buf_init(&a);
-        hk_buf_init(&b);
-        hk_buf_printf(&a, "{%s}", ft.data);
-        hk_buf_printf(&b, "{%s}", fe.data);
-        *free_tids = hk_buf_steal(&a);
-        *free_eids = hk_buf_steal(&b);
-    }
+    *tids = braced(&kt);
+    *eids = braced(&ke);
+    *free_tids = braced(&ft);
+    *free_eids = braced(&fe);
     hk_buf_cleanup(&kt);
     hk_buf_cleanup(&ke);
     hk_buf_cleanup(&ft);
