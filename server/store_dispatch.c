@@ -298,11 +298,15 @@ static const char sql_stopped[] =
  * minutes, gives up the endpoints it owns that were disabled or deleted,
  * and those with no pending work left once a third of their lease has
  * passed, but none while it still holds some of its deliveries (their
- * requests in flight are recorded under its ownership) (an endpoint that gets events now and then stays with its owner
- * between them), renews the others once a third of their lease has
- * passed, and takes endpoints with due work that nobody
- * holds (never owned, or whose owner let the lease run out) up to its
- * fair share: the endpoints with due work or a live owner, divided by
+ * requests in flight are recorded under its ownership) and none that
+ * held any within that third (held_at: the list of what the owner holds
+ * changed). An endpoint with a steady stream of events has no pending
+ * work most of the time, between one delivery's answer and the next
+ * event; given up then, its next events would wait for the next round
+ * (up to OWN_ROUND_MIN_MS) before any claim could take them. It renews
+ * the others once a third of their lease has passed, and takes endpoints
+ * with due work that nobody holds (never owned, or whose owner let the
+ * lease run out) up to its fair share: the endpoints with due work or a live owner, divided by
  * the dispatchers seen within a lease, rounded up. Two dispatchers
  * taking the same endpoint meet on its key, and the second finds the
  * lease live and takes nothing. The answer is every endpoint the caller
@@ -327,6 +331,7 @@ static const char sql_own[] =
     "   AND e.enabled AND e.deleted_at IS NULL)"
     "  AND (o.lease_until >= now()"
     "    + $2::bigint * interval '666 microseconds'"
+    "   OR o.held_at > now() - $2::bigint * interval '333 microseconds'"
     "   OR EXISTS (SELECT 1 FROM hookd.queue q"
     "    WHERE q.tenant_id = o.tenant_id AND q.endpoint_id = o.endpoint_id))"
     "  AS keep"

@@ -349,6 +349,54 @@ static void test_kill9_endpoints_taken_over(void **state)
     assert_true(total >= (size_t)NEP * 2 * N);
 }
 
+/* An endpoint that gets an event every two seconds has no pending work
+ * most of the time, yet it keeps its owner from one event to the next
+ * across lease renewals (every 3 s): given up between two events, the
+ * next would wait for an ownership round before any claim took it. */
+static void test_steady_endpoint_keeps_its_owner(void **state)
+{
+    (void)state;
+    enum { N = 8, GAP_MS = 2000 };
+    char tid[HK_ID_LEN], eid[HK_ID_LEN], first[HK_ID_LEN] = "";
+    char *key = hk_eng_tenant(&api[0], "owners steady", tid);
+    char *url = hk_rcv_url(rcv, "/own/steady");
+    hk_eng_endpoint(&api[0], key, tid, url, NULL, eid);
+    const char *owner = "SELECT owner FROM hookd.endpoint_owners"
+                        " WHERE tenant_id = $1 AND endpoint_id = $2";
+    int lost = 0, changed = 0;
+    post_n(key, tid, 0, 1);
+    int64_t until = hk_wall_ms() + 10000;
+    while (hk_rcv_count_path(rcv, "/own/steady") < 1 && hk_wall_ms() < until)
+        hk_sleep_ms(20);
+    for (int i = 1; i <= N; i++) {
+        int64_t next = hk_wall_ms() + GAP_MS;
+        while (hk_wall_ms() < next) {
+            char *o = hk_sql(&api[0], owner, tid, eid);
+            if (o == NULL)
+                lost++;
+            else if (first[0] == '\0')
+                snprintf(first, sizeof first, "%s", o);
+            else if (strcmp(o, first) != 0)
+                changed++;
+            free(o);
+            hk_sleep_ms(100);
+        }
+        post_n(key, tid, i, 1);
+    }
+    until = hk_wall_ms() + 10000;
+    while (hk_rcv_count_path(rcv, "/own/steady") < N + 1 &&
+           hk_wall_ms() < until)
+        hk_sleep_ms(20);
+    size_t got = hk_rcv_count_path(rcv, "/own/steady");
+    free(url);
+    free(key);
+    assert_int_equal(got, N + 1);
+    if (lost > 0 || changed > 0)
+        fail_msg("an endpoint with an event every %d ms lost its owner "
+                 "between events (%d samples without one, %d with another)",
+                 GAP_MS, lost, changed);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -357,6 +405,7 @@ int main(void)
         cmocka_unit_test(test_fifo_in_order_through_retries),
         cmocka_unit_test(test_throttled_endpoint_falls_and_recovers),
         cmocka_unit_test(test_kill9_endpoints_taken_over),
+        cmocka_unit_test(test_steady_endpoint_keeps_its_owner),
     };
     return hk_exit_code(
         cmocka_run_group_tests(tests, group_setup, group_teardown));
