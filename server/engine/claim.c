@@ -183,7 +183,6 @@ static void split_held(struct hk_dispatcher *d, char **tids, char **eids,
     hk_buf_cleanup(&held);
     free(*tids);
     free(*eids);
-    *tids = *eids = *free_tids = *free_eids = NULL;
     *tids = braced(&kt);
     *eids = braced(&ke);
     *free_tids = braced(&ft);
