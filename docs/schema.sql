@@ -616,6 +616,8 @@ ALTER TABLE ONLY hookd.tenants
 
 CREATE INDEX api_keys_prefix ON hookd.api_keys USING btree (prefix);
 
+CREATE INDEX attempts_failed ON hookd.attempts USING btree (tenant_id, started_at) WHERE ((error IS NOT NULL) OR (status_code IS NULL) OR ((status_code < 200) OR (status_code > 299)));
+
 CREATE INDEX attempts_recent ON hookd.attempts USING brin (id) WITH (pages_per_range='32');
 
 CREATE INDEX attempts_started_brin ON hookd.attempts USING brin (started_at);

@@ -8,17 +8,23 @@
  * valid text is never refused for jansson's sake; hk_json_dumps is the
  * one way hookd writes such a tree again.
  *
- * A number beyond a double (1e400, a 400-digit integer) has no jansson
- * value: it is carried through the tree as a string holding its exact
- * text behind a marker (a NUL and a tag drawn at random when the process
- * starts, so that no client string can pass for one), and hk_json_dumps
- * writes it back as that number. Code that reads a number (a limit, a
- * count) sees a string and refuses it like any other non-number.
+ * A number beyond a double has no jansson value: one too large (1e400, a
+ * 400-digit integer), and one not zero but too small for a double's
+ * normal range (1e-400, which jansson reads as 0 without a word, or a
+ * subnormal such as 1e-310, which would come back with fewer significant
+ * digits than any other number, down to one bit: 7e-324 would be written
+ * as 4.9406564584124654e-324). It
+ * is carried through the tree as a string holding its exact text behind
+ * a marker (a NUL and a tag drawn at random when the process starts, so
+ * that no client string can pass for one), and hk_json_dumps writes it
+ * back as that number. Code that reads a number (a limit, a count) sees
+ * a string and refuses it like any other non-number. Zero written with
+ * any exponent (0e-400) is exact, and stays a number.
  */
 #include "jsonspan.h"
 #include "crypto.h"
 
-#include <errno.h>
+#include <float.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -201,19 +207,111 @@ static bool is_number_literal(const char *s, size_t n)
     return i == n;
 }
 
-/* true when the number literal s[0..n) is beyond what a double holds. */
+/* true when the mantissa of the number literal s[0..n) (its digits
+ * before any exponent) holds a digit other than 0. */
+static bool nonzero_mantissa(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n && s[i] != 'e' && s[i] != 'E'; i++)
+        if (s[i] >= '1' && s[i] <= '9')
+            return true;
+    return false;
+}
+
+/* true when the number literal s[0..n) is beyond what a double holds:
+ * beyond its largest value, or not zero and below its smallest normal
+ * value (strtod's ERANGE with 0, or a subnormal: see the top of the
+ * file). errno is not consulted, since C leaves it to the library
+ * whether a subnormal result sets ERANGE. */
 static bool beyond_double(const char *s, size_t n)
 {
     char tmp[64];
     char *copy = n < sizeof(tmp) ? tmp : hk_malloc(n + 1);
     memcpy(copy, s, n);
     copy[n] = '\0';
-    errno = 0;
     double d = strtod(copy, NULL);
-    bool huge = errno == ERANGE && isinf(d);
     if (copy != tmp)
         free(copy);
-    return huge;
+    if (isinf(d))
+        return true;
+    return fabs(d) < DBL_MIN && nonzero_mantissa(s, n);
+}
+
+/* The end of the number that starts at s[i] (a '-' or a digit): its
+ * integer part, then the rest of a real as the grammar has it, a
+ * fraction and an exponent with its sign; what follows is the next
+ * token. *int_end is where the integer part ends. */
+static size_t number_end(const char *s, size_t i, size_t n, size_t *int_end)
+{
+    size_t e = skip_digits(s, i + 1, n);
+    *int_end = e;
+    if (e < n && s[e] == '.')
+        e = skip_digits(s, e + 1, n);
+    if (e < n && (s[e] == 'e' || s[e] == 'E')) {
+        e++;
+        if (e < n && (s[e] == '+' || s[e] == '-'))
+            e++;
+        e = skip_digits(s, e, n);
+    }
+    return e;
+}
+
+static bool starts_number(char c)
+{
+    return c == '-' || (c >= '0' && c <= '9');
+}
+
+/* true when hit(x) holds for some value x in v that is no array or
+ * object: v itself, or one inside it at any depth. */
+static bool any_leaf(const json_t *v, bool (*hit)(const json_t *))
+{
+    if (json_is_array(v)) {
+        for (size_t i = 0; i < json_array_size(v); i++)
+            if (any_leaf(json_array_get(v, i), hit))
+                return true;
+        return false;
+    }
+    if (!json_is_object(v))
+        return hit(v);
+    const char *key;
+    json_t *val;
+    json_object_foreach((json_t *)v, key, val)
+    {
+        if (any_leaf(val, hit))
+            return true;
+    }
+    return false;
+}
+
+/* true when v is a real that is 0 or below a double's smallest normal
+ * value: jansson reads a literal too small for a double as one of these,
+ * so only a tree holding one can have come from such a literal. */
+static bool is_tiny_real(const json_t *v)
+{
+    return json_is_real(v) && fabs(json_real_value(v)) < DBL_MIN;
+}
+
+/* true when the JSON text s[0..n), which jansson read without an
+ * overflow, holds a number beyond a double: one that is not zero but too
+ * small for it. Only a real can be: an integer is at least 1 or 0. */
+static bool has_tiny_literal(const char *s, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        if (s[i] == '"') {
+            i = skip_string(s, i, n);
+            continue;
+        }
+        if (!starts_number(s[i])) {
+            i++;
+            continue;
+        }
+        size_t int_end, e = number_end(s, i, n, &int_end);
+        if (e != int_end && is_number_literal(s + i, e - i) &&
+            beyond_double(s + i, e - i))
+            return true;
+        i = e;
+    }
+    return false;
 }
 
 /* A copy of s[0..n) in which every integer literal outside int64_t gets a
@@ -232,21 +330,8 @@ static char *widen_integers(const char *s, size_t n, size_t *len)
             i = e;
             continue;
         }
-        if (s[i] == '-' || (s[i] >= '0' && s[i] <= '9')) {
-            size_t e = i + 1;
-            while (e < n && s[e] >= '0' && s[e] <= '9')
-                e++;
-            size_t int_end = e;
-            /* the rest of a real, as the grammar has it: a fraction, an
-             * exponent with its sign; what follows is the next token */
-            if (e < n && s[e] == '.')
-                e = skip_digits(s, e + 1, n);
-            if (e < n && (s[e] == 'e' || s[e] == 'E')) {
-                e++;
-                if (e < n && (s[e] == '+' || s[e] == '-'))
-                    e++;
-                e = skip_digits(s, e, n);
-            }
+        if (starts_number(s[i])) {
+            size_t int_end, e = number_end(s, i, n, &int_end);
             if (is_number_literal(s + i, e - i) &&
                 beyond_double(s + i, e - i)) {
                 hk_buf_printf(&b, "\"\\u0000%s:", big_number_tag());
@@ -295,8 +380,14 @@ json_t *hk_json_parse(const char *s, size_t n, size_t flags,
         return NULL;
     }
     json_t *j = json_loadb(s, n, flags, err);
-    if (j != NULL || json_error_code(err) != json_error_numeric_overflow)
+    if (j == NULL && json_error_code(err) != json_error_numeric_overflow)
+        return NULL;
+    /* jansson reports a number too large, but reads one too small as 0
+     * or a subnormal without a word: the text is looked at again only
+     * when the tree holds such a real */
+    if (j != NULL && !(any_leaf(j, is_tiny_real) && has_tiny_literal(s, n)))
         return j;
+    json_decref(j);
     size_t len;
     char *wide = widen_integers(s, n, &len);
     j = json_loadb(wide, len, flags, err);
@@ -317,27 +408,22 @@ static bool is_big_number(const json_t *v)
            is_number_literal(sv + TAG_LEN + 2, n - TAG_LEN - 2);
 }
 
+/* true when v is a string holding a NUL. */
+static bool is_string_with_nul(const json_t *v)
+{
+    return json_is_string(v) &&
+           memchr(json_string_value(v), '\0', json_string_length(v)) != NULL;
+}
+
+/* true when v is a string holding a NUL that is no big number. */
+static bool is_nul_string(const json_t *v)
+{
+    return is_string_with_nul(v) && !is_big_number(v);
+}
+
 bool hk_json_jsonb_storable(const json_t *v)
 {
-    if (is_big_number(v))
-        return true;
-    if (json_is_string(v))
-        return memchr(json_string_value(v), '\0', json_string_length(v)) ==
-               NULL;
-    if (json_is_array(v)) {
-        for (size_t i = 0; i < json_array_size(v); i++)
-            if (!hk_json_jsonb_storable(json_array_get(v, i)))
-                return false;
-        return true;
-    }
-    const char *key;
-    json_t *val;
-    json_object_foreach((json_t *)v, key, val)
-    {
-        if (!hk_json_jsonb_storable(val))
-            return false;
-    }
-    return true;
+    return !any_leaf(v, is_nul_string);
 }
 
 char *hk_json_dumps(const json_t *v, size_t flags)
@@ -378,21 +464,5 @@ char *hk_json_dumps(const json_t *v, size_t flags)
 
 bool hk_json_has_nul(const json_t *v)
 {
-    if (json_is_string(v))
-        return memchr(json_string_value(v), '\0', json_string_length(v)) !=
-               NULL;
-    if (json_is_array(v)) {
-        for (size_t i = 0; i < json_array_size(v); i++)
-            if (hk_json_has_nul(json_array_get(v, i)))
-                return true;
-        return false;
-    }
-    const char *key;
-    json_t *val;
-    json_object_foreach((json_t *)v, key, val)
-    {
-        if (hk_json_has_nul(val))
-            return true;
-    }
-    return false;
+    return any_leaf(v, is_string_with_nul);
 }

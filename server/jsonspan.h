@@ -19,8 +19,9 @@ bool hk_json_member_span(const char *s, size_t n, const char *name,
 /* Parses s[0..n) with jansson's flags plus JSON_ALLOW_NUL, so that every
  * valid JSON text is read: an integer beyond 64 bits, which jansson
  * refuses, is read as the nearest double instead (as JSON_DECODE_INT_AS_REAL
- * would, for that number alone); a number beyond a double is kept as its
- * text (see jsonspan.c); a string may hold \u0000. Keys holding
+ * would, for that number alone); a number beyond a double, too large
+ * (1e400) or not zero but too small (1e-400), is kept as its text (see
+ * jsonspan.c); a string may hold \u0000. Keys holding
  * \u0000 remain refused (jansson keys are C strings). NULL with err
  * filled when the text is not JSON. The caller owns the tree. */
 json_t *hk_json_parse(const char *s, size_t n, size_t flags,

@@ -26,8 +26,11 @@ struct hk_rate_grant {
     long max_payload_bytes; /* 0: no limit of the tenant's own */
 };
 
-/* Tokens a process took and has not spent within this time are dropped,
- * so that no process spends tokens of a second long past. */
+/* Tokens a process holds are dropped once this long has passed from the
+ * last take that granted it any (timed from when the event that carried
+ * that take began); a take tops up what is held and so restarts the time
+ * for all of it. A process that stops posting thus keeps no tokens of a
+ * second long past to spend in a burst later. */
 #define HK_RATE_HOLD_MS 1000
 
 /* Spending a token for an event, in two steps, so that a batch is taken

@@ -97,10 +97,25 @@ static const char sql_recover[] =
     " n AS (SELECT pg_notify('hookd_work', '') WHERE EXISTS (SELECT 1 FROM r))"
     " SELECT (SELECT count(*) FROM ep), (SELECT bool_and(enabled) FROM ep),"
     "  (SELECT count(*) FROM r), (SELECT count(*) FROM n)";
+/* An attempt that failed: no 2xx answer. The same text is the predicate
+ * of the index attempts_failed (migrations/0025_attempts_failed.sql), so
+ * that PostgreSQL can use it where a query says this. */
+#define FAILED_ATTEMPT                                                     \
+    "(a.error IS NOT NULL OR a.status_code IS NULL"                        \
+    " OR a.status_code NOT BETWEEN 200 AND 299)"
+
 /* Totals, buckets (zeros included), latency and per-endpoint counts in
  * one go, for deliveries created in [$2, $5). Latency is that of the
- * attempts of those deliveries, bucketed by when each started; a failed
- * attempt is one without a 2xx answer. pending counts the tenant's queue
+ * attempts of those deliveries, bucketed by when each started. An
+ * endpoint's last failure is its last failed attempt that started in
+ * [$2, $5), whatever the age of its delivery: an in-order endpoint held
+ * behind an older delivery shows the failure that holds it, and appears
+ * in the list for it even with no delivery created in the range. Those
+ * attempts are found through attempts_failed, which has an entry for
+ * failed attempts only, and read first (fa, materialized) before their
+ * deliveries are looked up: the planner, left to itself, would rather
+ * walk every delivery an endpoint ever had (its estimate of one
+ * endpoint's deliveries is far too low). pending counts the tenant's queue
  * (migrations/0015_queue.sql): every delivery waiting now, whatever its
  * age. */
 static const char sql_stats[] =
@@ -111,12 +126,20 @@ static const char sql_stats[] =
     "  AND d.created_at >= $2::timestamptz AND d.created_at < $5::timestamptz"
     "  AND ($3::uuid IS NULL OR d.endpoint_id = $3::uuid)),"
     " a AS MATERIALIZED ("
-    "  SELECT d.endpoint_id, a.started_at, a.duration_ms,"
-    "  a.status_code, a.error,"
-    "  (a.error IS NOT NULL OR a.status_code IS NULL"
-    "   OR a.status_code NOT BETWEEN 200 AND 299) AS failed"
+    "  SELECT a.started_at, a.duration_ms"
     "  FROM d JOIN hookd.attempts a"
     "  ON a.tenant_id = $1 AND a.delivery_id = d.id),"
+    " fa AS MATERIALIZED ("
+    "  SELECT a.delivery_id, a.started_at, a.error, a.status_code"
+    "  FROM hookd.attempts a WHERE a.tenant_id = $1 AND " FAILED_ATTEMPT
+    "  AND a.started_at >= $2::timestamptz AND a.started_at < $5::timestamptz),"
+    " lf AS ("
+    "  SELECT DISTINCT ON (d.endpoint_id) d.endpoint_id, fa.started_at,"
+    "  fa.error, fa.status_code"
+    "  FROM fa JOIN hookd.deliveries d"
+    "  ON d.tenant_id = $1 AND d.id = fa.delivery_id"
+    "  WHERE ($3::uuid IS NULL OR d.endpoint_id = $3::uuid)"
+    "  ORDER BY d.endpoint_id, fa.started_at DESC),"
     " b AS ("
     "  SELECT g AS start FROM generate_series(date_trunc($4, $2::timestamptz),"
     "  $5::timestamptz - interval '1 microsecond', ('1 ' || $4)::interval) g)"
@@ -148,20 +171,18 @@ static const char sql_stats[] =
     "      WHERE date_trunc($4, a.started_at) = b.start))"
     "    ORDER BY b.start), '[]'::json) FROM b),"
     "  'endpoints', (SELECT COALESCE(json_agg(json_build_object("
-    "    'endpoint_id', x.endpoint_id, 'succeeded', x.s, 'failed', x.f,"
-    "    'pending', x.p, 'success_rate', CASE WHEN x.s + x.f > 0"
+    "    'endpoint_id', endpoint_id, 'succeeded', COALESCE(x.s, 0),"
+    "    'failed', COALESCE(x.f, 0), 'pending', COALESCE(x.p, 0),"
+    "    'success_rate', CASE WHEN x.s + x.f > 0"
     "     THEN round(x.s::numeric / (x.s + x.f), 4) END,"
     "    'last_failure_at', hookd.rfc3339(lf.started_at),"
     "    'last_failure_error', CASE WHEN lf.started_at IS NULL THEN NULL"
     "     ELSE COALESCE(lf.error, 'HTTP ' || lf.status_code) END)"
-    "    ORDER BY x.endpoint_id), '[]'::json) FROM ("
+    "    ORDER BY endpoint_id), '[]'::json) FROM ("
     "    SELECT endpoint_id, count(*) FILTER (WHERE status = 'succeeded') s,"
     "    count(*) FILTER (WHERE status = 'failed') f,"
     "    count(*) FILTER (WHERE status IN ('pending', 'sending')) p"
-    "    FROM d GROUP BY endpoint_id) x"
-    "    LEFT JOIN LATERAL (SELECT a.started_at, a.error, a.status_code"
-    "     FROM a WHERE a.endpoint_id = x.endpoint_id AND a.failed"
-    "     ORDER BY a.started_at DESC LIMIT 1) lf ON true))";
+    "    FROM d GROUP BY endpoint_id) x FULL JOIN lf USING (endpoint_id)))";
 
 enum hk_result hk_store_session_insert(struct hk_conn *c, const char *tid,
                                        const unsigned char hash[32],

@@ -1107,7 +1107,10 @@ async function endpointStats(id) {
 
 /* Waiting is every delivery of the endpoint waiting now (the answer's
  * pending, read from the queue), not only those created in the last 24
- * hours: a delivery holding an in-order endpoint may be older. */
+ * hours: a delivery holding an in-order endpoint may be older. The last
+ * failure is likewise the last failed attempt started in the last 24
+ * hours, whatever the age of its delivery; the success rate and its
+ * counts are of the deliveries created in them. */
 function renderEndpointHealth(id, { range, day, week }) {
   for (const b of document.querySelectorAll('#view-endpoint .seg')) b.setAttribute('aria-pressed', String(b.dataset.range === range));
   const ep = state.endpointById.get(id);
@@ -1118,11 +1121,11 @@ function renderEndpointHealth(id, { range, day, week }) {
     h('dd', { dataset: { k: 'status' } }, ep ? enabledBadge(ep) : '',
       ep && !ep.enabled && ep.disabled_reason ? h('div', { className: 'reason small', text: ep.disabled_reason }) : ''),
     ...field('Success rate, 24 h', h('strong', { className: 'rate', text: fmtRate(successRate(mine)) }),
-      h('span', { className: 'small muted', text: ` (${mine.succeeded || 0} succeeded, ${mine.failed || 0} failed)` })),
+      h('span', { className: 'small muted', text: ` (of the deliveries created in 24 h: ${mine.succeeded || 0} succeeded, ${mine.failed || 0} failed)` })),
     ...field('Waiting', String(waiting)),
     ...(!hasLastFailure(day) ? [] : field('Last failure', mine.last_failure_at
       ? h('span', {}, timeEl(mine.last_failure_at), ' ', h('span', { className: 'error-text', text: mine.last_failure_error || '' }))
-      : 'none in 24 h')));
+      : 'no failed attempt in 24 h')));
   const s = week || day;
   const hourly = range === '24h';
   $('endpoint-charts').replaceChildren(...[

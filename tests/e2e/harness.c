@@ -1583,6 +1583,15 @@ void hk_mk_endpoint(struct hk_srv *s, const char *token, const char *tid,
     hk_reply_free(r);
 }
 
+void hk_set_limits(struct hk_srv *s, const char *tid, const char *limits)
+{
+    char *body = hk_fmt("{\"limits\":%s}", limits);
+    struct hk_reply *r = hk_admin(s, "PATCH", body, "/v1/tenants/%s", tid);
+    hk_expect(r, 200);
+    hk_reply_free(r);
+    free(body);
+}
+
 char *hk_mk_session(struct hk_srv *s, const char *tid, const char *body,
                     char *sid)
 {

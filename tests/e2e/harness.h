@@ -207,6 +207,10 @@ void hk_mk_event_type(struct hk_srv *s, const char *name);
 void hk_mk_endpoint(struct hk_srv *s, const char *token, const char *tid,
                     const char *body, char *id);
 
+/* Sets tenant tid's limits with the admin key: limits is the JSON object
+ * PATCH /v1/tenants/{tid} takes as "limits"; asserts 200. */
+void hk_set_limits(struct hk_srv *s, const char *tid, const char *limits);
+
 /* A portal session of tenant tid, made with the admin key and body (JSON
  * or NULL); asserts 201. Returns its token (caller frees); sid (HK_ID_LEN,
  * may be NULL) gets its id. */

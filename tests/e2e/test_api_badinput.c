@@ -899,6 +899,107 @@ static void test_numbers_and_types(void **state)
     hk_expect_alive(&srv);
 }
 
+/* true when the value of the first "payload" member in body is exactly
+ * the text payload (the API writes ":" with or without spaces). */
+static bool holds_payload(const char *body, const char *payload)
+{
+    const char *p = strstr(body, "\"payload\"");
+    if (p == NULL)
+        return false;
+    p += strlen("\"payload\"");
+    p += strspn(p, " :");
+    size_t n = strlen(payload);
+    return strncmp(p, payload, n) == 0 && p[n] != '\0' &&
+           strchr(",} ", p[n]) != NULL;
+}
+
+/* A number not zero but too small for a double (1e-400) is valid JSON and
+ * the client's data, like one too large: in metadata and an event type's
+ * example it is stored and read back as that number (PostgreSQL's jsonb
+ * writes it out in digits, 1e-400 as "0." and 399 zeros before a 1),
+ * where it came back as 0.0; in a payload it is kept byte for byte. Zero
+ * with any exponent stays the number 0, and where hookd reads a number
+ * such a value is a 422 naming the field. */
+static void test_numbers_below_double(void **state)
+{
+    (void)state;
+    char zeros[999];
+    memset(zeros, '0', sizeof zeros - 1);
+    zeros[sizeof zeros - 1] = '\0';
+    char *want_a = hk_fmt("\"a\":0.%.*s1", 399, zeros);
+    char *want_b = hk_fmt("\"b\":[-0.%.*s25]", 998, zeros);
+
+    const char *md = "{\"name\":\"tiny\",\"metadata\":{\"a\":1e-400,"
+                     "\"b\":[-2.5E-999],\"z\":0e-400,\"y\":0.0e-9999}}";
+    struct hk_reply *r = send_json("POST", "/v1/tenants", md, strlen(md));
+    hk_expect(r, 201);
+    char *mtid = hk_fmt("%s", hk_jstr(r->json, "id"));
+    hk_reply_free(r);
+    for (int i = 0; i < 2; i++) {
+        r = i == 0 ? hk_admin(&srv, "GET", NULL, "/v1/tenants/%s", mtid)
+                   : hk_admin(&srv, "GET", NULL, "/v1/tenants?limit=200");
+        hk_expect(r, 200);
+        if (strstr(r->body, want_a) == NULL ||
+            strstr(r->body, want_b) == NULL ||
+            strstr(r->body, "\"z\":0.0") == NULL ||
+            strstr(r->body, "\"y\":0.0") == NULL)
+            fail_msg("metadata read back as %.300s", r->body);
+        hk_reply_free(r);
+    }
+
+    r = hk_admin(&srv, "POST",
+                 "{\"name\":\"bad.tiny\",\"example\":{\"a\":1e-400}}",
+                 "/v1/event-types");
+    hk_expect(r, 201);
+    assert_non_null(strstr(r->body, want_a));
+    hk_reply_free(r);
+    r = hk_admin(&srv, "GET", NULL, "/v1/event-types?limit=200");
+    hk_expect(r, 200);
+    assert_non_null(strstr(r->body, want_a));
+    hk_reply_free(r);
+
+    const char *payload = "{\"a\":1e-400,\"b\":[-2.5E-999],\"z\":0e-400}";
+    char *body = hk_fmt("{\"event_type\":\"bad.input\",\"payload\":%s}",
+                        payload);
+    r = hk_call(&srv, "POST", key, body, "/v1/tenants/%s/events", tid);
+    hk_expect(r, 202);
+    if (!holds_payload(r->body, payload))
+        fail_msg("the answer to the post: %.500s", r->body);
+    char *evid = hk_fmt("%s", hk_jstr(r->json, "id"));
+    hk_reply_free(r);
+    r = hk_call(&srv, "GET", key, NULL, "/v1/tenants/%s/events/%s", tid, evid);
+    hk_expect(r, 200);
+    if (!holds_payload(r->body, payload))
+        fail_msg("GET of the event: %.500s", r->body);
+    hk_reply_free(r);
+
+    r = hk_admin(&srv, "PATCH", "{\"limits\":{\"max_endpoints\":1e-400}}",
+                 "/v1/tenants/%s", mtid);
+    hk_expect_error(r, 422, "validation_failed", "limits.max_endpoints");
+    hk_reply_free(r);
+
+    /* beyond what PostgreSQL's numeric holds (16383 digits after the
+     * point), either way: refused, and nothing is written */
+    static const char *const beyond_numeric[] = {
+        "{\"name\":\"tiny\",\"metadata\":{\"a\":1e-16384}}",
+        "{\"name\":\"huge\",\"metadata\":{\"a\":1e400000}}"};
+    long long before = count_tenants();
+    for (size_t i = 0; i < 2; i++) {
+        r = send_json("POST", "/v1/tenants", beyond_numeric[i],
+                      strlen(beyond_numeric[i]));
+        hk_expect_error(r, 422, "validation_failed", NULL);
+        hk_reply_free(r);
+    }
+    assert_int_equal(count_tenants(), before);
+
+    free(evid);
+    free(body);
+    free(mtid);
+    free(want_b);
+    free(want_a);
+    hk_expect_alive(&srv);
+}
+
 /* Garbage at the HTTP level: whatever answers, it is not a 5xx and the
  * server lives on. */
 static void test_http_garbage(void **state)
@@ -1046,6 +1147,7 @@ int main(void)
         cmocka_unit_test(test_empty_body_where_required),
         cmocka_unit_test(test_method_not_allowed),
         cmocka_unit_test(test_numbers_and_types),
+        cmocka_unit_test(test_numbers_below_double),
         cmocka_unit_test(test_http_garbage),
         cmocka_unit_test(test_path_traversal),
     };

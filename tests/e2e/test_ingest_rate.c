@@ -20,25 +20,14 @@ static struct hk_srv srv;
 static int group_setup(void **state)
 {
     (void)state;
-    if (hk_srv_start(&srv, NULL) != 0)
-        return -1;
-    hk_mk_event_type(&srv, "rate.one");
-    return 0;
+    static const char *const types[] = {"rate.one", NULL};
+    return hk_group_start(&srv, NULL, NULL, types);
 }
 
 static int group_teardown(void **state)
 {
     (void)state;
-    return hk_srv_finish(&srv);
-}
-
-static void set_limits(const char *tid, const char *limits)
-{
-    char *body = hk_fmt("{\"limits\":%s}", limits);
-    struct hk_reply *r = hk_admin(&srv, "PATCH", body, "/v1/tenants/%s", tid);
-    hk_expect(r, 200);
-    hk_reply_free(r);
-    free(body);
+    return hk_group_finish(&srv, NULL);
 }
 
 static struct hk_reply *post(struct hk_srv *s, const char *tid,
@@ -111,8 +100,8 @@ static void test_rate_holds_with_concurrent_groups(void **state)
     hk_mk_tenant(&srv, "rate concurrent a", tid[0]);
     hk_mk_tenant(&srv, "rate concurrent b", tid[1]);
     char *limits = hk_fmt("{\"events_per_second\":%d}", RATE);
-    set_limits(tid[0], limits);
-    set_limits(tid[1], limits);
+    hk_set_limits(&srv, tid[0], limits);
+    hk_set_limits(&srv, tid[1], limits);
     free(limits);
     struct hk_srv peer;
     assert_int_equal(hk_srv_start_peer(&peer, &srv, "api", NULL), 0);
@@ -165,7 +154,7 @@ static void test_idempotent_retry_after_limit(void **state)
     (void)state;
     char tid[HK_ID_LEN];
     hk_mk_tenant(&srv, "rate idempotent", tid);
-    set_limits(tid, "{\"events_per_second\":1}");
+    hk_set_limits(&srv, tid, "{\"events_per_second\":1}");
     struct hk_reply *r = post(&srv, tid, "rate.one", "{\"n\":1}", "key-1");
     hk_expect(r, 202);
     char *id = hk_fmt("%s", hk_jstr(r->json, "id"));
@@ -204,7 +193,7 @@ static void test_first_event_refused(void **state)
     (void)state;
     char big[HK_ID_LEN], typo[HK_ID_LEN];
     hk_mk_tenant(&srv, "first too large", big);
-    set_limits(big, "{\"max_payload_bytes\":20}");
+    hk_set_limits(&srv, big, "{\"max_payload_bytes\":20}");
     /* 21 bytes */
     struct hk_reply *r =
         post(&srv, big, "rate.one", "{\"k\":\"0123456789abc\"}", NULL);
@@ -243,7 +232,8 @@ static void test_refused_event_ends_its_take(void **state)
     (void)state;
     char tid[HK_ID_LEN];
     hk_mk_tenant(&srv, "refused carrier", tid);
-    set_limits(tid, "{\"events_per_second\":1000,\"max_payload_bytes\":20}");
+    hk_set_limits(&srv, tid,
+                  "{\"events_per_second\":1000,\"max_payload_bytes\":20}");
     for (int i = 0; i < 2; i++) {
         struct hk_reply *r = post(&srv, tid, "rate.one", "{}", NULL);
         hk_expect(r, 202);

@@ -19,25 +19,14 @@ static struct hk_srv srv;
 static int group_setup(void **state)
 {
     (void)state;
-    if (hk_srv_start(&srv, NULL) != 0)
-        return -1;
-    hk_mk_event_type(&srv, "limit.one");
-    return 0;
+    static const char *const types[] = {"limit.one", NULL};
+    return hk_group_start(&srv, NULL, NULL, types);
 }
 
 static int group_teardown(void **state)
 {
     (void)state;
-    return hk_srv_finish(&srv);
-}
-
-static void set_limits(const char *tid, const char *limits)
-{
-    char *body = hk_fmt("{\"limits\":%s}", limits);
-    struct hk_reply *r = hk_admin(&srv, "PATCH", body, "/v1/tenants/%s", tid);
-    hk_expect(r, 200);
-    hk_reply_free(r);
-    free(body);
+    return hk_group_finish(&srv, NULL);
 }
 
 static struct hk_reply *post_event(struct hk_srv *s, const char *tid,
@@ -135,7 +124,7 @@ static void test_endpoint_limit(void **state)
     (void)state;
     char tid[HK_ID_LEN], eid[HK_ID_LEN];
     hk_mk_tenant(&srv, "endpoint limit", tid);
-    set_limits(tid, "{\"max_endpoints\":2}");
+    hk_set_limits(&srv, tid, "{\"max_endpoints\":2}");
     char *key = hk_mk_api_key(&srv, tid, NULL);
     const char *ep = "{\"url\":\"http://127.0.0.1:9/x\"}";
     hk_mk_endpoint(&srv, key, tid, ep, eid);
@@ -156,7 +145,7 @@ static void test_endpoint_limit(void **state)
     hk_reply_free(r);
     hk_mk_endpoint(&srv, key, tid, ep, eid);
     /* the operator raises it */
-    set_limits(tid, "{\"max_endpoints\":3}");
+    hk_set_limits(&srv, tid, "{\"max_endpoints\":3}");
     hk_mk_endpoint(&srv, key, tid, ep, eid);
     r = hk_call(&srv, "POST", key, ep, "/v1/tenants/%s/endpoints", tid);
     hk_expect_error(r, 409, "limit_reached", NULL);
@@ -171,7 +160,7 @@ static void test_payload_limit(void **state)
     (void)state;
     char tid[HK_ID_LEN];
     hk_mk_tenant(&srv, "payload limit", tid);
-    set_limits(tid, "{\"max_payload_bytes\":20}");
+    hk_set_limits(&srv, tid, "{\"max_payload_bytes\":20}");
     /* 20 bytes: {"k":"0123456789ab"} */
     struct hk_reply *r = post_event(&srv, tid, "{\"k\":\"0123456789ab\"}");
     hk_expect(r, 202);
@@ -198,7 +187,7 @@ static void test_tokens_taken_in_batches(void **state)
     (void)state;
     char tid[HK_ID_LEN];
     hk_mk_tenant(&srv, "batches", tid);
-    set_limits(tid, "{\"events_per_second\":1000}");
+    hk_set_limits(&srv, tid, "{\"events_per_second\":1000}");
     for (int i = 0; i < 2; i++) {
         struct hk_reply *r = post_event(&srv, tid, "1");
         hk_expect(r, 202);
@@ -233,7 +222,7 @@ static void test_rate_shared_by_processes(void **state)
     (void)state;
     char tid[HK_ID_LEN];
     hk_mk_tenant(&srv, "rate shared", tid);
-    set_limits(tid, "{\"events_per_second\":20}");
+    hk_set_limits(&srv, tid, "{\"events_per_second\":20}");
     struct hk_srv peer;
     assert_int_equal(hk_srv_start_peer(&peer, &srv, "api", NULL), 0);
     struct hk_srv *procs[2] = {&srv, &peer};

@@ -6,11 +6,13 @@
  * never matches, and an absent member is reported absent. Every body is
  * first checked to be valid JSON, as the function requires.
  */
+#include <float.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -330,6 +332,86 @@ static void test_beyond_double_kept(void **state)
     free(text);
 }
 
+/* Parses text (flags plus JSON_DECODE_ANY), asserts that hk_json_dumps
+ * writes it back byte for byte, and returns the tree. */
+static json_t *round_trip(const char *text)
+{
+    json_error_t err;
+    json_t *j = hk_json_parse(text, strlen(text),
+                              JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &err);
+    if (j == NULL)
+        fail_msg("refused %s: %s", text, err.text);
+    char *out = hk_json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);
+    assert_non_null(out);
+    assert_string_equal(out, text);
+    free(out);
+    return j;
+}
+
+/* A number that is not zero but too small for a double's normal range
+ * (1e-400, which jansson reads as 0 without an error, or a subnormal
+ * such as 7e-324, which a double would give back as 5e-324) is carried
+ * like one too large: written back as its exact text, no number to code
+ * that wants one, fine in a jsonb column. Zero with any exponent is
+ * exact and stays a number, and so does the smallest normal double. */
+static void test_below_double_kept(void **state)
+{
+    (void)state;
+    json_t *j = round_trip("{\"a\":1e-400,\"b\":[-2.5E-999]}");
+    assert_false(json_is_number(json_object_get(j, "a")));
+    assert_false(json_is_number(json_array_get(json_object_get(j, "b"), 0)));
+    assert_true(hk_json_has_nul(json_object_get(j, "a")));
+    assert_true(hk_json_jsonb_storable(j));
+    json_decref(j);
+
+    /* 400 zeros after the point: the way PostgreSQL's jsonb writes
+     * 1e-400 back */
+    char digits[404];
+    memcpy(digits, "0.", 2);
+    memset(digits + 2, '0', 399);
+    memcpy(digits + 401, "1", 2);
+    j = round_trip(digits);
+    assert_false(json_is_number(j));
+    json_decref(j);
+
+    j = round_trip("[7e-324,-1E-310,1e-400,0.5]");
+    for (size_t i = 0; i < 3; i++)
+        assert_false(json_is_number(json_array_get(j, i)));
+    assert_true(json_real_value(json_array_get(j, 3)) == 0.5);
+    json_decref(j);
+
+    /* beside numbers too large, and integers beyond 64 bits (read as
+     * the nearest double) */
+    j = round_trip("{\"big\":1e400,\"tiny\":1e-400,\"z\":0.0}");
+    assert_true(json_is_real(json_object_get(j, "z")));
+    json_decref(j);
+    const char *wide = "[1e-400,99999999999999999999]";
+    j = hk_json_parse(wide, strlen(wide), 0, NULL);
+    assert_false(json_is_number(json_array_get(j, 0)));
+    assert_true(json_real_value(json_array_get(j, 1)) == 1e20);
+    json_decref(j);
+
+    /* zero is exact however it is written; the smallest normal double
+     * is a double */
+    static const char *const zeros[] = {"0e-400", "0.0e-9999", "-0E-500",
+                                        "[0.000e-400,0]"};
+    for (size_t i = 0; i < sizeof(zeros) / sizeof(zeros[0]); i++) {
+        json_error_t err;
+        j = hk_json_parse(zeros[i], strlen(zeros[i]), JSON_DECODE_ANY, &err);
+        assert_non_null(j);
+        json_t *v = json_is_array(j) ? json_array_get(j, 0) : j;
+        if (!json_is_real(v) || json_real_value(v) != 0.0)
+            fail_msg("%s is not read as the number 0", zeros[i]);
+        assert_false(hk_json_has_nul(j));
+        json_decref(j);
+    }
+    const char *smallest = "2.2250738585072014e-308";
+    j = hk_json_parse(smallest, strlen(smallest), JSON_DECODE_ANY, NULL);
+    assert_true(json_is_real(j));
+    assert_true(json_real_value(j) == DBL_MIN);
+    json_decref(j);
+}
+
 int main(void)
 {
     hk_json_init();
@@ -347,6 +429,7 @@ int main(void)
         cmocka_unit_test(test_other_names),
         cmocka_unit_test(test_parse_any_valid),
         cmocka_unit_test(test_beyond_double_kept),
+        cmocka_unit_test(test_below_double_kept),
         cmocka_unit_test(test_parse_refuses_raw_nul),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
