@@ -57,10 +57,13 @@ static void refuse(struct hk_relay_refusal *why, int status, const char *code,
 }
 
 /* Finds the end of the line starting at buf[from]: the offset of its CR,
- * which a LF follows. -1: not complete yet; -2: a bare CR or LF, or a
- * control character other than HTAB (RFC 9112 section 2.2 lets a server
- * refuse them, and libmicrohttpd might read them otherwise). */
-static long line_end(const char *buf, size_t len, size_t from)
+ * which a LF follows. -1: not complete yet; -2: a bare CR or LF, or a NUL
+ * (RFC 9112 section 2.2 and RFC 9110 section 5.5 let a server refuse
+ * them, and libmicrohttpd might read them otherwise), or, in the request
+ * line (strict), any other control character. Header values keep the
+ * other control characters, as libmicrohttpd always served them: hookd
+ * reads the few headers it uses with checks of its own. */
+static long line_end(const char *buf, size_t len, size_t from, bool strict)
 {
     for (size_t i = from; i < len; i++) {
         unsigned char c = (unsigned char)buf[i];
@@ -69,7 +72,8 @@ static long line_end(const char *buf, size_t len, size_t from)
                 return -1;
             return buf[i + 1] == '\n' ? (long)i : -2;
         }
-        if ((c < 0x20 && c != '\t') || c == 0x7f)
+        if (c == '\n' || c == 0 ||
+            (strict && ((c < 0x20 && c != '\t') || c == 0x7f)))
             return -2;
     }
     return -1;
@@ -242,7 +246,7 @@ enum hk_relay_verdict hk_relay_parse_head(const char *buf, size_t len,
     while (p + 1 < len && buf[p] == '\r' && buf[p + 1] == '\n' &&
            p < HK_RELAY_LINE_MAX)
         p += 2;
-    long e = line_end(buf, len, p);
+    long e = line_end(buf, len, p, true);
     if (e == -2 || (e >= 0 && (size_t)e == p)) {
         refuse(why, 400, "bad_request", "the request line is malformed");
         return HK_RELAY_REFUSE;
@@ -267,7 +271,7 @@ enum hk_relay_verdict hk_relay_parse_head(const char *buf, size_t len,
     int fields = 0;
     size_t q = (size_t)e + 2;
     for (;;) {
-        e = line_end(buf, len, q);
+        e = line_end(buf, len, q, false);
         if (e == -2) {
             refuse(why, 400, "bad_request", "a header line is malformed");
             return HK_RELAY_REFUSE;

@@ -58,6 +58,15 @@ static void test_heads_read(void **state)
                            &h, &why),
                      HK_RELAY_DONE);
     assert_int_equal(h.body, HK_RELAY_CHUNKED);
+    /* other control characters in a value are kept, a NUL is not */
+    assert_int_equal(parse("GET / HTTP/1.1\r\nX-Request-Id: \xff\x01\x7f\r\n"
+                           "\r\n",
+                           &h, &why),
+                     HK_RELAY_DONE);
+    const char nul[] = "GET / HTTP/1.1\r\nX-A: a\0b\r\n\r\n";
+    assert_int_equal(hk_relay_parse_head(nul, sizeof nul - 1, &h, &why),
+                     HK_RELAY_REFUSE);
+    assert_int_equal(why.status, 400);
     assert_int_equal(parse("HEAD /healthz HTTP/1.1\r\n\r\n", &h, &why),
                      HK_RELAY_DONE);
     assert_true(h.is_head);
@@ -109,7 +118,8 @@ static void test_heads_refused(void **state)
         {"GET / HTTP/1.1\r\nHost : x\r\n\r\n", 400, "bad_request"},
         {"GET / HTTP/1.1\r\nNoColon\r\n\r\n", 400, "bad_request"},
         {"GET / HTTP/1.1\r\nA: 1\r\n folded\r\n\r\n", 400, "bad_request"},
-        {"GET / HTTP/1.1\r\nA: \x7f\r\n\r\n", 400, "bad_request"},
+        {"GET / HTTP/1.1\r\nA: b\rc\r\n\r\n", 400, "bad_request"},
+        {"GET / HTTP/1.1\r\nA: b\nc\r\n\r\n", 400, "bad_request"},
         {"POST / HTTP/1.1\r\nContent-Length: abc\r\n\r\n", 400,
          "bad_request"},
         {"POST / HTTP/1.1\r\nContent-Length: -1\r\n\r\n", 400, "bad_request"},
