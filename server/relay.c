@@ -587,6 +587,8 @@ struct relay_conn {
     /* how it ends */
     bool client_eof;  /* the client has half-closed */
     bool mhd_shut;    /* that was passed on to libmicrohttpd */
+    bool mhd_deaf;    /* libmicrohttpd reads no more: what the client
+                         sends is dropped, its answer is still read */
     bool mhd_gone;    /* libmicrohttpd's side is closed or broken */
     bool lingering;   /* answered and shut: reading and dropping */
     int64_t deadline; /* for the flush or the linger; 0: none */
@@ -739,7 +741,7 @@ static void refuse_request(struct relay_conn *c, const char *method,
  * next head only when the answer to the one before it is in whole. */
 static void advance_requests(struct relay_conn *c)
 {
-    while (!c->mhd_gone) {
+    while (!c->mhd_gone && !c->mhd_deaf) {
         size_t avail = c->in_len - c->ok;
         if (c->rq == RQ_HEAD) {
             if (c->owed || avail == 0)
@@ -879,7 +881,9 @@ static void read_client(struct relay_conn *c)
     if (c->in_len == IN_CAP || c->client_eof)
         return;
     ssize_t r = recv(c->client.fd, c->in + c->in_len, IN_CAP - c->in_len, 0);
-    if (r > 0) {
+    if (r > 0 && c->mhd_deaf) {
+        c->in_len = 0;
+    } else if (r > 0) {
         c->in_len += (size_t)r;
         advance_requests(c);
     } else if (r == 0) {
@@ -912,18 +916,25 @@ static void read_mhd(struct relay_conn *c)
 /* Writes what is pending on both sides. */
 static void flush(struct relay_conn *c)
 {
-    while (!c->mhd_gone && c->ok > 0) {
+    while (!c->mhd_gone && !c->mhd_deaf && c->ok > 0) {
         ssize_t w = send(c->mhd.fd, c->in, c->ok, MSG_NOSIGNAL);
         if (w < 0) {
-            if (errno != EAGAIN && errno != EINTR)
-                mhd_done(c);
+            /* libmicrohttpd has closed its end, most often right after
+             * an early answer (a 413 before the whole body): that answer
+             * may still wait unread on this end, so the end stays open
+             * for reading until its close shows there */
+            if (errno != EAGAIN && errno != EINTR) {
+                c->mhd_deaf = true;
+                c->ok = c->in_len = 0;
+            }
             break;
         }
         memmove(c->in, c->in + w, c->in_len - (size_t)w);
         c->in_len -= (size_t)w;
         c->ok -= (size_t)w;
     }
-    if (!c->mhd_gone && c->client_eof && !c->mhd_shut && c->ok == 0) {
+    if (!c->mhd_gone && !c->mhd_deaf && c->client_eof && !c->mhd_shut &&
+        c->ok == 0) {
         shutdown(c->mhd.fd, SHUT_WR);
         c->mhd_shut = true;
     }
@@ -986,7 +997,7 @@ static void settle(struct relay_conn *c)
     uint32_t cw = 0;
     if (c->lingering || (!c->client_eof && c->in_len < IN_CAP &&
                          !c->mhd_gone))
-        cw |= EPOLLIN;
+        cw |= EPOLLIN; /* while mhd_deaf, to drop what the client sends */
     if (!c->lingering && out_pending(c))
         cw |= EPOLLOUT;
     set_interest(c, &c->client, cw);
@@ -994,7 +1005,7 @@ static void settle(struct relay_conn *c)
         uint32_t mw = 0;
         if (c->out_len < OUT_CAP)
             mw |= EPOLLIN;
-        if (c->ok > 0)
+        if (c->ok > 0 && !c->mhd_deaf)
             mw |= EPOLLOUT;
         set_interest(c, &c->mhd, mw);
     }
