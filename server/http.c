@@ -8,12 +8,14 @@
  * authenticated and handed to its handler, and the response is rendered
  * with X-Request-Id and logged in one access line.
  *
- * A request that libmicrohttpd would read in a way hookd cannot vouch for
- * is refused in the first access-handler call, when the headers are in and
- * before any body is read: a Transfer-Encoding other than a lone "chunked"
- * (501), Transfer-Encoding beside Content-Length, or Content-Length headers
- * that disagree (400); each closes its connection, since where the body
- * ends is then unknown.
+ * libmicrohttpd never reads a client's socket itself: the accept thread
+ * hands each connection to the relay (relay.c), which gives libmicrohttpd
+ * one end of a socketpair and passes on only requests whose line, headers
+ * and body framing are sound and within hookd's limits, answering the
+ * rest in the error envelope. So a Content-Length or Transfer-Encoding
+ * that libmicrohttpd could read otherwise than hookd never reaches it,
+ * and its own HTML error pages are never sent. The client's address is
+ * given to libmicrohttpd with the socket, as before.
  *
  * Every connection is watched from libmicrohttpd's connection-started
  * notice to its closed notice: a client has HOOKD_CLIENT_TIMEOUT to send a
@@ -21,7 +23,10 @@
  * start or the end of its previous answer. libmicrohttpd's own timeout
  * counts only idle time, so a client sending a byte every few seconds
  * would keep its connection for ever; the watch thread answers such a
- * request 408 and shuts its socket, and libmicrohttpd then closes it.
+ * request 408 on libmicrohttpd's end of the connection and shuts it: the
+ * relay passes the answer on to the client and closes the connection.
+ * A request cut so, or refused by the relay while libmicrohttpd reads its
+ * body, was logged where it was answered, so its completion logs nothing.
  *
  * The listening socket is ours, not libmicrohttpd's: one accept thread
  * hands each connection to the daemon's pool (MHD_add_connection). A stop
@@ -38,6 +43,7 @@
 #include "jsonspan.h"
 #include "log.h"
 #include "metrics.h"
+#include "relay.h"
 #include "router.h"
 #include "validate.h"
 
@@ -64,7 +70,10 @@
  * threads' time in an ingest benchmark), so it is no larger than needed:
  * at 16 KiB a GET with 300 query parameters (2 KB) ran the pool out while
  * its arguments were parsed, and libmicrohttpd 0.9.75 then never answered;
- * at 64 KiB 800 of them get their 4xx (test_http_garbage). */
+ * at 64 KiB 800 of them get their 4xx (test_http_garbage). The relay
+ * passes on no head over HK_RELAY_HEAD_MAX (a quarter of this), and
+ * on_uri drops a query over MAX_QUERY_ARGS, so no request libmicrohttpd
+ * reads runs it out. */
 #define CONNECTION_MEMORY (64 * 1024)
 /* Query parameters one request may carry. libmicrohttpd parses them into
  * the connection's memory, two bytes of URL ("a&") costing it some fifty,
@@ -73,6 +82,11 @@
  * parses it (on_uri) and the request is answered 414. hookd's routes take
  * a handful. */
 #define MAX_QUERY_ARGS 200
+
+/* Threads that relay the connections' bytes (relay.c), and how long a
+ * stop lets them hand clients the rest of their answers. */
+#define RELAY_THREADS 2
+#define RELAY_STOP_MS 1000
 
 /* How often the waiter re-checks parked long polls. */
 #define PARK_CHECK_MS 1000
@@ -87,6 +101,7 @@ struct conn_watch {
     int fd;
     int64_t deadline; /* monotonic ms; 0 while no request is being read */
     bool cut;         /* answered 408 and shut: nothing more is served */
+    bool refused;     /* the relay answered the request being read */
     struct conn_watch *prev, *next;
 };
 
@@ -94,6 +109,7 @@ struct conn_state;
 
 struct hk_http {
     struct MHD_Daemon *daemon;
+    struct hk_relay *relay;
     struct hk_app *app;
     int listen_fd;
     int stop_pipe[2]; /* a byte on it ends the accept thread */
@@ -127,7 +143,6 @@ struct conn_state {
     struct MHD_Connection *conn;
     int64_t started;
     bool too_large;
-    bool must_close; /* the body's end is unknown: answer, then close */
     bool answered;
     /* while parked: what wakes it, and the next in the parked list */
     hk_park_ready_fn ready;
@@ -481,6 +496,8 @@ static void dispatch(struct conn_state *st)
 
 static bool watch_set(struct hk_http *h, struct MHD_Connection *conn,
                       bool on);
+static bool watch_set_logged(struct hk_http *h, struct MHD_Connection *conn,
+                             bool on, bool *logged);
 
 static enum MHD_Result send_response(struct conn_state *st)
 {
@@ -527,9 +544,8 @@ static enum MHD_Result send_response(struct conn_state *st)
             MHD_add_response_header(r, "X-Frame-Options", "DENY");
     }
     /* while stopping, a kept-alive connection must not bring more work;
-     * after a 413 or a refused framing the unread body makes the
-     * connection useless */
-    if (atomic_load(&st->http->stopping) || st->too_large || st->must_close)
+     * after a 413 the unread body makes the connection useless */
+    if (atomic_load(&st->http->stopping) || st->too_large)
         MHD_add_response_header(r, "Connection", "close");
     enum MHD_Result ret = MHD_queue_response(st->conn, (unsigned)resp->status,
                                              r);
@@ -574,21 +590,8 @@ static void render_closing_answer(const struct hk_resp *resp,
                                   const char *request_id, struct hk_buf *out)
 {
     char *json = hk_json_dumps(resp->json, JSON_COMPACT);
-    char date[64];
-    time_t now = time(NULL);
-    struct tm tm;
-    gmtime_r(&now, &tm);
-    strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", &tm);
-    const char *reason = MHD_get_reason_phrase_for((unsigned)resp->status);
-    hk_buf_printf(out,
-                  "HTTP/1.1 %d %s\r\n"
-                  "Date: %s\r\n"
-                  "Connection: close\r\n"
-                  "Content-Type: application/json\r\n"
-                  "Content-Length: %zu\r\n"
-                  "X-Request-Id: %s\r\n\r\n%s",
-                  resp->status, reason ? reason : "", date,
-                  json ? strlen(json) : 0, request_id, json ? json : "");
+    hk_relay_render_closing(resp->status, json != NULL ? json : "{}",
+                            request_id, out);
     free(json);
 }
 
@@ -616,14 +619,42 @@ static int64_t deadline_from_now(const struct hk_http *h)
  * served, never both. */
 static bool watch_set(struct hk_http *h, struct MHD_Connection *conn, bool on)
 {
+    bool logged;
+    return watch_set_logged(h, conn, on, &logged);
+}
+
+/* watch_set, also telling whether the request being read was answered
+ * and logged outside libmicrohttpd, by the watch's cut or by the relay:
+ * its completion must not log it again. */
+static bool watch_set_logged(struct hk_http *h, struct MHD_Connection *conn,
+                             bool on, bool *logged)
+{
+    *logged = false;
     struct conn_watch *w = watch_of(conn);
     if (w == NULL)
         return true;
     pthread_mutex_lock(&h->watch_mu);
-    bool live = !w->cut;
+    bool live = !w->cut && !w->refused;
+    *logged = !live;
     w->deadline = on && live ? deadline_from_now(h) : 0;
     pthread_mutex_unlock(&h->watch_mu);
     return live;
+}
+
+/* The relay's notice (relay.h) that it refused the request whose body
+ * libmicrohttpd is reading on mhd_fd: nothing more is served there. */
+static void on_relay_refused(void *ctx, int mhd_fd)
+{
+    struct hk_http *h = ctx;
+    pthread_mutex_lock(&h->watch_mu);
+    for (struct conn_watch *w = h->watched; w != NULL; w = w->next) {
+        if (w->fd == mhd_fd) {
+            w->refused = true;
+            w->deadline = 0;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&h->watch_mu);
 }
 
 /* libmicrohttpd's connection notices: a watch per connection, its clock
@@ -688,6 +719,9 @@ static void cut_slow_request(struct hk_http *h, int fd)
     (void)send(fd, b.data, b.len, MSG_NOSIGNAL | MSG_DONTWAIT);
     hk_buf_cleanup(&b);
     shutdown(fd, SHUT_RDWR);
+    /* the request's one access line and count: its completion, if
+     * libmicrohttpd had begun it, logs nothing (watch_set_logged) */
+    hk_metrics_request("unmatched", NULL, 408, h->app->cfg->client_timeout_ms);
     hk_log(HK_LOG_INFO, "request", "route", "unmatched", "status", "408",
            "request_id", id, "error", "request not received in time",
            (const char *)NULL);
@@ -876,57 +910,6 @@ static void *wait_loop(void *arg)
     return NULL;
 }
 
-struct framing {
-    const char *length;   /* the first Content-Length */
-    bool lengths_differ;  /* another one says something else */
-    int encodings;        /* Transfer-Encoding headers */
-};
-
-static enum MHD_Result framing_iter(void *cls, enum MHD_ValueKind kind,
-                                    const char *key, const char *value)
-{
-    (void)kind;
-    struct framing *f = cls;
-    if (strcasecmp(key, "Content-Length") == 0) {
-        if (f->length == NULL)
-            f->length = value;
-        else if (strcmp(f->length, value) != 0)
-            f->lengths_differ = true;
-    } else if (strcasecmp(key, "Transfer-Encoding") == 0) {
-        f->encodings++;
-    }
-    return MHD_YES;
-}
-
-/* Where the body ends, by RFC 9112 section 6: libmicrohttpd 0.9.75 reads
- * the first Content-Length, and treats any Transfer-Encoding other than
- * "chunked" as a body running to the end of the connection, so a request
- * whose framing it would guess at is refused here, before a byte of its
- * body is read, and its connection closed. True when st holds the answer. */
-static bool framing_refused(struct conn_state *st)
-{
-    struct framing f = {NULL, false, 0};
-    MHD_get_connection_values(st->conn, MHD_HEADER_KIND, framing_iter, &f);
-    const char *te = MHD_lookup_connection_value(st->conn, MHD_HEADER_KIND,
-                                                 "Transfer-Encoding");
-    if (f.lengths_differ) {
-        hk_resp_error(&st->resp, 400, "bad_request", NULL,
-                      "the request has Content-Length headers that differ");
-    } else if (f.encodings > 0 && f.length != NULL) {
-        hk_resp_error(&st->resp, 400, "bad_request", NULL,
-                      "the request has both Transfer-Encoding and "
-                      "Content-Length");
-    } else if (f.encodings > 1 ||
-               (te != NULL && strcasecmp(te, "chunked") != 0)) {
-        hk_resp_error(&st->resp, 501, "not_implemented", NULL,
-                      "Transfer-Encoding may only be chunked");
-    } else {
-        return false;
-    }
-    st->must_close = true;
-    return true;
-}
-
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
                                   const char *url, const char *method,
                                   const char *version, const char *upload,
@@ -960,8 +943,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
                           MAX_QUERY_ARGS);
             return send_response(st);
         }
-        if (framing_refused(st))
-            return send_response(st);
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
                                                      "Content-Length");
         const char *te = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
@@ -1033,18 +1014,22 @@ static void on_completed(void *cls, struct MHD_Connection *conn,
         return;
     if (st->req.db != NULL)
         hk_db_release(h->app->db, st->req.db);
-    /* a kept-alive connection has the same time for its next request */
-    (void)watch_set(h, conn, true);
-    int64_t dur = hk_mono_ms() - st->started;
-    int status = st->answered ? st->resp.status : 0;
-    hk_metrics_request(st->req.route, st->req.method, status, dur);
-    char status_s[8], dur_s[24];
-    snprintf(status_s, sizeof(status_s), "%d", status);
-    snprintf(dur_s, sizeof(dur_s), "%lld", (long long)dur);
-    hk_log(HK_LOG_INFO, "request", "method", st->req.method, "route",
-           st->req.route, "path", st->req.path, "status", status_s,
-           "duration_ms", dur_s, "request_id", st->req.request_id,
-           (const char *)NULL);
+    /* a kept-alive connection has the same time for its next request;
+     * a request answered by the watch or the relay was logged there */
+    bool logged = false;
+    (void)watch_set_logged(h, conn, true, &logged);
+    if (!logged) {
+        int64_t dur = hk_mono_ms() - st->started;
+        int status = st->answered ? st->resp.status : 0;
+        hk_metrics_request(st->req.route, st->req.method, status, dur);
+        char status_s[8], dur_s[24];
+        snprintf(status_s, sizeof(status_s), "%d", status);
+        snprintf(dur_s, sizeof(dur_s), "%lld", (long long)dur);
+        hk_log(HK_LOG_INFO, "request", "method", st->req.method, "route",
+               st->req.route, "path", st->req.path, "status", status_s,
+               "duration_ms", dur_s, "request_id", st->req.request_id,
+               (const char *)NULL);
+    }
     json_decref(st->resp.json);
     free(st->resp.raw);
     free(st->resp.allow);
@@ -1127,8 +1112,13 @@ static void *accept_loop(void *arg)
             continue;
         }
         warned = false;
-        /* on failure (connection limit) MHD has closed c */
-        (void)MHD_add_connection(h->daemon, c, (struct sockaddr *)&peer, len);
+        /* libmicrohttpd gets the relay's socketpair end with the client's
+         * address; on failure (connection limit) it closes that end, and
+         * the relay then closes the client's */
+        int m = hk_relay_add(h->relay, c);
+        if (m >= 0)
+            (void)MHD_add_connection(h->daemon, m, (struct sockaddr *)&peer,
+                                     len);
     }
 }
 
@@ -1211,9 +1201,16 @@ enum hk_result hk_http_start(struct hk_app *app, struct hk_http **out)
         free_http(h);
         return HK_INTERNAL;
     }
+    h->relay = hk_relay_start(RELAY_THREADS, on_relay_refused, h);
+    if (h->relay == NULL) {
+        MHD_stop_daemon(h->daemon);
+        free_http(h);
+        return HK_INTERNAL;
+    }
     if (pthread_create(&h->waiter, NULL, wait_loop, h) != 0) {
         hk_log_error("cannot start the long poll thread");
         MHD_stop_daemon(h->daemon);
+        hk_relay_stop(h->relay, 0);
         free_http(h);
         return HK_INTERNAL;
     }
@@ -1222,6 +1219,7 @@ enum hk_result hk_http_start(struct hk_app *app, struct hk_http **out)
         hk_log_error("cannot start the request deadline thread");
         stop_waiter(h);
         MHD_stop_daemon(h->daemon);
+        hk_relay_stop(h->relay, 0);
         free_http(h);
         return HK_INTERNAL;
     }
@@ -1231,6 +1229,7 @@ enum hk_result hk_http_start(struct hk_app *app, struct hk_http **out)
         stop_watcher(h);
         stop_waiter(h);
         MHD_stop_daemon(h->daemon);
+        hk_relay_stop(h->relay, 0);
         free_http(h);
         return HK_INTERNAL;
     }
@@ -1285,6 +1284,9 @@ void hk_http_stop(struct hk_http *h, int64_t grace_ms)
         }
     }
     stop_watcher(h);
+    /* libmicrohttpd closes its ends; the relay hands the clients what it
+     * still holds of their answers, for a moment, then closes them */
     MHD_stop_daemon(h->daemon);
+    hk_relay_stop(h->relay, RELAY_STOP_MS);
     free_http(h);
 }
