@@ -217,7 +217,7 @@ void hk_api_endpoint_test(struct hk_req *req, struct hk_resp *resp)
             hk_resp_result(resp, rc, "endpoint");
         else {
             if (req->app->wake != NULL)
-                req->app->wake(req->app->wake_ctx);
+                req->app->wake(req->app->wake_ctx, false);
             hk_resp_json(resp, 202, out);
         }
     }
@@ -274,7 +274,7 @@ void hk_api_endpoint_recover(struct hk_req *req, struct hk_resp *resp)
         hk_resp_result(resp, rc, "endpoint");
     } else {
         if (n > 0 && req->app->wake != NULL)
-            req->app->wake(req->app->wake_ctx);
+            req->app->wake(req->app->wake_ctx, false);
         hk_resp_json(resp, 202, json_pack("{s:I}", "replayed", n));
     }
 }

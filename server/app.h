@@ -16,8 +16,9 @@ struct hk_app {
     struct hk_db *db;
     const char *migrations_dir;
     /* Called after an ingest commits, to wake a dispatcher in this
-     * process at once (NOTIFY reaches the others). May be NULL. */
-    void (*wake)(void *ctx);
+     * process at once (NOTIFY reaches the others); unowned as in
+     * hk_fanout_new. May be NULL. */
+    void (*wake)(void *ctx, bool unowned);
     void *wake_ctx;
     /* Groups concurrent ingests into one commit; NULL writes each alone. */
     struct hk_fanout *fanout;

@@ -44,7 +44,7 @@ struct hk_fanout {
     int nwriters;
     pthread_t *writers;
     hk_fanout_write_fn write;
-    void (*wake)(void *ctx);
+    void (*wake)(void *ctx, bool unowned);
     void *wake_ctx;
     char *conninfo; /* for the writers' own connections; NULL: none */
 };
@@ -91,11 +91,13 @@ static void write_group(struct hk_fanout *f, struct writer_conn *wc)
     pthread_mutex_unlock(&f->mu);
 
     enum hk_result rc = f->write(group_conn(f, wc, group[0]->c), items, n);
-    bool woke = false;
-    for (size_t i = 0; rc == HK_OK && i < n && !woke; i++)
-        woke = items[i].inserted && items[i].in->deliveries > 0;
+    bool woke = false, unowned = false;
+    for (size_t i = 0; rc == HK_OK && i < n; i++) {
+        woke = woke || (items[i].inserted && items[i].in->deliveries > 0);
+        unowned = unowned || items[i].unowned;
+    }
     if (woke && f->wake != NULL)
-        f->wake(f->wake_ctx);
+        f->wake(f->wake_ctx, unowned);
 
     pthread_mutex_lock(&f->mu);
     for (size_t i = 0; i < n; i++) {
@@ -126,7 +128,8 @@ static void *writer(void *arg)
 }
 
 struct hk_fanout *hk_fanout_new(hk_fanout_write_fn write, int writers,
-                                const char *conninfo, void (*wake)(void *ctx),
+                                const char *conninfo,
+                                void (*wake)(void *ctx, bool unowned),
                                 void *wake_ctx)
 {
     struct hk_fanout *f = hk_calloc(1, sizeof(*f));

@@ -33,12 +33,14 @@ typedef enum hk_result (*hk_fanout_write_fn)(struct hk_conn *c,
  * connection of its own to conninfo (with generic plans) when it can be
  * made, else on the group's first poster's; conninfo NULL: always the
  * poster's. hk_fanout_free stops them, once nobody posts any more. A group
- * that wrote any delivery calls wake(wake_ctx) once, when it has
- * committed and before its posters are answered, and marks each of its
- * events woken (in->woken): the dispatchers are woken once a group, not
- * once an event, and each wake-up costs a claim. wake may be NULL. */
+ * that wrote any delivery calls wake(wake_ctx, unowned) once, when it
+ * has committed and before its posters are answered, and marks each of
+ * its events woken (in->woken): the dispatchers are woken once a group,
+ * not once an event, and each wake-up costs a claim. unowned: an
+ * endpoint of the group has no owner (hk_ingest_item). wake may be NULL. */
 struct hk_fanout *hk_fanout_new(hk_fanout_write_fn write, int writers,
-                                const char *conninfo, void (*wake)(void *ctx),
+                                const char *conninfo,
+                                void (*wake)(void *ctx, bool unowned),
                                 void *wake_ctx);
 void hk_fanout_free(struct hk_fanout *f);
 

@@ -107,13 +107,13 @@ struct wakers {
     struct hk_notifier *notifier;
 };
 
-static void wake_all(void *ctx)
+static void wake_all(void *ctx, bool unowned)
 {
     struct wakers *w = ctx;
     if (w->disp != NULL)
-        hk_dispatcher_wake(w->disp);
+        hk_dispatcher_wake(w->disp, unowned);
     if (w->notifier != NULL)
-        hk_notifier_poke(w->notifier);
+        hk_notifier_poke(w->notifier, unowned);
 }
 
 /* Blocks the stop and reload signals in every thread, so that main can

@@ -10,7 +10,9 @@
 #include "log.h"
 
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #define COALESCE_MS 2
@@ -21,6 +23,7 @@ struct hk_notifier {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     bool pending;
+    bool unowned; /* of the pending NOTIFY */
     bool stop;
 };
 
@@ -45,13 +48,16 @@ static void *run(void *arg)
         pthread_mutex_lock(&n->mu);
         while (!n->pending && !n->stop)
             pthread_cond_wait(&n->cv, &n->mu);
-        bool send = n->pending, stop = n->stop;
+        bool send = n->pending, stop = n->stop, unowned = n->unowned;
         n->pending = false;
+        n->unowned = false;
         pthread_mutex_unlock(&n->mu);
+        char payload[HK_UUID_STRLEN + 8];
+        snprintf(payload, sizeof(payload), "%s%s", hk_notify_origin(),
+                 unowned ? " own" : "");
         if (send && hk_conn_ensure(n->conn) &&
             hk_db_query(n->conn, "SELECT pg_notify('hookd_work', $1)", 1,
-                        (const char *const[]){hk_notify_origin()},
-                        NULL) != HK_OK)
+                        (const char *const[]){payload}, NULL) != HK_OK)
             hk_log_warn("NOTIFY failed; other dispatchers poll instead");
         if (stop)
             break;
@@ -82,14 +88,29 @@ enum hk_result hk_notifier_start(const char *conninfo, struct hk_notifier **out)
     return HK_OK;
 }
 
-void hk_notifier_poke(struct hk_notifier *n)
+void hk_notifier_poke(struct hk_notifier *n, bool unowned)
 {
     pthread_mutex_lock(&n->mu);
+    n->unowned = n->unowned || unowned;
     if (!n->pending) {
         n->pending = true;
         pthread_cond_signal(&n->cv);
     }
     pthread_mutex_unlock(&n->mu);
+}
+
+bool hk_notify_is_mine(const char *payload)
+{
+    const char *o = hk_notify_origin();
+    size_t len = strlen(o);
+    return strncmp(payload, o, len) == 0 &&
+           (payload[len] == '\0' || payload[len] == ' ');
+}
+
+bool hk_notify_unowned(const char *payload)
+{
+    const char *sp = strchr(payload, ' ');
+    return sp != NULL && strcmp(sp + 1, "own") == 0;
 }
 
 void hk_notifier_stop(struct hk_notifier *n)

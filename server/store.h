@@ -308,6 +308,8 @@ struct hk_ingest_item {
                              stored_tenant_id, created_at and deliveries
                              are set when inserted */
     bool inserted;        /* the event and its deliveries were written */
+    bool unowned; /* set on every item of a group that gave a delivery to
+                     an endpoint with no owner under a live lease */
 };
 /* Inserts the events of items[0..n) and the fan-out of each in one
  * statement, so that they share one commit. An item whose tenant is

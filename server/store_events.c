@@ -68,7 +68,11 @@ static const char sql_ingest[] =
  * its payload's size as posted ($7) is within the tenant's
  * max_payload_bytes; one that spent a token held ($6 < 0, a top-up) is
  * written either way. The take commits with the events, and a failed
- * statement takes nothing. */
+ * statement takes nothing. A row 'o' says that an endpoint given a
+ * delivery has no owner under a live lease (docs/engine.md, "Ownership"):
+ * the dispatchers should run their ownership round now rather than at
+ * its usual pace, or the delivery would wait for it. Each endpoint is
+ * looked up once per group, not once per delivery. */
 static const char sql_ingest_group[] =
     "WITH r AS ("
     "  SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[],"
@@ -114,7 +118,14 @@ static const char sql_ingest_group[] =
     " v.tenant_id, NULL::integer, NULL::integer, NULL::integer FROM v"
     " UNION ALL"
     " SELECT 't', tk.tenant_id, tk.granted, NULL, NULL, tk.rate,"
-    " COALESCE(tk.max_payload_bytes, 0), tk.wait_ms FROM tk";
+    " COALESCE(tk.max_payload_bytes, 0), tk.wait_ms FROM tk"
+    " UNION ALL"
+    " SELECT 'o', NULL, NULL, NULL, NULL, NULL, NULL, NULL"
+    " WHERE EXISTS (SELECT 1 FROM (SELECT DISTINCT ep.tenant_id,"
+    "  ep.endpoint_id FROM ep) x"
+    "  WHERE NOT EXISTS (SELECT 1 FROM hookd.endpoint_owners o"
+    "   WHERE o.tenant_id = x.tenant_id AND o.endpoint_id = x.endpoint_id"
+    "   AND o.lease_until > now()))";
 static const char sql_notify[] = "NOTIFY hookd_work";
 
 /* The JSON is the answer's text: payload::json is the payload's text as
@@ -340,6 +351,7 @@ enum hk_result hk_store_event_ingest_group(struct hk_conn *c,
     for (size_t i = 0; i < n; i++) {
         struct hk_ingest *in = items[i].in;
         items[i].inserted = false;
+        items[i].unowned = false;
         in->taken = false;
         hk_uuid7(ids[i]);
         pat.len = 0;
@@ -360,6 +372,11 @@ enum hk_result hk_store_event_ingest_group(struct hk_conn *c,
     for (int i = 0; rc == HK_OK && i < PQntuples(r); i++) {
         if (PQgetvalue(r, i, 0)[0] == 't') {
             group_take(r, i, items, n);
+            continue;
+        }
+        if (PQgetvalue(r, i, 0)[0] == 'o') {
+            for (size_t k = 0; k < n; k++)
+                items[k].unowned = true;
             continue;
         }
         const char *id = PQgetvalue(r, i, 1);

@@ -246,7 +246,9 @@ static bool own(struct hk_dispatcher *d, int64_t now)
         yield(d);
     d->owned_at_ms = now;
     struct hk_owned o;
-    if (hk_store_own(d->work, d->owner, OWN_LEASE_MS, &o) != HK_OK)
+    enum hk_result rc = hk_store_own(d->work, d->owner, OWN_LEASE_MS, &o);
+    d->own_cost_ms = hk_mono_ms() - now;
+    if (rc != HK_OK)
         return false;
     atomic_store(&d->own_valid_ms,
                  now + OWN_LEASE_MS * 2 / 3 - OWN_MARGIN_MS);
@@ -376,6 +378,18 @@ static void sweep(struct hk_dispatcher *d)
         hk_log_warn("cannot purge the change log of the live updates");
 }
 
+/* How old the last ownership round must be before one that was asked
+ * for (engine.h, OWN_ROUND_NOW_MS). */
+static int64_t own_gap(const struct hk_dispatcher *d)
+{
+    if (!d->own_soon)
+        return OWN_ROUND_MIN_MS;
+    int64_t gap = 10 * d->own_cost_ms;
+    return gap < OWN_ROUND_NOW_MS     ? OWN_ROUND_NOW_MS
+           : gap > OWN_ROUND_MIN_MS ? OWN_ROUND_MIN_MS
+                                    : gap;
+}
+
 /* The claimer thread: claims whenever the dispatcher asks (an ingest or
  * a NOTIFY, slots freed while work may be left, a retry come due, the
  * one-second poll), and keeps ownership, what it holds and the sweeps on
@@ -389,7 +403,7 @@ void *hk_claimer_loop(void *arg)
         if (!d->want_claim && !d->cl_stop) {
             int64_t wait = 200;
             if (d->own_asked) {
-                wait = d->owned_at_ms + OWN_ROUND_MIN_MS - hk_mono_ms();
+                wait = d->owned_at_ms + own_gap(d) - hk_mono_ms();
                 wait = wait < 1 ? 1 : wait > 200 ? 200 : wait;
             }
             if (d->mine_dirty && wait > HOLD_MS)
@@ -421,16 +435,19 @@ void *hk_claimer_loop(void *arg)
                 last_prune = now;
         }
         /* work may have come for an endpoint nobody owns: a round now,
-         * or as soon as the last is OWN_ROUND_MIN_MS old */
+         * or as soon as the last is old enough (own_gap) */
+        if (atomic_exchange(&d->own_now, false))
+            d->own_soon = true;
         bool round = now - d->owned_at_ms >= OWN_ROUND_MS;
-        if (want || d->own_asked) {
-            if (now - d->owned_at_ms >= OWN_ROUND_MIN_MS)
+        if (want || d->own_asked || d->own_soon) {
+            if (now - d->owned_at_ms >= own_gap(d))
                 round = true;
             else
                 d->own_asked = true;
         }
         if (round && hk_conn_ensure(d->work)) {
             d->own_asked = false;
+            d->own_soon = false;
             if (own(d, now))
                 want = true;
         }

@@ -88,9 +88,11 @@ fail:
     return HK_INTERNAL;
 }
 
-void hk_dispatcher_wake(void *dispatcher)
+void hk_dispatcher_wake(void *dispatcher, bool unowned)
 {
     struct hk_dispatcher *d = dispatcher;
+    if (unowned)
+        atomic_store(&d->own_now, true);
     atomic_store(&d->fresh, true);
     hk_deliver_wakeup(d->deliver);
 }

@@ -68,7 +68,12 @@ struct hk_lane {
 /* Endpoint ownership (docs/engine.md, "Ownership"): the claimer runs the
  * ownership round every OWN_ROUND_MS, and before a claim when the last
  * round is OWN_ROUND_MIN_MS old, so that an endpoint that just got work
- * is taken at once. Endpoint leases last OWN_LEASE_MS and are renewed
+ * is taken at once. When the ingest says the work is for an endpoint with
+ * no owner, the round comes once the last is OWN_ROUND_NOW_MS old, or ten
+ * times as long as it took, whichever is longer: under a steady stream of
+ * claims the endpoint's first deliveries would otherwise wait up to
+ * OWN_ROUND_MIN_MS, and a round reads every endpoint, so on a large
+ * install it keeps to a tenth of the claimer's time. Endpoint leases last OWN_LEASE_MS and are renewed
  * once a third of it has passed; a round that succeeded at t leaves every
  * owned endpoint's lease live until at least t + 2/3 OWN_LEASE_MS, and
  * the sender starts no request after that less OWN_MARGIN_MS (the clocks
@@ -78,6 +83,7 @@ struct hk_lane {
 #define OWN_LEASE_MS 9000
 #define OWN_ROUND_MS 1000
 #define OWN_ROUND_MIN_MS 200
+#define OWN_ROUND_NOW_MS 10
 #define OWN_MARGIN_MS 1000
 
 struct hk_dispatcher {
@@ -100,6 +106,10 @@ struct hk_dispatcher {
      * request that ends would cost a claim that finds nothing. */
     atomic_bool fresh;
     atomic_bool woken;
+    /* Set with fresh when the work came for an endpoint nobody owns: the
+     * claimer runs the ownership round before that claim, as soon as
+     * own_gap allows (see OWN_ROUND_NOW_MS). */
+    atomic_bool own_now;
     bool listening;
     struct hk_bucket *buckets;
     size_t nbuckets, capbuckets;
@@ -175,6 +185,8 @@ struct hk_dispatcher {
     bool held_back; /* sender: a start waited for the leases (see
                      * hk_lanes_owning) */
     bool own_asked; /* claimer: a round as soon as OWN_ROUND_MIN_MS allows */
+    bool own_soon;  /* claimer: ... or, for own_now, OWN_ROUND_NOW_MS */
+    int64_t own_cost_ms; /* claimer: how long the last round took */
     char *held_pub;
     int64_t held_ms;
     /* claimer: when to look for deliveries of endpoints gone away before

@@ -81,8 +81,11 @@ static void listen_drain(struct hk_dispatcher *d)
     PGnotify *nf;
     while ((nf = PQnotifies(d->listen->pg)) != NULL) {
         /* this process's ingests woke this dispatcher directly */
-        if (strcmp(nf->extra, hk_notify_origin()) != 0)
+        if (!hk_notify_is_mine(nf->extra)) {
+            if (hk_notify_unowned(nf->extra))
+                atomic_store(&d->own_now, true);
             atomic_store(&d->fresh, true);
+        }
         PQfreemem(nf);
     }
 }

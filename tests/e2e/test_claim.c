@@ -7,7 +7,8 @@
  * rotation left one signing) and its own event's type, payload and time,
  * each exactly once. Only the dispatcher that owns an endpoint claims its
  * deliveries (docs/engine.md, "Ownership"), and it steps over the ones it
- * says it holds, which the API then shows as sending.
+ * says it holds, which the API then shows as sending. The ingest says
+ * when it gave work to an endpoint nobody owns.
  */
 #include "common.h"
 #include "engine_util.h"
@@ -518,6 +519,75 @@ static void test_outcome_after_the_delivery_ended(void **state)
     free(key);
 }
 
+/* Ingests n events of type `type` for tenant tid in one group, as the
+ * API's writer does; returns whether the group said that an endpoint it
+ * gave a delivery to has no owner. */
+static bool group_unowned(struct hk_conn *c, const char *tid,
+                          const char *type, size_t n)
+{
+    struct hk_ingest in[4];
+    struct hk_ingest_item items[4];
+    assert_true(n <= 4);
+    for (size_t i = 0; i < n; i++) {
+        in[i] = (struct hk_ingest){.tenant_id = tid, .event_type = type,
+                                   .payload = "{}", .payload_bytes = 2};
+        items[i] = (struct hk_ingest_item){.in = &in[i], .unowned = true};
+    }
+    assert_int_equal(hk_store_event_ingest_group(c, items, n), HK_OK);
+    for (size_t i = 0; i < n; i++) {
+        assert_true(items[i].inserted);
+        assert_int_equal(items[i].unowned, items[0].unowned);
+    }
+    return items[0].unowned;
+}
+
+/* The ingest tells the dispatchers when it gave work to an endpoint with
+ * no owner under a live lease, so that they take it at once rather than
+ * at the ownership round's usual pace (docs/engine.md, "The round"); an
+ * endpoint owned under a live lease, or an event that gave no endpoint
+ * work, says nothing. */
+static void test_ingest_says_when_an_endpoint_has_no_owner(void **state)
+{
+    (void)state;
+    char tid[HK_ID_LEN], a[HK_ID_LEN], b[HK_ID_LEN];
+    char *key = hk_eng_tenant(&srv, "unowned", tid);
+    hk_mk_event_type(&srv, "order.shipped");
+    hk_eng_endpoint(&srv, key, tid, "http://127.0.0.1:9/unowned/a",
+                    "\"event_types\":[\"order.created\"]", a);
+    hk_eng_endpoint(&srv, key, tid, "http://127.0.0.1:9/unowned/b",
+                    "\"event_types\":[\"order.created\"]", b);
+    struct hk_conn *c = NULL;
+    assert_int_equal(hk_conn_open(srv.db_url, "hookd test", &c), HK_OK);
+    char owner[HK_UUID_STRLEN];
+    hk_uuid7(owner);
+
+    assert_true(group_unowned(c, tid, "order.created", 3));
+    /* a type no endpoint takes: no delivery, nothing to take */
+    assert_false(group_unowned(c, tid, "order.shipped", 2));
+    const char *own = "INSERT INTO hookd.endpoint_owners (tenant_id,"
+                      " endpoint_id, owner, lease_until)"
+                      " VALUES ($1, $2, $3, now() + interval '1 minute')"
+                      " RETURNING 1";
+    free(hk_sql(&srv, own, tid, a, owner));
+    /* one of the two is still nobody's */
+    assert_true(group_unowned(c, tid, "order.created", 1));
+    free(hk_sql(&srv, own, tid, b, owner));
+    assert_false(group_unowned(c, tid, "order.created", 4));
+    /* a lease run out is no owner */
+    free(hk_sql(&srv,
+                "UPDATE hookd.endpoint_owners"
+                " SET lease_until = now() - interval '1 second'"
+                " WHERE tenant_id = $1 AND endpoint_id = $2 RETURNING 1",
+                tid, b));
+    assert_true(group_unowned(c, tid, "order.created", 2));
+    free(hk_sql(&srv,
+                "WITH a AS (DELETE FROM hookd.endpoint_owners"
+                " WHERE tenant_id = $1 RETURNING 1) SELECT count(*) FROM a",
+                tid));
+    hk_conn_close(c);
+    free(key);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -525,6 +595,7 @@ int main(void)
         cmocka_unit_test(test_ownership_rounds),
         cmocka_unit_test(test_late_outcome_of_a_previous_owner),
         cmocka_unit_test(test_outcome_after_the_delivery_ended),
+        cmocka_unit_test(test_ingest_says_when_an_endpoint_has_no_owner),
     };
     return hk_exit_code(
         cmocka_run_group_tests(tests, group_setup, group_teardown));

@@ -8,7 +8,9 @@
  * are, nearly every group beside another. A group that fails fails each of its
  * events, none of them written. A group that wrote deliveries wakes the
  * dispatchers once, and each of its posters knows not to wake them again;
- * a group without deliveries, or one that failed, wakes nobody.
+ * a group without deliveries, or one that failed, wakes nobody. A group
+ * that gave work to an endpoint nobody owns says so in its wake-up, and
+ * only such a group does.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -37,11 +39,17 @@ static int written[EVENTS]; /* times each event was written */
 static enum hk_result write_rc = HK_OK;
 static long deliveries_each = 1; /* what the writer says each event made */
 static int wakes;                /* calls of the coordinator's wake */
+/* Every UNOWNED_EVERY-th event goes to an endpoint nobody owns: the
+ * groups holding one, and the wake-ups that said so. */
+#define UNOWNED_EVERY 50
+static int unowned_groups, unowned_wakes;
 
-static void count_wake(void *ctx)
+static void count_wake(void *ctx, bool unowned)
 {
     pthread_mutex_lock(&mu);
     (*(int *)ctx)++;
+    if (unowned)
+        unowned_wakes++;
     pthread_mutex_unlock(&mu);
 }
 
@@ -69,7 +77,13 @@ static enum hk_result slow_writer(struct hk_conn *c,
     pthread_mutex_lock(&mu);
     writing--;
     groups++;
+    bool unowned = false;
+    for (size_t i = 0; i < n; i++)
+        unowned = unowned || seq_of(items[i].in) % UNOWNED_EVERY == 0;
+    if (unowned && write_rc == HK_OK && deliveries_each > 0)
+        unowned_groups++;
     for (size_t i = 0; i < n; i++) {
+        items[i].unowned = unowned; /* as hk_store_event_ingest_group */
         int s = seq_of(items[i].in);
         if (write_rc == HK_OK) {
             written[s]++;
@@ -118,6 +132,7 @@ static void *post(void *arg)
 static void post_all(int writers)
 {
     writing = most_writing = groups = joined = wakes = 0;
+    unowned_groups = unowned_wakes = 0;
     memset(written, 0, sizeof(written));
     struct hk_fanout *f =
         hk_fanout_new(slow_writer, writers, NULL, count_wake, &wakes);
@@ -140,6 +155,10 @@ static void post_all(int writers)
     }
     /* one wake-up a group that made deliveries, none otherwise */
     assert_int_equal(wakes, deliveries_each > 0 ? groups : 0);
+    assert_int_equal(unowned_wakes, unowned_groups);
+    if (deliveries_each > 0 && unowned_groups < EVENTS / UNOWNED_EVERY / 2)
+        fail_msg("only %d groups held an event for an unowned endpoint",
+                 unowned_groups);
     for (int s = 0; s < EVENTS; s++)
         if (written[s] != 1)
             fail_msg("event %d written %d times", s, written[s]);
