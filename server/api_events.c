@@ -270,7 +270,7 @@ void hk_api_event_create(struct hk_req *req, struct hk_resp *resp)
                                 : (int)in.deliveries;
             hk_metrics_event_ingested(n);
             if (n > 0 && req->app->wake != NULL && !in.woken)
-                req->app->wake(req->app->wake_ctx, false);
+                req->app->wake(req->app->wake_ctx, in.unowned);
         }
         if (created && handler_us != 0)
             log_ingest_timeline(

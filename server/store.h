@@ -272,6 +272,9 @@ struct hk_ingest {
     const char *idempotency_key;  /* or NULL */
     const char *refused; /* set on HK_INVALID: why the type is refused */
     bool woken; /* its group woke the dispatchers (fanout.c) */
+    /* hk_store_event_ingest: an endpoint it was fanned out to has no
+     * owner under a live lease (hk_dispatcher_wake) */
+    bool unowned;
     /* Tokens of the tenant's event-rate bucket to take in the statement
      * that writes the event (ratelimit.h, hk_rate_reserve), so that the
      * take and the event share one round trip and one commit; 0: none;

@@ -38,16 +38,33 @@
     " 'ttfb_ms', a.ttfb_us / 1000.0::float8,"                                \
     " 'total_ms', a.total_us / 1000.0::float8) END)"
 
+/* The endpoints an event of a type with the filter entries `pat` (a
+ * text[]; hk_event_type_patterns) is fanned out to, as
+ * migrations/0018_send_event.sql's hookd.ingest_event chooses them. */
+#define FANOUT_MATCH(e, pat)                                              \
+    " " e ".enabled AND " e ".deleted_at IS NULL"                         \
+    " AND (cardinality(" e ".event_types) = 0"                            \
+    "  OR " e ".event_types && " pat ")"
+
 /* One event through hookd.ingest_event, the ingest that hookd.send_event
  * shares (migrations/0018_send_event.sql): the idempotency key, the
  * tenant and event type checks and the fan-out are its rules. The answer
  * is rendered from the request's own values and what the function
  * returns, which for a repeated key are the first event's: the same key
  * is only ever repeated with the same type and payload. The function
- * sends no NOTIFY: the caller wakes dispatchers (notify.c). */
+ * sends no NOTIFY: the caller wakes dispatchers (notify.c). The third
+ * column says, for an event written now, whether an endpoint it was
+ * fanned out to ($5: its type's filter entries) has no owner under a
+ * live lease, as sql_ingest_group's row 'o' does. */
 static const char sql_ingest[] =
-    "SELECT i.outcome, " EVENT_JSON " FROM"
-    " hookd.ingest_event($1, $2, $3, $4) i, LATERAL ("
+    "SELECT i.outcome, " EVENT_JSON ","
+    " i.outcome = 'created' AND i.deliveries > 0"
+    " AND EXISTS (SELECT 1 FROM hookd.endpoints e"
+    "  WHERE e.tenant_id = $1 AND" FANOUT_MATCH("e", "$5::text[]")
+    "  AND NOT EXISTS (SELECT 1 FROM hookd.endpoint_owners o"
+    "   WHERE o.tenant_id = e.tenant_id AND o.endpoint_id = e.id"
+    "   AND o.lease_until > now()))"
+    " FROM hookd.ingest_event($1, $2, $3, $4) i, LATERAL ("
     "  SELECT i.id, $1::uuid AS tenant_id, $2::text AS event_type,"
     "  $3::text AS payload, $4::text AS idempotency_key,"
     "  i.deliveries AS delivery_count, i.created_at) v";
@@ -99,9 +116,7 @@ static const char sql_ingest_group[] =
     " ep AS ("
     "  SELECT ok.id AS event_id, e.tenant_id, e.id AS endpoint_id"
     "  FROM ok JOIN hookd.endpoints e ON e.tenant_id = ok.tenant_id"
-    "  AND e.enabled AND e.deleted_at IS NULL"
-    "  AND (cardinality(e.event_types) = 0"
-    "   OR e.event_types && ok.patterns::text[])),"
+    "  AND" FANOUT_MATCH("e", "ok.patterns::text[]") "),"
     " n AS (SELECT ep.event_id, count(*) AS n FROM ep GROUP BY 1),"
     " v AS ("
     "  INSERT INTO hookd.events (tenant_id, id, event_type, payload,"
@@ -289,15 +304,21 @@ enum hk_result hk_store_event_ingest(struct hk_conn *c,
 {
     *out = NULL;
     *created = false;
-    const char *p[4] = {in->tenant_id, in->event_type, in->payload,
-                        in->idempotency_key};
+    in->unowned = false;
+    struct hk_buf pat;
+    hk_buf_init(&pat);
+    hk_event_type_patterns(in->event_type, &pat);
+    const char *p[5] = {in->tenant_id, in->event_type, in->payload,
+                        in->idempotency_key, pat.data};
     PGresult *r;
-    enum hk_result rc = hk_db_query(c, sql_ingest, 4, p, &r);
+    enum hk_result rc = hk_db_query(c, sql_ingest, 5, p, &r);
+    hk_buf_cleanup(&pat);
     if (rc != HK_OK)
         return rc;
     const char *outcome = PQgetvalue(r, 0, 0);
     if (strcmp(outcome, "created") == 0 || strcmp(outcome, "repeated") == 0) {
         *created = outcome[0] == 'c';
+        in->unowned = PQgetvalue(r, 0, 2)[0] == 't';
         *out = hk_json_parse(PQgetvalue(r, 0, 1),
                              (size_t)PQgetlength(r, 0, 1), 0, NULL);
         rc = *out != NULL ? HK_OK : HK_INTERNAL;

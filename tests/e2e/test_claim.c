@@ -541,6 +541,22 @@ static bool group_unowned(struct hk_conn *c, const char *tid,
     return items[0].unowned;
 }
 
+/* The same for one event with an idempotency key, through
+ * hookd.ingest_event; created: whether it was written now. */
+static bool single_unowned(struct hk_conn *c, const char *tid,
+                           const char *type, const char *key, bool created)
+{
+    struct hk_ingest in = {.tenant_id = tid, .event_type = type,
+                           .payload = "{}", .idempotency_key = key,
+                           .unowned = true};
+    json_t *out = NULL;
+    bool made = false;
+    assert_int_equal(hk_store_event_ingest(c, &in, &out, &made), HK_OK);
+    assert_int_equal(made, created);
+    json_decref(out);
+    return in.unowned;
+}
+
 /* The ingest tells the dispatchers when it gave work to an endpoint with
  * no owner under a live lease, so that they take it at once rather than
  * at the ownership round's usual pace (docs/engine.md, "The round"); an
@@ -562,8 +578,10 @@ static void test_ingest_says_when_an_endpoint_has_no_owner(void **state)
     hk_uuid7(owner);
 
     assert_true(group_unowned(c, tid, "order.created", 3));
+    assert_true(single_unowned(c, tid, "order.created", "k1", true));
     /* a type no endpoint takes: no delivery, nothing to take */
     assert_false(group_unowned(c, tid, "order.shipped", 2));
+    assert_false(single_unowned(c, tid, "order.shipped", "k2", true));
     const char *own = "INSERT INTO hookd.endpoint_owners (tenant_id,"
                       " endpoint_id, owner, lease_until)"
                       " VALUES ($1, $2, $3, now() + interval '1 minute')"
@@ -573,6 +591,7 @@ static void test_ingest_says_when_an_endpoint_has_no_owner(void **state)
     assert_true(group_unowned(c, tid, "order.created", 1));
     free(hk_sql(&srv, own, tid, b, owner));
     assert_false(group_unowned(c, tid, "order.created", 4));
+    assert_false(single_unowned(c, tid, "order.created", "k3", true));
     /* a lease run out is no owner */
     free(hk_sql(&srv,
                 "UPDATE hookd.endpoint_owners"
@@ -580,6 +599,9 @@ static void test_ingest_says_when_an_endpoint_has_no_owner(void **state)
                 " WHERE tenant_id = $1 AND endpoint_id = $2 RETURNING 1",
                 tid, b));
     assert_true(group_unowned(c, tid, "order.created", 2));
+    assert_true(single_unowned(c, tid, "order.created", "k4", true));
+    /* a key seen before writes nothing: nothing new to take */
+    assert_false(single_unowned(c, tid, "order.created", "k1", false));
     free(hk_sql(&srv,
                 "WITH a AS (DELETE FROM hookd.endpoint_owners"
                 " WHERE tenant_id = $1 RETURNING 1) SELECT count(*) FROM a",
