@@ -21,7 +21,7 @@ enum hk_result hk_dispatcher_start(const struct hk_config *cfg,
                                    struct hk_dispatcher **out) HK_MUST_CHECK;
 /* Wakes the thread to claim now (safe from any thread); unowned: work
  * came for an endpoint nobody owns, so the ownership round runs now too
- * (docs/engine.md, "The round"). */
+ * (docs/engine.md, "Finding work"). */
 void hk_dispatcher_wake(void *dispatcher, bool unowned);
 /* Stops claiming, lets in-flight requests finish (up to the request
  * timeout), records them, gives up its endpoints (what was not started
