@@ -76,10 +76,10 @@ struct hk_lane {
  * install it keeps to a tenth of the claimer's time. Endpoint leases
  * last OWN_LEASE_MS and are renewed once a third of it has passed; a
  * round that succeeded at t leaves every owned endpoint's lease live
- * until at least t + 2/3 OWN_LEASE_MS, and the sender starts no request after that less OWN_MARGIN_MS (the clocks
- * of the host and of PostgreSQL, the statement's own time) unless a later
- * round succeeded: another dispatcher may take the endpoint once its lease
- * has run out. */
+ * until at least t + 2/3 OWN_LEASE_MS, and the sender starts no
+ * request after that less OWN_MARGIN_MS (the clocks of the host and of
+ * PostgreSQL, the statement's own time) unless a later round succeeded:
+ * another dispatcher may take the endpoint once its lease has run out. */
 #define OWN_LEASE_MS 9000
 #define OWN_ROUND_MS 1000
 #define OWN_ROUND_MIN_MS 200
