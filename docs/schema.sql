@@ -113,7 +113,8 @@ CREATE FUNCTION hookd.queue_on_delete() RETURNS trigger
     AS $$
 BEGIN
     DELETE FROM hookd.queue q USING old_rows o
-        WHERE q.tenant_id = o.tenant_id AND q.delivery_id = o.id;
+        WHERE q.tenant_id = o.tenant_id AND q.endpoint_id = o.endpoint_id
+        AND q.delivery_id = o.id;
     RETURN NULL;
 END $$;
 
@@ -137,15 +138,15 @@ CREATE FUNCTION hookd.queue_on_update() RETURNS trigger
     AS $$
 BEGIN
     DELETE FROM hookd.queue q USING new_rows n
-        WHERE q.tenant_id = n.tenant_id AND q.delivery_id = n.id
-        AND n.status <> 'pending';
+        WHERE q.tenant_id = n.tenant_id AND q.endpoint_id = n.endpoint_id
+        AND q.delivery_id = n.id AND n.status <> 'pending';
     INSERT INTO hookd.queue AS q (tenant_id, delivery_id, endpoint_id,
                                   event_id, next_attempt_at, attempt_count,
                                   cycle_attempts)
         SELECT n.tenant_id, n.id, n.endpoint_id, n.event_id,
                n.next_attempt_at, n.attempt_count, n.cycle_attempts
         FROM new_rows n WHERE n.status = 'pending'
-        ON CONFLICT (tenant_id, delivery_id) DO UPDATE
+        ON CONFLICT (tenant_id, endpoint_id, delivery_id) DO UPDATE
         SET next_attempt_at = EXCLUDED.next_attempt_at,
             attempt_count = EXCLUDED.attempt_count,
             cycle_attempts = EXCLUDED.cycle_attempts;
@@ -600,7 +601,7 @@ ALTER TABLE ONLY hookd.portal_sessions
     ADD CONSTRAINT portal_sessions_pkey PRIMARY KEY (tenant_id, id);
 
 ALTER TABLE ONLY hookd.queue
-    ADD CONSTRAINT queue_pkey PRIMARY KEY (tenant_id, delivery_id);
+    ADD CONSTRAINT queue_pkey PRIMARY KEY (tenant_id, endpoint_id, delivery_id);
 
 ALTER TABLE ONLY hookd.schema_migrations
     ADD CONSTRAINT schema_migrations_pkey PRIMARY KEY (version);
@@ -643,8 +644,6 @@ CREATE INDEX portal_sessions_list ON hookd.portal_sessions USING btree (tenant_i
 CREATE UNIQUE INDEX portal_sessions_token ON hookd.portal_sessions USING btree (token_hash);
 
 CREATE INDEX queue_due ON hookd.queue USING btree (tenant_id, endpoint_id, next_attempt_at);
-
-CREATE INDEX queue_order ON hookd.queue USING btree (tenant_id, endpoint_id, delivery_id);
 
 CREATE TRIGGER deliveries_queue_delete AFTER DELETE ON hookd.deliveries REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION hookd.queue_on_delete();
 

@@ -35,13 +35,12 @@
  * head, the pending delivery of lowest id, when that head has failed an
  * attempt and waits for its retry rather than being sent; NULL otherwise
  * and for every unordered endpoint. The head is one probe of the queue's
- * (tenant_id, endpoint_id, delivery_id) index
- * (queue_order, migrations/0023_endpoint_owners.sql), so a list of endpoints costs
- * one probe per fifo endpoint, not a walk of its backlog. The range on
- * endpoint_id, checked after the LIMIT, is deliberate: with an equality
- * the planner may walk the queue's primary key in id order instead,
- * filtering by endpoint, which reads the tenant's whole queue for an
- * endpoint that has nothing pending. */
+ * key, (tenant_id, endpoint_id, delivery_id)
+ * (migrations/0026_queue_key.sql), so a list of endpoints costs one probe
+ * per fifo endpoint, not a walk of its backlog. The range on endpoint_id,
+ * checked after the LIMIT, is deliberate: it leaves the planner only the
+ * key's order, where an equality lets it read the endpoint's rows through
+ * another index of the queue and sort them, its whole backlog. */
 #define HK_SQL_ENDPOINT_BLOCKED_BY                                         \
     "(CASE WHEN e.ordering = 'fifo' THEN (SELECT json_build_object("      \
     " 'delivery_id', d.id, 'event_id', d.event_id,"                      \

@@ -27,7 +27,7 @@
  * a freed slot does not wait for the next claim), no more than its
  * rate_limit in one claim, no more than the cap of $7/$8 (the adaptive
  * limit), and one for a fifo endpoint, whose due work is only the head
- * of its queue in delivery order (index queue_order). Endpoints of $2 are
+ * of its queue in delivery order (the queue's key). Endpoints of $2 are
  * left out (jobs held for their rate limit, or being given up).
  * The endpoints are served in turns: one endpoint of every tenant (in
  * random order), then a second of each, and so on, so that a tenant with

@@ -173,9 +173,11 @@ static const char sql_event_get[] =
 /* A tenant's deliveries newest first, by any of the filters. Failed ones
  * come from their partial index (the status filter names the indexed
  * column, and each statement is planned for its values); pending and
- * sending ones from the queue's key, newest first, so that a few old ones
- * retrying among millions that succeeded since are found without walking
- * those (migrations/0015_queue.sql). */
+ * sending ones from the queue, so that a few old ones retrying among
+ * millions that succeeded since are found without walking those
+ * (migrations/0015_queue.sql). The queue's key is ordered by endpoint
+ * first (migrations/0026_queue_key.sql): each endpoint's newest are read
+ * from it, a page at most, and the pages merged. */
 static const char sql_delivery_list[] =
     "SELECT " HK_SQL_DELIVERY_JSON " FROM hookd.deliveries d WHERE d.tenant_id = $1"
     " AND ($2::text IS NULL OR d.status = $2)"
@@ -183,14 +185,17 @@ static const char sql_delivery_list[] =
     " AND ($6::uuid IS NULL OR d.id < $6::uuid)"
     " ORDER BY d.id DESC LIMIT $7";
 static const char sql_delivery_list_queued[] =
-    "SELECT " HK_SQL_DELIVERY_JSON " FROM hookd.queue q JOIN hookd.deliveries d"
-    " ON d.tenant_id = q.tenant_id AND d.id = q.delivery_id"
-    " WHERE q.tenant_id = $1 AND d.status = 'pending'"
-    " AND (" HK_SQL_SENDING ") = ($2 = 'sending')"
-    " AND ($3::uuid IS NULL OR q.endpoint_id = $3::uuid)"
-    " AND ($4::uuid IS NULL OR q.event_id = $4::uuid)" DELIVERY_FILTERS
-    " AND ($6::uuid IS NULL OR q.delivery_id < $6::uuid)"
-    " ORDER BY q.delivery_id DESC LIMIT $7";
+    "SELECT " HK_SQL_DELIVERY_JSON " FROM (SELECT x.* FROM hookd.endpoints e"
+    " CROSS JOIN LATERAL (SELECT d.* FROM hookd.queue q"
+    "  JOIN hookd.deliveries d"
+    "  ON d.tenant_id = q.tenant_id AND d.id = q.delivery_id"
+    "  WHERE q.tenant_id = e.tenant_id AND q.endpoint_id = e.id"
+    "  AND d.status = 'pending' AND (" HK_SQL_SENDING ") = ($2 = 'sending')"
+    "  AND ($4::uuid IS NULL OR q.event_id = $4::uuid)" DELIVERY_FILTERS
+    "  AND ($6::uuid IS NULL OR q.delivery_id < $6::uuid)"
+    "  ORDER BY q.delivery_id DESC LIMIT $7) x"
+    " WHERE e.tenant_id = $1 AND ($3::uuid IS NULL OR e.id = $3::uuid)"
+    " ORDER BY x.id DESC LIMIT $7) d ORDER BY d.id DESC";
 static const char sql_delivery_get[] =
     "SELECT " HK_SQL_DELIVERY_JSON " FROM hookd.deliveries d"
     " WHERE d.tenant_id = $1 AND d.id = $2";

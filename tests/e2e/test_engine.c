@@ -1665,6 +1665,91 @@ static void test_delivery_list_filters(void **state)
     free(key);
 }
 
+/* A tenant's pending deliveries, listed without an endpoint, come from
+ * every endpoint's part of the queue, merged newest first across pages
+ * (server/store_events.c, sql_delivery_list_queued). */
+static void test_pending_list_spans_endpoints(void **state)
+{
+    (void)state;
+    char tid[HK_ID_LEN], eid[3][HK_ID_LEN], evid[HK_ID_LEN];
+    static const char *const paths[3] = {"/pl/a", "/pl/b", "/pl/c"};
+    char *key = hk_eng_tenant(&srv, "pendlist", tid);
+    for (int i = 0; i < 3; i++) {
+        answer(paths[i], 503, "Retry-After: 120", NULL, 0);
+        ep_at(key, tid, paths[i], "\"event_types\":[\"*\"]", eid[i]);
+    }
+    /* one endpoint also has a delivery that succeeded, which is not listed */
+    char ok[HK_ID_LEN];
+    ep_at(key, tid, "/pl/ok", "\"event_types\":[\"misc.ping\"]", ok);
+    for (int i = 0; i < 7; i++)
+        hk_eng_event(&srv, key, tid, i == 3 ? "misc.ping" : "order.created",
+                     "{}", evid);
+    for (int i = 0; i < 3; i++)
+        wait_path(paths[i], 7, 15000);
+    wait_path("/pl/ok", 1, 15000);
+    char *q = hk_fmt("endpoint_id=%s&status=succeeded", ok);
+    int64_t deadline = hk_wall_ms() + 10000;
+    while (count_where(&srv, key, tid, q, NULL, NULL) != 1) {
+        if (hk_wall_ms() > deadline)
+            fail_msg("the delivery to /pl/ok did not succeed in 10 s");
+        hk_sleep_ms(100);
+    }
+    free(q);
+    deadline = hk_wall_ms() + 10000;
+    while (count_where(&srv, key, tid, "status=pending", NULL, NULL) != 21) {
+        if (hk_wall_ms() > deadline)
+            fail_msg("%zu of 21 deliveries pending after their 503",
+                     count_where(&srv, key, tid, "status=pending", NULL,
+                                 NULL));
+        hk_sleep_ms(100);
+    }
+
+    char *path = hk_fmt("/v1/tenants/%s/deliveries?status=pending", tid);
+    int pages = 0;
+    json_t *paged = hk_list_all(&srv, key, path, 4, &pages);
+    assert_int_equal(json_array_size(paged), 21);
+    assert_int_equal(pages, 6);
+    int per[3] = {0, 0, 0};
+    for (size_t i = 0; i < 21; i++) {
+        json_t *d = json_array_get(paged, i);
+        assert_string_equal(hk_jstr(d, "status"), "pending");
+        for (int e = 0; e < 3; e++)
+            per[e] += strcmp(hk_jstr(d, "endpoint_id"), eid[e]) == 0;
+        if (i > 0 && strcmp(hk_jstr(json_array_get(paged, i - 1), "id"),
+                            hk_jstr(d, "id")) <= 0)
+            fail_msg("pending deliveries are not newest first at %zu", i);
+    }
+    for (int e = 0; e < 3; e++)
+        assert_int_equal(per[e], 7);
+    /* the same deliveries, in the same order, as the unfiltered list's
+     * pending ones */
+    json_t *all = hk_eng_deliveries(&srv, key, tid, NULL);
+    size_t k, at = 0;
+    json_t *d;
+    json_array_foreach(all, k, d)
+    {
+        if (strcmp(hk_jstr(d, "endpoint_id"), ok) == 0)
+            continue;
+        if (at >= 21 || strcmp(hk_jstr(d, "id"),
+                               hk_jstr(json_array_get(paged, at), "id")) != 0)
+            fail_msg("the pending list differs from the whole list at %zu",
+                     at);
+        at++;
+    }
+    assert_int_equal(at, 21);
+    json_decref(all);
+    json_decref(paged);
+    free(path);
+    /* filters within the merged list: an event's, and one endpoint's */
+    q = hk_fmt("status=pending&event_id=%s", evid);
+    assert_int_equal(count_where(&srv, key, tid, q, "event_id", evid), 3);
+    free(q);
+    q = hk_fmt("status=pending&endpoint_id=%s", eid[1]);
+    assert_int_equal(count_where(&srv, key, tid, q, "endpoint_id", eid[1]), 7);
+    free(q);
+    free(key);
+}
+
 /* ---- tenants --------------------------------------------------------------
  */
 
@@ -2303,6 +2388,7 @@ int main(void)
         cmocka_unit_test(test_delete_endpoint_fails_pending),
         cmocka_unit_test(test_delete_endpoint_in_flight),
         cmocka_unit_test(test_delivery_list_filters),
+        cmocka_unit_test(test_pending_list_spans_endpoints),
         cmocka_unit_test(test_late_outcome_recorded),
         cmocka_unit_test(test_connections_named),
         cmocka_unit_test(test_binary_arrays_reach_postgres),
