@@ -135,6 +135,17 @@ void hk_json_init(void)
     json_set_alloc_funcs(json_malloc_abort, free);
 }
 
+int hk_hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
 void hk_buf_init(struct hk_buf *b)
 {
     b->data = NULL;

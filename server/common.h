@@ -40,6 +40,9 @@ void hk_json_init(void);
 /* printf into a fresh heap string; caller frees. */
 char *hk_asprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* The value of a hex digit (either case), -1 for any other character. */
+int hk_hexval(char c);
+
 /* Growable byte buffer, always NUL-terminated. Caller's storage:
  * hk_buf_init / hk_buf_cleanup. */
 struct hk_buf {

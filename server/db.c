@@ -7,6 +7,7 @@
  * the hot paths. search_path is pinned on connect so names resolve safely.
  */
 #include "db.h"
+#include "ids.h"
 #include "log.h"
 
 #include <errno.h>
@@ -440,17 +441,6 @@ void hk_pgbin_init(struct hk_pgbin *a, unsigned oid)
     put_u32(&a->b, 1);
 }
 
-static int hexval(char ch)
-{
-    if (ch >= '0' && ch <= '9')
-        return ch - '0';
-    if (ch >= 'a' && ch <= 'f')
-        return ch - 'a' + 10;
-    if (ch >= 'A' && ch <= 'F')
-        return ch - 'A' + 10;
-    return -1;
-}
-
 /* Reads one uuid's 32 hex digits (dashes between them skipped) from s;
  * returns where it stopped, or NULL when s does not start with one. */
 static const char *read_uuid(const char *s, unsigned char out[16])
@@ -458,7 +448,7 @@ static const char *read_uuid(const char *s, unsigned char out[16])
     for (int i = 0; i < 32; i++) {
         while (i > 0 && *s == '-')
             s++;
-        int v = hexval(*s);
+        int v = hk_hexval(*s);
         if (v < 0)
             return NULL;
         if (i % 2 == 0)
@@ -500,26 +490,12 @@ void hk_pgbin_uuid(struct hk_pgbin *a, const char *id)
     put_elem(a, u, 16);
 }
 
-void hk_pgbin_uuid_list(struct hk_pgbin *a, const char *literal)
+void hk_pgbin_uuids(struct hk_pgbin *a, const struct hk_buf *list)
 {
-    if (literal == NULL)
+    if (list == NULL)
         return;
-    const char *s = literal;
-    if (*s++ != '{') {
-        a->bad = true;
-        return;
-    }
-    while (*s != '}') {
-        unsigned char u[16];
-        s = read_uuid(s, u);
-        if (s == NULL || (*s != ',' && *s != '}')) {
-            a->bad = true;
-            return;
-        }
-        put_elem(a, u, 16);
-        if (*s == ',')
-            s++;
-    }
+    for (size_t at = 0; at + HK_UUID_BYTES <= list->len; at += HK_UUID_BYTES)
+        put_elem(a, list->data + at, HK_UUID_BYTES);
 }
 
 void hk_pgbin_text(struct hk_pgbin *a, const char *s)

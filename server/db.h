@@ -93,7 +93,7 @@ void hk_db_rollback(struct hk_conn *c);
  * builder has no quoting to do. Parsing text literals (array_in, with
  * uuid_in for each id) is a cost paid on every element, and the batched
  * statements pass every row as array elements, while each claim passes the
- * ids of the answered requests twice. */
+ * ids of the requests the dispatcher holds. */
 struct hk_pgbin {
     struct hk_buf b;
     unsigned oid; /* the element type */
@@ -113,8 +113,8 @@ void hk_pgbin_init(struct hk_pgbin *a, unsigned oid);
 /* Appends a uuid given in text form (32 hex digits, dashes allowed
  * between them); NULL appends SQL NULL. */
 void hk_pgbin_uuid(struct hk_pgbin *a, const char *id);
-/* Appends each uuid of a text literal "{id,id,...}" (NULL: none). */
-void hk_pgbin_uuid_list(struct hk_pgbin *a, const char *literal);
+/* Appends each id of a list of 16-byte uuids (ids.h; NULL: none). */
+void hk_pgbin_uuids(struct hk_pgbin *a, const struct hk_buf *list);
 /* Appends text (for a text or a jsonb array: the server parses a jsonb
  * element's text as jsonb input); NULL appends SQL NULL. */
 void hk_pgbin_text(struct hk_pgbin *a, const char *s);

@@ -679,8 +679,11 @@ static const struct route *job_route(const struct hk_job *job)
     return job->priv_;
 }
 
-/* Queues a finished job for collect; any thread. */
-static void done_push(struct hk_deliver *d, struct hk_job *job)
+/* Queues a finished job for collect; any thread. True when the queue was
+ * empty: the caller then wakes the dispatcher (signal_wake), once it has
+ * queued all it has, so that a poll checks the queue before it sleeps
+ * and a job queued behind others needs no signal. */
+static bool done_queue(struct hk_deliver *d, struct hk_job *job)
 {
     job->trace.answered_us = hk_trace_now_us();
     pthread_mutex_lock(&d->done_mu);
@@ -699,10 +702,7 @@ static void done_push(struct hk_deliver *d, struct hk_job *job)
     }
     d->done[d->done_len++] = job;
     pthread_mutex_unlock(&d->done_mu);
-    /* One signal per empty-to-not-empty change: poll checks the queue
-     * before it sleeps, so a job queued behind others needs none. */
-    if (was_empty)
-        signal_wake(d);
+    return was_empty;
 }
 
 /* Ends a job that never reached the network. */
@@ -713,7 +713,8 @@ static void fail_now(struct hk_deliver *d, struct hk_job *job, const char *why)
     job->out.error = hk_strdup(why);
     if (!job->out.request_headers)
         job->out.request_headers = hk_strdup("{}");
-    done_push(d, job);
+    if (done_queue(d, job))
+        signal_wake(d);
 }
 
 /* Adds one request header line and its JSON member (value shown as
@@ -993,7 +994,9 @@ static void fill_timings(CURL *easy, struct hk_outcome *o)
 }
 
 /* Turns a finished transfer into its job's outcome and queues the job. */
-static void finish(struct sender *s, struct xfer *x, CURLcode rc)
+/* Ends a transfer and queues its job; true when the caller must wake the
+ * dispatcher (see done_queue). */
+static bool finish(struct sender *s, struct xfer *x, CURLcode rc)
 {
     struct hk_job *job = x->job;
     struct hk_outcome *o = &job->out;
@@ -1027,14 +1030,16 @@ static void finish(struct sender *s, struct xfer *x, CURLcode rc)
     curl_multi_remove_handle(s->multi, x->easy);
     active_unlink(s, x);
     xfer_put(s, x);
-    done_push(s->d, job);
+    return done_queue(s->d, job);
 }
 
-/* Moves every finished transfer to the done queue. */
+/* Moves every finished transfer to the done queue, and wakes the
+ * dispatcher once for all of them. */
 static void harvest(struct sender *s)
 {
     CURLMsg *m;
     int left;
+    bool wake = false;
 
     while ((m = curl_multi_info_read(s->multi, &left))) {
         if (m->msg != CURLMSG_DONE)
@@ -1042,8 +1047,11 @@ static void harvest(struct sender *s)
         CURLcode rc = m->data.result;
         char *priv = NULL;
         curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, &priv);
-        finish(s, (struct xfer *)(void *)priv, rc);
+        if (finish(s, (struct xfer *)(void *)priv, rc))
+            wake = true;
     }
+    if (wake)
+        signal_wake(s->d);
 }
 
 /* ---- send threads ---------------------------------------------------- */

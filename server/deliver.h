@@ -11,6 +11,7 @@
 #define HK_DELIVER_H
 
 #include "common.h"
+#include "ids.h"
 
 #define HK_RESPONSE_BODY_CAP 4096
 
@@ -66,6 +67,10 @@ struct hk_job {
     char delivery_id[37];
     char endpoint_id[37];
     char event_id[37];       /* also the webhook-id header */
+    /* delivery_id and endpoint_id as bytes, for the lists of held
+     * deliveries a dispatcher's claims hand PostgreSQL (ids.h) */
+    unsigned char delivery_bin[HK_UUID_BYTES];
+    unsigned char endpoint_bin[HK_UUID_BYTES];
     int attempt_number;      /* 1-based number of this attempt */
     char *url;
     struct hk_header *headers; /* endpoint's extra headers */

@@ -52,6 +52,43 @@ void hk_uuid7(char out[HK_UUID_STRLEN])
     uuid_unparse_lower(u, out);
 }
 
+/* Reads the hex itself: libuuid's uuid_parse converts each byte with a
+ * strtoul call, and a claim reads two ids a row. */
+bool hk_uuid_bin(const char *text, unsigned char out[HK_UUID_BYTES])
+{
+    if (text == NULL)
+        return false;
+    const char *s = text;
+    for (int i = 0; i < HK_UUID_BYTES; i++) {
+        if (i == 4 || i == 6 || i == 8 || i == 10) {
+            if (*s != '-')
+                return false;
+            s++;
+        }
+        int hi = hk_hexval(s[0]);
+        int lo = hi < 0 ? -1 : hk_hexval(s[1]);
+        if (lo < 0)
+            return false;
+        out[i] = (unsigned char)(hi << 4 | lo);
+        s += 2;
+    }
+    return *s == '\0';
+}
+
+void hk_uuids_add(struct hk_buf *list, const unsigned char id[HK_UUID_BYTES])
+{
+    hk_buf_append(list, id, HK_UUID_BYTES);
+}
+
+bool hk_uuids_has(const struct hk_buf *list,
+                  const unsigned char id[HK_UUID_BYTES])
+{
+    for (size_t at = 0; at + HK_UUID_BYTES <= list->len; at += HK_UUID_BYTES)
+        if (memcmp(list->data + at, id, HK_UUID_BYTES) == 0)
+            return true;
+    return false;
+}
+
 /* Canonical lower-case UUID text of any version. */
 static bool uuid_text(const char *s)
 {

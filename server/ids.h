@@ -13,6 +13,18 @@
  * Monotonic within one process. */
 void hk_uuid7(char out[HK_UUID_STRLEN]);
 
+/* A uuid's 16 bytes, and lists of them back to back in a struct hk_buf:
+ * the dispatcher keeps the ids it holds this way so that each claim hands
+ * PostgreSQL its uuid[] (hk_pgbin_uuids) without writing or parsing text. */
+#define HK_UUID_BYTES 16
+/* The bytes of a uuid's canonical text; false when text is not one. */
+bool hk_uuid_bin(const char *text, unsigned char out[HK_UUID_BYTES]);
+/* Appends one id to a list. */
+void hk_uuids_add(struct hk_buf *list, const unsigned char id[HK_UUID_BYTES]);
+/* Whether the list holds id. */
+bool hk_uuids_has(const struct hk_buf *list,
+                  const unsigned char id[HK_UUID_BYTES]);
+
 /* Cursor: opaque URL-safe text for the id of the last row of a page.
  * encode writes into out (at least 64 bytes); decode returns false when the
  * cursor is not one of ours. */

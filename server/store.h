@@ -416,6 +416,8 @@ struct hk_claim {
     char delivery_id[37];
     char event_id[37];
     char endpoint_id[37];
+    unsigned char delivery_bin[HK_UUID_BYTES]; /* the two ids as bytes */
+    unsigned char endpoint_bin[HK_UUID_BYTES];
     int attempt_count;  /* attempts made before this one */
     int cycle_attempts; /* of those, since the last replay */
     int rate_limit;     /* 0 when none */
@@ -446,11 +448,11 @@ struct hk_claim {
 /* Claims up to limit due deliveries, fairly, of the enabled endpoints the
  * caller (owner) owns under a live lease (hk_store_own), visited in turns
  * by tenant in random order. It only reads: while the caller owns an
- * endpoint, no other dispatcher claims its deliveries. live_ids (a uuid[]
- * literal, or NULL) names the deliveries the caller holds and has not
- * finished, and live_eps their endpoints, in the same order; done_ids (a
- * uuid[] literal, or NULL) the deliveries of requests that have their
- * answer but whose outcome may not be recorded yet. The claim steps over
+ * endpoint, no other dispatcher claims its deliveries. live_ids names the
+ * deliveries the caller holds and has not finished, and live_eps their
+ * endpoints, in the same order; done_ids the deliveries of requests that
+ * have their answer but whose outcome may not be recorded yet (each a
+ * list of 16-byte ids, ids.h, or NULL for none). The claim steps over
  * both, and counts the held ones less the answered ones against each
  * endpoint's slots: max_concurrency (HK_LANE_DEPTH times it without a
  * rate_limit), rate_limit per claim, and one, the head of its queue in
@@ -467,8 +469,10 @@ struct hk_claim {
 enum hk_result hk_store_claim(struct hk_conn *c, const char *owner,
                               int limit, const char *exclude,
                               const char *cap_ids, const char *caps,
-                              const char *done_ids, const char *live_ids,
-                              const char *live_eps, struct hk_claim **out,
+                              const struct hk_buf *done_ids,
+                              const struct hk_buf *live_ids,
+                              const struct hk_buf *live_eps,
+                              struct hk_claim **out,
                               size_t *n, bool *more) HK_MUST_CHECK;
 void hk_store_claims_free(struct hk_claim *claims, size_t n);
 
@@ -516,11 +520,11 @@ enum hk_result hk_store_endpoint_disable(struct hk_conn *c, const char *tid,
  * by hookd, that no live owner holds; *n counts them. */
 enum hk_result hk_store_fail_gone(struct hk_conn *c, int *n) HK_MUST_CHECK;
 /* Writes what owner holds of each endpoint it owns (the API's
- * "sending"): two uuid[] literals, parallel, of the endpoints and the
- * deliveries (NULL for none). */
+ * "sending"): two lists of 16-byte ids (ids.h), parallel, of the
+ * endpoints and the deliveries (NULL for none). */
 enum hk_result hk_store_hold(struct hk_conn *c, const char *owner,
-                             const char *endpoint_ids,
-                             const char *delivery_ids) HK_MUST_CHECK;
+                             const struct hk_buf *endpoint_ids,
+                             const struct hk_buf *delivery_ids) HK_MUST_CHECK;
 /* Of the endpoints named by two parallel uuid[] literals (tenant, id),
  * the ones that owner may no longer send to: disabled, deleted, gone with
  * their tenant, or no longer owned by owner under a live lease.

@@ -436,11 +436,24 @@ static unsigned char *unhex(const char *hex, size_t *len)
     return out;
 }
 
+/* A uuid column's text into an id field (36 characters and the NUL). */
+static void copy_id(char out[HK_UUID_STRLEN], const PGresult *r, int row,
+                    int col)
+{
+    size_t n = (size_t)PQgetlength(r, row, col);
+    if (n > HK_UUID_STRLEN - 1)
+        n = HK_UUID_STRLEN - 1;
+    memcpy(out, PQgetvalue(r, row, col), n);
+    out[n] = '\0';
+}
+
 enum hk_result hk_store_claim(struct hk_conn *c, const char *owner,
                               int limit, const char *exclude,
                               const char *cap_ids, const char *caps,
-                              const char *done_ids, const char *live_ids,
-                              const char *live_eps, struct hk_claim **out,
+                              const struct hk_buf *done_ids,
+                              const struct hk_buf *live_ids,
+                              const struct hk_buf *live_eps,
+                              struct hk_claim **out,
                               size_t *n, bool *more)
 {
     char lim[16];
@@ -457,14 +470,13 @@ enum hk_result hk_store_claim(struct hk_conn *c, const char *owner,
     hk_pgbin_init(&done, HK_OID_UUID);
     hk_pgbin_init(&live, HK_OID_UUID);
     hk_pgbin_init(&eps, HK_OID_UUID);
-    hk_pgbin_uuid_list(&done, done_ids);
-    hk_pgbin_uuid_list(&live, live_ids);
-    hk_pgbin_uuid_list(&eps, live_eps);
+    hk_pgbin_uuids(&done, done_ids);
+    hk_pgbin_uuids(&live, live_ids);
+    hk_pgbin_uuids(&eps, live_eps);
     int done_len = 0, live_len = 0, eps_len = 0;
     const char *done_bin = hk_pgbin_done(&done, &done_len);
     const char *live_bin = hk_pgbin_done(&live, &live_len);
     const char *eps_bin = hk_pgbin_done(&eps, &eps_len);
-    /* our own lists: a malformed one is a bug, refused before the query */
     enum hk_result rc = HK_INTERNAL;
     if (done_bin != NULL && live_bin != NULL && eps_bin != NULL)
         rc = hk_db_query_bin(
@@ -490,14 +502,16 @@ enum hk_result hk_store_claim(struct hk_conn *c, const char *owner,
         return HK_OK;
     }
     struct hk_claim *cl = hk_calloc((size_t)rows, sizeof(*cl));
+    bool bad = false;
     for (int i = 0; i < rows; i++) {
         struct hk_claim *x = &cl[i];
-        snprintf(x->tenant_id, sizeof(x->tenant_id), "%s", PQgetvalue(r, i, 0));
-        snprintf(x->delivery_id, sizeof(x->delivery_id), "%s",
-                 PQgetvalue(r, i, 1));
-        snprintf(x->event_id, sizeof(x->event_id), "%s", PQgetvalue(r, i, 2));
-        snprintf(x->endpoint_id, sizeof(x->endpoint_id), "%s",
-                 PQgetvalue(r, i, 3));
+        copy_id(x->tenant_id, r, i, 0);
+        copy_id(x->delivery_id, r, i, 1);
+        copy_id(x->event_id, r, i, 2);
+        copy_id(x->endpoint_id, r, i, 3);
+        if (!hk_uuid_bin(x->delivery_id, x->delivery_bin) ||
+            !hk_uuid_bin(x->endpoint_id, x->endpoint_bin))
+            bad = true;
         x->attempt_count = hk_db_get_int(r, i, 4);
         x->cycle_attempts = hk_db_get_int(r, i, 5);
         x->rate_limit = hk_db_get_int(r, i, 6);
@@ -516,6 +530,10 @@ enum hk_result hk_store_claim(struct hk_conn *c, const char *owner,
         x->fifo = hk_db_get_bool(r, i, 18);
     }
     PQclear(r);
+    if (bad) {
+        hk_store_claims_free(cl, (size_t)rows);
+        return HK_INTERNAL;
+    }
     *out = cl;
     *n = (size_t)rows;
     return HK_OK;
@@ -641,14 +659,14 @@ enum hk_result hk_store_fail_gone(struct hk_conn *c, int *n)
 }
 
 enum hk_result hk_store_hold(struct hk_conn *c, const char *owner,
-                             const char *endpoint_ids,
-                             const char *delivery_ids)
+                             const struct hk_buf *endpoint_ids,
+                             const struct hk_buf *delivery_ids)
 {
     struct hk_pgbin eps, ids;
     hk_pgbin_init(&eps, HK_OID_UUID);
     hk_pgbin_init(&ids, HK_OID_UUID);
-    hk_pgbin_uuid_list(&eps, endpoint_ids);
-    hk_pgbin_uuid_list(&ids, delivery_ids);
+    hk_pgbin_uuids(&eps, endpoint_ids);
+    hk_pgbin_uuids(&ids, delivery_ids);
     int eps_len = 0, ids_len = 0;
     const char *eps_bin = hk_pgbin_done(&eps, &eps_len);
     const char *ids_bin = hk_pgbin_done(&ids, &ids_len);

@@ -23,6 +23,8 @@
 #define HOLD_MS 50
 /* see check_lanes */
 #define GONE_AFTER_MS 500
+/* Endpoints of one claim whose jobs share their secrets (see claim). */
+#define SAME_ENDPOINTS 64
 
 /* Adds ids (a uuid[] literal) to the endpoints whose waiting jobs the
  * sender drops at its next turn. Called with claim_mu held. */
@@ -74,29 +76,34 @@ static void publish_held(struct hk_dispatcher *d, int64_t now)
 {
     if (now - d->held_ms < HOLD_MS)
         return;
-    struct hk_buf all;
-    hk_buf_init(&all);
+    struct hk_buf eps, ids;
+    hk_buf_init(&eps);
+    hk_buf_init(&ids);
     pthread_mutex_lock(&d->claim_mu);
     bool dirty = d->mine_dirty;
     d->mine_dirty = false;
-    if (dirty)
-        hk_buf_printf(&all, "{%s}|{%s}",
-                      d->mine_eps.data ? d->mine_eps.data : "",
-                      d->mine.data ? d->mine.data : "");
+    if (dirty) {
+        hk_buf_append(&eps, d->mine_eps.data, d->mine_eps.len);
+        hk_buf_append(&ids, d->mine.data, d->mine.len);
+    }
     pthread_mutex_unlock(&d->claim_mu);
-    if (!dirty)
-        return;
-    if (d->held_pub != NULL && strcmp(d->held_pub, all.data) == 0) {
-        hk_buf_cleanup(&all);
+    /* the two lists are as long as each other: one after the other, they
+     * say what was written */
+    if (!dirty ||
+        (d->held_pub_ok && d->held_pub.len == eps.len + ids.len &&
+         (eps.len == 0 || memcmp(d->held_pub.data, eps.data, eps.len) == 0) &&
+         (ids.len == 0 ||
+          memcmp(d->held_pub.data + eps.len, ids.data, ids.len) == 0))) {
+        hk_buf_cleanup(&eps);
+        hk_buf_cleanup(&ids);
         return;
     }
-    char *bar = strchr(all.data, '|');
-    *bar = '\0';
-    enum hk_result rc = hk_store_hold(d->work, d->owner, all.data, bar + 1);
-    *bar = '|';
+    enum hk_result rc = hk_store_hold(d->work, d->owner, &eps, &ids);
     d->held_ms = now;
-    free(d->held_pub);
-    d->held_pub = rc == HK_OK ? hk_buf_steal(&all) : NULL;
+    hk_buf_reset(&d->held_pub);
+    hk_buf_append(&d->held_pub, eps.data, eps.len);
+    hk_buf_append(&d->held_pub, ids.data, ids.len);
+    d->held_pub_ok = rc == HK_OK;
     if (rc != HK_OK) {
         hk_log_warn("could not write the deliveries this dispatcher holds; "
                     "the API may show them as pending meanwhile");
@@ -104,7 +111,8 @@ static void publish_held(struct hk_dispatcher *d, int64_t now)
         d->mine_dirty = true; /* written again at the next turn */
         pthread_mutex_unlock(&d->claim_mu);
     }
-    hk_buf_cleanup(&all);
+    hk_buf_cleanup(&eps);
+    hk_buf_cleanup(&ids);
 }
 
 /* The claim's exclude list: the endpoints the sender asked to leave out
@@ -160,7 +168,7 @@ static void split_held(struct hk_dispatcher *d, char **tids, char **eids,
     hk_buf_init(&held);
     hk_buf_init(&ids);
     pthread_mutex_lock(&d->claim_mu);
-    hk_buf_puts(&held, d->mine_eps.data ? d->mine_eps.data : "");
+    hk_buf_append(&held, d->mine_eps.data, d->mine_eps.len);
     pthread_mutex_unlock(&d->claim_mu);
     hk_jobq_ids(&d->outcomes, &ids, &held);
     hk_buf_cleanup(&ids);
@@ -173,7 +181,9 @@ static void split_held(struct hk_dispatcher *d, char **tids, char **eids,
         size_t tl = strcspn(t, ",}"), el = strcspn(e, ",}");
         char eid[40];
         snprintf(eid, sizeof(eid), "%.*s", (int)el, e);
-        bool busy = held.data != NULL && strstr(held.data, eid) != NULL;
+        unsigned char key[HK_UUID_BYTES];
+        /* an id that does not read is kept: given up at a later round */
+        bool busy = !hk_uuid_bin(eid, key) || hk_uuids_has(&held, key);
         struct hk_buf *bt = busy ? &kt : &ft, *be = busy ? &ke : &fe;
         hk_buf_printf(bt, "%s%.*s", bt->len ? "," : "", (int)tl, t);
         hk_buf_printf(be, "%s%.*s", be->len ? "," : "", (int)el, e);
@@ -301,19 +311,14 @@ static void claim(struct hk_dispatcher *d)
     char *exclude = exclude_with_yield(d, d->exclude);
     char *cap_ids = d->cap_ids ? hk_strdup(d->cap_ids) : NULL;
     char *caps = d->caps ? hk_strdup(d->caps) : NULL;
-    if (room > 0 && done > 0) {
-        hk_buf_puts(&ids, "{");
+    if (room > 0 && done > 0)
         hk_jobq_ids(&d->outcomes, &ids, NULL);
-        hk_buf_puts(&ids, "}");
-    }
-    char *mine = NULL, *mine_eps = NULL;
-    if (d->mine.len > 0) {
-        struct hk_buf b;
-        hk_buf_init(&b);
-        hk_buf_printf(&b, "{%s}", d->mine.data);
-        mine = hk_buf_steal(&b);
-        hk_buf_printf(&b, "{%s}", d->mine_eps.data);
-        mine_eps = hk_buf_steal(&b);
+    struct hk_buf mine, mine_eps;
+    hk_buf_init(&mine);
+    hk_buf_init(&mine_eps);
+    if (room > 0) {
+        hk_buf_append(&mine, d->mine.data, d->mine.len);
+        hk_buf_append(&mine_eps, d->mine_eps.data, d->mine_eps.len);
     }
     pthread_mutex_unlock(&d->claim_mu);
 
@@ -324,22 +329,33 @@ static void claim(struct hk_dispatcher *d)
     int64_t began_us = hk_trace_now_us();
     if (room > 0)
         rc = hk_store_claim(d->work, d->owner, room, exclude, cap_ids, caps,
-                            ids.data, mine, mine_eps, &claims, &n, &more);
+                            &ids, &mine, &mine_eps, &claims, &n, &more);
     /* endpoints left out for their rate limit have work of their own */
     if (rc != HK_OK || exclude != NULL)
         more = true;
     free(exclude);
     free(cap_ids);
     free(caps);
-    free(mine);
-    free(mine_eps);
+    hk_buf_cleanup(&mine);
+    hk_buf_cleanup(&mine_eps);
     hk_buf_cleanup(&ids);
     struct hk_job **jobs = NULL;
     if (rc == HK_OK && n > 0) {
         jobs = hk_calloc(n, sizeof(*jobs));
+        /* the first job of each endpoint (up to SAME_ENDPOINTS of them)
+         * lends the later ones its secrets and headers */
+        const struct hk_job *firsts[SAME_ENDPOINTS];
+        size_t nfirsts = 0;
         for (size_t i = 0; i < n; i++) {
-            jobs[i] = hk_work_from_claim(d, &claims[i]);
+            const struct hk_job *like = NULL;
+            for (size_t k = 0; k < nfirsts && like == NULL; k++)
+                if (memcmp(firsts[k]->endpoint_bin, claims[i].endpoint_bin,
+                           HK_UUID_BYTES) == 0)
+                    like = firsts[k];
+            jobs[i] = hk_work_from_claim(d, &claims[i], like);
             jobs[i]->trace.claim_began_us = began_us;
+            if (like == NULL && nfirsts < SAME_ENDPOINTS)
+                firsts[nfirsts++] = jobs[i];
         }
     }
     hk_store_claims_free(claims, n);

@@ -142,7 +142,7 @@ void hk_dispatcher_stop(struct hk_dispatcher *d)
     hk_buf_cleanup(&d->mine_eps);
     hk_buf_cleanup(&d->parked_ids);
     hk_buf_cleanup(&d->parked_eps);
-    free(d->held_pub);
+    hk_buf_cleanup(&d->held_pub);
     free(d->check_tids);
     free(d->check_eids);
     free(d->stopped);

@@ -142,14 +142,15 @@ struct hk_dispatcher {
      * an int[] literal, or NULL) */
     char *cap_ids, *caps;
     /* deliveries this dispatcher holds and has not finished, and their
-     * endpoints, in the same order, comma-separated (see mine_reset);
+     * endpoints, in the same order, as 16-byte ids (ids.h; see mine_reset);
      * mine_gen is live_gen when they were made, at mine_ms (monotonic) */
     struct hk_buf mine, mine_eps;
     bool mine_dirty; /* changed since the claimer last wrote them */
     unsigned live_gen, mine_gen;
     int64_t mine_ms;
-    /* deliveries whose outcome the database refused (see record.c),
-     * stepped over by claims until parked_until (monotonic ms) */
+    /* deliveries whose outcome the database refused (see record.c), and
+     * their endpoints, stepped over by claims until parked_until
+     * (monotonic ms); 16-byte ids */
     struct hk_buf parked_ids, parked_eps;
     int64_t parked_until;
     size_t busy_local; /* transfers in flight plus jobs held, published */
@@ -175,7 +176,8 @@ struct hk_dispatcher {
      * of theirs still coming from an earlier claim. own_valid_ms: the
      * monotonic ms until which the leases are known live (see
      * OWN_LEASE_MS). held_pub: the holding lists last written (see
-     * hk_store_hold), "eids|ids". */
+     * hk_store_hold), the endpoints' ids then the deliveries', when
+     * held_pub_ok. */
     int64_t owned_at_ms;
     size_t nowned;
     char *yield_tids, *yield_eids;
@@ -187,7 +189,8 @@ struct hk_dispatcher {
     bool own_asked; /* claimer: a round as soon as OWN_ROUND_MIN_MS allows */
     bool own_soon;  /* claimer: ... or, for own_now, OWN_ROUND_NOW_MS */
     int64_t own_cost_ms; /* claimer: how long the last round took */
-    char *held_pub;
+    struct hk_buf held_pub;
+    bool held_pub_ok;
     int64_t held_ms;
     /* claimer: when to look for deliveries of endpoints gone away before
      * the next sweep (0: none), soon after the lanes' check found some */
@@ -209,15 +212,18 @@ struct hk_job_meta {
 
 /* ---- work.c ---- */
 
-/* A job for claim c, with its meta; freed by hk_work_release. */
+/* A job for claim c, with its meta; freed by hk_work_release. like, when
+ * not NULL, is a job made from the same claim for the same endpoint,
+ * whose URL, headers and opened secrets are copied. */
 struct hk_job *hk_work_from_claim(struct hk_dispatcher *d,
-                                  const struct hk_claim *c);
+                                  const struct hk_claim *c,
+                                  const struct hk_job *like);
 void hk_work_release(struct hk_job *job);
 /* The live list (sender thread only). */
 void hk_work_live_add(struct hk_dispatcher *d, struct hk_job *job);
 void hk_work_live_remove(struct hk_dispatcher *d, struct hk_job *job);
-/* Appends "a,b,c" of the jobs' deliveries to ids, and of their
- * endpoints to eps (NULL: not wanted). */
+/* Appends the jobs' deliveries to ids, and their endpoints to eps (NULL:
+ * not wanted), as 16-byte ids (ids.h). */
 void hk_work_ids_append(struct hk_job *const *jobs, size_t n,
                         struct hk_buf *ids, struct hk_buf *eps);
 /* Makes d->mine the live, the claimed and the parked jobs' deliveries,

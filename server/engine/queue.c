@@ -9,22 +9,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void list_add(struct hk_buf *b, const char *id)
-{
-    if (b->len > 0 && b->data[b->len - 1] != '{')
-        hk_buf_puts(b, ",");
-    hk_buf_puts(b, id);
-}
-
-/* Appends "a,b,c" of the jobs' deliveries to ids, and of their endpoints
- * to eps unless NULL. */
+/* Appends the jobs' deliveries to ids, and their endpoints to eps unless
+ * NULL (16-byte ids, ids.h). */
 static void append_ids(struct hk_job *const *jobs, size_t n,
                        struct hk_buf *ids, struct hk_buf *eps)
 {
     for (size_t i = 0; i < n; i++) {
-        list_add(ids, jobs[i]->delivery_id);
+        hk_uuids_add(ids, jobs[i]->delivery_bin);
         if (eps != NULL)
-            list_add(eps, jobs[i]->endpoint_id);
+            hk_uuids_add(eps, jobs[i]->endpoint_bin);
     }
 }
 
@@ -169,11 +162,9 @@ bool hk_jobq_failing(struct hk_jobq *q)
 size_t hk_jobq_ids(struct hk_jobq *q, struct hk_buf *ids, struct hk_buf *eps)
 {
     pthread_mutex_lock(&q->mu);
-    if (q->taken_ids.len > 0) {
-        list_add(ids, q->taken_ids.data);
-        if (eps != NULL)
-            list_add(eps, q->taken_eps.data);
-    }
+    hk_buf_append(ids, q->taken_ids.data, q->taken_ids.len);
+    if (eps != NULL)
+        hk_buf_append(eps, q->taken_eps.data, q->taken_eps.len);
     append_ids(q->v, q->n, ids, eps);
     size_t n = q->n + q->ntaken;
     pthread_mutex_unlock(&q->mu);

@@ -58,8 +58,9 @@ void hk_jobq_close(struct hk_jobq *q);
 /* Jobs waiting plus the batch being handled. */
 size_t hk_jobq_count(struct hk_jobq *q);
 bool hk_jobq_failing(struct hk_jobq *q);
-/* Appends the delivery ids of the jobs waiting and being handled to ids
- * ("a,b,c"), and their endpoints' to eps unless NULL; returns how many. */
+/* Appends the delivery ids of the jobs waiting and being handled to ids,
+ * and their endpoints' to eps unless NULL (16-byte ids, ids.h); returns
+ * how many. */
 size_t hk_jobq_ids(struct hk_jobq *q, struct hk_buf *ids, struct hk_buf *eps);
 
 /* CLOCK_REALTIME ms from now, for pthread_cond_timedwait. */

@@ -60,21 +60,47 @@ static void set_headers(struct hk_job *job, const char *text)
     json_decref(h);
 }
 
+/* The endpoint's headers, secrets and URL of like, a job of the same
+ * claim and endpoint, copied: the claim gives each of an endpoint's
+ * deliveries the same ones, and opening a secret costs an AES-GCM
+ * decryption. */
+static void copy_endpoint(struct hk_job *job, const struct hk_job *like)
+{
+    job->url = hk_strdup(like->url);
+    if (like->nheaders > 0) {
+        job->headers = hk_calloc(like->nheaders, sizeof(*job->headers));
+        for (size_t i = 0; i < like->nheaders; i++) {
+            job->headers[i].name = hk_strdup(like->headers[i].name);
+            job->headers[i].value = hk_strdup(like->headers[i].value);
+        }
+        job->nheaders = like->nheaders;
+    }
+    job->secret = like->secret ? hk_strdup(like->secret) : NULL;
+    job->prev_secret = like->prev_secret ? hk_strdup(like->prev_secret) : NULL;
+}
+
 struct hk_job *hk_work_from_claim(struct hk_dispatcher *d,
-                                     const struct hk_claim *c)
+                                  const struct hk_claim *c,
+                                  const struct hk_job *like)
 {
     struct hk_job *job = hk_job_new();
     memcpy(job->tenant_id, c->tenant_id, sizeof(job->tenant_id));
     memcpy(job->delivery_id, c->delivery_id, sizeof(job->delivery_id));
     memcpy(job->endpoint_id, c->endpoint_id, sizeof(job->endpoint_id));
     memcpy(job->event_id, c->event_id, sizeof(job->event_id));
+    memcpy(job->delivery_bin, c->delivery_bin, sizeof(job->delivery_bin));
+    memcpy(job->endpoint_bin, c->endpoint_bin, sizeof(job->endpoint_bin));
     job->attempt_number = c->attempt_count + 1;
-    job->url = hk_strdup(c->url);
-    set_headers(job, c->headers);
+    if (like != NULL) {
+        copy_endpoint(job, like);
+    } else {
+        job->url = hk_strdup(c->url);
+        set_headers(job, c->headers);
+        job->secret = open_secret(d, c, c->secret_enc, c->secret_len);
+        if (c->prev_enc != NULL)
+            job->prev_secret = open_secret(d, c, c->prev_enc, c->prev_len);
+    }
     job->body = envelope(c, &job->body_len);
-    job->secret = open_secret(d, c, c->secret_enc, c->secret_len);
-    if (c->prev_enc != NULL)
-        job->prev_secret = open_secret(d, c, c->prev_enc, c->prev_len);
     struct hk_job_meta *m = hk_calloc(1, sizeof(*m));
     m->cycle_attempts = c->cycle_attempts;
     m->rate_limit = c->rate_limit;
@@ -120,20 +146,13 @@ void hk_work_live_remove(struct hk_dispatcher *d, struct hk_job *job)
     d->live_gen++;
 }
 
-static void list_add(struct hk_buf *b, const char *id)
-{
-    if (b->len > 0 && b->data[b->len - 1] != '{')
-        hk_buf_puts(b, ",");
-    hk_buf_puts(b, id);
-}
-
 void hk_work_ids_append(struct hk_job *const *jobs, size_t n,
                         struct hk_buf *ids, struct hk_buf *eps)
 {
     for (size_t i = 0; i < n; i++) {
-        list_add(ids, jobs[i]->delivery_id);
+        hk_uuids_add(ids, jobs[i]->delivery_bin);
         if (eps != NULL)
-            list_add(eps, jobs[i]->endpoint_id);
+            hk_uuids_add(eps, jobs[i]->endpoint_bin);
     }
 }
 
@@ -153,8 +172,8 @@ void hk_work_mine_reset(struct hk_dispatcher *d)
     hk_buf_reset(&d->mine_eps);
     for (struct hk_job *j = d->live; j != NULL;
          j = ((struct hk_job_meta *)j->user)->next) {
-        list_add(&d->mine, j->delivery_id);
-        list_add(&d->mine_eps, j->endpoint_id);
+        hk_uuids_add(&d->mine, j->delivery_bin);
+        hk_uuids_add(&d->mine_eps, j->endpoint_bin);
     }
     hk_jobq_ids(&d->claimed, &d->mine, &d->mine_eps);
     int64_t now = hk_mono_ms();
@@ -162,10 +181,8 @@ void hk_work_mine_reset(struct hk_dispatcher *d)
         hk_buf_reset(&d->parked_ids);
         hk_buf_reset(&d->parked_eps);
     }
-    if (d->parked_ids.len > 0) {
-        list_add(&d->mine, d->parked_ids.data);
-        list_add(&d->mine_eps, d->parked_eps.data);
-    }
+    hk_buf_append(&d->mine, d->parked_ids.data, d->parked_ids.len);
+    hk_buf_append(&d->mine_eps, d->parked_eps.data, d->parked_eps.len);
     d->mine_gen = d->live_gen;
     d->mine_ms = now;
     d->mine_dirty = true;
@@ -179,8 +196,8 @@ void hk_work_mine_reset(struct hk_dispatcher *d)
 
 void hk_work_park(struct hk_dispatcher *d, const struct hk_job *job)
 {
-    list_add(&d->parked_ids, job->delivery_id);
-    list_add(&d->parked_eps, job->endpoint_id);
+    hk_uuids_add(&d->parked_ids, job->delivery_bin);
+    hk_uuids_add(&d->parked_eps, job->endpoint_bin);
     d->parked_until = hk_mono_ms() + PARK_MS;
 }
 

@@ -123,8 +123,6 @@ static void test_claim_answers_each_delivery_with_its_own(void **state)
     struct hk_buf held_ids, held_eps;
     hk_buf_init(&held_ids);
     hk_buf_init(&held_eps);
-    hk_buf_puts(&held_ids, "{");
-    hk_buf_puts(&held_eps, "{");
     bool seen[NEP][NEV] = {{false}};
     for (size_t i = 0; i < n; i++) {
         const struct hk_claim *x = &cl[i];
@@ -139,8 +137,14 @@ static void test_claim_answers_each_delivery_with_its_own(void **state)
         if (seen[k][v])
             fail_msg("endpoint %d, event %d claimed twice", k, v);
         seen[k][v] = true;
-        hk_buf_printf(&held_ids, "%s%s", i ? "," : "", x->delivery_id);
-        hk_buf_printf(&held_eps, "%s%s", i ? "," : "", x->endpoint_id);
+        /* the claim gives each id as bytes too, as the engine keeps them */
+        unsigned char u[HK_UUID_BYTES];
+        assert_true(hk_uuid_bin(x->delivery_id, u));
+        assert_memory_equal(u, x->delivery_bin, HK_UUID_BYTES);
+        assert_true(hk_uuid_bin(x->endpoint_id, u));
+        assert_memory_equal(u, x->endpoint_bin, HK_UUID_BYTES);
+        hk_uuids_add(&held_ids, x->delivery_bin);
+        hk_uuids_add(&held_eps, x->endpoint_bin);
         assert_string_equal(x->tenant_id, tid);
         char *did = hk_sql(&srv,
                            "SELECT id FROM hookd.deliveries WHERE tenant_id = "
@@ -198,8 +202,6 @@ static void test_claim_answers_each_delivery_with_its_own(void **state)
     }
     hk_store_claims_free(cl, n);
 
-    hk_buf_puts(&held_ids, "}");
-    hk_buf_puts(&held_eps, "}");
     char *one = hk_sql(&srv,
                        "SELECT id FROM hookd.deliveries WHERE tenant_id = $1"
                        " AND endpoint_id = $2 LIMIT 1",
@@ -213,14 +215,14 @@ static void test_claim_answers_each_delivery_with_its_own(void **state)
     hk_store_claims_free(cl, n);
     /* told what its owner holds, it finds nothing, and knows it */
     assert_int_equal(hk_store_claim(c, owner, 100, NULL, NULL, NULL, NULL,
-                                    held_ids.data, held_eps.data, &cl, &n,
+                                    &held_ids, &held_eps, &cl, &n,
                                     &more),
                      HK_OK);
     assert_int_equal(n, 0);
     assert_false(more);
     /* the same for answers not recorded yet */
     assert_int_equal(hk_store_claim(c, owner, 100, NULL, NULL, NULL,
-                                    held_ids.data, NULL, NULL, &cl, &n,
+                                    &held_ids, NULL, NULL, &cl, &n,
                                     &more),
                      HK_OK);
     assert_int_equal(n, 0);
@@ -230,18 +232,18 @@ static void test_claim_answers_each_delivery_with_its_own(void **state)
     struct hk_buf ids20, eps20;
     hk_buf_init(&ids20);
     hk_buf_init(&eps20);
-    hk_buf_puts(&ids20, "{");
-    hk_buf_puts(&eps20, "{");
+    unsigned char ep0[HK_UUID_BYTES];
+    assert_true(hk_uuid_bin(eid[0], ep0));
     for (int i = 0; i < 20; i++) {
         char x[HK_UUID_STRLEN];
+        unsigned char u[HK_UUID_BYTES];
         hk_uuid7(x);
-        hk_buf_printf(&ids20, "%s%s", i ? "," : "", x);
-        hk_buf_printf(&eps20, "%s%s", i ? "," : "", eid[0]);
+        assert_true(hk_uuid_bin(x, u));
+        hk_uuids_add(&ids20, u);
+        hk_uuids_add(&eps20, ep0);
     }
-    hk_buf_puts(&ids20, "}");
-    hk_buf_puts(&eps20, "}");
     assert_int_equal(hk_store_claim(c, owner, 100, NULL, NULL, NULL, NULL,
-                                    ids20.data, eps20.data, &cl, &n, &more),
+                                    &ids20, &eps20, &cl, &n, &more),
                      HK_OK);
     assert_int_equal(n, (NEP - 1) * NEV);
     for (size_t i = 0; i < n; i++)
@@ -258,7 +260,7 @@ static void test_claim_answers_each_delivery_with_its_own(void **state)
     hk_expect(d, 200);
     assert_string_equal(hk_jstr(d->json, "status"), "pending");
     hk_reply_free(d);
-    assert_int_equal(hk_store_hold(c, owner, held_eps.data, held_ids.data),
+    assert_int_equal(hk_store_hold(c, owner, &held_eps, &held_ids),
                      HK_OK);
     d = hk_call(&srv, "GET", key, NULL, "/v1/tenants/%s/deliveries/%s", tid,
                 one);

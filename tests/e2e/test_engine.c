@@ -2048,6 +2048,19 @@ static void test_tenant_deleted_while_ingesting(void **state)
  * (for 24 h), so a receiver still verifying with the old secret accepts
  * deliveries while it switches: one request, two signatures, one for each
  * secret. The claim hands the dispatcher both secrets of the endpoint. */
+/* Rotates the endpoint's signing secret; returns the new one. */
+static char *rotate_secret(const char *key, const char *tid, const char *eid)
+{
+    struct hk_reply *r = hk_call(&srv, "POST", key, "{}",
+                                 "/v1/tenants/%s/endpoints/%s/secret/rotate",
+                                 tid, eid);
+    hk_expect(r, 200);
+    char *secret = strdup(hk_jstr(r->json, "key"));
+    assert_non_null(secret);
+    hk_reply_free(r);
+    return secret;
+}
+
 static void test_rotated_secret_signs_twice(void **state)
 {
     (void)state;
@@ -2055,14 +2068,8 @@ static void test_rotated_secret_signs_twice(void **state)
     char *key = hk_eng_tenant(&srv, "rotation", tid);
     ep_at(key, tid, "/rotate/hook", NULL, eid);
     char *old_secret = hk_eng_secret(&srv, key, tid, eid);
-    struct hk_reply *r = hk_call(&srv, "POST", key, "{}",
-                                 "/v1/tenants/%s/endpoints/%s/secret/rotate",
-                                 tid, eid);
-    hk_expect(r, 200);
-    char *new_secret = strdup(hk_jstr(r->json, "key"));
-    assert_non_null(new_secret);
+    char *new_secret = rotate_secret(key, tid, eid);
     assert_string_not_equal(new_secret, old_secret);
-    hk_reply_free(r);
 
     hk_eng_event(&srv, key, tid, "order.paid", "{\"n\":1}", evid);
     wait_path("/rotate/hook", 1, 10000);
@@ -2090,6 +2097,90 @@ static void test_rotated_secret_signs_twice(void **state)
     free(first);
     free(new_secret);
     free(old_secret);
+    free(key);
+}
+
+/* The deliveries of one endpoint that come in one claim share its URL,
+ * headers and opened secrets (the dispatcher opens them once per claim),
+ * and those of another endpoint in the same claim keep theirs: every
+ * request carries its own endpoint's header and verifies with its own
+ * endpoint's secrets, the rotated one's with both, and with no other's.
+ * A recover makes each endpoint's failed deliveries due at once, so that
+ * one claim takes several of each. */
+static void test_one_claim_keeps_each_endpoints_secrets(void **state)
+{
+    (void)state;
+    char tid[HK_ID_LEN], ea[HK_ID_LEN], eb[HK_ID_LEN], evid[HK_ID_LEN];
+    char *key = hk_eng_tenant(&srv, "oneclaim", tid);
+    ep_at(key, tid, "/oneclaim/a",
+          "\"event_types\":[\"order.paid\"],"
+          "\"headers\":{\"X-Colour\":\"red\"}",
+          ea);
+    ep_at(key, tid, "/oneclaim/b",
+          "\"event_types\":[\"order.paid\"],"
+          "\"headers\":{\"X-Colour\":\"green\"}",
+          eb);
+    char *old_a = hk_eng_secret(&srv, key, tid, ea);
+    char *sec_b = hk_eng_secret(&srv, key, tid, eb);
+    char *new_a = rotate_secret(key, tid, ea);
+    struct hk_reply *r;
+
+    enum { EVENTS = 6 };
+    answer("/oneclaim/a", 500, NULL, "down", 0);
+    answer("/oneclaim/b", 500, NULL, "down", 0);
+    char dids[2 * EVENTS][HK_ID_LEN];
+    for (int i = 0; i < EVENTS; i++) {
+        char payload[32];
+        snprintf(payload, sizeof payload, "{\"n\":%d}", i);
+        hk_eng_event(&srv, key, tid, "order.paid", payload, evid);
+        hk_eng_delivery_id(&srv, key, tid, evid, ea, dids[2 * i]);
+        hk_eng_delivery_id(&srv, key, tid, evid, eb, dids[2 * i + 1]);
+    }
+    for (int i = 0; i < 2 * EVENTS; i++)
+        json_decref(
+            hk_eng_wait_status(&srv, key, tid, dids[i], "failed", 20000));
+    answer("/oneclaim/a", 200, NULL, "ok", 0);
+    answer("/oneclaim/b", 200, NULL, "ok", 0);
+    const char *eps[2] = {ea, eb};
+    for (int k = 0; k < 2; k++) {
+        r = hk_call(&srv, "POST", key,
+                    "{\"since\":\"2000-01-01T00:00:00Z\"}",
+                    "/v1/tenants/%s/endpoints/%s/recover", tid, eps[k]);
+        hk_expect(r, 202);
+        assert_int_equal(hk_jint(r->json, "replayed", -1), EVENTS);
+        hk_reply_free(r);
+    }
+    for (int i = 0; i < 2 * EVENTS; i++)
+        json_decref(
+            hk_eng_wait_status(&srv, key, tid, dids[i], "succeeded", 20000));
+
+    /* three attempts each before the recover, one after */
+    assert_int_equal(hk_rcv_count_path(rcv, "/oneclaim/a"), 4 * EVENTS);
+    assert_int_equal(hk_rcv_count_path(rcv, "/oneclaim/b"), 4 * EVENTS);
+    for (size_t i = 0; i < 4 * EVENTS; i++) {
+        const struct hk_rcv_req *qa = hk_rcv_get_path(rcv, "/oneclaim/a", i);
+        const struct hk_rcv_req *qb = hk_rcv_get_path(rcv, "/oneclaim/b", i);
+        assert_string_equal(hk_rcv_req_header(qa, "X-Colour"), "red");
+        assert_string_equal(hk_rcv_req_header(qb, "X-Colour"), "green");
+        if (!hk_eng_sig_ok(qa, new_a) || !hk_eng_sig_ok(qa, old_a))
+            fail_msg("request %zu to the rotated endpoint does not verify "
+                     "with both of its secrets",
+                     i);
+        if (hk_eng_sig_ok(qa, sec_b))
+            fail_msg("request %zu to one endpoint verifies with another's "
+                     "secret",
+                     i);
+        if (!hk_eng_sig_ok(qb, sec_b))
+            fail_msg("request %zu does not verify with its endpoint's secret",
+                     i);
+        if (hk_eng_sig_ok(qb, new_a) || hk_eng_sig_ok(qb, old_a))
+            fail_msg("request %zu to one endpoint verifies with another's "
+                     "secret",
+                     i);
+    }
+    free(new_a);
+    free(old_a);
+    free(sec_b);
     free(key);
 }
 
@@ -2393,6 +2484,7 @@ int main(void)
         cmocka_unit_test(test_connections_named),
         cmocka_unit_test(test_binary_arrays_reach_postgres),
         cmocka_unit_test(test_rotated_secret_signs_twice),
+        cmocka_unit_test(test_one_claim_keeps_each_endpoints_secrets),
         cmocka_unit_test(test_tenant_isolation),
         cmocka_unit_test(test_tenant_deleted_in_flight),
         cmocka_unit_test(test_queue_mirrors_pending),

@@ -112,6 +112,50 @@ static void test_uuid7_threads(void **state)
         assert_true(strcmp(all[k - 1], all[k]) < 0);
 }
 
+/* The bytes of a uuid's text, as the dispatcher keeps the ids it holds:
+ * either case, the dashes where they belong and nothing else. */
+static void test_uuid_bytes(void **state)
+{
+    (void)state;
+    unsigned char u[HK_UUID_BYTES], v[HK_UUID_BYTES];
+    assert_true(hk_uuid_bin("0192a3b4-c5d6-7e8f-9a0b-1c2d3e4f5a6b", u));
+    assert_memory_equal(u,
+                        "\x01\x92\xa3\xb4\xc5\xd6\x7e\x8f\x9a\x0b\x1c\x2d"
+                        "\x3e\x4f\x5a\x6b",
+                        HK_UUID_BYTES);
+    assert_true(hk_uuid_bin("0192A3B4-C5D6-7E8F-9A0B-1C2D3E4F5A6B", v));
+    assert_memory_equal(u, v, HK_UUID_BYTES);
+    const char *const bad[] = {
+        NULL,
+        "",
+        "0192a3b4-c5d6-7e8f-9a0b-1c2d3e4f5a6",   /* a digit short */
+        "0192a3b4-c5d6-7e8f-9a0b-1c2d3e4f5a6b0", /* one too many */
+        "0192a3b4-c5d6-7e8f-9a0b-1c2d3e4f5a6g",  /* not hex */
+        "0192a3b4c5d6-7e8f-9a0b-1c2d3e4f5a6b0",  /* a dash missing */
+        "0192a3b-4c5d6-7e8f-9a0b-1c2d3e4f5a6b",  /* a dash misplaced */
+        "{0192a3b4-c5d6-7e8f-9a0b-1c2d3e4f5a6b}",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        if (hk_uuid_bin(bad[i], v))
+            fail_msg("\"%s\" was read as a uuid", bad[i] ? bad[i] : "NULL");
+
+    struct hk_buf list;
+    hk_buf_init(&list);
+    assert_false(hk_uuids_has(&list, u));
+    hk_uuid_bin("00000000-0000-7000-8000-000000000001", v);
+    hk_uuids_add(&list, v);
+    assert_false(hk_uuids_has(&list, u));
+    hk_uuids_add(&list, u);
+    assert_int_equal(list.len, 2 * HK_UUID_BYTES);
+    assert_true(hk_uuids_has(&list, u));
+    assert_true(hk_uuids_has(&list, v));
+    /* only whole ids match, not sixteen bytes across two of them */
+    unsigned char across[HK_UUID_BYTES];
+    memcpy(across, list.data + 8, HK_UUID_BYTES);
+    assert_false(hk_uuids_has(&list, across));
+    hk_buf_cleanup(&list);
+}
+
 static void test_cursor_round_trip(void **state)
 {
     (void)state;
@@ -195,6 +239,7 @@ int main(void)
         cmocka_unit_test(test_uuid7_format),
         cmocka_unit_test(test_uuid7_monotonic),
         cmocka_unit_test(test_uuid7_threads),
+        cmocka_unit_test(test_uuid_bytes),
         cmocka_unit_test(test_cursor_round_trip),
         cmocka_unit_test(test_cursor_garbage),
     };

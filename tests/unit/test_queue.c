@@ -19,21 +19,33 @@
 
 #include "engine/queue.h"
 
+#include <uuid/uuid.h>
+
 static struct hk_job *job(int i)
 {
     struct hk_job *j = hk_job_new();
     snprintf(j->delivery_id, sizeof(j->delivery_id),
              "00000000-0000-7000-8000-%012d", i);
+    assert_true(hk_uuid_bin(j->delivery_id, j->delivery_bin));
     return j;
 }
 
+/* The queue's list of deliveries, as "id,id,..." text. */
 static char *ids_of(struct hk_jobq *q)
 {
-    struct hk_buf b;
+    struct hk_buf b, text;
     hk_buf_init(&b);
-    hk_jobq_ids(q, &b, NULL);
-    hk_buf_puts(&b, "");
-    return hk_buf_steal(&b);
+    hk_buf_init(&text);
+    size_t n = hk_jobq_ids(q, &b, NULL);
+    assert_int_equal(b.len, n * HK_UUID_BYTES);
+    for (size_t at = 0; at < b.len; at += HK_UUID_BYTES) {
+        char id[HK_UUID_STRLEN];
+        uuid_unparse_lower((const unsigned char *)b.data + at, id);
+        hk_buf_printf(&text, "%s%s", at > 0 ? "," : "", id);
+    }
+    hk_buf_puts(&text, "");
+    hk_buf_cleanup(&b);
+    return hk_buf_steal(&text);
 }
 
 static void test_fifo_and_take_now(void **state)
