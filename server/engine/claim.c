@@ -156,22 +156,31 @@ static char *braced(const struct hk_buf *b)
     return hk_buf_steal(&out);
 }
 
+/* The endpoints this dispatcher holds something of, into held (16-byte
+ * ids, repeated; the caller cleans it up): a job waiting, held or in
+ * flight (the sender's last list, mine_eps) or an outcome not recorded
+ * yet. */
+static void held_endpoints(struct hk_dispatcher *d, struct hk_buf *held)
+{
+    struct hk_buf ids;
+    hk_buf_init(held);
+    hk_buf_init(&ids);
+    pthread_mutex_lock(&d->claim_mu);
+    hk_buf_append(held, d->mine_eps.data, d->mine_eps.len);
+    pthread_mutex_unlock(&d->claim_mu);
+    hk_jobq_ids(&d->outcomes, &ids, held);
+    hk_buf_cleanup(&ids);
+}
+
 /* Splits the endpoints being given up (parallel literals *tids, *eids)
  * into those this dispatcher still holds something of, left in *tids and
  * *eids (NULL when none), and the others, returned in *free_tids and
- * *free_eids (NULL when none): a job waiting, held or in flight (the
- * sender's last list, mine_eps) or an outcome not recorded yet. */
+ * *free_eids (NULL when none) (see held_endpoints). */
 static void split_held(struct hk_dispatcher *d, char **tids, char **eids,
                        char **free_tids, char **free_eids)
 {
-    struct hk_buf held, ids, kt, ke, ft, fe;
-    hk_buf_init(&held);
-    hk_buf_init(&ids);
-    pthread_mutex_lock(&d->claim_mu);
-    hk_buf_append(&held, d->mine_eps.data, d->mine_eps.len);
-    pthread_mutex_unlock(&d->claim_mu);
-    hk_jobq_ids(&d->outcomes, &ids, &held);
-    hk_buf_cleanup(&ids);
+    struct hk_buf held, kt, ke, ft, fe;
+    held_endpoints(d, &held);
     hk_buf_init(&kt);
     hk_buf_init(&ke);
     hk_buf_init(&ft);
@@ -240,6 +249,30 @@ static void yield(struct hk_dispatcher *d)
     pthread_mutex_unlock(&d->claim_mu);
 }
 
+/* Orders the endpoints this dispatcher owns so that those it holds
+ * something of (held_endpoints) come first, each group in its order: one over its share
+ * gives up the last of the list, and an idle endpoint moves without a
+ * pause, where a busy one's deliveries would wait a round or two for
+ * their new owner. */
+static void busy_first(struct hk_dispatcher *d, struct hk_owned *o)
+{
+    struct hk_buf held;
+    held_endpoints(d, &held);
+    struct hk_owned_ep *sorted = hk_calloc(o->n, sizeof(*sorted));
+    size_t nbusy = 0;
+    for (int pass = 0; pass < 2; pass++)
+        for (size_t i = 0; i < o->n; i++) {
+            unsigned char key[HK_UUID_BYTES];
+            bool busy = hk_uuid_bin(o->v[i].endpoint_id, key) &&
+                        hk_uuids_has(&held, key);
+            if (busy == (pass == 0))
+                sorted[nbusy++] = o->v[i];
+        }
+    hk_buf_cleanup(&held);
+    free(o->v);
+    o->v = sorted;
+}
+
 /* Runs on the claimer thread: the ownership round (docs/engine.md,
  * "Ownership"). First the endpoints handed to the sender to give up a
  * round ago or more are given up, those it holds nothing of; then the
@@ -264,7 +297,8 @@ static bool own(struct hk_dispatcher *d, int64_t now)
                  now + OWN_LEASE_MS * 2 / 3 - OWN_MARGIN_MS);
     d->nowned = o.n;
     if (d->yield_eids == NULL && o.share > 0 && o.n > (size_t)o.share) {
-        /* the last of the answer: the ones taken last are among them */
+        /* the last of the list: idle ones, then those taken last */
+        busy_first(d, &o);
         d->yield_tids = owned_list(&o, (size_t)o.share, true);
         d->yield_eids = owned_list(&o, (size_t)o.share, false);
         d->yield_ms = now;

@@ -6,9 +6,10 @@
  * every one-second window whatever the number of dispatchers, so does
  * max_concurrency, a fifo endpoint gets its events one at a time in order
  * through failures and retries, a receiver answering 429 sees the
- * endpoint's requests in flight fall to one and grow back, and a
+ * endpoint's requests in flight fall to one and grow back, a
  * dispatcher killed with kill -9 mid-run loses nothing while the others
- * take over its endpoints.
+ * take over its endpoints, and one over its share when another joins
+ * gives up idle endpoints before the one it is sending to.
  */
 #include "engine_util.h"
 
@@ -375,8 +376,9 @@ static void test_steady_endpoint_keeps_its_owner(void **state)
     int lost = 0, changed = 0;
     /* The earlier tests' endpoints are given up first. While they are
      * owned, a dispatcher over its share (the one restarted by the kill
-     * -9 test joined with none) gives up the endpoint it took last,
-     * which could be this one: a move this test is not about. */
+     * -9 test joined with none) gives up idle endpoints, then the one it
+     * took last, which could be this one, idle between its events: a
+     * move this test is not about. */
     int64_t settle = hk_wall_ms() + 30000;
     while (hk_sql_int(&api[0], "SELECT count(*) FROM hookd.endpoint_owners") >
                0 &&
@@ -415,6 +417,96 @@ static void test_steady_endpoint_keeps_its_owner(void **state)
                  GAP_MS, lost, changed);
 }
 
+/* A dispatcher over its share gives up the endpoints it holds nothing of
+ * before one it is sending to: alone, it owns two endpoints whose
+ * receivers asked for a minute's pause (429, Retry-After: 60) and, taken
+ * last, one with requests in flight; once a second dispatcher joins,
+ * the busy endpoint keeps its owner and its deliveries go on without a
+ * pause while the idle ones are given up. */
+static void test_busy_endpoint_kept_when_rebalancing(void **state)
+{
+    (void)state;
+    enum { BUSY_EVENTS = 40 };
+    char tid[HK_ID_LEN], idle[2][HK_ID_LEN], busy[HK_ID_LEN];
+    char first[HK_ID_LEN];
+    /* the earlier tests' endpoints are given up first (as above) */
+    int64_t settle = hk_wall_ms() + 30000;
+    while (hk_sql_int(&api[0], "SELECT count(*) FROM hookd.endpoint_owners") >
+               0 &&
+           hk_wall_ms() < settle)
+        hk_sleep_ms(100);
+    assert_int_equal(hk_srv_stop(&disp[1]), 0);
+    assert_int_equal(hk_srv_stop(&disp[2]), 0);
+    assert_true(dispatcher_id(&disp[0], first));
+
+    hk_mk_event_type(&api[0], "own.idle");
+    char *key = hk_eng_tenant(&api[0], "owners rebalance", tid);
+    char *idle_url = hk_rcv_url(rcv, "/own/idle");
+    char *busy_url = hk_rcv_url(rcv, "/own/busy");
+    const char *pause_hdr[] = {"Retry-After: 60", NULL};
+    struct hk_rcv_resp paused = {429, pause_hdr, NULL, 0, false, "/own/idle"};
+    struct hk_rcv_resp slow = {200, NULL, NULL, 400, false, "/own/busy"};
+    hk_rcv_set_default(rcv, &paused);
+    hk_rcv_set_default(rcv, &slow);
+    for (int i = 0; i < 2; i++)
+        hk_eng_endpoint(&api[0], key, tid, idle_url,
+                        "\"event_types\":[\"own.idle\"]", idle[i]);
+    hk_eng_event(&api[0], key, tid, "own.idle", "{\"n\":0}", NULL);
+    int64_t until = hk_wall_ms() + 10000;
+    while (hk_rcv_count_path(rcv, "/own/idle") < 2 && hk_wall_ms() < until)
+        hk_sleep_ms(20);
+    assert_int_equal(hk_rcv_count_path(rcv, "/own/idle"), 2);
+
+    hk_eng_endpoint(&api[0], key, tid, busy_url,
+                    "\"event_types\":[\"own.tick\"],\"max_concurrency\":2",
+                    busy);
+    post_n(key, tid, 1, BUSY_EVENTS);
+    const char *owner = "SELECT owner FROM hookd.endpoint_owners"
+                        " WHERE tenant_id = $1 AND endpoint_id = $2";
+    until = hk_wall_ms() + 10000;
+    while (hk_rcv_count_path(rcv, "/own/busy") < 2 && hk_wall_ms() < until)
+        hk_sleep_ms(20);
+    for (int i = 0; i < 3; i++) {
+        char *o = hk_sql(&api[0], owner, tid, i < 2 ? idle[i] : busy);
+        if (o == NULL || strcmp(o, first) != 0)
+            fail_msg("endpoint %d is owned by %s, not the only dispatcher", i,
+                     o ? o : "nobody");
+        free(o);
+    }
+
+    /* a second dispatcher joins: the share is two, then one */
+    assert_int_equal(hk_srv_restart(&disp[1]), 0);
+    int moved = 0, lost = 0, checks = 0;
+    until = hk_wall_ms() + 5000;
+    while (hk_wall_ms() < until) {
+        char *o = hk_sql(&api[0], owner, tid, busy);
+        if (o == NULL || strcmp(o, first) != 0)
+            lost++;
+        free(o);
+        checks++;
+        hk_sleep_ms(100);
+    }
+    for (int i = 0; i < 2; i++) {
+        char *o = hk_sql(&api[0], owner, tid, idle[i]);
+        if (o == NULL || strcmp(o, first) != 0)
+            moved++;
+        free(o);
+    }
+    assert_int_equal(hk_srv_restart(&disp[2]), 0);
+    hk_rcv_set_default(rcv, &(struct hk_rcv_resp){200, NULL, NULL, 0, false,
+                                                  "/own/idle"});
+    free(idle_url);
+    free(busy_url);
+    free(key);
+    if (lost > 0)
+        fail_msg("the endpoint with requests in flight left its dispatcher "
+                 "(%d of %d checks) when another joined",
+                 lost, checks);
+    if (moved == 0)
+        fail_msg("the dispatcher over its share gave up neither idle "
+                 "endpoint");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -424,6 +516,7 @@ int main(void)
         cmocka_unit_test(test_throttled_endpoint_falls_and_recovers),
         cmocka_unit_test(test_kill9_endpoints_taken_over),
         cmocka_unit_test(test_steady_endpoint_keeps_its_owner),
+        cmocka_unit_test(test_busy_endpoint_kept_when_rebalancing),
     };
     return hk_exit_code(
         cmocka_run_group_tests(tests, group_setup, group_teardown));
