@@ -767,6 +767,14 @@ static void test_bad_arguments(void **state)
                    "{\"pad\":\"0123456789012345678901\"}", HK_SQL_NULL);
     free(first);
     assert_true(hk_rcv_wait_for_path(rcv, f.path, 2, 15000));
+    /* the receiver has both before their outcomes are written, which
+     * removes their queue rows: count once they are */
+    const char *pending = "SELECT count(*) FROM hookd.deliveries"
+                          " WHERE tenant_id = $1 AND status = 'pending'";
+    int64_t until = hk_wall_ms() + 15000;
+    while (hk_sql_int(&srv, pending, f.tid) > 0 && hk_wall_ms() < until)
+        hk_sleep_ms(20);
+    assert_int_equal(hk_sql_int(&srv, pending, f.tid), 0);
     long long before = rows_written();
 
     static const char *const ghost = "00000000-0000-7000-8000-000000000000";
