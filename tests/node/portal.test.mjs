@@ -478,10 +478,15 @@ before(async () => {
   ctx.evPaid = await postEvent('invoice.paid', { invoice: 'in_4711', amount: 4200, currency: 'eur' });
   ctx.evVoided = await postEvent('invoice.voided', { invoice: 'in_9' });
   ctx.evCustomer = await postEvent('customer.created', { customer: 'cus_7' });
-  const [okDl] = (await deliveriesOf(ctx.evPaid.id)).filter((d) => d.endpoint_id === ctx.ep.ok.id);
+  const paidDls = await deliveriesOf(ctx.evPaid.id);
+  const okDl = paidDls.find((d) => d.endpoint_id === ctx.ep.ok.id);
+  const slowDl = paidDls.find((d) => d.endpoint_id === ctx.ep.slow.id);
   const [goneDl] = await deliveriesOf(ctx.evVoided.id);
   const [failDl] = await deliveriesOf(ctx.evCustomer.id);
   ctx.okDl = await apiWaitStatus(okDl.id, 'succeeded');
+  /* the slow receiver's copy too, so that the one pending delivery the
+   * views count is the failing one's, however soon they are opened */
+  await apiWaitStatus(slowDl.id, 'succeeded');
   ctx.goneDl = await apiWaitStatus(goneDl.id, 'failed');
   ctx.failDl = await apiWaitStatus(failDl.id, 'pending');
 
