@@ -993,9 +993,8 @@ static void fill_timings(CURL *easy, struct hk_outcome *o)
         snprintf(o->remote_ip, sizeof(o->remote_ip), "%s", ip);
 }
 
-/* Turns a finished transfer into its job's outcome and queues the job. */
-/* Ends a transfer and queues its job; true when the caller must wake the
- * dispatcher (see done_queue). */
+/* Turns a finished transfer into its job's outcome and queues the job;
+ * true when the caller must wake the dispatcher (see done_queue). */
 static bool finish(struct sender *s, struct xfer *x, CURLcode rc)
 {
     struct hk_job *job = x->job;

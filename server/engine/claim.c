@@ -250,10 +250,10 @@ static void yield(struct hk_dispatcher *d)
 }
 
 /* Orders the endpoints this dispatcher owns so that those it holds
- * something of (held_endpoints) come first, each group in its order: one over its share
- * gives up the last of the list, and an idle endpoint moves without a
- * pause, where a busy one's deliveries would wait a round or two for
- * their new owner. */
+ * something of (held_endpoints) come first, each group in its order: one
+ * over its share gives up the last of the list, and an idle endpoint
+ * moves without a pause, where a busy one's deliveries would wait a round
+ * or two for their new owner. */
 static void busy_first(struct hk_dispatcher *d, struct hk_owned *o)
 {
     struct hk_buf held;
