@@ -9,10 +9,11 @@
  * with X-Request-Id and logged in one access line.
  *
  * libmicrohttpd never reads a client's socket itself: the accept thread
- * hands each connection to the relay (relay.c), which gives libmicrohttpd
- * one end of a socketpair and passes on only requests whose line, headers
- * and body framing are sound and within hookd's limits, answering the
- * rest in the error envelope. So a Content-Length or Transfer-Encoding
+ * hands each connection to one of the API threads, each a relay
+ * (relay.c) driving a daemon of its own (the daemons section below). The
+ * relay gives its daemon one end of a socketpair and passes on only
+ * requests whose line, headers and body framing are sound and within
+ * hookd's limits, answering the rest in the error envelope. So a Content-Length or Transfer-Encoding
  * that libmicrohttpd could read otherwise than hookd never reaches it,
  * and its own HTML error pages are never sent. The client's address is
  * given to libmicrohttpd with the socket, as before.
@@ -29,12 +30,11 @@
  * body, was logged where it was answered, so its completion logs nothing.
  *
  * The listening socket is ours, not libmicrohttpd's: one accept thread
- * hands each connection to the daemon's pool (MHD_add_connection). A stop
- * closes the socket, so the kernel refuses new connections at once, then
- * waits for the requests in flight, counted from their first callback to
- * their completion, to be answered, up to a deadline. MHD_quiesce_daemon
- * would be the library's way, but in 0.9.75 it races the epoll workers
- * over the listening socket and can abort the process.
+ * hands the connections to the API threads in turn. A stop closes the
+ * socket, so the kernel refuses new connections at once, then waits for
+ * the requests in flight, counted from their first callback to their
+ * completion, to be answered, up to a deadline; then each API thread
+ * stops its daemon and the relay closes the connections.
  */
 #include "http.h"
 #include "app.h"
@@ -83,10 +83,11 @@
  * a handful. */
 #define MAX_QUERY_ARGS 200
 
-/* Threads that relay the connections' bytes (relay.c), and how long a
- * stop lets them hand clients the rest of their answers. */
-#define RELAY_THREADS 2
+/* How long a stop lets the relay threads hand clients the rest of their
+ * answers. */
 #define RELAY_STOP_MS 1000
+/* Connections the API holds at once, shared out over its threads. */
+#define CONNECTION_LIMIT 4096
 
 /* How often the waiter re-checks parked long polls. */
 #define PARK_CHECK_MS 1000
@@ -108,7 +109,6 @@ struct conn_watch {
 struct conn_state;
 
 struct hk_http {
-    struct MHD_Daemon *daemon;
     struct hk_relay *relay;
     struct hk_app *app;
     int listen_fd;
@@ -1082,8 +1082,8 @@ static int open_listener(const struct hk_config *cfg)
     return fd;
 }
 
-/* The accept thread: hands every new connection to the daemon's pool
- * until a byte arrives on the stop pipe. */
+/* The accept thread: hands every new connection to an API thread until a
+ * byte arrives on the stop pipe. */
 static void *accept_loop(void *arg)
 {
     struct hk_http *h = arg;
@@ -1112,15 +1112,74 @@ static void *accept_loop(void *arg)
             continue;
         }
         warned = false;
-        /* libmicrohttpd gets the relay's socketpair end with the client's
-         * address; on failure (connection limit) it closes that end, and
-         * the relay then closes the client's */
-        int m = hk_relay_add(h->relay, c);
-        if (m >= 0)
-            (void)MHD_add_connection(h->daemon, m, (struct sockaddr *)&peer,
-                                     len);
+        /* a relay thread's daemon gets the relay's socketpair end with
+         * the client's address; on failure (connection limit) it closes
+         * that end, and the relay then closes the client's */
+        (void)hk_relay_add(h->relay, c, (struct sockaddr *)&peer, len);
     }
 }
+
+/* ---- the daemons ---- */
+
+/* Each relay thread drives a daemon of its own (relay.h): no threads of
+ * libmicrohttpd's, no listening socket (the accept thread owns it), epoll
+ * so that the thread waits on one descriptor for all of the daemon's
+ * connections. */
+static void *daemon_open(void *ctx, int i)
+{
+    (void)i;
+    struct hk_http *h = ctx;
+    int threads = h->app->cfg->http_threads;
+    unsigned limit = (unsigned)((CONNECTION_LIMIT + threads - 1) / threads);
+    unsigned flags = MHD_USE_EPOLL | MHD_USE_TURBO | MHD_USE_ITC |
+                     MHD_USE_NO_LISTEN_SOCKET | MHD_ALLOW_SUSPEND_RESUME;
+    struct MHD_Daemon *d = MHD_start_daemon(
+        flags, 0, NULL, NULL, on_request, h, MHD_OPTION_NOTIFY_COMPLETED,
+        on_completed, h, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
+        MHD_OPTION_CONNECTION_LIMIT, limit,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY,
+        MHD_OPTION_URI_LOG_CALLBACK, on_uri, NULL,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, h, MHD_OPTION_END);
+    if (d == NULL)
+        hk_log_error("cannot start the HTTP server");
+    return d;
+}
+
+static int daemon_fd(void *srv)
+{
+    const union MHD_DaemonInfo *di =
+        MHD_get_daemon_info(srv, MHD_DAEMON_INFO_EPOLL_FD);
+    return di != NULL ? di->epoll_fd : -1;
+}
+
+static void daemon_run(void *srv)
+{
+    (void)MHD_run(srv);
+}
+
+static int64_t daemon_timeout(void *srv)
+{
+    MHD_UNSIGNED_LONG_LONG ms;
+    if (MHD_get_timeout(srv, &ms) != MHD_YES)
+        return -1;
+    return ms > INT32_MAX ? INT32_MAX : (int64_t)ms;
+}
+
+static void daemon_add(void *srv, int fd, const struct sockaddr *addr,
+                       socklen_t len)
+{
+    (void)MHD_add_connection(srv, fd, addr, len);
+}
+
+static void daemon_close(void *srv)
+{
+    MHD_stop_daemon(srv);
+}
+
+static const struct hk_relay_server daemon_server = {
+    daemon_open, daemon_fd, daemon_run, daemon_timeout, daemon_add,
+    daemon_close,
+};
 
 /* ---- lifecycle ---- */
 
@@ -1183,33 +1242,14 @@ enum hk_result hk_http_start(struct hk_app *app, struct hk_http **out)
         free_http(h);
         return HK_INTERNAL;
     }
-    /* No listening socket of MHD's own: the accept thread owns it. */
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
-                     MHD_USE_TURBO | MHD_USE_ITC | MHD_USE_NO_LISTEN_SOCKET |
-                     MHD_ALLOW_SUSPEND_RESUME;
-    h->daemon = MHD_start_daemon(
-        flags, 0, NULL, NULL, on_request, h, MHD_OPTION_THREAD_POOL_SIZE,
-        (unsigned)cfg->http_threads, MHD_OPTION_NOTIFY_COMPLETED,
-        on_completed, h, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned)4096,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY,
-        MHD_OPTION_URI_LOG_CALLBACK, on_uri, NULL,
-        MHD_OPTION_NOTIFY_CONNECTION, on_connection, h,
-        MHD_OPTION_END);
-    if (h->daemon == NULL) {
-        hk_log_error("cannot start the HTTP server");
-        free_http(h);
-        return HK_INTERNAL;
-    }
-    h->relay = hk_relay_start(RELAY_THREADS, on_relay_refused, h);
+    h->relay = hk_relay_start(cfg->http_threads, &daemon_server,
+                              on_relay_refused, h);
     if (h->relay == NULL) {
-        MHD_stop_daemon(h->daemon);
         free_http(h);
         return HK_INTERNAL;
     }
     if (pthread_create(&h->waiter, NULL, wait_loop, h) != 0) {
         hk_log_error("cannot start the long poll thread");
-        MHD_stop_daemon(h->daemon);
         hk_relay_stop(h->relay, 0);
         free_http(h);
         return HK_INTERNAL;
@@ -1218,7 +1258,6 @@ enum hk_result hk_http_start(struct hk_app *app, struct hk_http **out)
     if (pthread_create(&h->watcher, NULL, watch_loop, h) != 0) {
         hk_log_error("cannot start the request deadline thread");
         stop_waiter(h);
-        MHD_stop_daemon(h->daemon);
         hk_relay_stop(h->relay, 0);
         free_http(h);
         return HK_INTERNAL;
@@ -1228,7 +1267,6 @@ enum hk_result hk_http_start(struct hk_app *app, struct hk_http **out)
         hk_log_error("cannot start the accept thread");
         stop_watcher(h);
         stop_waiter(h);
-        MHD_stop_daemon(h->daemon);
         hk_relay_stop(h->relay, 0);
         free_http(h);
         return HK_INTERNAL;
@@ -1284,9 +1322,9 @@ void hk_http_stop(struct hk_http *h, int64_t grace_ms)
         }
     }
     stop_watcher(h);
-    /* libmicrohttpd closes its ends; the relay hands the clients what it
-     * still holds of their answers, for a moment, then closes them */
-    MHD_stop_daemon(h->daemon);
+    /* each relay thread stops its daemon, which closes its ends; the relay
+     * hands the clients what it still holds of their answers, for a
+     * moment, then closes them */
     hk_relay_stop(h->relay, RELAY_STOP_MS);
     free_http(h);
 }

@@ -67,8 +67,8 @@ struct hk_resp {
 
 typedef void (*hk_handler_fn)(struct hk_req *req, struct hk_resp *resp);
 
-/* Server lifecycle. hk_http_start listens on cfg->listen_host:port with a
- * pool of cfg->http_threads threads. hk_http_stop refuses new connections
+/* Server lifecycle. hk_http_start listens on cfg->listen_host:port with
+ * cfg->http_threads API threads. hk_http_stop refuses new connections
  * at once, lets the requests in flight finish and be answered (with
  * Connection: close) for up to grace_ms, then closes every connection and
  * frees h; hk_http_stop(NULL, ...) does nothing. */

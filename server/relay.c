@@ -8,9 +8,13 @@
  * reach it. What is refused is answered in the JSON error envelope, logged
  * in one access line, and its connection closed.
  *
- * A few relay threads (epoll, level-triggered, non-blocking sockets) carry
- * every connection; a connection is two sockets, the client's and the
- * relay's end of a socketpair, and two buffers: what the client sent (the
+ * The API's threads are relay threads (epoll, level-triggered,
+ * non-blocking sockets), each carrying its share of the connections and
+ * driving a libmicrohttpd daemon of its own (hk_relay_server), so that a
+ * request is relayed, handled and answered on one thread without a
+ * hand-off between threads. A connection is two sockets, the client's and
+ * the relay's end of a socketpair (the daemon has the other), and two
+ * buffers: what the client sent (the
  * head being read, then body bytes found sound, waiting to be written to
  * libmicrohttpd) and what libmicrohttpd answered, waiting for the client.
  * Answers are followed just far enough to know where each one ends (status
@@ -596,20 +600,33 @@ struct relay_conn {
     struct relay_conn *prev, *next;
 };
 
+/* A server end waiting to be given to the thread's server. */
+struct relay_add {
+    int fd;
+    struct sockaddr_storage addr;
+    socklen_t len;
+    struct relay_add *next;
+};
+
 struct relay_thread {
     struct hk_relay *r;
     pthread_t id;
     bool started;
     int epfd;
-    int wake; /* eventfd: the stop */
-    pthread_mutex_t mu; /* the list; taken by hk_relay_add too */
+    int wake; /* eventfd: new connections, the stop */
+    void *srv; /* the thread's server; NULL once closed */
+    int srv_fd;
+    bool kick; /* bytes went to the server: run it before waiting */
+    pthread_mutex_t mu; /* the lists; taken by hk_relay_add too */
     struct relay_conn *conns;
+    struct relay_add *adds; /* newest first */
     struct relay_conn *dead; /* closed during the current event batch */
 };
 
 struct hk_relay {
     int nthreads;
     struct relay_thread *threads;
+    struct hk_relay_server server;
     atomic_uint next;
     atomic_bool stopping;
     atomic_llong stop_by; /* monotonic ms */
@@ -932,11 +949,13 @@ static void flush(struct relay_conn *c)
         memmove(c->in, c->in + w, c->in_len - (size_t)w);
         c->in_len -= (size_t)w;
         c->ok -= (size_t)w;
+        c->t->kick = true;
     }
     if (!c->mhd_gone && !c->mhd_deaf && c->client_eof && !c->mhd_shut &&
         c->ok == 0) {
         shutdown(c->mhd.fd, SHUT_WR);
         c->mhd_shut = true;
+        c->t->kick = true;
     }
     while (c->client.fd >= 0 && !c->lingering) {
         const char *p;
@@ -1056,6 +1075,52 @@ static void sweep(struct relay_thread *t, bool all)
     }
 }
 
+/* Gives the server the ends queued by hk_relay_add; once the server is
+ * closed, closes them instead, and the relay then ends their clients. */
+static void take_adds(struct relay_thread *t)
+{
+    pthread_mutex_lock(&t->mu);
+    struct relay_add *a = t->adds;
+    t->adds = NULL;
+    pthread_mutex_unlock(&t->mu);
+    /* oldest first, in the order they were accepted */
+    struct relay_add *order = NULL;
+    while (a != NULL) {
+        struct relay_add *next = a->next;
+        a->next = order;
+        order = a;
+        a = next;
+    }
+    while (order != NULL) {
+        a = order;
+        order = a->next;
+        if (t->srv != NULL)
+            t->r->server.add(t->srv, a->fd, (struct sockaddr *)&a->addr,
+                             a->len);
+        else
+            close(a->fd);
+        free(a);
+    }
+    t->kick = true;
+}
+
+static void close_server(struct relay_thread *t)
+{
+    if (t->srv == NULL)
+        return;
+    if (t->srv_fd >= 0)
+        (void)epoll_ctl(t->epfd, EPOLL_CTL_DEL, t->srv_fd, NULL);
+    t->r->server.close(t->srv);
+    t->srv = NULL;
+    t->srv_fd = -1;
+    take_adds(t);
+}
+
+/* The thread's loop: waits for its connections' ends, its server's
+ * descriptor and its wake-up, relays what they have, then runs the
+ * server when bytes went to it, it has work, or its deadline is due. A
+ * request's answer written by the server is read in the next turn, which
+ * finds it at once. */
 static void *relay_loop(void *arg)
 {
     struct relay_thread *t = arg;
@@ -1063,15 +1128,37 @@ static void *relay_loop(void *arg)
     struct epoll_event evs[64];
     int64_t next_sweep = hk_mono_ms() + SWEEP_MS;
     for (;;) {
-        int n = epoll_wait(t->epfd, evs, 64, SWEEP_MS);
+        int wait_ms = SWEEP_MS;
+        if (t->srv != NULL) {
+            int64_t due = r->server.timeout(t->srv);
+            if (due >= 0 && due < wait_ms)
+                wait_ms = (int)due;
+        }
+        int n = epoll_wait(t->epfd, evs, 64, wait_ms);
+        bool run = n == 0 || wait_ms == 0;
+        /* new connections first: a client's bytes must not reach its
+         * server end before the server has it (hk_relay_add) */
         for (int i = 0; i < n; i++) {
-            if (evs[i].data.ptr == NULL) {
+            void *p = evs[i].data.ptr;
+            if (p == &t->wake) {
                 uint64_t v;
                 (void)read(t->wake, &v, sizeof(v));
-                continue;
+                take_adds(t);
+            } else if (p == &t->srv_fd) {
+                run = true;
             }
-            on_event(evs[i].data.ptr, evs[i].events);
         }
+        for (int i = 0; i < n; i++) {
+            void *p = evs[i].data.ptr;
+            if (p != &t->wake && p != &t->srv_fd)
+                on_event(p, evs[i].events);
+        }
+        if (t->kick) {
+            t->kick = false;
+            run = true;
+        }
+        if (run && t->srv != NULL)
+            r->server.run(t->srv);
         while (t->dead != NULL) {
             struct relay_conn *c = t->dead;
             t->dead = c->next;
@@ -1080,6 +1167,8 @@ static void *relay_loop(void *arg)
         }
         int64_t now = hk_mono_ms();
         if (atomic_load(&r->stopping)) {
+            /* the server's ends close now; their answers still go out */
+            close_server(t);
             pthread_mutex_lock(&t->mu);
             bool empty = t->conns == NULL;
             pthread_mutex_unlock(&t->mu);
@@ -1095,14 +1184,16 @@ static void *relay_loop(void *arg)
     }
 }
 
-int hk_relay_add(struct hk_relay *r, int client_fd)
+bool hk_relay_add(struct hk_relay *r, int client_fd,
+                  const struct sockaddr *addr, socklen_t len)
 {
     int sv[2];
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0,
+    if (len > sizeof(struct sockaddr_storage) ||
+        socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0,
                    sv) != 0) {
         hk_log_warn("cannot relay a connection", "error", strerror(errno));
         close(client_fd);
-        return -1;
+        return false;
     }
     unsigned k = atomic_fetch_add(&r->next, 1) % (unsigned)r->nthreads;
     struct relay_thread *t = &r->threads[k];
@@ -1111,14 +1202,24 @@ int hk_relay_add(struct hk_relay *r, int client_fd)
     c->client = (struct relay_end){c, client_fd, 0};
     c->mhd = (struct relay_end){c, sv[0], 0};
     c->mhd_peer = sv[1];
+    /* The thread gives sv[1] to its server (a server is only ever used by
+     * its own thread). It is queued and the thread woken before either of
+     * c's ends can be seen, so the thread takes it before any of c's
+     * events; from here the thread owns sv[1]. */
+    struct relay_add *a = hk_calloc(1, sizeof(*a));
+    a->fd = sv[1];
+    memcpy(&a->addr, addr, len);
+    a->len = len;
     pthread_mutex_lock(&t->mu);
     c->next = t->conns;
     if (c->next != NULL)
         c->next->prev = c;
     t->conns = c;
+    a->next = t->adds;
+    t->adds = a;
     pthread_mutex_unlock(&t->mu);
-    /* libmicrohttpd's end first: nothing happens on it before sv[1] is
-     * handed over, so on a failure the thread has not seen c */
+    uint64_t one = 1;
+    (void)write(t->wake, &one, sizeof(one));
     struct epoll_event em = {.events = EPOLLIN, .data.ptr = &c->mhd};
     struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &c->client};
     bool ok = epoll_ctl(t->epfd, EPOLL_CTL_ADD, sv[0], &em) == 0;
@@ -1128,20 +1229,22 @@ int hk_relay_add(struct hk_relay *r, int client_fd)
     c->client.events = EPOLLIN;
     ok = ok && epoll_ctl(t->epfd, EPOLL_CTL_ADD, client_fd, &ev) == 0;
     if (!ok) {
+        /* the server sees its end close and ends the connection */
         hk_log_warn("cannot relay a connection", "error", strerror(errno));
         c->client.events = 0;
         unlink_conn(c);
         destroy_conn(c);
-        close(sv[1]);
-        return -1;
+        return false;
     }
-    return sv[1];
+    return true;
 }
 
-struct hk_relay *hk_relay_start(int threads, hk_relay_refused_fn refused,
-                                void *ctx)
+struct hk_relay *hk_relay_start(int threads,
+                                const struct hk_relay_server *server,
+                                hk_relay_refused_fn refused, void *ctx)
 {
     struct hk_relay *r = hk_calloc(1, sizeof(*r));
+    r->server = *server;
     r->refused = refused;
     r->ctx = ctx;
     atomic_init(&r->next, 0);
@@ -1151,20 +1254,32 @@ struct hk_relay *hk_relay_start(int threads, hk_relay_refused_fn refused,
     for (int i = 0; i < threads; i++) {
         struct relay_thread *t = &r->threads[i];
         t->r = r;
+        t->srv_fd = -1;
         t->epfd = epoll_create1(EPOLL_CLOEXEC);
         t->wake = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
         pthread_mutex_init(&t->mu, NULL);
-        struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
+        r->nthreads = i + 1;
+        struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &t->wake};
         if (t->epfd < 0 || t->wake < 0 ||
-            epoll_ctl(t->epfd, EPOLL_CTL_ADD, t->wake, &ev) != 0 ||
+            epoll_ctl(t->epfd, EPOLL_CTL_ADD, t->wake, &ev) != 0) {
+            hk_log_error("cannot start the relay", "error", strerror(errno));
+            hk_relay_stop(r, 0);
+            return NULL;
+        }
+        t->srv = server->open(ctx, i);
+        if (t->srv == NULL) {
+            hk_relay_stop(r, 0);
+            return NULL;
+        }
+        t->srv_fd = server->fd(t->srv);
+        struct epoll_event es = {.events = EPOLLIN, .data.ptr = &t->srv_fd};
+        if (epoll_ctl(t->epfd, EPOLL_CTL_ADD, t->srv_fd, &es) != 0 ||
             pthread_create(&t->id, NULL, relay_loop, t) != 0) {
             hk_log_error("cannot start the relay", "error", strerror(errno));
-            r->nthreads = i + 1;
             hk_relay_stop(r, 0);
             return NULL;
         }
         t->started = true;
-        r->nthreads = i + 1;
     }
     return r;
 }
@@ -1184,10 +1299,12 @@ void hk_relay_stop(struct hk_relay *r, int64_t grace_ms)
     }
     for (int i = 0; i < r->nthreads; i++) {
         struct relay_thread *t = &r->threads[i];
-        if (t->started)
+        if (t->started) {
             pthread_join(t->id, NULL);
-        else
+        } else {
+            close_server(t);
             sweep(t, true);
+        }
         if (t->epfd >= 0)
             close(t->epfd);
         if (t->wake >= 0)

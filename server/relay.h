@@ -116,16 +116,42 @@ struct hk_relay;
  * peer. */
 typedef void (*hk_relay_refused_fn)(void *ctx, int mhd_fd);
 
-/* Starts threads relay threads. Returns NULL after logging why. */
-struct hk_relay *hk_relay_start(int threads, hk_relay_refused_fn refused,
-                                void *ctx);
-/* Takes client_fd (non-blocking, accepted) and returns the end of a new
- * socketpair to hand to libmicrohttpd, which owns it from then on; -1 when
- * out of descriptors or memory (client_fd is then closed). */
-int hk_relay_add(struct hk_relay *r, int client_fd);
-/* Relays what is in flight for up to grace_ms (connections whose
- * libmicrohttpd end has closed finish sending their answers), then closes
- * every connection, ends the threads and frees r. NULL does nothing. */
+/* The server each relay thread drives beside its connections (http.c's
+ * libmicrohttpd daemon, run without threads of its own): a request is
+ * relayed, read, handled and answered on one thread, never handed
+ * between threads. Every call but open is made on the thread that owns
+ * the server. */
+struct hk_relay_server {
+    /* Makes thread i's server; NULL after logging why. */
+    void *(*open)(void *ctx, int i);
+    /* A descriptor that is readable while the server has work. */
+    int (*fd)(void *srv);
+    /* Does what the server can do now, without waiting. */
+    void (*run)(void *srv);
+    /* Milliseconds until the server must run again; -1: no deadline. */
+    int64_t (*timeout)(void *srv);
+    /* Gives the server its end of a new connection, with the client's
+     * address; on a failure the server closes fd. */
+    void (*add)(void *srv, int fd, const struct sockaddr *addr,
+                socklen_t len);
+    /* Ends the server's requests, closes its ends and frees it. */
+    void (*close)(void *srv);
+};
+
+/* Starts threads relay threads, each with a server of its own. Returns
+ * NULL after logging why. */
+struct hk_relay *hk_relay_start(int threads,
+                                const struct hk_relay_server *server,
+                                hk_relay_refused_fn refused, void *ctx);
+/* Takes client_fd (non-blocking, accepted) and relays it to one thread's
+ * server, giving the server the client's address. Returns false when out
+ * of descriptors or memory (client_fd is then closed). */
+bool hk_relay_add(struct hk_relay *r, int client_fd,
+                  const struct sockaddr *addr, socklen_t len);
+/* Closes the servers (their requests' ends), relays what is in flight for
+ * up to grace_ms (connections whose server end has closed finish sending
+ * their answers), then closes every connection, ends the threads and
+ * frees r. NULL does nothing. */
 void hk_relay_stop(struct hk_relay *r, int64_t grace_ms);
 
 #endif

@@ -2,7 +2,8 @@
  * test_relay.c - unit tests of relay.c's parsers: request heads that are
  * read (with their body framing), every refusal with its status and code,
  * heads fed a byte at a time, chunked bodies whole and in pieces, and the
- * framing of answers libmicrohttpd writes.
+ * framing of answers libmicrohttpd writes; and the relay's threads, each
+ * driving a server of its own (a stand-in for libmicrohttpd's daemon).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -13,6 +14,14 @@
 #include <string.h>
 
 #include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sys/epoll.h>
+#include <unistd.h>
 
 #include "relay.h"
 
@@ -259,6 +268,203 @@ static void test_answers(void **state)
     hk_buf_cleanup(&b);
 }
 
+/* ---- the relay's threads and their servers ---- */
+
+/* A stand-in for a libmicrohttpd daemon: answers each request head it
+ * reads with 200 "ok", and notes which thread called it and what it was
+ * given. Used only by its relay thread, as the relay promises. */
+#define FAKE_CONNS 8
+struct fake_server {
+    int epfd;
+    int fds[FAKE_CONNS];
+    char got[FAKE_CONNS][256];
+    size_t got_len[FAKE_CONNS];
+    int nfds;
+    pthread_t thread;  /* the first thread to call run or add */
+    bool have_thread;
+    bool other_thread; /* a call came from any other thread */
+    int ports[FAKE_CONNS];
+    size_t bytes; /* request bytes read, all connections */
+};
+
+struct fake_servers {
+    struct fake_server *s[4];
+    int opened, closed;
+    size_t bytes_at_close;
+};
+
+static void note_thread(struct fake_server *f)
+{
+    if (!f->have_thread) {
+        f->thread = pthread_self();
+        f->have_thread = true;
+    } else if (!pthread_equal(f->thread, pthread_self())) {
+        f->other_thread = true;
+    }
+}
+
+static void *fake_open(void *ctx, int i)
+{
+    struct fake_servers *all = ctx;
+    struct fake_server *f = calloc(1, sizeof(*f));
+    f->epfd = epoll_create1(EPOLL_CLOEXEC);
+    all->s[i] = f;
+    all->opened++;
+    return f;
+}
+
+static int fake_fd(void *srv)
+{
+    return ((struct fake_server *)srv)->epfd;
+}
+
+static void fake_run(void *srv)
+{
+    struct fake_server *f = srv;
+    note_thread(f);
+    struct epoll_event evs[FAKE_CONNS];
+    int n = epoll_wait(f->epfd, evs, FAKE_CONNS, 0);
+    for (int e = 0; e < n; e++) {
+        int k = evs[e].data.u32;
+        char *buf = f->got[k];
+        ssize_t r = read(f->fds[k], buf + f->got_len[k],
+                         sizeof(f->got[k]) - 1 - f->got_len[k]);
+        if (r <= 0) {
+            (void)epoll_ctl(f->epfd, EPOLL_CTL_DEL, f->fds[k], NULL);
+            continue;
+        }
+        f->bytes += (size_t)r;
+        f->got_len[k] += (size_t)r;
+        buf[f->got_len[k]] = 0;
+        char *end = strstr(buf, "\r\n\r\n");
+        if (end != NULL) {
+            const char *ok = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+            assert_int_equal(write(f->fds[k], ok, strlen(ok)),
+                             (ssize_t)strlen(ok));
+            f->got_len[k] = 0;
+        }
+    }
+}
+
+static int64_t fake_timeout(void *srv)
+{
+    (void)srv;
+    return -1;
+}
+
+static void fake_add(void *srv, int fd, const struct sockaddr *addr,
+                     socklen_t len)
+{
+    struct fake_server *f = srv;
+    note_thread(f);
+    assert_int_equal(len, sizeof(struct sockaddr_in));
+    assert_true(f->nfds < FAKE_CONNS);
+    int k = f->nfds++;
+    f->fds[k] = fd;
+    f->ports[k] = ntohs(((const struct sockaddr_in *)addr)->sin_port);
+    struct epoll_event ev = {.events = EPOLLIN, .data.u32 = (uint32_t)k};
+    assert_int_equal(epoll_ctl(f->epfd, EPOLL_CTL_ADD, fd, &ev), 0);
+}
+
+static struct fake_servers *closing_all;
+
+static void fake_close(void *srv)
+{
+    struct fake_server *f = srv;
+    note_thread(f);
+    for (int k = 0; k < f->nfds; k++)
+        close(f->fds[k]);
+    close(f->epfd);
+    closing_all->closed++;
+    closing_all->bytes_at_close += f->bytes;
+}
+
+/* Reads from fd until want bytes or the end, within 5 s. */
+static size_t read_answer(int fd, char *buf, size_t cap, size_t want)
+{
+    size_t len = 0;
+    while (len < want && len < cap - 1) {
+        struct pollfd p = {fd, POLLIN, 0};
+        if (poll(&p, 1, 5000) <= 0)
+            break;
+        ssize_t r = read(fd, buf + len, cap - 1 - len);
+        if (r <= 0)
+            break;
+        len += (size_t)r;
+    }
+    buf[len] = 0;
+    return len;
+}
+
+static void test_threads_drive_their_servers(void **state)
+{
+    (void)state;
+    struct fake_servers all = {0};
+    closing_all = &all;
+    const struct hk_relay_server server = {
+        fake_open, fake_fd, fake_run, fake_timeout, fake_add, fake_close,
+    };
+    struct hk_relay *r = hk_relay_start(2, &server, NULL, &all);
+    assert_non_null(r);
+    assert_int_equal(all.opened, 2);
+
+    /* four clients, each with an address of its own */
+    int ours[4];
+    for (int i = 0; i < 4; i++) {
+        int sv[2];
+        assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0,
+                                    sv),
+                         0);
+        assert_int_equal(fcntl(sv[1], F_SETFL, O_NONBLOCK), 0);
+        struct sockaddr_in a = {.sin_family = AF_INET,
+                                .sin_port = htons((uint16_t)(40000 + i))};
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        assert_true(hk_relay_add(r, sv[1], (struct sockaddr *)&a, sizeof(a)));
+        ours[i] = sv[0];
+    }
+    /* two requests on each kept-alive connection come back answered */
+    const char *get = "GET /a HTTP/1.1\r\nHost: x\r\n\r\n";
+    const char *ok = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+    for (int round = 0; round < 2; round++) {
+        for (int i = 0; i < 3; i++) {
+            assert_int_equal(write(ours[i], get, strlen(get)),
+                             (ssize_t)strlen(get));
+            char buf[512];
+            read_answer(ours[i], buf, sizeof(buf), strlen(ok));
+            assert_string_equal(buf, ok);
+        }
+    }
+    /* a refused request never reaches a server: its answer is the
+     * relay's, and the connection is closed after it */
+    const char *bad = "GET / HTTP/2.0\r\nHost: x\r\n\r\n";
+    assert_int_equal(write(ours[3], bad, strlen(bad)), (ssize_t)strlen(bad));
+    char buf[1024];
+    read_answer(ours[3], buf, sizeof(buf), sizeof(buf));
+    assert_non_null(strstr(buf, "HTTP/1.1 505 "));
+    assert_non_null(strstr(buf, "version_not_supported"));
+
+    hk_relay_stop(r, 1000);
+    assert_int_equal(all.closed, 2);
+    assert_int_equal(all.bytes_at_close, 6 * strlen(get));
+    int seen[4] = {0};
+    for (int s = 0; s < 2; s++) {
+        struct fake_server *f = all.s[s];
+        /* every call a server had came from its own relay thread */
+        assert_true(f->have_thread);
+        assert_false(f->other_thread);
+        assert_false(pthread_equal(f->thread, pthread_self()));
+        /* the connections are shared out over the threads */
+        assert_int_equal(f->nfds, 2);
+        for (int k = 0; k < f->nfds; k++)
+            seen[f->ports[k] - 40000]++;
+        free(f);
+    }
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(seen[i], 1);
+        close(ours[i]);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -266,6 +472,7 @@ int main(void)
         cmocka_unit_test(test_heads_refused),
         cmocka_unit_test(test_chunks),
         cmocka_unit_test(test_answers),
+        cmocka_unit_test(test_threads_drive_their_servers),
     };
     return cmocka_run_group_tests_name("relay", tests, NULL, NULL);
 }
