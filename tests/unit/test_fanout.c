@@ -156,9 +156,11 @@ static void post_all(int writers)
     /* one wake-up a group that made deliveries, none otherwise */
     assert_int_equal(wakes, deliveries_each > 0 ? groups : 0);
     assert_int_equal(unowned_wakes, unowned_groups);
-    if (deliveries_each > 0 && unowned_groups < EVENTS / UNOWNED_EVERY / 2)
-        fail_msg("only %d groups held an event for an unowned endpoint",
-                 unowned_groups);
+    /* The unowned events (every UNOWNED_EVERY-th) fall at the same step
+     * of several posters, so posters that run in step put them in as
+     * few as four groups: only "some" is certain. */
+    if (deliveries_each > 0 && unowned_groups == 0)
+        fail_msg("no group held an event for an unowned endpoint");
     for (int s = 0; s < EVENTS; s++)
         if (written[s] != 1)
             fail_msg("event %d written %d times", s, written[s]);
