@@ -13,10 +13,11 @@
  * (relay.c) driving a daemon of its own (the daemons section below). The
  * relay gives its daemon one end of a socketpair and passes on only
  * requests whose line, headers and body framing are sound and within
- * hookd's limits, answering the rest in the error envelope. So a Content-Length or Transfer-Encoding
- * that libmicrohttpd could read otherwise than hookd never reaches it,
- * and its own HTML error pages are never sent. The client's address is
- * given to libmicrohttpd with the socket, as before.
+ * hookd's limits, answering the rest in the error envelope. So a
+ * Content-Length or Transfer-Encoding that libmicrohttpd could read
+ * otherwise than hookd never reaches it, and its own HTML error pages are
+ * never sent. The client's address is given to libmicrohttpd with the
+ * socket.
  *
  * Every connection is watched from libmicrohttpd's connection-started
  * notice to its closed notice: a client has HOOKD_CLIENT_TIMEOUT to send a

@@ -14,9 +14,9 @@
  * request is relayed, handled and answered on one thread without a
  * hand-off between threads. A connection is two sockets, the client's and
  * the relay's end of a socketpair (the daemon has the other), and two
- * buffers: what the client sent (the
- * head being read, then body bytes found sound, waiting to be written to
- * libmicrohttpd) and what libmicrohttpd answered, waiting for the client.
+ * buffers: what the client sent (the head being read, then body bytes
+ * found sound, waiting to be written to libmicrohttpd) and what
+ * libmicrohttpd answered, waiting for the client.
  * Answers are followed just far enough to know where each one ends (status
  * line, Content-Length or chunks, no body for HEAD, 1xx, 204 and 304), so
  * that the next request is read only once the answer before it is
