@@ -3,7 +3,7 @@
  * hookd.endpoint_owners
  * (see vacuum.h for why). Two counts under a mutex, fed by the recorder;
  * a thread that sleeps until one of them makes a vacuum or an analyze due,
- * then runs it on its own connection.
+ * or the caller's chore is due, then runs it on its own connection.
  */
 #include "vacuum.h"
 #include "db.h"
@@ -40,6 +40,8 @@ struct hk_vacuum {
     pthread_cond_t cv;
     size_t churn;   /* dead rows since the last vacuum began */
     size_t changed; /* rows changed since the last analyze began */
+    struct hk_vacuum_chore chore;
+    int64_t chore_at; /* monotonic ms the chore is next due; 0: no chore */
     bool stop;
 };
 
@@ -57,15 +59,21 @@ static struct timespec deadline_in(int64_t ms)
     return t;
 }
 
-/* The ms until a vacuum or an analyze is due (0: one is now), or -1 when
- * neither will be until the counts grow. */
-static int64_t due_in(const struct hk_vacuum *v, int64_t since_vacuum,
-                      int64_t since_analyze)
+/* The ms until a vacuum, an analyze or the chore is due (0: one is now),
+ * or -1 when none will be until the counts grow. */
+static int64_t due_in(const struct hk_vacuum *v, int64_t now,
+                      int64_t since_vacuum, int64_t since_analyze)
 {
     int64_t wait = -1;
-    if (v->churn >= VACUUM_ROWS)
-        wait = since_vacuum >= VACUUM_GAP_MS ? 0
-                                             : VACUUM_GAP_MS - since_vacuum;
+    if (v->chore_at > 0)
+        wait = v->chore_at <= now ? 0 : v->chore_at - now;
+    if (v->churn >= VACUUM_ROWS) {
+        int64_t g = since_vacuum >= VACUUM_GAP_MS
+                        ? 0
+                        : VACUUM_GAP_MS - since_vacuum;
+        if (wait < 0 || g < wait)
+            wait = g;
+    }
     if (v->changed > 0) {
         int64_t a = since_analyze >= ANALYZE_GAP_MS
                         ? 0
@@ -86,7 +94,7 @@ static void *vacuum_loop(void *arg)
     pthread_mutex_lock(&v->mu);
     for (;;) {
         int64_t now = hk_mono_ms();
-        int64_t wait = due_in(v, now - vacuumed, now - analyzed);
+        int64_t wait = due_in(v, now, now - vacuumed, now - analyzed);
         if (v->stop)
             break;
         if (wait != 0) {
@@ -109,28 +117,42 @@ static void *vacuum_loop(void *arg)
             v->changed = 0;
             analyzed = now;
         }
+        bool chore = v->chore_at > 0 && v->chore_at <= now;
+        if (chore)
+            v->chore_at = now + v->chore.every_ms;
         pthread_mutex_unlock(&v->mu);
         if (v->conn == NULL &&
             hk_conn_open(v->conninfo, "hookd vacuum", &v->conn) != HK_OK)
             v->conn = NULL;
-        bool ok = v->conn != NULL && hk_conn_ensure(v->conn) &&
-                  hk_store_vacuum_hot(v->conn, vacuum, analyze) == HK_OK;
-        /* once per outage: the recorder's own errors say the rest */
-        if (!ok && !failing)
-            hk_log_warn("could not vacuum hookd.queue and hookd.endpoint_owners; "
-                        "autovacuum is left to do it");
-        failing = !ok;
+        bool up = v->conn != NULL && hk_conn_ensure(v->conn);
+        if (chore && up)
+            v->chore.run(v->conn, v->chore.ctx);
+        if (vacuum || analyze) {
+            bool ok = up && hk_store_vacuum_hot(v->conn, vacuum, analyze) ==
+                                HK_OK;
+            /* once per outage: the recorder's own errors say the rest */
+            if (!ok && !failing)
+                hk_log_warn("could not vacuum hookd.queue and "
+                            "hookd.endpoint_owners; autovacuum is left to do it");
+            failing = !ok;
+        }
         pthread_mutex_lock(&v->mu);
     }
     pthread_mutex_unlock(&v->mu);
     return NULL;
 }
 
-enum hk_result hk_vacuum_start(const char *conninfo, struct hk_vacuum **out)
+enum hk_result hk_vacuum_start(const char *conninfo,
+                               const struct hk_vacuum_chore *chore,
+                               struct hk_vacuum **out)
 {
     *out = NULL;
     struct hk_vacuum *v = hk_calloc(1, sizeof(*v));
     v->conninfo = hk_strdup(conninfo);
+    if (chore != NULL && chore->run != NULL && chore->every_ms > 0) {
+        v->chore = *chore;
+        v->chore_at = hk_mono_ms();
+    }
     pthread_mutex_init(&v->mu, NULL);
     pthread_cond_init(&v->cv, NULL);
     if (pthread_create(&v->thread, NULL, vacuum_loop, v) != 0) {
@@ -152,6 +174,17 @@ void hk_vacuum_churn(struct hk_vacuum *v, size_t rows)
     v->changed += rows;
     if (v->churn >= VACUUM_ROWS || first)
         pthread_cond_signal(&v->cv);
+    pthread_mutex_unlock(&v->mu);
+}
+
+void hk_vacuum_chore_soon(struct hk_vacuum *v, int64_t ms)
+{
+    pthread_mutex_lock(&v->mu);
+    int64_t at = hk_mono_ms() + ms;
+    if (v->chore_at > 0 && at < v->chore_at) {
+        v->chore_at = at;
+        pthread_cond_signal(&v->cv);
+    }
     pthread_mutex_unlock(&v->mu);
 }
 

@@ -14,6 +14,11 @@
  * thread, its connection and the count; the statement is in
  * store_dispatch.c, and autovacuum keeps everything else (the large tables,
  * their statistics, giving the queue's empty pages back).
+ *
+ * The same thread and connection run one more chore of the caller's on a
+ * timer: the dispatcher's sweeps (engine/sweep.c), which take tens of
+ * milliseconds under load and would otherwise hold up the claims of every
+ * endpoint while they run.
  */
 #ifndef HK_VACUUM_H
 #define HK_VACUUM_H
@@ -23,16 +28,31 @@
 #include <stddef.h>
 
 struct hk_vacuum;
+struct hk_conn;
 
-/* Starts the thread; its connection to conninfo is opened when the first
- * vacuum or analyze is due (a start-up, often a restart after a crash,
- * waits for one connection less). Free with hk_vacuum_stop. */
+/* A chore run on the thread's connection every every_ms, the first time
+ * at once, and sooner when asked (hk_vacuum_chore_soon). */
+struct hk_vacuum_chore {
+    void (*run)(struct hk_conn *c, void *ctx);
+    void *ctx;
+    int64_t every_ms;
+};
+
+/* Starts the thread, with chore (copied; NULL: none); its connection to
+ * conninfo is opened when the first vacuum, analyze or chore is due (a
+ * start-up, often a restart after a crash, waits for one connection
+ * less). Free with hk_vacuum_stop. */
 enum hk_result hk_vacuum_start(const char *conninfo,
+                               const struct hk_vacuum_chore *chore,
                                struct hk_vacuum **out) HK_MUST_CHECK;
+/* Has the chore run within ms from now, unless it is due sooner. Any
+ * thread. */
+void hk_vacuum_chore_soon(struct hk_vacuum *v, int64_t ms);
 /* Counts rows that became dead in the hot tables (one per table for each
  * recorded attempt), and wakes the thread when enough have. Any thread. */
 void hk_vacuum_churn(struct hk_vacuum *v, size_t rows);
-/* Stops the thread, after the vacuum running now if any, and frees v.
+/* Stops the thread, after the vacuum or chore running now if any, and
+ * frees v.
  * NULL is a no-op. */
 void hk_vacuum_stop(struct hk_vacuum *v);
 

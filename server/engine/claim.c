@@ -3,11 +3,11 @@
  * ownership round (which endpoints this dispatcher sends to), claims due
  * deliveries of its endpoints when the sender asks (work may have come,
  * or slots are free), hands the jobs to the sender, checks whether the
- * endpoints of waiting jobs are still enabled and still its own, writes
- * what it holds of each endpoint for the API's "sending", and runs the
- * periodic sweeps (deliveries of endpoints gone away, expired portal
- * sessions, the change log, old attempts). The claim's SQL is
- * store_dispatch.c's.
+ * endpoints of waiting jobs are still enabled and still its own, and
+ * writes what it holds of each endpoint for the API's "sending". Nothing
+ * else runs on this thread: every claim waits for the turn before it
+ * (the periodic sweeps run on the vacuum thread, sweep.c). The claim's SQL
+ * is store_dispatch.c's.
  */
 #include "engine/engine.h"
 #include "log.h"
@@ -15,9 +15,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
-#define SWEEP_MS 5000
-#define PRUNE_MS (3600 * 1000)
 /* What the dispatcher holds is written when it changed, at most this
  * often: the API's "sending" is that late at most. */
 #define HOLD_MS 50
@@ -25,6 +24,11 @@
 #define GONE_AFTER_MS 500
 /* Endpoints of one claim whose jobs share their secrets (see claim). */
 #define SAME_ENDPOINTS 64
+/* A claimer turn longer than this is logged at debug level with where its
+ * time went: every claim waits for the turn before it, so a long one is
+ * what a fast endpoint's deliveries wait for beside a busy one
+ * (docs/tls.md). */
+#define SLOW_TURN_MS 20
 
 /* Adds ids (a uuid[] literal) to the endpoints whose waiting jobs the
  * sender drops at its next turn. Called with claim_mu held. */
@@ -64,8 +68,8 @@ static void check_lanes(struct hk_dispatcher *d)
         hk_deliver_wakeup(d->deliver);
         /* once the sender has dropped their waiting jobs and what this
          * dispatcher holds is written again, those of an endpoint gone
-         * away end failed */
-        d->gone_ms = hk_mono_ms() + GONE_AFTER_MS;
+         * away end failed (sweep.c) */
+        hk_vacuum_chore_soon(d->vacuum, GONE_AFTER_MS);
     }
 }
 
@@ -329,7 +333,7 @@ static bool own(struct hk_dispatcher *d, int64_t now)
  * (HK_LANE_DEPTH - 1) times them, so the jobs waiting in lanes stay below
  * max_in_flight; the claim's room keeps them there too, should an
  * endpoint's max_concurrency be lowered meanwhile. */
-static void claim(struct hk_dispatcher *d)
+static void claim(struct hk_dispatcher *d, int *room_out, size_t *n_out)
 {
     struct hk_buf ids;
     hk_buf_init(&ids);
@@ -393,6 +397,8 @@ static void claim(struct hk_dispatcher *d)
         }
     }
     hk_store_claims_free(claims, n);
+    *room_out = room;
+    *n_out = rc == HK_OK ? n : 0;
 
     hk_jobq_push(&d->claimed, jobs, n);
     pthread_mutex_lock(&d->claim_mu);
@@ -408,26 +414,6 @@ static void claim(struct hk_dispatcher *d)
         hk_deliver_wakeup(d->deliver);
 }
 
-static void sweep(struct hk_dispatcher *d)
-{
-    int n = 0;
-    if (hk_store_fail_gone(d->work, &n) == HK_OK && n > 0) {
-        char s[16];
-        snprintf(s, sizeof(s), "%d", n);
-        hk_log_info("deliveries of endpoints gone away ended failed",
-                    "deliveries", s);
-    }
-    /* a session's token no longer works once it expires; its row goes
-     * here rather than on the next request that presents it */
-    if (hk_store_session_purge(d->work, &n) == HK_OK && n > 0) {
-        char s[16];
-        snprintf(s, sizeof(s), "%d", n);
-        hk_log_info("expired portal sessions purged", "sessions", s);
-    }
-    if (hk_store_changes_purge(d->work) != HK_OK)
-        hk_log_warn("cannot purge the change log of the live updates");
-}
-
 /* How old the last ownership round must be before one that was asked
  * for (engine.h, OWN_ROUND_NOW_MS). */
 static int64_t own_gap(const struct hk_dispatcher *d)
@@ -440,14 +426,49 @@ static int64_t own_gap(const struct hk_dispatcher *d)
                                     : gap;
 }
 
+/* Where a claimer turn's time went, in µs, for log_slow_turn. */
+enum turn_step { T_OWN, T_CHECK, T_CLAIM, T_HOLD, T_STEPS };
+
+static int64_t mono_us(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000000 + t.tv_nsec / 1000;
+}
+
+/* The µs since *t, which becomes now. */
+static int64_t lap(int64_t *t)
+{
+    int64_t now = mono_us(), since = now - *t;
+    *t = now;
+    return since;
+}
+
+/* Logs a turn that took SLOW_TURN_MS or more: each step's ms, the room the
+ * claim had (-1: no claim) and the jobs it brought. */
+static void log_slow_turn(const int64_t us[T_STEPS], int64_t total_us,
+                          int room, size_t claimed)
+{
+    if (total_us < SLOW_TURN_MS * 1000 || !hk_log_enabled(HK_LOG_DEBUG))
+        return;
+    char v[T_STEPS + 3][24];
+    for (int i = 0; i < T_STEPS; i++)
+        snprintf(v[i], sizeof(v[i]), "%.2f", (double)us[i] / 1000.0);
+    snprintf(v[T_STEPS], sizeof(v[0]), "%.2f", (double)total_us / 1000.0);
+    snprintf(v[T_STEPS + 1], sizeof(v[0]), "%d", room);
+    snprintf(v[T_STEPS + 2], sizeof(v[0]), "%zu", claimed);
+    hk_log_debug("slow claimer turn", "turn_ms", v[T_STEPS], "own_ms",
+                 v[T_OWN], "check_ms", v[T_CHECK],
+                 "claim_ms", v[T_CLAIM], "hold_ms", v[T_HOLD], "room",
+                 v[T_STEPS + 1], "claimed", v[T_STEPS + 2]);
+}
+
 /* The claimer thread: claims whenever the dispatcher asks (an ingest or
  * a NOTIFY, slots freed while work may be left, a retry come due, the
- * one-second poll), and keeps ownership, what it holds and the sweeps on
- * the side. */
+ * one-second poll), and keeps ownership and what it holds on the side. */
 void *hk_claimer_loop(void *arg)
 {
     struct hk_dispatcher *d = arg;
-    int64_t last_sweep = 0, last_prune = 0;
     pthread_mutex_lock(&d->claim_mu);
     for (;;) {
         if (!d->want_claim && !d->cl_stop) {
@@ -469,21 +490,10 @@ void *hk_claimer_loop(void *arg)
         d->want_claim = false;
         pthread_mutex_unlock(&d->claim_mu);
 
+        int64_t us[T_STEPS] = {0}, began = mono_us(), t = began;
+        int room = -1;
+        size_t claimed = 0;
         int64_t now = hk_mono_ms();
-        bool gone = d->gone_ms > 0 && now >= d->gone_ms;
-        if ((now - last_sweep >= SWEEP_MS || gone) &&
-            hk_conn_ensure(d->work)) {
-            sweep(d);
-            last_sweep = now;
-            d->gone_ms = 0;
-        }
-        if (d->cfg->retention_days > 0 && now - last_prune >= PRUNE_MS &&
-            hk_conn_ensure(d->work)) {
-            int n;
-            if (hk_store_prune_attempts(d->work, d->cfg->retention_days,
-                                        &n) == HK_OK)
-                last_prune = now;
-        }
         /* work may have come for an endpoint nobody owns: a round now,
          * or as soon as the last is old enough (own_gap) */
         if (atomic_exchange(&d->own_now, false))
@@ -501,12 +511,17 @@ void *hk_claimer_loop(void *arg)
             if (own(d, now))
                 want = true;
         }
+        us[T_OWN] = lap(&t);
         if (hk_conn_ensure(d->work))
             check_lanes(d);
+        us[T_CHECK] = lap(&t);
         if (want && hk_conn_ensure(d->work))
-            claim(d);
+            claim(d, &room, &claimed);
+        us[T_CLAIM] = lap(&t);
         if (hk_conn_ensure(d->work))
             publish_held(d, hk_mono_ms());
+        us[T_HOLD] = lap(&t);
+        log_slow_turn(us, t - began, room, claimed);
         pthread_mutex_lock(&d->claim_mu);
     }
     pthread_mutex_unlock(&d->claim_mu);

@@ -1,9 +1,10 @@
 /*
  * dispatcher.c - starts and stops the delivery engine (docs/engine.md):
- * its connections (claims, records, LISTEN, vacuum) and its three
- * threads, the sender (send.c), the claimer (claim.c) and the recorder
- * (record.c). Whatever a stopped dispatcher leaves behind is pending in
- * the database: the endpoints' next owners send it.
+ * its connections (claims, records, LISTEN, vacuum) and its threads, the
+ * sender (send.c), the claimer (claim.c), the recorder (record.c) and the
+ * vacuum thread that also runs the sweeps (sweep.c). Whatever a stopped
+ * dispatcher leaves behind is pending in the database: the endpoints'
+ * next owners send it.
  */
 #include "dispatcher.h"
 #include "engine/engine.h"
@@ -36,7 +37,8 @@ enum hk_result hk_dispatcher_start(const struct hk_config *cfg,
         return HK_DB;
     }
     hk_conn_generic_plans(d->rec_conn);
-    if (hk_vacuum_start(cfg->database_url, &d->vacuum) != HK_OK) {
+    struct hk_vacuum_chore sweeps = {hk_sweep_run, d, SWEEP_MS};
+    if (hk_vacuum_start(cfg->database_url, &sweeps, &d->vacuum) != HK_OK) {
         hk_conn_close(d->rec_conn);
         hk_conn_close(d->work);
         free(d);

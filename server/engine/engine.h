@@ -192,9 +192,7 @@ struct hk_dispatcher {
     struct hk_buf held_pub;
     bool held_pub_ok;
     int64_t held_ms;
-    /* claimer: when to look for deliveries of endpoints gone away before
-     * the next sweep (0: none), soon after the lanes' check found some */
-    int64_t gone_ms;
+    int64_t pruned_ms; /* vacuum thread: when old attempts were pruned */
 };
 
 struct hk_job_meta {
@@ -273,5 +271,12 @@ void hk_claimer_stop(struct hk_dispatcher *d);
 void *hk_recorder_loop(void *arg);
 void hk_recorder_stop(struct hk_dispatcher *d);
 void *hk_sender_loop(void *arg);
+
+/* ---- sweep.c ---- */
+
+/* The sweeps, run every SWEEP_MS as the vacuum thread's chore (vacuum.h)
+ * on its connection c; arg is the dispatcher. */
+#define SWEEP_MS 5000
+void hk_sweep_run(struct hk_conn *c, void *arg);
 
 #endif

@@ -6,9 +6,12 @@
  * vacuums them once its records have left 2,000 dead rows in each.
  * PostgreSQL's own counters say so: pg_stat_user_tables counts VACUUM and
  * ANALYZE statements (vacuum_count, analyze_count) apart from autovacuum's.
+ * The same thread runs the dispatcher's sweeps (server/engine/sweep.c),
+ * and claims never wait for one.
  */
 #include "engine_util.h"
 
+#include <libpq-fe.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -93,11 +96,66 @@ static void test_vacuums_after_churn(void **state)
     free(key);
 }
 
+/* Waits up to timeout_ms for a sweep of hookd's to wait for a lock on
+ * hookd.portal_sessions, as c sees it (outside a transaction: inside one,
+ * pg_stat_activity keeps what it saw first). */
+static bool sweep_waits(PGconn *c, int timeout_ms)
+{
+    for (int waited = 0; waited <= timeout_ms; waited += 100) {
+        PGresult *r = PQexec(
+            c, "SELECT count(*) FROM pg_stat_activity"
+               " WHERE wait_event_type = 'Lock'"
+               " AND query LIKE 'DELETE FROM hookd.portal_sessions%'");
+        bool found = PQresultStatus(r) == PGRES_TUPLES_OK &&
+                     strcmp(PQgetvalue(r, 0, 0), "0") != 0;
+        PQclear(r);
+        if (found)
+            return true;
+        hk_sleep_ms(100);
+    }
+    return false;
+}
+
+/* A sweep that takes long (here one held up by a lock) holds up no claim:
+ * an event posted meanwhile is delivered. */
+static void test_sweep_holds_up_no_claim(void **state)
+{
+    (void)state;
+    char tid[HK_ID_LEN], eid[HK_ID_LEN];
+    char *key = hk_eng_tenant(&srv, "sweeping", tid);
+    hk_eng_rcv_endpoint(&srv, key, tid, rcv, "/sweeping",
+                        "\"event_types\":[\"v.tick\"]", eid);
+    PGconn *c = PQconnectdb(srv.db_url), *watch = PQconnectdb(srv.db_url);
+    assert_int_equal(PQstatus(c), CONNECTION_OK);
+    assert_int_equal(PQstatus(watch), CONNECTION_OK);
+    PGresult *r = PQexec(c, "BEGIN; LOCK TABLE hookd.portal_sessions"
+                            " IN ACCESS EXCLUSIVE MODE");
+    assert_int_equal(PQresultStatus(r), PGRES_COMMAND_OK);
+    PQclear(r);
+    /* the sweeps come every 5 s */
+    bool waited = sweep_waits(watch, 12000), delivered = false, still = false;
+    if (waited) {
+        hk_eng_event(&srv, key, tid, "v.tick", "{}", NULL);
+        delivered = hk_rcv_wait_for_path(rcv, "/sweeping", 1, 10000);
+        still = sweep_waits(watch, 0);
+    }
+    /* the lock goes before any assertion, which would leave it held */
+    r = PQexec(c, "ROLLBACK");
+    PQclear(r);
+    PQfinish(c);
+    PQfinish(watch);
+    assert_true(waited);
+    assert_true(delivered);
+    assert_true(still);
+    free(key);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_analyzes_once_it_records),
         cmocka_unit_test(test_vacuums_after_churn),
+        cmocka_unit_test(test_sweep_holds_up_no_claim),
     };
     int rc = cmocka_run_group_tests_name("vacuum", tests, group_setup,
                                          group_teardown);
