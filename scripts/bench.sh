@@ -924,7 +924,7 @@ scenario_handshake() {
     touch "$logs/hookd.log"
     from=$(($(wc -l <"$logs/hookd.log") + 1))
     setup
-    local a b b2 lg1 lg2 lga st1 st2 sta pa pb c0 t0 cpu1 cpu2 n=$((HS_RATE * HS_SECS)) flood=$SINK_TLS
+    local a b b2 lg1 lg2 lga st1 st2 sta pa pb c0 t0 cpu1 cpu2 from2 turns n=$((HS_RATE * HS_SECS)) flood=$SINK_TLS
     [ "$HS_FLOOD" = http ] && flood=$SINK
     a=$(make_tenant bench-hs-a)
     b=$(make_tenant bench-hs-b)
@@ -948,6 +948,7 @@ scenario_handshake() {
     lga=$(loadgen -u "$API/v1/tenants/$a/events" -a "$HOOKD_ADMIN_KEY" -n "$HS_QUEUED")
     check_loadgen "$lga" "handshake (closing $HS_FLOOD endpoint)"
     stop_hookd
+    from2=$(($(wc -l <"$logs/hookd.log") + 1))
     start_hookd serve
     log "handshake: the HTTP endpoint again, beside the handshakes"
     c0=$(cpu_snap)
@@ -963,13 +964,18 @@ scenario_handshake() {
     stop_hookd
     tail -n "+$from" "$logs/hookd.log" | grep -F '"msg":"attempt timeline"' >"$tmp/timeline.jsonl" || true
     tail -n "+$from" "$logs/hookd.log" | grep -F '"msg":"ingest timeline"' >"$tmp/ingest.jsonl" || true
+    # the claimer's turns of 20 ms or more beside the flood (each claim
+    # waits for the turn before it), the slowest with its steps
+    turns=$(tail -n "+$from2" "$logs/hookd.log" | { grep -F '"msg":"slow claimer turn"' || true; } |
+        jq -s 'map(with_entries(select(.key | endswith("_ms")) | .value |= tonumber))
+            | {n: length, slowest: (max_by(.turn_ms) // null)}')
     "${psql[@]}" -d hookd_bench -At -c "SELECT coalesce(json_agg(json_build_array(id,
         (extract(epoch FROM created_at) * 1000000)::bigint)), '[]') FROM hookd.events" >"$tmp/created.json"
     pa=$(hs_parts alone)
     pb=$(hs_parts beside)
     jq -n --argjson st1 "$st1" --argjson st2 "$st2" --argjson sta "$sta" --argjson pa "$pa" \
         --argjson pb "$pb" --argjson lg1 "$lg1" --argjson lg2 "$lg2" \
-        --argjson cpu1 "$cpu1" --argjson cpu2 "$cpu2" \
+        --argjson cpu1 "$cpu1" --argjson cpu2 "$cpu2" --argjson turns "$turns" \
         --argjson queued "$HS_QUEUED" --argjson rate "$HS_RATE" \
         --arg flood "$HS_FLOOD" --argjson nice "$SINK_TLS_NICE" '{
         offered_per_s: $rate, flood: $flood, sink_tls_nice: $nice,
@@ -982,7 +988,7 @@ scenario_handshake() {
         duplicates: ($st1.duplicates + $st2.duplicates + $sta.duplicates),
         alone_ms: $st1.latency_ms, beside_ms: $st2.latency_ms,
         alone_api_ms: $lg1.latency_ms, beside_api_ms: $lg2.latency_ms,
-        alone_parts_ms: $pa, beside_parts_ms: $pb,
+        alone_parts_ms: $pa, beside_parts_ms: $pb, beside_slow_turns: $turns,
         alone_cpu: $cpu1, beside_cpu: $cpu2}' \
         >"$tmp/result-handshake.json"
 }
@@ -1267,7 +1273,9 @@ partstable=$(jq -r '
      | "| \(.[1].part) | \(n(.[0].p50)) | \(n(.[0].p99)) | \(n(.[1].p50)) | \(n(.[1].p99)) | \(n(.[1].slowest_p50)) |"),
     ("| cores busy: hookd · PostgreSQL · sink · the rest · stolen; machine idle |"
      + ([$h.alone_cpu, $h.beside_cpu] | map(if . == null then " - | - |" else
-        " \(n(.hookd_us / 1000)) · \(n(.postgres_us / 1000)) · \(n(.sink_us / 1000)) · \(n(.rest_us / 1000)) · \(n(.steal_us / 1000)); \(n(.idle_pct)) % | |" end) | add) + " |")
+        " \(n(.hookd_us / 1000)) · \(n(.postgres_us / 1000)) · \(n(.sink_us / 1000)) · \(n(.rest_us / 1000)) · \(n(.steal_us / 1000)); \(n(.idle_pct)) % | |" end) | add) + " |"),
+    ($h.beside_slow_turns // null | if . == null then empty else
+     "| claimer turns of 20 ms or more, beside | | | \(.n) | \(if .slowest == null then "-" else "slowest \(n(.slowest.turn_ms)): round \(n(.slowest.own_ms)) · check \(n(.slowest.check_ms)) · claim \(n(.slowest.claim_ms)) · hold \(n(.slowest.hold_ms))" end) | |" end)
     end' <<<"$json")
 printf '%s\n' "$table" >build/bench/table.md
 if [ -n "$cputable" ]; then
