@@ -7,7 +7,8 @@
  * signature that verifies; self-signed, wrong-host and expired ones are
  * refused with the reason on the attempt and retried; a receiver that
  * closes every connection still gets every delivery, over resumed TLS
- * sessions; a bundle rewritten and announced with SIGHUP is trusted from
+ * sessions; a receiver whose answers come in two TLS records at once has
+ * each answer read whole, without waiting; a bundle rewritten and announced with SIGHUP is trusted from
  * then on; and a HOOKD_CA_FILE that cannot be used stops start-up naming
  * the setting. Many receivers, over HTTP and HTTPS and one that closes
  * every connection, each get every delivery once, signed, from several
@@ -30,6 +31,7 @@ static struct hk_tls_id *other; /* a CA nobody trusts */
 static struct hk_tls_id *good, *self_signed, *wrong_host, *expired;
 static struct hk_rcv *rcv;
 static struct hk_tls_front *f_good, *f_self, *f_wrong, *f_expired, *f_close;
+static struct hk_tls_front *f_split; /* answers in two TLS records */
 static struct hk_srv srv;  /* HOOKD_CA_FILE: the private CA */
 static struct hk_srv srv2; /* HOOKD_CA_FILE: rotated during a test */
 static char *ca_file, *rotating_file;
@@ -69,8 +71,10 @@ static int group_setup(void **state)
     f_wrong = hk_tls_front_start(rcv, wrong_host);
     f_expired = hk_tls_front_start(rcv, expired);
     f_close = hk_tls_front_start(rcv, good);
-    if (!f_good || !f_self || !f_wrong || !f_expired || !f_close)
+    f_split = hk_tls_front_start(rcv, good);
+    if (!f_good || !f_self || !f_wrong || !f_expired || !f_close || !f_split)
         return -1;
+    hk_tls_front_split_answers(f_split);
 
     char *env1 = hk_fmt("HOOKD_CA_FILE=%s", ca_file);
     char *env2 = hk_fmt("HOOKD_CA_FILE=%s", rotating_file);
@@ -102,6 +106,7 @@ static int group_teardown(void **state)
     hk_tls_front_stop(f_wrong);
     hk_tls_front_stop(f_expired);
     hk_tls_front_stop(f_close);
+    hk_tls_front_stop(f_split);
     hk_rcv_stop(rcv);
     hk_tls_id_free(good);
     hk_tls_id_free(self_signed);
@@ -275,6 +280,65 @@ static void test_closing_receiver_gets_every_delivery(void **state)
                  "some resumed",
                  after.handshakes - before.handshakes,
                  after.resumed - before.resumed, N);
+    free(key);
+    free(url);
+}
+
+/* A receiver that writes each answer as two TLS records, which reach
+ * hookd in one segment (servers that write a response's head and body
+ * separately do this), has every answer read whole and at once, on the
+ * same keep-alive connection: a TLS client that read the second record
+ * from the socket with the first, and then waited on the socket for it,
+ * would wait until the request timed out. */
+static void test_answer_in_two_records_read_at_once(void **state)
+{
+    (void)state;
+    enum { N = 5 };
+    static const char body[] = "{\"received\":true,\"by\":\"split\"}";
+    hk_rcv_set_default(rcv, &(struct hk_rcv_resp){200, NULL, body, 0, false,
+                                                  "/tls/split"});
+    char tid[HK_ID_LEN], eid[HK_ID_LEN];
+    char *url = hk_tls_front_url(f_split, "localhost", "/tls/split");
+    char *key = hk_eng_tenant(&srv, "tls-split", tid);
+    /* one at a time, so that every answer after the first comes over the
+     * connection the first opened */
+    hk_eng_endpoint(&srv, key, tid, url,
+                    "\"event_types\":[\"tls.test\"],\"max_concurrency\":1",
+                    eid);
+    size_t split_before = hk_tls_front_counts(f_split).split_answers;
+    char dids[N][HK_ID_LEN];
+    for (int i = 0; i < N; i++) {
+        char evid[HK_ID_LEN];
+        char *payload = hk_fmt("{\"n\":%d}", i);
+        hk_eng_event(&srv, key, tid, "tls.test", payload, evid);
+        hk_eng_delivery_id(&srv, key, tid, evid, eid, dids[i]);
+        free(payload);
+    }
+    for (int i = 0; i < N; i++) {
+        json_decref(hk_eng_wait_status(&srv, key, tid, dids[i], "succeeded",
+                                       15000));
+        json_t *att = hk_eng_attempts(&srv, key, tid, dids[i]);
+        json_t *a = json_array_get(att, 0);
+        assert_int_equal(json_array_size(att), 1);
+        assert_int_equal(hk_jint(a, "status_code", -1), 200);
+        const char *got = hk_jstr(a, "response.body");
+        if (got == NULL || strcmp(got, body) != 0)
+            fail_msg("delivery %d recorded the answer \"%s\"; the receiver "
+                     "sent \"%s\"", i, got ? got : "(none)", body);
+        /* an answer read at once: far below the request timeout */
+        long long ms = hk_jint(a, "duration_ms", -1);
+        if (ms < 0 || ms >= 5000)
+            fail_msg("delivery %d took %lld ms", i, ms);
+        json_decref(att);
+    }
+    size_t split = hk_tls_front_counts(f_split).split_answers - split_before;
+    if (split < N)
+        fail_msg("the receiver split %zu of %d answers into two records",
+                 split, N);
+    size_t shook = hk_tls_front_counts(f_split).handshakes;
+    if (shook >= N)
+        fail_msg("%zu handshakes for %d deliveries one at a time: the "
+                 "connection was not kept after a split answer", shook, N);
     free(key);
     free(url);
 }
@@ -508,6 +572,7 @@ int main(void)
         cmocka_unit_test(test_wrong_host_refused_and_retried),
         cmocka_unit_test(test_expired_refused_and_retried),
         cmocka_unit_test(test_closing_receiver_gets_every_delivery),
+        cmocka_unit_test(test_answer_in_two_records_read_at_once),
         cmocka_unit_test(test_many_receivers_across_send_threads),
         cmocka_unit_test(test_rotated_bundle_trusted_after_sighup),
         cmocka_unit_test(test_unusable_ca_file_stops_startup),

@@ -5,7 +5,7 @@
  * bytes both ways until either side closes. Live connections are listed so
  * that stopping the front can shut them down and wait for their threads.
  * What arrives is the plain receiver's to record; this file counts only
- * handshakes.
+ * handshakes, and the answers it split into two records when asked to.
  */
 #include "tlsrcv.h"
 
@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
@@ -21,6 +22,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -154,6 +156,7 @@ struct hk_tls_front {
     size_t live;           /* connection threads running */
     struct hk_tls_counts counts;
     char last_sni[256];
+    atomic_bool split; /* hk_tls_front_split_answers */
 };
 
 struct conn {
@@ -189,6 +192,32 @@ static int connect_plain(int port)
         fd = -1;
     }
     return fd;
+}
+
+static void set_cork(int fd, int on)
+{
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_CORK, &on, sizeof(on));
+}
+
+/* Sends n bytes of the receiver's answer over ssl: one record, or when the
+ * front splits answers, two records held back by TCP_CORK until both are
+ * written, so that they reach the client together. */
+static bool send_answer(struct hk_tls_front *f, int fd, SSL *ssl,
+                        const char *p, size_t n)
+{
+    if (!atomic_load(&f->split) || n < 2)
+        return SSL_write(ssl, p, (int)n) == (int)n;
+    size_t half = n / 2;
+    set_cork(fd, 1);
+    bool ok = SSL_write(ssl, p, (int)half) == (int)half &&
+              SSL_write(ssl, p + half, (int)(n - half)) == (int)(n - half);
+    set_cork(fd, 0);
+    if (ok) {
+        pthread_mutex_lock(&f->mu);
+        f->counts.split_answers++;
+        pthread_mutex_unlock(&f->mu);
+    }
+    return ok;
 }
 
 /* Relays one connection: TLS on c->fd, plain to the receiver. */
@@ -230,7 +259,7 @@ static void *conn_thread(void *arg)
         }
         if (p[1].revents & (POLLIN | POLLHUP | POLLERR)) {
             ssize_t n = read(pfd, buf, sizeof(buf));
-            if (n <= 0 || SSL_write(ssl, buf, (int)n) != (int)n)
+            if (n <= 0 || !send_answer(f, c->fd, ssl, buf, (size_t)n))
                 break;
         }
         if (p[0].revents & POLLERR)
@@ -380,6 +409,11 @@ char *hk_tls_front_url(const struct hk_tls_front *f, const char *host,
         abort();
     snprintf(u, n, "https://%s:%d%s", host, f->port, path);
     return u;
+}
+
+void hk_tls_front_split_answers(struct hk_tls_front *f)
+{
+    atomic_store(&f->split, true);
 }
 
 struct hk_tls_counts hk_tls_front_counts(struct hk_tls_front *f)

@@ -58,12 +58,20 @@ void hk_tls_front_stop(struct hk_tls_front *f);
 char *hk_tls_front_url(const struct hk_tls_front *f, const char *host,
                        const char *path);
 
-/* Handshakes completed, of those resumed from an earlier session, and
- * handshakes that failed (the client refused the certificate). */
+/* From now on, every chunk the receiver answers with goes out as two TLS
+ * records in one TCP segment, as servers that write the head and the body
+ * of a response separately do: a client then finds the second record
+ * already read from the socket when it has processed the first. */
+void hk_tls_front_split_answers(struct hk_tls_front *f);
+
+/* Handshakes completed, of those resumed from an earlier session,
+ * handshakes that failed (the client refused the certificate), and
+ * answers sent as two records (hk_tls_front_split_answers). */
 struct hk_tls_counts {
     size_t handshakes;
     size_t resumed;
     size_t failed;
+    size_t split_answers;
 };
 struct hk_tls_counts hk_tls_front_counts(struct hk_tls_front *f);
 /* The SNI host name of the last completed handshake ("" for none), copied
