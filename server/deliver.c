@@ -546,11 +546,11 @@ static curl_socket_t on_open_socket(void *ud, curlsocktype purpose,
  * no cached store, which it would otherwise put in place of this one.
  *
  * OpenSSL's read-ahead, which would read a record's header and body in
- * one call instead of two, stays off: libcurl 7.88 asks SSL_pending whether
- * more of an answer is buffered, which does not count records read ahead,
- * so an answer that came as two records at once would wait for the socket
- * until the request timed out (docs/tls.md, "Keep-alive HTTPS against
- * HTTP"; test_tls.c checks such a receiver). */
+ * one call instead of two, stays off: libcurl 7.88 asks SSL_pending
+ * whether more of an answer is buffered, which does not count records
+ * read ahead, so an answer that came as several records at once would
+ * wait for the socket until the request timed out (docs/tls.md,
+ * "Keep-alive HTTPS against HTTP"; test_tls.c checks such a receiver). */
 static CURLcode on_ssl_ctx(CURL *easy, void *ssl_ctx, void *ud)
 {
     (void)easy;

@@ -7,8 +7,8 @@
  * signature that verifies; self-signed, wrong-host and expired ones are
  * refused with the reason on the attempt and retried; a receiver that
  * closes every connection still gets every delivery, over resumed TLS
- * sessions; a receiver whose answers come in two TLS records at once has
- * each answer read whole, without waiting; a bundle rewritten and announced with SIGHUP is trusted from
+ * sessions; a receiver whose answers come in several TLS records at once
+ * has each answer read whole, without waiting; a bundle rewritten and announced with SIGHUP is trusted from
  * then on; and a HOOKD_CA_FILE that cannot be used stops start-up naming
  * the setting. Many receivers, over HTTP and HTTPS and one that closes
  * every connection, each get every delivery once, signed, from several
@@ -31,7 +31,7 @@ static struct hk_tls_id *other; /* a CA nobody trusts */
 static struct hk_tls_id *good, *self_signed, *wrong_host, *expired;
 static struct hk_rcv *rcv;
 static struct hk_tls_front *f_good, *f_self, *f_wrong, *f_expired, *f_close;
-static struct hk_tls_front *f_split; /* answers in two TLS records */
+static struct hk_tls_front *f_split; /* answers in several TLS records */
 static struct hk_srv srv;  /* HOOKD_CA_FILE: the private CA */
 static struct hk_srv srv2; /* HOOKD_CA_FILE: rotated during a test */
 static char *ca_file, *rotating_file;
@@ -284,13 +284,15 @@ static void test_closing_receiver_gets_every_delivery(void **state)
     free(url);
 }
 
-/* A receiver that writes each answer as two TLS records, which reach
- * hookd in one segment (servers that write a response's head and body
- * separately do this), has every answer read whole and at once, on the
- * same keep-alive connection: a TLS client that read the second record
- * from the socket with the first, and then waited on the socket for it,
- * would wait until the request timed out. */
-static void test_answer_in_two_records_read_at_once(void **state)
+/* A receiver that writes each answer as several TLS records, which reach
+ * hookd in one segment (servers that write a response in pieces do this;
+ * the first piece here holds no whole header line), has every answer read
+ * whole and at once, on the same keep-alive connection. A TLS client that
+ * read the later records from the socket with the first (OpenSSL's
+ * read-ahead, off in deliver.c for this reason) and then waited on the
+ * socket for them would wait until the request timed out (2 s in these
+ * tests). */
+static void test_answer_in_records_read_at_once(void **state)
 {
     (void)state;
     enum { N = 5 };
@@ -327,13 +329,13 @@ static void test_answer_in_two_records_read_at_once(void **state)
                      "sent \"%s\"", i, got ? got : "(none)", body);
         /* an answer read at once: far below the request timeout */
         long long ms = hk_jint(a, "duration_ms", -1);
-        if (ms < 0 || ms >= 5000)
+        if (ms < 0 || ms >= 1000)
             fail_msg("delivery %d took %lld ms", i, ms);
         json_decref(att);
     }
     size_t split = hk_tls_front_counts(f_split).split_answers - split_before;
     if (split < N)
-        fail_msg("the receiver split %zu of %d answers into two records",
+        fail_msg("the receiver split %zu of %d answers into records",
                  split, N);
     size_t shook = hk_tls_front_counts(f_split).handshakes;
     if (shook >= N)
@@ -572,7 +574,7 @@ int main(void)
         cmocka_unit_test(test_wrong_host_refused_and_retried),
         cmocka_unit_test(test_expired_refused_and_retried),
         cmocka_unit_test(test_closing_receiver_gets_every_delivery),
-        cmocka_unit_test(test_answer_in_two_records_read_at_once),
+        cmocka_unit_test(test_answer_in_records_read_at_once),
         cmocka_unit_test(test_many_receivers_across_send_threads),
         cmocka_unit_test(test_rotated_bundle_trusted_after_sighup),
         cmocka_unit_test(test_unusable_ca_file_stops_startup),

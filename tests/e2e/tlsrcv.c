@@ -5,7 +5,7 @@
  * bytes both ways until either side closes. Live connections are listed so
  * that stopping the front can shut them down and wait for their threads.
  * What arrives is the plain receiver's to record; this file counts only
- * handshakes, and the answers it split into two records when asked to.
+ * handshakes, and the answers it split into records when asked to.
  */
 #include "tlsrcv.h"
 
@@ -200,17 +200,22 @@ static void set_cork(int fd, int on)
 }
 
 /* Sends n bytes of the receiver's answer over ssl: one record, or when the
- * front splits answers, two records held back by TCP_CORK until both are
- * written, so that they reach the client together. */
+ * front splits answers, three records held back by TCP_CORK until all are
+ * written, so that they reach the client together: the first SPLIT_HEAD
+ * bytes (less than a whole header line), then the rest in two halves. */
+#define SPLIT_HEAD 4
 static bool send_answer(struct hk_tls_front *f, int fd, SSL *ssl,
                         const char *p, size_t n)
 {
-    if (!atomic_load(&f->split) || n < 2)
+    if (!atomic_load(&f->split) || n < SPLIT_HEAD + 2)
         return SSL_write(ssl, p, (int)n) == (int)n;
-    size_t half = n / 2;
+    size_t cut[4] = {0, SPLIT_HEAD, SPLIT_HEAD + (n - SPLIT_HEAD) / 2, n};
     set_cork(fd, 1);
-    bool ok = SSL_write(ssl, p, (int)half) == (int)half &&
-              SSL_write(ssl, p + half, (int)(n - half)) == (int)(n - half);
+    bool ok = true;
+    for (int i = 0; i < 3 && ok; i++) {
+        int len = (int)(cut[i + 1] - cut[i]);
+        ok = SSL_write(ssl, p + cut[i], len) == len;
+    }
     set_cork(fd, 0);
     if (ok) {
         pthread_mutex_lock(&f->mu);

@@ -58,15 +58,16 @@ void hk_tls_front_stop(struct hk_tls_front *f);
 char *hk_tls_front_url(const struct hk_tls_front *f, const char *host,
                        const char *path);
 
-/* From now on, every chunk the receiver answers with goes out as two TLS
- * records in one TCP segment, as servers that write the head and the body
- * of a response separately do: a client then finds the second record
- * already read from the socket when it has processed the first. */
+/* From now on, every chunk the receiver answers with goes out as three TLS
+ * records in one TCP segment (its first 4 bytes, then the rest in two
+ * halves), as servers that write a response in pieces do: a client then
+ * finds the later records already read from the socket when it has
+ * processed the first, which held no whole header line. */
 void hk_tls_front_split_answers(struct hk_tls_front *f);
 
 /* Handshakes completed, of those resumed from an earlier session,
  * handshakes that failed (the client refused the certificate), and
- * answers sent as two records (hk_tls_front_split_answers). */
+ * answers sent in pieces (hk_tls_front_split_answers). */
 struct hk_tls_counts {
     size_t handshakes;
     size_t resumed;
